@@ -1,0 +1,173 @@
+#pragma once
+// The job spec (ARCHITECTURE.md 3.1): what to train, how to route, how to lay it out and where.
+// JSON is the source of truth for files; JobSpec is the typed view every component reads.
+// Loading merges the user's JSON onto the defaults (spec_defaults.cpp), so unknown keys and wrong
+// types are caught by comparing with the default document, and a save/load round trip is lossless.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace moe {
+
+struct MlaSpec {  // DeepSeek multi-head latent attention
+  int64_t q_lora_rank = 0;  // 0: queries are projected directly (no low-rank q)
+  int64_t kv_lora_rank = 512;
+  int64_t qk_nope_head_dim = 128;
+  int64_t qk_rope_head_dim = 64;
+  int64_t v_head_dim = 128;
+};
+
+struct MoeSpec {
+  int64_t num_experts = 8;
+  int64_t top_k = 2;
+  int64_t d_expert = 256;
+  int64_t shared_experts = 0;
+  int64_t d_shared_expert = 0;
+  int64_t first_dense_layers = 0;
+};
+
+struct ModelSpec {
+  int64_t vocab_size = 256;
+  int64_t seq_len = 128;
+  int64_t d_model = 128;
+  int64_t n_layers = 4;
+  std::string attention = "gqa";  // gqa | mla
+  int64_t n_heads = 4;
+  int64_t n_kv_heads = 4;
+  int64_t head_dim = 0;  // 0: d_model / n_heads
+  MlaSpec mla;
+  int64_t d_ff = 0;  // dense (non-MoE) layers' FFN width; needed when first_dense_layers > 0
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-5;
+  bool tie_embeddings = false;
+  double init_std = 0.02;
+  MoeSpec moe;
+
+  int64_t resolved_head_dim() const { return head_dim > 0 ? head_dim : d_model / n_heads; }
+  int64_t moe_layers() const { return n_layers - moe.first_dense_layers; }
+};
+
+struct BiasBalancingSpec {
+  bool enabled = false;
+  double update_rate = 0.001;
+};
+
+struct RoutingSpec {
+  std::string type = "token_choice";  // token_choice | expert_choice
+  std::string score = "softmax";      // softmax | sigmoid
+  double capacity_factor = 1.25;      // 0: dropless
+  std::string drop_policy = "position";  // position | probability
+  double aux_loss_coef = 0.01;
+  double z_loss_coef = 0.001;
+  double jitter = 0.0;
+  bool norm_topk_prob = true;          // renormalise the k gate weights to sum to 1
+  double routed_scaling_factor = 1.0;  // DeepSeek-V3 scales routed outputs by 2.5
+  int64_t n_group = 1;                 // DeepSeek group-limited routing: groups of experts
+  int64_t topk_group = 1;              // groups a token may pick from
+  BiasBalancingSpec bias_balancing;
+
+  bool dropless() const { return capacity_factor == 0.0; }
+};
+
+struct ParallelSpec {
+  int64_t dp = 1, tp = 1, pp = 1, ep = 1;
+  int64_t gpus_per_node = 1;
+  bool hierarchical_a2a = false;
+  int64_t overlap_chunks = 1;
+
+  int64_t world_size() const { return dp * tp * pp * ep; }
+};
+
+struct PlacementSpec {
+  std::string strategy = "uniform";
+};
+
+struct DataSpec {
+  std::string kind = "text";  // text | synthetic
+  std::string path;           // empty: the bundled corpus
+  double val_fraction = 0.05;
+};
+
+struct TrainSpec {
+  int64_t steps = 200;
+  int64_t micro_batch = 8;
+  int64_t grad_accum = 1;
+  double lr = 3e-3;
+  double min_lr_ratio = 0.1;  // cosine decays to lr * min_lr_ratio
+  int64_t warmup_steps = 20;
+  double weight_decay = 0.1;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.95;
+  double adam_eps = 1e-8;
+  double grad_clip = 1.0;
+  int64_t seed = 1234;
+  int64_t eval_every = 0;  // validation loss every N steps; 0: only at the end
+  DataSpec data;
+
+  int64_t global_batch(const ParallelSpec& p) const { return micro_batch * p.dp * p.ep * grad_accum; }
+};
+
+struct RuntimeSpec {
+  std::string backend = "cpu";  // cpu | cuda
+  std::string dtype = "fp32";   // fp32 | bf16
+  int64_t metrics_every = 1;
+  int64_t checkpoint_every = 0;
+  int64_t threads = 0;  // compute threads per rank; 0: all cores / local ranks
+};
+
+struct NodeSpec {
+  std::string host = "localhost";
+  int64_t port = 22;
+  std::string user;
+  int64_t slots = 1;
+};
+
+struct ClusterSpec {
+  std::string hardware = "H100-SXM";  // a profile of resources/hardware.json
+  std::vector<NodeSpec> nodes{NodeSpec{}};
+
+  int64_t total_slots() const;
+};
+
+struct JobSpec {
+  int64_t schema = 1;
+  std::string name = "unnamed";
+  std::string comment;
+  ModelSpec model;
+  RoutingSpec routing;
+  ParallelSpec parallel;
+  PlacementSpec placement;
+  TrainSpec train;
+  RuntimeSpec runtime;
+  ClusterSpec cluster;
+};
+
+// The default spec as JSON: it defines every key and its type.
+const nlohmann::json& default_spec_json();
+
+// Merges `user` onto the defaults, checking every key and type. Throws moe::Error naming the path
+// ("model.moe.top_k: expected an integer, got a string") or the unknown key with a suggestion.
+nlohmann::json resolve_spec_json(const nlohmann::json& user);
+
+// Applies "path.to.key=value" to a resolved spec JSON, type-checked against the current value.
+void apply_override(nlohmann::json& resolved, const std::string& assignment);
+
+JobSpec spec_from_json(const nlohmann::json& resolved);
+nlohmann::json spec_to_json(const JobSpec& spec);
+
+// Reads and parses a spec file (errors name the file, and line and column for malformed JSON),
+// resolves defaults and applies the overrides in order.
+JobSpec load_spec(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
+JobSpec parse_spec(const std::string& text, const std::vector<std::string>& overrides = {},
+                   const std::string& origin = "<spec>");
+void save_spec(const JobSpec& spec, const std::filesystem::path& file);
+
+// Reads a whole file with one-line errors for a missing file, a directory or unreadable data.
+std::string read_text_file(const std::filesystem::path& file);
+// Parses JSON text; a syntax error names origin, line and column.
+nlohmann::json parse_json_text(const std::string& text, const std::string& origin);
+
+}  // namespace moe

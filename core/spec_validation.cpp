@@ -1,0 +1,260 @@
+#include "spec_validation.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "error.h"
+
+namespace moe {
+
+std::string Diagnostic::text() const {
+  return std::string(severity == Severity::error ? "error: " : "warning: ") + path + ": " + message;
+}
+
+bool has_errors(const std::vector<Diagnostic>& ds) {
+  return std::any_of(ds.begin(), ds.end(), [](const Diagnostic& d) { return d.severity == Severity::error; });
+}
+
+void throw_if_invalid(const std::vector<Diagnostic>& ds) {
+  for (const auto& d : ds)
+    if (d.severity == Severity::error) throw Error(d.path + ": " + d.message);
+}
+
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+std::string str(double v) {
+  std::string s = std::to_string(v);
+  s.erase(s.find_last_not_of('0') + 1);
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+class Checker {
+ public:
+  std::vector<Diagnostic> out;
+
+  void error(const std::string& path, const std::string& msg) { out.push_back({Severity::error, path, msg}); }
+  void warning(const std::string& path, const std::string& msg) { out.push_back({Severity::warning, path, msg}); }
+
+  // Sizes: at least `min`, at most `max` (anything larger is a typo, not a model).
+  bool range(const std::string& path, int64_t v, int64_t min, int64_t max) {
+    if (v < min) {
+      error(path, str(v) + (min == 1 ? " must be positive" : " must be at least " + str(min)));
+      return false;
+    }
+    if (v > max) {
+      error(path, str(v) + " is absurdly large (at most " + str(max) + ")");
+      return false;
+    }
+    return true;
+  }
+  bool range(const std::string& path, double v, double min, double max, bool min_exclusive = false) {
+    if (v < min || (min_exclusive && v == min)) {
+      error(path, str(v) + (min_exclusive ? " must be greater than " : " must be at least ") + str(min));
+      return false;
+    }
+    if (v > max) {
+      error(path, str(v) + " is out of range (at most " + str(max) + ")");
+      return false;
+    }
+    return true;
+  }
+  void one_of(const std::string& path, const std::string& v, std::vector<std::string> allowed) {
+    if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return;
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    error(path, "'" + v + "' is not one of: " + list);
+  }
+};
+
+constexpr int64_t kMaxDim = int64_t{1} << 20;  // 1M: far beyond any model's width
+constexpr int64_t kMaxCount = int64_t{1} << 24;
+
+void check_model(const ModelSpec& m, Checker& c) {
+  bool ok = true;
+  ok &= c.range("model.vocab_size", m.vocab_size, 1, kMaxCount);
+  ok &= c.range("model.seq_len", m.seq_len, 1, kMaxCount);
+  ok &= c.range("model.d_model", m.d_model, 1, kMaxDim);
+  ok &= c.range("model.n_layers", m.n_layers, 1, 100000);
+  ok &= c.range("model.n_heads", m.n_heads, 1, 65536);
+  ok &= c.range("model.n_kv_heads", m.n_kv_heads, 1, 65536);
+  ok &= c.range("model.head_dim", m.head_dim, 0, kMaxDim);
+  ok &= c.range("model.d_ff", m.d_ff, 0, kMaxDim);
+  c.range("model.rope_theta", m.rope_theta, 0.0, 1e12, true);
+  c.range("model.norm_eps", m.norm_eps, 0.0, 1.0, true);
+  c.range("model.init_std", m.init_std, 0.0, 10.0, true);
+  c.one_of("model.attention", m.attention, {"gqa", "mla"});
+  if (m.attention == "mla") {
+    c.range("model.mla.q_lora_rank", m.mla.q_lora_rank, 0, kMaxDim);
+    c.range("model.mla.kv_lora_rank", m.mla.kv_lora_rank, 1, kMaxDim);
+    c.range("model.mla.qk_nope_head_dim", m.mla.qk_nope_head_dim, 1, kMaxDim);
+    c.range("model.mla.qk_rope_head_dim", m.mla.qk_rope_head_dim, 1, kMaxDim);
+    c.range("model.mla.v_head_dim", m.mla.v_head_dim, 1, kMaxDim);
+  }
+  if (ok && m.attention == "gqa") {
+    if (m.head_dim == 0 && m.d_model % m.n_heads != 0)
+      c.error("model.d_model", str(m.d_model) + " is not divisible by model.n_heads (" + str(m.n_heads) +
+                                   "); set model.head_dim or change the sizes");
+    if (m.n_heads % m.n_kv_heads != 0)
+      c.error("model.n_kv_heads", str(m.n_kv_heads) + " does not divide model.n_heads (" + str(m.n_heads) + ")");
+  }
+
+  const MoeSpec& e = m.moe;
+  bool moe_ok = true;
+  moe_ok &= c.range("model.moe.num_experts", e.num_experts, 1, 1 << 16);
+  moe_ok &= c.range("model.moe.top_k", e.top_k, 1, 1 << 16);
+  moe_ok &= c.range("model.moe.d_expert", e.d_expert, 1, kMaxDim);
+  moe_ok &= c.range("model.moe.shared_experts", e.shared_experts, 0, 1024);
+  moe_ok &= c.range("model.moe.d_shared_expert", e.d_shared_expert, 0, kMaxDim);
+  moe_ok &= c.range("model.moe.first_dense_layers", e.first_dense_layers, 0, 100000);
+  if (!moe_ok) return;
+  if (e.top_k > e.num_experts)
+    c.error("model.moe.top_k", str(e.top_k) + " exceeds model.moe.num_experts (" + str(e.num_experts) + ")");
+  if (e.shared_experts > 0 && e.d_shared_expert == 0)
+    c.error("model.moe.d_shared_expert", "must be positive when model.moe.shared_experts is " +
+                                             str(e.shared_experts));
+  if (ok && e.first_dense_layers >= m.n_layers)
+    c.error("model.moe.first_dense_layers", str(e.first_dense_layers) +
+                                                " leaves no MoE layer (model.n_layers is " + str(m.n_layers) + ")");
+  if (e.first_dense_layers > 0 && m.d_ff == 0)
+    c.error("model.d_ff", "must be positive when model.moe.first_dense_layers is " + str(e.first_dense_layers));
+}
+
+void check_routing(const JobSpec& s, Checker& c) {
+  const RoutingSpec& r = s.routing;
+  c.one_of("routing.type", r.type, {"token_choice", "expert_choice"});
+  c.one_of("routing.score", r.score, {"softmax", "sigmoid"});
+  c.one_of("routing.drop_policy", r.drop_policy, {"position", "probability"});
+  c.range("routing.capacity_factor", r.capacity_factor, 0.0, 1e4);
+  c.range("routing.aux_loss_coef", r.aux_loss_coef, 0.0, 1e3);
+  c.range("routing.z_loss_coef", r.z_loss_coef, 0.0, 1e3);
+  c.range("routing.jitter", r.jitter, 0.0, 1.0);
+  c.range("routing.routed_scaling_factor", r.routed_scaling_factor, 0.0, 1e3, true);
+  c.range("routing.bias_balancing.update_rate", r.bias_balancing.update_rate, 0.0, 10.0);
+  if (r.type == "expert_choice" && r.capacity_factor <= 0)
+    c.error("routing.capacity_factor", "expert_choice needs a capacity factor > 0 (each expert takes "
+                                       "capacity_factor · tokens · top_k / num_experts tokens)");
+  if (r.capacity_factor > 0 && r.capacity_factor < 1.0 && r.type == "token_choice")
+    c.warning("routing.capacity_factor", str(r.capacity_factor) + " < 1 drops tokens even when the load is perfectly balanced");
+  if (c.range("routing.n_group", r.n_group, 1, 1 << 16) && c.range("routing.topk_group", r.topk_group, 1, 1 << 16)) {
+    const int64_t E = s.model.moe.num_experts;
+    if (E > 0 && E % r.n_group != 0)
+      c.error("routing.n_group", str(r.n_group) + " does not divide model.moe.num_experts (" + str(E) + ")");
+    else if (r.topk_group > r.n_group)
+      c.error("routing.topk_group", str(r.topk_group) + " exceeds routing.n_group (" + str(r.n_group) + ")");
+    else if (r.n_group > 1 && E > 0 && s.model.moe.top_k > r.topk_group * (E / r.n_group))
+      c.error("routing.topk_group", "the " + str(r.topk_group) + " selected group(s) hold fewer than model.moe.top_k (" +
+                                        str(s.model.moe.top_k) + ") experts");
+  }
+  if (r.bias_balancing.enabled && r.aux_loss_coef > 0)
+    c.warning("routing.bias_balancing.enabled", "aux-loss-free balancing is on together with an aux loss (" +
+                                                    str(r.aux_loss_coef) + "); DeepSeek-V3 uses a tiny or zero aux loss with it");
+}
+
+void check_parallel(const JobSpec& s, Checker& c) {
+  const ParallelSpec& p = s.parallel;
+  bool ok = true;
+  ok &= c.range("parallel.dp", p.dp, 1, kMaxCount);
+  ok &= c.range("parallel.tp", p.tp, 1, 4096);
+  ok &= c.range("parallel.pp", p.pp, 1, 4096);
+  ok &= c.range("parallel.ep", p.ep, 1, 1 << 16);
+  ok &= c.range("parallel.gpus_per_node", p.gpus_per_node, 1, 4096);
+  ok &= c.range("parallel.overlap_chunks", p.overlap_chunks, 1, 1024);
+  if (!ok) return;
+  if (p.world_size() > kMaxCount) {
+    c.error("parallel", "world size dp·tp·pp·ep = " + str(p.world_size()) + " is absurdly large");
+    return;
+  }
+  const ModelSpec& m = s.model;
+  if (m.moe.num_experts > 0 && m.moe.num_experts % p.ep != 0)
+    c.error("parallel.ep", str(p.ep) + " does not divide model.moe.num_experts (" + str(m.moe.num_experts) + ")");
+  if (p.tp > 1) {
+    if (m.n_heads > 0 && m.n_heads % p.tp != 0)
+      c.error("parallel.tp", str(p.tp) + " does not divide model.n_heads (" + str(m.n_heads) + ")");
+    if (m.moe.d_expert > 0 && m.moe.d_expert % p.tp != 0)
+      c.error("parallel.tp", str(p.tp) + " does not divide model.moe.d_expert (" + str(m.moe.d_expert) + ")");
+    if (p.tp > p.gpus_per_node)
+      c.warning("parallel.tp", str(p.tp) + " exceeds parallel.gpus_per_node (" + str(p.gpus_per_node) +
+                                   "): tensor parallelism across nodes is slow");
+  }
+  if (m.n_layers > 0) {
+    if (p.pp > m.n_layers)
+      c.error("parallel.pp", str(p.pp) + " exceeds model.n_layers (" + str(m.n_layers) + "): a stage would be empty");
+    else if (m.n_layers % p.pp != 0)
+      c.warning("parallel.pp", str(p.pp) + " does not divide model.n_layers (" + str(m.n_layers) + "): stages are uneven");
+  }
+  const int64_t tokens = s.train.micro_batch * m.seq_len;
+  if (p.overlap_chunks > 1 && tokens > 0 && p.overlap_chunks > tokens)
+    c.error("parallel.overlap_chunks", str(p.overlap_chunks) + " exceeds the tokens of a micro-batch (" + str(tokens) + ")");
+  const int64_t nodes = (p.world_size() + p.gpus_per_node - 1) / p.gpus_per_node;
+  if (p.hierarchical_a2a && (p.ep * p.tp <= p.gpus_per_node || nodes < 2))
+    c.warning("parallel.hierarchical_a2a", "the EP group fits in one node, so the two-stage all-to-all saves nothing");
+}
+
+void check_train(const JobSpec& s, Checker& c) {
+  const TrainSpec& t = s.train;
+  c.range("train.steps", t.steps, 1, int64_t{1} << 40);
+  c.range("train.micro_batch", t.micro_batch, 1, kMaxCount);
+  c.range("train.grad_accum", t.grad_accum, 1, 1 << 20);
+  c.range("train.lr", t.lr, 0.0, 10.0, true);
+  c.range("train.min_lr_ratio", t.min_lr_ratio, 0.0, 1.0);
+  c.range("train.warmup_steps", t.warmup_steps, 0, int64_t{1} << 40);
+  c.range("train.weight_decay", t.weight_decay, 0.0, 10.0);
+  c.range("train.adam_beta1", t.adam_beta1, 0.0, 0.999999);
+  c.range("train.adam_beta2", t.adam_beta2, 0.0, 0.999999999);
+  c.range("train.adam_eps", t.adam_eps, 0.0, 1.0, true);
+  c.range("train.grad_clip", t.grad_clip, 0.0, 1e6);
+  c.range("train.eval_every", t.eval_every, 0, int64_t{1} << 40);
+  c.range("train.data.val_fraction", t.data.val_fraction, 0.0, 0.5, true);
+  c.one_of("train.data.kind", t.data.kind, {"text", "synthetic"});
+  if (t.warmup_steps > t.steps)
+    c.warning("train.warmup_steps", str(t.warmup_steps) + " exceeds train.steps (" + str(t.steps) + "): the run never leaves warmup");
+}
+
+void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
+  c.one_of("runtime.backend", s.runtime.backend, {"cpu", "cuda"});
+  c.one_of("runtime.dtype", s.runtime.dtype, {"fp32", "bf16"});
+  c.range("runtime.metrics_every", s.runtime.metrics_every, 1, int64_t{1} << 40);
+  c.range("runtime.checkpoint_every", s.runtime.checkpoint_every, 0, int64_t{1} << 40);
+  c.range("runtime.threads", s.runtime.threads, 0, 4096);
+  c.one_of("placement.strategy", s.placement.strategy, {"uniform"});
+
+  const auto& nodes = s.cluster.nodes;
+  if (nodes.empty()) {
+    c.error("cluster.nodes", "lists no node");
+    return;
+  }
+  bool slots_ok = true;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::string at = "cluster.nodes." + std::to_string(i);
+    if (nodes[i].host.empty()) c.error(at + ".host", "must not be empty");
+    c.range(at + ".port", nodes[i].port, 1, 65535);
+    slots_ok &= c.range(at + ".slots", nodes[i].slots, 1, 4096);
+    if (slots_ok && s.parallel.gpus_per_node > 0 && nodes[i].slots % s.parallel.gpus_per_node != 0 &&
+        nodes[i].slots < s.parallel.world_size())
+      c.error(at + ".slots", str(nodes[i].slots) + " is not a multiple of parallel.gpus_per_node (" +
+                                 str(s.parallel.gpus_per_node) + "): a host holds whole nodes");
+  }
+  if (!slots_ok) return;
+  const int64_t world = s.parallel.world_size(), slots = s.cluster.total_slots();
+  if (world > slots)
+    c.error("parallel", "world size dp·tp·pp·ep = " + str(world) + " exceeds the cluster's " + str(slots) + " slots");
+  else if (world < slots)
+    c.warning("cluster.nodes", str(slots - world) + " of " + str(slots) + " slots stay idle (world size " + str(world) + ")");
+}
+
+}  // namespace
+
+std::vector<Diagnostic> validate_spec(const JobSpec& spec) {
+  Checker c;
+  if (spec.name.empty()) c.error("name", "must not be empty");
+  check_model(spec.model, c);
+  check_routing(spec, c);
+  check_parallel(spec, c);
+  check_train(spec, c);
+  check_runtime_and_cluster(spec, c);
+  return c.out;
+}
+
+}  // namespace moe

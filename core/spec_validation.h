@@ -1,0 +1,30 @@
+#pragma once
+// Validation of a resolved JobSpec: each rule yields a diagnostic that names the JSON path and the
+// rule ("parallel.ep: 3 does not divide model.moe.num_experts (8)"). Errors make the spec unusable;
+// warnings point at something legal but probably unintended.
+#include <string>
+#include <vector>
+
+#include "job_spec.h"
+
+namespace moe {
+
+enum class Severity { error, warning };
+
+struct Diagnostic {
+  Severity severity = Severity::error;
+  std::string path;     // JSON path of the offending field
+  std::string message;  // the rule, without the path
+
+  std::string text() const;  // "error: path: message" / "warning: path: message"
+};
+
+// The spec's own rules. The memory rule (peak memory per GPU against the device) needs a hardware
+// profile and lives with the cost model.
+std::vector<Diagnostic> validate_spec(const JobSpec& spec);
+
+bool has_errors(const std::vector<Diagnostic>& diagnostics);
+// Throws moe::Error with the first error's text, if there is one.
+void throw_if_invalid(const std::vector<Diagnostic>& diagnostics);
+
+}  // namespace moe
