@@ -1,0 +1,58 @@
+#pragma once
+// The MoE feed-forward block of one layer, as the model sees it: x [T×d] in, y [T×d] out.
+//   router (logits → scores → selection) → dispatch (permute tokens into expert-major order)
+//   → experts (one SwiGLU FFN per expert over its contiguous block) → combine (weighted scatter-add)
+//   + shared experts (always on).
+// The balancing losses (Switch aux loss, router z-loss) are computed here and their gradients
+// flow back into the router in backward(). The model calls forward() then, after its own
+// backward reaches this layer, backward() with dL/dy; backward adds into the params' grads and
+// returns dL/dx. A layer keeps what backward needs from the last forward (one micro-batch).
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "job_spec.h"
+#include "param.h"
+
+namespace moe::rt {
+
+// What routing did in one forward pass: the `expert_load` record and the loss terms.
+struct RoutingStats {
+  std::vector<int64_t> counts;   // [E] tokens (token-expert pairs) that chose each expert, before capacity
+  std::vector<int64_t> dropped;  // [E] of those, dropped by the capacity limit
+  double aux_loss = 0.0;         // α · E · Σ f_i · P_i (already scaled by aux_loss_coef)
+  double z_loss = 0.0;           // β · mean(logsumexp(logits)²) (already scaled by z_loss_coef)
+  int64_t tokens_without_expert = 0;  // tokens routed to no expert at all (drops, expert choice)
+};
+
+struct MoeLayerOptions {
+  bool training = true;  // jitter only in training
+  bool force_dropless = false;  // eval: dropless routing, no noise (ARCHITECTURE.md 3.5)
+};
+
+class MoeLayer {
+ public:
+  // `layer_index` names the params: model.layers.{i}.block_sparse_moe.*
+  MoeLayer(const JobSpec& spec, int64_t layer_index);
+  ~MoeLayer();
+
+  // y[T×d] = MoE(x[T×d]). `rng` drives jitter noise (training only).
+  void forward(const float* x, float* y, int64_t T, const MoeLayerOptions& options, std::mt19937_64& rng);
+  // Given dy[T×d], writes dx[T×d] and accumulates parameter gradients, including those of the
+  // aux and z losses (whose weights are in the spec).
+  void backward(const float* dy, float* dx);
+
+  const RoutingStats& stats() const;
+  std::vector<Param*> params();  // router, experts (is_expert), shared experts
+  // Aux-loss-free balancing (DeepSeek-V3): after an optimizer step, bias += rate · sign(mean − load).
+  // `load` is the per-expert count of the step (summed over micro-batches and, later, ranks).
+  void update_balancing_bias(const std::vector<int64_t>& load);
+  std::vector<float>& balancing_bias();  // [E], part of the checkpoint state
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moe::rt

@@ -1,0 +1,31 @@
+#pragma once
+// A trainable tensor: its Hugging Face name (checkpoint contract, ARCHITECTURE.md 3.5), its shape
+// (row-major, as PyTorch stores nn.Linear weights: [out, in]), its values and its gradient.
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace moe::rt {
+
+struct Param {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> value;
+  std::vector<float> grad;
+  bool is_expert = false;  // an expert's weight: reduced over the expert-data-parallel group only
+
+  Param() = default;
+  Param(std::string n, std::vector<int64_t> s, bool expert = false)
+      : name(std::move(n)), shape(std::move(s)), is_expert(expert) {
+    const int64_t count = numel();
+    value.assign(count, 0.0f);
+    grad.assign(count, 0.0f);
+  }
+  int64_t numel() const {
+    return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
+  }
+  void zero_grad() { std::fill(grad.begin(), grad.end(), 0.0f); }
+};
+
+}  // namespace moe::rt
