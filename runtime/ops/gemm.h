@@ -9,6 +9,10 @@ namespace moe::rt {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// The same in double precision (cblas_dgemm): lets the ops run in float64 for gradient checks.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+
 // Threads the GEMMs may use (0: the library's default).
 void set_gemm_threads(int threads);
 int gemm_threads();
