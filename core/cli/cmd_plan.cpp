@@ -1,0 +1,166 @@
+// `moe plan SPEC [--set k=v]… [--hardware NAME] [--json]`: validates a spec against its hardware
+// and prints the cost model's breakdown (parameters, memory, FLOPs, all-to-all, step time).
+#include <cstdio>
+#include <iostream>
+
+#include "cli_args.h"
+#include "cli_format.h"
+#include "commands.h"
+#include "cost_model.h"
+#include "error.h"
+#include "hardware_profile.h"
+#include "job_spec.h"
+
+namespace moe::cli {
+
+namespace {
+
+const char* kHelp =
+    "usage: moe plan SPEC [--set path.key=value]… [--hardware NAME] [--hardware-file FILE] [--json]\n"
+    "\n"
+    "Validates SPEC (a job spec JSON) and estimates, for one GPU of its layout on its hardware\n"
+    "profile (cluster.hardware, from resources/hardware.json): parameters, memory by component and\n"
+    "peak, FLOPs per step, all-to-all bytes (intra/inter node, flat and hierarchical) and step time,\n"
+    "tokens/s, MFU and the communication-to-computation ratio. Formulas: docs/cost-model.md.\n"
+    "\n"
+    "  --set path.key=value   override a spec field (repeatable), e.g. --set parallel.ep=4\n"
+    "  --hardware NAME        use this hardware profile instead of cluster.hardware\n"
+    "  --hardware-file FILE   read profiles from FILE instead of resources/hardware.json\n"
+    "  --json                 print {spec, diagnostics, plan} as JSON for tools\n"
+    "\n"
+    "Exit status: 0 valid (warnings allowed), 1 validation errors or unreadable input, 2 usage.\n";
+
+void row(const std::string& label, const std::string& a, const std::string& b = "") {
+  std::printf("  %-34s %16s  %s\n", label.c_str(), a.c_str(), b.c_str());
+}
+
+void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
+  const ParamBreakdown& p = pl.params;
+  const MemoryBreakdown& m = pl.memory;
+  const FlopBreakdown& f = pl.flops;
+  const A2aBreakdown& a = pl.a2a;
+  const TimeBreakdown& t = pl.time;
+  const ParallelSpec& par = s.parallel;
+
+  std::printf("\nParameters\n");
+  row("total", fmt_count(p.total), "without embedding and head: " + fmt_count(p.total_no_embeddings));
+  row("active per token", fmt_count(p.active), "incl. embedding and head (Mistral, Qwen)");
+  row("  without embedding, with head", fmt_count(p.active_with_head), "(DeepSeek)");
+  row("  without embedding and head", fmt_count(p.active_no_embeddings), "");
+  row("routed experts", fmt_count(p.routed_experts), fmt_count(p.expert) + " per expert");
+  row("attention / shared experts", fmt_count(p.attention), fmt_count(p.shared_experts));
+  row("per GPU (stage " + std::to_string(m.stage) + ")", fmt_count(p.per_gpu),
+      "dense " + fmt_count(p.dense_per_gpu) + " (×" + std::to_string(par.dp * par.ep) + " replicas), expert " +
+          fmt_count(p.expert_per_gpu) + " (×" + std::to_string(par.dp) + ")");
+
+  std::printf("\nMemory per GPU (stage %lld; %s weights, mixed-precision Adam)\n", (long long)m.stage,
+              s.runtime.dtype.c_str());
+  row("weights", fmt_bytes(m.weights));
+  row("gradients", fmt_bytes(m.gradients));
+  row("optimizer state", fmt_bytes(m.optimizer));
+  row("activations", fmt_bytes(m.activations),
+      fmt_bytes(m.activations_per_micro_batch) + " × " + std::to_string(m.micro_batches_in_flight) +
+          " micro-batch(es) in flight, no recompute");
+  row("logits (fp32, last stage)", fmt_bytes(m.logits));
+  row("all-to-all buffers", fmt_bytes(m.a2a_buffers),
+      s.routing.dropless() ? "dropless, balanced; worst case " + fmt_bytes(m.a2a_dropless_bound)
+                           : "capacity mode; dropless would be " + fmt_bytes(m.a2a_dropless_expected));
+  row("peak", fmt_bytes(m.peak), fmt_percent(m.fraction) + " of " + hw.name + "'s " + fmt_bytes(m.device));
+
+  std::printf("\nFLOPs per step (forward + backward, %s tokens)\n", fmt_count(pl.tokens_per_step).c_str());
+  row("dense matmuls", fmt_flops(f.dense_matmul));
+  row("routed experts", fmt_flops(f.expert_matmul));
+  row("attention scores (causal)", fmt_flops(f.attention));
+  row("output head", fmt_flops(f.head));
+  row("total", fmt_flops(f.per_step), fmt_flops(f.per_gpu) + " per GPU");
+
+  std::printf("\nAll-to-all per MoE layer, one GPU (%s, %s per token copy)\n",
+              par.hierarchical_a2a ? "hierarchical" : "flat", fmt_bytes(a.bytes_per_copy).c_str());
+  row("tokens per rank per micro-batch", fmt_count(a.tokens_per_rank),
+      s.routing.dropless() ? "dropless: expected copies under uniform routing"
+                           : "capacity " + fmt_count(a.capacity_per_expert) + " per expert (padded buffers)");
+  row("dispatch fwd / combine fwd", fmt_bytes(a.dispatch_fwd), fmt_bytes(a.combine_fwd) + " per micro-batch");
+  row("dispatch bwd / combine bwd", fmt_bytes(a.dispatch_bwd), fmt_bytes(a.combine_bwd) + " per micro-batch");
+  row("per layer per step", fmt_bytes(a.per_layer_step),
+      std::to_string(a.ep_ranks_per_node) + " EP rank(s) per node, EP group on " + std::to_string(a.ep_nodes) +
+          " node(s)");
+  row("  flat: intra / inter node", fmt_bytes(a.flat_intra), fmt_bytes(a.flat_inter));
+  row("  hierarchical: intra / inter", fmt_bytes(a.hier_intra),
+      fmt_bytes(a.hier_inter) + " (inter-node ÷" + fmt_fixed(a.hier_inter_ratio, 2) + ")");
+
+  std::printf("\nStep time (%s: %s/s %s at %s efficiency)\n", hw.name.c_str(),
+              fmt_flops(hw.peak_flops(s.runtime.dtype)).c_str(), s.runtime.dtype.c_str(),
+              fmt_percent(hw.efficiency).c_str());
+  row("compute", fmt_seconds(t.compute));
+  row("all-to-all", fmt_seconds(t.a2a), "exposed " + fmt_seconds(t.a2a_exposed) + " with " +
+                                             std::to_string(par.overlap_chunks) + " overlap chunk(s)");
+  row("tensor-parallel all-reduce", fmt_seconds(t.tp));
+  row("pipeline send/recv", fmt_seconds(t.pp_p2p));
+  row("pipeline bubble", fmt_seconds(t.bubble));
+  row("data-parallel gradient all-reduce", fmt_seconds(t.dp));
+  row("step", fmt_seconds(t.step));
+  row("tokens/s", fmt_count(t.tokens_per_s));
+  row("MFU", fmt_percent(t.mfu));
+  row("communication / computation", fmt_percent(t.comm_ratio),
+      std::string(t.comm_ok ? "ok (< 30%)" : "over the 30% target") + "; all-to-all alone " +
+          fmt_percent(t.a2a_ratio));
+}
+
+}  // namespace
+
+int cmd_plan(const std::vector<std::string>& argv) {
+  Args args("plan", argv, {"--json"}, {"--set", "--hardware", "--hardware-file"});
+  if (args.help()) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  args.expect_positionals(1, "SPEC (a job spec JSON file)");
+  const std::string file = args.positionals()[0];
+  std::vector<std::string> overrides = args.values("--set");
+  if (!args.value("--hardware").empty()) overrides.push_back("cluster.hardware=" + args.value("--hardware"));
+  const JobSpec spec = load_spec(file, overrides);
+
+  std::vector<HardwareProfile> from_file;
+  if (!args.value("--hardware-file").empty()) from_file = load_hardware_profiles(args.value("--hardware-file"));
+  const HardwareProfile& hw =
+      find_hardware(from_file.empty() ? builtin_hardware_profiles() : from_file, spec.cluster.hardware);
+
+  const std::vector<Diagnostic> diags = validate_with_hardware(spec, hw);
+  const bool spec_ok = !has_errors(validate_spec(spec));  // the plan needs a consistent spec
+  int errors = 0;
+  const Diagnostic* first_error = nullptr;
+  for (const auto& d : diags)
+    if (d.severity == Severity::error && errors++ == 0) first_error = &d;
+
+  if (args.flag("--json")) {
+    nlohmann::json out;
+    out["spec"] = spec_to_json(spec);
+    out["diagnostics"] = nlohmann::json::array();
+    for (const auto& d : diags)
+      out["diagnostics"].push_back(
+          {{"severity", d.severity == Severity::error ? "error" : "warning"}, {"path", d.path}, {"message", d.message}});
+    out["plan"] = spec_ok ? plan_to_json(plan_job(spec, hw)) : nlohmann::json();
+    std::cout << out.dump(2) << "\n";
+  } else {
+    const ParallelSpec& p = spec.parallel;
+    std::printf("moe plan: %s on %s (%s, %lld GPUs: dp %lld · tp %lld · pp %lld · ep %lld, %lld per node)\n",
+                spec.name.c_str(), hw.name.c_str(), spec.runtime.dtype.c_str(), (long long)p.world_size(),
+                (long long)p.dp, (long long)p.tp, (long long)p.pp, (long long)p.ep, (long long)p.gpus_per_node);
+    if (!spec.comment.empty()) std::printf("  %s\n", spec.comment.c_str());
+    if (!diags.empty()) {
+      std::printf("\nValidation\n");
+      for (const auto& d : diags) std::printf("  %s %s: %s\n", d.severity == Severity::error ? "ERROR  " : "warning",
+                                              d.path.c_str(), d.message.c_str());
+    }
+    if (spec_ok) print_plan(spec, hw, plan_job(spec, hw));
+  }
+  std::fflush(stdout);
+  if (errors > 0) {
+    std::fprintf(stderr, "moe plan: %s: %d error(s); first: %s: %s\n", file.c_str(), errors, first_error->path.c_str(),
+                 first_error->message.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace moe::cli

@@ -1,0 +1,450 @@
+// The cost model (see cost_model.h; formulas and sources in docs/cost-model.md).
+#include "cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "error.h"
+#include "rank_layout.h"
+
+namespace moe {
+
+namespace {
+
+using json = nlohmann::json;
+
+double dtype_bytes(const std::string& dtype) { return dtype == "bf16" ? 2.0 : 4.0; }
+
+// Parameters of one layer's parts (whole, before sharding).
+struct LayerParams {
+  double attn_matmul = 0;  // projections only (FLOPs count these)
+  double attn_norms = 0;   // MLA's q_a / kv_a RMSNorms
+  double norms = 0;        // input + post-attention RMSNorm
+  double dense_ffn = 0;    // one dense SwiGLU FFN
+  double router = 0;
+  double shared = 0;       // all shared experts of one layer
+  double expert = 0;       // one routed expert
+};
+
+LayerParams layer_params(const ModelSpec& m) {
+  LayerParams p;
+  const double d = double(m.d_model), H = double(m.n_heads);
+  if (m.attention == "mla") {
+    const MlaSpec& a = m.mla;
+    const double qk = double(a.qk_nope_head_dim + a.qk_rope_head_dim);
+    double q = a.q_lora_rank > 0 ? d * a.q_lora_rank + double(a.q_lora_rank) * H * qk : d * H * qk;
+    double kv = d * double(a.kv_lora_rank + a.qk_rope_head_dim) +
+                double(a.kv_lora_rank) * H * double(a.qk_nope_head_dim + a.v_head_dim);
+    double o = H * double(a.v_head_dim) * d;
+    p.attn_matmul = q + kv + o;
+    p.attn_norms = double(a.q_lora_rank) + double(a.kv_lora_rank);
+  } else {
+    const double hd = double(m.resolved_head_dim()), kvh = double(m.n_kv_heads);
+    p.attn_matmul = 2 * d * H * hd + 2 * d * kvh * hd;  // q, o; k, v
+  }
+  p.norms = 2 * d;
+  p.dense_ffn = 3 * d * double(m.d_ff);
+  p.router = d * double(m.moe.num_experts);
+  p.shared = double(m.moe.shared_experts) * 3 * d * double(m.moe.d_shared_expert);
+  p.expert = 3 * d * double(m.moe.d_expert);
+  return p;
+}
+
+// Activation bytes stored for backward per token per layer (no recomputation, flash attention).
+struct LayerActivations {
+  double attention = 0, dense_ffn = 0, moe = 0;
+};
+
+LayerActivations layer_activations(const JobSpec& s, double copies_per_token) {
+  const ModelSpec& m = s.model;
+  const double B = dtype_bytes(s.runtime.dtype), d = double(m.d_model), H = double(m.n_heads);
+  LayerActivations a;
+  double elems = 2 * d;  // the residual input and its normed copy
+  if (m.attention == "mla") {
+    const MlaSpec& l = m.mla;
+    const double qk = double(l.qk_nope_head_dim + l.qk_rope_head_dim), v = double(l.v_head_dim);
+    if (l.q_lora_rank > 0) elems += 2 * double(l.q_lora_rank);          // q_a output and its norm
+    elems += double(l.kv_lora_rank + l.qk_rope_head_dim) + double(l.kv_lora_rank);  // kv_a and norm
+    elems += 2 * H * qk + 2 * H * v;                                     // q, k, v, attention output
+  } else {
+    const double hd = double(m.resolved_head_dim()), kvh = double(m.n_kv_heads);
+    elems += 2 * H * hd + 2 * kvh * hd;  // q, attention output; k, v
+  }
+  a.attention = elems * B + 4 * H;  // + fp32 log-sum-exp per head (flash attention)
+  a.dense_ffn = (2 * d + 3 * double(m.d_ff)) * B;
+  const double f = double(m.moe.d_expert), fs = double(m.moe.d_shared_expert);
+  a.moe = (2 * d + copies_per_token * (2 * d + 3 * f) + double(m.moe.shared_experts) * 3 * fs) * B +
+          4 * double(m.moe.num_experts);  // fp32 router probabilities
+  return a;
+}
+
+struct Stage {
+  int64_t layers = 0, dense_layers = 0, moe_layers = 0;
+  bool first = false, last = false;
+};
+
+std::vector<Stage> make_stages(const ModelSpec& m, int64_t pp) {
+  std::vector<Stage> out(pp);
+  for (int64_t s = 0; s < pp; ++s) {
+    int64_t begin = s * m.n_layers / pp, end = (s + 1) * m.n_layers / pp;
+    Stage& st = out[s];
+    st.layers = end - begin;
+    st.dense_layers = std::max<int64_t>(0, std::min(end, m.moe.first_dense_layers) - begin);
+    st.moe_layers = st.layers - st.dense_layers;
+    st.first = s == 0;
+    st.last = s == pp - 1;
+  }
+  return out;
+}
+
+// Probability that a token's k distinct experts, drawn uniformly from E, miss a set of G experts.
+double miss_probability(double E, double G, double k) {
+  double p = 1;
+  for (int64_t i = 0; i < int64_t(k); ++i) {
+    double num = E - G - double(i);
+    if (num <= 0) return 0;
+    p *= num / (E - double(i));
+  }
+  return p;
+}
+
+double ring_allreduce_bytes(double bytes, double n) { return n <= 1 ? 0 : 2 * (n - 1) / n * bytes; }
+
+// The EP groups as the rank layout defines them; finds the rank with the fewest EP peers on its
+// node (the most inter-node traffic) and the member count of every node its group spans.
+struct EpNodeSplit {
+  int64_t own = 1;               // EP members on the worst rank's node (itself included)
+  std::vector<int64_t> remote;   // EP members on each other node of its group
+};
+
+EpNodeSplit ep_node_split(const ParallelSpec& p) {
+  RankLayout shape;  // only the sizes: rank_of is the contract's formula
+  shape.tp = p.tp, shape.ep = p.ep, shape.dp = p.dp, shape.pp = p.pp, shape.gpus_per_node = p.gpus_per_node;
+  EpNodeSplit best;
+  best.own = p.ep + 1;
+  std::vector<int64_t> counts;
+  for (int64_t pp_i = 0; pp_i < p.pp; ++pp_i)
+    for (int64_t dp_i = 0; dp_i < p.dp; ++dp_i)
+      for (int64_t tp_i = 0; tp_i < p.tp; ++tp_i) {
+        counts.clear();
+        int64_t last_node = -1;
+        for (int64_t e = 0; e < p.ep; ++e) {  // ascending ranks: nodes are nondecreasing
+          int64_t node = shape.rank_of(tp_i, e, dp_i, pp_i) / p.gpus_per_node;
+          if (node != last_node) counts.push_back(0), last_node = node;
+          ++counts.back();
+        }
+        for (size_t i = 0; i < counts.size(); ++i)
+          if (counts[i] < best.own) {
+            best.own = counts[i];
+            best.remote.clear();
+            for (size_t j = 0; j < counts.size(); ++j)
+              if (j != i) best.remote.push_back(counts[j]);
+          }
+      }
+  return best;
+}
+
+void plan_a2a(const JobSpec& s, const HardwareProfile& hw, Plan& plan, int64_t moe_layers_stage) {
+  const ModelSpec& m = s.model;
+  const ParallelSpec& p = s.parallel;
+  A2aBreakdown& a = plan.a2a;
+  const double E = double(m.moe.num_experts), k = double(m.moe.top_k), ep = double(p.ep);
+  a.tokens_per_rank = double(s.train.micro_batch) * double(m.seq_len) / double(p.tp);
+  a.bytes_per_copy = a2a_bytes_per_copy(s);
+  a.hierarchical = p.hierarchical_a2a;
+  const bool capacity = !s.routing.dropless();
+  if (capacity) a.capacity_per_expert = std::ceil(s.routing.capacity_factor * a.tokens_per_rank * k / E);
+  // Copies one rank sends to each other EP rank: capacity mode sends every slot of the
+  // destination's E/ep experts (padded buffers); dropless sends the expected T·k/ep.
+  const double per_dest = capacity ? a.capacity_per_expert * E / ep : a.tokens_per_rank * k / ep;
+  a.copies_sent = per_dest * (ep - 1);
+  a.dispatch_fwd = a.copies_sent * a.bytes_per_copy;
+  a.combine_fwd = a.dispatch_fwd;   // the expert outputs go back the same way
+  a.dispatch_bwd = a.combine_fwd;   // gradient of combine: same pairs, reverse direction
+  a.combine_bwd = a.dispatch_fwd;   // gradient of dispatch
+  a.per_layer_micro_batch = a.dispatch_fwd + a.combine_fwd + a.dispatch_bwd + a.combine_bwd;
+  const double ga = double(s.train.grad_accum);
+  a.per_layer_step = a.per_layer_micro_batch * ga;
+  a.per_step = a.per_layer_step * double(moe_layers_stage);
+
+  const EpNodeSplit split = p.ep > 1 ? ep_node_split(p) : EpNodeSplit{};
+  a.ep_ranks_per_node = split.own;
+  a.ep_nodes = 1 + int64_t(split.remote.size());
+  double remote_members = 0;
+  for (int64_t c : split.remote) remote_members += double(c);
+  const double phases = 4 * ga * a.bytes_per_copy;  // four all-to-alls per layer per micro-batch
+  a.flat_intra = per_dest * double(split.own - 1) * phases;
+  a.flat_inter = per_dest * remote_members * phases;
+  if (!capacity && !split.remote.empty()) {
+    // One copy per token per remote node that holds any of its k experts, forwarded over NVLink
+    // to the expert's rank there (DeepEP-style); own-node copies go directly.
+    double nodes_hit = 0;
+    for (int64_t c : split.remote) nodes_hit += 1 - miss_probability(E, double(c) * E / ep, k);
+    const double T = a.tokens_per_rank, own = double(split.own);
+    a.hier_inter = T * nodes_hit * phases;
+    a.hier_intra = (T * k * (own - 1) / ep + T * k * double(split.remote.size()) * (own - 1) / ep) * phases;
+  } else {
+    // Padded capacity buffers carry one slot per expert: nothing to deduplicate.
+    a.hier_inter = a.flat_inter;
+    a.hier_intra = a.flat_intra;
+  }
+  a.hier_inter_ratio = a.hier_inter > 0 ? a.flat_inter / a.hier_inter : 1.0;
+
+  // Time of all a2a of the stage: flat uses both links at once; hierarchical runs two stages.
+  const double bw_intra = hw.intra_node_bw * hw.comm_efficiency, bw_inter = hw.inter_node_bw * hw.comm_efficiency;
+  double per_layer_s = a.hierarchical ? a.hier_intra / bw_intra + a.hier_inter / bw_inter
+                                      : std::max(a.flat_intra / bw_intra, a.flat_inter / bw_inter);
+  plan.time.a2a = per_layer_s * double(moe_layers_stage);
+}
+
+}  // namespace
+
+double a2a_bytes_per_copy(const JobSpec& spec) { return double(spec.model.d_model) * dtype_bytes(spec.runtime.dtype); }
+
+double a2a_bytes_for_copies(const JobSpec& spec, double copies) { return copies * a2a_bytes_per_copy(spec); }
+
+Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
+  const ModelSpec& m = s.model;
+  const ParallelSpec& p = s.parallel;
+  const TrainSpec& t = s.train;
+  Plan plan;
+  plan.hardware = hw.name;
+  plan.dtype = s.runtime.dtype;
+  plan.world_size = p.world_size();
+  plan.nodes = (plan.world_size + p.gpus_per_node - 1) / p.gpus_per_node;
+  const double d = double(m.d_model), V = double(m.vocab_size), L = double(m.n_layers);
+  const double E = double(m.moe.num_experts), k = double(m.moe.top_k);
+  const double moe_layers = double(m.moe_layers()), dense_layers = double(m.moe.first_dense_layers);
+  const double tp = double(p.tp), ep = double(p.ep), dp = double(p.dp);
+  const double B = dtype_bytes(s.runtime.dtype);
+  const double ga = double(t.grad_accum), mb = double(t.micro_batch), seq = double(m.seq_len);
+  plan.tokens_per_step = double(t.global_batch(p)) * seq;
+
+  // --- parameters
+  const LayerParams lp = layer_params(m);
+  ParamBreakdown& pr = plan.params;
+  pr.embedding = V * d;
+  pr.head = m.tie_embeddings ? 0 : V * d;
+  pr.attention = L * (lp.attn_matmul + lp.attn_norms);
+  pr.norms = L * lp.norms + d;
+  pr.dense_ffn = dense_layers * lp.dense_ffn;
+  pr.router = moe_layers * lp.router;
+  pr.shared_experts = moe_layers * lp.shared;
+  pr.routed_experts = moe_layers * E * lp.expert;
+  pr.expert = lp.expert;
+  pr.total = pr.embedding + pr.head + pr.attention + pr.norms + pr.dense_ffn + pr.router + pr.shared_experts +
+             pr.routed_experts;
+  pr.total_no_embeddings = pr.total - pr.embedding - pr.head;
+  pr.active = pr.total - pr.routed_experts + moe_layers * k * lp.expert;
+  pr.active_no_embeddings = pr.active - pr.embedding - pr.head;
+  pr.active_with_head = pr.active - pr.embedding;
+
+  // Routed copies per token: token choice sends k; expert choice fills cf·k per token on average.
+  const double copies_per_token = s.routing.type == "expert_choice" ? s.routing.capacity_factor * k : k;
+  const LayerActivations la = layer_activations(s, copies_per_token);
+  const double head_params_last = m.tie_embeddings ? (p.pp > 1 ? V * d : 0) : V * d;
+
+  // FLOPs per token of the forward pass: 2 per multiply-add.
+  const double ctx = (seq + 1) / 2;  // causal: position i attends to i+1 keys
+  double score_dims;
+  if (m.attention == "mla")
+    score_dims = double(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim + m.mla.v_head_dim);
+  else
+    score_dims = 2 * double(m.resolved_head_dim());
+  const double attn_score_fwd = 2 * double(m.n_heads) * score_dims * ctx;
+  const double dense_part_fwd = 2 * (lp.attn_matmul);
+  const double dense_ffn_fwd = 2 * lp.dense_ffn;
+  const double moe_dense_fwd = 2 * (lp.router + lp.shared);
+  const double expert_fwd = 2 * copies_per_token * lp.expert;
+  const double head_fwd = 2 * V * d;
+
+  FlopBreakdown& fl = plan.flops;
+  fl.per_token_forward = L * (dense_part_fwd + attn_score_fwd) + dense_layers * dense_ffn_fwd +
+                         moe_layers * (moe_dense_fwd + expert_fwd) + head_fwd;
+  const double tok = plan.tokens_per_step;
+  fl.dense_matmul = 3 * tok * (L * dense_part_fwd + dense_layers * dense_ffn_fwd + moe_layers * moe_dense_fwd);
+  fl.expert_matmul = 3 * tok * moe_layers * expert_fwd;
+  fl.attention = 3 * tok * L * attn_score_fwd;
+  fl.head = 3 * tok * head_fwd;
+  fl.per_step = 3 * tok * fl.per_token_forward;
+  fl.per_gpu = fl.per_step / double(plan.world_size);
+
+  // --- per stage: parameters, memory and compute; memory reports the fullest stage
+  const std::vector<Stage> stages = make_stages(m, p.pp);
+  const double bytes_w = B, bytes_g = B, bytes_opt = s.runtime.dtype == "bf16" ? 12.0 : 8.0;
+  const double tokens_mb_gpu = mb * seq / tp;  // sequence parallel splits the tokens over TP
+  const double capacity =
+      s.routing.dropless() ? 0 : std::ceil(s.routing.capacity_factor * tokens_mb_gpu * k / E);
+  const double a2a_cap = 2 * E * capacity * d * B;
+  const double a2a_exp = 2 * tokens_mb_gpu * k * d * B;
+  const double a2a_bound = (tokens_mb_gpu * k + ep * tokens_mb_gpu * std::min(k, E / ep)) * d * B;
+  double worst_compute = -1;
+  int64_t compute_stage = 0, moe_layers_compute_stage = 0;
+  MemoryBreakdown& mem = plan.memory;
+  mem.peak = -1;
+  for (int64_t si = 0; si < p.pp; ++si) {
+    const Stage& st = stages[si];
+    double dense = (double(st.layers) * lp.attn_matmul + double(st.dense_layers) * lp.dense_ffn +
+                    double(st.moe_layers) * lp.shared) / tp +
+                   double(st.layers) * (lp.attn_norms + lp.norms) + double(st.moe_layers) * lp.router;
+    if (st.first) dense += pr.embedding / tp;
+    if (st.last) dense += head_params_last / tp + d;
+    const double expert = double(st.moe_layers) * (E / ep) * lp.expert / tp;
+    const double params = dense + expert;
+    const int64_t in_flight = std::min<int64_t>(p.pp - si, t.grad_accum);
+    const double act_mb = tokens_mb_gpu * (double(st.layers) * la.attention + double(st.dense_layers) * la.dense_ffn +
+                                           double(st.moe_layers) * la.moe);
+    const double logits = st.last ? tokens_mb_gpu * V * 4 : 0;
+    const double buffers = st.moe_layers == 0 ? 0 : (capacity > 0 ? a2a_cap : a2a_exp);
+    const double peak = params * (bytes_w + bytes_g + bytes_opt) + act_mb * double(in_flight) + logits + buffers;
+    if (peak > mem.peak) {
+      mem.peak = peak;
+      mem.stage = si;
+      mem.weights = params * bytes_w;
+      mem.gradients = params * bytes_g;
+      mem.optimizer = params * bytes_opt;
+      mem.activations_per_micro_batch = act_mb;
+      mem.micro_batches_in_flight = in_flight;
+      mem.activations = act_mb * double(in_flight);
+      mem.logits = logits;
+      mem.a2a_buffers = buffers;
+      pr.dense_per_gpu = dense;
+      pr.expert_per_gpu = expert;
+      pr.per_gpu = params;
+    }
+    // FLOPs of this stage on one GPU per step: its pipeline replica's tokens, split over TP.
+    const double stage_fwd = double(st.layers) * (dense_part_fwd + attn_score_fwd) +
+                             double(st.dense_layers) * dense_ffn_fwd +
+                             double(st.moe_layers) * (moe_dense_fwd + expert_fwd) + (st.last ? head_fwd : 0);
+    const double compute = 3 * mb * ga * seq * stage_fwd / tp;
+    if (compute > worst_compute) {
+      worst_compute = compute;
+      compute_stage = si;
+      moe_layers_compute_stage = st.moe_layers;
+    }
+  }
+  mem.a2a_capacity_buffers = capacity > 0 ? a2a_cap : 0;
+  mem.a2a_dropless_expected = a2a_exp;
+  mem.a2a_dropless_bound = a2a_bound;
+  mem.device = hw.memory_bytes;
+  mem.fraction = mem.device > 0 ? mem.peak / mem.device : 0;
+
+  // --- time
+  TimeBreakdown& tm = plan.time;
+  const double peak_flops = hw.peak_flops(s.runtime.dtype);
+  tm.compute = worst_compute / (peak_flops * hw.efficiency);
+  plan_a2a(s, hw, plan, moe_layers_compute_stage);
+  const double expert_compute =
+      3 * mb * ga * seq * double(moe_layers_compute_stage) * expert_fwd / tp / (peak_flops * hw.efficiency);
+  const double c = double(p.overlap_chunks);
+  tm.a2a_exposed = c <= 1 ? tm.a2a : tm.a2a / c + std::max(0.0, (tm.a2a - expert_compute) * (c - 1) / c);
+
+  RankLayout shape;
+  shape.tp = p.tp, shape.ep = p.ep, shape.dp = p.dp, shape.pp = p.pp, shape.gpus_per_node = p.gpus_per_node;
+  auto node = [&](int64_t r) { return r / p.gpus_per_node; };
+  auto link_bw = [&](bool crosses) { return (crosses ? hw.inter_node_bw : hw.intra_node_bw) * hw.comm_efficiency; };
+  const int64_t cs = compute_stage;
+  const Stage& st = stages[cs];
+  // TP: 2 all-reduces forward and 2 backward per layer of the micro-batch's activations.
+  if (p.tp > 1) {
+    const double bytes = ring_allreduce_bytes(mb * seq * d * B, tp) * 4 * double(st.layers) * ga;
+    tm.tp = bytes / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs)));
+  }
+  // DP: dense gradients over dp·ep replicas, expert gradients over dp replicas.
+  {
+    const double dense_bytes = pr.dense_per_gpu * bytes_g, expert_bytes = pr.expert_per_gpu * bytes_g;
+    const bool dense_cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, p.ep - 1, p.dp - 1, cs));
+    const bool expert_cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, 0, p.dp - 1, cs));
+    tm.dp = ring_allreduce_bytes(dense_bytes, dp * ep) / link_bw(dense_cross) +
+            ring_allreduce_bytes(expert_bytes, dp) / link_bw(expert_cross);
+  }
+  // PP: each micro-batch's activations forward and their gradients backward across a boundary.
+  if (p.pp > 1) {
+    const int64_t nb = cs + 1 < p.pp ? cs + 1 : cs - 1;
+    const bool cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, 0, 0, nb));
+    tm.pp_p2p = 2 * ga * (mb * seq * d * B / tp) / link_bw(cross);
+  }
+  const double pipelined = tm.compute + tm.a2a_exposed + tm.tp + tm.pp_p2p;
+  tm.bubble = pipelined * double(p.pp - 1) / ga;
+  tm.step = pipelined + tm.bubble + tm.dp;
+  tm.tokens_per_s = tm.step > 0 ? plan.tokens_per_step / tm.step : 0;
+  tm.mfu = tm.step > 0 ? fl.per_step / (tm.step * double(plan.world_size) * peak_flops) : 0;
+  tm.comm_ratio = tm.compute > 0 ? (tm.a2a + tm.tp + tm.dp + tm.pp_p2p) / tm.compute : 0;
+  tm.a2a_ratio = tm.compute > 0 ? tm.a2a / tm.compute : 0;
+  tm.comm_ok = tm.comm_ratio < kCommRatioTarget;
+  return plan;
+}
+
+namespace {
+
+std::string gib(double bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+}  // namespace
+
+std::vector<Diagnostic> validate_with_hardware(const JobSpec& spec, const HardwareProfile& hw) {
+  std::vector<Diagnostic> ds = validate_spec(spec);
+  if (has_errors(ds)) return ds;
+  const Plan plan = plan_job(spec, hw);
+  const MemoryBreakdown& m = plan.memory;
+  std::string detail = " (stage " + std::to_string(m.stage) + ": weights " + gib(m.weights) + ", gradients " +
+                       gib(m.gradients) + ", optimizer " + gib(m.optimizer) + ", activations " +
+                       gib(m.activations) + ", logits " + gib(m.logits) + ", all-to-all buffers " +
+                       gib(m.a2a_buffers) + ")";
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%.0f%%", 100 * m.fraction);
+  if (m.peak > m.device)
+    ds.push_back({Severity::error, "parallel",
+                  "peak memory per GPU " + gib(m.peak) + " exceeds the " + hw.name + "'s " + gib(m.device) + detail +
+                      "; raise parallel.ep, pp or tp, or lower train.micro_batch"});
+  else if (m.peak > kMemoryWarnFraction * m.device)
+    ds.push_back({Severity::warning, "parallel",
+                  "peak memory per GPU " + gib(m.peak) + " is " + pct + " of the " + hw.name + "'s " + gib(m.device) +
+                      detail + "; little headroom for fragmentation and workspace"});
+  return ds;
+}
+
+json plan_to_json(const Plan& pl) {
+  const ParamBreakdown& p = pl.params;
+  const MemoryBreakdown& m = pl.memory;
+  const FlopBreakdown& f = pl.flops;
+  const A2aBreakdown& a = pl.a2a;
+  const TimeBreakdown& t = pl.time;
+  return json{
+      {"hardware", pl.hardware}, {"dtype", pl.dtype}, {"world_size", pl.world_size}, {"nodes", pl.nodes},
+      {"tokens_per_step", pl.tokens_per_step},
+      {"params", {{"embedding", p.embedding}, {"head", p.head}, {"attention", p.attention}, {"norms", p.norms},
+                  {"dense_ffn", p.dense_ffn}, {"router", p.router}, {"shared_experts", p.shared_experts},
+                  {"routed_experts", p.routed_experts}, {"total", p.total},
+                  {"total_no_embeddings", p.total_no_embeddings}, {"active", p.active},
+                  {"active_no_embeddings", p.active_no_embeddings}, {"active_with_head", p.active_with_head},
+                  {"expert", p.expert}, {"dense_per_gpu", p.dense_per_gpu}, {"expert_per_gpu", p.expert_per_gpu},
+                  {"per_gpu", p.per_gpu}}},
+      {"memory", {{"weights", m.weights}, {"gradients", m.gradients}, {"optimizer", m.optimizer},
+                  {"activations", m.activations}, {"activations_per_micro_batch", m.activations_per_micro_batch},
+                  {"micro_batches_in_flight", m.micro_batches_in_flight}, {"logits", m.logits},
+                  {"a2a_buffers", m.a2a_buffers}, {"a2a_capacity_buffers", m.a2a_capacity_buffers},
+                  {"a2a_dropless_expected", m.a2a_dropless_expected}, {"a2a_dropless_bound", m.a2a_dropless_bound},
+                  {"peak", m.peak}, {"device", m.device}, {"fraction", m.fraction}, {"stage", m.stage}}},
+      {"flops", {{"per_token_forward", f.per_token_forward}, {"dense_matmul", f.dense_matmul},
+                 {"expert_matmul", f.expert_matmul}, {"attention", f.attention}, {"head", f.head},
+                 {"per_step", f.per_step}, {"per_gpu", f.per_gpu}}},
+      {"a2a", {{"tokens_per_rank", a.tokens_per_rank}, {"capacity_per_expert", a.capacity_per_expert},
+               {"bytes_per_copy", a.bytes_per_copy}, {"copies_sent", a.copies_sent},
+               {"dispatch_fwd", a.dispatch_fwd}, {"combine_fwd", a.combine_fwd}, {"dispatch_bwd", a.dispatch_bwd},
+               {"combine_bwd", a.combine_bwd}, {"per_layer_micro_batch", a.per_layer_micro_batch},
+               {"per_layer_step", a.per_layer_step}, {"per_step", a.per_step}, {"flat_intra", a.flat_intra},
+               {"flat_inter", a.flat_inter}, {"hier_intra", a.hier_intra}, {"hier_inter", a.hier_inter},
+               {"hier_inter_ratio", a.hier_inter_ratio}, {"ep_ranks_per_node", a.ep_ranks_per_node},
+               {"ep_nodes", a.ep_nodes}, {"hierarchical", a.hierarchical}}},
+      {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed}, {"tp", t.tp}, {"dp", t.dp},
+                {"pp_p2p", t.pp_p2p}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
+                {"mfu", t.mfu}, {"comm_ratio", t.comm_ratio}, {"a2a_ratio", t.a2a_ratio}, {"comm_ok", t.comm_ok}}},
+  };
+}
+
+}  // namespace moe

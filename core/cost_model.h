@@ -1,0 +1,136 @@
+#pragma once
+// The cost model: for a job spec and a hardware profile, parameters, memory per GPU, FLOPs,
+// all-to-all bytes and a step-time estimate. One plain struct comes out; the CLI prints it, the
+// studio draws it (stacked memory bar, step-time breakdown, intra/inter bytes), and the runtime
+// compares its measured all-to-all bytes with `a2a_bytes_for_copies`. Every formula and assumption
+// is written out in docs/cost-model.md. All counts are double: a 1T-parameter model's FLOPs per
+// step (~10^20) overflow no double, and sums stay exact up to 2^53.
+#include <string>
+#include <vector>
+
+#include "hardware_profile.h"
+#include "job_spec.h"
+#include "spec_validation.h"
+
+namespace moe {
+
+struct ParamBreakdown {
+  // Whole model, every replica counted once.
+  double embedding = 0;       // input embedding V·d
+  double head = 0;            // output head V·d (0 when tied to the embedding)
+  double attention = 0;       // all layers' attention projections (GQA or MLA, incl. MLA's norms)
+  double norms = 0;           // RMSNorm weights (2 per layer + final)
+  double dense_ffn = 0;       // the first_dense_layers' SwiGLU FFNs
+  double router = 0;          // router weights (d·E per MoE layer)
+  double shared_experts = 0;  // always-active shared experts
+  double routed_experts = 0;  // all routed experts of all MoE layers
+  double total = 0;
+  double total_no_embeddings = 0;   // total − embedding − head
+  double active = 0;                // per token: routed experts count top_k/E; embedding and head included
+  double active_no_embeddings = 0;  // active − embedding − head
+  double active_with_head = 0;      // active − embedding (DeepSeek's convention)
+  double expert = 0;                // one routed expert (3·d·d_expert)
+  // Per GPU on the fullest pipeline stage, after TP/EP/PP sharding.
+  double dense_per_gpu = 0;   // replicated over dp·ep
+  double expert_per_gpu = 0;  // replicated over dp only
+  double per_gpu = 0;
+};
+
+struct MemoryBreakdown {  // bytes per GPU on the fullest pipeline stage
+  double weights = 0;
+  double gradients = 0;
+  double optimizer = 0;         // Adam m and v (+ fp32 master weights with bf16)
+  double activations = 0;       // stored for backward: one micro-batch × micro-batches in flight
+  double activations_per_micro_batch = 0;
+  int64_t micro_batches_in_flight = 1;  // 1F1B keeps min(pp, grad_accum) on the first stage
+  double logits = 0;            // fp32 logits of a micro-batch on the last stage (cross-entropy)
+  double a2a_buffers = 0;       // counted in the peak: capacity buffers, or dropless expected
+  double a2a_capacity_buffers = 0;   // send+receive buffers of capacity mode (0 when dropless)
+  double a2a_dropless_expected = 0;  // send+receive with uniform routing, dropless
+  double a2a_dropless_bound = 0;     // send+receive worst case, dropless (all tokens to one rank)
+  double peak = 0;
+  double device = 0;            // the hardware's memory
+  double fraction = 0;          // peak / device
+  int64_t stage = 0;            // the pipeline stage the figures describe
+};
+
+struct FlopBreakdown {  // model FLOPs (no recomputation), forward + backward = 3 × forward
+  double per_token_forward = 0;
+  double dense_matmul = 0;   // attention projections, dense FFN, router, shared experts (per step)
+  double expert_matmul = 0;  // routed experts (per step)
+  double attention = 0;      // QKᵀ and AV scores (per step, causal)
+  double head = 0;           // output projection (per step)
+  double per_step = 0;
+  double per_gpu = 0;        // per_step / world size
+};
+
+struct A2aBreakdown {
+  // Convention (docs/cost-model.md): per MoE layer, per rank, one message per (token, expert) pair
+  // whose expert lives on another EP rank, each d_model × dtype-size bytes; no deduplication of a
+  // token's copies in the flat all-to-all. Tokens per rank T = micro_batch·seq_len/tp.
+  double tokens_per_rank = 0;          // T, per micro-batch
+  double capacity_per_expert = 0;      // ⌈cf·T·k/E⌉ (0 when dropless)
+  double bytes_per_copy = 0;           // d_model × sizeof(dtype)
+  double copies_sent = 0;              // per micro-batch, off-rank copies (expected or capacity slots)
+  // Bytes one rank sends, per MoE layer per micro-batch.
+  double dispatch_fwd = 0, combine_fwd = 0, dispatch_bwd = 0, combine_bwd = 0;
+  double per_layer_micro_batch = 0;    // the sum of the four
+  double per_layer_step = 0;           // × grad_accum
+  double per_step = 0;                 // × MoE layers of the stage
+  // Split of per_layer_step over the links, for the rank with the most inter-node traffic.
+  double flat_intra = 0, flat_inter = 0;
+  double hier_intra = 0, hier_inter = 0;   // two stages, one copy per token per remote node
+  double hier_inter_ratio = 1;             // flat_inter / hier_inter (1 when nothing crosses nodes)
+  int64_t ep_ranks_per_node = 1;           // EP members sharing the worst rank's node
+  int64_t ep_nodes = 1;                    // nodes an EP group spans
+  bool hierarchical = false;               // the spec's choice, used for the time
+};
+
+struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest stage
+  double compute = 0;
+  double a2a = 0;          // all four all-to-alls of every MoE layer of the stage
+  double a2a_exposed = 0;  // not hidden by overlap_chunks
+  double tp = 0;           // TP all-reduces (ring)
+  double dp = 0;           // gradient all-reduce over the DP groups (ring), not overlapped
+  double pp_p2p = 0;       // activations between stages
+  double bubble = 0;       // 1F1B: (pp−1)/grad_accum of the pipelined part
+  double step = 0;
+  double tokens_per_s = 0;
+  double mfu = 0;          // model FLOPs / (step · world · peak)
+  double comm_ratio = 0;   // (a2a + tp + dp + pp_p2p) / compute; the seed wants < 0.30
+  double a2a_ratio = 0;    // a2a / compute
+  bool comm_ok = true;     // comm_ratio < 0.30
+};
+
+struct Plan {
+  std::string hardware;
+  std::string dtype;
+  int64_t world_size = 1;
+  int64_t nodes = 1;
+  double tokens_per_step = 0;  // global batch × seq_len
+  ParamBreakdown params;
+  MemoryBreakdown memory;
+  FlopBreakdown flops;
+  A2aBreakdown a2a;
+  TimeBreakdown time;
+};
+
+constexpr double kCommRatioTarget = 0.30;
+constexpr double kMemoryWarnFraction = 0.90;
+
+// Bytes of activations or gradients per token copy: d_model × sizeof(runtime.dtype).
+double a2a_bytes_per_copy(const JobSpec& spec);
+// What the runtime's dispatcher should report for `copies` token copies sent off-rank.
+double a2a_bytes_for_copies(const JobSpec& spec, double copies);
+
+// The plan; assumes a spec without validation errors (sizes positive, divisibility holds).
+Plan plan_job(const JobSpec& spec, const HardwareProfile& hw);
+
+// validate_spec plus the memory rule: a peak over the device's memory is an error at
+// `parallel` ("peak memory per GPU … exceeds …"), over 90 % a warning. The plan is skipped when
+// the spec has errors already.
+std::vector<Diagnostic> validate_with_hardware(const JobSpec& spec, const HardwareProfile& hw);
+
+nlohmann::json plan_to_json(const Plan& plan);
+
+}  // namespace moe
