@@ -1,0 +1,147 @@
+// Remote job directory: launch under setsid, status, watch (tail from an offset), cancel.
+#include "remote_job.h"
+
+#include <charconv>
+
+#include "error.h"
+#include "sftp_client.h"
+#include "shell_quote.h"
+
+namespace moe::remote {
+
+namespace {
+
+// alive PGID: exit 0 when a non-zombie process is in that process group (zombies hold nothing).
+const char* kAliveFn =
+    "alive() { ps -e -o pgid= -o stat= | awk -v g=\"$1\" '$1==g && $2 !~ /^Z/ {n++} END {exit n==0}'; }; ";
+
+}  // namespace
+
+void check_job_id(const std::string& id) {
+  if (id.empty() || id == "." || id == ".." || id.size() > 200 || id.find('/') != std::string::npos ||
+      id.find('\0') != std::string::npos)
+    throw moe::Error("job id '" + id + "': must be 1-200 bytes, not . or .., without '/' or NUL");
+}
+
+std::string job_dir(const std::string& home, const std::string& job_id, int node_rank) {
+  check_job_id(job_id);
+  return home + "/.moe-studio/jobs/" + job_id + "/node-" + std::to_string(node_rank);
+}
+
+std::string wrapper_script(const std::string& command_line) {
+  return "# moe-studio job wrapper: pid (= process group), command, exit code.\n"
+         "echo $$ > pid.tmp && mv pid.tmp pid\n" +
+         command_line +
+         " >> metrics.jsonl 2>> log\n"
+         "code=$?\n"
+         "echo $code > exit_code.tmp && mv exit_code.tmp exit_code\n";
+}
+
+std::string launch_command(const std::string& dir) {
+  return "cd -- " + shell_quote(dir) + " || exit 97; "
+         "if [ -e pid ]; then echo 'a job was already started in this directory' >&2; exit 97; fi; "
+         ": > metrics.jsonl && : > log || exit 97; "
+         "setsid nohup sh ./run.sh </dev/null >/dev/null 2>&1 & "
+         "i=0; while [ ! -s pid ]; do i=$((i+1)); "
+         "if [ $i -gt 100 ]; then echo 'the job did not start within 10 s' >&2; exit 96; fi; sleep 0.1; done; "
+         "cat pid";
+}
+
+std::string watch_command(const std::string& dir, uint64_t metrics_offset, uint64_t log_offset) {
+  // tail -c +N starts at byte N (1-based); --pid ends it once the wrapper is gone (after a last read).
+  return "cd -- " + shell_quote(dir) + " || exit 98; pid=$(cat pid) || exit 98; "
+         "tail -c +" + std::to_string(metrics_offset + 1) + " --pid=\"$pid\" -s 0.2 -f metrics.jsonl & a=$!; "
+         "tail -c +" + std::to_string(log_offset + 1) + " --pid=\"$pid\" -s 0.2 -f log >&2 & b=$!; "
+         "wait $a; wait $b";
+}
+
+std::string status_command(const std::string& dir) {
+  return std::string(kAliveFn) + "cd -- " + shell_quote(dir) + " 2>/dev/null || { echo missing; exit 0; }; "
+         "pid=$(cat pid 2>/dev/null); "
+         "if [ -f exit_code ]; then echo \"exited $(cat exit_code)\"; "
+         "elif [ -n \"$pid\" ] && alive \"$pid\"; then echo running; "
+         "elif [ -f cancelled ]; then echo cancelled; "
+         "else echo gone; fi";
+}
+
+std::string cancel_command(const std::string& dir, int grace_s) {
+  const int term_ticks = grace_s * 10;
+  return std::string(kAliveFn) + "cd -- " + shell_quote(dir) + " 2>/dev/null || exit 3; "
+         "pid=$(cat pid 2>/dev/null); [ -n \"$pid\" ] || exit 3; alive \"$pid\" || exit 3; "
+         "[ -f exit_code ] || : > cancelled; "
+         "kill -TERM -- -\"$pid\" 2>/dev/null; i=0; "
+         "while alive \"$pid\"; do i=$((i+1)); "
+         "if [ $i -eq " + std::to_string(term_ticks) + " ]; then kill -KILL -- -\"$pid\" 2>/dev/null; fi; "
+         "if [ $i -gt " + std::to_string(term_ticks + 50) + " ]; then "
+         "echo \"processes of group $pid survive SIGKILL:\" $(ps -e -o pid= -o pgid= | awk -v g=\"$pid\" '$2==g {print $1}') >&2; "
+         "exit 1; fi; sleep 0.1; done; exit 0";
+}
+
+std::string NodeJobStatus::describe() const {
+  switch (state) {
+    case NodeJobState::running: return "running";
+    case NodeJobState::exited: return "exited with status " + std::to_string(exit_code) +
+                                      (exit_code > 128 ? " (signal " + std::to_string(exit_code - 128) + ")" : "");
+    case NodeJobState::cancelled: return "cancelled";
+    case NodeJobState::gone: return "its processes are gone without an exit status (killed)";
+    case NodeJobState::missing: return "no job directory";
+  }
+  return "?";
+}
+
+int launch_job(SshSession& session, const std::string& dir, const std::string& command_line,
+               const std::vector<JobFile>& files) {
+  // Refuse before uploading anything, so a running job's files are never overwritten.
+  ExecResult used = session.run("[ -e " + shell_quote(dir + "/pid") + " ]");
+  if (used.exit_status == 0)
+    throw moe::Error(session.name() + ": " + dir + " already holds a started job (job ids must be unique)");
+  {
+    SftpClient sftp(session);
+    sftp.mkdir_p(session.home() + "/.moe-studio", 0700);
+    sftp.mkdir_p(dir, 0700);
+    for (const JobFile& f : files) {
+      if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == "run.sh" || f.name == "pid" ||
+          f.name == "metrics.jsonl" || f.name == "log" || f.name == "exit_code" || f.name == "cancelled")
+        throw moe::Error("job file name '" + f.name + "' is not allowed");
+      sftp.write_file(dir + "/" + f.name, f.content, f.mode);
+    }
+    sftp.write_file(dir + "/run.sh", wrapper_script(command_line), 0700);
+  }
+  ExecResult r = session.run(launch_command(dir));
+  int pid = 0;
+  const std::string out = r.out.substr(0, r.out.find_first_of("\r\n"));
+  auto [p, ec] = std::from_chars(out.data(), out.data() + out.size(), pid);
+  if (r.exit_status != 0 || ec != std::errc() || pid <= 1)
+    throw moe::Error(session.name() + ": cannot start the job in " + dir + ": " +
+                     (r.err.empty() ? "exit status " + std::to_string(r.exit_status) : r.err));
+  return pid;
+}
+
+NodeJobStatus job_status(SshSession& session, const std::string& dir) {
+  ExecResult r = session.run(status_command(dir));
+  NodeJobStatus s;
+  const std::string out = r.out.substr(0, r.out.find('\n'));
+  if (out == "running") s.state = NodeJobState::running;
+  else if (out == "cancelled") s.state = NodeJobState::cancelled;
+  else if (out == "gone") s.state = NodeJobState::gone;
+  else if (out == "missing") s.state = NodeJobState::missing;
+  else if (out.rfind("exited ", 0) == 0) {
+    s.state = NodeJobState::exited;
+    const std::string code = out.substr(7);
+    auto [p, ec] = std::from_chars(code.data(), code.data() + code.size(), s.exit_code);
+    if (ec != std::errc()) throw moe::Error(session.name() + ": unreadable exit_code in " + dir);
+  } else {
+    throw moe::Error(session.name() + ": cannot read job status in " + dir + ": " + r.err);
+  }
+  return s;
+}
+
+bool cancel_job(SshSession& session, const std::string& dir, int grace_s) {
+  ExecResult r = session.run(cancel_command(dir, grace_s));
+  if (r.exit_status == 3) return false;
+  if (r.exit_status != 0)
+    throw moe::Error(session.name() + ": cancel in " + dir + " failed: " + r.err);
+  return true;
+}
+
+}  // namespace moe::remote
