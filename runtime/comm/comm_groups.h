@@ -1,0 +1,33 @@
+#pragma once
+// The communicators one rank needs for expert parallelism, built from core's rank layout
+// (ARCHITECTURE.md 3.2) — never re-derived here:
+//   ep         the EP group: tokens go to their experts by all-to-all
+//   expert_dp  ranks holding the same experts: expert gradients are all-reduced here
+//   dense_dp   ranks holding the same dense weights (dp × ep): dense gradients are all-reduced here
+//   ep_intra / ep_inter  the two stages of the hierarchical all-to-all: this rank's EP peers on its
+//              own node, and its EP peers with the same local index on the other nodes.
+#include <memory>
+
+#include "communicator.h"
+#include "rank_layout.h"
+
+namespace moe::rt::comm {
+
+struct CommGroups {
+  Communicator* world = nullptr;  // not owned
+  std::unique_ptr<Communicator> ep;
+  std::unique_ptr<Communicator> expert_dp;
+  std::unique_ptr<Communicator> dense_dp;
+  std::unique_ptr<Communicator> ep_intra;
+  std::unique_ptr<Communicator> ep_inter;
+};
+
+// Collective over the world: every rank calls it with the same layout.
+// Throws when the layout's world size differs from the world communicator's.
+CommGroups make_comm_groups(Communicator& world, const RankLayout& layout);
+
+// The hierarchical stage groups of `rank` inside its EP group, as global ranks (intra: same node;
+// inter: same position within the node's share of the group). Pure, for tests and the cost model.
+void hierarchical_groups(const RankLayout& layout, int64_t rank, RankGroup& intra, RankGroup& inter);
+
+}  // namespace moe::rt::comm

@@ -1,0 +1,166 @@
+// The backend-independent half of Communicator (see communicator.h): argument checks, ordering
+// with the comm thread, and turning any backend exception into one moe::Error line.
+#include "communicator.h"
+
+#include <algorithm>
+
+#include "error.h"
+
+namespace moe::rt::comm {
+
+Communicator::Communicator(std::string name, int rank, std::vector<int> world_ranks)
+    : name_(std::move(name)), rank_(rank), world_ranks_(std::move(world_ranks)) {}
+
+Communicator::~Communicator() = default;  // thread_ joins after finishing queued work
+
+void Communicator::rethrow(const char* what, const std::exception& e) const {
+  std::string text = e.what();
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  if (dynamic_cast<const Error*>(&e) && text.rfind("rank ", 0) == 0) throw Error(text);  // already named
+  // Appends rather than operator+ chains: GCC 12 -O3 warns falsely (-Wrestrict) on the latter.
+  std::string msg = "rank ";
+  msg += std::to_string(global_rank());
+  msg += ": ";
+  msg += what;
+  msg += " in group '";
+  msg += name_;
+  msg += "' (";
+  msg += std::to_string(rank_);
+  msg += " of ";
+  msg += std::to_string(size());
+  msg += ") failed: ";
+  msg += text;
+  throw Error(msg);
+}
+
+void Communicator::run(const char* what, const std::function<void()>& op) {
+  if (thread_ && thread_->busy()) {
+    run_async(what, op).wait();
+    return;
+  }
+  try {
+    op();
+  } catch (const std::exception& e) {
+    rethrow(what, e);
+  }
+}
+
+CommHandle Communicator::run_async(const char* what, std::function<void()> op) {
+  if (!thread_) thread_ = std::make_unique<CommThread>();
+  return thread_->submit([this, what, op = std::move(op)] {
+    try {
+      op();
+    } catch (const std::exception& e) {
+      rethrow(what, e);
+    }
+  });
+}
+
+void Communicator::drain() {
+  if (thread_) thread_->drain();
+}
+
+void Communicator::all_reduce_sum(float* data, size_t count) {
+  run("all_reduce(sum, float)", [&] { do_all_reduce_sum_f32(data, count); });
+}
+void Communicator::all_reduce_sum(double* data, size_t count) {
+  run("all_reduce(sum, double)", [&] { do_all_reduce_sum_f64(data, count); });
+}
+void Communicator::all_reduce_sum(int64_t* data, size_t count) {
+  run("all_reduce(sum, int64)", [&] { do_all_reduce_sum_i64(data, count); });
+}
+
+namespace {
+void check_counts(const std::vector<int64_t>& counts, int size, const char* which) {
+  if (static_cast<int>(counts.size()) != size)
+    throw Error(std::string("all_to_all_v: ") + which + " has " + std::to_string(counts.size()) +
+                " entries for a group of " + std::to_string(size));
+  for (int64_t c : counts)
+    if (c < 0) throw Error(std::string("all_to_all_v: negative count in ") + which);
+}
+}  // namespace
+
+void Communicator::all_to_all_v(const void* send, const std::vector<int64_t>& send_counts, void* recv,
+                                const std::vector<int64_t>& recv_counts, size_t elem_bytes) {
+  run("all_to_all_v", [&] {
+    check_counts(send_counts, size(), "send_counts");
+    check_counts(recv_counts, size(), "recv_counts");
+    do_all_to_all_v(send, send_counts, recv, recv_counts, elem_bytes);
+  });
+}
+
+void Communicator::all_gather(const void* send, void* recv, size_t bytes_per_rank) {
+  run("all_gather", [&] { do_all_gather(send, recv, bytes_per_rank); });
+}
+
+void Communicator::broadcast(void* data, size_t bytes, int root) {
+  run("broadcast", [&] {
+    if (root < 0 || root >= size()) throw Error("broadcast root " + std::to_string(root) + " is not in the group");
+    do_broadcast(data, bytes, root);
+  });
+}
+
+void Communicator::barrier() {
+  run("barrier", [&] { do_barrier(); });
+}
+
+void Communicator::send(const void* data, size_t bytes, int peer, uint32_t tag) {
+  run("send", [&] {
+    if (peer < 0 || peer >= size() || peer == rank_) throw Error("send to invalid peer " + std::to_string(peer));
+    do_send(data, bytes, peer, tag);
+  });
+}
+
+void Communicator::recv(void* data, size_t bytes, int peer, uint32_t tag) {
+  run("recv", [&] {
+    if (peer < 0 || peer >= size() || peer == rank_) throw Error("recv from invalid peer " + std::to_string(peer));
+    do_recv(data, bytes, peer, tag);
+  });
+}
+
+std::vector<int64_t> Communicator::exchange_counts(const std::vector<int64_t>& send_counts) {
+  std::vector<int64_t> ones(static_cast<size_t>(size()), 1);
+  std::vector<int64_t> recv_counts(static_cast<size_t>(size()), 0);
+  all_to_all_v(send_counts.data(), ones, recv_counts.data(), ones, sizeof(int64_t));
+  return recv_counts;
+}
+
+std::unique_ptr<Communicator> Communicator::sub_group(const std::vector<int>& members, const std::string& name) {
+  std::unique_ptr<Communicator> out;
+  run("sub_group", [&] {
+    std::vector<int> sorted = members;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+      throw Error("sub_group '" + name + "': repeated member");
+    for (int m : members)
+      if (m < 0 || m >= size()) throw Error("sub_group '" + name + "': member " + std::to_string(m) + " is not in the group");
+    const auto self = std::find(members.begin(), members.end(), rank_);
+    if (self == members.end()) throw Error("sub_group '" + name + "': this rank is not a member");
+    // (name, members) plus how often this rank made that same group: identical on every member,
+    // whatever other groups each member made in between.
+    std::string key = name_ + "/" + name + ":";
+    for (int m : members) key += std::to_string(world_ranks_[static_cast<size_t>(m)]) + ",";
+    const int seq = sub_groups_created_[key]++;
+    key += '#';
+    key += std::to_string(seq);
+    out = do_sub_group(members, static_cast<int>(self - members.begin()), name, key);
+  });
+  return out;
+}
+
+CommHandle Communicator::all_to_all_v_async(const void* send, std::vector<int64_t> send_counts, void* recv,
+                                            std::vector<int64_t> recv_counts, size_t elem_bytes) {
+  check_counts(send_counts, size(), "send_counts");
+  check_counts(recv_counts, size(), "recv_counts");
+  return run_async("all_to_all_v", [=, this] { do_all_to_all_v(send, send_counts, recv, recv_counts, elem_bytes); });
+}
+
+CommHandle Communicator::all_reduce_sum_async(float* data, size_t count) {
+  return run_async("all_reduce(sum, float)", [=, this] { do_all_reduce_sum_f32(data, count); });
+}
+
+CommHandle Communicator::all_reduce_sum_async(double* data, size_t count) {
+  return run_async("all_reduce(sum, double)", [=, this] { do_all_reduce_sum_f64(data, count); });
+}
+
+}  // namespace moe::rt::comm

@@ -1,0 +1,183 @@
+// Gloo implementation of Communicator (see gloo_communicator.h). Gloo throws gloo::EnforceNotMet
+// or gloo::IoException; the Communicator wrappers turn them into moe::Error lines naming the rank,
+// group and call, so nothing escapes as an abort.
+#include "gloo_communicator.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <gloo/allgather.h>
+#include <gloo/allreduce.h>
+#include <gloo/barrier.h>
+#include <gloo/broadcast.h>
+#include <gloo/math.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/transport/tcp/device.h>
+#include <gloo/transport/unbound_buffer.h>
+
+#include "error.h"
+#include "gloo_store_adapter.h"
+
+namespace moe::rt::comm {
+
+namespace {
+
+// Slots for point-to-point messages: far above the small numbers nextSlot() hands out and below
+// the prefixes Gloo's own algorithms use in the top byte.
+constexpr uint64_t kPointToPointSlot = 0x00C0000000000000ull;
+
+char g_empty_byte;  // a valid address for empty buffers (Gloo dislikes null pointers)
+
+template <typename T>
+void gloo_sum_in_place(const std::shared_ptr<gloo::Context>& context, T* data, size_t count) {
+  if (count == 0 || context->size == 1) return;
+  gloo::AllreduceOptions opts(context);
+  opts.setOutput(data, count);
+  void (*fn)(void*, const void*, const void*, size_t) = &gloo::sum<T>;
+  opts.setReduceFunction(fn);
+  gloo::allreduce(opts);
+}
+
+}  // namespace
+
+std::unique_ptr<Communicator> GlooCommunicator::create_world(std::shared_ptr<StoreClient> store, int rank,
+                                                            int world_size, const std::string& host,
+                                                            std::chrono::milliseconds timeout) {
+  std::shared_ptr<gloo::transport::Device> device;
+  try {
+    gloo::transport::tcp::attr attr;
+    attr.hostname = host;
+    device = gloo::transport::tcp::CreateDevice(attr);
+  } catch (const std::exception& e) {
+    std::string text = e.what();
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    throw Error("rank " + std::to_string(rank) + ": cannot create the Gloo TCP device on '" + host + "': " + text);
+  }
+  std::vector<int> ranks(static_cast<size_t>(world_size));
+  for (int i = 0; i < world_size; ++i) ranks[static_cast<size_t>(i)] = i;
+  return std::make_unique<GlooCommunicator>(std::move(store), std::move(device), "world", rank, std::move(ranks),
+                                            "comm/world", timeout);
+}
+
+GlooCommunicator::GlooCommunicator(std::shared_ptr<StoreClient> store, std::shared_ptr<gloo::transport::Device> device,
+                                   std::string name, int rank, std::vector<int> world_ranks,
+                                   const std::string& store_prefix, std::chrono::milliseconds timeout)
+    : Communicator(std::move(name), rank, std::move(world_ranks)),
+      store_(std::move(store)),
+      device_(std::move(device)),
+      timeout_(timeout) {
+  try {
+    auto context = std::make_shared<gloo::rendezvous::Context>(rank, size());
+    context->setTimeout(timeout_);
+    GlooStoreAdapter adapter(store_, store_prefix, timeout_);
+    context->connectFullMesh(adapter, device_);
+    context_ = std::move(context);
+  } catch (const std::exception& e) {
+    std::string text = e.what();
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    throw Error("rank " + std::to_string(global_rank()) + ": connecting group '" + this->name() + "' (" +
+                std::to_string(size()) + " ranks) failed: " + text);
+  }
+}
+
+GlooCommunicator::~GlooCommunicator() {
+  drain();  // async work may still use the context
+}
+
+void GlooCommunicator::do_all_reduce_sum_f32(float* data, size_t count) {
+  gloo_sum_in_place(context_, data, count);
+}
+void GlooCommunicator::do_all_reduce_sum_f64(double* data, size_t count) {
+  gloo_sum_in_place(context_, data, count);
+}
+void GlooCommunicator::do_all_reduce_sum_i64(int64_t* data, size_t count) {
+  gloo_sum_in_place(context_, data, count);
+}
+
+// Pairwise exchange on unbound buffers: step i sends to rank+i and receives from rank−i, and a
+// peer with a zero count is simply skipped (no zero-byte messages, no null buffers).
+void GlooCommunicator::do_all_to_all_v(const void* send, const std::vector<int64_t>& send_counts, void* recv,
+                                       const std::vector<int64_t>& recv_counts, size_t elem_bytes) {
+  const int n = size();
+  const int me = rank();
+  std::vector<size_t> send_off(static_cast<size_t>(n) + 1, 0), recv_off(static_cast<size_t>(n) + 1, 0);
+  for (int p = 0; p < n; ++p) {
+    send_off[p + 1] = send_off[p] + static_cast<size_t>(send_counts[p]) * elem_bytes;
+    recv_off[p + 1] = recv_off[p] + static_cast<size_t>(recv_counts[p]) * elem_bytes;
+  }
+  if (send_counts[me] != recv_counts[me])
+    throw Error("all_to_all_v: this rank sends " + std::to_string(send_counts[me]) + " elements to itself but expects " +
+                std::to_string(recv_counts[me]));
+  const char* src = static_cast<const char*>(send);
+  char* dst = static_cast<char*>(recv);
+  if (send_counts[me] > 0) std::memcpy(dst + recv_off[me], src + send_off[me], send_off[me + 1] - send_off[me]);
+  if (n == 1) return;
+
+  const uint64_t slot = static_cast<uint64_t>(context_->nextSlot());
+  auto in = context_->createUnboundBuffer(send_off[n] ? const_cast<char*>(src) : &g_empty_byte, send_off[n] ? send_off[n] : 1);
+  auto out = context_->createUnboundBuffer(recv_off[n] ? dst : &g_empty_byte, recv_off[n] ? recv_off[n] : 1);
+  int sends = 0, recvs = 0;
+  for (int i = 1; i < n; ++i) {
+    const int to = (me + i) % n;
+    const int from = (me - i + n) % n;
+    if (send_counts[to] > 0) {
+      in->send(to, slot, send_off[to], send_off[to + 1] - send_off[to]);
+      ++sends;
+    }
+    if (recv_counts[from] > 0) {
+      out->recv(from, slot, recv_off[from], recv_off[from + 1] - recv_off[from]);
+      ++recvs;
+    }
+  }
+  for (int i = 0; i < recvs; ++i)
+    if (!out->waitRecv(timeout_)) throw Error("all_to_all_v: timed out waiting to receive");
+  for (int i = 0; i < sends; ++i)
+    if (!in->waitSend(timeout_)) throw Error("all_to_all_v: timed out waiting to send");
+}
+
+void GlooCommunicator::do_all_gather(const void* send, void* recv, size_t bytes_per_rank) {
+  if (bytes_per_rank == 0) return;
+  if (size() == 1) {
+    std::memcpy(recv, send, bytes_per_rank);
+    return;
+  }
+  gloo::AllgatherOptions opts(context_);
+  opts.setInput(static_cast<char*>(const_cast<void*>(send)), bytes_per_rank);
+  opts.setOutput(static_cast<char*>(recv), bytes_per_rank * static_cast<size_t>(size()));
+  gloo::allgather(opts);
+}
+
+void GlooCommunicator::do_broadcast(void* data, size_t bytes, int root) {
+  if (bytes == 0 || size() == 1) return;
+  gloo::BroadcastOptions opts(context_);
+  opts.setOutput(static_cast<char*>(data), bytes);
+  opts.setRoot(root);
+  gloo::broadcast(opts);
+}
+
+void GlooCommunicator::do_barrier() {
+  if (size() == 1) return;
+  gloo::BarrierOptions opts(context_);
+  gloo::barrier(opts);
+}
+
+void GlooCommunicator::do_send(const void* data, size_t bytes, int peer, uint32_t tag) {
+  auto buf = context_->createUnboundBuffer(bytes ? const_cast<void*>(data) : &g_empty_byte, bytes ? bytes : 1);
+  buf->send(peer, kPointToPointSlot | tag, 0, bytes ? bytes : 1);
+  if (!buf->waitSend(timeout_)) throw Error("send: timed out");
+}
+
+void GlooCommunicator::do_recv(void* data, size_t bytes, int peer, uint32_t tag) {
+  auto buf = context_->createUnboundBuffer(bytes ? data : &g_empty_byte, bytes ? bytes : 1);
+  buf->recv(peer, kPointToPointSlot | tag, 0, bytes ? bytes : 1);
+  if (!buf->waitRecv(timeout_)) throw Error("recv: timed out");
+}
+
+std::unique_ptr<Communicator> GlooCommunicator::do_sub_group(const std::vector<int>& members, int new_rank,
+                                                             const std::string& name, const std::string& key) {
+  std::vector<int> ranks;
+  for (int m : members) ranks.push_back(world_ranks()[static_cast<size_t>(m)]);
+  return std::make_unique<GlooCommunicator>(store_, device_, name, new_rank, std::move(ranks), "comm/" + key, timeout_);
+}
+
+}  // namespace moe::rt::comm

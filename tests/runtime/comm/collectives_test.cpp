@@ -1,0 +1,217 @@
+// Gloo collectives on real processes over 127.0.0.1, each checked against a plain reference
+// computed from every rank's (deterministic, rank-dependent) inputs: all-reduce, all-to-all with
+// per-peer counts including zero-count peers, all-gather, broadcast, send/recv, async all-to-all,
+// and the layout's sub-groups.
+#include <cmath>
+#include <numeric>
+#include <gtest/gtest.h>
+#include <random>
+
+#include "comm_groups.h"
+#include "error.h"
+#include "proc_util.h"
+#include "rendezvous.h"
+
+using namespace moe::rt::comm;
+using namespace std::chrono_literals;
+
+namespace {
+
+void expect(bool ok, const std::string& what) {
+  if (!ok) throw moe::Error("check failed: " + what);
+}
+
+// Runs body(group) on n forked ranks joined through a fresh store.
+test::ForkResult with_world(int n, const std::function<void(ProcessGroup&)>& body) {
+  const int port = test::free_port();
+  return test::fork_ranks(n, [&](int rank) {
+    RankEnv env;
+    env.rank = rank;
+    env.world_size = n;
+    env.master_port = port;
+    env.timeout = 10s;
+    auto group = init_process_group(env);
+    body(*group);
+    group->world->barrier();  // rank 0 keeps the store alive until everyone is done
+  });
+}
+
+// Counts rank `from` sends to rank `to` in the all-to-all test: includes zeros on purpose.
+int64_t count_of(int from, int to, int round) { return (from * 7 + to * 3 + round) % 4 == 0 ? 0 : (from + 2 * to + round) % 5 + 1; }
+float value_of(int from, int to, int64_t i) { return static_cast<float>(from * 1000 + to * 100 + i) + 0.25f; }
+
+}  // namespace
+
+TEST(GlooCollectives, AllReduceSumMatchesReference) {
+  auto r = with_world(4, [](ProcessGroup& g) {
+    auto& w = *g.world;
+    const int n = w.size();
+    std::vector<float> f(1000);
+    std::vector<double> d(7);
+    std::vector<int64_t> i(3);
+    for (size_t k = 0; k < f.size(); ++k) f[k] = static_cast<float>(w.rank() + 1) * 0.5f + static_cast<float>(k);
+    for (size_t k = 0; k < d.size(); ++k) d[k] = 1e-3 * (w.rank() + 1) * (k + 1);
+    for (size_t k = 0; k < i.size(); ++k) i[k] = (int64_t{1} << 40) * (w.rank() + 1) + static_cast<int64_t>(k);
+    w.all_reduce_sum(f.data(), f.size());
+    w.all_reduce_sum(d.data(), d.size());
+    w.all_reduce_sum(i.data(), i.size());
+    w.all_reduce_sum(static_cast<float*>(nullptr), 0);  // empty is fine
+    const double ranks_sum = n * (n + 1) / 2.0;
+    for (size_t k = 0; k < f.size(); ++k) expect(f[k] == static_cast<float>(0.5 * ranks_sum + n * static_cast<double>(k)), "float sum");
+    for (size_t k = 0; k < d.size(); ++k) expect(std::abs(d[k] - 1e-3 * ranks_sum * (k + 1)) < 1e-15, "double sum");
+    for (size_t k = 0; k < i.size(); ++k) expect(i[k] == (int64_t{1} << 40) * 10 + 4 * static_cast<int64_t>(k), "int64 sum");
+  });
+  EXPECT_EQ(test::failures(r), "");
+}
+
+TEST(GlooCollectives, AllToAllVWithZeroCountPeersMatchesReference) {
+  auto r = with_world(4, [](ProcessGroup& g) {
+    auto& w = *g.world;
+    const int n = w.size(), me = w.rank();
+    for (int round = 0; round < 6; ++round) {
+      std::vector<int64_t> send_counts(n);
+      std::vector<float> send;
+      for (int to = 0; to < n; ++to) {
+        send_counts[to] = count_of(me, to, round);
+        for (int64_t i = 0; i < send_counts[to]; ++i) send.push_back(value_of(me, to, i));
+      }
+      if (round == 5) {  // this rank sends nothing at all and (rank 2) receives nothing at all
+        std::fill(send_counts.begin(), send_counts.end(), 0);
+        send.clear();
+      }
+      std::vector<int64_t> recv_counts = w.exchange_counts(send_counts);
+      std::vector<float> recv(static_cast<size_t>(std::accumulate(recv_counts.begin(), recv_counts.end(), int64_t{0})), -1.0f);
+      w.all_to_all_v(send.data(), send_counts, recv.data(), recv_counts, sizeof(float));
+      size_t pos = 0;
+      for (int from = 0; from < n; ++from) {
+        const int64_t expected_count = round == 5 ? 0 : count_of(from, me, round);
+        expect(recv_counts[from] == expected_count, "exchanged count");
+        for (int64_t i = 0; i < expected_count; ++i) expect(recv[pos++] == value_of(from, me, i), "all_to_all_v payload");
+      }
+      expect(pos == recv.size(), "received size");
+    }
+  });
+  EXPECT_EQ(test::failures(r), "");
+}
+
+TEST(GlooCollectives, AllGatherBroadcastSendRecvBarrier) {
+  auto r = with_world(3, [](ProcessGroup& g) {
+    auto& w = *g.world;
+    const int n = w.size(), me = w.rank();
+    int64_t mine[2] = {me * 10, me * 10 + 1};
+    std::vector<int64_t> all(2 * n, -1);
+    w.all_gather(mine, all.data(), sizeof(mine));
+    for (int p = 0; p < n; ++p) expect(all[2 * p] == p * 10 && all[2 * p + 1] == p * 10 + 1, "all_gather");
+    std::vector<double> b(5, me == 1 ? 3.5 : 0.0);
+    w.broadcast(b.data(), b.size() * sizeof(double), 1);
+    for (double v : b) expect(v == 3.5, "broadcast");
+    // A ring of send/recv: 0 → 1 → 2 → 0.
+    std::vector<int> out(100, me), in(100, -1);
+    if (me % 2 == 0) {
+      w.send(out.data(), out.size() * sizeof(int), (me + 1) % n, 7);
+      w.recv(in.data(), in.size() * sizeof(int), (me + n - 1) % n, 7);
+    } else {
+      w.recv(in.data(), in.size() * sizeof(int), (me + n - 1) % n, 7);
+      w.send(out.data(), out.size() * sizeof(int), (me + 1) % n, 7);
+    }
+    for (int v : in) expect(v == (me + n - 1) % n, "send/recv");
+    w.barrier();
+  });
+  EXPECT_EQ(test::failures(r), "");
+}
+
+TEST(GlooCollectives, AsyncAllToAllOverlapsAndKeepsOrder) {
+  auto r = with_world(4, [](ProcessGroup& g) {
+    auto& w = *g.world;
+    const int n = w.size(), me = w.rank();
+    const int64_t per_peer = 1 << 16;
+    std::vector<int64_t> counts(n, per_peer);
+    std::vector<float> send_a(n * per_peer), send_b(n * per_peer), recv_a(n * per_peer), recv_b(n * per_peer);
+    for (int to = 0; to < n; ++to)
+      for (int64_t i = 0; i < per_peer; ++i) {
+        send_a[to * per_peer + i] = value_of(me, to, i);
+        send_b[to * per_peer + i] = -value_of(me, to, i);
+      }
+    // Two chunks in flight, a synchronous all-reduce queued behind them, then the waits.
+    CommHandle ha = w.all_to_all_v_async(send_a.data(), counts, recv_a.data(), counts, sizeof(float));
+    CommHandle hb = w.all_to_all_v_async(send_b.data(), counts, recv_b.data(), counts, sizeof(float));
+    double s = 1.0;
+    w.all_reduce_sum(&s, 1);  // must run after both (same order on every rank)
+    expect(ha.ready() && hb.ready(), "sync call ran behind the async ones");
+    ha.wait();
+    hb.wait();
+    expect(s == n, "all_reduce after async");
+    for (int from = 0; from < n; ++from)
+      for (int64_t i = 0; i < per_peer; i += 997) {
+        expect(recv_a[from * per_peer + i] == value_of(from, me, i), "async chunk a");
+        expect(recv_b[from * per_peer + i] == -value_of(from, me, i), "async chunk b");
+      }
+  });
+  EXPECT_EQ(test::failures(r), "");
+}
+
+TEST(GlooCollectives, LayoutSubGroupsReduceOverTheRightRanks) {
+  // dp = 2 × ep = 2 on 2 virtual nodes of 2: ep groups {0,1},{2,3}; expert-dp {0,2},{1,3};
+  // dense-dp = world; hierarchical intra = node peers, inter = same local index.
+  auto r = with_world(4, [](ProcessGroup& g) {
+    const moe::RankLayout layout = moe::make_rank_layout(1, 2, 2, 1, 2);
+    CommGroups groups = make_comm_groups(*g.world, layout);
+    const int me = g.world->rank();
+    auto sum_of_ranks = [&](Communicator& c) {
+      int64_t v = me;
+      c.all_reduce_sum(&v, 1);
+      return v;
+    };
+    const int ep_base = me / 2 * 2;
+    expect(groups.ep->size() == 2 && groups.ep->rank() == me % 2, "ep rank");
+    expect(sum_of_ranks(*groups.ep) == ep_base + ep_base + 1, "ep sum");
+    expect(sum_of_ranks(*groups.expert_dp) == (me % 2) + (me % 2) + 2, "expert_dp sum");
+    expect(sum_of_ranks(*groups.dense_dp) == 6, "dense_dp sum");
+    expect(groups.ep_intra->world_ranks() == std::vector<int>({ep_base, ep_base + 1}), "intra members");
+    expect(groups.ep_inter->size() == 1, "inter: one node per ep group here");
+    // A nested all-to-all inside the EP group only.
+    std::vector<int64_t> counts(2, 1), out = {me * 10, me * 10 + 1}, in(2, -1);
+    groups.ep->all_to_all_v(out.data(), counts, in.data(), counts, sizeof(int64_t));
+    expect(in[0] == ep_base * 10 + me % 2 && in[1] == (ep_base + 1) * 10 + me % 2, "ep all_to_all_v");
+  });
+  EXPECT_EQ(test::failures(r), "");
+}
+
+TEST(GlooCollectives, HierarchicalGroupsFollowNodes) {
+  // ep = 4 over 2 virtual nodes of 2: intra {0,1} / {2,3}, inter {0,2} / {1,3}.
+  const moe::RankLayout layout = moe::make_rank_layout(1, 4, 1, 1, 2);
+  moe::RankGroup intra, inter;
+  hierarchical_groups(layout, 3, intra, inter);
+  EXPECT_EQ(intra, (moe::RankGroup{2, 3}));
+  EXPECT_EQ(inter, (moe::RankGroup{1, 3}));
+  hierarchical_groups(layout, 0, intra, inter);
+  EXPECT_EQ(intra, (moe::RankGroup{0, 1}));
+  EXPECT_EQ(inter, (moe::RankGroup{0, 2}));
+}
+
+TEST(GlooCollectives, AMismatchedCallBecomesAnErrorNamingTheRank) {
+  // Rank 1 leaves early: the others' collective must fail with a moe::Error naming their rank and
+  // the operation (never an abort), within the timeout.
+  const int port = test::free_port();
+  auto r = test::fork_ranks(3, [&](int rank) {
+    RankEnv env;
+    env.rank = rank;
+    env.world_size = 3;
+    env.master_port = port;
+    env.timeout = 3s;
+    auto group = init_process_group(env);
+    group->world->barrier();
+    if (rank == 1) std::_Exit(0);
+    std::vector<float> v(1 << 16, 1.0f);
+    try {
+      group->world->all_reduce_sum(v.data(), v.size());
+    } catch (const moe::Error& e) {
+      const std::string msg = e.what();
+      if (msg.find("rank " + std::to_string(rank)) != 0 || msg.find("all_reduce") == std::string::npos)
+        throw moe::Error("unexpected message: " + msg);
+      std::_Exit(0);
+    }
+    throw moe::Error("all_reduce without rank 1 succeeded");
+  }, 20);
+  EXPECT_EQ(test::failures(r), "");
+}
