@@ -29,6 +29,9 @@ struct RoutingStats {
 struct MoeLayerOptions {
   bool training = true;  // jitter only in training
   bool force_dropless = false;  // eval: dropless routing, no noise (ARCHITECTURE.md 3.5)
+  // Weight of this layer's aux and z losses in the objective backward() differentiates (e.g.
+  // 1/grad_accum when the model averages micro-batches). Captured by forward().
+  double loss_scale = 1.0;
 };
 
 class MoeLayer {
@@ -49,6 +52,16 @@ class MoeLayer {
   // `load` is the per-expert count of the step (summed over micro-batches and, later, ranks).
   void update_balancing_bias(const std::vector<int64_t>& load);
   std::vector<float>& balancing_bias();  // [E], part of the checkpoint state
+
+  // Fills every weight with N(0, std²) from `rng` in params() order (optional: the model may
+  // initialise params() itself).
+  void init_params(std::mt19937_64& rng, double std);
+  // Seconds per phase (router, permute, experts, combine, shared) summed since the last reset.
+  struct PhaseTimes {
+    double router = 0, permute = 0, experts = 0, combine = 0, shared = 0, expert_flops = 0;
+  };
+  PhaseTimes phase_times() const;
+  void reset_phase_times();
 
  private:
   struct Impl;

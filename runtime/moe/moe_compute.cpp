@@ -1,0 +1,133 @@
+// The MoE block forward/backward (see moe_compute.h): the pieces called in order, each timed.
+#include "moe_compute.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "error.h"
+#include "local_dispatcher.h"
+
+namespace moe::rt {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+}  // namespace
+
+template <typename T>
+MoeCompute<T>::MoeCompute(const MoeConfig& config, std::unique_ptr<Dispatcher<T>> dispatcher)
+    : config_(config),
+      dispatcher_(std::move(dispatcher)),
+      router_(config),
+      experts_(config.d_model, config.d_expert),
+      shared_(config.d_model, std::max<int64_t>(config.d_shared, 1)) {
+  config_.validate();
+  if (!dispatcher_) dispatcher_ = std::make_unique<LocalDispatcher<T>>(config_.num_experts);
+}
+
+template <typename T>
+ExpertWeights<T> MoeCompute<T>::local_experts(const ExpertWeights<T>& all) const {
+  const int64_t first = dispatcher_->first_expert(), n = dispatcher_->local_experts();
+  if (static_cast<int64_t>(all.w1.size()) < first + n)
+    throw Error("moe: " + std::to_string(all.w1.size()) + " expert weight sets, need experts " + std::to_string(first) +
+                ".." + std::to_string(first + n - 1));
+  ExpertWeights<T> local;
+  local.w1.assign(all.w1.begin() + first, all.w1.begin() + first + n);
+  local.w2.assign(all.w2.begin() + first, all.w2.begin() + first + n);
+  local.w3.assign(all.w3.begin() + first, all.w3.begin() + first + n);
+  return local;
+}
+
+template <typename T>
+ExpertGrads<T> MoeCompute<T>::local_expert_grads(const ExpertGrads<T>& all) const {
+  const int64_t first = dispatcher_->first_expert(), n = dispatcher_->local_experts();
+  ExpertGrads<T> local;
+  local.w1.assign(all.w1.begin() + first, all.w1.begin() + first + n);
+  local.w2.assign(all.w2.begin() + first, all.w2.begin() + first + n);
+  local.w3.assign(all.w3.begin() + first, all.w3.begin() + first + n);
+  return local;
+}
+
+template <typename T>
+void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t tokens,
+                            const MoeLayerOptions& options, const float* bias, std::mt19937_64& rng) {
+  const int64_t d = config_.d_model;
+  if (tokens < 0) throw Error("moe: negative token count " + std::to_string(tokens));
+  tokens_ = tokens;
+
+  auto t0 = Clock::now();
+  x_.assign(x, x + tokens * d);
+  const bool jitter = options.training && !options.force_dropless;
+  router_.forward(w.gate, x, tokens, jitter, rng);
+  select_tokens(config_, router_.scores(), bias, tokens, !options.force_dropless, assignments_, weight_);
+  router_.compute_losses(assignments_.counts);
+  times_.router += seconds_since(t0);
+
+  t0 = Clock::now();
+  dispatcher_->dispatch(assignments_, x, d, handle_);
+  times_.permute += seconds_since(t0);
+
+  t0 = Clock::now();
+  expert_out_.resize(handle_.expert_rows() * d);
+  experts_.forward(local_experts(w.experts), handle_.expert_input.data(), handle_.expert_offsets, expert_out_.data());
+  times_.experts += seconds_since(t0);
+  times_.expert_flops += experts_.forward_flops();
+
+  t0 = Clock::now();
+  if (config_.d_shared > 0) {
+    shared_.forward(w.shared, x_.data(), {0, tokens}, y);
+  } else {
+    std::fill(y, y + tokens * d, T(0));
+  }
+  times_.shared += seconds_since(t0);
+
+  t0 = Clock::now();
+  dispatcher_->combine(handle_, expert_out_.data(), weight_.data(), y);
+  times_.combine += seconds_since(t0);
+
+  stats_.counts = assignments_.counts;
+  stats_.dropped = assignments_.dropped;
+  stats_.aux_loss = router_.aux_loss();
+  stats_.z_loss = router_.z_loss();
+  stats_.tokens_without_expert = assignments_.tokens_without_expert;
+}
+
+template <typename T>
+void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const T* dy, T* dx, T loss_scale) {
+  const int64_t d = config_.d_model, n = tokens_, E = config_.num_experts;
+
+  auto t0 = Clock::now();
+  dweight_.resize(assignments_.size());
+  d_expert_out_.resize(handle_.expert_rows() * d);
+  dispatcher_->combine_backward(handle_, dy, dweight_.data(), d_expert_out_.data());
+  times_.combine += seconds_since(t0);
+
+  t0 = Clock::now();
+  d_expert_in_.resize(handle_.expert_rows() * d);
+  experts_.backward(local_experts(w.experts), local_expert_grads(g.experts), d_expert_out_.data(),
+                    d_expert_in_.data(), false);
+  times_.experts += seconds_since(t0);
+  times_.expert_flops += 2.0 * experts_.forward_flops();
+
+  t0 = Clock::now();
+  std::fill(dx, dx + n * d, T(0));
+  dispatcher_->dispatch_backward(handle_, d_expert_in_.data(), dx);
+  times_.permute += seconds_since(t0);
+
+  t0 = Clock::now();
+  if (config_.d_shared > 0) shared_.backward(w.shared, g.shared, dy, dx, true);
+  times_.shared += seconds_since(t0);
+
+  t0 = Clock::now();
+  dscores_.assign(n * E, T(0));
+  select_tokens_backward(config_, router_.scores(), assignments_, dweight_.data(), dscores_.data());
+  router_.backward(w.gate, x_.data(), dscores_.data(), loss_scale, g.gate, dx);
+  times_.router += seconds_since(t0);
+}
+
+template class MoeCompute<float>;
+template class MoeCompute<double>;
+
+}  // namespace moe::rt

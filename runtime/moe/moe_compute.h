@@ -1,0 +1,81 @@
+#pragma once
+// The MoE block's computation on plain arrays, for float (the runtime) and double (the float64
+// gradient checks): router → token selection → dispatcher → SwiGLU experts → combine, plus the
+// shared expert. MoeLayer (moe_layer.h) wraps it with Params; tests drive it directly in double.
+// Weights are views (pointers) so the same code runs on Param storage or on test arrays.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "moe_config.h"
+#include "moe_layer.h"
+#include "router.h"
+#include "swiglu_experts.h"
+#include "token_dispatcher.h"
+#include "token_selection.h"
+
+namespace moe::rt {
+
+template <typename T>
+struct MoeWeights {
+  const T* gate = nullptr;    // [E×d]
+  ExpertWeights<T> experts;   // all E experts (the dispatcher picks its local ones)
+  ExpertWeights<T> shared;    // empty, or one FFN of width d_shared
+};
+template <typename T>
+struct MoeGrads {
+  T* gate = nullptr;
+  ExpertGrads<T> experts;
+  ExpertGrads<T> shared;
+};
+
+// Seconds spent per phase, summed over calls until reset (the bench's time split).
+struct MoePhaseTimes {
+  double router = 0, permute = 0, experts = 0, combine = 0, shared = 0;
+  double expert_flops = 0;  // FLOPs of the routed experts' GEMMs
+  double total() const { return router + permute + experts + combine + shared; }
+};
+
+template <typename T>
+class MoeCompute {
+ public:
+  // `dispatcher` null: a LocalDispatcher over all experts.
+  explicit MoeCompute(const MoeConfig& config, std::unique_ptr<Dispatcher<T>> dispatcher = nullptr);
+
+  // y [T×d] = MoE(x). `bias` [E] is the selection bias (zeros without bias balancing).
+  void forward(const MoeWeights<T>& w, const T* x, T* y, int64_t tokens, const MoeLayerOptions& options,
+               const float* bias, std::mt19937_64& rng);
+  // dx [T×d] (overwritten) and grads (+=) from dy; the aux and z losses enter with weight loss_scale.
+  void backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const T* dy, T* dx, T loss_scale = T(1));
+
+  const RoutingStats& stats() const { return stats_; }
+  const Assignments& assignments() const { return assignments_; }
+  const std::vector<T>& gate_weights() const { return weight_; }
+  const DispatchHandle<T>& handle() const { return handle_; }
+  const Router<T>& router() const { return router_; }
+  MoePhaseTimes& times() { return times_; }
+  const MoeConfig& config() const { return config_; }
+
+ private:
+  ExpertWeights<T> local_experts(const ExpertWeights<T>& all) const;
+  ExpertGrads<T> local_expert_grads(const ExpertGrads<T>& all) const;
+
+  MoeConfig config_;
+  std::unique_ptr<Dispatcher<T>> dispatcher_;
+  Router<T> router_;
+  SwigluExperts<T> experts_;
+  SwigluExperts<T> shared_;
+  int64_t tokens_ = 0;
+  std::vector<T> x_;  // the forward input (router and shared-expert backward)
+  Assignments assignments_;
+  std::vector<T> weight_;   // [A] gate weights
+  DispatchHandle<T> handle_;
+  std::vector<T> expert_out_;  // [expert rows × d]
+  std::vector<T> dweight_, dscores_, d_expert_out_, d_expert_in_;
+  RoutingStats stats_;
+  MoePhaseTimes times_;
+};
+
+}  // namespace moe::rt

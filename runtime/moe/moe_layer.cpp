@@ -1,0 +1,117 @@
+// MoeLayer (see moe_layer.h): the Params under their Hugging Face names, wired to MoeCompute<float>.
+#include "moe_layer.h"
+
+#include <string>
+
+#include "error.h"
+#include "moe_compute.h"
+
+namespace moe::rt {
+
+struct MoeLayer::Impl {
+  MoeConfig config;
+  Param gate;
+  std::vector<Param> w1, w2, w3;  // per expert
+  std::vector<Param> shared;      // w1, w2, w3 of the shared expert, or empty
+  std::vector<float> bias;        // [E] selection bias (bias balancing)
+  MoeCompute<float> compute;
+  MoeWeights<float> weights;
+  MoeGrads<float> grads;
+  double loss_scale = 1.0;
+
+  Impl(const MoeConfig& c, const std::string& prefix) : config(c), compute(c) {
+    const int64_t E = c.num_experts, d = c.d_model, f = c.d_expert;
+    gate = Param(prefix + "gate.weight", {E, d});
+    for (int64_t j = 0; j < E; ++j) {
+      const std::string p = prefix + "experts." + std::to_string(j) + ".";
+      w1.emplace_back(p + "w1.weight", std::vector<int64_t>{f, d}, true);
+      w2.emplace_back(p + "w2.weight", std::vector<int64_t>{d, f}, true);
+      w3.emplace_back(p + "w3.weight", std::vector<int64_t>{f, d}, true);
+    }
+    if (c.d_shared > 0) {
+      const int64_t s = c.d_shared;
+      shared.emplace_back(prefix + "shared_expert.w1.weight", std::vector<int64_t>{s, d});
+      shared.emplace_back(prefix + "shared_expert.w2.weight", std::vector<int64_t>{d, s});
+      shared.emplace_back(prefix + "shared_expert.w3.weight", std::vector<int64_t>{s, d});
+    }
+    bias.assign(E, 0.0f);
+    // Views into the Params (their vectors never reallocate after construction).
+    weights.gate = gate.value.data();
+    grads.gate = gate.grad.data();
+    for (int64_t j = 0; j < E; ++j) {
+      weights.experts.w1.push_back(w1[j].value.data());
+      weights.experts.w2.push_back(w2[j].value.data());
+      weights.experts.w3.push_back(w3[j].value.data());
+      grads.experts.w1.push_back(w1[j].grad.data());
+      grads.experts.w2.push_back(w2[j].grad.data());
+      grads.experts.w3.push_back(w3[j].grad.data());
+    }
+    if (!shared.empty()) {
+      weights.shared = {{shared[0].value.data()}, {shared[1].value.data()}, {shared[2].value.data()}};
+      grads.shared = {{shared[0].grad.data()}, {shared[1].grad.data()}, {shared[2].grad.data()}};
+    }
+  }
+};
+
+MoeLayer::MoeLayer(const JobSpec& spec, int64_t layer_index)
+    : impl_(std::make_unique<Impl>(MoeConfig::from_spec(spec),
+                                   "model.layers." + std::to_string(layer_index) + ".block_sparse_moe.")) {}
+
+MoeLayer::~MoeLayer() = default;
+
+void MoeLayer::forward(const float* x, float* y, int64_t T, const MoeLayerOptions& options, std::mt19937_64& rng) {
+  impl_->loss_scale = options.loss_scale;
+  impl_->compute.forward(impl_->weights, x, y, T, options, impl_->bias.data(), rng);
+}
+
+void MoeLayer::backward(const float* dy, float* dx) {
+  impl_->compute.backward(impl_->weights, impl_->grads, dy, dx, static_cast<float>(impl_->loss_scale));
+}
+
+const RoutingStats& MoeLayer::stats() const { return impl_->compute.stats(); }
+
+std::vector<Param*> MoeLayer::params() {
+  std::vector<Param*> out{&impl_->gate};
+  for (size_t j = 0; j < impl_->w1.size(); ++j) {
+    out.push_back(&impl_->w1[j]);
+    out.push_back(&impl_->w2[j]);
+    out.push_back(&impl_->w3[j]);
+  }
+  for (Param& p : impl_->shared) out.push_back(&p);
+  return out;
+}
+
+// DeepSeek-V3: an under-loaded expert's bias rises, an over-loaded one's falls, by a fixed step.
+void MoeLayer::update_balancing_bias(const std::vector<int64_t>& load) {
+  if (!impl_->config.bias_balancing) return;
+  const int64_t E = impl_->config.num_experts;
+  if (static_cast<int64_t>(load.size()) != E)
+    throw Error("routing.bias_balancing: load has " + std::to_string(load.size()) + " entries, expected " +
+                std::to_string(E));
+  double mean = 0.0;
+  for (int64_t c : load) mean += static_cast<double>(c);
+  mean /= static_cast<double>(E);
+  const double rate = impl_->config.bias_update_rate;
+  for (int64_t e = 0; e < E; ++e) {
+    const double diff = mean - static_cast<double>(load[e]);
+    const double sign = diff > 0 ? 1.0 : (diff < 0 ? -1.0 : 0.0);
+    impl_->bias[e] += static_cast<float>(rate * sign);
+  }
+}
+
+std::vector<float>& MoeLayer::balancing_bias() { return impl_->bias; }
+
+void MoeLayer::init_params(std::mt19937_64& rng, double std) {
+  std::normal_distribution<double> normal(0.0, std);
+  for (Param* p : params())
+    for (float& v : p->value) v = static_cast<float>(normal(rng));
+}
+
+MoeLayer::PhaseTimes MoeLayer::phase_times() const {
+  const MoePhaseTimes& t = impl_->compute.times();
+  return {t.router, t.permute, t.experts, t.combine, t.shared, t.expert_flops};
+}
+
+void MoeLayer::reset_phase_times() { impl_->compute.times() = MoePhaseTimes{}; }
+
+}  // namespace moe::rt

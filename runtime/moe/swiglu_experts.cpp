@@ -1,0 +1,105 @@
+// SwiGLU expert bank (see swiglu_experts.h): per expert, linear → gate → linear on its row block.
+#include "swiglu_experts.h"
+
+#include <cmath>
+#include <thread>
+
+#include "error.h"
+#include "gemm.h"
+#include "linear.h"
+
+namespace moe::rt {
+
+namespace {
+
+// Runs body(begin, end) over [0, n) on two threads when n is large (the element-wise SwiGLU is
+// otherwise a visible share of the layer on this 2-core machine; GEMMs are threaded by OpenBLAS).
+template <typename F>
+void parallel_range(int64_t n, F body) {
+  if (n < (1 << 18) || gemm_threads() < 2) {
+    body(0, n);
+    return;
+  }
+  const int64_t half = n / 2;
+  std::thread other([&] { body(half, n); });
+  body(0, half);
+  other.join();
+}
+
+// act = silu(h1) · h3
+template <typename T>
+void swiglu_fwd(T* act, const T* h1, const T* h3, int64_t n) {
+  parallel_range(n, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const T s = T(1) / (T(1) + std::exp(-h1[i]));
+      act[i] = h1[i] * s * h3[i];
+    }
+  });
+}
+
+// From dact (read before either output is written, so dh1 may alias dact):
+//   dh1 = dact · h3 · s · (1 + h1 · (1 − s)),  dh3 = dact · silu(h1),  s = sigmoid(h1)
+template <typename T>
+void swiglu_bwd(T* dh1, T* dh3, const T* dact, const T* h1, const T* h3, int64_t n) {
+  parallel_range(n, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const T g = dact[i], a = h1[i], s = T(1) / (T(1) + std::exp(-a));
+      dh3[i] = g * a * s;
+      dh1[i] = g * h3[i] * s * (T(1) + a * (T(1) - s));
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void SwigluExperts<T>::forward(const ExpertWeights<T>& w, const T* x, const std::vector<int64_t>& offsets, T* y) {
+  const int64_t n_experts = static_cast<int64_t>(offsets.size()) - 1;
+  if (static_cast<int64_t>(w.w1.size()) != n_experts)
+    throw Error("experts: " + std::to_string(w.w1.size()) + " weight sets for " + std::to_string(n_experts) + " experts");
+  offsets_ = offsets;
+  rows_ = offsets.back();
+  x_ = x;
+  h1_.resize(rows_ * f_);
+  h3_.resize(rows_ * f_);
+  act_.resize(rows_ * f_);
+  for (int64_t i = 0; i < n_experts; ++i) {
+    const int64_t r0 = offsets[i], n = offsets[i + 1] - r0;
+    if (n == 0) continue;
+    T* h1 = h1_.data() + r0 * f_;
+    T* h3 = h3_.data() + r0 * f_;
+    T* act = act_.data() + r0 * f_;
+    linear_forward(h1, x + r0 * d_, w.w1[i], n, d_, f_);
+    linear_forward(h3, x + r0 * d_, w.w3[i], n, d_, f_);
+    swiglu_fwd(act, h1, h3, n * f_);
+    linear_forward(y + r0 * d_, act, w.w2[i], n, f_, d_);
+  }
+}
+
+template <typename T>
+void SwigluExperts<T>::backward(const ExpertWeights<T>& w, const ExpertGrads<T>& g, const T* dy, T* dx,
+                                bool accumulate_dx) {
+  const int64_t n_experts = static_cast<int64_t>(offsets_.size()) - 1;
+  dh_.resize(rows_ * f_);
+  for (int64_t i = 0; i < n_experts; ++i) {
+    const int64_t r0 = offsets_[i], n = offsets_[i + 1] - r0;
+    if (n == 0) continue;
+    const T* x = x_ + r0 * d_;
+    const T* h1 = h1_.data() + r0 * f_;
+    const T* h3 = h3_.data() + r0 * f_;
+    T* act = act_.data() + r0 * f_;
+    T* dh = dh_.data() + r0 * f_;
+    // w2: dact = dy · W2 (into dh), dW2 += dyᵀ · act
+    linear_backward(dh, g.w2[i], dy + r0 * d_, act, w.w2[i], n, f_, d_);
+    // gate: dh1 → dh (in place), dh3 → act (no longer needed)
+    swiglu_bwd(dh, act, dh, h1, h3, n * f_);
+    // w1, w3: dx (+)= dh1 · W1 + dh3 · W3, dW1 += dh1ᵀ · x, dW3 += dh3ᵀ · x
+    linear_backward(dx + r0 * d_, g.w1[i], dh, x, w.w1[i], n, d_, f_, accumulate_dx);
+    linear_backward(dx + r0 * d_, g.w3[i], act, x, w.w3[i], n, d_, f_, true);
+  }
+}
+
+template class SwigluExperts<float>;
+template class SwigluExperts<double>;
+
+}  // namespace moe::rt
