@@ -1,0 +1,70 @@
+#pragma once
+// The expert-parallel token dispatcher (issue 4) behind runtime/moe's Dispatcher boundary:
+//   dispatch: local permutation (plan_local_permutation) → exchange of per-expert counts inside the
+//             EP group → all-to-all of the token rows → rows regrouped per local expert;
+//   combine:  expert outputs regrouped per source rank → all-to-all back → weighted scatter-add.
+// The backward calls run the same two exchanges in the opposite direction. Rank p of the EP group
+// of size P holds global experts [p·E/P, (p+1)·E/P) (uniform placement). A rank with zero tokens,
+// or an expert that receives none, is an ordinary case (zero counts are skipped on the wire).
+// Per handle it records the all-to-all microseconds and bytes sent of each (phase, pass), for the
+// `a2a` metrics record.
+#include <array>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "communicator.h"
+#include "token_dispatcher.h"
+
+namespace moe::rt::comm {
+
+struct A2AStat {
+  double us = 0;       // wall time of the exchanges of this (phase, pass), counts included
+  int64_t bytes = 0;   // bytes this rank sent to other ranks
+};
+
+// Index into A2ATimes: dispatch/combine × fwd/bwd.
+enum A2APhase { kDispatchFwd = 0, kCombineFwd = 1, kCombineBwd = 2, kDispatchBwd = 3 };
+using A2ATimes = std::array<A2AStat, 4>;
+
+template <typename T>
+class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
+ public:
+  // `ep` is the EP group communicator; `num_experts` the layer's global expert count (divisible by
+  // ep.size()).
+  AllToAllDispatcher(Communicator& ep, int64_t num_experts);
+
+  int64_t first_expert() const override { return first_; }
+  int64_t local_experts() const override { return local_; }
+  void dispatch(const Assignments& assignments, const T* x, int64_t d, DispatchHandle<T>& handle) override;
+  void combine(DispatchHandle<T>& handle, const T* expert_out, const T* weight, T* y) override;
+  void combine_backward(DispatchHandle<T>& handle, const T* dy, T* dweight, T* d_expert_out) override;
+  void dispatch_backward(DispatchHandle<T>& handle, const T* d_expert_in, T* dx) override;
+
+  // The a2a figures of the last forward/backward with this handle.
+  const A2ATimes& stats(const DispatchHandle<T>& handle) const;
+
+ private:
+  // What one handle needs beyond DispatchHandle: the wire layout and the returned rows.
+  struct Wire {
+    std::vector<int64_t> send_rows;       // [P] rows this rank sends to each peer
+    std::vector<int64_t> recv_rows;       // [P] rows it receives from each peer
+    std::vector<int64_t> recv_expert;     // [P × L] rows from peer p for local expert i
+    std::vector<T> returned;              // [R × d] expert outputs back in local-row order
+    std::vector<T> buffer;                // staging (peer-major rows)
+    A2ATimes times{};
+  };
+  Wire& wire(const DispatchHandle<T>& h);
+  // Expert-major rows (per local expert, peers inside) ↔ peer-major rows (per peer, experts inside).
+  void expert_to_peer(const Wire& w, const T* expert_major, T* peer_major, int64_t d) const;
+  void peer_to_expert(const Wire& w, const T* peer_major, T* expert_major, int64_t d) const;
+  // One all-to-all of rows (forward direction: send_rows/recv_rows; reverse swaps them).
+  void exchange(Wire& w, const T* send, T* recv, int64_t d, bool reverse, A2APhase phase);
+
+  Communicator& ep_;
+  int64_t num_experts_, local_, first_;
+  std::unordered_map<const void*, Wire> wires_;
+  std::vector<T> rows_, row_dweight_;
+};
+
+}  // namespace moe::rt::comm
