@@ -1,0 +1,29 @@
+// Refuses settings the single-process CPU runtime does not implement (see backend_check.h).
+#include "backend_check.h"
+
+#include "error.h"
+#include "spec_validation.h"
+
+namespace moe::rt {
+
+void check_supported_by_cpu_runtime(const JobSpec& spec) {
+  throw_if_invalid(validate_spec(spec));
+  const auto& p = spec.parallel;
+  if (spec.runtime.backend == "cuda")
+    throw Error("runtime.backend: cuda is not available in this build of moe-runtime (built without CUDA); use cpu");
+  if (spec.runtime.backend != "cpu") throw Error("runtime.backend: '" + spec.runtime.backend + "' is unknown (cpu or cuda)");
+  if (spec.runtime.dtype != "fp32")
+    throw Error("runtime.dtype: " + spec.runtime.dtype + " is not supported on the cpu backend (only fp32)");
+  if (spec.model.attention != "gqa")
+    throw Error("model.attention: " + spec.model.attention + " is not supported by the CPU runtime (only gqa)");
+  if (p.tp > 1) throw Error("parallel.tp: " + std::to_string(p.tp) + " — tensor parallelism is not supported by moe-runtime (use 1)");
+  if (p.pp > 1) throw Error("parallel.pp: " + std::to_string(p.pp) + " — pipeline parallelism is not supported by moe-runtime (use 1)");
+  if (p.ep > 1)
+    throw Error("parallel.ep: " + std::to_string(p.ep) + " — expert parallelism over several processes is not supported by this runtime yet (use 1)");
+  if (p.dp > 1)
+    throw Error("parallel.dp: " + std::to_string(p.dp) + " — data parallelism over several processes is not supported by this runtime yet (use 1)");
+  if (spec.model.vocab_size < 256)
+    throw Error("model.vocab_size: " + std::to_string(spec.model.vocab_size) + " is smaller than the 256 byte tokens");
+}
+
+}  // namespace moe::rt

@@ -1,0 +1,227 @@
+// The single-process training loop (see trainer.h).
+#include "trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sys/resource.h>
+#include <thread>
+#include <unistd.h>
+
+#include "backend_check.h"
+#include "batch_sampler.h"
+#include "byte_data.h"
+#include "error.h"
+#include "evaluator.h"
+#include "gemm.h"
+#include "metrics_stream.h"
+#include "model_state.h"
+#include "optimizer.h"
+#include "schedule.h"
+
+namespace moe::rt {
+
+int64_t peak_rss_bytes() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes
+}
+
+namespace {
+
+std::string hostname() {
+  char name[256] = {0};
+  if (gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
+// The first parameter holding a non-finite value or gradient, and its decoder layer (or −1).
+std::string locate_non_finite(MixtralModel& model, bool grads) {
+  for (Param* p : model.named_params()) {
+    const auto& v = grads ? p->grad : p->value;
+    for (float x : v)
+      if (!std::isfinite(x)) {
+        std::string where = (grads ? "gradient of " : "parameter ") + p->name;
+        const std::string prefix = "model.layers.";
+        if (p->name.rfind(prefix, 0) == 0) where += ", layer " + p->name.substr(prefix.size(), p->name.find('.', prefix.size()) - prefix.size());
+        return where;
+      }
+  }
+  return "";
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  JobSpec spec;
+  TrainerOptions options;
+  DataSplit data;
+  std::unique_ptr<MixtralModel> model;
+  std::unique_ptr<AdamW> optimizer;
+  LrSchedule schedule;
+  RunState state;
+
+  Impl(const JobSpec& s, const TrainerOptions& o) : spec(s), options(o) {
+    check_supported_by_cpu_runtime(spec);
+    const int threads = spec.runtime.threads > 0 ? static_cast<int>(spec.runtime.threads)
+                                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    set_gemm_threads(threads);
+    data = load_training_data(spec);
+    model = std::make_unique<MixtralModel>(spec);
+    optimizer = std::make_unique<AdamW>(model->named_params(), AdamWConfig::from_spec(spec.train));
+    schedule = LrSchedule::from_spec(spec.train);
+    state.rng.seed(static_cast<uint64_t>(spec.train.seed) ^ 0x6A177E5ull);
+  }
+
+  void resume() {
+    const LoadedCheckpoint ck = load_checkpoint(options.resume, true);
+    // The architecture must match (shapes are checked tensor by tensor when loading).
+    if (spec_to_json(ck.spec)["model"] != spec_to_json(spec)["model"])
+      throw Error("--resume " + ck.dir.string() + ": the checkpoint's model differs from the spec's (" +
+                  spec_to_json(ck.spec)["model"].dump() + ")");
+    load_model_weights(ck, *model);
+    state = load_run_state(ck, *optimizer);
+    if (state.step > spec.train.steps)
+      throw Error("--resume " + ck.dir.string() + ": the checkpoint is at step " + std::to_string(state.step) +
+                  ", past train.steps (" + std::to_string(spec.train.steps) + ")");
+    std::fprintf(stderr, "moe-runtime: resumed from %s at step %lld\n", ck.dir.c_str(), static_cast<long long>(state.step));
+  }
+
+  double validation_loss(int64_t max_bytes) {
+    const int64_t n = max_bytes > 0 ? std::min<int64_t>(max_bytes, static_cast<int64_t>(data.val.size()))
+                                    : static_cast<int64_t>(data.val.size());
+    if (n < 2) return -1.0;
+    return evaluate_bytes(*model, data.val.data(), n).mean_nats;
+  }
+
+  std::string checkpoint(MetricsStream& metrics) {
+    const auto dir = save_training_checkpoint(options.checkpoint_dir, *model, optimizer.get(), state);
+    metrics.checkpoint(state.step, dir.string());
+    return dir.string();
+  }
+
+  TrainResult run() {
+    MetricsStream metrics(options.metrics);
+    TrainResult result;
+    if (!options.resume.empty()) resume();
+    if (spec.runtime.checkpoint_every > 0 && options.checkpoint_dir.empty())
+      std::fprintf(stderr, "moe-runtime: warning: runtime.checkpoint_every is %lld but no --checkpoint-dir was given: no checkpoints\n",
+                   static_cast<long long>(spec.runtime.checkpoint_every));
+    metrics.run_start(spec_to_json(spec), 1, spec.runtime.backend, {hostname()},
+                      {{"params", model->num_params()}, {"data", data.origin}, {"train_bytes", data.train.size()},
+                       {"val_bytes", data.val.size()}, {"gemm_threads", gemm_threads()}, {"resumed_at", state.step}});
+
+    const int64_t B = spec.train.micro_batch, S = spec.model.seq_len, A = spec.train.grad_accum;
+    BatchSampler sampler(data.train, S, static_cast<uint64_t>(spec.train.seed));
+    sampler.set_position(state.data_position);
+    std::vector<int32_t> window, tokens(static_cast<size_t>(B * S)), targets(tokens.size());
+    const auto moe_layers = model->moe_layers();
+    const auto moe_index = model->moe_layer_indices();
+    const auto params = model->named_params();
+    const int64_t E = spec.model.moe.num_experts;
+    // Test hook (fault injection): poison one weight with NaN before this step.
+    const char* fault = std::getenv("MOE_FAULT_NAN_STEP");
+    const int64_t fault_step = fault ? std::atoll(fault) : -1;
+
+    auto finish = [&](const std::string& status, const std::string& reason) {
+      result.status = status;
+      result.reason = reason;
+      result.steps = state.step;
+      result.peak_rss_bytes = peak_rss_bytes();
+      nlohmann::json extra = {{"peak_rss_bytes", result.peak_rss_bytes}};
+      if (result.val_loss >= 0) extra["val_loss"] = result.val_loss;
+      metrics.run_end(status, state.step, reason, extra);
+      return result;
+    };
+
+    bool first = true;
+    while (state.step < spec.train.steps) {
+      if (options.stop_signal && options.stop_signal->load()) {
+        if (!options.checkpoint_dir.empty()) checkpoint(metrics);
+        return finish("cancelled", "stopped by signal " + std::to_string(options.stop_signal->load()) + " after step " +
+                                       std::to_string(state.step));
+      }
+      const int64_t step = state.step + 1;  // 1-based in the stream
+      if (step == fault_step) params[0]->value[0] = std::nanf("");
+      const auto t0 = std::chrono::steady_clock::now();
+      model->zero_grad();
+      double lm = 0, aux = 0, z = 0;
+      std::vector<std::vector<int64_t>> counts(moe_layers.size(), std::vector<int64_t>(E, 0)), dropped = counts;
+      MoeLayerOptions mo;
+      mo.training = true;
+      mo.loss_scale = 1.0 / static_cast<double>(A);
+      for (int64_t micro = 0; micro < A; ++micro) {
+        sampler.next(B, window);
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t t = 0; t < S; ++t) {
+            tokens[static_cast<size_t>(b * S + t)] = window[static_cast<size_t>(b * (S + 1) + t)];
+            targets[static_cast<size_t>(b * S + t)] = window[static_cast<size_t>(b * (S + 1) + t + 1)];
+          }
+        const ForwardResult r = model->forward(tokens.data(), targets.data(), B, mo, state.rng);
+        if (!std::isfinite(r.loss)) {
+          std::string where = locate_non_finite(*model, false);
+          for (const auto& lr : r.routing)
+            if (where.empty() && (!std::isfinite(lr.stats.aux_loss) || !std::isfinite(lr.stats.z_loss)))
+              where = "router of layer " + std::to_string(lr.layer);
+          return finish("failed", std::string(std::isnan(r.loss) ? "loss is NaN" : "loss is Inf") + " at step " +
+                                      std::to_string(step) + (where.empty() ? "" : " (" + where + ")"));
+        }
+        model->backward();
+        lm += r.lm_loss / static_cast<double>(A);
+        aux += r.aux_loss / static_cast<double>(A);
+        z += r.z_loss / static_cast<double>(A);
+        for (size_t l = 0; l < r.routing.size() && l < counts.size(); ++l)
+          for (int64_t e = 0; e < E; ++e) {
+            counts[l][e] += r.routing[l].stats.counts[e];
+            dropped[l][e] += r.routing[l].stats.dropped[e];
+          }
+      }
+      const double norm = clip_grad_norm(params, spec.train.grad_clip);
+      if (!std::isfinite(norm)) {
+        const std::string where = locate_non_finite(*model, true);
+        return finish("failed", "gradient norm is not finite at step " + std::to_string(step) +
+                                    (where.empty() ? "" : " (" + where + ")"));
+      }
+      const double lr = schedule.at(state.step);
+      optimizer->step(lr);
+      if (spec.routing.bias_balancing.enabled)
+        for (size_t l = 0; l < moe_layers.size(); ++l) moe_layers[l]->update_balancing_bias(counts[l]);
+      state.step = step;
+      state.data_position = sampler.position();
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+      if (first) result.first_loss = lm, first = false;
+      result.last_loss = lm;
+      const bool last = step == spec.train.steps;
+      const bool report = last || (spec.runtime.metrics_every > 0 && step % spec.runtime.metrics_every == 0);
+      const bool validate = spec.train.eval_every > 0 && step % spec.train.eval_every == 0 && !last;
+      if (report || validate) {
+        StepRecord rec;
+        rec.step = step;
+        rec.loss = lm;
+        rec.aux_loss = aux;
+        rec.z_loss = z;
+        rec.lr = lr;
+        rec.tokens = B * A * S;
+        rec.step_ms = ms;
+        rec.tokens_per_s = static_cast<double>(rec.tokens) / (ms / 1000.0);
+        rec.extra["grad_norm"] = norm;
+        if (validate) rec.extra["val_loss"] = validation_loss(options.val_bytes_periodic);
+        metrics.step(rec);
+        for (size_t l = 0; l < moe_layers.size(); ++l) metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);
+      }
+      const bool due = spec.runtime.checkpoint_every > 0 && step % spec.runtime.checkpoint_every == 0;
+      if (!options.checkpoint_dir.empty() && (due || last)) checkpoint(metrics);
+    }
+    result.val_loss = validation_loss(0);
+    return finish("completed", "");
+  }
+};
+
+Trainer::Trainer(const JobSpec& spec, const TrainerOptions& options) : impl_(std::make_unique<Impl>(spec, options)) {}
+Trainer::~Trainer() = default;
+MixtralModel& Trainer::model() { return *impl_->model; }
+TrainResult Trainer::run() { return impl_->run(); }
+
+}  // namespace moe::rt
