@@ -1,0 +1,44 @@
+// Dense SwiGLU MLP (see dense_mlp.h): three linears and one SwiGLU.
+#include "dense_mlp.h"
+
+#include <string>
+
+#include "linear.h"
+#include "swiglu.h"
+
+namespace moe::rt {
+
+namespace {
+std::string name(int64_t layer, const char* proj) {
+  return "model.layers." + std::to_string(layer) + ".mlp." + proj + ".weight";
+}
+}  // namespace
+
+DenseMlp::DenseMlp(int64_t layer, int64_t d_model, int64_t d_ff)
+    : d_model_(d_model),
+      d_ff_(d_ff),
+      gate_proj_(name(layer, "gate_proj"), {d_ff, d_model}),
+      up_proj_(name(layer, "up_proj"), {d_ff, d_model}),
+      down_proj_(name(layer, "down_proj"), {d_model, d_ff}) {}
+
+void DenseMlp::forward(const float* x, float* y, int64_t rows) {
+  rows_ = rows;
+  x_ = x;
+  a_.resize(rows * d_ff_), b_.resize(rows * d_ff_), h_.resize(rows * d_ff_);
+  linear_forward(a_.data(), x, gate_proj_.value.data(), rows, d_model_, d_ff_);
+  linear_forward(b_.data(), x, up_proj_.value.data(), rows, d_model_, d_ff_);
+  swiglu_forward(h_.data(), a_.data(), b_.data(), rows * d_ff_);
+  linear_forward(y, h_.data(), down_proj_.value.data(), rows, d_ff_, d_model_);
+}
+
+void DenseMlp::backward(const float* dy, float* dx) {
+  da_.resize(rows_ * d_ff_), db_.resize(rows_ * d_ff_), dh_.resize(rows_ * d_ff_);
+  linear_backward(dh_.data(), down_proj_.grad.data(), dy, h_.data(), down_proj_.value.data(), rows_, d_ff_,
+                  d_model_);
+  swiglu_backward(da_.data(), db_.data(), dh_.data(), a_.data(), b_.data(), rows_ * d_ff_);
+  linear_backward(dx, gate_proj_.grad.data(), da_.data(), x_, gate_proj_.value.data(), rows_, d_model_, d_ff_);
+  linear_backward(dx, up_proj_.grad.data(), db_.data(), x_, up_proj_.value.data(), rows_, d_model_, d_ff_,
+                  true);
+}
+
+}  // namespace moe::rt

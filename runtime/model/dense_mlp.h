@@ -1,0 +1,30 @@
+#pragma once
+// The dense SwiGLU feed-forward of the first `first_dense_layers` layers (Hugging Face names
+// mlp.{gate,up,down}_proj):  y = down(silu(gate(x)) · up(x)),  x, y [T×d], hidden [T×d_ff].
+// `x` must stay alive and unchanged until backward.
+#include <cstdint>
+#include <vector>
+
+#include "param.h"
+
+namespace moe::rt {
+
+class DenseMlp {
+ public:
+  DenseMlp(int64_t layer_index, int64_t d_model, int64_t d_ff);
+
+  void forward(const float* x, float* y, int64_t rows);
+  // dy → dx (overwritten); accumulates the weights' grads.
+  void backward(const float* dy, float* dx);
+
+  std::vector<Param*> params() { return {&gate_proj_, &up_proj_, &down_proj_}; }
+
+ private:
+  int64_t d_model_, d_ff_, rows_ = 0;
+  Param gate_proj_, up_proj_, down_proj_;  // [f×d], [f×d], [d×f]
+  const float* x_ = nullptr;
+  std::vector<float> a_, b_, h_;     // gate(x), up(x), silu(a)·b
+  std::vector<float> da_, db_, dh_;  // their grads
+};
+
+}  // namespace moe::rt

@@ -1,0 +1,237 @@
+// The Mixtral-style decoder (see model.h): the layer loop, the residual stream and the loss.
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "cross_entropy.h"
+#include "embedding.h"
+#include "error.h"
+#include "linear.h"
+#include "rmsnorm.h"
+
+namespace moe::rt {
+
+// One decoder layer's parameters, blocks and saved activations.
+struct MixtralModel::Layer {
+  Param input_layernorm, post_attention_layernorm;
+  SelfAttention attention;
+  std::unique_ptr<DenseMlp> mlp;       // dense layers
+  std::unique_ptr<MoeLayer> moe;       // MoE layers
+  std::vector<float> x, normed1, rstd1, attn_out, h, normed2, rstd2, ffn_out;
+
+  Layer(const JobSpec& spec, int64_t i, bool dense, int64_t d_ff)
+      : input_layernorm("model.layers." + std::to_string(i) + ".input_layernorm.weight", {spec.model.d_model}),
+        post_attention_layernorm("model.layers." + std::to_string(i) + ".post_attention_layernorm.weight",
+                                 {spec.model.d_model}),
+        attention(spec.model, i) {
+    if (dense)
+      mlp = std::make_unique<DenseMlp>(i, spec.model.d_model, d_ff);
+    else
+      moe = std::make_unique<MoeLayer>(spec, i);
+  }
+};
+
+namespace {
+
+void check_supported(const JobSpec& spec) {
+  const auto& m = spec.model;
+  if (m.attention != "gqa")
+    throw Error("model.attention: '" + m.attention + "' is not supported by the CPU runtime (only gqa)");
+  if (spec.parallel.tp > 1)
+    throw Error("parallel.tp: " + std::to_string(spec.parallel.tp) + " — tensor parallelism is not supported by the CPU runtime");
+  if (spec.parallel.pp > 1)
+    throw Error("parallel.pp: " + std::to_string(spec.parallel.pp) + " — pipeline parallelism is not supported by the CPU runtime");
+  if (spec.parallel.ep > 1)
+    throw Error("parallel.ep: " + std::to_string(spec.parallel.ep) +
+                " — expert parallelism is not supported by this single-process runtime yet");
+  if (spec.runtime.dtype != "fp32")
+    throw Error("runtime.dtype: '" + spec.runtime.dtype + "' is not supported by the CPU runtime (only fp32)");
+  if (m.d_model <= 0 || m.n_layers <= 0 || m.vocab_size <= 0 || m.seq_len <= 0)
+    throw Error("model: d_model, n_layers, vocab_size and seq_len must be positive");
+  if (m.n_heads <= 0 || m.n_kv_heads <= 0 || m.n_heads % m.n_kv_heads != 0)
+    throw Error("model.n_kv_heads: " + std::to_string(m.n_kv_heads) + " must divide model.n_heads (" +
+                std::to_string(m.n_heads) + ")");
+  const int64_t hd = m.resolved_head_dim();
+  if (hd <= 0 || hd % 2 != 0)
+    throw Error("model.head_dim: " + std::to_string(hd) + " must be positive and even (rotary embedding)");
+  if (m.moe.first_dense_layers < 0 || m.moe.first_dense_layers > m.n_layers)
+    throw Error("model.moe.first_dense_layers: " + std::to_string(m.moe.first_dense_layers) +
+                " is outside 0.." + std::to_string(m.n_layers));
+  if (m.moe.first_dense_layers > 0 && m.d_ff <= 0)
+    throw Error("model.d_ff: must be positive when model.moe.first_dense_layers > 0");
+}
+
+// FNV-1a: a stable hash of a parameter's name for its own random stream.
+uint64_t name_hash(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+bool is_norm(const Param& p) { return p.shape.size() == 1; }
+
+}  // namespace
+
+MixtralModel::MixtralModel(const JobSpec& spec, const ModelOptions& options)
+    : spec_(spec),
+      d_model_(spec.model.d_model),
+      vocab_(spec.model.vocab_size),
+      head_dim_(spec.model.resolved_head_dim()) {
+  check_supported(spec);
+  embed_tokens_ = Param("model.embed_tokens.weight", {vocab_, d_model_});
+  norm_ = Param("model.norm.weight", {d_model_});
+  if (!spec.model.tie_embeddings) lm_head_ = Param("lm_head.weight", {vocab_, d_model_});
+  const auto& m = spec.model;
+  for (int64_t i = 0; i < m.n_layers; ++i) {
+    const bool dense = options.all_dense || i < m.moe.first_dense_layers;
+    const int64_t d_ff = m.d_ff > 0 ? m.d_ff : m.moe.d_expert;
+    layers_.push_back(std::make_unique<Layer>(spec, i, dense, d_ff));
+  }
+  init_params(static_cast<uint64_t>(spec.train.seed));
+}
+
+MixtralModel::~MixtralModel() = default;
+
+void MixtralModel::init_params(uint64_t seed) {
+  for (Param* p : named_params()) {
+    if (is_norm(*p)) {
+      std::fill(p->value.begin(), p->value.end(), 1.0f);
+      continue;
+    }
+    std::mt19937_64 rng(seed ^ name_hash(p->name));
+    std::normal_distribution<float> normal(0.0f, static_cast<float>(spec_.model.init_std));
+    for (float& v : p->value) v = normal(rng);
+  }
+}
+
+std::vector<Param*> MixtralModel::named_params() {
+  std::vector<Param*> out{&embed_tokens_};
+  for (auto& layer : layers_) {
+    out.push_back(&layer->input_layernorm);
+    for (Param* p : layer->attention.params()) out.push_back(p);
+    out.push_back(&layer->post_attention_layernorm);
+    for (Param* p : layer->mlp ? layer->mlp->params() : layer->moe->params()) out.push_back(p);
+  }
+  out.push_back(&norm_);
+  if (!spec_.model.tie_embeddings) out.push_back(&lm_head_);
+  return out;
+}
+
+int64_t MixtralModel::num_params() {
+  int64_t n = 0;
+  for (Param* p : named_params()) n += p->numel();
+  return n;
+}
+
+std::vector<MoeLayer*> MixtralModel::moe_layers() {
+  std::vector<MoeLayer*> out;
+  for (auto& layer : layers_)
+    if (layer->moe) out.push_back(layer->moe.get());
+  return out;
+}
+
+std::vector<int64_t> MixtralModel::moe_layer_indices() const {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (layers_[i]->moe) out.push_back(static_cast<int64_t>(i));
+  return out;
+}
+
+void MixtralModel::zero_grad() {
+  for (Param* p : named_params()) p->zero_grad();
+}
+
+ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
+                                    const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq) {
+  batch_ = batch;
+  seq_ = seq > 0 ? seq : spec_.model.seq_len;
+  const int64_t T = batch_ * seq_, d = d_model_;
+  const double eps = spec_.model.norm_eps;
+  for (int64_t t = 0; t < T; ++t)
+    if (tokens[t] < 0 || tokens[t] >= vocab_ || (targets && (targets[t] < 0 || targets[t] >= vocab_)))
+      throw Error("model.vocab_size: token " + std::to_string(targets && (targets[t] < 0 || targets[t] >= vocab_)
+                                                              ? targets[t] : tokens[t]) +
+                  " at position " + std::to_string(t) + " is outside 0.." + std::to_string(vocab_ - 1));
+  tokens_.assign(tokens, tokens + T);
+  loss_scale_ = options.loss_scale;
+  targets_ = nullptr;
+  if (targets) {
+    target_copy_.assign(targets, targets + T);
+    targets_ = target_copy_.data();
+  }
+
+  ForwardResult result;
+  std::vector<float> x(T * d);
+  embedding_forward(x.data(), tokens_.data(), embed_tokens_.value.data(), T, d);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& L = *layers_[i];
+    L.x = std::move(x);
+    L.normed1.resize(T * d), L.rstd1.resize(T), L.attn_out.resize(T * d), L.h.resize(T * d);
+    L.normed2.resize(T * d), L.rstd2.resize(T), L.ffn_out.resize(T * d);
+    rmsnorm_forward(L.normed1.data(), L.rstd1.data(), L.x.data(), L.input_layernorm.value.data(), T, d, eps);
+    L.attention.forward(L.normed1.data(), L.attn_out.data(), batch_, seq_);
+    for (int64_t j = 0; j < T * d; ++j) L.h[j] = L.x[j] + L.attn_out[j];
+    rmsnorm_forward(L.normed2.data(), L.rstd2.data(), L.h.data(), L.post_attention_layernorm.value.data(), T, d,
+                    eps);
+    if (L.mlp) {
+      L.mlp->forward(L.normed2.data(), L.ffn_out.data(), T);
+    } else {
+      L.moe->forward(L.normed2.data(), L.ffn_out.data(), T, options, rng);
+      const RoutingStats& s = L.moe->stats();
+      result.aux_loss += s.aux_loss;
+      result.z_loss += s.z_loss;
+      result.routing.push_back(LayerRouting{static_cast<int64_t>(i), s});
+    }
+    x.resize(T * d);
+    for (int64_t j = 0; j < T * d; ++j) x[j] = L.h[j] + L.ffn_out[j];
+  }
+  // x is the last layer's output: keep it as the final norm's input.
+  dres_ = std::move(x);
+  final_norm_.resize(T * d), final_rstd_.resize(T), logits_.resize(T * vocab_);
+  rmsnorm_forward(final_norm_.data(), final_rstd_.data(), dres_.data(), norm_.value.data(), T, d, eps);
+  const Param& head = spec_.model.tie_embeddings ? embed_tokens_ : lm_head_;
+  linear_forward(logits_.data(), final_norm_.data(), head.value.data(), T, d, vocab_);
+  if (targets_) {
+    probs_.resize(T * vocab_);
+    result.lm_loss = cross_entropy_forward(probs_.data(), logits_.data(), targets_, T, vocab_);
+  }
+  result.loss = result.lm_loss + result.aux_loss + result.z_loss;
+  return result;
+}
+
+void MixtralModel::backward() {
+  if (!targets_) throw Error("model: backward() needs a forward() with targets");
+  const int64_t T = batch_ * seq_, d = d_model_;
+  std::vector<float> final_input = std::move(dres_);  // the last layer's output (see forward)
+  Param& head = spec_.model.tie_embeddings ? embed_tokens_ : lm_head_;
+  // The softmax buffer becomes dlogits in place.
+  cross_entropy_backward(probs_.data(), probs_.data(), targets_, T, vocab_, loss_scale_);
+  dnormed_.resize(T * d);
+  linear_backward(dnormed_.data(), head.grad.data(), probs_.data(), final_norm_.data(), head.value.data(), T, d,
+                  vocab_);
+  dres_.assign(T * d, 0.0f);
+  rmsnorm_backward(dres_.data(), norm_.grad.data(), dnormed_.data(), final_input.data(), norm_.value.data(),
+                   final_rstd_.data(), T, d);
+  for (size_t i = layers_.size(); i-- > 0;) {
+    Layer& L = *layers_[i];
+    // out = h + ffn(norm2(h)):  dh = dout + norm2ᵀ(ffnᵀ(dout))
+    if (L.mlp)
+      L.mlp->backward(dres_.data(), dnormed_.data());
+    else
+      L.moe->backward(dres_.data(), dnormed_.data());
+    dh_ = dres_;
+    rmsnorm_backward(dh_.data(), L.post_attention_layernorm.grad.data(), dnormed_.data(), L.h.data(),
+                     L.post_attention_layernorm.value.data(), L.rstd2.data(), T, d);
+    // h = x + attn(norm1(x)):  dx = dh + norm1ᵀ(attnᵀ(dh))
+    L.attention.backward(dh_.data(), dnormed_.data());
+    dres_ = dh_;
+    rmsnorm_backward(dres_.data(), L.input_layernorm.grad.data(), dnormed_.data(), L.x.data(),
+                     L.input_layernorm.value.data(), L.rstd1.data(), T, d);
+  }
+  embedding_backward(embed_tokens_.grad.data(), dres_.data(), tokens_.data(), T, d);
+  targets_ = nullptr;  // one backward per forward: the saved softmax is now dlogits
+}
+
+}  // namespace moe::rt

@@ -1,0 +1,99 @@
+#pragma once
+// The Mixtral-style decoder (ARCHITECTURE.md 3.5), forward and backward on the CPU:
+//   tokens → embed_tokens → per layer:
+//       h   = x + self_attn(input_layernorm(x))
+//       out = h + ffn(post_attention_layernorm(h))     ffn: MoE block, or a dense SwiGLU MLP
+//                                                       for the first `first_dense_layers` layers
+//   → model.norm → lm_head (or embed_tokens when tied) → cross-entropy against the targets.
+// The loss is the mean LM cross-entropy over all batch·seq tokens plus every MoE layer's aux and
+// z losses (already scaled by their coefficients in the spec); each part is reported separately.
+// Parameters carry Hugging Face Mixtral names and PyTorch shapes, and are initialised from the
+// seed: N(0, init_std) for matrices, 1 for norms. A parameter's draw depends only on the seed and
+// its name, so a rank that holds a subset of the experts initialises them identically.
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "dense_mlp.h"
+#include "job_spec.h"
+#include "moe_layer.h"
+#include "param.h"
+#include "self_attention.h"
+
+namespace moe::rt {
+
+struct ModelOptions {
+  // Test only: every layer gets a dense MLP (width d_ff, or d_expert when d_ff is 0), so the
+  // dense path can be checked without the MoE block. Specs cannot ask for this.
+  bool all_dense = false;
+};
+
+struct LayerRouting {
+  int64_t layer = 0;  // decoder layer index (the MoE layer's position in the stack)
+  RoutingStats stats;
+};
+
+struct ForwardResult {
+  double loss = 0.0;     // lm_loss + aux_loss + z_loss: what backward differentiates
+  double lm_loss = 0.0;  // mean cross-entropy in nats per token
+  double aux_loss = 0.0;  // summed over MoE layers
+  double z_loss = 0.0;    // summed over MoE layers
+  std::vector<LayerRouting> routing;  // one per MoE layer, in layer order
+};
+
+class MixtralModel {
+ public:
+  // Throws moe::Error naming the field for what the CPU runtime can't do: attention mla,
+  // parallel.tp/pp/ep > 1, dtype other than fp32, heads not divisible by kv heads, odd head_dim.
+  explicit MixtralModel(const JobSpec& spec, const ModelOptions& options = {});
+  ~MixtralModel();
+  MixtralModel(const MixtralModel&) = delete;
+  MixtralModel& operator=(const MixtralModel&) = delete;
+
+  // Re-draws every parameter from `seed` (the constructor uses spec.train.seed).
+  void init_params(uint64_t seed);
+
+  // tokens, targets: [batch × seq_len] (seq_len from the spec, or `seq` when given). With
+  // targets == nullptr only the logits are computed (loss fields stay 0, backward not allowed).
+  // `rng` drives the routers' jitter noise (training only). backward() will differentiate
+  // options.loss_scale · loss (e.g. 1/grad_accum, so micro-batch grads sum to the mean's grad).
+  ForwardResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
+                        const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq = 0);
+  // d(loss_scale · loss)/d(params) of the last forward, added into every Param's grad.
+  void backward();
+  void zero_grad();
+
+  // Logits [batch·seq × vocab] of the last forward.
+  const std::vector<float>& logits() const { return logits_; }
+
+  // Every parameter, in a stable order: embed_tokens; per layer input_layernorm, q/k/v/o_proj,
+  // post_attention_layernorm, then mlp.{gate,up,down}_proj or the MoE block's params (router,
+  // experts, shared expert, as MoeLayer::params() lists them); model.norm; lm_head (untied only).
+  std::vector<Param*> named_params();
+  int64_t num_params();
+  // The MoE blocks in layer order (balancing bias updates, expert_load records).
+  std::vector<MoeLayer*> moe_layers();
+  // Decoder layer index of each entry of moe_layers().
+  std::vector<int64_t> moe_layer_indices() const;
+
+  const JobSpec& spec() const { return spec_; }
+
+ private:
+  struct Layer;
+  JobSpec spec_;
+  int64_t d_model_, vocab_, head_dim_;
+  Param embed_tokens_, norm_, lm_head_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+
+  // Activations of the last forward.
+  int64_t batch_ = 0, seq_ = 0;
+  double loss_scale_ = 1.0;
+  const int32_t* targets_ = nullptr;
+  std::vector<int32_t> tokens_, target_copy_;
+  std::vector<float> final_norm_, final_rstd_, logits_, probs_;
+  // Gradient scratch.
+  std::vector<float> dres_, dh_, dnormed_;
+};
+
+}  // namespace moe::rt
