@@ -66,34 +66,10 @@ void select_token_choice(const MoeConfig& c, const T* scores, const float* bias,
   out.route = out.expert;
   out.counts.assign(E, 0);
   for (int64_t a = 0; a < A; ++a) ++out.counts[out.expert[a]];
-  out.dropped.assign(E, 0);
   out.capacity = 0;
-  if (apply_capacity && !c.dropless()) {
-    const int64_t C = c.capacity(tokens);
-    out.capacity = C;
-    if (c.drop_policy == DropPolicy::position) {
-      std::vector<int64_t> used(E, 0);
-      for (int64_t a = 0; a < A; ++a)  // a = t·k + j: token order
-        if (used[out.expert[a]]++ >= C) out.route[a] = -1;
-    } else {
-      std::vector<std::vector<int32_t>> per_expert(E);
-      for (int64_t a = 0; a < A; ++a) per_expert[out.expert[a]].push_back(static_cast<int32_t>(a));
-      for (auto& list : per_expert) {
-        if (static_cast<int64_t>(list.size()) <= C) continue;
-        std::stable_sort(list.begin(), list.end(), [&](int32_t x, int32_t y) { return weight[x] > weight[y]; });
-        for (size_t i = C; i < list.size(); ++i) out.route[list[i]] = -1;
-      }
-    }
-    for (int64_t a = 0; a < A; ++a)
-      if (out.route[a] < 0) ++out.dropped[out.expert[a]];
-  }
-  int64_t without = 0;
-  for (int64_t t = 0; t < tokens; ++t) {
-    bool any = false;
-    for (int64_t j = 0; j < k; ++j) any = any || out.route[t * k + j] >= 0;
-    without += any ? 0 : 1;
-  }
-  out.tokens_without_expert = without;
+  out.dropped.assign(E, 0);
+  if (apply_capacity && !c.dropless()) apply_capacity_limit(c, weight.data(), c.capacity(tokens), out);
+  out.tokens_without_expert = count_tokens_without_expert(out);
 }
 
 template <typename T>
@@ -106,7 +82,6 @@ void select_expert_choice(const MoeConfig& c, const T* scores, const float* bias
   out.expert.resize(A);
   weight.resize(A);
   std::vector<int32_t> order(tokens);
-  std::vector<uint8_t> covered(tokens, 0);
   for (int64_t e = 0; e < E; ++e) {
     // A per-expert bias shifts the whole column: it cannot change which tokens the expert takes.
     (void)bias;
@@ -120,16 +95,46 @@ void select_expert_choice(const MoeConfig& c, const T* scores, const float* bias
       out.token[e * C + i] = t;
       out.expert[e * C + i] = static_cast<int32_t>(e);
       weight[e * C + i] = score(t) * static_cast<T>(c.routed_scaling_factor);
-      covered[t] = 1;
     }
   }
   out.route = out.expert;
   out.counts.assign(E, C);
   out.dropped.assign(E, 0);
-  out.tokens_without_expert = tokens - std::count(covered.begin(), covered.end(), uint8_t{1});
+  out.tokens_without_expert = count_tokens_without_expert(out);
 }
 
 }  // namespace
+
+template <typename T>
+void apply_capacity_limit(const MoeConfig& c, const T* weight, int64_t capacity, Assignments& out) {
+  const int64_t E = out.num_experts, A = out.size(), C = capacity;
+  out.capacity = C;
+  if (c.drop_policy == DropPolicy::position) {
+    std::vector<int64_t> used(E, 0);
+    for (int64_t a = 0; a < A; ++a)  // a = t·k + j: token order
+      if (out.route[a] >= 0 && used[out.route[a]]++ >= C) out.route[a] = -1;
+  } else {
+    std::vector<std::vector<int32_t>> per_expert(E);
+    for (int64_t a = 0; a < A; ++a)
+      if (out.route[a] >= 0) per_expert[out.route[a]].push_back(static_cast<int32_t>(a));
+    for (auto& list : per_expert) {
+      if (static_cast<int64_t>(list.size()) <= C) continue;
+      std::stable_sort(list.begin(), list.end(), [&](int32_t x, int32_t y) { return weight[x] > weight[y]; });
+      for (size_t i = C; i < list.size(); ++i) out.route[list[i]] = -1;
+    }
+  }
+  out.dropped.assign(E, 0);
+  for (int64_t a = 0; a < A; ++a)
+    if (out.route[a] < 0) ++out.dropped[out.expert[a]];
+  out.tokens_without_expert = count_tokens_without_expert(out);
+}
+
+int64_t count_tokens_without_expert(const Assignments& asg) {
+  std::vector<uint8_t> covered(asg.num_tokens, 0);
+  for (int64_t a = 0; a < asg.size(); ++a)
+    if (asg.route[a] >= 0) covered[asg.token[a]] = 1;
+  return asg.num_tokens - std::count(covered.begin(), covered.end(), uint8_t{1});
+}
 
 template <typename T>
 void select_tokens(const MoeConfig& config, const T* scores, const float* bias, int64_t tokens,
@@ -166,6 +171,8 @@ void select_tokens_backward(const MoeConfig& config, const T* scores, const Assi
   }
 }
 
+template void apply_capacity_limit<float>(const MoeConfig&, const float*, int64_t, Assignments&);
+template void apply_capacity_limit<double>(const MoeConfig&, const double*, int64_t, Assignments&);
 template void select_tokens<float>(const MoeConfig&, const float*, const float*, int64_t, bool, Assignments&,
                                    std::vector<float>&);
 template void select_tokens<double>(const MoeConfig&, const double*, const float*, int64_t, bool, Assignments&,

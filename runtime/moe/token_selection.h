@@ -42,6 +42,16 @@ template <typename T>
 void select_tokens(const MoeConfig& config, const T* scores, const float* bias, int64_t tokens,
                    bool apply_capacity, Assignments& out, std::vector<T>& weight);
 
+// The capacity step alone, for dispatchers that decide drops themselves (Runtime II: after the
+// per-expert counts are exchanged): keeps at most `capacity` of each expert's routed assignments
+// by drop_policy (position: assignment order; probability: largest weight[a], ties: earlier),
+// sets route[a] = -1 for the rest, and recomputes dropped and tokens_without_expert.
+template <typename T>
+void apply_capacity_limit(const MoeConfig& config, const T* weight, int64_t capacity, Assignments& out);
+
+// Tokens none of whose assignments is routed (route < 0 everywhere, or never chosen).
+int64_t count_tokens_without_expert(const Assignments& assignments);
+
 // Backward of the gate weights: given dweight[A], adds dL/dscores into dscores [T×E]
 // (renormalisation and scaling differentiated; top-k choice and drops are piecewise constant).
 template <typename T>

@@ -152,6 +152,29 @@ TEST(TokenSelection, CapacityTopTwoBothPolicies) {
   EXPECT_EQ(a.dropped, (std::vector<int64_t>{2, 1, 0}));
 }
 
+// The capacity step on its own (what a multi-rank dispatcher calls with a global decision):
+// five tokens all on expert 1, capacity 2 → position keeps tokens 0, 1; probability keeps the
+// two largest weights (tokens 3 and 1).
+TEST(TokenSelection, CapacityStepAlone) {
+  MoeConfig c = config(2, 1, 1.0);
+  Assignments a;
+  a.num_tokens = 5;
+  a.num_experts = 2;
+  a.top_k = 1;
+  a.token = {0, 1, 2, 3, 4};
+  a.expert = {1, 1, 1, 1, 1};
+  a.route = a.expert;
+  const std::vector<double> w{0.1, 0.8, 0.3, 0.9, 0.2};
+  apply_capacity_limit(c, w.data(), 2, a);
+  EXPECT_EQ(a.route, (std::vector<int32_t>{1, 1, -1, -1, -1}));
+  EXPECT_EQ(a.dropped, (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(a.tokens_without_expert, 3);
+  c.drop_policy = DropPolicy::probability;
+  a.route = a.expert;
+  apply_capacity_limit(c, w.data(), 2, a);
+  EXPECT_EQ(a.route, (std::vector<int32_t>{-1, 1, -1, 1, -1}));
+}
+
 TEST(TokenSelection, ExpertChoiceGivesEveryExpertExactlyC) {
   MoeConfig c = config(4, 2, 1.0);
   c.type = RoutingType::expert_choice;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Times our MoE layer (moe_layer_bench) and the straightforward PyTorch layer (torch_moe_layer.py)
+# forward+backward on the same shape, in one run, same thread count, and prints the speed-up.
+#   bench/moe_layer/run.sh [--tokens N] [--threads T] [--iterations I]
+# BUILD_DIR (default: build) must hold a configured build; the target is built if needed.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+tokens=4096 threads=2 iterations=3
+while (($#)); do
+  case "$1" in
+    --tokens) tokens="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --iterations) iterations="$2"; shift 2 ;;
+    *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null ||
+  { echo "run.sh: Debian's python3-torch is missing (scripts/setup installs it)" >&2; exit 1; }
+cmake --build "$build" --target moe_layer_bench >/dev/null
+
+ours="$(OPENBLAS_NUM_THREADS="$threads" "$build/bench/moe_layer/moe_layer_bench" --tokens "$tokens" \
+        --threads "$threads" --iterations "$iterations")"
+torch="$(OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" /usr/bin/python3 "$here/torch_moe_layer.py" \
+         --tokens "$tokens" --threads "$threads" --iterations "$iterations")"
+echo "$ours"
+echo
+echo "$torch"
+echo
+ours_ms="$(awk '/^layer fwd\+bwd \(ms\)/ {print $NF}' <<<"$ours")"
+torch_ms="$(awk '/^layer fwd\+bwd \(ms\)/ {print $NF}' <<<"$torch")"
+ratio="$(awk '/^ratio experts \/ same shapes/ {print $NF}' <<<"$ours")"
+awk -v o="$ours_ms" -v t="$torch_ms" -v r="$ratio" 'BEGIN {
+  printf "%-34s %s\n", "summary", "value"
+  printf "%-34s %.1f\n", "ours fwd+bwd (ms)", o
+  printf "%-34s %.1f\n", "pytorch fwd+bwd (ms)", t
+  printf "%-34s %.2fx (target >= 1.5)\n", "speed-up over pytorch", t / o
+  printf "%-34s %.3f (target >= 0.85)\n", "expert GEMMs / sgemm same shapes", r
+}'
