@@ -219,7 +219,7 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   const double tp = double(p.tp), ep = double(p.ep), dp = double(p.dp);
   const double B = dtype_bytes(s.runtime.dtype);
   const double ga = double(t.grad_accum), mb = double(t.micro_batch), seq = double(m.seq_len);
-  plan.tokens_per_step = double(t.global_batch(p)) * seq;
+  plan.tokens_per_step = mb * dp * ep * ga * seq;  // in double: the int64 product can overflow
 
   // --- parameters
   const LayerParams lp = layer_params(m);

@@ -162,8 +162,10 @@ void check_parallel(const JobSpec& s, Checker& c) {
   ok &= c.range("parallel.gpus_per_node", p.gpus_per_node, 1, 4096);
   ok &= c.range("parallel.overlap_chunks", p.overlap_chunks, 1, 1024);
   if (!ok) return;
-  if (p.world_size() > kMaxCount) {
-    c.error("parallel", "world size dp·tp·pp·ep = " + str(p.world_size()) + " is absurdly large");
+  // In double: the int64 product of four in-range sizes can overflow (dp 2^24 · tp · pp · ep 2^16).
+  const double world = double(p.dp) * double(p.tp) * double(p.pp) * double(p.ep);
+  if (world > double(kMaxCount)) {
+    c.error("parallel", "world size dp·tp·pp·ep = " + str(world) + " is absurdly large");
     return;
   }
   const ModelSpec& m = s.model;
@@ -184,8 +186,8 @@ void check_parallel(const JobSpec& s, Checker& c) {
     else if (m.n_layers % p.pp != 0)
       c.warning("parallel.pp", str(p.pp) + " does not divide model.n_layers (" + str(m.n_layers) + "): stages are uneven");
   }
-  const int64_t tokens = s.train.micro_batch * m.seq_len;
-  if (p.overlap_chunks > 1 && tokens > 0 && p.overlap_chunks > tokens)
+  const double tokens = double(s.train.micro_batch) * double(m.seq_len);  // double: out-of-range sizes overflow
+  if (p.overlap_chunks > 1 && tokens > 0 && double(p.overlap_chunks) > tokens)
     c.error("parallel.overlap_chunks", str(p.overlap_chunks) + " exceeds the tokens of a micro-batch (" + str(tokens) + ")");
   const int64_t nodes = (p.world_size() + p.gpus_per_node - 1) / p.gpus_per_node;
   if (p.hierarchical_a2a && (p.ep * p.tp <= p.gpus_per_node || nodes < 2))
@@ -221,6 +223,10 @@ void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
   c.one_of("placement.strategy", s.placement.strategy, {"uniform"});
 
   const auto& nodes = s.cluster.nodes;
+  const ParallelSpec& par = s.parallel;
+  const double world_d = double(par.dp) * double(par.tp) * double(par.pp) * double(par.ep);
+  // Bad sizes were reported by check_parallel; skip the comparisons that would overflow.
+  const bool world_ok = par.dp >= 1 && par.tp >= 1 && par.pp >= 1 && par.ep >= 1 && world_d <= double(kMaxCount);
   if (nodes.empty()) {
     c.error("cluster.nodes", "lists no node");
     return;
@@ -232,11 +238,11 @@ void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
     c.range(at + ".port", nodes[i].port, 1, 65535);
     slots_ok &= c.range(at + ".slots", nodes[i].slots, 1, 4096);
     if (slots_ok && s.parallel.gpus_per_node > 0 && nodes[i].slots % s.parallel.gpus_per_node != 0 &&
-        nodes[i].slots < s.parallel.world_size())
+        world_ok && nodes[i].slots < par.world_size())
       c.error(at + ".slots", str(nodes[i].slots) + " is not a multiple of parallel.gpus_per_node (" +
                                  str(s.parallel.gpus_per_node) + "): a host holds whole nodes");
   }
-  if (!slots_ok) return;
+  if (!slots_ok || !world_ok) return;
   const int64_t world = s.parallel.world_size(), slots = s.cluster.total_slots();
   if (world > slots)
     c.error("parallel", "world size dp·tp·pp·ep = " + str(world) + " exceeds the cluster's " + str(slots) + " slots");

@@ -7,7 +7,17 @@
 
 #define MOE_COMMAND_TABLE(X)                                                                          \
   X(plan, "plan", "memory, FLOPs, all-to-all bytes and step time of a spec on its hardware")          \
-  X(import_hf, "import-hf", "convert a Hugging Face config.json (Mixtral, Qwen-MoE, DeepSeek) to a spec")
+  X(import_hf, "import-hf", "convert a Hugging Face config.json (Mixtral, Qwen-MoE, DeepSeek) to a spec") \
+  MOE_STORE_COMMANDS(X)
+
+// Commands over the run store (core/store, SQLite): not in runtime-only builds.
+#ifdef MOE_WITH_STORE
+#define MOE_STORE_COMMANDS(X)                                                                         \
+  X(run, "run", "run a spec on the local runtime, recording it live in a run store (--db)")          \
+  X(runs, "runs", "list, show, export, compare, delete, tag or import recorded runs (--db)")
+#else
+#define MOE_STORE_COMMANDS(X)
+#endif
 
 namespace moe::cli {
 

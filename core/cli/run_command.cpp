@@ -1,0 +1,180 @@
+// `moe run SPEC --db FILE [--set k=v]…`: validates the spec, records a run, starts the local runtime
+// (`moe-runtime train SPEC --set …`) as a child process and ingests its stdout (the metrics stream)
+// into the store as it arrives. Ctrl-C is forwarded to the runtime as SIGINT; the run is then
+// recorded as `cancelled`. The runtime is $MOE_RUNTIME, else found beside this binary.
+#include <limits.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "cli_args.h"
+#include "cli_format.h"
+#include "commands.h"
+#include "error.h"
+#include "ingestor.h"
+#include "job_spec.h"
+#include "run_reader.h"
+#include "run_store.h"
+#include "spec_validation.h"
+
+namespace moe::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+volatile sig_atomic_t g_child = 0;
+volatile sig_atomic_t g_cancelled = 0;
+
+void forward_signal(int) {
+  g_cancelled = 1;
+  if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGINT);
+}
+
+fs::path self_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return fs::current_path();
+  buf[n] = '\0';
+  return fs::path(buf).parent_path();
+}
+
+std::string find_runtime() {
+  if (const char* env = std::getenv("MOE_RUNTIME"); env && *env) {
+    if (::access(env, X_OK) != 0) throw Error(std::string("MOE_RUNTIME: ") + env + " is not an executable");
+    return env;
+  }
+  const fs::path dir = self_dir();
+  // build/core/cli/moe → build/runtime/app/moe-runtime; an install puts both in one bin/.
+  for (const fs::path& p : {dir / "../../runtime/app/moe-runtime", dir / "moe-runtime"}) {
+    if (::access(p.c_str(), X_OK) == 0) return fs::weakly_canonical(p).string();
+  }
+  throw Error("moe-runtime: not found beside " + (dir / "moe").string() +
+              " (looked in ../../runtime/app and .); set MOE_RUNTIME to its path");
+}
+
+const char* kUsage =
+    "usage: moe run SPEC --db FILE [--set path.key=value]… [--name NAME] [--tag TAG]…\n\n"
+    "Validates SPEC, records a new run in the run store FILE, starts `moe-runtime train SPEC --set …`\n"
+    "locally and records its metrics stream live (watch it with the studio or `moe runs show`).\n"
+    "Ctrl-C stops the runtime and records the run as cancelled. The runtime is $MOE_RUNTIME, else\n"
+    "moe-runtime beside this program.\n"
+    "Exit status: 0 completed, 1 failed or invalid input, 2 usage, 130 cancelled.\n";
+
+}  // namespace
+
+int cmd_run(const std::vector<std::string>& argv) {
+  Args args("run", argv, {}, {"--db", "--set", "--name", "--tag", "--hosts"});
+  if (args.help()) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  args.expect_positionals(1, "SPEC (a job spec JSON file)");
+  const std::string db = args.value("--db");
+  if (db.empty()) throw UsageError{"--db FILE is required"};
+  if (!args.value("--hosts").empty()) {
+    throw Error("--hosts: launching on remote hosts is done by the studio; moe run starts the local runtime");
+  }
+  const std::string spec_file = args.positionals()[0];
+  const std::vector<std::string> sets = args.values("--set");
+  const JobSpec spec = load_spec(spec_file, sets);
+  throw_if_invalid(validate_spec(spec));
+  const std::string runtime = find_runtime();
+
+  int64_t id;
+  {
+    store::RunStore st(db);
+    id = st.create_run(args.value("--name", spec.name), spec_to_json(spec).dump());
+    for (const auto& t : args.values("--tag")) st.add_tag(id, t);
+  }
+  std::fprintf(stderr, "moe run: run %lld, recording into %s (%s)\n", static_cast<long long>(id), db.c_str(),
+               runtime.c_str());
+
+  std::vector<std::string> child_args = {runtime, "train", spec_file};
+  for (const auto& s : sets) {
+    child_args.push_back("--set");
+    child_args.push_back(s);
+  }
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) throw Error(std::string("moe run: pipe: ") + std::strerror(errno));
+
+  // Forward Ctrl-C and termination to the runtime; it writes run_end "cancelled" and exits.
+  struct sigaction sa {}, old_int{}, old_term{};
+  sa.sa_handler = forward_signal;
+  sigemptyset(&sa.sa_mask);  // no SA_RESTART: a blocked read returns EINTR and is retried
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+
+  pid_t pid = ::fork();
+  if (pid < 0) throw Error(std::string("moe run: fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    // Own process group: a terminal's Ctrl-C reaches moe only, which forwards it once.
+    ::setpgid(0, 0);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::dup2(out[1], 1);
+    std::vector<char*> cargs;
+    for (auto& a : child_args) cargs.push_back(a.data());
+    cargs.push_back(nullptr);
+    ::execv(runtime.c_str(), cargs.data());
+    std::fprintf(stderr, "moe run: cannot start %s: %s\n", runtime.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  g_child = pid;
+  if (g_cancelled) ::kill(pid, SIGINT);  // Ctrl-C between fork and here
+  ::close(out[1]);
+
+  store::IngestResult result;
+  std::string ingest_error;
+  int wstatus = 0;
+  {
+    store::Ingestor ing(db, id);
+    try {
+      store::feed_from_fd(ing, out[0], "the runtime's stdout");
+    } catch (const Error& e) {
+      ingest_error = e.what();
+      ::kill(pid, SIGINT);  // cannot record: stop the run rather than train blind
+    }
+    ::close(out[0]);
+    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    g_child = 0;
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+    const bool clean_exit = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+    const std::string status_without_end = g_cancelled ? "cancelled" : clean_exit ? "interrupted" : "failed";
+    result = ing.finish(status_without_end);
+  }
+  if (!ingest_error.empty()) throw Error(ingest_error);
+
+  store::RunStore st(db);
+  std::string how = WIFEXITED(wstatus) ? "exit code " + std::to_string(WEXITSTATUS(wstatus))
+                                       : "signal " + std::to_string(WTERMSIG(wstatus));
+  if (!result.saw_run_end) {
+    // The stream stopped without run_end: say why in the run's record.
+    st.set_status(id, result.status,
+                  (g_cancelled ? "cancelled by the user" : "moe-runtime ended without run_end") +
+                      std::string(" (") + how + ")");
+  }
+
+  store::RunReader reader(db);
+  store::RunInfo info = reader.run(id);
+  std::fprintf(stderr, "moe run: run %lld %s: %lld steps, final loss %s, %lld malformed line(s)\n",
+               static_cast<long long>(id), info.status.c_str(), static_cast<long long>(info.n_steps),
+               std::isnan(info.last_loss) ? "-" : fmt_fixed(info.last_loss, 4).c_str(),
+               static_cast<long long>(info.malformed_lines));
+  std::printf("%lld\n", static_cast<long long>(id));
+  if (info.status == "completed") return 0;
+  if (info.status == "cancelled") return 130;
+  return 1;
+}
+
+}  // namespace moe::cli

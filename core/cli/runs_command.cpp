@@ -1,0 +1,287 @@
+// `moe runs list|show|export|compare|delete|tag|import --db FILE …`: the recorded runs of a run
+// store (core/store). Reads go through RunReader, edits through RunStore, import through Ingestor.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_args.h"
+#include "cli_format.h"
+#include "commands.h"
+#include "error.h"
+#include "ingestor.h"
+#include "run_reader.h"
+#include "run_store.h"
+#include "store_export.h"
+
+namespace moe::cli {
+
+namespace {
+
+using store::RunInfo;
+using store::RunReader;
+
+const char* kUsage =
+    "usage: moe runs list --db FILE [--json]\n"
+    "       moe runs show RUN --db FILE\n"
+    "       moe runs export RUN --db FILE --format jsonl|csv [--table steps|expert_load|a2a|events] [-o FILE]\n"
+    "       moe runs compare RUN RUN… --db FILE [--metric loss] [--points N]\n"
+    "       moe runs delete RUN… --db FILE\n"
+    "       moe runs tag RUN TAG… --db FILE [--remove]\n"
+    "       moe runs import STREAM.jsonl|- --db FILE [--name NAME] [--tag TAG]…\n\n"
+    "RUN is a run id or a run name (the newest run of that name). `export --format jsonl` writes the\n"
+    "metrics stream back (ARCHITECTURE.md 3.3); `import` records a stream made elsewhere (a cluster\n"
+    "job's stdout). Exit status: 0 success, 1 a failure (one line on stderr), 2 usage.\n";
+
+std::string num_or_dash(double v, int decimals) { return std::isnan(v) ? "-" : fmt_fixed(v, decimals); }
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string hosts_text(const std::string& hosts_json) {
+  try {
+    std::vector<std::string> hosts;
+    for (auto& h : nlohmann::json::parse(hosts_json)) hosts.push_back(h.is_string() ? h.get<std::string>() : h.dump());
+    return hosts.empty() ? "-" : join(hosts, ", ");
+  } catch (const nlohmann::json::exception&) {
+    return hosts_json;
+  }
+}
+
+std::string db_of(const Args& args) {
+  std::string db = args.value("--db");
+  if (db.empty()) throw UsageError{"--db FILE is required"};
+  return db;
+}
+
+int list(const Args& args) {
+  RunReader reader(db_of(args));
+  auto runs = reader.list_runs();
+  if (args.flag("--json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const RunInfo& r : runs) {
+      out.push_back({{"id", r.id}, {"name", r.name}, {"status", r.status}, {"created_at", r.created_at},
+                     {"steps", r.n_steps}, {"last_step", r.last_step},
+                     {"final_loss", std::isnan(r.last_loss) ? nlohmann::json() : nlohmann::json(r.last_loss)},
+                     {"tokens_per_s", std::isnan(r.last_tokens_per_s) ? nlohmann::json() : nlohmann::json(r.last_tokens_per_s)},
+                     {"drop_rate", r.drop_rate}, {"tags", r.tags}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%5s  %-24s %-11s %7s %9s %10s %7s %7s  %-20s %s\n", "ID", "NAME", "STATUS", "STEPS", "LOSS",
+              "TOKENS/S", "DROP", "IMBAL", "CREATED", "TAGS");
+  for (const RunInfo& r : runs) {
+    std::printf("%5lld  %-24s %-11s %7lld %9s %10s %7s %7s  %-20s %s\n", static_cast<long long>(r.id),
+                r.name.substr(0, 24).c_str(), r.status.c_str(), static_cast<long long>(r.n_steps),
+                num_or_dash(r.last_loss, 4).c_str(),
+                std::isnan(r.last_tokens_per_s) ? "-" : fmt_count(r.last_tokens_per_s).c_str(),
+                r.routed_total > 0 ? fmt_percent(r.drop_rate).c_str() : "-",
+                num_or_dash(r.last_imbalance, 2).c_str(), r.created_at.c_str(), join(r.tags, ",").c_str());
+  }
+  if (runs.empty()) std::printf("(no runs)\n");
+  return 0;
+}
+
+int show(const Args& args) {
+  args.expect_positionals(2, "RUN (an id or a name)");
+  RunReader reader(db_of(args));
+  int64_t id = reader.find_run(args.positionals()[1]);
+  RunInfo r = reader.run(id);
+  std::printf("run %lld  %s  [%s]%s\n", static_cast<long long>(r.id), r.name.c_str(), r.status.c_str(),
+              r.end_reason.empty() ? "" : (" — " + r.end_reason).c_str());
+  std::printf("  created %s   started %s   ended %s\n", r.created_at.c_str(),
+              r.started_at.empty() ? "-" : r.started_at.c_str(), r.ended_at.empty() ? "-" : r.ended_at.c_str());
+  std::printf("  backend %s, world size %lld, hosts %s\n", r.backend.empty() ? "-" : r.backend.c_str(),
+              static_cast<long long>(r.world_size), hosts_text(r.hosts_json).c_str());
+  if (!r.tags.empty()) std::printf("  tags: %s\n", join(r.tags, ", ").c_str());
+  if (!r.notes.empty()) std::printf("  notes: %s\n", r.notes.c_str());
+  std::printf("  steps            %lld (last step %lld)\n", static_cast<long long>(r.n_steps),
+              static_cast<long long>(r.last_step));
+  std::printf("  final loss       %s\n", num_or_dash(r.last_loss, 4).c_str());
+  std::printf("  tokens/s         %s (last step)\n",
+              std::isnan(r.last_tokens_per_s) ? "-" : fmt_count(r.last_tokens_per_s).c_str());
+  std::printf("  tokens           %s\n", fmt_count(static_cast<double>(r.total_tokens)).c_str());
+  std::printf("  drop rate        %s (%lld of %lld routed tokens)\n", fmt_percent(r.drop_rate).c_str(),
+              static_cast<long long>(r.dropped_total), static_cast<long long>(r.routed_total));
+  std::printf("  load imbalance   %s (max/mean expert load, latest step, mean over layers)\n",
+              num_or_dash(r.last_imbalance, 3).c_str());
+  std::printf("  layers×experts   %lld × %lld\n", static_cast<long long>(r.n_layers), static_cast<long long>(r.n_experts));
+  std::printf("  malformed lines  %lld\n", static_cast<long long>(r.malformed_lines));
+  auto layers = reader.layer_balance(id);
+  if (!layers.empty()) {
+    std::printf("\n  %5s %7s %14s %14s %9s %9s\n", "layer", "steps", "max/mean avg", "max/mean last", "CV avg", "drop");
+    for (const auto& l : layers) {
+      std::printf("  %5lld %7lld %14s %14s %9s %9s\n", static_cast<long long>(l.layer), static_cast<long long>(l.steps),
+                  num_or_dash(l.mean_max_over_mean, 3).c_str(), num_or_dash(l.last_max_over_mean, 3).c_str(),
+                  num_or_dash(l.mean_cv, 3).c_str(), fmt_percent(l.drop_rate).c_str());
+    }
+  }
+  auto events = reader.events(id, 0, 1000000);
+  if (!events.empty()) {
+    std::printf("\n  events (%zu, last 5):\n", events.size());
+    for (size_t i = events.size() > 5 ? events.size() - 5 : 0; i < events.size(); ++i) {
+      std::printf("    %s %-9s %s\n", events[i].at.c_str(), events[i].kind.c_str(), events[i].message.c_str());
+    }
+  }
+  return 0;
+}
+
+int export_run(const Args& args) {
+  args.expect_positionals(2, "RUN (an id or a name)");
+  const std::string format = args.value("--format", "jsonl");
+  if (format != "jsonl" && format != "csv") throw UsageError{"--format must be jsonl or csv"};
+  RunReader reader(db_of(args));
+  int64_t id = reader.find_run(args.positionals()[1]);
+  const std::string file = args.value("--output");
+  std::ofstream f;
+  if (!file.empty()) {
+    f.open(file, std::ios::binary);
+    if (!f) throw Error(file + ": cannot write");
+  }
+  std::ostream& out = file.empty() ? std::cout : f;
+  if (format == "jsonl") store::export_jsonl(reader, id, out);
+  else store::export_csv(reader, id, args.value("--table", "steps"), out);
+  out.flush();
+  if (!out) throw Error((file.empty() ? std::string("stdout") : file) + ": write failed");
+  return 0;
+}
+
+int compare(const Args& args) {
+  if (args.positionals().size() < 3) throw UsageError{"compare needs two or more RUNs"};
+  RunReader reader(db_of(args));
+  std::vector<int64_t> ids;
+  std::vector<RunInfo> runs;
+  for (size_t i = 1; i < args.positionals().size(); ++i) {
+    ids.push_back(reader.find_run(args.positionals()[i]));
+    runs.push_back(reader.run(ids.back()));
+  }
+  auto row = [&](const char* label, auto cell) {
+    std::printf("  %-16s", label);
+    for (const RunInfo& r : runs) std::printf(" %18s", cell(r).c_str());
+    std::printf("\n");
+  };
+  row("run", [](const RunInfo& r) { return std::to_string(r.id) + " " + r.name.substr(0, 14); });
+  row("status", [](const RunInfo& r) { return r.status; });
+  row("steps", [](const RunInfo& r) { return std::to_string(r.n_steps); });
+  row("final loss", [](const RunInfo& r) { return num_or_dash(r.last_loss, 4); });
+  row("tokens/s", [](const RunInfo& r) { return std::isnan(r.last_tokens_per_s) ? std::string("-") : fmt_count(r.last_tokens_per_s); });
+  row("drop rate", [](const RunInfo& r) { return fmt_percent(r.drop_rate); });
+  row("load imbalance", [](const RunInfo& r) { return num_or_dash(r.last_imbalance, 3); });
+
+  const store::Metric metric = store::metric_from_name(args.value("--metric", "loss"));
+  const int64_t points = std::stoll(args.value("--points", "10"));
+  store::AlignedSeries s = reader.aligned_series(ids, metric, 0, -1, points);
+  if (!s.bucket_first_step.empty()) {
+    std::printf("\n  %s (last value of each step bucket)\n  %-16s", store::metric_name(metric), "from step");
+    for (const RunInfo& r : runs) std::printf(" %18s", std::to_string(r.id).c_str());
+    std::printf("\n");
+    for (size_t b = 0; b < s.bucket_first_step.size(); ++b) {
+      std::printf("  %-16.0f", s.bucket_first_step[b]);
+      for (size_t i = 0; i < runs.size(); ++i) std::printf(" %18s", num_or_dash(s.last[i][b], 4).c_str());
+      std::printf("\n");
+    }
+  }
+  auto diff = reader.config_diff(ids);
+  std::printf("\n  config: %zu key(s) differ\n", diff.size());
+  for (const auto& d : diff) {
+    std::printf("  %-32s", d.key.c_str());
+    for (const auto& v : d.values) std::printf(" %18s", v.c_str());
+    std::printf("\n");
+  }
+  return 0;
+}
+
+int delete_runs(const Args& args) {
+  if (args.positionals().size() < 2) throw UsageError{"delete needs one or more RUNs"};
+  const std::string db = db_of(args);
+  std::vector<int64_t> ids;
+  {
+    RunReader reader(db);
+    for (size_t i = 1; i < args.positionals().size(); ++i) ids.push_back(reader.find_run(args.positionals()[i]));
+  }
+  store::RunStore st(db);
+  for (int64_t id : ids) {
+    st.delete_run(id);
+    std::fprintf(stderr, "moe runs: deleted run %lld\n", static_cast<long long>(id));
+  }
+  return 0;
+}
+
+int tag(const Args& args) {
+  if (args.positionals().size() < 3) throw UsageError{"tag needs RUN and one or more TAGs"};
+  const std::string db = db_of(args);
+  int64_t id;
+  {
+    RunReader reader(db);
+    id = reader.find_run(args.positionals()[1]);
+  }
+  store::RunStore st(db);
+  for (size_t i = 2; i < args.positionals().size(); ++i) {
+    if (args.flag("--remove")) st.remove_tag(id, args.positionals()[i]);
+    else st.add_tag(id, args.positionals()[i]);
+  }
+  return 0;
+}
+
+int import(const Args& args) {
+  args.expect_positionals(2, "STREAM.jsonl (or - for stdin)");
+  const std::string db = db_of(args);
+  const std::string file = args.positionals()[1];
+  int fd = file == "-" ? 0 : ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(file + ": cannot open the stream: " + std::strerror(errno));
+  int64_t id;
+  {
+    store::RunStore st(db);
+    id = st.create_run(args.value("--name"));
+    for (const auto& t : args.values("--tag")) st.add_tag(id, t);
+  }
+  store::IngestResult r;
+  try {
+    store::Ingestor ing(db, id);
+    store::feed_from_fd(ing, fd, file);
+    r = ing.finish();
+  } catch (...) {
+    if (fd > 0) ::close(fd);
+    throw;
+  }
+  if (fd > 0) ::close(fd);
+  std::printf("%lld\n", static_cast<long long>(id));
+  std::fprintf(stderr, "moe runs import: run %lld: %lld records, %lld malformed line(s), %lld ignored, status %s\n",
+               static_cast<long long>(id), static_cast<long long>(r.records), static_cast<long long>(r.malformed),
+               static_cast<long long>(r.ignored), r.status.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int cmd_runs(const std::vector<std::string>& argv) {
+  Args args("runs", argv, {"--json", "--remove"},
+            {"--db", "--format", "--table", "--output", "--name", "--tag", "--metric", "--points"}, {{"-o", "--output"}});
+  if (args.help()) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  if (args.positionals().empty()) throw UsageError{"which? list, show, export, compare, delete, tag or import"};
+  const std::string sub = args.positionals()[0];
+  if (sub == "list") return list(args);
+  if (sub == "show") return show(args);
+  if (sub == "export") return export_run(args);
+  if (sub == "compare") return compare(args);
+  if (sub == "delete") return delete_runs(args);
+  if (sub == "tag") return tag(args);
+  if (sub == "import") return import(args);
+  throw UsageError{"unknown subcommand '" + sub + "' (list, show, export, compare, delete, tag, import)"};
+}
+
+}  // namespace moe::cli

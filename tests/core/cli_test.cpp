@@ -1,0 +1,187 @@
+// The `moe` binary end to end: exit codes, one-line errors on stderr, the plan table and JSON,
+// and import-hf writing a spec that loads again.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "job_spec.h"
+#include "test_paths.h"
+
+using namespace moe;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string quote(const std::string& s) {
+  std::string q;
+  q.push_back('\'');
+  for (char c : s) {
+    if (c == '\'') q.append("'\\''");
+    else q.push_back(c);
+  }
+  q.push_back('\'');
+  return q;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  fs::path tmp;
+  void SetUp() override {
+    tmp = fs::temp_directory_path() /
+          ("moe-cli-test-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(tmp);
+  }
+  void TearDown() override { fs::remove_all(tmp); }
+
+  Result run(const std::vector<std::string>& args) {
+    std::string cmd = quote(MOE_CLI_PATH);
+    for (const auto& a : args) cmd.append(" ").append(quote(a));
+    cmd.append(" >").append(quote((tmp / "out").string())).append(" 2>").append(quote((tmp / "err").string()));
+    int status = std::system(cmd.c_str());
+    Result r;
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(tmp / "out");
+    r.err = slurp(tmp / "err");
+    return r;
+  }
+  fs::path write(const std::string& name, const std::string& text) {
+    std::ofstream(tmp / name) << text;
+    return tmp / name;
+  }
+};
+
+// One line, ending in a newline, no other newline: the contract's "one-line reason".
+::testing::AssertionResult one_line(const std::string& s) {
+  if (!s.empty() && s.back() == '\n' && s.find('\n') == s.size() - 1) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "not one line: [" << s << "]";
+}
+
+}  // namespace
+
+TEST_F(Cli, PlanPrintsTheBreakdown) {
+  Result r = run({"plan", test::preset("mixtral-8x7b").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* s : {"Parameters", "Memory per GPU", "FLOPs per step", "All-to-all per MoE layer", "Step time",
+                        "46.70 B", "MFU", "tokens/s"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(Cli, PlanJsonAndOverrides) {
+  Result r = run({"plan", test::preset("tiny-cpu").string(), "--json", "--set", "model.n_layers=8"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["spec"]["model"]["n_layers"], 8);
+  EXPECT_TRUE(j["plan"]["params"]["total"].is_number());
+  EXPECT_TRUE(j["diagnostics"].is_array());
+  Result h = run({"plan", test::preset("tiny-cpu").string(), "--json", "--hardware", "H100-SXM"});
+  ASSERT_EQ(h.rc, 0) << h.err;
+  EXPECT_EQ(nlohmann::json::parse(h.out)["plan"]["hardware"], "H100-SXM");
+}
+
+TEST_F(Cli, PlanValidationErrorsAndWarningsAreDistinct) {
+  Result r = run({"plan", test::preset("tiny-cpu").string(), "--set", "parallel.ep=3", "--set", "train.warmup_steps=1000"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("ERROR   parallel.ep: 3 does not divide model.moe.num_experts (8)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("warning train.warmup_steps:"), std::string::npos) << r.out;
+  EXPECT_TRUE(one_line(r.err));
+  EXPECT_NE(r.err.find("error(s); first: parallel.ep: 3 does not divide"), std::string::npos) << r.err;
+  // Memory over the device is an error too: Mixtral 8x7B on a single GPU.
+  Result m = run({"plan", test::preset("mixtral-8x7b").string(), "--set", "parallel.pp=1", "--set", "parallel.ep=1",
+                  "--set", "parallel.gpus_per_node=1", "--set", "cluster.nodes=[{\"host\":\"a\",\"slots\":1}]"});
+  EXPECT_EQ(m.rc, 1);
+  EXPECT_NE(m.err.find("peak memory per GPU"), std::string::npos) << m.err;
+  EXPECT_NE(m.out.find("Memory per GPU"), std::string::npos) << "the breakdown still shows why";
+}
+
+TEST_F(Cli, BadInputIsOneLineAndNonZero) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+    int rc;
+  };
+  fs::path bad_json = write("bad.json", "{\n  \"name\": \"x\",\n  \"model\": { \"d_model\": 12,, }\n}\n");
+  fs::path wrong_type = write("type.json", R"({"model": {"d_model": "big"}})");
+  fs::path unknown_key = write("key.json", R"({"modle": {}})");
+  fs::path negative = write("neg.json", R"({"model": {"n_layers": -4}})");
+  fs::path huge = write("huge.json", R"({"model": {"d_model": 99999999999999999999999}})");
+  fs::path empty = write("empty.json", "");
+  const std::vector<Case> cases = {
+      {{"plan", (tmp / "missing.json").string()}, "missing.json: no such file", 1},
+      {{"plan", tmp.string()}, "is a directory, not a file", 1},
+      {{"plan", bad_json.string()}, "bad.json:3:28: malformed JSON", 1},
+      {{"plan", wrong_type.string()}, "model.d_model: expected an integer, got a string", 1},
+      {{"plan", unknown_key.string()}, "modle: unknown key (did you mean 'model'?)", 1},
+      {{"plan", negative.string()}, "model.n_layers: -4 must be positive", 1},
+      {{"plan", huge.string()}, "huge.json", 1},
+      {{"plan", empty.string()}, "empty.json:1:1: malformed JSON", 1},
+      {{"plan", test::preset("tiny-cpu").string(), "--hardware", "H100-SMX"}, "did you mean 'H100-SXM'?", 1},
+      {{"plan", test::preset("tiny-cpu").string(), "--set", "model.d_model=abc"}, "model.d_model: expected an integer", 1},
+      {{"plan"}, "missing SPEC", 2},
+      {{"plan", "a.json", "b.json"}, "unexpected argument 'b.json'", 2},
+      {{"plan", "a.json", "--jsno"}, "unknown option '--jsno' (did you mean '--json'?)", 2},
+      {{"plan", "a.json", "--set"}, "--set needs a value", 2},
+      {{"import-hf", (tmp / "none.json").string()}, "none.json: no such file", 1},
+      {{"import-hf", bad_json.string()}, "bad.json:3:28: malformed JSON", 1},
+      {{"import-hf", test::hf_config("olmoe-1b-7b-0924.json").string()}, "is not supported; supported: MixtralForCausalLM", 1},
+      {{"frobnicate"}, "unknown command 'frobnicate'", 2},
+      {{"pla"}, "did you mean 'plan'?", 2},
+      {{}, "usage: moe COMMAND", 2},
+  };
+  for (const auto& c : cases) {
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    SCOPED_TRACE(joined);
+    Result r = run(c.args);
+    EXPECT_EQ(r.rc, c.rc) << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+    if (!c.args.empty()) {
+      EXPECT_TRUE(one_line(r.err));
+    }
+  }
+}
+
+TEST_F(Cli, HelpForEveryCommand) {
+  for (const std::vector<std::string>& a :
+       std::vector<std::vector<std::string>>{{"--help"}, {"plan", "--help"}, {"import-hf", "-h"}}) {
+    Result r = run(a);
+    EXPECT_EQ(r.rc, 0);
+    EXPECT_NE(r.out.find("usage: moe"), std::string::npos) << r.out;
+  }
+}
+
+TEST_F(Cli, ImportHfWritesALoadableSpec) {
+  fs::path out = tmp / "v3.json";
+  Result r = run({"import-hf", test::hf_config("deepseek-v3.json").string(), "-o", out.string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: "), std::string::npos);
+  EXPECT_NE(r.err.find("num_nextn_predict_layers"), std::string::npos);
+  JobSpec s = load_spec(out);
+  EXPECT_EQ(s.model.attention, "mla");
+  EXPECT_EQ(s.model.moe.num_experts, 256);
+  // To stdout without -o; and to a directory is an error.
+  Result p = run({"import-hf", test::hf_config("mixtral-8x7b-v0.1.json").string()});
+  ASSERT_EQ(p.rc, 0);
+  EXPECT_EQ(nlohmann::json::parse(p.out)["model"]["moe"]["d_expert"], 14336);
+  Result d = run({"import-hf", test::hf_config("mixtral-8x7b-v0.1.json").string(), "-o", tmp.string()});
+  EXPECT_EQ(d.rc, 1);
+  EXPECT_NE(d.err.find("is a directory"), std::string::npos);
+}

@@ -1,0 +1,358 @@
+// Cost model: published parameter counts, all-to-all bytes and memory against hand computation,
+// the hierarchical all-to-all's inter-node saving against the ratio derived in docs/cost-model.md,
+// the memory validation rule, and no overflow at 1T parameters.
+#include "cost_model.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "error.h"
+#include "hardware_profile.h"
+#include "hf_import.h"
+#include "job_spec.h"
+#include "test_paths.h"
+
+using namespace moe;
+
+namespace {
+
+// A profile with round numbers so hand computations stay readable.
+HardwareProfile test_gpu(double memory_gib = 80) {
+  HardwareProfile h;
+  h.name = "test-gpu";
+  h.memory_bytes = memory_gib * 1024 * 1024 * 1024;
+  h.peak_flops_bf16 = 1e15;
+  h.peak_flops_fp32 = 1e14;
+  h.intra_node_bw = 400e9;
+  h.inter_node_bw = 50e9;
+  h.efficiency = 0.5;
+  h.comm_efficiency = 1.0;
+  return h;
+}
+
+Plan plan_preset(const std::string& name) {
+  JobSpec s = load_spec(test::preset(name));
+  return plan_job(s, test_gpu());
+}
+
+Plan plan_hf(const std::string& file) {
+  auto text = read_text_file(test::hf_config(file));
+  return plan_job(import_hf_config(parse_json_text(text, file), file).spec, test_gpu());
+}
+
+// "Within the rounding of a figure published in whole billions": |x − published| ≤ 0.5 B.
+::testing::AssertionResult rounds_to(double x, double published_b) {
+  if (std::fabs(x / 1e9 - published_b) <= 0.5) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << x / 1e9 << " B does not round to " << published_b << " B";
+}
+::testing::AssertionResult within_1pct(double x, double published_b) {
+  if (std::fabs(x / 1e9 - published_b) <= 0.01 * published_b) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << x / 1e9 << " B is not within 1% of " << published_b << " B";
+}
+// Truncation to one decimal (Qwen's model card: 30.53 B is printed "30.5B", 3.353 B "3.3B").
+::testing::AssertionResult truncates_to(double x, double published_b) {
+  if (std::floor(x / 1e8 + 1e-9) / 10 == published_b) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << x / 1e9 << " B does not truncate to " << published_b << " B";
+}
+
+}  // namespace
+
+// Mistral AI, "Mixtral of Experts" (Jiang et al. 2024, arXiv 2401.04088), section 2: 47B
+// parameters, 13B active; the model card and mistral.ai/news/mixtral-of-experts give 46.7B total
+// and 12.9B active. Convention: active includes the input embedding and the output head.
+TEST(PublishedCounts, Mixtral8x7B) {
+  for (const Plan& p : {plan_preset("mixtral-8x7b"), plan_hf("mixtral-8x7b-v0.1.json")}) {
+    EXPECT_TRUE(within_1pct(p.params.total, 46.7));
+    EXPECT_TRUE(within_1pct(p.params.active, 12.9));
+    // The other conventions are lower: the choice of convention is visible in the numbers.
+    EXPECT_FALSE(within_1pct(p.params.active_no_embeddings, 12.9));
+  }
+}
+
+// Mistral AI, "Cheaper, Better, Faster, Stronger" (mistral.ai/news/mixtral-8x22b, 2024-04-17):
+// "39B active parameters out of 141B". Whole billions; active includes embedding and head.
+TEST(PublishedCounts, Mixtral8x22B) {
+  for (const Plan& p : {plan_preset("mixtral-8x22b"), plan_hf("mixtral-8x22b-v0.1.json")}) {
+    EXPECT_TRUE(rounds_to(p.params.total, 141));
+    EXPECT_TRUE(within_1pct(p.params.total, 141));
+    EXPECT_TRUE(rounds_to(p.params.active, 39));
+  }
+}
+
+// DeepSeek-AI, "DeepSeek-V3 Technical Report" (arXiv 2412.19437), abstract: "671B total parameters
+// with 37B activated for each token"; the MTP module (14B) is excluded. Convention: the figure
+// matches the output head counted and the input embedding not (a lookup costs no FLOPs).
+TEST(PublishedCounts, DeepSeekV3) {
+  for (const Plan& p : {plan_preset("deepseek-v3"), plan_hf("deepseek-v3.json")}) {
+    EXPECT_TRUE(within_1pct(p.params.total, 671));
+    EXPECT_TRUE(rounds_to(p.params.total, 671));
+    EXPECT_TRUE(rounds_to(p.params.active_with_head, 37));
+  }
+}
+
+// Qwen/Qwen3-30B-A3B model card: "Number of Parameters: 30.5B in total and 3.3B activated;
+// Number of Paramaters (Non-Embedding): 29.9B". Convention: active includes embedding and head.
+// Qwen truncates to one decimal: our 30.53 B, 29.91 B and 3.353 B all truncate to the card's
+// figures (3.353 B is 1.6 % above 3.3 B, so "within 1 %" holds only for the totals).
+TEST(PublishedCounts, Qwen3_30B_A3B) {
+  for (const Plan& p : {plan_preset("qwen3-30b-a3b"), plan_hf("qwen3-30b-a3b.json")}) {
+    EXPECT_TRUE(within_1pct(p.params.total, 30.5));
+    EXPECT_TRUE(within_1pct(p.params.total_no_embeddings, 29.9));
+    EXPECT_TRUE(truncates_to(p.params.total, 30.5));
+    EXPECT_TRUE(truncates_to(p.params.total_no_embeddings, 29.9));
+    EXPECT_TRUE(truncates_to(p.params.active, 3.3));
+  }
+}
+
+// Qwen/Qwen3-235B-A22B model card: 235B total, 22B activated (whole billions).
+TEST(PublishedCounts, Qwen3_235B_A22B) {
+  Plan p = plan_hf("qwen3-235b-a22b.json");
+  EXPECT_TRUE(rounds_to(p.params.total, 235));
+  EXPECT_TRUE(rounds_to(p.params.active, 22));
+}
+
+// The hand count of the tiny preset (d 128, 4 layers, 8 experts of 256, vocab 256, untied):
+// embedding 256·128 = 32768, head 32768, per layer attention 4·128² = 65536, norms 256,
+// router 128·8 = 1024, experts 8·3·128·256 = 786432; final norm 128.
+TEST(Params, TinyHandCount) {
+  Plan p = plan_preset("tiny-cpu");
+  const double layer = 65536 + 256 + 1024 + 786432;
+  EXPECT_EQ(p.params.total, 2 * 32768 + 4 * layer + 128);
+  EXPECT_EQ(p.params.active, 2 * 32768 + 4 * (65536 + 256 + 1024 + 2 * 98304) + 128);
+  EXPECT_EQ(p.params.active_no_embeddings, p.params.active - 2 * 32768);
+  EXPECT_EQ(p.params.per_gpu, p.params.total);  // one rank holds everything
+}
+
+// Memory of the tiny preset (fp32, micro-batch 8 × 128 tokens, capacity factor 1.25), by hand:
+//  states: 3,478,656 params × (4 weights + 4 grads + 8 Adam) = 55,658,496 B
+//  activations per token: attention (2d + 2·H·hd + 2·kv·hd)·4 + 4·H = 768·4 + 16 = 3088 B;
+//    MoE (2d + k·(2d + 3f))·4 + 4·E = (256 + 2·1024)·4 + 32 = 9248 B; × 4 layers × 1024 tokens
+//    = 50,528,256 B
+//  logits: 1024 × 256 × 4 = 1,048,576 B
+//  all-to-all capacity buffers: C = ⌈1.25·1024·2/8⌉ = 320; send + receive 2·E·C·d·4 = 2,621,440 B
+TEST(Memory, TinyHandComputation) {
+  Plan p = plan_preset("tiny-cpu");
+  const auto& m = p.memory;
+  EXPECT_EQ(m.weights, 3478656.0 * 4);
+  EXPECT_EQ(m.gradients, 3478656.0 * 4);
+  EXPECT_EQ(m.optimizer, 3478656.0 * 8);
+  EXPECT_EQ(m.activations_per_micro_batch, (3088.0 + 9248.0) * 4 * 1024);
+  EXPECT_EQ(m.micro_batches_in_flight, 1);
+  EXPECT_EQ(m.logits, 1024.0 * 256 * 4);
+  EXPECT_EQ(m.a2a_capacity_buffers, 2.0 * 8 * 320 * 128 * 4);
+  EXPECT_EQ(m.peak, 55658496.0 + 50528256.0 + 1048576.0 + 2621440.0);
+}
+
+// bf16 uses 2 + 2 + 12 bytes per parameter (fp32 master weights, m and v); 1F1B keeps
+// min(pp, grad_accum) micro-batches on the first stage.
+TEST(Memory, MixedPrecisionAndPipelineInFlight) {
+  JobSpec s = parse_spec("{}", {"runtime.dtype=bf16", "parallel.pp=2", "train.grad_accum=4",
+                                "cluster.nodes.0.slots=2", "parallel.gpus_per_node=2"});
+  Plan p = plan_job(s, test_gpu());
+  EXPECT_EQ(p.memory.weights, p.params.per_gpu * 2);
+  EXPECT_EQ(p.memory.gradients, p.params.per_gpu * 2);
+  EXPECT_EQ(p.memory.optimizer, p.params.per_gpu * 12);
+  EXPECT_EQ(p.memory.stage, 0);  // two layers each; stage 0 also keeps 2 micro-batches
+  EXPECT_EQ(p.memory.micro_batches_in_flight, 2);
+  EXPECT_EQ(p.memory.logits, 0);  // the head is on stage 1
+}
+
+// A2A by hand: d 64, fp32 (256 B per copy), T = 2 × 16 = 32 tokens per rank, k 2, E 8, ep 4,
+// 2 GPUs per node (2 EP ranks per node, 2 nodes).
+//  dropless: per destination rank T·k/ep = 16 copies; 3 destinations → 48 copies = 12,288 B per
+//    phase; intra 16 copies (1 peer on the node), inter 32.
+//  capacity 1.25: C = ⌈1.25·32·2/8⌉ = 10 per expert; each destination holds 2 experts → 20 slots;
+//    60 slots = 15,360 B per phase.
+class SmallA2a : public ::testing::Test {
+ protected:
+  std::vector<std::string> base = {"model.d_model=64",      "model.n_heads=4",         "model.n_kv_heads=4",
+                                   "model.seq_len=16",      "train.micro_batch=2",     "train.grad_accum=3",
+                                   "parallel.ep=4",         "parallel.gpus_per_node=2", "cluster.nodes.0.slots=4",
+                                   "runtime.dtype=fp32"};
+  Plan plan(std::vector<std::string> extra) {
+    std::vector<std::string> o = base;
+    o.insert(o.end(), extra.begin(), extra.end());
+    JobSpec s = parse_spec("{}", o);
+    EXPECT_FALSE(has_errors(validate_spec(s)));
+    return plan_job(s, test_gpu());
+  }
+};
+
+TEST_F(SmallA2a, DroplessMatchesHandComputation) {
+  Plan p = plan({"routing.capacity_factor=0"});
+  const auto& a = p.a2a;
+  EXPECT_EQ(a.tokens_per_rank, 32);
+  EXPECT_EQ(a.bytes_per_copy, 256);
+  EXPECT_EQ(a.copies_sent, 48);
+  EXPECT_EQ(a.dispatch_fwd, 12288);
+  EXPECT_EQ(a.combine_fwd, 12288);
+  EXPECT_EQ(a.dispatch_bwd, 12288);
+  EXPECT_EQ(a.combine_bwd, 12288);
+  EXPECT_EQ(a.per_layer_micro_batch, 4 * 12288);
+  EXPECT_EQ(a.per_layer_step, 3 * 4 * 12288);
+  EXPECT_EQ(a.per_step, 4 * 3 * 4 * 12288);  // 4 MoE layers
+  EXPECT_EQ(a.ep_ranks_per_node, 2);
+  EXPECT_EQ(a.ep_nodes, 2);
+  EXPECT_EQ(a.flat_intra, 16 * 256 * 4 * 3);
+  EXPECT_EQ(a.flat_inter, 32 * 256 * 4 * 3);
+  EXPECT_EQ(a.flat_intra + a.flat_inter, a.per_layer_step);
+  EXPECT_EQ(a2a_bytes_for_copies(parse_spec("{}", base), 48), 12288);
+}
+
+TEST_F(SmallA2a, CapacityModeSendsPaddedBuffers) {
+  Plan p = plan({"routing.capacity_factor=1.25"});
+  EXPECT_EQ(p.a2a.capacity_per_expert, 10);
+  EXPECT_EQ(p.a2a.copies_sent, 60);
+  EXPECT_EQ(p.a2a.dispatch_fwd, 15360);
+  EXPECT_EQ(p.a2a.hier_inter_ratio, 1);  // padded per-expert slots cannot be deduplicated
+}
+
+TEST_F(SmallA2a, Bf16HalvesTheBytes) {
+  Plan p32 = plan({"routing.capacity_factor=0"});
+  Plan p16 = plan({"routing.capacity_factor=0", "runtime.dtype=bf16"});
+  EXPECT_EQ(p16.a2a.dispatch_fwd * 2, p32.a2a.dispatch_fwd);
+}
+
+TEST_F(SmallA2a, NoTrafficWithOneEpRank) {
+  Plan p = plan({"parallel.ep=1", "cluster.nodes.0.slots=1", "parallel.gpus_per_node=1"});
+  EXPECT_EQ(p.a2a.per_step, 0);
+  EXPECT_EQ(p.time.a2a, 0);
+}
+
+// docs/cost-model.md: with N nodes of m EP ranks each (G = m·E/ep experts per node) and uniform
+// top-k routing, flat sends T·k·(N−1)/N copies off the node, hierarchical one copy per remote node
+// hit: T·(N−1)·(1 − C(E−G,k)/C(E,k)). Ratio R = k / (N·(1 − C(E−G,k)/C(E,k))).
+double binom(double n, double r) { return std::exp(std::lgamma(n + 1) - std::lgamma(r + 1) - std::lgamma(n - r + 1)); }
+double paper_ratio(double E, double k, double N, double G) { return k / (N * (1 - binom(E - G, k) / binom(E, k))); }
+
+TEST_F(SmallA2a, HierarchicalCutsInterNodeBytesByTheDerivedRatio) {
+  Plan p = plan({"routing.capacity_factor=0", "parallel.hierarchical_a2a=true"});
+  // E 8, k 2, N 2, G 4: C(4,2)/C(8,2) = 6/28 → R = 2 / (2 · 22/28) = 28/22.
+  EXPECT_NEAR(p.a2a.hier_inter_ratio, 28.0 / 22.0, 1e-12);
+  EXPECT_NEAR(p.a2a.hier_inter_ratio, paper_ratio(8, 2, 2, 4), 1e-9);
+  EXPECT_NEAR(p.a2a.flat_inter / p.a2a.hier_inter, 28.0 / 22.0, 1e-12);
+  // Hierarchical intra: direct T·k·(m−1)/ep = 32·2·1/4 = 16 plus forwarded T·k·(N−1)·(m−1)/ep = 16
+  // copies, per phase (4) and micro-batch (3).
+  EXPECT_NEAR(p.a2a.hier_intra, (16 + 16) * 256.0 * 4 * 3, 1e-6);
+}
+
+TEST(A2a, HierarchicalRatioDeepSeekLikeGroup) {
+  // E 64, k 8, ep 16 on 4 GPUs per node → N 4, m 4, G 16.
+  JobSpec s = parse_spec("{}", {"model.moe.num_experts=64", "model.moe.top_k=8", "parallel.ep=16",
+                                "parallel.gpus_per_node=4", "cluster.nodes.0.slots=16", "routing.capacity_factor=0",
+                                "parallel.hierarchical_a2a=true"});
+  ASSERT_FALSE(has_errors(validate_spec(s)));
+  Plan p = plan_job(s, test_gpu());
+  EXPECT_EQ(p.a2a.ep_nodes, 4);
+  EXPECT_NEAR(p.a2a.hier_inter_ratio, paper_ratio(64, 8, 4, 16), 1e-9);
+  EXPECT_GT(p.a2a.hier_inter_ratio, 1.5);
+  // With TP 2 the EP members are strided: 2 per node on 8 nodes.
+  JobSpec t = parse_spec("{}", {"model.moe.num_experts=64", "model.moe.top_k=8", "parallel.ep=16", "parallel.tp=2",
+                                "model.moe.d_expert=256", "parallel.gpus_per_node=4", "cluster.nodes.0.slots=32",
+                                "routing.capacity_factor=0"});
+  ASSERT_FALSE(has_errors(validate_spec(t)));
+  Plan q = plan_job(t, test_gpu());
+  EXPECT_EQ(q.a2a.ep_ranks_per_node, 2);
+  EXPECT_EQ(q.a2a.ep_nodes, 8);
+  EXPECT_NEAR(q.a2a.hier_inter_ratio, paper_ratio(64, 8, 8, 8), 1e-9);
+}
+
+// FLOPs: 3 × forward; forward per token = 2 × matmul params used + causal attention scores.
+TEST(Flops, TinyHandComputation) {
+  Plan p = plan_preset("tiny-cpu");
+  const double matmul = 4 * (65536 + 1024 + 2 * 98304) + 32768;  // layers (router incl.) + head
+  const double scores = 4 * 2.0 * 4 * (2 * 32) * (129.0 / 2);    // L · 2 · H · (qk + v dims) · (s+1)/2
+  EXPECT_EQ(p.flops.per_token_forward, 2 * matmul + scores);
+  EXPECT_EQ(p.flops.per_step, 3 * p.flops.per_token_forward * 8 * 128);
+  EXPECT_EQ(p.flops.per_gpu, p.flops.per_step);
+}
+
+// Time: a single CPU rank has no communication; MFU is then exactly the efficiency.
+TEST(Time, SingleRankIsComputeBound) {
+  JobSpec s = load_spec(test::preset("tiny-cpu"));
+  Plan p = plan_job(s, test_gpu());
+  EXPECT_EQ(p.time.comm_ratio, 0);
+  EXPECT_NEAR(p.time.mfu, 0.5, 1e-12);
+  EXPECT_NEAR(p.time.step, p.flops.per_step / (1e14 * 0.5), 1e-15);
+  EXPECT_NEAR(p.time.tokens_per_s * p.time.step, 8 * 128, 1e-9);
+}
+
+TEST(Time, PipelineBubbleAndOverlap) {
+  std::vector<std::string> o = {"parallel.pp=2", "parallel.ep=2", "parallel.gpus_per_node=4", "cluster.nodes.0.slots=4",
+                                "train.grad_accum=4"};
+  Plan p = plan_job(parse_spec("{}", o), test_gpu());
+  const auto& t = p.time;
+  EXPECT_NEAR(t.bubble, (t.compute + t.a2a_exposed + t.tp + t.pp_p2p) * 1.0 / 4, 1e-15);
+  EXPECT_GT(t.pp_p2p, 0);
+  o.push_back("parallel.overlap_chunks=4");
+  Plan q = plan_job(parse_spec("{}", o), test_gpu());
+  EXPECT_EQ(q.time.a2a, t.a2a);
+  EXPECT_LT(q.time.a2a_exposed, t.a2a_exposed);
+}
+
+// Numbers of a 1T-parameter model stay finite and exact in double.
+TEST(Overflow, TrillionParameterModel) {
+  JobSpec s = load_spec(test::preset("deepseek-v3"), {"model.moe.num_experts=2048", "model.moe.d_expert=4096"});
+  Plan p = plan_job(s, test_gpu());
+  EXPECT_GT(p.params.total, 1e12);
+  EXPECT_TRUE(std::isfinite(p.flops.per_step));
+  EXPECT_GT(p.flops.per_step, 1e18);
+  EXPECT_TRUE(std::isfinite(p.memory.peak));
+  // A global batch whose int64 token product would overflow stays finite.
+  JobSpec big = parse_spec("{}", {"train.micro_batch=16777216", "train.grad_accum=1048576", "model.seq_len=16777216"});
+  EXPECT_TRUE(std::isfinite(plan_job(big, test_gpu()).tokens_per_step));
+}
+
+// Validation computes dp·tp·pp·ep = 2^24·2^12·2^12·2^16 = 2^64 without int64 overflow (the
+// product wrapped before; a signed overflow is undefined behaviour).
+TEST(Overflow, WorldSizeOfAbsurdLayout) {
+  JobSpec s = parse_spec(R"({"parallel": {"dp": 16777216, "tp": 4096, "pp": 4096, "ep": 65536}})");
+  auto ds = validate_spec(s);
+  bool found = false;
+  for (const auto& d : ds) found |= d.text() == "error: parallel: world size dp·tp·pp·ep = 18446744073709551616 is absurdly large";
+  EXPECT_TRUE(found);
+}
+
+// The memory rule: over the device → error at "parallel"; over 90 % → warning; else nothing.
+TEST(MemoryRule, ErrorWarningAndOk) {
+  JobSpec s = load_spec(test::preset("mixtral-8x7b"));
+  const double peak = plan_job(s, test_gpu()).memory.peak / (1024.0 * 1024 * 1024);
+  auto only_memory = [](const std::vector<Diagnostic>& ds) {
+    std::vector<Diagnostic> out;
+    for (const auto& d : ds)
+      if (d.message.find("peak memory per GPU") != std::string::npos) out.push_back(d);
+    return out;
+  };
+  auto err = only_memory(validate_with_hardware(s, test_gpu(peak * 0.99)));
+  ASSERT_EQ(err.size(), 1u);
+  EXPECT_EQ(err[0].severity, Severity::error);
+  EXPECT_EQ(err[0].path, "parallel");
+  EXPECT_NE(err[0].message.find("exceeds the test-gpu's"), std::string::npos) << err[0].message;
+  EXPECT_NE(err[0].message.find("weights"), std::string::npos);
+  EXPECT_NE(err[0].message.find("raise parallel.ep"), std::string::npos);
+
+  auto warn = only_memory(validate_with_hardware(s, test_gpu(peak / 0.95)));
+  ASSERT_EQ(warn.size(), 1u);
+  EXPECT_EQ(warn[0].severity, Severity::warning);
+  EXPECT_NE(warn[0].message.find("95% of the test-gpu's"), std::string::npos) << warn[0].message;
+
+  EXPECT_TRUE(only_memory(validate_with_hardware(s, test_gpu(peak / 0.8))).empty());
+  // A layout that does not fit: Mixtral 8x7B on one GPU.
+  JobSpec one = load_spec(test::preset("mixtral-8x7b"), {"parallel.pp=1", "parallel.ep=1", "parallel.gpus_per_node=1",
+                                                         "cluster.nodes=[{\"host\":\"a\",\"slots\":1}]"});
+  EXPECT_TRUE(has_errors(validate_with_hardware(one, test_gpu())));
+}
+
+TEST(MemoryRule, SkippedWhenTheSpecHasErrors) {
+  JobSpec s = parse_spec("{}", {"parallel.ep=3"});
+  auto ds = validate_with_hardware(s, test_gpu());
+  ASSERT_TRUE(has_errors(ds));
+  for (const auto& d : ds) EXPECT_EQ(d.message.find("peak memory"), std::string::npos);
+}
+
+TEST(PlanJson, HasEverySection) {
+  auto j = plan_to_json(plan_preset("qwen3-30b-a3b"));
+  for (const char* k : {"params", "memory", "flops", "a2a", "time"}) EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["params"]["total"].get<double>(), plan_preset("qwen3-30b-a3b").params.total);
+}
