@@ -1,0 +1,496 @@
+// Queries of the run store (run_reader.h).
+#include "run_reader.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "blob_codec.h"
+#include "error.h"
+#include "store_schema.h"
+
+namespace moe::store {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Maps steps of an inclusive window onto N buckets.
+struct Buckets {
+  int64_t first = 0, span = 0, n = 0;
+  Buckets(int64_t first_step, int64_t last_step, int64_t buckets) : first(first_step) {
+    span = std::max<int64_t>(0, last_step - first_step + 1);
+    n = std::min<int64_t>(std::max<int64_t>(buckets, 1), span);
+  }
+  int64_t of(int64_t step) const {
+    // 128-bit product: step spans and bucket counts can both be large.
+    return static_cast<int64_t>(static_cast<__int128>(step - first) * n / span);
+  }
+  double first_step(int64_t b) const {
+    return static_cast<double>(first + (static_cast<__int128>(b) * span + n - 1) / n);
+  }
+};
+
+std::vector<std::string> parse_string_array(const std::string& text) {
+  std::vector<std::string> out;
+  try {
+    auto j = nlohmann::json::parse(text);
+    for (auto& v : j) out.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+  } catch (const nlohmann::json::exception&) {
+  }
+  return out;
+}
+
+const char* kRunColumns =
+    "SELECT r.id, r.name, r.status, r.created_at, coalesce(r.started_at, ''), coalesce(r.ended_at, ''),"
+    " coalesce(r.backend, ''), r.notes, coalesce(r.end_reason, ''), coalesce(r.world_size, 0), r.hosts,"
+    " coalesce(s.n_steps, 0), coalesce(s.last_step, -1), s.last_loss, s.last_tokens_per_s,"
+    " coalesce(s.total_tokens, 0), coalesce(s.n_layers, 0), coalesce(s.n_experts, 0),"
+    " coalesce(s.routed_total, 0), coalesce(s.dropped_total, 0), s.last_imbalance,"
+    " coalesce(s.malformed_lines, 0),"
+    " (SELECT json_group_array(tag) FROM (SELECT tag FROM run_tags t WHERE t.run_id = r.id ORDER BY tag))"
+    " FROM runs r LEFT JOIN run_summary s ON s.run_id = r.id";
+
+RunInfo read_run(const Stmt& st) {
+  RunInfo r;
+  r.id = st.col_int(0);
+  r.name = st.col_text(1);
+  r.status = st.col_text(2);
+  r.created_at = st.col_text(3);
+  r.started_at = st.col_text(4);
+  r.ended_at = st.col_text(5);
+  r.backend = st.col_text(6);
+  r.notes = st.col_text(7);
+  r.end_reason = st.col_text(8);
+  r.world_size = st.col_int(9);
+  r.hosts_json = st.col_text(10);
+  r.n_steps = st.col_int(11);
+  r.last_step = st.col_int(12);
+  r.last_loss = st.col_double(13);
+  r.last_tokens_per_s = st.col_double(14);
+  r.total_tokens = st.col_int(15);
+  r.n_layers = st.col_int(16);
+  r.n_experts = st.col_int(17);
+  r.routed_total = st.col_int(18);
+  r.dropped_total = st.col_int(19);
+  r.drop_rate = r.routed_total > 0 ? static_cast<double>(r.dropped_total) / r.routed_total : 0.0;
+  r.last_imbalance = st.col_double(20);
+  r.malformed_lines = st.col_int(21);
+  r.tags = parse_string_array(st.col_text(22));
+  return r;
+}
+
+void flatten(const nlohmann::json& j, const std::string& path,
+             std::vector<std::pair<std::string, std::string>>& out) {
+  if (j.is_object() && !j.empty()) {
+    for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), path.empty() ? it.key() : path + "." + it.key(), out);
+  } else if (j.is_array() && !j.empty()) {
+    for (size_t i = 0; i < j.size(); ++i) flatten(j[i], path + "[" + std::to_string(i) + "]", out);
+  } else {
+    out.emplace_back(path, j.dump());
+  }
+}
+
+}  // namespace
+
+const char* metric_name(Metric m) {
+  switch (m) {
+    case Metric::loss: return "loss";
+    case Metric::aux_loss: return "aux_loss";
+    case Metric::z_loss: return "z_loss";
+    case Metric::lr: return "lr";
+    case Metric::tokens: return "tokens";
+    case Metric::step_ms: return "step_ms";
+    case Metric::tokens_per_s: return "tokens_per_s";
+  }
+  return "loss";
+}
+
+Metric metric_from_name(const std::string& name) {
+  for (Metric m : {Metric::loss, Metric::aux_loss, Metric::z_loss, Metric::lr, Metric::tokens,
+                   Metric::step_ms, Metric::tokens_per_s}) {
+    if (name == metric_name(m)) return m;
+  }
+  throw Error("metric: unknown '" + name + "' (one of loss, aux_loss, z_loss, lr, tokens, step_ms, tokens_per_s)");
+}
+
+std::vector<std::pair<std::string, std::string>> flatten_json(const std::string& json_text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::exception&) {
+    throw Error("spec: stored spec is not valid JSON");
+  }
+  flatten(j, "", out);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+RunReader::RunReader(const std::string& path) : db_(path, Db::Mode::read_only) { check_schema_readable(db_); }
+
+std::vector<RunInfo> RunReader::list_runs() {
+  ReadTxn txn(db_);
+  std::string sql = std::string(kRunColumns) + " ORDER BY r.id DESC";
+  Stmt st(db_, sql.c_str());
+  std::vector<RunInfo> out;
+  while (st.step()) out.push_back(read_run(st));
+  return out;
+}
+
+RunInfo RunReader::run(int64_t id) {
+  ReadTxn txn(db_);
+  std::string sql = std::string(kRunColumns) + " WHERE r.id = ?1";
+  Stmt st(db_, sql.c_str());
+  st.bind(1, id);
+  if (!st.step()) throw Error(db_.path() + ": no run with id " + std::to_string(id));
+  return read_run(st);
+}
+
+int64_t RunReader::find_run(const std::string& id_or_name) {
+  if (!id_or_name.empty() && id_or_name.find_first_not_of("0123456789") == std::string::npos &&
+      id_or_name.size() < 18) {
+    int64_t id = std::stoll(id_or_name);
+    Stmt st(db_, "SELECT id FROM runs WHERE id = ?1");
+    st.bind(1, id);
+    if (st.step()) return id;
+  }
+  Stmt st(db_, "SELECT id FROM runs WHERE name = ?1 ORDER BY id DESC LIMIT 1");
+  st.bind(1, id_or_name);
+  if (st.step()) return st.col_int(0);
+  throw Error(db_.path() + ": no run '" + id_or_name + "' (give its id or name; see moe runs list)");
+}
+
+std::string RunReader::spec_json(int64_t run) {
+  Stmt st(db_, "SELECT spec FROM runs WHERE id = ?1");
+  st.bind(1, run);
+  if (!st.step()) throw Error(db_.path() + ": no run with id " + std::to_string(run));
+  return st.col_text(0);
+}
+
+std::vector<StepRow> RunReader::steps_after(int64_t run, int64_t after_step, int64_t limit) {
+  Stmt st(db_, "SELECT step, loss, aux_loss, z_loss, lr, tokens, step_ms, tokens_per_s FROM steps"
+               " WHERE run_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3");
+  st.bind(1, run).bind(2, after_step).bind(3, limit);
+  std::vector<StepRow> out;
+  while (st.step()) {
+    out.push_back(StepRow{st.col_int(0), st.col_double(1), st.col_double(2), st.col_double(3),
+                          st.col_double(4), st.col_int(5), st.col_double(6), st.col_double(7)});
+  }
+  return out;
+}
+
+std::vector<ExpertLoadRow> RunReader::expert_load_after(int64_t run, int64_t layer, int64_t after_step,
+                                                        int64_t limit) {
+  Stmt st(db_, "SELECT step, layer, counts, dropped FROM expert_load"
+               " WHERE run_id = ?1 AND layer = ?2 AND step > ?3 ORDER BY step LIMIT ?4");
+  st.bind(1, run).bind(2, layer).bind(3, after_step).bind(4, limit);
+  std::vector<ExpertLoadRow> out;
+  while (st.step()) {
+    out.push_back(ExpertLoadRow{st.col_int(0), st.col_int(1), decode_ints(st.col_blob(2), "expert_load.counts"),
+                                decode_ints(st.col_blob(3), "expert_load.dropped")});
+  }
+  return out;
+}
+
+std::vector<A2aRow> RunReader::a2a_after(int64_t run, int64_t after_step, int64_t limit) {
+  Stmt st(db_, "SELECT step, layer, phase, pass, rank_us, rank_bytes FROM a2a"
+               " WHERE run_id = ?1 AND step > ?2 ORDER BY step, layer, phase DESC, pass DESC LIMIT ?3");
+  st.bind(1, run).bind(2, after_step).bind(3, limit);
+  std::vector<A2aRow> out;
+  while (st.step()) {
+    out.push_back(A2aRow{st.col_int(0), st.col_int(1), st.col_text(2), st.col_text(3),
+                         decode_doubles(st.col_blob(4), "a2a.rank_us"), decode_ints(st.col_blob(5), "a2a.rank_bytes")});
+  }
+  return out;
+}
+
+std::vector<EventRow> RunReader::events(int64_t run, int64_t after_id, int64_t limit) {
+  Stmt st(db_, "SELECT id, at, kind, coalesce(line, 0), message FROM events WHERE run_id = ?1 AND id > ?2"
+               " ORDER BY id LIMIT ?3");
+  st.bind(1, run).bind(2, after_id).bind(3, limit);
+  std::vector<EventRow> out;
+  while (st.step()) out.push_back(EventRow{st.col_int(0), st.col_text(1), st.col_text(2), st.col_text(4), st.col_int(3)});
+  return out;
+}
+
+int64_t RunReader::resolve_last(int64_t run, int64_t last, const char* table) {
+  if (last >= 0) return last;
+  std::string sql = std::string("SELECT coalesce(max(step), -1) FROM ") + table + " WHERE run_id = ?1";
+  Stmt st(db_, sql.c_str());
+  st.bind(1, run);
+  return st.step() ? st.col_int(0) : -1;
+}
+
+Series RunReader::series(int64_t run, Metric metric, int64_t first, int64_t last, int64_t buckets) {
+  ReadTxn txn(db_);
+  Buckets grid(first, resolve_last(run, last, "steps"), buckets);
+  Series s;
+  if (grid.n == 0) return s;
+  std::string sql = std::string("SELECT step, ") + metric_name(metric) +
+                    " FROM steps WHERE run_id = ?1 AND step BETWEEN ?2 AND ?3 ORDER BY step";
+  Stmt st(db_, sql.c_str());
+  st.bind(1, run).bind(2, grid.first).bind(3, grid.first + grid.span - 1);
+  int64_t cur = -1;
+  while (st.step()) {
+    if (st.is_null(1)) continue;
+    int64_t step = st.col_int(0), b = grid.of(step);
+    double v = st.col_double(1);
+    if (b != cur) {
+      cur = b;
+      s.step.push_back(static_cast<double>(step));
+      s.min.push_back(v);
+      s.max.push_back(v);
+      s.last.push_back(v);
+    } else {
+      s.step.back() = static_cast<double>(step);
+      s.min.back() = std::min(s.min.back(), v);
+      s.max.back() = std::max(s.max.back(), v);
+      s.last.back() = v;
+    }
+  }
+  return s;
+}
+
+AlignedSeries RunReader::aligned_series(const std::vector<int64_t>& runs, Metric metric, int64_t first,
+                                        int64_t last, int64_t buckets) {
+  ReadTxn txn(db_);
+  AlignedSeries out;
+  out.runs = runs;
+  if (last < 0) {
+    for (int64_t r : runs) last = std::max(last, resolve_last(r, -1, "steps"));
+  }
+  Buckets grid(first, last, buckets);
+  for (int64_t b = 0; b < grid.n; ++b) out.bucket_first_step.push_back(grid.first_step(b));
+  std::string sql = std::string("SELECT step, ") + metric_name(metric) +
+                    " FROM steps WHERE run_id = ?1 AND step BETWEEN ?2 AND ?3 ORDER BY step";
+  Stmt st(db_, sql.c_str());
+  for (int64_t r : runs) {
+    std::vector<double> mn(grid.n, kNaN), mx(grid.n, kNaN), ls(grid.n, kNaN);
+    if (grid.n > 0) {
+      st.reset();
+      st.bind(1, r).bind(2, grid.first).bind(3, grid.first + grid.span - 1);
+      while (st.step()) {
+        if (st.is_null(1)) continue;
+        int64_t b = grid.of(st.col_int(0));
+        double v = st.col_double(1);
+        if (std::isnan(mn[b])) {
+          mn[b] = mx[b] = v;
+        } else {
+          mn[b] = std::min(mn[b], v);
+          mx[b] = std::max(mx[b], v);
+        }
+        ls[b] = v;  // ascending steps: the last write is the bucket's last value
+      }
+    }
+    out.min.push_back(std::move(mn));
+    out.max.push_back(std::move(mx));
+    out.last.push_back(std::move(ls));
+  }
+  return out;
+}
+
+Heatmap RunReader::expert_heatmap(int64_t run, int64_t layer, int64_t first, int64_t last, int64_t buckets,
+                                  bool dropped) {
+  ReadTxn txn(db_);
+  Heatmap h;
+  last = resolve_last(run, last, "expert_load");
+  Buckets grid(first, last, buckets);
+  h.n_buckets = grid.n;
+  if (grid.n == 0) return h;
+  // max(n_experts) over a layer is a scan; the summary's n_experts bounds every row instead.
+  Stmt sm(db_, "SELECT n_experts FROM run_summary WHERE run_id = ?1");
+  sm.bind(1, run);
+  int64_t E = sm.step() ? sm.col_int(0) : 0;
+  h.n_experts = E;
+  std::vector<int64_t> acc(static_cast<size_t>(grid.n * E), 0);  // [bucket][expert]
+  h.steps_in_bucket.assign(grid.n, 0);
+  std::string sql = std::string("SELECT step, ") + (dropped ? "dropped" : "counts") +
+                    " FROM expert_load WHERE run_id = ?1 AND layer = ?2 AND step BETWEEN ?3 AND ?4";
+  Stmt st(db_, sql.c_str());
+  st.bind(1, run).bind(2, layer).bind(3, grid.first).bind(4, grid.first + grid.span - 1);
+  while (st.step()) {
+    int64_t b = grid.of(st.col_int(0));
+    accumulate_ints(st.col_blob(1), std::span<int64_t>(acc.data() + b * E, E), "expert_load");
+    ++h.steps_in_bucket[b];
+  }
+  h.values.assign(static_cast<size_t>(E * grid.n), 0.0);
+  for (int64_t b = 0; b < grid.n; ++b) {
+    h.bucket_first_step.push_back(grid.first_step(b));
+    double k = h.steps_in_bucket[b] > 0 ? 1.0 / h.steps_in_bucket[b] : 0.0;
+    for (int64_t e = 0; e < E; ++e) h.values[e * grid.n + b] = acc[b * E + e] * k;
+  }
+  return h;
+}
+
+LayerExpertMatrix RunReader::layer_expert_matrix(int64_t run, int64_t first, int64_t last) {
+  ReadTxn txn(db_);
+  LayerExpertMatrix m;
+  last = resolve_last(run, last, "expert_load");
+  m.first_step = first;
+  m.last_step = last;
+  Stmt sm(db_, "SELECT n_layers, n_experts FROM run_summary WHERE run_id = ?1");
+  sm.bind(1, run);
+  int64_t L = 0, E = 0;
+  if (sm.step()) {
+    L = sm.col_int(0);
+    E = sm.col_int(1);
+  }
+  m.n_experts = E;
+  Stmt st(db_, "SELECT counts FROM expert_load WHERE run_id = ?1 AND layer = ?2 AND step BETWEEN ?3 AND ?4");
+  std::vector<int64_t> acc(E);
+  for (int64_t layer = 0; layer < L; ++layer) {
+    std::fill(acc.begin(), acc.end(), 0);
+    int64_t n = 0;
+    st.reset();
+    st.bind(1, run).bind(2, layer).bind(3, first).bind(4, last);
+    while (st.step()) {
+      accumulate_ints(st.col_blob(0), acc, "expert_load");
+      ++n;
+    }
+    if (n == 0) continue;
+    m.layers.push_back(layer);
+    for (int64_t e = 0; e < E; ++e) m.values.push_back(static_cast<double>(acc[e]) / n);
+  }
+  m.n_layers = static_cast<int64_t>(m.layers.size());
+  return m;
+}
+
+A2aRankStats RunReader::a2a_rank_stats(int64_t run, const std::string& phase, const std::string& pass,
+                                       int64_t layer, int64_t first, int64_t last) {
+  A2aRankStats s;
+  if (last < 0) last = std::numeric_limits<int64_t>::max();
+  Stmt st(db_, "SELECT rank_us, rank_bytes FROM a2a WHERE run_id = ?1 AND step BETWEEN ?2 AND ?3"
+               " AND phase = ?4 AND pass = ?5 AND (?6 < 0 OR layer = ?6)");
+  st.bind(1, run).bind(2, first).bind(3, last).bind(4, phase).bind(5, pass).bind(6, layer);
+  std::vector<double> sum_bytes;
+  while (st.step()) {
+    std::vector<double> us = decode_doubles(st.col_blob(0), "a2a.rank_us");
+    std::vector<int64_t> bytes = decode_ints(st.col_blob(1), "a2a.rank_bytes");
+    size_t P = us.size();
+    if (s.mean_us.size() < P) {
+      s.mean_us.resize(P, 0.0);
+      s.min_us.resize(P, std::numeric_limits<double>::infinity());
+      s.max_us.resize(P, -std::numeric_limits<double>::infinity());
+      sum_bytes.resize(P, 0.0);
+    }
+    for (size_t p = 0; p < P; ++p) {
+      s.mean_us[p] += us[p];
+      s.min_us[p] = std::min(s.min_us[p], us[p]);
+      s.max_us[p] = std::max(s.max_us[p], us[p]);
+      if (p < bytes.size()) sum_bytes[p] += static_cast<double>(bytes[p]);
+    }
+    ++s.samples;
+  }
+  for (size_t p = 0; p < s.mean_us.size(); ++p) {
+    s.mean_us[p] /= s.samples;
+    s.mean_bytes.push_back(sum_bytes[p] / s.samples);
+  }
+  return s;
+}
+
+std::vector<LoadBalance> RunReader::load_balance(int64_t run, int64_t layer, int64_t first, int64_t last) {
+  if (last < 0) last = std::numeric_limits<int64_t>::max();
+  Stmt st(db_, "SELECT layer, step, n_experts, total, max_count, dropped_total, cv FROM expert_load"
+               " WHERE run_id = ?1 AND (?2 < 0 OR layer = ?2) AND step BETWEEN ?3 AND ?4 ORDER BY step, layer");
+  st.bind(1, run).bind(2, layer).bind(3, first).bind(4, last);
+  std::vector<LoadBalance> out;
+  while (st.step()) {
+    LoadBalance b;
+    b.layer = st.col_int(0);
+    b.step = st.col_int(1);
+    double E = static_cast<double>(st.col_int(2)), total = static_cast<double>(st.col_int(3));
+    b.max_over_mean = total > 0 ? st.col_int(4) / (total / E) : 0.0;
+    b.drop_rate = total > 0 ? st.col_int(5) / total : 0.0;
+    b.cv = st.col_double(6);
+    out.push_back(b);
+  }
+  return out;
+}
+
+Series RunReader::load_balance_series(int64_t run, int64_t layer, int64_t first, int64_t last, int64_t buckets) {
+  ReadTxn txn(db_);
+  last = resolve_last(run, last, "expert_load");
+  Buckets grid(first, last, buckets);
+  Series s;
+  if (grid.n == 0) return s;
+  Stmt st(db_, "SELECT step, CASE WHEN total > 0 THEN CAST(max_count AS REAL) * n_experts / total END"
+               " FROM expert_load WHERE run_id = ?1 AND layer = ?2 AND step BETWEEN ?3 AND ?4 ORDER BY step");
+  st.bind(1, run).bind(2, layer).bind(3, grid.first).bind(4, grid.first + grid.span - 1);
+  int64_t cur = -1;
+  while (st.step()) {
+    if (st.is_null(1)) continue;
+    int64_t step = st.col_int(0), b = grid.of(step);
+    double v = st.col_double(1);
+    if (b != cur) {
+      cur = b;
+      s.step.push_back(static_cast<double>(step));
+      s.min.push_back(v);
+      s.max.push_back(v);
+      s.last.push_back(v);
+    } else {
+      s.step.back() = static_cast<double>(step);
+      s.min.back() = std::min(s.min.back(), v);
+      s.max.back() = std::max(s.max.back(), v);
+      s.last.back() = v;
+    }
+  }
+  return s;
+}
+
+std::vector<LayerBalance> RunReader::layer_balance(int64_t run) {
+  ReadTxn txn(db_);
+  Stmt st(db_, "SELECT layer, count(*),"
+               " avg(CASE WHEN total > 0 THEN CAST(max_count AS REAL) * n_experts / total END),"
+               " CASE WHEN sum(total) > 0 THEN CAST(sum(dropped_total) AS REAL) / sum(total) ELSE 0 END,"
+               " avg(cv) FROM expert_load WHERE run_id = ?1 GROUP BY layer ORDER BY layer");
+  st.bind(1, run);
+  Stmt lastq(db_, "SELECT CASE WHEN total > 0 THEN CAST(max_count AS REAL) * n_experts / total ELSE 0 END"
+                  " FROM expert_load WHERE run_id = ?1 AND layer = ?2 ORDER BY step DESC LIMIT 1");
+  std::vector<LayerBalance> out;
+  while (st.step()) {
+    LayerBalance b;
+    b.layer = st.col_int(0);
+    b.steps = st.col_int(1);
+    b.mean_max_over_mean = st.col_double(2);
+    b.drop_rate = st.col_double(3);
+    b.mean_cv = st.col_double(4);
+    lastq.reset();
+    lastq.bind(1, run).bind(2, b.layer);
+    b.last_max_over_mean = lastq.step() ? lastq.col_double(0) : kNaN;
+    out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<ConfigDiffRow> RunReader::config_diff(const std::vector<int64_t>& runs) {
+  ReadTxn txn(db_);
+  std::vector<std::map<std::string, std::string>> flat;
+  std::set<std::string> keys;
+  for (int64_t r : runs) {
+    std::map<std::string, std::string> m;
+    for (auto& [k, v] : flatten_json(spec_json(r))) {
+      keys.insert(k);
+      m.emplace(k, v);
+    }
+    flat.push_back(std::move(m));
+  }
+  std::vector<ConfigDiffRow> out;
+  for (const std::string& key : keys) {
+    ConfigDiffRow row{key, {}};
+    for (auto& m : flat) {
+      auto it = m.find(key);
+      row.values.push_back(it == m.end() ? "(absent)" : it->second);
+    }
+    bool differ = std::any_of(row.values.begin(), row.values.end(),
+                              [&](const std::string& v) { return v != row.values.front(); });
+    if (differ) out.push_back(std::move(row));
+  }
+  return out;
+}
+
+}  // namespace moe::store

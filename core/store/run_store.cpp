@@ -1,0 +1,291 @@
+// The run store's write side (run_store.h).
+#include "run_store.h"
+
+#include <cmath>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "blob_codec.h"
+#include "error.h"
+#include "store_schema.h"
+
+namespace moe::store {
+
+namespace {
+
+constexpr int64_t kMaxMalformedEvents = 1000;  // per run; the summary still counts every one
+
+void bind_text_or_null(Stmt& st, int i, const std::string& text) {
+  if (text.empty()) st.bind_null(i);
+  else st.bind(i, text);
+}
+
+}  // namespace
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool is_final_status(const std::string& s) {
+  return s == "completed" || s == "failed" || s == "cancelled" || s == "interrupted";
+}
+
+struct RunStore::Statements {
+  explicit Statements(Db& db)
+      : step(db, "INSERT OR REPLACE INTO steps(run_id, step, loss, aux_loss, z_loss, lr, tokens, step_ms,"
+                 " tokens_per_s, extra) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        load(db, "INSERT OR REPLACE INTO expert_load(run_id, layer, step, n_experts, total, max_count,"
+                 " dropped_total, cv, counts, dropped, extra) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        a2a(db, "INSERT OR REPLACE INTO a2a(run_id, step, layer, phase, pass, rank_us, rank_bytes,"
+                " intra_bytes, inter_bytes, extra) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        checkpoint(db, "INSERT OR REPLACE INTO checkpoints(run_id, step, path, extra) VALUES(?1, ?2, ?3, ?4)"),
+        event(db, "INSERT INTO events(run_id, at, kind, line, message) VALUES(?1, ?2, ?3, ?4, ?5)"),
+        start(db, "UPDATE runs SET spec = ?2, world_size = ?3, backend = ?4, started_at = ?5, hosts = ?6,"
+                  " stream_schema = ?7, start_extra = ?8, has_run_start = 1, status = 'running',"
+                  " name = CASE WHEN name = '' THEN ?9 ELSE name END WHERE id = ?1"),
+        end(db, "UPDATE runs SET status = ?2, end_steps = ?3, end_reason = ?4, end_extra = ?5,"
+                " ended_at = ?6 WHERE id = ?1"),
+        summary(db, "UPDATE run_summary SET n_steps = n_steps + ?2, total_tokens = total_tokens + ?3,"
+                    " last_loss = CASE WHEN ?4 >= 0 AND ?4 >= coalesce(last_step, -1) THEN ?5 ELSE last_loss END,"
+                    " last_tokens_per_s = CASE WHEN ?4 >= 0 AND ?4 >= coalesce(last_step, -1) THEN ?6"
+                    "   ELSE last_tokens_per_s END,"
+                    " last_step = CASE WHEN ?4 < 0 THEN last_step ELSE max(coalesce(last_step, -1), ?4) END,"
+                    " n_layers = max(n_layers, ?7), n_experts = max(n_experts, ?8),"
+                    " routed_total = routed_total + ?9, dropped_total = dropped_total + ?10,"
+                    " last_imbalance = coalesce(?11, last_imbalance),"
+                    " malformed_lines = malformed_lines + ?12 WHERE run_id = ?1") {}
+  Stmt step, load, a2a, checkpoint, event, start, end, summary;
+};
+
+RunStore::RunStore(const std::string& path, StoreOptions options) : db_(path, Db::Mode::read_write) {
+  migrate(db_);
+  if (options.max_page_count > 0) {
+    db_.exec("PRAGMA max_page_count=" + std::to_string(options.max_page_count), "capping the file size");
+  }
+  st_ = std::make_unique<Statements>(db_);
+}
+
+RunStore::~RunStore() = default;
+
+int64_t RunStore::create_run(const std::string& name, const std::string& spec_json) {
+  WriteTxn txn(db_);
+  Stmt ins(db_, "INSERT INTO runs(name, spec, created_at) VALUES(?1, ?2, ?3)");
+  ins.bind(1, name).bind(2, spec_json).bind(3, utc_now()).run();
+  int64_t id = db_.last_insert_rowid();
+  Stmt sum(db_, "INSERT INTO run_summary(run_id) VALUES(?1)");
+  sum.bind(1, id).run();
+  txn.commit();
+  return id;
+}
+
+bool RunStore::run_exists(int64_t run) {
+  Stmt st(db_, "SELECT 1 FROM runs WHERE id = ?1");
+  st.bind(1, run);
+  return st.step();
+}
+
+void RunStore::require_run(int64_t run) {
+  if (!run_exists(run)) throw Error(db_.path() + ": no run with id " + std::to_string(run));
+}
+
+void RunStore::set_status(int64_t run, const std::string& status, const std::optional<std::string>& reason) {
+  require_run(run);
+  Stmt st(db_, "UPDATE runs SET status = ?2, end_reason = coalesce(?3, end_reason),"
+               " ended_at = CASE WHEN ?4 THEN coalesce(ended_at, ?5) ELSE ended_at END WHERE id = ?1");
+  st.bind(1, run).bind(2, status);
+  if (reason) st.bind(3, *reason);
+  else st.bind_null(3);
+  st.bind(4, int64_t{is_final_status(status)}).bind(5, utc_now()).run();
+}
+
+void RunStore::add_tag(int64_t run, const std::string& tag) {
+  require_run(run);
+  Stmt st(db_, "INSERT OR IGNORE INTO run_tags(run_id, tag) VALUES(?1, ?2)");
+  st.bind(1, run).bind(2, tag).run();
+}
+
+void RunStore::remove_tag(int64_t run, const std::string& tag) {
+  require_run(run);
+  Stmt st(db_, "DELETE FROM run_tags WHERE run_id = ?1 AND tag = ?2");
+  st.bind(1, run).bind(2, tag).run();
+}
+
+void RunStore::set_notes(int64_t run, const std::string& notes) {
+  require_run(run);
+  Stmt st(db_, "UPDATE runs SET notes = ?2 WHERE id = ?1");
+  st.bind(1, run).bind(2, notes).run();
+}
+
+void RunStore::rename(int64_t run, const std::string& name) {
+  require_run(run);
+  Stmt st(db_, "UPDATE runs SET name = ?2 WHERE id = ?1");
+  st.bind(1, run).bind(2, name).run();
+}
+
+void RunStore::delete_run(int64_t run) {
+  require_run(run);
+  WriteTxn txn(db_);
+  Stmt st(db_, "DELETE FROM runs WHERE id = ?1");  // ON DELETE CASCADE removes the rest
+  st.bind(1, run).run();
+  txn.commit();
+}
+
+RunWriteState RunStore::load_write_state(int64_t run) {
+  Stmt st(db_, "SELECT has_run_start, status, (SELECT count(*) FROM events WHERE run_id = ?1 AND kind = 'malformed')"
+               " FROM runs WHERE id = ?1");
+  st.bind(1, run);
+  if (!st.step()) throw Error(db_.path() + ": no run with id " + std::to_string(run));
+  RunWriteState s;
+  s.has_run_start = st.col_int(0) != 0;
+  std::string status = st.col_text(1);
+  s.has_run_end = status == "completed" || status == "failed" || status == "cancelled";
+  s.malformed_events = st.col_int(2);
+  return s;
+}
+
+BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, RunWriteState& state) {
+  // Summary deltas of this batch.
+  int64_t n_steps = 0, tokens = 0, last_step = -1, n_layers = 0, n_experts = 0, routed = 0, dropped = 0;
+  int64_t malformed = 0;
+  double last_loss = NAN, last_tps = NAN;
+  int64_t load_step = -1;
+  double imbalance_sum = 0;
+  int64_t imbalance_n = 0;
+  const std::string now = utc_now();
+
+  auto add_event = [&](const std::string& kind, int64_t line, const std::string& message) {
+    Stmt& e = st_->event;
+    e.bind(1, run).bind(2, now).bind(3, kind);
+    if (line > 0) e.bind(4, line);
+    else e.bind_null(4);
+    e.bind(5, message).run();
+  };
+  auto before_start = [&]() {
+    if (!state.has_run_start && !state.warned_no_start) {
+      state.warned_no_start = true;
+      add_event("warning", 0, "records before run_start");
+    }
+  };
+
+  WriteTxn txn(db_);
+  for (const Record& rec : records) {
+    if (auto* r = std::get_if<StepRecord>(&rec)) {
+      before_start();
+      Stmt& s = st_->step;
+      s.bind(1, run).bind(2, r->step).bind(3, r->loss).bind(4, r->aux_loss).bind(5, r->z_loss).bind(6, r->lr);
+      s.bind(7, r->tokens).bind(8, r->step_ms).bind(9, r->tokens_per_s);
+      bind_text_or_null(s, 10, r->extra);
+      s.run();
+      ++n_steps;
+      tokens += r->tokens;
+      if (r->step >= last_step) {
+        last_step = r->step;
+        last_loss = r->loss;
+        last_tps = r->tokens_per_s;
+      }
+    } else if (auto* r = std::get_if<ExpertLoadRecord>(&rec)) {
+      before_start();
+      int64_t total = 0, mx = 0, drop = 0;
+      for (size_t e = 0; e < r->counts.size(); ++e) {
+        total += r->counts[e];
+        mx = std::max(mx, r->counts[e]);
+        drop += r->dropped[e];
+      }
+      const double E = static_cast<double>(r->counts.size());
+      double cv = 0;
+      if (total > 0) {
+        double mean = total / E, var = 0;
+        for (int64_t c : r->counts) var += (c - mean) * (c - mean);
+        cv = std::sqrt(var / E) / mean;
+      }
+      std::string counts = encode_ints(r->counts), drops = encode_ints(r->dropped);
+      Stmt& s = st_->load;
+      s.bind(1, run).bind(2, r->layer).bind(3, r->step).bind(4, static_cast<int64_t>(r->counts.size()));
+      s.bind(5, total).bind(6, mx).bind(7, drop).bind(8, cv);
+      s.bind_blob(9, counts.data(), counts.size()).bind_blob(10, drops.data(), drops.size());
+      bind_text_or_null(s, 11, r->extra);
+      s.run();
+      n_layers = std::max(n_layers, r->layer + 1);
+      n_experts = std::max<int64_t>(n_experts, r->counts.size());
+      routed += total;
+      dropped += drop;
+      if (r->step > load_step) {
+        load_step = r->step;
+        imbalance_sum = 0;
+        imbalance_n = 0;
+      }
+      if (r->step == load_step && total > 0) {
+        imbalance_sum += mx / (total / E);
+        ++imbalance_n;
+      }
+    } else if (auto* r = std::get_if<A2aRecord>(&rec)) {
+      before_start();
+      std::string us = encode_doubles(r->rank_us), bytes = encode_ints(r->rank_bytes);
+      Stmt& s = st_->a2a;
+      s.bind(1, run).bind(2, r->step).bind(3, r->layer).bind(4, r->phase).bind(5, r->pass);
+      s.bind_blob(6, us.data(), us.size()).bind_blob(7, bytes.data(), bytes.size());
+      if (r->intra_bytes) s.bind(8, *r->intra_bytes);
+      else s.bind_null(8);
+      if (r->inter_bytes) s.bind(9, *r->inter_bytes);
+      else s.bind_null(9);
+      bind_text_or_null(s, 10, r->extra);
+      s.run();
+    } else if (auto* r = std::get_if<CheckpointRecord>(&rec)) {
+      Stmt& s = st_->checkpoint;
+      s.bind(1, run).bind(2, r->step).bind(3, r->path);
+      bind_text_or_null(s, 4, r->extra);
+      s.run();
+    } else if (auto* r = std::get_if<RunStartRecord>(&rec)) {
+      if (state.has_run_start) {
+        add_event("warning", 0, "a second run_start was ignored");
+        continue;
+      }
+      std::string name;
+      try {
+        auto spec = nlohmann::json::parse(r->spec);
+        if (spec.contains("name") && spec["name"].is_string()) name = spec["name"].get<std::string>();
+      } catch (const nlohmann::json::exception&) {
+      }
+      Stmt& s = st_->start;
+      s.bind(1, run).bind(2, r->spec).bind(3, r->world_size).bind(4, r->backend).bind(5, r->started_at);
+      s.bind(6, r->hosts).bind(7, r->schema);
+      bind_text_or_null(s, 8, r->extra);
+      s.bind(9, name.empty() ? std::string("run") : name).run();
+      state.has_run_start = true;
+    } else if (auto* r = std::get_if<RunEndRecord>(&rec)) {
+      if (!state.has_run_start) {
+        ++malformed;
+        add_event("malformed", 0, "run_end without run_start (status " + r->status + ") was ignored");
+        continue;
+      }
+      Stmt& s = st_->end;
+      s.bind(1, run).bind(2, r->status).bind(3, r->steps);
+      if (r->reason) s.bind(4, *r->reason);
+      else s.bind_null(4);
+      bind_text_or_null(s, 5, r->extra);
+      s.bind(6, now).run();
+      state.has_run_end = true;
+    } else if (auto* r = std::get_if<EventRecord>(&rec)) {
+      if (r->kind == "malformed") {
+        ++malformed;
+        if (state.malformed_events >= kMaxMalformedEvents) continue;
+        ++state.malformed_events;
+      }
+      add_event(r->kind, r->line, r->message);
+    }
+  }
+  Stmt& s = st_->summary;
+  s.bind(1, run).bind(2, n_steps).bind(3, tokens).bind(4, last_step).bind(5, last_loss).bind(6, last_tps);
+  s.bind(7, n_layers).bind(8, n_experts).bind(9, routed).bind(10, dropped);
+  s.bind(11, imbalance_n > 0 ? imbalance_sum / imbalance_n : NAN).bind(12, malformed).run();
+  txn.commit();
+  return BatchResult{static_cast<int64_t>(records.size()), last_step};
+}
+
+}  // namespace moe::store

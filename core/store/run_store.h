@@ -1,0 +1,73 @@
+#pragma once
+// The run store's write side: one read-write connection to a SQLite file (WAL, migrated on open).
+// It creates and edits runs (status, tags, notes, delete) and writes batches of stream records in
+// one transaction each. The Ingestor (ingestor.h) is the usual caller of write_batch; queries live
+// in RunReader (run_reader.h). A RunStore is not thread-safe: one per thread.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sqlite_db.h"
+#include "stream_record.h"
+
+namespace moe::store {
+
+struct StoreOptions {
+  // Caps the file at this many pages (0: no cap). Used by tests to simulate a full disk.
+  int64_t max_page_count = 0;
+};
+
+// What the writer remembers about a run between batches.
+struct RunWriteState {
+  bool has_run_start = false;
+  bool has_run_end = false;
+  bool warned_no_start = false;
+  int64_t malformed_events = 0;  // already stored as events (capped, the count is not)
+};
+
+// Totals of one committed batch, handed to IngestOptions::on_commit.
+struct BatchResult {
+  int64_t records = 0;
+  int64_t last_step = -1;  // highest step of a `step` record in the batch, -1 if none
+};
+
+class RunStore {
+ public:
+  explicit RunStore(const std::string& path, StoreOptions options = {});
+  ~RunStore();
+
+  const std::string& path() const { return db_.path(); }
+  Db& db() { return db_; }
+
+  // A new run row (status "created") and its summary row; returns the run id.
+  int64_t create_run(const std::string& name, const std::string& spec_json = "{}");
+  bool run_exists(int64_t run);
+  // Sets status (and ended_at when it is final: completed, failed, cancelled, interrupted).
+  void set_status(int64_t run, const std::string& status, const std::optional<std::string>& reason = {});
+  void add_tag(int64_t run, const std::string& tag);
+  void remove_tag(int64_t run, const std::string& tag);
+  void set_notes(int64_t run, const std::string& notes);
+  void rename(int64_t run, const std::string& name);
+  void delete_run(int64_t run);  // the run and all its rows
+
+  RunWriteState load_write_state(int64_t run);
+  // Writes the records of one batch in one transaction, in order, and updates the run's summary.
+  // Malformed lines arrive as EventRecord{kind "malformed"}.
+  BatchResult write_batch(int64_t run, std::span<const Record> records, RunWriteState& state);
+
+ private:
+  struct Statements;
+  void require_run(int64_t run);
+  Db db_;
+  std::unique_ptr<Statements> st_;
+};
+
+// ISO 8601 UTC time of now, e.g. 2026-11-29T14:03:05Z.
+std::string utc_now();
+// True for completed, failed, cancelled and interrupted.
+bool is_final_status(const std::string& status);
+
+}  // namespace moe::store

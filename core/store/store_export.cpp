@@ -1,0 +1,216 @@
+// Export of a stored run as JSON Lines (the stream again) or CSV (store_export.h).
+#include "store_export.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "blob_codec.h"
+#include "error.h"
+
+namespace moe::store {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+void merge_extra(ojson& rec, const std::string& extra) {
+  if (extra.empty()) return;
+  auto e = ojson::parse(extra);
+  for (auto it = e.begin(); it != e.end(); ++it) rec[it.key()] = it.value();
+}
+
+template <typename T>
+ojson array_of(const std::vector<T>& v) {
+  ojson a = ojson::array();
+  for (const T& x : v) a.push_back(x);
+  return a;
+}
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string num(double v) {
+  if (std::isnan(v)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
+
+}  // namespace
+
+int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out) {
+  Db& db = reader.db();
+  ReadTxn txn(db);
+  int64_t written = 0;
+  auto emit = [&](const ojson& rec) {
+    out << rec.dump() << '\n';
+    ++written;
+  };
+  Stmt r(db, "SELECT stream_schema, spec, world_size, backend, started_at, hosts, start_extra, has_run_start,"
+             " status, end_steps, end_reason, end_extra, (SELECT n_steps FROM run_summary WHERE run_id = ?1)"
+             " FROM runs WHERE id = ?1");
+  r.bind(1, run);
+  if (!r.step()) throw Error(db.path() + ": no run with id " + std::to_string(run));
+  {
+    ojson rec;
+    rec["type"] = "run_start";
+    rec["schema"] = r.is_null(0) ? 1 : r.col_int(0);
+    rec["spec"] = ojson::parse(r.col_text(1));
+    rec["world_size"] = r.col_int(2);
+    rec["backend"] = r.is_null(3) ? "" : r.col_text(3);
+    rec["started_at"] = r.is_null(4) ? "" : r.col_text(4);
+    rec["hosts"] = ojson::parse(r.col_text(5));
+    merge_extra(rec, r.col_text(6));
+    emit(rec);
+  }
+
+  Stmt steps(db, "SELECT step, loss, aux_loss, z_loss, lr, tokens, step_ms, tokens_per_s, extra FROM steps"
+                 " WHERE run_id = ?1 ORDER BY step");
+  Stmt loads(db, "SELECT step, layer, counts, dropped, extra FROM expert_load WHERE run_id = ?1 ORDER BY step, layer");
+  Stmt a2a(db, "SELECT step, layer, phase, pass, rank_us, rank_bytes, intra_bytes, inter_bytes, extra FROM a2a"
+               " WHERE run_id = ?1 ORDER BY step, layer, phase DESC, pass DESC");
+  Stmt ckpt(db, "SELECT step, path, extra FROM checkpoints WHERE run_id = ?1 ORDER BY step, path");
+  Stmt* cursors[] = {&loads, &a2a, &steps, &ckpt};
+  bool live[4];
+  for (int i = 0; i < 4; ++i) {
+    cursors[i]->bind(1, run);
+    live[i] = cursors[i]->step();
+  }
+  auto step_of = [&](int i) { return live[i] ? cursors[i]->col_int(0) : kEnd; };
+  for (;;) {
+    int64_t s = kEnd;
+    for (int i = 0; i < 4; ++i) s = std::min(s, step_of(i));
+    if (s == kEnd) break;
+    while (step_of(0) == s) {
+      ojson rec;
+      rec["type"] = "expert_load";
+      rec["step"] = s;
+      rec["layer"] = loads.col_int(1);
+      rec["counts"] = array_of(decode_ints(loads.col_blob(2), "expert_load.counts"));
+      rec["dropped"] = array_of(decode_ints(loads.col_blob(3), "expert_load.dropped"));
+      merge_extra(rec, loads.col_text(4));
+      emit(rec);
+      live[0] = loads.step();
+    }
+    while (step_of(1) == s) {
+      ojson rec;
+      rec["type"] = "a2a";
+      rec["step"] = s;
+      rec["layer"] = a2a.col_int(1);
+      rec["phase"] = a2a.col_text(2);
+      rec["pass"] = a2a.col_text(3);
+      rec["rank_us"] = array_of(decode_doubles(a2a.col_blob(4), "a2a.rank_us"));
+      rec["rank_bytes"] = array_of(decode_ints(a2a.col_blob(5), "a2a.rank_bytes"));
+      if (!a2a.is_null(6)) rec["intra_bytes"] = a2a.col_int(6);
+      if (!a2a.is_null(7)) rec["inter_bytes"] = a2a.col_int(7);
+      merge_extra(rec, a2a.col_text(8));
+      emit(rec);
+      live[1] = a2a.step();
+    }
+    while (step_of(2) == s) {
+      ojson rec;
+      rec["type"] = "step";
+      rec["step"] = s;
+      rec["loss"] = steps.col_double(1);
+      rec["aux_loss"] = steps.col_double(2);
+      rec["z_loss"] = steps.col_double(3);
+      rec["lr"] = steps.col_double(4);
+      rec["tokens"] = steps.col_int(5);
+      rec["step_ms"] = steps.col_double(6);
+      rec["tokens_per_s"] = steps.col_double(7);
+      merge_extra(rec, steps.col_text(8));
+      emit(rec);
+      live[2] = steps.step();
+    }
+    while (step_of(3) == s) {
+      ojson rec;
+      rec["type"] = "checkpoint";
+      rec["step"] = s;
+      rec["path"] = ckpt.col_text(1);
+      merge_extra(rec, ckpt.col_text(2));
+      emit(rec);
+      live[3] = ckpt.step();
+    }
+  }
+
+  std::string status = r.col_text(8);
+  if (status == "completed" || status == "failed" || status == "cancelled") {
+    ojson rec;
+    rec["type"] = "run_end";
+    rec["status"] = status;
+    rec["steps"] = r.is_null(9) ? r.col_int(12) : r.col_int(9);
+    if (!r.is_null(10)) rec["reason"] = r.col_text(10);
+    merge_extra(rec, r.col_text(11));
+    emit(rec);
+  }
+  return written;
+}
+
+int64_t export_csv(RunReader& reader, int64_t run, const std::string& table, std::ostream& out) {
+  Db& db = reader.db();
+  ReadTxn txn(db);
+  reader.run(run);  // a clear error for a missing run
+  int64_t rows = 0;
+  if (table == "steps") {
+    out << "step,loss,aux_loss,z_loss,lr,tokens,step_ms,tokens_per_s\n";
+    Stmt st(db, "SELECT step, loss, aux_loss, z_loss, lr, tokens, step_ms, tokens_per_s FROM steps"
+                " WHERE run_id = ?1 ORDER BY step");
+    st.bind(1, run);
+    while (st.step()) {
+      out << st.col_int(0) << ',' << num(st.col_double(1)) << ',' << num(st.col_double(2)) << ','
+          << num(st.col_double(3)) << ',' << num(st.col_double(4)) << ',' << st.col_int(5) << ','
+          << num(st.col_double(6)) << ',' << num(st.col_double(7)) << '\n';
+      ++rows;
+    }
+  } else if (table == "expert_load") {
+    out << "step,layer,expert,count,dropped\n";
+    Stmt st(db, "SELECT step, layer, counts, dropped FROM expert_load WHERE run_id = ?1 ORDER BY step, layer");
+    st.bind(1, run);
+    while (st.step()) {
+      auto counts = decode_ints(st.col_blob(2), "expert_load.counts");
+      auto dropped = decode_ints(st.col_blob(3), "expert_load.dropped");
+      for (size_t e = 0; e < counts.size(); ++e) {
+        out << st.col_int(0) << ',' << st.col_int(1) << ',' << e << ',' << counts[e] << ','
+            << (e < dropped.size() ? dropped[e] : 0) << '\n';
+        ++rows;
+      }
+    }
+  } else if (table == "a2a") {
+    out << "step,layer,phase,pass,rank,us,bytes\n";
+    Stmt st(db, "SELECT step, layer, phase, pass, rank_us, rank_bytes FROM a2a WHERE run_id = ?1"
+                " ORDER BY step, layer, phase DESC, pass DESC");
+    st.bind(1, run);
+    while (st.step()) {
+      auto us = decode_doubles(st.col_blob(4), "a2a.rank_us");
+      auto bytes = decode_ints(st.col_blob(5), "a2a.rank_bytes");
+      for (size_t p = 0; p < us.size(); ++p) {
+        out << st.col_int(0) << ',' << st.col_int(1) << ',' << st.col_text(2) << ',' << st.col_text(3) << ','
+            << p << ',' << num(us[p]) << ',' << (p < bytes.size() ? bytes[p] : 0) << '\n';
+        ++rows;
+      }
+    }
+  } else if (table == "events") {
+    out << "id,at,kind,line,message\n";
+    for (const EventRow& e : reader.events(run, 0, std::numeric_limits<int64_t>::max())) {
+      out << e.id << ',' << e.at << ',' << csv_quote(e.kind) << ',' << e.line << ',' << csv_quote(e.message) << '\n';
+      ++rows;
+    }
+  } else {
+    throw Error("--table: unknown '" + table + "' (one of steps, expert_load, a2a, events)");
+  }
+  return rows;
+}
+
+}  // namespace moe::store

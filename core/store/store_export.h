@@ -1,0 +1,21 @@
+#pragma once
+// Writing a stored run back out. JSONL gives the metrics stream again (ARCHITECTURE.md 3.3):
+// run_start, then per step its expert_load, a2a, step and checkpoint records, then run_end when the
+// run ended with a status the contract knows — the same records, extra fields included, that were
+// ingested (unknown record types were never stored). CSV gives one table in long form.
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+#include "run_reader.h"
+
+namespace moe::store {
+
+// Returns the number of records written.
+int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out);
+
+// table: steps (one row per step), expert_load (step, layer, expert, count, dropped),
+// a2a (step, layer, phase, pass, rank, us, bytes) or events.
+int64_t export_csv(RunReader& reader, int64_t run, const std::string& table, std::ostream& out);
+
+}  // namespace moe::store

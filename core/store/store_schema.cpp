@@ -1,0 +1,161 @@
+// Schema versions of the run store. Each entry of kMigrations takes the file from version i to i+1.
+// Append new migrations; never edit an old one (files in the field were made by it).
+#include "store_schema.h"
+
+#include <string>
+
+#include "error.h"
+
+namespace moe::store {
+
+namespace {
+
+// Version 1: runs and the raw records of the metrics stream (ARCHITECTURE.md 3.3).
+// Tables holding many rows per run are WITHOUT ROWID, clustered on their natural key, so a range of
+// steps of one run (and, for expert_load, one layer) is one contiguous read.
+const char* kV1 = R"sql(
+CREATE TABLE runs(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  spec TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL DEFAULT 'created',
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  ended_at TEXT,
+  hosts TEXT NOT NULL DEFAULT '[]',
+  world_size INTEGER,
+  backend TEXT,
+  stream_schema INTEGER,
+  start_extra TEXT,
+  end_steps INTEGER,
+  end_reason TEXT,
+  end_extra TEXT,
+  has_run_start INTEGER NOT NULL DEFAULT 0,
+  notes TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE run_tags(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY(run_id, tag)) WITHOUT ROWID;
+CREATE TABLE steps(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  loss REAL, aux_loss REAL, z_loss REAL, lr REAL, tokens INTEGER, step_ms REAL, tokens_per_s REAL,
+  extra TEXT,
+  PRIMARY KEY(run_id, step)) WITHOUT ROWID;
+CREATE TABLE expert_load(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  layer INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  n_experts INTEGER NOT NULL,
+  total INTEGER NOT NULL,
+  max_count INTEGER NOT NULL,
+  dropped_total INTEGER NOT NULL,
+  cv REAL NOT NULL,
+  counts BLOB NOT NULL,
+  dropped BLOB NOT NULL,
+  extra TEXT,
+  PRIMARY KEY(run_id, layer, step)) WITHOUT ROWID;
+CREATE TABLE a2a(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  layer INTEGER NOT NULL,
+  phase TEXT NOT NULL,
+  pass TEXT NOT NULL,
+  rank_us BLOB NOT NULL,
+  rank_bytes BLOB NOT NULL,
+  intra_bytes INTEGER,
+  inter_bytes INTEGER,
+  extra TEXT,
+  PRIMARY KEY(run_id, step, layer, phase, pass)) WITHOUT ROWID;
+CREATE TABLE checkpoints(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  extra TEXT,
+  PRIMARY KEY(run_id, step, path)) WITHOUT ROWID;
+CREATE TABLE events(
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  at TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  line INTEGER,
+  message TEXT NOT NULL);
+CREATE INDEX events_by_run ON events(run_id, id);
+)sql";
+
+// Version 2: the latest-values summary per run, so a list of a thousand runs is one small read.
+// Backfilled from the rows already there.
+const char* kV2 = R"sql(
+CREATE TABLE run_summary(
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  n_steps INTEGER NOT NULL DEFAULT 0,
+  last_step INTEGER,
+  last_loss REAL,
+  last_tokens_per_s REAL,
+  total_tokens INTEGER NOT NULL DEFAULT 0,
+  n_layers INTEGER NOT NULL DEFAULT 0,
+  n_experts INTEGER NOT NULL DEFAULT 0,
+  routed_total INTEGER NOT NULL DEFAULT 0,
+  dropped_total INTEGER NOT NULL DEFAULT 0,
+  last_imbalance REAL,
+  malformed_lines INTEGER NOT NULL DEFAULT 0);
+INSERT INTO run_summary(run_id, n_steps, last_step, last_loss, last_tokens_per_s, total_tokens,
+                        n_layers, n_experts, routed_total, dropped_total, malformed_lines)
+SELECT r.id,
+  (SELECT count(*) FROM steps s WHERE s.run_id = r.id),
+  (SELECT max(step) FROM steps s WHERE s.run_id = r.id),
+  (SELECT loss FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1),
+  (SELECT tokens_per_s FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1),
+  (SELECT coalesce(sum(tokens), 0) FROM steps s WHERE s.run_id = r.id),
+  (SELECT count(DISTINCT layer) FROM expert_load e WHERE e.run_id = r.id),
+  (SELECT coalesce(max(n_experts), 0) FROM expert_load e WHERE e.run_id = r.id),
+  (SELECT coalesce(sum(total), 0) FROM expert_load e WHERE e.run_id = r.id),
+  (SELECT coalesce(sum(dropped_total), 0) FROM expert_load e WHERE e.run_id = r.id),
+  (SELECT count(*) FROM events v WHERE v.run_id = r.id AND v.kind = 'malformed')
+FROM runs r;
+)sql";
+
+const char* const kMigrations[] = {kV1, kV2};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
+
+void refuse_newer(Db& db, int64_t version) {
+  throw Error(db.path() + ": the run store has schema version " + std::to_string(version) +
+              ", newer than this build reads (" + std::to_string(kSchemaVersion) +
+              "); use a newer moe");
+}
+
+}  // namespace
+
+void migrate(Db& db, int64_t target) {
+  int64_t version = db.pragma_int("user_version");
+  if (version > kSchemaVersion) refuse_newer(db, version);
+  if (version == 0) {
+    // Larger pages suit the blob rows; only effective before the first table exists.
+    db.exec("PRAGMA page_size=16384", "setting the page size");
+  }
+  db.exec("PRAGMA journal_mode=WAL", "switching to WAL");
+  db.exec("PRAGMA synchronous=NORMAL", "setting synchronous=NORMAL");
+  if (version >= target) return;
+  WriteTxn txn(db);
+  // Re-read inside the write lock: another process may have migrated meanwhile.
+  version = db.pragma_int("user_version");
+  if (version > kSchemaVersion) refuse_newer(db, version);
+  for (int64_t v = version; v < target; ++v) {
+    db.exec(kMigrations[v], ("migrating the schema to version " + std::to_string(v + 1)).c_str());
+  }
+  if (version < target) db.exec("PRAGMA user_version=" + std::to_string(target), "setting user_version");
+  txn.commit();
+}
+
+void check_schema_readable(Db& db) {
+  int64_t version = db.pragma_int("user_version");
+  if (version > kSchemaVersion) refuse_newer(db, version);
+  if (version < kSchemaVersion) {
+    throw Error(db.path() + ": the run store has schema version " + std::to_string(version) +
+                (version == 0 ? " (not a run store)" : "") +
+                "; open it once read-write to migrate it");
+  }
+}
+
+}  // namespace moe::store

@@ -1,0 +1,20 @@
+#pragma once
+// The run store's schema and its migrations. PRAGMA user_version is the schema version: a new file
+// is migrated step by step from 0 to kSchemaVersion; an older file is migrated the same way in one
+// transaction; a file from a newer build is refused with a message naming it.
+#include <cstdint>
+
+#include "sqlite_db.h"
+
+namespace moe::store {
+
+inline constexpr int64_t kSchemaVersion = 2;
+
+// Brings db (opened read_write) to `target` (default: the current version). Also switches the
+// file to WAL and sets synchronous=NORMAL. Tests pass an older target to build old files.
+void migrate(Db& db, int64_t target = kSchemaVersion);
+
+// For read-only connections: throws unless the file's version is one this build reads.
+void check_schema_readable(Db& db);
+
+}  // namespace moe::store

@@ -1,0 +1,228 @@
+// `moe runs …` and `moe run …` as a user runs them: real processes, real pipes. `moe run` is tested
+// against store_fake_runtime (a stand-in that writes a contract-valid stream) and, when it has been
+// built, against the real moe-runtime. Exports are checked with the contract checker check-stream.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "run_reader.h"
+#include "store_test_util.h"
+#include "synthetic_stream.h"
+
+namespace moe::store {
+namespace {
+
+using test::TempDir;
+
+struct Proc {
+  int code = -1;
+  std::string out, err;
+};
+
+pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& out_file,
+            const std::string& err_file) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    int o = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+Proc finish(pid_t pid, const std::string& out_file, const std::string& err_file) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Proc p;
+  p.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  p.out = test::read_file(out_file);
+  p.err = test::read_file(err_file);
+  return p;
+}
+
+Proc run(const TempDir& dir, const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+  const std::string o = dir.file("out.txt"), e = dir.file("err.txt");
+  return finish(spawn(args, env, o, e), o, e);
+}
+
+std::string preset(const char* name) { return std::string(MOE_SOURCE_DIR) + "/resources/presets/" + name; }
+
+// Runs the contract checker on a file; "" when it passes, else its output.
+std::string check_stream(const TempDir& dir, const std::string& file) {
+  Proc p = run(dir, {"python3", CHECK_STREAM, file});
+  return p.code == 0 ? "" : "check-stream failed (" + std::to_string(p.code) + "):\n" + p.out + p.err;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(CHECK_STREAM)) GTEST_SKIP() << "no contract checker at " << CHECK_STREAM;
+  }
+  TempDir dir;
+  std::string db = dir.file("runs.sqlite");
+};
+
+TEST_F(Cli, ImportListShowExportRoundTrip) {
+  const std::string stream = dir.file("stream.jsonl");
+  SyntheticShape shape{.steps = 25, .layers = 3, .experts = 8, .ranks = 2};
+  test::write_file(stream, synthetic_stream(shape));
+  ASSERT_EQ(check_stream(dir, stream), "");
+  Proc imp = run(dir, {MOE_CLI, "runs", "import", stream, "--db", db, "--tag", "cluster"});
+  ASSERT_EQ(imp.code, 0) << imp.err;
+  const std::string id = imp.out.substr(0, imp.out.find('\n'));
+  EXPECT_NE(imp.err.find("0 malformed"), std::string::npos) << imp.err;
+
+  Proc list = run(dir, {MOE_CLI, "runs", "list", "--db", db});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_NE(list.out.find("synthetic"), std::string::npos);
+  EXPECT_NE(list.out.find("completed"), std::string::npos);
+
+  Proc show = run(dir, {MOE_CLI, "runs", "show", id, "--db", db});
+  ASSERT_EQ(show.code, 0) << show.err;
+  for (const char* want : {"final loss", "tokens/s", "drop rate", "load imbalance", "max/mean avg", "cluster"}) {
+    EXPECT_NE(show.out.find(want), std::string::npos) << want << "\n" << show.out;
+  }
+
+  const std::string out = dir.file("export.jsonl");
+  Proc exp = run(dir, {MOE_CLI, "runs", "export", id, "--db", db, "--format", "jsonl", "-o", out});
+  ASSERT_EQ(exp.code, 0) << exp.err;
+  EXPECT_EQ(check_stream(dir, out), "");
+  // Same records as the input: re-import the export, export again, compare the text.
+  Proc imp2 = run(dir, {MOE_CLI, "runs", "import", out, "--db", db});
+  ASSERT_EQ(imp2.code, 0);
+  Proc exp2 = run(dir, {MOE_CLI, "runs", "export", imp2.out.substr(0, imp2.out.find('\n')), "--db", db});
+  EXPECT_EQ(exp2.out, test::read_file(out));
+
+  Proc csv = run(dir, {MOE_CLI, "runs", "export", id, "--db", db, "--format", "csv"});
+  ASSERT_EQ(csv.code, 0) << csv.err;
+  EXPECT_EQ(csv.out.rfind("step,loss,aux_loss,z_loss,lr,tokens,step_ms,tokens_per_s\n", 0), 0u);
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), shape.steps + 1);
+  Proc csv_load = run(dir, {MOE_CLI, "runs", "export", id, "--db", db, "--format", "csv", "--table", "expert_load"});
+  EXPECT_EQ(std::count(csv_load.out.begin(), csv_load.out.end(), '\n'), shape.steps * shape.layers * shape.experts + 1);
+}
+
+TEST_F(Cli, TagCompareDeleteAndErrors) {
+  SyntheticShape a{.steps = 10, .layers = 2, .experts = 4, .ranks = 0, .seed = 1, .name = "alpha"};
+  SyntheticShape b{.steps = 12, .layers = 2, .experts = 8, .ranks = 0, .seed = 2, .name = "beta"};
+  test::write_file(dir.file("a.jsonl"), synthetic_stream(a));
+  test::write_file(dir.file("b.jsonl"), synthetic_stream(b));
+  ASSERT_EQ(run(dir, {MOE_CLI, "runs", "import", dir.file("a.jsonl"), "--db", db}).code, 0);
+  ASSERT_EQ(run(dir, {MOE_CLI, "runs", "import", dir.file("b.jsonl"), "--db", db}).code, 0);
+  const std::string evil = "x'); DROP TABLE runs; --\"";
+  ASSERT_EQ(run(dir, {MOE_CLI, "runs", "tag", "alpha", evil, "--db", db}).code, 0);
+  Proc list = run(dir, {MOE_CLI, "runs", "list", "--db", db, "--json"});
+  auto runs = nlohmann::json::parse(list.out);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[1]["tags"][0], evil);
+
+  Proc cmp = run(dir, {MOE_CLI, "runs", "compare", "alpha", "beta", "--db", db});
+  ASSERT_EQ(cmp.code, 0) << cmp.err;
+  EXPECT_NE(cmp.out.find("model.moe.num_experts"), std::string::npos) << cmp.out;
+  EXPECT_NE(cmp.out.find("name"), std::string::npos);
+  EXPECT_EQ(cmp.out.find("model.moe.top_k"), std::string::npos) << "equal keys are not listed";
+
+  Proc del = run(dir, {MOE_CLI, "runs", "delete", "alpha", "--db", db});
+  ASSERT_EQ(del.code, 0) << del.err;
+  Proc gone = run(dir, {MOE_CLI, "runs", "show", "alpha", "--db", db});
+  EXPECT_EQ(gone.code, 1);
+  EXPECT_NE(gone.err.find("no run 'alpha'"), std::string::npos) << gone.err;
+  EXPECT_EQ(std::count(gone.err.begin(), gone.err.end(), '\n'), 1) << "one line";
+
+  EXPECT_EQ(run(dir, {MOE_CLI, "runs", "list"}).code, 2);  // --db missing: usage
+  Proc missing = run(dir, {MOE_CLI, "runs", "import", dir.file("nope.jsonl"), "--db", db});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("nope.jsonl"), std::string::npos);
+}
+
+TEST_F(Cli, RunRecordsTheRuntimeStreamLive) {
+  Proc r = run(dir, {MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "train.steps=12"},
+               {std::string("MOE_RUNTIME=") + STORE_FAKE_RUNTIME});
+  ASSERT_EQ(r.code, 0) << r.err;
+  RunReader reader(db);
+  RunInfo info = reader.run(std::stoll(r.out));
+  EXPECT_EQ(info.status, "completed");
+  EXPECT_EQ(info.n_steps, 12);
+  EXPECT_EQ(info.name, "tiny-cpu");
+  EXPECT_EQ(info.n_layers, 4);
+  EXPECT_EQ(info.n_experts, 8);
+  // The stored spec is the resolved one, --set applied.
+  EXPECT_EQ(nlohmann::json::parse(reader.spec_json(info.id))["train"]["steps"], 12);
+}
+
+TEST_F(Cli, CtrlCCancelsTheRunAndRecordsCancelled) {
+  const std::string o = dir.file("o.txt"), e = dir.file("e.txt");
+  pid_t pid = spawn({MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "train.steps=100000"},
+                    {std::string("MOE_RUNTIME=") + STORE_FAKE_RUNTIME, "FAKE_STEP_MS=20"}, o, e);
+  // Wait until steps are being recorded, then press Ctrl-C.
+  int64_t seen = 0;
+  for (int i = 0; i < 500 && seen < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    try {
+      RunReader reader(db);
+      auto runs = reader.list_runs();
+      if (!runs.empty()) seen = runs[0].n_steps;
+    } catch (const std::exception&) {
+    }
+  }
+  ASSERT_GE(seen, 5) << "no steps recorded while running";
+  ASSERT_EQ(::kill(pid, SIGINT), 0);
+  Proc p = finish(pid, o, e);
+  EXPECT_EQ(p.code, 130) << p.err;
+  RunReader reader(db);
+  RunInfo info = reader.run(std::stoll(p.out));
+  EXPECT_EQ(info.status, "cancelled");
+  EXPECT_GE(info.n_steps, seen);
+  EXPECT_LT(info.n_steps, 100000);
+  const std::string out = dir.file("cancelled.jsonl");
+  ASSERT_EQ(run(dir, {MOE_CLI, "runs", "export", p.out.substr(0, p.out.find('\n')), "--db", db, "-o", out}).code, 0);
+  EXPECT_EQ(check_stream(dir, out), "");
+}
+
+TEST_F(Cli, ARuntimeThatDiesIsRecordedAsFailed) {
+  Proc r = run(dir, {MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "train.steps=10"},
+               {std::string("MOE_RUNTIME=") + STORE_FAKE_RUNTIME, "FAKE_FAIL_AFTER=3"});
+  EXPECT_EQ(r.code, 1);
+  RunReader reader(db);
+  RunInfo info = reader.run(std::stoll(r.out));
+  EXPECT_EQ(info.status, "failed");
+  EXPECT_EQ(info.n_steps, 3);
+  EXPECT_NE(info.end_reason.find("exit code 3"), std::string::npos) << info.end_reason;
+  Proc bad = run(dir, {MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "parallel.ep=3"},
+                 {std::string("MOE_RUNTIME=") + STORE_FAKE_RUNTIME});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("parallel.ep"), std::string::npos) << bad.err;
+}
+
+TEST_F(Cli, RealRuntimeTinyCpuRun) {
+  if (!std::filesystem::exists(MOE_RUNTIME_BIN)) GTEST_SKIP() << "moe-runtime not built at " << MOE_RUNTIME_BIN;
+  Proc r = run(dir, {MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "train.steps=20"},
+               {std::string("MOE_RUNTIME=") + MOE_RUNTIME_BIN});
+  ASSERT_EQ(r.code, 0) << r.err;
+  RunReader reader(db);
+  RunInfo info = reader.run(std::stoll(r.out));
+  EXPECT_EQ(info.status, "completed");
+  EXPECT_EQ(info.n_steps, 20);
+  EXPECT_FALSE(std::isnan(info.last_loss));
+  EXPECT_GT(info.routed_total, 0);
+  const std::string out = dir.file("real.jsonl");
+  ASSERT_EQ(run(dir, {MOE_CLI, "runs", "export", r.out.substr(0, r.out.find('\n')), "--db", db, "-o", out}).code, 0);
+  EXPECT_EQ(check_stream(dir, out), "");
+}
+
+}  // namespace
+}  // namespace moe::store

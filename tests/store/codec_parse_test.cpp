@@ -1,0 +1,129 @@
+// Blob codec round trips, line splitting across arbitrary read boundaries, and the record parser's
+// verdicts on contract-breaking lines.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <random>
+
+#include "blob_codec.h"
+#include "error.h"
+#include "line_splitter.h"
+#include "stream_record.h"
+
+namespace moe::store {
+namespace {
+
+TEST(BlobCodec, IntsRoundTripAtEveryWidth) {
+  std::mt19937_64 rng(7);
+  const int64_t ranges[] = {0, 1, 200, 60000, 4000000000LL, std::numeric_limits<int64_t>::max()};
+  for (int64_t range : ranges) {
+    std::vector<int64_t> v(257);
+    for (auto& x : v) x = range == 0 ? 42 : static_cast<int64_t>(rng() % static_cast<uint64_t>(range)) - range / 3;
+    std::string blob = encode_ints(v);
+    auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size());
+    EXPECT_EQ(decode_ints(bytes), v) << "range " << range;
+  }
+  std::vector<int64_t> extremes = {std::numeric_limits<int64_t>::min(), 0, std::numeric_limits<int64_t>::max()};
+  std::string blob = encode_ints(extremes);
+  EXPECT_EQ(decode_ints({reinterpret_cast<const uint8_t*>(blob.data()), blob.size()}), extremes);
+  std::string empty = encode_ints(std::vector<int64_t>{});
+  EXPECT_TRUE(decode_ints({reinterpret_cast<const uint8_t*>(empty.data()), empty.size()}).empty());
+}
+
+TEST(BlobCodec, CompactForTypicalExpertCounts) {
+  std::vector<int64_t> counts(256), zeros(256, 0);
+  for (int i = 0; i < 256; ++i) counts[i] = 40 + (i * 37) % 90;  // a band of 90 values
+  EXPECT_LE(encode_ints(counts).size(), 256u + 6u);
+  EXPECT_LE(encode_ints(zeros).size(), 4u);
+}
+
+TEST(BlobCodec, CorruptBlobIsAnError) {
+  std::string blob = encode_ints(std::vector<int64_t>{1, 2, 3000});
+  blob.pop_back();
+  EXPECT_THROW(decode_ints({reinterpret_cast<const uint8_t*>(blob.data()), blob.size()}), Error);
+  const uint8_t bad_width[] = {3, 1, 0, 0};
+  EXPECT_THROW(decode_ints(bad_width), Error);
+}
+
+TEST(LineSplitter, JoinsLinesSplitAtEveryByte) {
+  const std::string text = "alpha\nbeta gamma\n\nlast-without-newline";
+  for (size_t cut = 1; cut <= text.size(); ++cut) {
+    LineSplitter sp(1024);
+    std::vector<std::string> lines;
+    auto on_line = [&](std::string_view l, int64_t) { lines.emplace_back(l); };
+    auto on_over = [&](int64_t, uint64_t) { FAIL() << "no line is oversize"; };
+    for (size_t i = 0; i < text.size(); i += cut) sp.feed(std::string_view(text).substr(i, cut), on_line, on_over);
+    sp.finish(on_line, on_over);
+    EXPECT_EQ(lines, (std::vector<std::string>{"alpha", "beta gamma", "", "last-without-newline"})) << "cut " << cut;
+  }
+}
+
+TEST(LineSplitter, OversizeLineIsSkippedAndCountedWithoutBuffering) {
+  LineSplitter sp(100);
+  std::vector<std::string> lines;
+  std::vector<std::pair<int64_t, uint64_t>> over;
+  auto on_line = [&](std::string_view l, int64_t) { lines.emplace_back(l); };
+  auto on_over = [&](int64_t n, uint64_t b) { over.emplace_back(n, b); };
+  sp.feed("ok1\n", on_line, on_over);
+  for (int i = 0; i < 50; ++i) sp.feed(std::string(37, 'x'), on_line, on_over);
+  sp.feed("yy\nok2\n", on_line, on_over);
+  EXPECT_EQ(lines, (std::vector<std::string>{"ok1", "ok2"}));
+  ASSERT_EQ(over.size(), 1u);
+  EXPECT_EQ(over[0].first, 2);
+  EXPECT_EQ(over[0].second, 50u * 37u + 2u);
+}
+
+template <typename T>
+const T* record_of(const ParsedLine& p) {
+  auto* r = std::get_if<Record>(&p);
+  return r ? std::get_if<T>(r) : nullptr;
+}
+
+std::string malformed_reason(const std::string& line) {
+  ParsedLine p = parse_line(line);
+  auto* m = std::get_if<Malformed>(&p);
+  return m ? m->reason : "";
+}
+
+TEST(StreamRecord, ParsesContractRecordsAndKeepsExtraFields) {
+  auto p = parse_line(R"({"type":"step","step":3,"loss":2.5,"aux_loss":1,"z_loss":0.1,"lr":0.003,"tokens":4096,"step_ms":12.5,"tokens_per_s":327680,"grad_norm":0.7})");
+  const StepRecord* s = record_of<StepRecord>(p);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->step, 3);
+  EXPECT_DOUBLE_EQ(s->loss, 2.5);
+  EXPECT_EQ(s->extra, R"({"grad_norm":0.7})");
+  EXPECT_TRUE(std::holds_alternative<Ignored>(parse_line(R"({"type":"future_record","x":1})")));
+  EXPECT_TRUE(std::holds_alternative<Ignored>(parse_line("   ")));
+}
+
+TEST(StreamRecord, ContractViolationsAreMalformedWithAReason) {
+  EXPECT_NE(malformed_reason(R"({"type":"step","step":1)").find("not JSON"), std::string::npos);
+  EXPECT_NE(malformed_reason("\x01\x02\xff\xfe garbage").find("not JSON"), std::string::npos);
+  EXPECT_NE(malformed_reason("{\"type\":\"log\",\"message\":\"bad \xc3\x28 utf8\"}").find("not JSON"), std::string::npos);
+  EXPECT_NE(malformed_reason("[1,2]").find("not a JSON object"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"step":1})").find("type"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"step","step":1})").find("missing 'loss'"), std::string::npos);
+  // Numbers out of range: beyond double, beyond int64, negative counts, floats where ints belong.
+  EXPECT_NE(malformed_reason(R"({"type":"checkpoint","step":1e999,"path":"x"})").find("not JSON"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"checkpoint","step":18446744073709551615,"path":"x"})").find("out of range"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"checkpoint","step":99999999999999999999,"path":"x"})").find("integer"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"checkpoint","step":-1,"path":"x"})").find("negative"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"checkpoint","step":1.5,"path":"x"})").find("integer"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"expert_load","step":1,"layer":0,"counts":[1,-2],"dropped":[0,0]})").find("negative"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"expert_load","step":1,"layer":0,"counts":[1,2],"dropped":[0]})").find("length"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"expert_load","step":1,"layer":0,"counts":[1,2],"dropped":[2,0]})").find("dropped more"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"a2a","step":1,"layer":0,"phase":"x","pass":"fwd","rank_us":[],"rank_bytes":[]})").find("phase"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"run_end","status":"done","steps":3})").find("status"), std::string::npos);
+  EXPECT_NE(malformed_reason(R"({"type":"step","step":true,"loss":1,"aux_loss":1,"z_loss":1,"lr":1,"tokens":1,"step_ms":1,"tokens_per_s":1})").find("integer"), std::string::npos);
+}
+
+TEST(StreamRecord, PrintablePrefixIsValidUtf8) {
+  std::string p = printable_prefix("ok \xff\xfe \xc3\xa9 \x01 end", 100);
+  EXPECT_EQ(p, "ok \xEF\xBF\xBD\xEF\xBF\xBD \xc3\xa9 \xEF\xBF\xBD end");
+  // Overlong encodings and UTF-16 surrogates are invalid UTF-8 too.
+  EXPECT_EQ(printable_prefix("\xc0\xaf|\xed\xa0\x80|\xf0\x9f\x98\x80"),
+            "\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|\xf0\x9f\x98\x80");
+}
+
+}  // namespace
+}  // namespace moe::store

@@ -1,0 +1,242 @@
+// Queries checked against brute-force figures computed from the same stream's text: downsampling
+// (min, max, last per bucket), heatmaps, layers × experts, per-rank all-to-all, load balance,
+// aligned series of several runs, config diff, incremental reads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "run_reader.h"
+#include "store_test_util.h"
+#include "synthetic_stream.h"
+
+namespace moe::store {
+namespace {
+
+using json = nlohmann::json;
+using test::TempDir;
+
+struct Fixture {
+  TempDir dir;
+  std::string db = dir.file("runs.sqlite");
+  SyntheticShape shape{.steps = 257, .layers = 3, .experts = 16, .ranks = 4};
+  std::string stream = synthetic_stream(shape);
+  int64_t run = test::ingest_string(db, stream, 5000);
+  std::vector<json> records() const {
+    std::vector<json> out;
+    std::istringstream in(stream);
+    std::string line;
+    while (std::getline(in, line)) out.push_back(json::parse(line));
+    return out;
+  }
+};
+
+int64_t bucket_of(int64_t step, int64_t first, int64_t last, int64_t n) {
+  int64_t span = last - first + 1;
+  n = std::min(n, span);
+  return (step - first) * n / span;
+}
+
+TEST(Query, SeriesKeepsMinMaxAndLastOfEachBucket) {
+  Fixture f;
+  RunReader reader(f.db);
+  const int64_t first = 10, last = 250, N = 17;
+  std::map<int64_t, std::vector<std::pair<int64_t, double>>> buckets;
+  for (const json& r : f.records()) {
+    if (r["type"] != "step") continue;
+    int64_t s = r["step"];
+    if (s >= first && s <= last) buckets[bucket_of(s, first, last, N)].push_back({s, r["loss"].get<double>()});
+  }
+  Series s = reader.series(f.run, Metric::loss, first, last, N);
+  ASSERT_EQ(s.min.size(), buckets.size());
+  size_t i = 0;
+  for (auto& [b, pts] : buckets) {
+    double mn = INFINITY, mx = -INFINITY;
+    for (auto& p : pts) mn = std::min(mn, p.second), mx = std::max(mx, p.second);
+    EXPECT_EQ(s.min[i], mn) << "bucket " << b;
+    EXPECT_EQ(s.max[i], mx) << "bucket " << b;
+    EXPECT_EQ(s.last[i], pts.back().second) << "bucket " << b;
+    EXPECT_EQ(s.step[i], static_cast<double>(pts.back().first));
+    ++i;
+  }
+  // Fewer steps than buckets: one bucket per step.
+  Series small = reader.series(f.run, Metric::tokens_per_s, 1, 5, 1000);
+  EXPECT_EQ(small.step, (std::vector<double>{1, 2, 3, 4, 5}));
+}
+
+TEST(Query, HeatmapIsTheMeanLoadPerBucketAndExpert) {
+  Fixture f;
+  RunReader reader(f.db);
+  const int64_t layer = 1, N = 10;
+  const int64_t E = f.shape.experts;
+  std::vector<double> sum(E * N, 0.0), dsum(E * N, 0.0);
+  std::vector<int64_t> n(N, 0);
+  for (const json& r : f.records()) {
+    if (r["type"] != "expert_load" || r["layer"] != layer) continue;
+    int64_t b = bucket_of(r["step"], 1, f.shape.steps, N);
+    ++n[b];
+    for (int64_t e = 0; e < E; ++e) {
+      sum[e * N + b] += r["counts"][e].get<double>();
+      dsum[e * N + b] += r["dropped"][e].get<double>();
+    }
+  }
+  Heatmap h = reader.expert_heatmap(f.run, layer, 1, -1, N);
+  Heatmap d = reader.expert_heatmap(f.run, layer, 1, -1, N, /*dropped=*/true);
+  ASSERT_EQ(h.n_experts, E);
+  ASSERT_EQ(h.n_buckets, N);
+  for (int64_t b = 0; b < N; ++b) {
+    EXPECT_EQ(h.steps_in_bucket[b], n[b]);
+    for (int64_t e = 0; e < E; ++e) {
+      EXPECT_DOUBLE_EQ(h.values[e * N + b], sum[e * N + b] / n[b]);
+      EXPECT_DOUBLE_EQ(d.values[e * N + b], dsum[e * N + b] / n[b]);
+    }
+  }
+  EXPECT_EQ(h.bucket_first_step.front(), 1.0);
+}
+
+TEST(Query, LayerExpertMatrixAndLoadBalance) {
+  Fixture f;
+  RunReader reader(f.db);
+  const int64_t E = f.shape.experts, first = 100, last = 120;
+  std::vector<double> sum(f.shape.layers * E, 0.0);
+  std::map<std::pair<int64_t, int64_t>, json> load;
+  for (const json& r : f.records()) {
+    if (r["type"] != "expert_load") continue;
+    load[{r["layer"], r["step"]}] = r;
+    if (r["step"] < first || r["step"] > last) continue;
+    for (int64_t e = 0; e < E; ++e) sum[r["layer"].get<int64_t>() * E + e] += r["counts"][e].get<double>();
+  }
+  LayerExpertMatrix m = reader.layer_expert_matrix(f.run, first, last);
+  ASSERT_EQ(m.n_layers, f.shape.layers);
+  ASSERT_EQ(m.n_experts, E);
+  for (size_t i = 0; i < sum.size(); ++i) EXPECT_DOUBLE_EQ(m.values[i], sum[i] / (last - first + 1));
+
+  auto lb = reader.load_balance(f.run, 2, 50, 52);
+  ASSERT_EQ(lb.size(), 3u);
+  for (const LoadBalance& b : lb) {
+    const json& r = load[{b.layer, b.step}];
+    double total = 0, mx = 0, dropped = 0;
+    for (int64_t e = 0; e < E; ++e) {
+      total += r["counts"][e].get<double>();
+      mx = std::max(mx, r["counts"][e].get<double>());
+      dropped += r["dropped"][e].get<double>();
+    }
+    double mean = total / E, var = 0;
+    for (int64_t e = 0; e < E; ++e) var += std::pow(r["counts"][e].get<double>() - mean, 2);
+    EXPECT_DOUBLE_EQ(b.max_over_mean, mx / mean);
+    EXPECT_DOUBLE_EQ(b.drop_rate, dropped / total);
+    EXPECT_NEAR(b.cv, std::sqrt(var / E) / mean, 1e-12);
+  }
+  auto layers = reader.layer_balance(f.run);
+  ASSERT_EQ(layers.size(), 3u);
+  EXPECT_EQ(layers[0].steps, f.shape.steps);
+  EXPECT_GT(layers[0].mean_max_over_mean, 1.0);
+  Series lbs = reader.load_balance_series(f.run, 0, 1, -1, 8);
+  EXPECT_EQ(lbs.min.size(), 8u);
+  for (size_t i = 0; i < lbs.min.size(); ++i) EXPECT_LE(lbs.min[i], lbs.max[i]);
+}
+
+TEST(Query, A2aRankStatsPerRank) {
+  Fixture f;
+  RunReader reader(f.db);
+  const int64_t P = f.shape.ranks;
+  std::vector<double> sum(P, 0), mn(P, INFINITY), mx(P, -INFINITY), bytes(P, 0);
+  int64_t n = 0;
+  for (const json& r : f.records()) {
+    if (r["type"] != "a2a" || r["phase"] != "dispatch" || r["pass"] != "bwd" || r["layer"] != 2) continue;
+    ++n;
+    for (int64_t p = 0; p < P; ++p) {
+      double us = r["rank_us"][p];
+      sum[p] += us;
+      mn[p] = std::min(mn[p], us);
+      mx[p] = std::max(mx[p], us);
+      bytes[p] += r["rank_bytes"][p].get<double>();
+    }
+  }
+  A2aRankStats s = reader.a2a_rank_stats(f.run, "dispatch", "bwd", 2, 0, -1);
+  ASSERT_EQ(s.samples, n);
+  ASSERT_EQ(s.mean_us.size(), static_cast<size_t>(P));
+  for (int64_t p = 0; p < P; ++p) {
+    EXPECT_NEAR(s.mean_us[p], sum[p] / n, 1e-9);
+    EXPECT_EQ(s.min_us[p], mn[p]);
+    EXPECT_EQ(s.max_us[p], mx[p]);
+    EXPECT_DOUBLE_EQ(s.mean_bytes[p], bytes[p] / n);
+  }
+  EXPECT_EQ(reader.a2a_rank_stats(f.run, "combine", "fwd", -1, 0, -1).samples, 3 * f.shape.steps);
+}
+
+TEST(Query, IncrementalReadsReturnOnlyNewRows) {
+  Fixture f;
+  RunReader reader(f.db);
+  auto rows = reader.steps_after(f.run, 250);
+  ASSERT_EQ(rows.size(), 7u);
+  EXPECT_EQ(rows.front().step, 251);
+  auto loads = reader.expert_load_after(f.run, 0, 255);
+  ASSERT_EQ(loads.size(), 2u);
+  int64_t total = 0;
+  for (int64_t c : loads[0].counts) total += c;
+  EXPECT_EQ(total, f.shape.tokens * f.shape.top_k);
+  EXPECT_EQ(reader.a2a_after(f.run, 256).size(), static_cast<size_t>(3 * 4));
+  EXPECT_TRUE(reader.steps_after(f.run, 257).empty());
+}
+
+TEST(Query, AlignedSeriesShareOneGridAndMarkMissingBuckets) {
+  TempDir dir;
+  const std::string db = dir.file("runs.sqlite");
+  SyntheticShape a{.steps = 100, .layers = 1, .experts = 4, .ranks = 0, .seed = 1};
+  SyntheticShape b{.steps = 40, .layers = 1, .experts = 4, .ranks = 0, .seed = 2};
+  int64_t ra = test::ingest_string(db, synthetic_stream(a));
+  int64_t rb = test::ingest_string(db, synthetic_stream(b));
+  RunReader reader(db);
+  AlignedSeries s = reader.aligned_series({ra, rb}, Metric::loss, 1, -1, 10);
+  ASSERT_EQ(s.bucket_first_step.size(), 10u);
+  EXPECT_EQ(s.bucket_first_step[0], 1.0);
+  EXPECT_EQ(s.bucket_first_step[9], 91.0);
+  Series alone = reader.series(ra, Metric::loss, 1, 100, 10);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(s.min[0][i], alone.min[i]);
+    EXPECT_EQ(s.last[0][i], alone.last[i]);
+  }
+  EXPECT_FALSE(std::isnan(s.last[1][3]));  // steps 31..40
+  EXPECT_TRUE(std::isnan(s.last[1][4]));   // run b has no step 41..50
+}
+
+TEST(Query, ConfigDiffListsOnlyDifferingKeys) {
+  TempDir dir;
+  const std::string db = dir.file("runs.sqlite");
+  int64_t a, b;
+  {
+    RunStore store(db);
+    a = store.create_run("a", R"({"model":{"n_layers":4,"moe":{"top_k":2}},"parallel":{"ep":4},"cluster":{"nodes":[{"host":"h1"}]}})");
+    b = store.create_run("b", R"({"model":{"n_layers":4,"moe":{"top_k":1}},"parallel":{"ep":4},"cluster":{"nodes":[{"host":"h2"}]},"extra":true})");
+  }
+  RunReader reader(db);
+  auto diff = reader.config_diff({a, b});
+  ASSERT_EQ(diff.size(), 3u);
+  EXPECT_EQ(diff[0].key, "cluster.nodes[0].host");
+  EXPECT_EQ(diff[0].values, (std::vector<std::string>{"\"h1\"", "\"h2\""}));
+  EXPECT_EQ(diff[1].key, "extra");
+  EXPECT_EQ(diff[1].values[0], "(absent)");
+  EXPECT_EQ(diff[2].key, "model.moe.top_k");
+}
+
+TEST(Query, ThousandRunsListQuickly) {
+  TempDir dir;
+  const std::string db = dir.file("runs.sqlite");
+  {
+    RunStore store(db);
+    for (int i = 0; i < 1000; ++i) store.create_run("run " + std::to_string(i));
+  }
+  RunReader reader(db);
+  auto t0 = std::chrono::steady_clock::now();
+  auto runs = reader.list_runs();
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(runs.size(), 1000u);
+  EXPECT_EQ(runs.front().name, "run 999");
+  EXPECT_LT(ms, 250.0);
+}
+
+}  // namespace
+}  // namespace moe::store
