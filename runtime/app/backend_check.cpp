@@ -7,7 +7,6 @@
 namespace moe::rt {
 
 void check_supported_by_cpu_runtime(const JobSpec& spec) {
-  throw_if_invalid(validate_spec(spec));
   const auto& p = spec.parallel;
   if (spec.runtime.backend == "cuda")
     throw Error("runtime.backend: cuda is not available in this build of moe-runtime (built without CUDA); use cpu");
@@ -24,6 +23,7 @@ void check_supported_by_cpu_runtime(const JobSpec& spec) {
     throw Error("parallel.dp: " + std::to_string(p.dp) + " — data parallelism over several processes is not supported by this runtime yet (use 1)");
   if (spec.model.vocab_size < 256)
     throw Error("model.vocab_size: " + std::to_string(spec.model.vocab_size) + " is smaller than the 256 byte tokens");
+  throw_if_invalid(validate_spec(spec));  // after the backend's own refusals, which say more
 }
 
 }  // namespace moe::rt

@@ -42,7 +42,8 @@ const char* const kTrainHelp =
     "  --checkpoint-dir DIR write checkpoints under DIR every runtime.checkpoint_every steps and at\n"
     "                       the end (DIR/step-NNNNNNNN, DIR/latest names the newest)\n"
     "  --resume DIR         continue from a checkpoint (a checkpoint directory or a root with latest)\n"
-    "  --nproc-per-node N   local processes (only 1 in this runtime)\n\n"
+    "  --nproc-per-node N   local processes (only 1 in this runtime)\n"
+    "  --time-limit S       stop (completed, with a reason) after S seconds of training\n\n"
     "Exit: 0 completed, 1 failed or error, 2 usage, 128+signal when cancelled by SIGINT/SIGTERM.\n";
 
 const char* const kEvalHelp =
@@ -136,7 +137,7 @@ JobSpec load_spec_arg(const std::string& command, const Parsed& p) {
 
 int cmd_train(const std::vector<std::string>& args, const std::atomic<int>* stop_signal) {
   const Parsed p = parse("train", args, {"--set", "--metrics", "--checkpoint-dir", "--resume", "--nproc-per-node",
-                                         "--nnodes", "--node-rank", "--master"});
+                                         "--nnodes", "--node-rank", "--master", "--time-limit"});
   if (p.help) {
     std::fputs(kTrainHelp, stdout);
     return 0;
@@ -151,6 +152,7 @@ int cmd_train(const std::vector<std::string>& args, const std::atomic<int>* stop
   options.checkpoint_dir = p.last("--checkpoint-dir");
   options.resume = p.last("--resume");
   options.stop_signal = stop_signal;
+  if (p.has("--time-limit")) options.time_limit_s = parse_double(p.last("--time-limit"), "--time-limit");
   Trainer trainer(spec, options);
   const TrainResult r = trainer.run();
   std::fprintf(stderr, "moe-runtime: %s after %lld steps%s%s (peak RSS %.1f MiB)\n", r.status.c_str(),

@@ -1,6 +1,7 @@
 // The single-process training loop (see trainer.h).
 #include "trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -120,9 +121,13 @@ struct Trainer::Impl {
     const auto moe_index = model->moe_layer_indices();
     const auto params = model->named_params();
     const int64_t E = spec.model.moe.num_experts;
-    // Test hook (fault injection): poison one weight with NaN before this step.
+    // Test hook (fault injection): fill one parameter with NaN before this step.
     const char* fault = std::getenv("MOE_FAULT_NAN_STEP");
     const int64_t fault_step = fault ? std::atoll(fault) : -1;
+    const char* fault_param = std::getenv("MOE_FAULT_NAN_PARAM");
+    Param* poisoned = params[0];
+    for (Param* p : params)
+      if (fault_param && p->name == fault_param) poisoned = p;
 
     auto finish = [&](const std::string& status, const std::string& reason) {
       result.status = status;
@@ -136,14 +141,22 @@ struct Trainer::Impl {
     };
 
     bool first = true;
+    const auto run_t0 = std::chrono::steady_clock::now();
+    std::string end_reason;
     while (state.step < spec.train.steps) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count();
+      if (options.time_limit_s > 0 && elapsed >= options.time_limit_s) {
+        end_reason = "time limit of " + std::to_string(options.time_limit_s) + " s reached at step " + std::to_string(state.step);
+        if (!options.checkpoint_dir.empty()) checkpoint(metrics);
+        break;
+      }
       if (options.stop_signal && options.stop_signal->load()) {
         if (!options.checkpoint_dir.empty()) checkpoint(metrics);
         return finish("cancelled", "stopped by signal " + std::to_string(options.stop_signal->load()) + " after step " +
                                        std::to_string(state.step));
       }
       const int64_t step = state.step + 1;  // 1-based in the stream
-      if (step == fault_step) params[0]->value[0] = std::nanf("");
+      if (step == fault_step) std::fill(poisoned->value.begin(), poisoned->value.end(), std::nanf(""));
       const auto t0 = std::chrono::steady_clock::now();
       model->zero_grad();
       double lm = 0, aux = 0, z = 0;
@@ -194,7 +207,9 @@ struct Trainer::Impl {
       if (first) result.first_loss = lm, first = false;
       result.last_loss = lm;
       const bool last = step == spec.train.steps;
-      const bool report = last || (spec.runtime.metrics_every > 0 && step % spec.runtime.metrics_every == 0);
+      const bool time_up = options.time_limit_s > 0 &&
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count() >= options.time_limit_s;
+      const bool report = last || time_up || (spec.runtime.metrics_every > 0 && step % spec.runtime.metrics_every == 0);
       const bool validate = spec.train.eval_every > 0 && step % spec.train.eval_every == 0 && !last;
       if (report || validate) {
         StepRecord rec;
@@ -214,8 +229,8 @@ struct Trainer::Impl {
       const bool due = spec.runtime.checkpoint_every > 0 && step % spec.runtime.checkpoint_every == 0;
       if (!options.checkpoint_dir.empty() && (due || last)) checkpoint(metrics);
     }
-    result.val_loss = validation_loss(0);
-    return finish("completed", "");
+    result.val_loss = validation_loss(options.val_bytes_final);
+    return finish("completed", end_reason);
   }
 };
 

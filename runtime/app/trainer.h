@@ -25,7 +25,9 @@ struct TrainerOptions {
   std::string metrics = "-";              // --metrics FILE|-
   std::filesystem::path checkpoint_dir;   // --checkpoint-dir (empty: no checkpoints)
   std::filesystem::path resume;           // --resume DIR (empty: fresh run)
-  int64_t val_bytes_periodic = 65536;     // validation bytes used at eval_every (the end uses all)
+  int64_t val_bytes_periodic = 65536;     // validation bytes used at eval_every
+  int64_t val_bytes_final = 1 << 20;      // validation bytes used at the end (0: all)
+  double time_limit_s = 0;                // --time-limit: stop after this much wall time (0: none)
   const std::atomic<int>* stop_signal = nullptr;  // set by a signal handler: cancel the run
 };
 
