@@ -346,6 +346,7 @@ TEST_F(OpsTest, AttentionThreadedPathMatchesReference) {
   expect_close(dqf, dq, 1e-3, 1e-4, "attention dq float");
   expect_close(dkf, dk, 1e-3, 1e-4, "attention dk float");
   expect_close(dvf, dv, 1e-3, 1e-4, "attention dv float");
+  EXPECT_EQ(gemm_threads(), 2);  // the workers' single-thread GEMM setting is undone
 }
 
 TEST_F(OpsTest, CrossEntropyMatchesReferenceAndGradients) {
