@@ -1,0 +1,51 @@
+// Theme: palette-aware colours so the studio reads in both light and dark system themes.
+#include "common/theme.h"
+
+#include <QWidget>
+#include "common/qcp.h"
+
+namespace moe::gui {
+
+bool isDark(const QPalette& palette) { return palette.color(QPalette::Window).lightness() < 128; }
+
+QColor errorColor(const QPalette& p) { return isDark(p) ? QColor("#ff7b72") : QColor("#c62828"); }
+QColor warningColor(const QPalette& p) { return isDark(p) ? QColor("#e3b341") : QColor("#9a6700"); }
+QColor okColor(const QPalette& p) { return isDark(p) ? QColor("#56d364") : QColor("#1a7f37"); }
+QColor errorColor(const QWidget* w) { return errorColor(w->palette()); }
+QColor warningColor(const QWidget* w) { return warningColor(w->palette()); }
+QColor okColor(const QWidget* w) { return okColor(w->palette()); }
+
+QColor categoryColor(int i, const QPalette& palette) {
+  static const char* tableau[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+  QColor c(tableau[((i % 10) + 10) % 10]);
+  if (i >= 10) c = c.darker(100 + 25 * ((i / 10) % 3));  // more than 10 groups: vary the shade
+  return isDark(palette) ? c.lighter(115) : c;
+}
+
+static void styleAxis(QCPAxis* axis, const QPalette& p) {
+  QColor fg = p.color(QPalette::WindowText);
+  QColor grid = p.color(QPalette::Mid);
+  grid.setAlpha(90);
+  axis->setBasePen(QPen(fg, 1));
+  axis->setTickPen(QPen(fg, 1));
+  axis->setSubTickPen(QPen(fg, 1));
+  axis->setTickLabelColor(fg);
+  axis->setLabelColor(fg);
+  axis->grid()->setPen(QPen(grid, 1, Qt::DotLine));
+  axis->grid()->setSubGridVisible(false);
+}
+
+void stylePlot(QCustomPlot* plot) {
+  const QPalette& p = plot->palette();
+  plot->setBackground(p.brush(QPalette::Base));
+  for (auto* axis : plot->axisRect()->axes()) styleAxis(axis, p);
+  plot->axisRect()->setBackground(p.brush(QPalette::Base));
+  plot->legend->setBrush(p.brush(QPalette::Base));
+  plot->legend->setTextColor(p.color(QPalette::Text));
+  plot->legend->setBorderPen(QPen(p.color(QPalette::Mid)));
+  plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  plot->setNoAntialiasingOnDrag(true);
+}
+
+}  // namespace moe::gui

@@ -1,0 +1,351 @@
+// CompareWorkspace: runs table, overlaid curves, config diff and summary.
+#include "compare/compare_workspace.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QInputDialog>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSlider>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QStandardItemModel>
+#include <QTabWidget>
+#include <QTableView>
+#include <QVBoxLayout>
+#include <cmath>
+#include "common/qcp.h"
+
+#include "common/plot_tools.h"
+#include "common/theme.h"
+#include "compare/runs_model.h"
+#include "live/live_workspace.h"
+#include "run_store.h"
+
+namespace moe::gui {
+
+class RunStoreHandle {
+ public:
+  explicit RunStoreHandle(const std::string& path) : store(path) {}
+  store::RunStore store;
+};
+
+namespace {
+QTableView* makeTable(QAbstractItemModel* model, const QString& name) {
+  auto* view = new QTableView;
+  view->setObjectName(name);
+  view->setModel(model);
+  view->setAlternatingRowColors(true);
+  view->verticalHeader()->setVisible(false);
+  view->horizontalHeader()->setStretchLastSection(true);
+  view->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  view->setSelectionBehavior(QAbstractItemView::SelectRows);
+  return view;
+}
+}  // namespace
+
+CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidget(parent), poller_(poller) {
+  auto* layout = new QVBoxLayout(this);
+  auto* split = new QSplitter(Qt::Vertical);
+  layout->addWidget(split);
+
+  // Runs table with its toolbar.
+  auto* top = new QWidget;
+  auto* tl = new QVBoxLayout(top);
+  tl->setContentsMargins(0, 0, 0, 0);
+  auto* bar = new QHBoxLayout;
+  filter_ = new QLineEdit;
+  filter_->setObjectName("runsFilter");
+  filter_->setPlaceholderText("Filter runs by name, status, tag or note…");
+  filter_->setClearButtonEnabled(true);
+  bar->addWidget(filter_, 1);
+  auto* tag = new QPushButton("Tag…");
+  auto* notes = new QPushButton("Notes…");
+  auto* open = new QPushButton("Open in Live");
+  auto* del = new QPushButton(style()->standardIcon(QStyle::SP_TrashIcon), "Delete…");
+  bar->addWidget(tag);
+  bar->addWidget(notes);
+  bar->addWidget(open);
+  bar->addWidget(del);
+  tl->addLayout(bar);
+  runs_model_ = new RunsModel(this);
+  proxy_ = new QSortFilterProxyModel(this);
+  proxy_->setSourceModel(runs_model_);
+  proxy_->setFilterKeyColumn(-1);
+  proxy_->setFilterCaseSensitivity(Qt::CaseInsensitive);
+  proxy_->setSortRole(Qt::UserRole);
+  runs_view_ = makeTable(proxy_, "runsTable");
+  runs_view_->setSortingEnabled(true);
+  runs_view_->sortByColumn(RunsModel::Id, Qt::DescendingOrder);
+  runs_view_->setSelectionMode(QAbstractItemView::ExtendedSelection);
+  runs_view_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  runs_view_->horizontalHeader()->setSectionResizeMode(RunsModel::Notes, QHeaderView::Stretch);
+  tl->addWidget(runs_view_);
+  split->addWidget(top);
+
+  // Curves on the left, diff and summary tables on the right.
+  auto* bottom = new QSplitter(Qt::Horizontal);
+  auto* left = new QWidget;
+  auto* ll = new QVBoxLayout(left);
+  ll->setContentsMargins(0, 0, 0, 0);
+  auto* cbar = new QHBoxLayout;
+  cbar->addWidget(new QLabel("Metric"));
+  metric_ = new QComboBox;
+  metric_->setObjectName("compareMetric");
+  metric_->addItems({"loss", "aux_loss", "z_loss", "tokens_per_s", "step_ms", "lr"});
+  cbar->addWidget(metric_);
+  cbar->addSpacing(12);
+  cbar->addWidget(new QLabel("Smoothing"));
+  ema_ = new QSlider(Qt::Horizontal);
+  ema_->setRange(0, 99);
+  ema_->setValue(60);
+  ema_->setMaximumWidth(160);
+  cbar->addWidget(ema_);
+  cbar->addStretch(1);
+  ll->addLayout(cbar);
+  curves_ = new QCustomPlot;
+  curves_->setObjectName("compare_curves");
+  curves_->xAxis->setLabel("step");
+  curves_->yAxis->setLabel("loss (nats)");
+  curves_->legend->setVisible(true);
+  stylePlot(curves_);
+  installPlotTools(curves_);
+  ll->addWidget(curves_, 1);
+  bottom->addWidget(left);
+
+  auto* tables = new QTabWidget;
+  summary_model_ = new QStandardItemModel(this);
+  summary_view_ = makeTable(summary_model_, "summaryTable");
+  summary_view_->setSortingEnabled(true);
+  diff_model_ = new QStandardItemModel(this);
+  diff_view_ = makeTable(diff_model_, "diffTable");
+  tables->addTab(summary_view_, "Summary");
+  tables->addTab(diff_view_, "Config diff");
+  bottom->addWidget(tables);
+  bottom->setStretchFactor(0, 3);
+  bottom->setStretchFactor(1, 2);
+  split->addWidget(bottom);
+  split->setStretchFactor(0, 2);
+  split->setStretchFactor(1, 3);
+
+  connect(poller_, &StorePoller::runsListed, this, &CompareWorkspace::handleRunsListed);
+  connect(filter_, &QLineEdit::textChanged, proxy_, &QSortFilterProxyModel::setFilterFixedString);
+  connect(runs_view_->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+          &CompareWorkspace::handleSelectionChanged);
+  connect(metric_, &QComboBox::currentTextChanged, this, &CompareWorkspace::redraw);
+  connect(ema_, &QSlider::valueChanged, this, &CompareWorkspace::redraw);
+  connect(runs_view_, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
+    Q_EMIT openRunRequested(runs_model_->run(proxy_->mapToSource(i).row()).id);
+  });
+  connect(open, &QPushButton::clicked, this, [this] {
+    if (!selected_.isEmpty()) Q_EMIT openRunRequested(selected_.first());
+  });
+  connect(tag, &QPushButton::clicked, this, [this] {
+    bool ok = false;
+    QString t = QInputDialog::getText(this, "Tag runs", "Tag for the selected runs:", QLineEdit::Normal, {}, &ok);
+    if (ok && !t.trimmed().isEmpty()) addTag(t.trimmed());
+  });
+  connect(notes, &QPushButton::clicked, this, [this] {
+    if (selected_.isEmpty()) return;
+    int row = runs_model_->rowOfRun(selected_.first());
+    QString current = row >= 0 ? QString::fromStdString(runs_model_->run(row).notes) : QString();
+    bool ok = false;
+    QString n = QInputDialog::getMultiLineText(this, "Notes", "Notes of the selected runs:", current, &ok);
+    if (ok) setNotes(n);
+  });
+  connect(del, &QPushButton::clicked, this, [this] { deleteSelected(false); });
+}
+
+CompareWorkspace::~CompareWorkspace() = default;
+
+store::RunReader* CompareWorkspace::reader() {
+  if (!reader_ || reader_path_ != poller_->storePath()) {
+    reader_.reset();
+    reader_path_ = poller_->storePath();
+    reader_ = std::make_unique<store::RunReader>(reader_path_.toStdString());
+  }
+  return reader_.get();
+}
+
+void CompareWorkspace::handleRunsListed(const std::vector<store::RunInfo>& runs) {
+  restoring_selection_ = true;
+  runs_model_->setRuns(runs);
+  QList<qint64> keep = selected_;
+  selectRuns(keep);
+  restoring_selection_ = false;
+  redraw();
+}
+
+void CompareWorkspace::selectRuns(const QList<qint64>& ids) {
+  QItemSelection sel;
+  for (qint64 id : ids) {
+    int row = runs_model_->rowOfRun(id);
+    if (row < 0) continue;
+    QModelIndex a = proxy_->mapFromSource(runs_model_->index(row, 0));
+    QModelIndex b = proxy_->mapFromSource(runs_model_->index(row, RunsModel::ColumnCount - 1));
+    if (a.isValid()) sel.select(a, b);
+  }
+  runs_view_->selectionModel()->select(sel, QItemSelectionModel::ClearAndSelect);
+  selected_.clear();
+  for (qint64 id : ids)
+    if (runs_model_->rowOfRun(id) >= 0) selected_ << id;
+  if (!restoring_selection_) redraw();
+}
+
+QList<qint64> CompareWorkspace::selectedRuns() const { return selected_; }
+
+void CompareWorkspace::handleSelectionChanged() {
+  if (restoring_selection_) return;
+  selected_.clear();
+  for (const QModelIndex& i : runs_view_->selectionModel()->selectedRows())
+    selected_ << runs_model_->run(proxy_->mapToSource(i).row()).id;
+  std::sort(selected_.begin(), selected_.end());
+  redraw();
+}
+
+void CompareWorkspace::redraw() {
+  curves_->clearGraphs();
+  diff_model_->clear();
+  summary_model_->clear();
+  if (selected_.isEmpty()) {
+    curves_->replot();
+    return;
+  }
+  try {
+    store::RunReader* r = reader();
+    std::vector<int64_t> ids(selected_.begin(), selected_.end());
+    const std::string metric = metric_->currentText().toStdString();
+    auto series = r->aligned_series(ids, store::metric_from_name(metric), 0, -1, 600);
+    double alpha = ema_->value() / 100.0;
+    for (size_t k = 0; k < series.runs.size(); ++k) {
+      QVector<double> x, y;
+      for (size_t b = 0; b < series.bucket_first_step.size(); ++b) {
+        double v = series.last[k][b];
+        if (!std::isfinite(v)) continue;
+        x << series.bucket_first_step[b];
+        y << v;
+      }
+      QCPGraph* g = curves_->addGraph();
+      int row = runs_model_->rowOfRun(series.runs[k]);
+      QString name = row >= 0 ? QString::fromStdString(runs_model_->run(row).name) : QString();
+      g->setName(QString("#%1 %2").arg(series.runs[k]).arg(name));
+      g->setPen(QPen(categoryColor(int(k), palette()), 2));
+      g->setData(x, emaSmooth(y, alpha), true);
+    }
+    curves_->yAxis->setLabel(metric == "loss" || metric == "aux_loss" || metric == "z_loss" ? metric_->currentText() + " (nats)"
+                             : metric == "step_ms" ? "step time (ms)" : metric == "tokens_per_s" ? "tokens / s" : "learning rate");
+    curves_->rescaleAxes();
+
+    // Config diff: only the keys whose values differ between the selected runs.
+    QStringList header{"key"};
+    for (qint64 id : selected_) header << QString("#%1").arg(id);
+    diff_model_->setHorizontalHeaderLabels(header);
+    if (selected_.size() >= 2) {
+      for (const auto& row : r->config_diff(ids)) {
+        bool differs = false;
+        for (const auto& v : row.values) differs |= v != row.values.front();
+        if (!differs) continue;
+        QList<QStandardItem*> items{new QStandardItem(QString::fromStdString(row.key))};
+        for (const auto& v : row.values) items << new QStandardItem(QString::fromStdString(v));
+        diff_model_->appendRow(items);
+      }
+    }
+
+    // Summary per run.
+    summary_model_->setHorizontalHeaderLabels(
+        {"run", "final loss", "tokens/s", "drop rate", "max/mean load", "a2a share of step"});
+    for (qint64 id : selected_) {
+      store::RunInfo info = r->run(id);
+      double a2a_us = 0;
+      const char* phases[] = {"dispatch", "combine", "dispatch", "combine"};
+      const char* passes[] = {"fwd", "fwd", "bwd", "bwd"};
+      int64_t samples = 0;
+      for (int i = 0; i < 4; ++i) {
+        auto s = r->a2a_rank_stats(id, phases[i], passes[i], -1, 0, -1);
+        if (s.mean_us.empty()) continue;
+        samples += s.samples;
+        a2a_us += *std::max_element(s.mean_us.begin(), s.mean_us.end()) * double(s.samples);
+      }
+      auto step_ms = r->series(id, store::Metric::step_ms, 0, -1, 1);
+      double mean_step_ms = 0;
+      auto all_steps = r->steps_after(id, -1);
+      for (const auto& s : all_steps) mean_step_ms += s.step_ms;
+      if (!all_steps.empty()) mean_step_ms /= double(all_steps.size());
+      double share = (samples > 0 && mean_step_ms > 0 && info.n_steps > 0)
+                         ? a2a_us / double(info.n_steps) / 1000.0 / mean_step_ms : NAN;
+      auto cell = [](double v, int digits, const QString& suffix = {}) {
+        auto* item = new QStandardItem(std::isfinite(v) ? QString::number(v, 'f', digits) + suffix : QString("–"));
+        item->setData(std::isfinite(v) ? v : -1.0, Qt::UserRole);
+        item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        return item;
+      };
+      (void)step_ms;
+      summary_model_->appendRow({new QStandardItem(QString("#%1 %2").arg(id).arg(QString::fromStdString(info.name))),
+                                 cell(info.last_loss, 4), cell(info.last_tokens_per_s, 0),
+                                 cell(info.routed_total > 0 ? info.drop_rate * 100 : NAN, 2, " %"),
+                                 cell(info.last_imbalance, 3), cell(share * 100, 1, " %")});
+    }
+    summary_view_->resizeColumnsToContents();
+    diff_view_->resizeColumnsToContents();
+  } catch (const std::exception& e) {
+    summary_model_->appendRow(new QStandardItem(QString("cannot read the run store: %1").arg(e.what())));
+  }
+  curves_->replot();
+}
+
+void CompareWorkspace::withStore(const std::function<void(RunStoreHandle&)>& edit) {
+  try {
+    RunStoreHandle handle(poller_->storePath().toStdString());
+    edit(handle);
+  } catch (const std::exception& e) {
+    QMessageBox::warning(this, "Run store", e.what());
+  }
+  poller_->refreshRuns();
+}
+
+void CompareWorkspace::addTag(const QString& tag) {
+  withStore([&](RunStoreHandle& h) {
+    for (qint64 id : selected_) h.store.add_tag(id, tag.toStdString());
+  });
+}
+
+void CompareWorkspace::setNotes(const QString& notes) {
+  withStore([&](RunStoreHandle& h) {
+    for (qint64 id : selected_) h.store.set_notes(id, notes.toStdString());
+  });
+}
+
+void CompareWorkspace::deleteSelected(bool confirmed) {
+  if (selected_.isEmpty()) return;
+  if (!confirmed) {
+    QStringList ids;
+    for (qint64 id : selected_) ids << QString("#%1").arg(id);
+    auto answer = QMessageBox::question(this, "Delete runs?",
+                                        QString("Delete %1 and all their recorded data? This cannot be undone.").arg(ids.join(", ")),
+                                        QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel);
+    if (answer != QMessageBox::Yes) return;
+  }
+  QList<qint64> doomed = selected_;
+  selected_.clear();
+  withStore([&](RunStoreHandle& h) {
+    for (qint64 id : doomed) h.store.delete_run(id);
+  });
+}
+
+void CompareWorkspace::exportCurrent() {
+  bool ok = false;
+  QString pick = QInputDialog::getItem(this, "Export", "What to export:",
+                                       {"curves (PNG, PDF or CSV)", "runs table (CSV)", "summary table (CSV)", "config diff (CSV)"},
+                                       0, false, &ok);
+  if (!ok) return;
+  if (pick.startsWith("curves")) exportPlotDialog(curves_, this);
+  else if (pick.startsWith("runs")) exportTableDialog(proxy_, this, "runs.csv");
+  else if (pick.startsWith("summary")) exportTableDialog(summary_model_, this, "summary.csv");
+  else exportTableDialog(diff_model_, this, "config-diff.csv");
+}
+
+}  // namespace moe::gui

@@ -1,0 +1,72 @@
+#pragma once
+// CompareWorkspace: the runs table (sortable, filterable; tags, notes, delete with confirmation);
+// the selected runs' curves overlaid, aligned by step and smoothed; a config diff table with only
+// the keys that differ; a summary table (final loss, tokens/s, drop rate, max/mean expert load,
+// all-to-all share of step time). Queries go through core's RunReader, edits through RunStore.
+#include <QWidget>
+#include <memory>
+
+#include "live/store_poller.h"
+
+class QComboBox;
+class QCustomPlot;
+class QLineEdit;
+class QSlider;
+class QSortFilterProxyModel;
+class QStandardItemModel;
+class QTableView;
+
+namespace moe::gui {
+
+class RunsModel;
+
+class CompareWorkspace : public QWidget {
+  Q_OBJECT
+ public:
+  explicit CompareWorkspace(StorePoller* poller, QWidget* parent = nullptr);
+  ~CompareWorkspace() override;
+
+  void selectRuns(const QList<qint64>& ids);
+  QList<qint64> selectedRuns() const;
+  void exportCurrent();
+  // Tag, notes and delete act on the selected runs; delete asks first unless `confirmed`.
+  void addTag(const QString& tag);
+  void setNotes(const QString& notes);
+  void deleteSelected(bool confirmed = false);
+
+  QTableView* runsView() const { return runs_view_; }
+  QSortFilterProxyModel* runsProxy() const { return proxy_; }
+  QCustomPlot* curvesPlot() const { return curves_; }
+  QStandardItemModel* diffModel() const { return diff_model_; }
+  QStandardItemModel* summaryModel() const { return summary_model_; }
+  QLineEdit* filter() const { return filter_; }
+
+ Q_SIGNALS:
+  void openRunRequested(qint64 run_id);
+
+ private:
+  void handleRunsListed(const std::vector<store::RunInfo>& runs);
+  void handleSelectionChanged();
+  void redraw();
+  void withStore(const std::function<void(class RunStoreHandle&)>& edit);
+  store::RunReader* reader();
+
+  StorePoller* poller_;
+  RunsModel* runs_model_;
+  QSortFilterProxyModel* proxy_;
+  QTableView* runs_view_;
+  QLineEdit* filter_;
+  QComboBox* metric_;
+  QSlider* ema_;
+  QCustomPlot* curves_;
+  QStandardItemModel* diff_model_;
+  QTableView* diff_view_;
+  QStandardItemModel* summary_model_;
+  QTableView* summary_view_;
+  std::unique_ptr<store::RunReader> reader_;
+  QString reader_path_;
+  QList<qint64> selected_;
+  bool restoring_selection_ = false;
+};
+
+}  // namespace moe::gui

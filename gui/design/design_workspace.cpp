@@ -1,0 +1,133 @@
+// DesignWorkspace: assembles forms, problems list, layout grid and estimates around SpecModel.
+#include "design/design_workspace.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QListWidget>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QTabWidget>
+#include <QVBoxLayout>
+
+#include "common/theme.h"
+#include "design/estimates_view.h"
+#include "design/layout_view.h"
+#include "design/spec_form.h"
+
+namespace moe::gui {
+
+DesignWorkspace::DesignWorkspace(SpecModel* model, QWidget* parent) : QWidget(parent), model_(model) {
+  auto* outer = new QHBoxLayout(this);
+  outer->setContentsMargins(4, 4, 4, 4);
+  auto* split = new QSplitter(Qt::Horizontal);
+  outer->addWidget(split);
+
+  auto* left = new QSplitter(Qt::Vertical);
+  tabs_ = new QTabWidget;
+  const std::pair<const char*, const char*> sections[] = {
+      {"model", "Model"}, {"routing", "Routing"}, {"parallel", "Parallel"}, {"placement", "Placement"},
+      {"train", "Training"}, {"runtime", "Runtime"}, {"cluster", "Cluster"}};
+  for (const auto& [key, title] : sections) {
+    auto* form = new SpecForm(model_, key);
+    forms_ << form;
+    auto* scroll = new QScrollArea;
+    scroll->setWidget(form);
+    scroll->setWidgetResizable(true);
+    scroll->setFrameShape(QFrame::NoFrame);
+    tabs_->addTab(scroll, title);
+  }
+  problems_ = new QListWidget;
+  problems_->setObjectName("problems");
+  problems_->setToolTip("Every rule core reports for this design; double-click to go to the field");
+  connect(problems_, &QListWidget::itemActivated, this, &DesignWorkspace::handleProblemActivated);
+  left->addWidget(tabs_);
+  left->addWidget(problems_);
+  left->setStretchFactor(0, 4);
+  left->setStretchFactor(1, 1);
+
+  auto* right = new QSplitter(Qt::Vertical);
+  auto* layout_box = new QWidget;
+  auto* lb = new QVBoxLayout(layout_box);
+  lb->setContentsMargins(0, 0, 0, 0);
+  auto* row = new QHBoxLayout;
+  row->addWidget(new QLabel("<b>Layout</b> — colour by"));
+  dimension_ = new QComboBox;
+  dimension_->setObjectName("layoutDimension");
+  dimension_->addItems({"TP group", "EP group", "DP replica", "PP stage"});
+  dimension_->setCurrentIndex(1);
+  row->addWidget(dimension_);
+  row->addStretch(1);
+  lb->addLayout(row);
+  layout_view_ = new LayoutView;
+  lb->addWidget(layout_view_, 1);
+  connect(dimension_, &QComboBox::currentIndexChanged, this,
+          [this](int i) { layout_view_->setDimension(LayoutView::Dimension(i)); });
+  estimates_ = new EstimatesView;
+  right->addWidget(layout_box);
+  right->addWidget(estimates_);
+  right->setStretchFactor(0, 1);
+  right->setStretchFactor(1, 3);
+
+  split->addWidget(left);
+  split->addWidget(right);
+  split->setStretchFactor(0, 2);
+  split->setStretchFactor(1, 3);
+
+  connect(model_, &SpecModel::specChanged, this, &DesignWorkspace::handleSpecChanged);
+  handleSpecChanged();
+}
+
+SpecForm* DesignWorkspace::form(const QString& section) const {
+  for (auto* f : forms_)
+    if (!f->paths().isEmpty() && f->paths().first().section('.', 0, 0) == section) return f;
+  return nullptr;
+}
+
+QWidget* DesignWorkspace::editorFor(const QString& path) const {
+  for (auto* f : forms_)
+    if (auto* e = f->editor(path)) return e;
+  return nullptr;
+}
+
+QString DesignWorkspace::messageFor(const QString& path) const {
+  for (auto* f : forms_)
+    if (f->editor(path)) return f->message(path);
+  return {};
+}
+
+void DesignWorkspace::handleSpecChanged() {
+  problems_->clear();
+  QString first_error;
+  for (const auto& d : model_->diagnostics()) {
+    auto* item = new QListWidgetItem(QString::fromStdString(d.text()));
+    item->setData(Qt::UserRole, QString::fromStdString(d.path));
+    item->setForeground(d.severity == Severity::error ? errorColor(this) : warningColor(this));
+    problems_->addItem(item);
+    if (first_error.isEmpty() && d.severity == Severity::error) first_error = QString::fromStdString(d.text());
+  }
+  if (model_->diagnostics().empty()) {
+    auto* item = new QListWidgetItem(QStringLiteral("✔ no problems: the design is valid"));
+    item->setForeground(okColor(this));
+    problems_->addItem(item);
+  }
+  layout_view_->setSpec(model_->spec());
+  estimates_->setPlan(model_->plan(), first_error);
+}
+
+void DesignWorkspace::handleProblemActivated() {
+  auto* item = problems_->currentItem();
+  if (!item) return;
+  QString path = item->data(Qt::UserRole).toString();
+  for (int i = 0; i < forms_.size(); ++i) {
+    for (const auto& p : forms_[i]->paths()) {
+      if (path == p || path.startsWith(p + ".") || path.startsWith(p + "[") || p.startsWith(path + ".")) {
+        tabs_->setCurrentIndex(i);
+        forms_[i]->editor(p)->setFocus();
+        return;
+      }
+    }
+  }
+}
+
+}  // namespace moe::gui

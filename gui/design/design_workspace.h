@@ -1,0 +1,45 @@
+#pragma once
+// DesignWorkspace: the forms of every spec section on the left; on the right the layout grid and
+// the estimates; under the forms, the list of every diagnostic core reports. It edits the one
+// SpecModel the main window owns.
+#include <QWidget>
+
+#include "design/spec_model.h"
+
+class QComboBox;
+class QListWidget;
+class QTabWidget;
+
+namespace moe::gui {
+
+class EstimatesView;
+class LayoutView;
+class SpecForm;
+
+class DesignWorkspace : public QWidget {
+  Q_OBJECT
+ public:
+  DesignWorkspace(SpecModel* model, QWidget* parent = nullptr);
+
+  SpecForm* form(const QString& section) const;
+  // The form holding a dotted path's editor (tests: designer()->editorFor("parallel.ep")).
+  QWidget* editorFor(const QString& path) const;
+  QString messageFor(const QString& path) const;
+  LayoutView* layoutView() const { return layout_view_; }
+  EstimatesView* estimatesView() const { return estimates_; }
+  QListWidget* problems() const { return problems_; }
+
+ private:
+  void handleSpecChanged();
+  void handleProblemActivated();
+
+  SpecModel* model_;
+  QTabWidget* tabs_;
+  QList<SpecForm*> forms_;
+  QListWidget* problems_;
+  LayoutView* layout_view_;
+  QComboBox* dimension_;
+  EstimatesView* estimates_;
+};
+
+}  // namespace moe::gui

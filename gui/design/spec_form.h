@@ -1,0 +1,50 @@
+#pragma once
+// SpecForm: the form for one section of the spec ("model", "routing", …). Fields are generated
+// from the spec's own JSON (every key of the defaults), so a new spec field shows up without GUI
+// work. Each field shows core's diagnostic for its JSON path right under it.
+#include <QHash>
+#include <QWidget>
+
+#include "design/spec_model.h"
+
+class QLabel;
+class QTableWidget;
+
+namespace moe::gui {
+
+class SpecForm : public QWidget {
+  Q_OBJECT
+ public:
+  SpecForm(SpecModel* model, const QString& section, QWidget* parent = nullptr);
+
+  // The editor widget of a dotted path, or nullptr (tests drive fields through it).
+  QWidget* editor(const QString& path) const;
+  // The inline message currently shown under a field ("" when none).
+  QString message(const QString& path) const;
+  QStringList paths() const { return rows_.keys(); }
+
+ private:
+  struct Row {
+    QWidget* editor = nullptr;
+    QLabel* message = nullptr;
+  };
+  void build(QWidget* parent_widget, const nlohmann::json& node, const QString& prefix);
+  QWidget* makeEditor(const QString& path, const nlohmann::json& value);
+  QWidget* makeNodesTable();
+  void handleSpecReplaced();
+  void handleSpecChanged();
+  void handleNodesEdited();
+  void refreshValue(const QString& path);
+  void refreshNodes();
+
+  SpecModel* model_;
+  QString section_;
+  QHash<QString, Row> rows_;
+  QTableWidget* nodes_ = nullptr;
+  bool updating_ = false;
+};
+
+// Choices of the enumerated string fields ("routing.type" → token_choice, expert_choice).
+QStringList fieldChoices(const QString& path);
+
+}  // namespace moe::gui

@@ -1,0 +1,377 @@
+// LiveWorkspace: QCustomPlot views over the poller's incremental updates.
+#include "live/live_workspace.h"
+
+#include <QComboBox>
+#include <QElapsedTimer>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QInputDialog>
+#include <QLabel>
+#include <QSlider>
+#include <QSpinBox>
+#include <QVBoxLayout>
+#include <cmath>
+#include "common/qcp.h"
+
+#include "common/plot_tools.h"
+#include "common/theme.h"
+
+namespace moe::gui {
+
+QVector<double> emaSmooth(const QVector<double>& y, double alpha) {
+  if (alpha <= 0) return y;
+  QVector<double> out(y.size());
+  double acc = 0, weight = 0;
+  for (int i = 0; i < y.size(); ++i) {
+    if (!std::isfinite(y[i])) {
+      out[i] = y[i];
+      continue;
+    }
+    acc = alpha * acc + (1 - alpha) * y[i];
+    weight = alpha * weight + (1 - alpha);
+    out[i] = acc / weight;
+  }
+  return out;
+}
+
+namespace {
+QCustomPlot* makePlot(const QString& name, const QString& title, const QString& x, const QString& y) {
+  auto* plot = new QCustomPlot;
+  plot->setObjectName(name);
+  plot->setMinimumSize(260, 180);
+  plot->plotLayout()->insertRow(0);
+  QFont f = plot->font();
+  f.setBold(true);
+  auto* t = new QCPTextElement(plot, title, f);
+  t->setTextColor(plot->palette().color(QPalette::WindowText));
+  plot->plotLayout()->addElement(0, 0, t);
+  plot->xAxis->setLabel(x);
+  plot->yAxis->setLabel(y);
+  stylePlot(plot);
+  installPlotTools(plot);
+  return plot;
+}
+
+QCPColorMap* makeColorMap(QCustomPlot* plot, const QString& value_name, const QString& scale_label) {
+  auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
+  map->setName(value_name);
+  map->setInterpolate(false);
+  map->setTightBoundary(true);
+  auto* scale = new QCPColorScale(plot);
+  plot->plotLayout()->addElement(1, 1, scale);
+  scale->setType(QCPAxis::atRight);
+  scale->axis()->setLabel(scale_label);
+  const QPalette& p = plot->palette();
+  scale->axis()->setTickLabelColor(p.color(QPalette::WindowText));
+  scale->axis()->setLabelColor(p.color(QPalette::WindowText));
+  scale->axis()->setBasePen(QPen(p.color(QPalette::WindowText)));
+  scale->axis()->setTickPen(QPen(p.color(QPalette::WindowText)));
+  map->setColorScale(scale);
+  map->setGradient(QCPColorGradient::gpThermal);
+  auto* margins = new QCPMarginGroup(plot);
+  plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  return map;
+}
+}  // namespace
+
+LiveWorkspace::LiveWorkspace(StorePoller* poller, QWidget* parent) : QWidget(parent), poller_(poller) {
+  auto* layout = new QVBoxLayout(this);
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(new QLabel("Run"));
+  run_combo_ = new QComboBox;
+  run_combo_->setObjectName("liveRun");
+  run_combo_->setMinimumContentsLength(28);
+  run_combo_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+  bar->addWidget(run_combo_);
+  bar->addSpacing(12);
+  bar->addWidget(new QLabel("Layer"));
+  layer_ = new QSpinBox;
+  layer_->setObjectName("liveLayer");
+  layer_->setRange(0, 0);
+  layer_->setToolTip("MoE layer shown in the steps × experts heatmap");
+  bar->addWidget(layer_);
+  bar->addSpacing(12);
+  bar->addWidget(new QLabel("Smoothing"));
+  ema_ = new QSlider(Qt::Horizontal);
+  ema_->setObjectName("liveEma");
+  ema_->setRange(0, 99);
+  ema_->setValue(60);
+  ema_->setMaximumWidth(160);
+  ema_->setToolTip("EMA smoothing of the loss curves (0: raw)");
+  ema_label_ = new QLabel("0.60");
+  bar->addWidget(ema_);
+  bar->addWidget(ema_label_);
+  bar->addSpacing(12);
+  info_ = new QLabel("No run yet: launch one from Run, or pick a recorded run.");
+  info_->setObjectName("liveInfo");
+  bar->addWidget(info_, 1);
+  layout->addLayout(bar);
+
+  heat_plot_ = makePlot("expert_load_heatmap", "Expert load (tokens per step)", "step", "expert");
+  heat_map_ = makeColorMap(heat_plot_, "tokens", "tokens / step");
+  latest_plot_ = makePlot("layers_experts_latest", "Layers × experts, latest window", "expert", "layer");
+  latest_map_ = makeColorMap(latest_plot_, "tokens", "tokens / step");
+  drops_plot_ = makePlot("drops_per_layer", "Token drops per layer", "step", "dropped (% of routed)");
+  a2a_plot_ = makePlot("a2a_per_rank", "All-to-all time per rank (latest window)", "rank", "µs per layer·step");
+  a2a_steps_plot_ = makePlot("a2a_rank_step", "All-to-all time, rank × step", "step", "rank");
+  a2a_map_ = makeColorMap(a2a_steps_plot_, "µs", "µs per step (all layers)");
+  a2a_map_->setGradient(QCPColorGradient::gpHot);
+  loss_plot_ = makePlot("loss", "Loss", "step", "loss (nats)");
+  loss_plot_->yAxis2->setVisible(true);
+  loss_plot_->yAxis2->setLabel("aux / z loss");
+  stylePlot(loss_plot_);
+  loss_plot_->legend->setVisible(true);
+  loss_plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  const char* names[] = {"loss", "loss (raw)", "aux loss", "z loss"};
+  for (int i = 0; i < 4; ++i) {
+    QCPGraph* g = loss_plot_->addGraph(loss_plot_->xAxis, i < 2 ? loss_plot_->yAxis : loss_plot_->yAxis2);
+    g->setName(names[i]);
+    QColor c = categoryColor(i == 1 ? 0 : i, palette());
+    if (i == 1) c.setAlpha(70);
+    g->setPen(QPen(c, i == 1 ? 1 : 2));
+  }
+  tps_plot_ = makePlot("tokens_per_s", "Throughput", "step", "tokens / s");
+  tps_plot_->addGraph()->setName("tokens/s");
+  tps_plot_->graph(0)->setPen(QPen(categoryColor(4, palette()), 2));
+
+  auto* grid = new QGridLayout;
+  grid->addWidget(heat_plot_, 0, 0, 1, 2);
+  grid->addWidget(latest_plot_, 0, 2);
+  grid->addWidget(loss_plot_, 1, 0);
+  grid->addWidget(drops_plot_, 1, 1);
+  grid->addWidget(tps_plot_, 1, 2);
+  grid->addWidget(a2a_plot_, 2, 0);
+  grid->addWidget(a2a_steps_plot_, 2, 1, 1, 2);
+  for (int c = 0; c < 3; ++c) grid->setColumnStretch(c, 1);
+  grid->setRowStretch(0, 5);
+  grid->setRowStretch(1, 4);
+  grid->setRowStretch(2, 4);
+  layout->addLayout(grid, 1);
+
+  connect(poller_, &StorePoller::liveUpdate, this, &LiveWorkspace::handleLiveUpdate);
+  connect(poller_, &StorePoller::runsListed, this, &LiveWorkspace::handleRunsListed);
+  connect(run_combo_, &QComboBox::activated, this, &LiveWorkspace::handleRunPicked);
+  connect(layer_, &QSpinBox::valueChanged, this, &LiveWorkspace::handleLayerChanged);
+  connect(ema_, &QSlider::valueChanged, this, [this](int v) {
+    ema_label_->setText(QString::number(v / 100.0, 'f', 2));
+    redrawCurves();
+    loss_plot_->replot(QCustomPlot::rpQueuedReplot);
+  });
+}
+
+QList<QCustomPlot*> LiveWorkspace::plots() const {
+  return {heat_plot_, latest_plot_, loss_plot_, drops_plot_, tps_plot_, a2a_plot_, a2a_steps_plot_};
+}
+
+int LiveWorkspace::heatmapColumns() const { return heat_map_->data()->keySize(); }
+int LiveWorkspace::heatmapExperts() const { return heat_map_->data()->valueSize(); }
+
+double LiveWorkspace::lastReplotMs() const {
+  double worst = 0;
+  for (auto* p : plots()) worst = std::max(worst, p->replotTime());
+  return worst;
+}
+
+void LiveWorkspace::setEma(double alpha) { ema_->setValue(int(std::lround(alpha * 100))); }
+
+void LiveWorkspace::followRun(qint64 run_id) {
+  run_id_ = run_id;
+  poller_->follow(run_id, layer_->value());
+  int i = run_combo_->findData(run_id);
+  if (i >= 0) run_combo_->setCurrentIndex(i);
+  Q_EMIT runOpened(run_id);
+}
+
+void LiveWorkspace::followNewRunAfter(qint64 run_id) {
+  run_id_ = -1;
+  info_->setText("waiting for the run to start…");
+  poller_->followNewRunAfter(run_id);
+}
+
+void LiveWorkspace::handleRunsListed(const std::vector<store::RunInfo>& runs) {
+  filling_combo_ = true;
+  run_combo_->clear();
+  for (const auto& r : runs)
+    run_combo_->addItem(QString("#%1 %2 (%3)").arg(r.id).arg(QString::fromStdString(r.name), QString::fromStdString(r.status)),
+                        QVariant::fromValue<qint64>(r.id));
+  int i = run_combo_->findData(run_id_);
+  run_combo_->setCurrentIndex(i);
+  filling_combo_ = false;
+  // Nothing followed yet: show the newest run, so opening the studio shows the last run at once.
+  if (run_id_ < 0 && !runs.empty() && info_->text().startsWith("No run")) {
+    run_id_ = runs.front().id;
+    poller_->follow(run_id_, layer_->value());
+    run_combo_->setCurrentIndex(0);
+  }
+}
+
+void LiveWorkspace::handleRunPicked(int index) {
+  if (filling_combo_ || index < 0) return;
+  followRun(run_combo_->itemData(index).toLongLong());
+}
+
+void LiveWorkspace::handleLayerChanged(int layer) {
+  if (run_id_ >= 0) poller_->follow(run_id_, layer);
+}
+
+void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
+  QElapsedTimer timer;
+  timer.start();
+  if (u.reset || u.run.id != run_id_) {
+    step_x_.clear(), loss_.clear(), aux_.clear(), z_.clear(), tps_.clear();
+    a2a_total_.clear();
+    drops_plot_->clearGraphs();
+    if (u.run.id != run_id_) {
+      run_id_ = u.run.id;
+      int i = run_combo_->findData(run_id_);
+      if (i >= 0) run_combo_->setCurrentIndex(i);
+    }
+  }
+  status_ = QString::fromStdString(u.run.status);
+  for (const auto& s : u.steps) {
+    step_x_ << double(s.step);
+    loss_ << s.loss, aux_ << s.aux_loss, z_ << s.z_loss, tps_ << s.tokens_per_s;
+  }
+  layer_->blockSignals(true);
+  layer_->setRange(0, int(std::max<int64_t>(0, u.run.n_layers - 1)));
+  layer_->blockSignals(false);
+  info_->setText(QString("#%1 <b>%2</b> · %3 · step %4%5 · %6 ranks · %7 tokens/s")
+                     .arg(u.run.id).arg(QString::fromStdString(u.run.name).toHtmlEscaped(), status_)
+                     .arg(u.run.last_step)
+                     .arg(u.planned_steps > 0 ? QString(" / %1").arg(u.planned_steps) : QString())
+                     .arg(u.run.world_size)
+                     .arg(std::isfinite(u.run.last_tokens_per_s) ? QString::number(u.run.last_tokens_per_s, 'f', 0) : "–"));
+
+  // Steps × experts heatmap of the chosen layer: one column per bucket (a step, until there are more).
+  const auto& h = u.heatmap;
+  if (h.n_experts > 0 && h.n_buckets > 0) {
+    double first = h.bucket_first_step.front(), last = h.bucket_first_step.back();
+    heat_map_->data()->setSize(int(h.n_buckets), int(h.n_experts));
+    heat_map_->data()->setRange(QCPRange(first, last == first ? first + 1 : last), QCPRange(0, double(h.n_experts - 1)));
+    for (int64_t e = 0; e < h.n_experts; ++e)
+      for (int64_t b = 0; b < h.n_buckets; ++b)
+        heat_map_->data()->setCell(int(b), int(e), h.values[e * h.n_buckets + b]);
+    heat_map_->rescaleDataRange(true);
+    heat_plot_->rescaleAxes();
+    static_cast<QCPTextElement*>(heat_plot_->plotLayout()->element(0, 0))
+        ->setText(QString("Expert load of layer %1 (tokens per step)").arg(u.layer));
+  }
+  const auto& m = u.latest;
+  if (m.n_layers > 0 && m.n_experts > 0) {
+    latest_map_->data()->setSize(int(m.n_experts), int(m.n_layers));
+    latest_map_->data()->setRange(QCPRange(0, double(m.n_experts - 1)), QCPRange(0, double(m.n_layers - 1)));
+    for (int64_t l = 0; l < m.n_layers; ++l)
+      for (int64_t e = 0; e < m.n_experts; ++e) latest_map_->data()->setCell(int(e), int(l), m.values[l * m.n_experts + e]);
+    latest_map_->rescaleDataRange(true);
+    latest_plot_->rescaleAxes();
+    static_cast<QCPTextElement*>(latest_plot_->plotLayout()->element(0, 0))
+        ->setText(QString("Layers × experts, steps %1–%2").arg(m.first_step).arg(m.last_step));
+  }
+  // Drops: one line per layer (legend only when few).
+  for (size_t l = 0; l < u.balance.size(); ++l) {
+    while (drops_plot_->graphCount() <= int(l)) {
+      QCPGraph* g = drops_plot_->addGraph();
+      g->setName(QString("layer %1").arg(drops_plot_->graphCount() - 1));
+      g->setPen(QPen(categoryColor(drops_plot_->graphCount() - 1, palette()), 1.5));
+    }
+    for (const auto& b : u.balance[l]) drops_plot_->graph(int(l))->addData(double(b.step), b.drop_rate * 100);
+  }
+  drops_plot_->legend->setVisible(drops_plot_->graphCount() > 0 && drops_plot_->graphCount() <= 8);
+  drops_plot_->rescaleAxes();
+  if (drops_plot_->yAxis->range().upper < 1) drops_plot_->yAxis->setRange(0, 1);
+
+  for (const auto& a : u.a2a_total) a2a_total_.push_back(a);
+  drawA2a(u);
+  redrawCurves();
+
+  for (auto* p : plots()) p->replot(QCustomPlot::rpQueuedReplot);
+  apply_ms_ = timer.nsecsElapsed() / 1e6;
+  Q_EMIT updated();
+}
+
+void LiveWorkspace::drawA2a(const LiveUpdate& u) {
+  a2a_plot_->clearPlottables();
+  a2a_plot_->clearItems();
+  const char* names[] = {"dispatch fwd", "combine fwd", "dispatch bwd", "combine bwd"};
+  size_t ranks = 0;
+  for (const auto& s : u.a2a_stats) ranks = std::max(ranks, s.mean_us.size());
+  if (ranks > 0) {
+    auto* group = new QCPBarsGroup(a2a_plot_);
+    std::vector<double> total(ranks, 0.0);
+    for (int i = 0; i < 4; ++i) {
+      const auto& s = u.a2a_stats[i];
+      if (s.mean_us.empty()) continue;
+      auto* bars = new QCPBars(a2a_plot_->xAxis, a2a_plot_->yAxis);
+      bars->setName(names[i]);
+      bars->setBarsGroup(group);
+      bars->setWidth(0.8 / 4);
+      QColor c = categoryColor(i, palette());
+      bars->setBrush(c);
+      bars->setPen(QPen(c.darker(120)));
+      for (size_t r = 0; r < s.mean_us.size(); ++r) {
+        bars->addData(double(r), s.mean_us[r]);
+        total[r] += s.mean_us[r];
+      }
+    }
+    size_t slowest = std::max_element(total.begin(), total.end()) - total.begin();
+    double mean = std::accumulate(total.begin(), total.end(), 0.0) / double(ranks);
+    auto* label = new QCPItemText(a2a_plot_);
+    label->setPositionAlignment(Qt::AlignTop | Qt::AlignRight);
+    label->position->setType(QCPItemPosition::ptAxisRectRatio);
+    label->position->setCoords(0.98, 0.02);
+    label->setText(QString("slowest: rank %1 (%2 % above the mean)").arg(slowest)
+                       .arg(mean > 0 ? (total[slowest] / mean - 1) * 100 : 0.0, 0, 'f', 0));
+    label->setColor(errorColor(this));
+    a2a_plot_->xAxis->setTickLabelColor(palette().color(QPalette::WindowText));
+    a2a_plot_->legend->setVisible(true);
+    a2a_plot_->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    a2a_plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    a2a_plot_->rescaleAxes();
+    a2a_plot_->xAxis->setRange(-0.6, double(ranks) - 0.4);
+    a2a_plot_->yAxis->setRange(0, a2a_plot_->yAxis->range().upper * 1.35);
+    QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+    ticker->setTickStep(std::max(1.0, std::ceil(double(ranks) / 16)));
+    a2a_plot_->xAxis->setTicker(ticker);
+  }
+  // Rank × step map of the total all-to-all time of each step (bounded to the last 600 steps).
+  if (a2a_total_.size() > 600) a2a_total_.erase(a2a_total_.begin(), a2a_total_.end() - 600);
+  if (!a2a_total_.empty()) {
+    size_t n_ranks = 0;
+    for (const auto& [s, v] : a2a_total_) n_ranks = std::max(n_ranks, v.size());
+    auto* d = a2a_map_->data();
+    d->setSize(int(a2a_total_.size()), int(n_ranks));
+    double first = double(a2a_total_.front().first), last = double(a2a_total_.back().first);
+    d->setRange(QCPRange(first, last == first ? first + 1 : last), QCPRange(0, double(n_ranks) - 1 + (n_ranks == 1)));
+    for (size_t x = 0; x < a2a_total_.size(); ++x)
+      for (size_t r = 0; r < n_ranks; ++r)
+        d->setCell(int(x), int(r), r < a2a_total_[x].second.size() ? a2a_total_[x].second[r] : 0.0);
+    a2a_map_->rescaleDataRange(true);
+    a2a_steps_plot_->rescaleAxes();
+  }
+}
+
+void LiveWorkspace::redrawCurves() {
+  double alpha = ema_->value() / 100.0;
+  loss_plot_->graph(0)->setData(step_x_, emaSmooth(loss_, alpha), true);
+  loss_plot_->graph(1)->setData(step_x_, loss_, true);
+  loss_plot_->graph(1)->setVisible(alpha > 0);
+  loss_plot_->graph(2)->setData(step_x_, emaSmooth(aux_, alpha), true);
+  loss_plot_->graph(3)->setData(step_x_, emaSmooth(z_, alpha), true);
+  loss_plot_->rescaleAxes();
+  tps_plot_->graph(0)->setData(step_x_, emaSmooth(tps_, alpha), true);
+  tps_plot_->rescaleAxes();
+  tps_plot_->yAxis->setRangeLower(0);
+}
+
+void LiveWorkspace::exportCurrent() {
+  QStringList names;
+  for (auto* p : plots()) names << p->objectName();
+  bool ok = false;
+  QString pick = QInputDialog::getItem(this, "Export", "Plot to export:", names, 0, false, &ok);
+  if (!ok) return;
+  for (auto* p : plots())
+    if (p->objectName() == pick) exportPlotDialog(p, this);
+}
+
+}  // namespace moe::gui

@@ -1,0 +1,80 @@
+#pragma once
+// LiveWorkspace: the dashboard of one run, live or finished — the expert-load heatmap of a layer
+// (steps × experts), the layers × experts load of the latest window, token drops per layer over
+// time, per-rank all-to-all times (the slowest rank marked), loss / aux / z-loss with EMA
+// smoothing, and tokens/s. It draws the LiveUpdates of the StorePoller and nothing else.
+#include <QWidget>
+
+#include "live/store_poller.h"
+
+class QCPColorMap;
+class QComboBox;
+class QCustomPlot;
+class QLabel;
+class QSlider;
+class QSpinBox;
+
+namespace moe::gui {
+
+class LiveWorkspace : public QWidget {
+  Q_OBJECT
+ public:
+  explicit LiveWorkspace(StorePoller* poller, QWidget* parent = nullptr);
+
+  void followRun(qint64 run_id);
+  void followNewRunAfter(qint64 run_id);
+  void exportCurrent();
+  qint64 runId() const { return run_id_; }
+  QString runStatus() const { return status_; }
+  int heatmapColumns() const;
+  int heatmapExperts() const;
+  qint64 stepsShown() const { return step_x_.size(); }
+  QCustomPlot* heatmapPlot() const { return heat_plot_; }
+  QCustomPlot* lossPlot() const { return loss_plot_; }
+  QList<QCustomPlot*> plots() const;
+  // Time the last update took to apply and replot on the GUI thread (the bench reads it).
+  double lastApplyMs() const { return apply_ms_; }
+  double lastReplotMs() const;
+  void setEma(double alpha);  // 0: raw
+
+ Q_SIGNALS:
+  void runOpened(qint64 run_id);
+  void updated();
+
+ private:
+  void handleLiveUpdate(const LiveUpdate& u);
+  void handleRunsListed(const std::vector<store::RunInfo>& runs);
+  void handleRunPicked(int index);
+  void handleLayerChanged(int layer);
+  void redrawCurves();
+  void drawA2a(const LiveUpdate& u);
+
+  StorePoller* poller_;
+  QComboBox* run_combo_;
+  QSpinBox* layer_;
+  QSlider* ema_;
+  QLabel* ema_label_;
+  QLabel* info_;
+  QCustomPlot* heat_plot_;
+  QCPColorMap* heat_map_;
+  QCustomPlot* latest_plot_;
+  QCPColorMap* latest_map_;
+  QCustomPlot* drops_plot_;
+  QCustomPlot* a2a_plot_;
+  QCustomPlot* a2a_steps_plot_;
+  QCPColorMap* a2a_map_;
+  QCustomPlot* loss_plot_;
+  QCustomPlot* tps_plot_;
+  qint64 run_id_ = -1;
+  QString status_;
+  bool filling_combo_ = false;
+  // Raw series of the followed run (the EMA is recomputed from these).
+  QVector<double> step_x_, loss_, aux_, z_, tps_;
+  std::vector<std::pair<int64_t, std::vector<double>>> a2a_total_;
+  double apply_ms_ = 0;
+};
+
+// Exponential moving average with debiasing (as TensorBoard's smoothing): alpha 0 returns y.
+QVector<double> emaSmooth(const QVector<double>& y, double alpha);
+
+}  // namespace moe::gui

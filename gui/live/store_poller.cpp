@@ -1,0 +1,214 @@
+// StorePoller: a QThread with a timer-driven worker holding one read-only RunReader.
+#include "live/store_poller.h"
+
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QThread>
+#include <QTimer>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+namespace moe::gui {
+
+namespace {
+constexpr int64_t kHeatmapBuckets = 400;   // columns of the heatmap: one per step until there are more
+constexpr int64_t kLatestWindow = 20;      // steps averaged in the layers × experts view
+constexpr int64_t kA2aWindow = 20;         // steps averaged in the per-rank bars
+
+int64_t planned_steps_of(const std::string& spec_json) {
+  auto j = nlohmann::json::parse(spec_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return 0;
+  auto train = j.find("train");
+  if (train == j.end() || !train->is_object() || !train->contains("steps") || !(*train)["steps"].is_number()) return 0;
+  return (*train)["steps"].get<int64_t>();
+}
+
+bool same_runs(const std::vector<store::RunInfo>& a, const std::vector<store::RunInfo>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].id != b[i].id || a[i].status != b[i].status || a[i].last_step != b[i].last_step ||
+        a[i].notes != b[i].notes || a[i].tags != b[i].tags || a[i].name != b[i].name)
+      return false;
+  return true;
+}
+}  // namespace
+
+PollWorker::~PollWorker() = default;
+
+void PollWorker::setStorePath(const QString& path) {
+  path_ = path;
+  reader_.reset();
+  runs_.clear();
+  run_ = -1;
+  if (!timer_) {
+    timer_ = new QTimer(this);
+    connect(timer_, &QTimer::timeout, this, &PollWorker::tick);
+    timer_->start(interval_ms_);
+  }
+  tick();
+}
+
+void PollWorker::setIntervalMs(int ms) {
+  interval_ms_ = ms;
+  if (timer_) timer_->setInterval(ms);
+}
+
+void PollWorker::follow(qint64 run_id, qint64 layer) {
+  bool reset = run_id != run_ || layer != layer_;
+  run_ = run_id;
+  layer_ = layer;
+  newer_than_ = -2;
+  if (reset) {
+    last_step_ = -1;
+    last_a2a_step_ = -1;
+    last_balance_step_.clear();
+    planned_steps_ = 0;
+    last_status_.clear();
+  }
+  if (reader_ && run_ >= 0) {
+    try {
+      readLive(true);
+    } catch (const std::exception& e) {
+      Q_EMIT storeError(e.what());
+    }
+  }
+}
+
+void PollWorker::followNewRunAfter(qint64 run_id) { newer_than_ = run_id; }
+
+void PollWorker::refreshRuns() {
+  runs_.clear();  // forces a runsListed on the next tick
+  tick();
+}
+
+void PollWorker::tick() {
+  if (path_.isEmpty()) return;
+  try {
+    if (!reader_) {
+      if (!QFileInfo::exists(path_)) return;  // nothing recorded yet; `moe run` creates the file
+      reader_ = std::make_unique<store::RunReader>(path_.toStdString());
+    }
+    auto runs = reader_->list_runs();
+    if (!same_runs(runs, runs_)) {
+      runs_ = runs;
+      Q_EMIT runsListed(runs_);
+    }
+    if (newer_than_ > -2) {
+      for (const auto& r : runs_)
+        if (r.id > newer_than_) {
+          follow(r.id, 0);
+          return;
+        }
+    }
+    if (run_ >= 0) readLive(false);
+    last_error_.clear();
+  } catch (const std::exception& e) {
+    reader_.reset();  // reopen next time: the file may have been replaced or migrated
+    QString message = QString::fromUtf8(e.what());
+    if (message != last_error_) Q_EMIT storeError(message);
+    last_error_ = message;
+  }
+}
+
+void PollWorker::readLive(bool reset) {
+  QElapsedTimer timer;
+  timer.start();
+  LiveUpdate u;
+  u.run = reader_->run(run_);
+  // Nothing new and the run is not moving: skip the whole views too.
+  if (!reset && u.run.last_step == last_step_ && u.run.status == last_status_) return;
+  last_status_ = u.run.status;
+  if (planned_steps_ == 0) planned_steps_ = planned_steps_of(reader_->spec_json(run_));
+  u.planned_steps = planned_steps_;
+  u.reset = reset;
+  u.layer = layer_;
+  u.steps = reader_->steps_after(run_, last_step_);
+  if (!u.steps.empty()) last_step_ = u.steps.back().step;
+  const int64_t last = u.run.last_step;
+  if (u.run.n_layers > 0 && last >= 0) {
+    u.heatmap = reader_->expert_heatmap(run_, layer_, 0, -1, kHeatmapBuckets);
+    u.latest = reader_->layer_expert_matrix(run_, std::max<int64_t>(0, last - kLatestWindow + 1), last);
+    last_balance_step_.resize(u.run.n_layers, -1);
+    u.balance.resize(u.run.n_layers);
+    for (int64_t l = 0; l < u.run.n_layers; ++l) {
+      u.balance[l] = reader_->load_balance(run_, l, last_balance_step_[l] + 1, -1);
+      if (!u.balance[l].empty()) last_balance_step_[l] = u.balance[l].back().step;
+    }
+  }
+  if (last >= 0) {
+    const char* phases[] = {"dispatch", "combine", "dispatch", "combine"};
+    const char* passes[] = {"fwd", "fwd", "bwd", "bwd"};
+    for (int i = 0; i < 4; ++i)
+      u.a2a_stats[i] = reader_->a2a_rank_stats(run_, phases[i], passes[i], -1,
+                                               std::max<int64_t>(0, last - kA2aWindow + 1), last);
+    auto rows = reader_->a2a_after(run_, last_a2a_step_);
+    for (const auto& r : rows) {
+      if (u.a2a_total.empty() || u.a2a_total.back().first != r.step) u.a2a_total.push_back({r.step, {}});
+      auto& per_rank = u.a2a_total.back().second;
+      if (per_rank.size() < r.rank_us.size()) per_rank.resize(r.rank_us.size(), 0.0);
+      for (size_t k = 0; k < r.rank_us.size(); ++k) per_rank[k] += r.rank_us[k];
+    }
+    // The newest step may still be half written (its later layers not in yet): keep it for next time.
+    if (!u.a2a_total.empty() && !is_final(u.run.status)) u.a2a_total.pop_back();
+    if (!u.a2a_total.empty()) last_a2a_step_ = u.a2a_total.back().first;
+  }
+  u.read_ms = timer.nsecsElapsed() / 1e6;
+  Q_EMIT liveUpdate(u);
+}
+
+bool PollWorker::is_final(const std::string& status) {
+  return status == "completed" || status == "failed" || status == "cancelled" || status == "interrupted";
+}
+
+StorePoller::StorePoller(QObject* parent) : QObject(parent) {
+  qRegisterMetaType<LiveUpdate>();
+  qRegisterMetaType<std::vector<store::RunInfo>>();
+  thread_ = new QThread(this);
+  thread_->setObjectName("store-poller");
+  worker_ = new PollWorker;
+  worker_->moveToThread(thread_);
+  connect(thread_, &QThread::finished, worker_, &QObject::deleteLater);
+  connect(worker_, &PollWorker::runsListed, this, [this](const std::vector<store::RunInfo>& runs) {
+    runs_ = runs;
+    Q_EMIT runsListed(runs);
+  });
+  connect(worker_, &PollWorker::liveUpdate, this, &StorePoller::liveUpdate);
+  connect(worker_, &PollWorker::storeError, this, &StorePoller::storeError);
+  thread_->start();
+}
+
+StorePoller::~StorePoller() {
+  thread_->quit();
+  thread_->wait();
+}
+
+void StorePoller::setStorePath(const QString& path) {
+  path_ = path;
+  runs_.clear();
+  QMetaObject::invokeMethod(worker_, [w = worker_, path] { w->setStorePath(path); }, Qt::QueuedConnection);
+}
+
+void StorePoller::follow(qint64 run_id, qint64 layer) {
+  QMetaObject::invokeMethod(worker_, [w = worker_, run_id, layer] { w->follow(run_id, layer); }, Qt::QueuedConnection);
+}
+
+void StorePoller::followNewRunAfter(qint64 run_id) {
+  QMetaObject::invokeMethod(worker_, [w = worker_, run_id] { w->followNewRunAfter(run_id); }, Qt::QueuedConnection);
+}
+
+void StorePoller::setIntervalMs(int ms) {
+  QMetaObject::invokeMethod(worker_, [w = worker_, ms] { w->setIntervalMs(ms); }, Qt::QueuedConnection);
+}
+
+void StorePoller::refreshRuns() {
+  QMetaObject::invokeMethod(worker_, [w = worker_] { w->refreshRuns(); }, Qt::QueuedConnection);
+}
+
+qint64 StorePoller::latestRunId() const {
+  qint64 id = -1;
+  for (const auto& r : runs_) id = std::max<qint64>(id, r.id);
+  return id;
+}
+
+}  // namespace moe::gui

@@ -1,0 +1,340 @@
+// MainWindow: menus, status bar, settings and the wiring between workspaces.
+#include "main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QSettings>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QStyle>
+#include <QTabWidget>
+
+#include "common/theme.h"
+#include "compare/compare_workspace.h"
+#include "design/design_workspace.h"
+#include "design/spec_model.h"
+#include "error.h"
+#include "hf_import.h"
+#include "live/live_workspace.h"
+#include "live/store_poller.h"
+#include "resources.h"
+#include "run/run_launcher.h"
+#include "run/run_workspace.h"
+
+namespace moe::gui {
+
+QString MainWindow::defaultStorePath() {
+  QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+  QDir().mkpath(dir);
+  return QDir(dir).filePath("runs.sqlite");
+}
+
+MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(parent) {
+  setWindowTitle("MoE Studio");
+  setWindowIcon(QIcon::fromTheme("applications-science"));
+  model_ = new SpecModel(this);
+  launcher_ = new RunLauncher(this);
+  poller_ = new StorePoller(this);
+
+  tabs_ = new QTabWidget;
+  tabs_->setDocumentMode(true);
+  design_ = new DesignWorkspace(model_);
+  run_ = new RunWorkspace(launcher_);
+  live_ = new LiveWorkspace(poller_);
+  compare_ = new CompareWorkspace(poller_);
+  tabs_->addTab(design_, "Design");
+  tabs_->addTab(run_, "Run");
+  tabs_->addTab(live_, "Live");
+  tabs_->addTab(compare_, "Compare");
+  setCentralWidget(tabs_);
+
+  spec_status_ = new QLabel;
+  store_status_ = new QLabel;
+  store_status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  statusBar()->addWidget(spec_status_, 1);
+  statusBar()->addPermanentWidget(store_status_);
+
+  buildMenus();
+  connect(model_, &SpecModel::specChanged, this, &MainWindow::handleSpecChanged);
+  connect(model_, &SpecModel::modifiedChanged, this, [this](bool m) { setWindowModified(m); });
+  connect(run_, &RunWorkspace::runRequested, this, &MainWindow::handleRun);
+  connect(launcher_, &RunLauncher::finished, this, &MainWindow::handleRunFinished);
+  connect(live_, &LiveWorkspace::runOpened, this, [this](qint64) { tabs_->setCurrentWidget(live_); });
+  connect(compare_, &CompareWorkspace::openRunRequested, this, [this](qint64 id) {
+    live_->followRun(id);
+    tabs_->setCurrentWidget(live_);
+  });
+  connect(poller_, &StorePoller::liveUpdate, this, [this](const LiveUpdate& u) {
+    run_->setProgress(u.run.id, u.run.last_step, u.planned_steps, QString::fromStdString(u.run.status));
+  });
+  connect(poller_, &StorePoller::storeError, this,
+          [this](const QString& message) { statusBar()->showMessage(message, 8000); });
+
+  QSettings settings;
+  restoreGeometry(settings.value("window/geometry").toByteArray());
+  restoreState(settings.value("window/state").toByteArray());
+  tabs_->setCurrentIndex(settings.value("window/workspace", 0).toInt());
+  if (!db_path.isEmpty()) setStorePath(db_path);
+  else setStorePath(settings.value("store/path", defaultStorePath()).toString());
+  if (!isWindowModified() && model_->filePath().isEmpty()) {
+    try {
+      model_->load(QString::fromStdString(preset_path("tiny-cpu").string()));
+      model_->setSpecJson(model_->json());  // a preset starts as an unsaved new design
+    } catch (const std::exception&) {
+      // no presets installed: the defaults stay
+    }
+  }
+  handleSpecChanged();
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildMenus() {
+  QMenu* file = menuBar()->addMenu("&File");
+  file->addAction("&New Design", QKeySequence::New, this, &MainWindow::handleNew);
+  file->addAction("&Open Spec…", QKeySequence::Open, this, &MainWindow::handleOpen);
+  recent_menu_ = file->addMenu("Open &Recent");
+  QMenu* presets = file->addMenu("&Presets");
+  for (const QString& name : presetNames())
+    presets->addAction(name, this, [this, name] { loadPreset(name); });
+  if (presets->isEmpty()) presets->addAction("(no presets found)")->setEnabled(false);
+  file->addAction("&Import Hugging Face config…", QKeySequence(Qt::CTRL | Qt::Key_I), this, &MainWindow::handleImportHf);
+  file->addSeparator();
+  file->addAction("&Save Spec", QKeySequence::Save, this, &MainWindow::handleSave);
+  file->addAction("Save Spec &As…", QKeySequence::SaveAs, this, &MainWindow::handleSaveAs);
+  file->addSeparator();
+  file->addAction("Open Run &Store…", QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O), this, &MainWindow::handleOpenStore);
+  file->addAction("&Export Plot or Table…", QKeySequence(Qt::CTRL | Qt::Key_E), this, &MainWindow::handleExport);
+  file->addSeparator();
+  file->addAction("&Quit", QKeySequence::Quit, this, &QWidget::close);
+  rebuildRecentMenu();
+
+  QMenu* run = menuBar()->addMenu("&Run");
+  run_action_ = run->addAction(style()->standardIcon(QStyle::SP_MediaPlay), "&Run Locally",
+                               QKeySequence(Qt::CTRL | Qt::Key_R), this, &MainWindow::handleRun);
+  stop_action_ = run->addAction(style()->standardIcon(QStyle::SP_MediaStop), "&Stop",
+                                QKeySequence(Qt::CTRL | Qt::Key_Period), launcher_, &RunLauncher::stop);
+  stop_action_->setEnabled(false);
+  connect(launcher_, &RunLauncher::started, this, [this] { stop_action_->setEnabled(true); });
+  connect(launcher_, &RunLauncher::finished, this, [this] { stop_action_->setEnabled(false); });
+
+  QMenu* view = menuBar()->addMenu("&View");
+  const char* names[] = {"&Design", "R&un", "&Live", "&Compare"};
+  for (int i = 0; i < 4; ++i)
+    view->addAction(names[i], QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)), this,
+                    [this, i] { tabs_->setCurrentIndex(i); });
+
+  QMenu* help = menuBar()->addMenu("&Help");
+  help->addAction("&About MoE Studio", this, &MainWindow::handleAbout);
+}
+
+QStringList MainWindow::presetNames() const {
+  QStringList names;
+  try {
+    QDir dir(QString::fromStdString((resources_dir() / "presets").string()));
+    for (const QFileInfo& fi : dir.entryInfoList({"*.json"}, QDir::Files, QDir::Name)) names << fi.completeBaseName();
+  } catch (const std::exception&) {
+  }
+  return names;
+}
+
+void MainWindow::handleSpecChanged() {
+  int errors = 0, warnings = 0;
+  QString first;
+  for (const auto& d : model_->diagnostics()) {
+    (d.severity == Severity::error ? errors : warnings)++;
+    if (first.isEmpty() && d.severity == Severity::error) first = QString::fromStdString(d.text());
+  }
+  QString name = QString::fromStdString(model_->spec().name);
+  QString file = model_->filePath().isEmpty() ? "unsaved" : QFileInfo(model_->filePath()).fileName();
+  setWindowTitle(QString("%1 (%2)[*] — MoE Studio").arg(name, file));
+  QColor c = errors ? errorColor(this) : warnings ? warningColor(this) : okColor(this);
+  spec_status_->setText(QString("<b>%1</b> · %2 ranks · <span style='color:%3'>%4 errors, %5 warnings</span>")
+                            .arg(name.toHtmlEscaped()).arg(model_->spec().parallel.world_size())
+                            .arg(c.name()).arg(errors).arg(warnings));
+  bool can_run = errors == 0 && !launcher_->isRunning();
+  run_action_->setEnabled(can_run);
+  run_->setRunEnabled(errors == 0, first);
+}
+
+void MainWindow::handleRun() {
+  if (model_->hasErrors() || launcher_->isRunning()) return;
+  launch_after_run_id_ = poller_->latestRunId();
+  QString why = launcher_->start(QByteArray::fromStdString(model_->json().dump(2)), store_path_);
+  if (!why.isEmpty()) {
+    run_->setStatus("not started: " + why, errorColor(this));
+    return;
+  }
+  run_action_->setEnabled(false);
+  live_->followNewRunAfter(launch_after_run_id_);
+  tabs_->setCurrentWidget(run_);
+}
+
+void MainWindow::handleRunFinished(int, bool) {
+  handleSpecChanged();
+  poller_->refreshRuns();
+}
+
+void MainWindow::handleNew() {
+  if (!confirmDiscard()) return;
+  model_->setSpecJson(nlohmann::json::object());
+}
+
+void MainWindow::handleOpen() {
+  if (!confirmDiscard()) return;
+  QString dir = QFileInfo(model_->filePath()).absolutePath();
+  QString file = QFileDialog::getOpenFileName(this, "Open Spec", dir, "Job specs (*.json);;All files (*)");
+  if (!file.isEmpty()) openSpec(file);
+}
+
+void MainWindow::openSpec(const QString& file) {
+  try {
+    model_->load(file);
+    addRecentFile(file);
+    tabs_->setCurrentWidget(design_);
+  } catch (const std::exception& e) {
+    showError("Cannot open the spec", e.what());
+  }
+}
+
+void MainWindow::loadPreset(const QString& name) {
+  try {
+    model_->load(QString::fromStdString(preset_path(name.toStdString()).string()));
+    model_->setSpecJson(model_->json());  // presets are templates: Save asks for a new file
+    tabs_->setCurrentWidget(design_);
+  } catch (const std::exception& e) {
+    showError("Cannot load the preset", e.what());
+  }
+}
+
+void MainWindow::handleSave() {
+  if (model_->filePath().isEmpty()) return handleSaveAs();
+  try {
+    model_->save(model_->filePath());
+    statusBar()->showMessage("Saved " + model_->filePath(), 4000);
+  } catch (const std::exception& e) {
+    showError("Cannot save the spec", e.what());
+  }
+}
+
+void MainWindow::handleSaveAs() {
+  QString suggested = QString::fromStdString(model_->spec().name) + ".json";
+  QString file = QFileDialog::getSaveFileName(this, "Save Spec As", suggested, "Job specs (*.json)");
+  if (file.isEmpty()) return;
+  try {
+    model_->save(file);
+    addRecentFile(file);
+    handleSpecChanged();
+  } catch (const std::exception& e) {
+    showError("Cannot save the spec", e.what());
+  }
+}
+
+void MainWindow::handleImportHf() {
+  if (!confirmDiscard()) return;
+  QString file = QFileDialog::getOpenFileName(this, "Import Hugging Face config", {}, "config.json (*.json)");
+  if (!file.isEmpty()) importHfConfig(file);
+}
+
+void MainWindow::importHfConfig(const QString& file) {
+  try {
+    std::string text = read_text_file(file.toStdString());
+    HfImport imported = import_hf_config(parse_json_text(text, file.toStdString()), file.toStdString());
+    model_->setSpecJson(spec_to_json(imported.spec));
+    tabs_->setCurrentWidget(design_);
+    QString note = QString("Imported %1 from %2").arg(QString::fromStdString(imported.architecture), file);
+    if (!imported.warnings.empty()) {
+      QStringList w;
+      for (const auto& s : imported.warnings) w << QString::fromStdString(s);
+      QMessageBox::information(this, "Imported with notes", note + "\n\n" + w.join('\n'));
+    }
+    statusBar()->showMessage(note, 6000);
+  } catch (const std::exception& e) {
+    showError("Cannot import the config", e.what());
+  }
+}
+
+void MainWindow::handleOpenStore() {
+  QString file = QFileDialog::getSaveFileName(this, "Open or Create Run Store", store_path_,
+                                              "Run stores (*.sqlite *.db);;All files (*)",
+                                              nullptr, QFileDialog::DontConfirmOverwrite);
+  if (!file.isEmpty()) setStorePath(file);
+}
+
+void MainWindow::setStorePath(const QString& file) {
+  store_path_ = file;
+  poller_->setStorePath(file);
+  store_status_->setText("run store: " + QDir::toNativeSeparators(file));
+  store_status_->setToolTip(file);
+  QSettings().setValue("store/path", file);
+}
+
+void MainWindow::handleExport() {
+  QWidget* w = tabs_->currentWidget();
+  if (w == live_) live_->exportCurrent();
+  else if (w == compare_) compare_->exportCurrent();
+  else statusBar()->showMessage("Export works on the Live and Compare workspaces' plots and tables", 5000);
+}
+
+void MainWindow::handleAbout() {
+  QMessageBox::about(this, "About MoE Studio",
+                     "<b>MoE Studio</b><br>Design, run and understand expert-parallel Mixture-of-Experts "
+                     "training.<br><br>The studio edits a job spec; core validates and estimates it, "
+                     "<code>moe run</code> runs it and the run store remembers it.");
+}
+
+void MainWindow::addRecentFile(const QString& file) {
+  QSettings settings;
+  QStringList files = settings.value("recentFiles").toStringList();
+  QString abs = QFileInfo(file).absoluteFilePath();
+  files.removeAll(abs);
+  files.prepend(abs);
+  while (files.size() > 8) files.removeLast();
+  settings.setValue("recentFiles", files);
+  rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+  recent_menu_->clear();
+  const QStringList files = QSettings().value("recentFiles").toStringList();
+  for (const QString& f : files) recent_menu_->addAction(QFileInfo(f).fileName(), this, [this, f] { openSpec(f); })->setToolTip(f);
+  recent_menu_->setEnabled(!files.isEmpty());
+}
+
+bool MainWindow::confirmDiscard() {
+  if (!model_->isModified() || qEnvironmentVariableIsSet("MOE_STUDIO_NO_PROMPTS")) return true;
+  auto answer = QMessageBox::question(this, "Discard changes?",
+                                      "The design has unsaved changes. Discard them?",
+                                      QMessageBox::Discard | QMessageBox::Cancel, QMessageBox::Cancel);
+  return answer == QMessageBox::Discard;
+}
+
+void MainWindow::showError(const QString& title, const QString& text) {
+  statusBar()->showMessage(text, 10000);
+  if (!qEnvironmentVariableIsSet("MOE_STUDIO_NO_PROMPTS")) QMessageBox::warning(this, title, text);
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+  if (launcher_->isRunning()) {
+    auto answer = qEnvironmentVariableIsSet("MOE_STUDIO_NO_PROMPTS")
+                      ? QMessageBox::Yes
+                      : QMessageBox::question(this, "Stop the run?", "A run is going. Stop it and quit?");
+    if (answer != QMessageBox::Yes) return e->ignore();
+    launcher_->stop();
+  }
+  if (!confirmDiscard()) return e->ignore();
+  QSettings settings;
+  settings.setValue("window/geometry", saveGeometry());
+  settings.setValue("window/state", saveState());
+  settings.setValue("window/workspace", tabs_->currentIndex());
+  e->accept();
+}
+
+}  // namespace moe::gui

@@ -1,0 +1,86 @@
+#pragma once
+// MainWindow: the four workspaces (Design, Run, Live, Compare) as tabs, the menus with their
+// shortcuts, the status bar, and the state QSettings keeps (geometry, splitters, recent files,
+// the run store). It wires the parts together and holds no domain logic.
+#include <QMainWindow>
+
+class QAction;
+class QLabel;
+class QMenu;
+class QTabWidget;
+
+namespace moe::gui {
+
+class CompareWorkspace;
+class DesignWorkspace;
+class LiveWorkspace;
+class RunLauncher;
+class RunWorkspace;
+class SpecModel;
+class StorePoller;
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+ public:
+  explicit MainWindow(const QString& db_path = {}, QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  // The default run store: <AppDataLocation>/runs.sqlite.
+  static QString defaultStorePath();
+
+  SpecModel* specModel() const { return model_; }
+  DesignWorkspace* design() const { return design_; }
+  RunWorkspace* runWorkspace() const { return run_; }
+  LiveWorkspace* live() const { return live_; }
+  CompareWorkspace* compare() const { return compare_; }
+  RunLauncher* launcher() const { return launcher_; }
+  StorePoller* poller() const { return poller_; }
+  QTabWidget* workspaces() const { return tabs_; }
+  QAction* runAction() const { return run_action_; }
+  QString storePath() const { return store_path_; }
+
+  void openSpec(const QString& file);      // errors are shown in a message box, never thrown
+  void loadPreset(const QString& name);    // resources/presets/NAME.json
+  void setStorePath(const QString& file);  // opens (and creates) another run store
+  void importHfConfig(const QString& file);
+  QStringList presetNames() const;
+
+ protected:
+  void closeEvent(QCloseEvent* e) override;
+
+ private:
+  void buildMenus();
+  void handleSpecChanged();
+  void handleRun();
+  void handleRunFinished(int exit_code, bool crashed);
+  void handleOpen();
+  void handleSave();
+  void handleSaveAs();
+  void handleNew();
+  void handleOpenStore();
+  void handleImportHf();
+  void handleExport();
+  void handleAbout();
+  void addRecentFile(const QString& file);
+  void rebuildRecentMenu();
+  bool confirmDiscard();
+  void showError(const QString& title, const QString& text);
+
+  SpecModel* model_;
+  RunLauncher* launcher_;
+  StorePoller* poller_;
+  QTabWidget* tabs_;
+  DesignWorkspace* design_;
+  RunWorkspace* run_;
+  LiveWorkspace* live_;
+  CompareWorkspace* compare_;
+  QAction* run_action_ = nullptr;
+  QAction* stop_action_ = nullptr;
+  QMenu* recent_menu_ = nullptr;
+  QLabel* spec_status_;
+  QLabel* store_status_;
+  QString store_path_;
+  qint64 launch_after_run_id_ = -1;
+};
+
+}  // namespace moe::gui
