@@ -226,3 +226,24 @@ TEST(MoeLayer, LossScaleWeightsTheBalancingLosses) {
 
 }  // namespace
 }  // namespace moe::rt
+
+namespace moe::rt {
+namespace {
+
+// An empty micro-batch (a rank or a chunk with no tokens) runs through and reports nothing.
+TEST(MoeLayer, ZeroTokensIsANoOp) {
+  MoeLayer layer(small_spec(), 0);
+  std::mt19937_64 rng(1);
+  layer.init_params(rng, 0.5);
+  std::vector<float> none;
+  layer.forward(none.data(), none.data(), 0, {}, rng);
+  layer.backward(none.data(), none.data());
+  EXPECT_EQ(layer.stats().counts, (std::vector<int64_t>(4, 0)));
+  EXPECT_EQ(layer.stats().aux_loss, 0.0);
+  EXPECT_EQ(layer.stats().z_loss, 0.0);
+  for (Param* p : layer.params())
+    for (float v : p->grad) ASSERT_EQ(v, 0.0f);
+}
+
+}  // namespace
+}  // namespace moe::rt
