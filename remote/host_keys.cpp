@@ -1,6 +1,8 @@
 // Known-hosts verification with an explicit policy for new keys and no override for changed ones.
 #include "host_keys.h"
 
+#include <fstream>
+
 #include "error.h"
 
 namespace moe::remote {
@@ -17,6 +19,36 @@ std::string address_of(ssh_session s) {
   unsigned int port = 0;
   if (ssh_options_get_port(s, &port) == SSH_OK) addr += ":" + std::to_string(port);
   return addr;
+}
+
+// Every key known_hosts lists for this host ("type SHA256:…, …"). libssh's own lookup does not
+// return the entry of a CHANGED key, so the files are read here with libssh's line parser.
+std::string known_keys_for(ssh_session s) {
+  char* h = nullptr;
+  if (ssh_options_get(s, SSH_OPTIONS_HOST, &h) != SSH_OK || !h) return "";
+  std::string host = h;
+  ssh_string_free_char(h);
+  unsigned int port = 22;
+  ssh_options_get_port(s, &port);
+  if (port != 22) host = "[" + host + "]:" + std::to_string(port);
+  std::string out;
+  for (enum ssh_options_e opt : {SSH_OPTIONS_KNOWNHOSTS, SSH_OPTIONS_GLOBAL_KNOWNHOSTS}) {
+    char* file = nullptr;
+    if (ssh_options_get(s, opt, &file) != SSH_OK || !file) continue;
+    std::ifstream in(file);
+    ssh_string_free_char(file);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      struct ssh_knownhosts_entry* e = nullptr;
+      if (ssh_known_hosts_parse_line(host.c_str(), line.c_str(), &e) == SSH_OK && e && e->publickey) {
+        if (!out.empty()) out += ", ";
+        out += std::string(ssh_key_type_to_char(ssh_key_type(e->publickey))) + " " + key_fingerprint(e->publickey);
+      }
+      ssh_knownhosts_entry_free(e);
+    }
+  }
+  return out;
 }
 
 struct KeyHolder {
@@ -56,13 +88,8 @@ void verify_host_key(ssh_session session, const HostEntry& host, const ConnectOp
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER: {
       // Name the key we expected too, so the admin can compare both.
-      std::string known = "unknown";
-      struct ssh_knownhosts_entry* entry = nullptr;
-      ssh_session_get_known_hosts_entry(session, &entry);
-      if (entry && entry->publickey)
-        known = std::string(ssh_key_type_to_char(ssh_key_type(entry->publickey))) + " " +
-                key_fingerprint(entry->publickey);
-      ssh_knownhosts_entry_free(entry);
+      std::string known = known_keys_for(session);
+      if (known.empty()) known = "another key";
       throw moe::Error(host.host + " (" + info.address + "): HOST KEY " +
                        (state == SSH_KNOWN_HOSTS_CHANGED ? "CHANGED" : "OF ANOTHER TYPE") +
                        ": known_hosts has " + known + ", the server offers " + info.key_type + " " +

@@ -10,8 +10,11 @@
 namespace moe::remote {
 
 std::string HostEntry::label() const {
-  std::string s = user.empty() ? host : user + "@" + host;
-  if (port != 0) s += ":" + std::to_string(port);
+  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on `user + "@" + host`.
+  std::string s;
+  if (!user.empty()) s.append(user).append("@");
+  s.append(host);
+  if (port != 0) s.append(":").append(std::to_string(port));
   return s;
 }
 
@@ -58,10 +61,10 @@ std::vector<HostEntry> parse_hostfile(std::string_view text, const std::string& 
     HostEntry h;
     h.line = line_no;
     h.host = std::string(words[0]);
-    if (h.host.find('=') != std::string::npos)
-      throw moe::Error(where + ": a line must start with a host name, found '" + h.host + "'");
     if (h.host[0] == '-')
       throw moe::Error(where + ": host name '" + h.host + "' must not start with '-'");
+    if (h.host.find('=') != std::string::npos)
+      throw moe::Error(where + ": a line must start with a host name, found '" + h.host + "'");
     bool seen_slots = false, seen_user = false, seen_port = false, seen_key = false, seen_addr = false;
     for (size_t w = 1; w < words.size(); ++w) {
       std::string_view word = words[w];

@@ -93,11 +93,11 @@ std::vector<uint64_t> JobController::log_offsets() const {
 }
 
 void JobController::event(int node, const std::string& what) {
-  if (events_.on_node_event) events_.on_node_event(node, plan_.hosts[static_cast<size_t>(node)].host + ": " + what);
+  if (events_.on_node_event) events_.on_node_event(node, plan_.hosts[static_cast<size_t>(node)].label() + ": " + what);
 }
 
 void JobController::fail(int node, const std::string& reason) {
-  const std::string text = "node " + std::to_string(node) + " (" + plan_.hosts[static_cast<size_t>(node)].host +
+  const std::string text = "node " + std::to_string(node) + " (" + plan_.hosts[static_cast<size_t>(node)].label() +
                            "): " + reason;
   {
     std::lock_guard lock(mu_);
@@ -169,7 +169,7 @@ void JobController::watch_node(SshSession& session, int node, const std::string&
       size_t start = 0, nl;
       while ((nl = part.find('\n', start)) != std::string::npos) {
         log_offsets_[n] += nl - start + 1;
-        lines.push_back("[" + plan_.hosts[n].host + "] " + part.substr(start, nl - start));
+        lines.push_back("[" + plan_.hosts[n].label() + "] " + part.substr(start, nl - start));
         start = nl + 1;
       }
       part.erase(0, start);
@@ -203,7 +203,7 @@ void JobController::run_node(int node, bool launch) {
     } catch (const moe::Error& e) {
       event(node, std::string("could not stop its processes: ") + e.what());
       std::lock_guard lock(mu_);
-      reason_ += std::string("; ") + host.host + ": processes may remain (" + e.what() + ")";
+      reason_ += std::string("; ") + host.label() + ": processes may remain (" + e.what() + ")";
     }
   };
   try {
