@@ -1,4 +1,5 @@
-// SwiGLU gate (see swiglu.h): elementwise, written as plain loops the compiler vectorises.
+// SwiGLU gate (see swiglu.h): elementwise, written as plain loops the compiler vectorises
+// (compiled with -ffast-math so std::exp becomes glibc's vector exp: see CMakeLists.txt).
 #include "swiglu.h"
 
 #include <cmath>
