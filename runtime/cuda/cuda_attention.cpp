@@ -1,5 +1,5 @@
 // Attention forward/backward from cuBLAS GEMMs and the causal softmax kernels (see attention.h).
-#include "attention.h"
+#include "cuda_attention.h"
 
 #include <cmath>
 
