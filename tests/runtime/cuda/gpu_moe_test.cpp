@@ -41,7 +41,7 @@ TEST(GpuRouter, ScoresLossTermsAndBackward) {
     EXPECT_LE(rel_err(download(scores.data(), T * E), std::vector<float>(r.scores(), r.scores() + T * E)), 1e-5);
     // Loss terms → the same aux and z as compute_losses.
     std::vector<int64_t> counts(E);
-    for (auto& v : counts) v = static_cast<int64_t>(rng() % 50);
+    for (auto& v : counts) v = static_cast<int64_t>(rng()() % 50);
     r.compute_losses(counts);
     auto terms = poisoned<float>(1), mean_p = poisoned<float>(E);
     router_loss_terms(terms.data(), mean_p.data(), scores.data(), lse.data(), T, E, sigmoid, nullptr);
@@ -160,13 +160,13 @@ TEST(GpuRouting, HistogramScanSortAndRowOps) {
   MOE_REQUIRE_GPU();
   const int64_t E = 7, A = 900, T = 450, d = 40;
   std::vector<int32_t> route(A), token(A);
-  for (int64_t a = 0; a < A; ++a) route[a] = rng() % 5 == 0 ? -1 : static_cast<int32_t>(rng() % E), token[a] = a / 2;
+  for (int64_t a = 0; a < A; ++a) route[a] = rng()() % 5 == 0 ? -1 : static_cast<int32_t>(rng()() % E), token[a] = a / 2;
   std::vector<int64_t> counts(E), offsets(E + 1), cursor(E);
-  expert_histogram(route.data(), A, E, counts.data());
-  exclusive_scan(counts.data(), E, offsets.data());
+  moe::rt::expert_histogram(route.data(), A, E, counts.data());
+  moe::rt::exclusive_scan(counts.data(), E, offsets.data());
   const int64_t R = offsets[E];
   std::vector<int32_t> row_asg(R), asg_row(A);
-  sort_by_expert(route.data(), A, offsets.data(), E, cursor.data(), row_asg.data(), asg_row.data());
+  moe::rt::sort_by_expert(route.data(), A, offsets.data(), E, cursor.data(), row_asg.data(), asg_row.data());
   auto droute = upload_raw(route);
   auto dtoken = upload_raw(token);
   DeviceBuffer<int64_t> dcounts(E), doffsets(E + 1);
@@ -227,7 +227,7 @@ TEST(GpuRouting, BiasBalancing) {
   MOE_REQUIRE_GPU();
   const int64_t E = 9;
   std::vector<int64_t> load(E);
-  for (auto& l : load) l = static_cast<int64_t>(rng() % 100);
+  for (auto& l : load) l = static_cast<int64_t>(rng()() % 100);
   auto bias = randn(E, 0.1f), ref = bias;
   auto db = upload<float>(bias);
   auto dl = upload_raw(load);

@@ -31,7 +31,7 @@ inline std::vector<float> randn(size_t n, float scale = 1.0f) {
 }
 inline std::vector<int32_t> randint(size_t n, int32_t hi) {
   std::vector<int32_t> v(n);
-  for (auto& x : v) x = static_cast<int32_t>(rng() % static_cast<uint64_t>(hi));
+  for (auto& x : v) x = static_cast<int32_t>(rng()() % static_cast<uint64_t>(hi));
   return v;
 }
 
