@@ -53,8 +53,9 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
       "dense " + fmt_count(p.dense_per_gpu) + " (×" + std::to_string(par.dp * par.ep) + " replicas), expert " +
           fmt_count(p.expert_per_gpu) + " (×" + std::to_string(par.dp) + ")");
 
-  std::printf("\nMemory per GPU (stage %lld; %s weights, mixed-precision Adam)\n", (long long)m.stage,
-              s.runtime.dtype.c_str());
+  std::printf("\nMemory per GPU (stage %lld; %s)\n", (long long)m.stage,
+              s.runtime.dtype == "bf16" ? "bf16 weights and gradients, fp32 master weights and Adam state"
+                                        : "fp32 weights, gradients and Adam state");
   row("weights", fmt_bytes(m.weights));
   row("gradients", fmt_bytes(m.gradients));
   row("optimizer state", fmt_bytes(m.optimizer));
@@ -143,7 +144,7 @@ int cmd_plan(const std::vector<std::string>& argv) {
     std::cout << out.dump(2) << "\n";
   } else {
     const ParallelSpec& p = spec.parallel;
-    std::printf("moe plan: %s on %s (%s, %lld GPUs: dp %lld · tp %lld · pp %lld · ep %lld, %lld per node)\n",
+    std::printf("moe plan: %s on %s (%s, %lld ranks: dp %lld · tp %lld · pp %lld · ep %lld, %lld per node)\n",
                 spec.name.c_str(), hw.name.c_str(), spec.runtime.dtype.c_str(), (long long)p.world_size(),
                 (long long)p.dp, (long long)p.tp, (long long)p.pp, (long long)p.ep, (long long)p.gpus_per_node);
     if (!spec.comment.empty()) std::printf("  %s\n", spec.comment.c_str());
