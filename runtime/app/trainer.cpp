@@ -93,7 +93,8 @@ struct Trainer::Impl {
     const int64_t n = max_bytes > 0 ? std::min<int64_t>(max_bytes, static_cast<int64_t>(data.val.size()))
                                     : static_cast<int64_t>(data.val.size());
     if (n < 2) return -1.0;
-    return evaluate_bytes(*model, data.val.data(), n).mean_nats;
+    // Batches no larger than training's, so validation never raises the peak memory.
+    return evaluate_bytes(*model, data.val.data(), n, spec.train.micro_batch).mean_nats;
   }
 
   std::string checkpoint(MetricsStream& metrics) {

@@ -19,10 +19,13 @@ Bytes read_bytes_file(const std::filesystem::path& file) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) throw Error("data file " + file.string() + ": no such file");
   if (std::filesystem::is_directory(file, ec)) throw Error("data file " + file.string() + ": is a directory");
-  std::ifstream in(file, std::ios::binary);
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
   if (!in) throw Error("data file " + file.string() + ": cannot be opened");
-  Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error("data file " + file.string() + ": read error");
+  const std::streamoff size = in.tellg();
+  in.seekg(0);
+  Bytes bytes(size > 0 ? static_cast<size_t>(size) : 0);  // exact size: no growth, no slack
+  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
+    throw Error("data file " + file.string() + ": read error");
   if (bytes.empty()) throw Error("data file " + file.string() + ": is empty");
   return bytes;
 }
