@@ -2,6 +2,8 @@
 #include "run_reader.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -54,6 +56,28 @@ const char* kRunColumns =
     " coalesce(s.malformed_lines, 0),"
     " (SELECT json_group_array(tag) FROM (SELECT tag FROM run_tags t WHERE t.run_id = r.id ORDER BY tag))"
     " FROM runs r LEFT JOIN run_summary s ON s.run_id = r.id";
+
+// The step window split into rollup blocks that fall inside one bucket (used whole) and raw
+// step ranges (everything else), in ascending step order.
+struct Segment {
+  bool is_block;
+  int64_t first, last;  // steps
+};
+
+std::vector<Segment> segments(const Buckets& grid, const std::vector<int64_t>& blocks) {
+  std::vector<Segment> out;
+  const int64_t last = grid.first + grid.span - 1;
+  int64_t cur = grid.first;
+  for (int64_t b : blocks) {
+    int64_t s0 = b * kBlockSteps, s1 = s0 + kBlockSteps - 1;
+    if (s0 < cur || s1 > last || grid.of(s0) != grid.of(s1)) continue;
+    if (s0 > cur) out.push_back({false, cur, s0 - 1});
+    out.push_back({true, s0, s1});
+    cur = s1 + 1;
+  }
+  if (cur <= last) out.push_back({false, cur, last});
+  return out;
+}
 
 RunInfo read_run(const Stmt& st) {
   RunInfo r;
@@ -226,33 +250,67 @@ int64_t RunReader::resolve_last(int64_t run, int64_t last, const char* table) {
   return st.step() ? st.col_int(0) : -1;
 }
 
+void RunReader::fold_steps(int64_t run, Metric metric, const void* grid_ptr, const StepFold& fold) {
+  const Buckets& grid = *static_cast<const Buckets*>(grid_ptr);
+  if (grid.n == 0) return;
+  const int m = static_cast<int>(metric);
+  // Complete blocks inside the window, with their stats.
+  Stmt blk(db_, "SELECT block, last_step, stats FROM step_blocks WHERE run_id = ?1 AND block BETWEEN ?2 AND ?3"
+                " ORDER BY block");
+  const int64_t last = grid.first + grid.span - 1;
+  blk.bind(1, run).bind(2, (grid.first + kBlockSteps - 1) / kBlockSteps).bind(3, (last + 1) / kBlockSteps - 1);
+  std::vector<int64_t> blocks;
+  std::vector<std::array<double, 3>> stats;
+  std::vector<int64_t> block_last;
+  while (blk.step()) {
+    auto bytes = blk.col_blob(2);
+    if (bytes.size() != 21 * sizeof(double)) throw Error(db_.path() + ": step_blocks: corrupt stats");
+    std::array<double, 3> v;
+    std::memcpy(v.data(), bytes.data() + 3 * m * sizeof(double), sizeof v);
+    blocks.push_back(blk.col_int(0));
+    block_last.push_back(blk.col_int(1));
+    stats.push_back(v);
+  }
+  std::string sql = std::string("SELECT step, ") + metric_name(metric) +
+                    " FROM steps WHERE run_id = ?1 AND step BETWEEN ?2 AND ?3 ORDER BY step";
+  Stmt raw(db_, sql.c_str());
+  size_t bi = 0;
+  for (const Segment& seg : segments(grid, blocks)) {
+    if (seg.is_block) {
+      while (blocks[bi] * kBlockSteps != seg.first) ++bi;
+      fold(grid.of(seg.first), stats[bi][0], stats[bi][1], stats[bi][2], block_last[bi]);
+      continue;
+    }
+    raw.reset();
+    raw.bind(1, run).bind(2, seg.first).bind(3, seg.last);
+    while (raw.step()) {
+      if (raw.is_null(1)) continue;
+      int64_t step = raw.col_int(0);
+      double v = raw.col_double(1);
+      fold(grid.of(step), v, v, v, step);
+    }
+  }
+}
+
 Series RunReader::series(int64_t run, Metric metric, int64_t first, int64_t last, int64_t buckets) {
   ReadTxn txn(db_);
   Buckets grid(first, resolve_last(run, last, "steps"), buckets);
   Series s;
-  if (grid.n == 0) return s;
-  std::string sql = std::string("SELECT step, ") + metric_name(metric) +
-                    " FROM steps WHERE run_id = ?1 AND step BETWEEN ?2 AND ?3 ORDER BY step";
-  Stmt st(db_, sql.c_str());
-  st.bind(1, run).bind(2, grid.first).bind(3, grid.first + grid.span - 1);
   int64_t cur = -1;
-  while (st.step()) {
-    if (st.is_null(1)) continue;
-    int64_t step = st.col_int(0), b = grid.of(step);
-    double v = st.col_double(1);
+  fold_steps(run, metric, &grid, [&](int64_t b, double mn, double mx, double ls, int64_t step) {
     if (b != cur) {
       cur = b;
       s.step.push_back(static_cast<double>(step));
-      s.min.push_back(v);
-      s.max.push_back(v);
-      s.last.push_back(v);
+      s.min.push_back(mn);
+      s.max.push_back(mx);
+      s.last.push_back(ls);
     } else {
       s.step.back() = static_cast<double>(step);
-      s.min.back() = std::min(s.min.back(), v);
-      s.max.back() = std::max(s.max.back(), v);
-      s.last.back() = v;
+      s.min.back() = std::min(s.min.back(), mn);
+      s.max.back() = std::max(s.max.back(), mx);
+      s.last.back() = ls;
     }
-  }
+  });
   return s;
 }
 
@@ -266,27 +324,18 @@ AlignedSeries RunReader::aligned_series(const std::vector<int64_t>& runs, Metric
   }
   Buckets grid(first, last, buckets);
   for (int64_t b = 0; b < grid.n; ++b) out.bucket_first_step.push_back(grid.first_step(b));
-  std::string sql = std::string("SELECT step, ") + metric_name(metric) +
-                    " FROM steps WHERE run_id = ?1 AND step BETWEEN ?2 AND ?3 ORDER BY step";
-  Stmt st(db_, sql.c_str());
   for (int64_t r : runs) {
     std::vector<double> mn(grid.n, kNaN), mx(grid.n, kNaN), ls(grid.n, kNaN);
-    if (grid.n > 0) {
-      st.reset();
-      st.bind(1, r).bind(2, grid.first).bind(3, grid.first + grid.span - 1);
-      while (st.step()) {
-        if (st.is_null(1)) continue;
-        int64_t b = grid.of(st.col_int(0));
-        double v = st.col_double(1);
-        if (std::isnan(mn[b])) {
-          mn[b] = mx[b] = v;
-        } else {
-          mn[b] = std::min(mn[b], v);
-          mx[b] = std::max(mx[b], v);
-        }
-        ls[b] = v;  // ascending steps: the last write is the bucket's last value
+    fold_steps(r, metric, &grid, [&](int64_t b, double lo, double hi, double v, int64_t) {
+      if (std::isnan(mn[b])) {
+        mn[b] = lo;
+        mx[b] = hi;
+      } else {
+        mn[b] = std::min(mn[b], lo);
+        mx[b] = std::max(mx[b], hi);
       }
-    }
+      ls[b] = v;  // segments come in ascending steps: the last write is the bucket's last value
+    });
     out.min.push_back(std::move(mn));
     out.max.push_back(std::move(mx));
     out.last.push_back(std::move(ls));
@@ -309,14 +358,39 @@ Heatmap RunReader::expert_heatmap(int64_t run, int64_t layer, int64_t first, int
   h.n_experts = E;
   std::vector<int64_t> acc(static_cast<size_t>(grid.n * E), 0);  // [bucket][expert]
   h.steps_in_bucket.assign(grid.n, 0);
-  std::string sql = std::string("SELECT step, ") + (dropped ? "dropped" : "counts") +
+  const char* column = dropped ? "dropped" : "counts";
+  const int64_t last_step = grid.first + grid.span - 1;
+  std::string bsql = std::string("SELECT block, n, ") + column +
+                     " FROM expert_load_blocks WHERE run_id = ?1 AND layer = ?2 AND block BETWEEN ?3 AND ?4 ORDER BY block";
+  Stmt blk(db_, bsql.c_str());
+  blk.bind(1, run).bind(2, layer).bind(3, (grid.first + kBlockSteps - 1) / kBlockSteps);
+  blk.bind(4, (last_step + 1) / kBlockSteps - 1);
+  std::vector<int64_t> blocks;
+  std::vector<std::pair<int64_t, std::vector<uint8_t>>> sums;  // n, blob
+  while (blk.step()) {
+    blocks.push_back(blk.col_int(0));
+    auto bytes = blk.col_blob(2);
+    sums.emplace_back(blk.col_int(1), std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  }
+  std::string sql = std::string("SELECT step, ") + column +
                     " FROM expert_load WHERE run_id = ?1 AND layer = ?2 AND step BETWEEN ?3 AND ?4";
   Stmt st(db_, sql.c_str());
-  st.bind(1, run).bind(2, layer).bind(3, grid.first).bind(4, grid.first + grid.span - 1);
-  while (st.step()) {
-    int64_t b = grid.of(st.col_int(0));
-    accumulate_ints(st.col_blob(1), std::span<int64_t>(acc.data() + b * E, E), "expert_load");
-    ++h.steps_in_bucket[b];
+  size_t bi = 0;
+  for (const Segment& seg : segments(grid, blocks)) {
+    if (seg.is_block) {
+      while (blocks[bi] * kBlockSteps != seg.first) ++bi;
+      int64_t b = grid.of(seg.first);
+      accumulate_ints(sums[bi].second, std::span<int64_t>(acc.data() + b * E, E), "expert_load_blocks");
+      h.steps_in_bucket[b] += sums[bi].first;
+      continue;
+    }
+    st.reset();
+    st.bind(1, run).bind(2, layer).bind(3, seg.first).bind(4, seg.last);
+    while (st.step()) {
+      int64_t b = grid.of(st.col_int(0));
+      accumulate_ints(st.col_blob(1), std::span<int64_t>(acc.data() + b * E, E), "expert_load");
+      ++h.steps_in_bucket[b];
+    }
   }
   h.values.assign(static_cast<size_t>(E * grid.n), 0.0);
   for (int64_t b = 0; b < grid.n; ++b) {

@@ -13,6 +13,7 @@
 // holds fewer than N steps, each bucket is one step. Downsampling keeps min, max and last of each
 // bucket (never a random sample), so spikes survive.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -159,6 +160,9 @@ class RunReader {
 
  private:
   int64_t resolve_last(int64_t run, int64_t last, const char* table);
+  // Calls fold(bucket, min, max, last, last_step) for rollup blocks and raw rows in step order.
+  using StepFold = std::function<void(int64_t, double, double, double, int64_t)>;
+  void fold_steps(int64_t run, Metric metric, const void* grid, const StepFold& fold);
   Db db_;
 };
 

@@ -59,8 +59,14 @@ struct RunStore::Statements {
                     " n_layers = max(n_layers, ?7), n_experts = max(n_experts, ?8),"
                     " routed_total = routed_total + ?9, dropped_total = dropped_total + ?10,"
                     " last_imbalance = coalesce(?11, last_imbalance),"
-                    " malformed_lines = malformed_lines + ?12 WHERE run_id = ?1") {}
-  Stmt step, load, a2a, checkpoint, event, start, end, summary;
+                    " malformed_lines = malformed_lines + ?12 WHERE run_id = ?1"),
+        load_block(db, "INSERT OR REPLACE INTO expert_load_blocks(run_id, layer, block, n, counts, dropped)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
+        drop_load_block(db, "DELETE FROM expert_load_blocks WHERE run_id = ?1 AND layer = ?2 AND block = ?3"),
+        step_block(db, "INSERT OR REPLACE INTO step_blocks(run_id, block, n, last_step, stats) VALUES(?1, ?2, ?3, ?4, ?5)"),
+        drop_step_block(db, "DELETE FROM step_blocks WHERE run_id = ?1 AND block = ?2") {}
+  Stmt step, load, a2a, checkpoint, event, start, end, summary, load_block, drop_load_block, step_block,
+      drop_step_block;
 };
 
 RunStore::RunStore(const std::string& path, StoreOptions options) : db_(path, Db::Mode::read_write) {
@@ -146,7 +152,87 @@ RunWriteState RunStore::load_write_state(int64_t run) {
   std::string status = st.col_text(1);
   s.has_run_end = status == "completed" || status == "failed" || status == "cancelled";
   s.malformed_events = st.col_int(2);
+  Stmt any(db_, "SELECT EXISTS(SELECT 1 FROM steps WHERE run_id = ?1) OR EXISTS(SELECT 1 FROM expert_load WHERE run_id = ?1)");
+  any.bind(1, run);
+  s.first_blocks = any.step() && any.col_int(0) != 0;
   return s;
+}
+
+void RunStore::roll_load(int64_t run, const ExpertLoadRecord& r, RunWriteState& state) {
+  if (state.load_blocks.size() <= static_cast<size_t>(r.layer)) {
+    if (r.layer > 100000) return;  // absurd layer numbers get no rollup (raw rows still serve them)
+    state.load_blocks.resize(r.layer + 1);
+  }
+  LoadBlockAcc& acc = state.load_blocks[r.layer];
+  const int64_t block = r.step / kBlockSteps;
+  if (block == acc.block) {
+    if (r.step > acc.last_step && r.counts.size() == acc.counts.size()) {
+      for (size_t e = 0; e < r.counts.size(); ++e) {
+        acc.counts[e] += r.counts[e];
+        acc.dropped[e] += r.dropped[e];
+      }
+      ++acc.n;
+      acc.last_step = r.step;
+    } else {
+      acc.valid = false;
+    }
+    return;
+  }
+  if (block < acc.block) {
+    // Out of order: the row landed in an older block whose rollup may exist; drop that rollup.
+    st_->drop_load_block.bind(1, run).bind(2, r.layer).bind(3, block).run();
+    return;
+  }
+  if (acc.valid && acc.n > 0) {
+    std::string c = encode_ints(acc.counts), d = encode_ints(acc.dropped);
+    Stmt& s = st_->load_block;
+    s.bind(1, run).bind(2, r.layer).bind(3, acc.block).bind(4, acc.n);
+    s.bind_blob(5, c.data(), c.size()).bind_blob(6, d.data(), d.size()).run();
+  }
+  // A new block; the first of a session may already hold rows of an earlier session.
+  acc.valid = acc.block >= 0 || !state.first_blocks;
+  if (!acc.valid) st_->drop_load_block.bind(1, run).bind(2, r.layer).bind(3, block).run();
+  acc.block = block;
+  acc.n = 1;
+  acc.last_step = r.step;
+  acc.counts = r.counts;
+  acc.dropped = r.dropped;
+}
+
+void RunStore::roll_step(int64_t run, const StepRecord& r, RunWriteState& state) {
+  StepBlockAcc& acc = state.step_block;
+  const double v[7] = {r.loss, r.aux_loss, r.z_loss, r.lr, static_cast<double>(r.tokens), r.step_ms, r.tokens_per_s};
+  const int64_t block = r.step / kBlockSteps;
+  if (block == acc.block) {
+    if (r.step > acc.last_step) {
+      for (int m = 0; m < 7; ++m) {
+        acc.stats[3 * m] = std::min(acc.stats[3 * m], v[m]);
+        acc.stats[3 * m + 1] = std::max(acc.stats[3 * m + 1], v[m]);
+        acc.stats[3 * m + 2] = v[m];
+      }
+      ++acc.n;
+      acc.last_step = r.step;
+    } else {
+      acc.valid = false;
+    }
+    return;
+  }
+  if (block < acc.block) {
+    st_->drop_step_block.bind(1, run).bind(2, block).run();
+    return;
+  }
+  if (acc.valid && acc.n > 0) {
+    std::string stats(reinterpret_cast<const char*>(acc.stats), sizeof acc.stats);
+    Stmt& s = st_->step_block;
+    s.bind(1, run).bind(2, acc.block).bind(3, acc.n).bind(4, acc.last_step);
+    s.bind_blob(5, stats.data(), stats.size()).run();
+  }
+  acc.valid = acc.block >= 0 || !state.first_blocks;
+  if (!acc.valid) st_->drop_step_block.bind(1, run).bind(2, block).run();
+  acc.block = block;
+  acc.n = 1;
+  acc.last_step = r.step;
+  for (int m = 0; m < 7; ++m) acc.stats[3 * m] = acc.stats[3 * m + 1] = acc.stats[3 * m + 2] = v[m];
 }
 
 BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, RunWriteState& state) {
@@ -182,6 +268,7 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       s.bind(7, r->tokens).bind(8, r->step_ms).bind(9, r->tokens_per_s);
       bind_text_or_null(s, 10, r->extra);
       s.run();
+      roll_step(run, *r, state);
       ++n_steps;
       tokens += r->tokens;
       if (r->step >= last_step) {
@@ -211,6 +298,7 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       s.bind_blob(9, counts.data(), counts.size()).bind_blob(10, drops.data(), drops.size());
       bind_text_or_null(s, 11, r->extra);
       s.run();
+      roll_load(run, *r, state);
       n_layers = std::max(n_layers, r->layer + 1);
       n_experts = std::max<int64_t>(n_experts, r->counts.size());
       routed += total;

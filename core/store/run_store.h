@@ -21,11 +21,29 @@ struct StoreOptions {
 };
 
 // What the writer remembers about a run between batches.
+// Rollup accumulators (schema version 3): sums of the expert loads of one layer, and min/max/last
+// of each step metric, over the current block of kBlockSteps steps. A block's row is written when
+// the stream moves past it; a duplicate or out-of-order step spoils the block (raw rows serve it).
+struct LoadBlockAcc {
+  int64_t block = -1, n = 0, last_step = -1;
+  bool valid = false;
+  std::vector<int64_t> counts, dropped;
+};
+struct StepBlockAcc {
+  int64_t block = -1, n = 0, last_step = -1;
+  bool valid = false;
+  double stats[21] = {};  // per metric (Metric order): min, max, last
+};
+
+// What the writer remembers about a run between batches.
 struct RunWriteState {
   bool has_run_start = false;
   bool has_run_end = false;
   bool warned_no_start = false;
+  bool first_blocks = true;      // the first block of a session may hold older rows: never rolled up
   int64_t malformed_events = 0;  // already stored as events (capped, the count is not)
+  std::vector<LoadBlockAcc> load_blocks;  // per layer
+  StepBlockAcc step_block;
 };
 
 // Totals of one committed batch, handed to IngestOptions::on_commit.
@@ -61,6 +79,8 @@ class RunStore {
  private:
   struct Statements;
   void require_run(int64_t run);
+  void roll_load(int64_t run, const ExpertLoadRecord& r, RunWriteState& state);
+  void roll_step(int64_t run, const StepRecord& r, RunWriteState& state);
   Db db_;
   std::unique_ptr<Statements> st_;
 };

@@ -116,7 +116,29 @@ SELECT r.id,
 FROM runs r;
 )sql";
 
-const char* const kMigrations[] = {kV1, kV2};
+// Version 3: rollups over blocks of kBlockSteps steps, so the dashboard's bucketed queries over
+// 100,000 steps read a sixteenth of the rows. A block row exists only for a block the stream has
+// moved past (complete); queries read raw rows for everything else, so files without rollups
+// (migrated from version 2) give the same answers, only slower.
+const char* kV3 = R"sql(
+CREATE TABLE expert_load_blocks(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  layer INTEGER NOT NULL,
+  block INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  counts BLOB NOT NULL,
+  dropped BLOB NOT NULL,
+  PRIMARY KEY(run_id, layer, block)) WITHOUT ROWID;
+CREATE TABLE step_blocks(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  block INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  last_step INTEGER NOT NULL,
+  stats BLOB NOT NULL,
+  PRIMARY KEY(run_id, block)) WITHOUT ROWID;
+)sql";
+
+const char* const kMigrations[] = {kV1, kV2, kV3};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 void refuse_newer(Db& db, int64_t version) {

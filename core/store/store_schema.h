@@ -8,7 +8,9 @@
 
 namespace moe::store {
 
-inline constexpr int64_t kSchemaVersion = 2;
+inline constexpr int64_t kSchemaVersion = 3;
+// Steps per block of the rollup tables (version 3): see run_store.h.
+inline constexpr int64_t kBlockSteps = 16;
 
 // Brings db (opened read_write) to `target` (default: the current version). Also switches the
 // file to WAL and sets synchronous=NORMAL. Tests pass an older target to build old files.

@@ -2,6 +2,7 @@
 // verdicts on contract-breaking lines.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -35,6 +36,39 @@ TEST(BlobCodec, CompactForTypicalExpertCounts) {
   for (int i = 0; i < 256; ++i) counts[i] = 40 + (i * 37) % 90;  // a band of 90 values
   EXPECT_LE(encode_ints(counts).size(), 256u + 6u);
   EXPECT_LE(encode_ints(zeros).size(), 4u);
+}
+
+TEST(BlobCodec, SparseArraysAreSmallAndExact) {
+  std::vector<int64_t> drops(256, 0);
+  drops[3] = 17;
+  drops[200] = 70000;
+  drops[255] = 1;
+  std::string blob = encode_ints(drops);
+  EXPECT_LE(blob.size(), 24u);  // dense would take 1 KB (4-byte width)
+  auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size());
+  EXPECT_EQ(decode_ints(bytes), drops);
+  std::vector<int64_t> acc(256, 1);
+  EXPECT_EQ(accumulate_ints(bytes, acc), 256u);
+  EXPECT_EQ(acc[200], 70001);
+  EXPECT_EQ(acc[0], 1);
+}
+
+TEST(BlobCodec, DoublesRoundTripBitForBit) {
+  const std::vector<std::vector<double>> cases = {
+      {123.456, 0.5, 99.25, 1e6, 0},    // decimals: stored as scaled integers
+      {1.0 / 3.0, 2.0 / 7.0, 1e-300},   // not decimals: raw doubles
+      {-0.0, 1.5},                      // the sign of zero survives
+      {},
+  };
+  for (const auto& v : cases) {
+    std::string blob = encode_doubles(v);
+    auto out = decode_doubles({reinterpret_cast<const uint8_t*>(blob.data()), blob.size()});
+    ASSERT_EQ(out.size(), v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      EXPECT_EQ(std::memcmp(&out[i], &v[i], sizeof(double)), 0) << v[i];
+    }
+  }
+  EXPECT_LT(encode_doubles(cases[0]).size(), 5 * sizeof(double));
 }
 
 TEST(BlobCodec, CorruptBlobIsAnError) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "run_reader.h"
+#include "store_schema.h"
 #include "store_test_util.h"
 #include "synthetic_stream.h"
 
@@ -220,6 +221,33 @@ TEST(Query, ConfigDiffListsOnlyDifferingKeys) {
   EXPECT_EQ(diff[1].key, "extra");
   EXPECT_EQ(diff[1].values[0], "(absent)");
   EXPECT_EQ(diff[2].key, "model.moe.top_k");
+}
+
+TEST(Query, RollupBlocksGiveExactlyTheAnswersOfRawRows) {
+  TempDir dir;
+  const std::string db = dir.file("runs.sqlite");
+  SyntheticShape shape{.steps = 1000, .layers = 2, .experts = 8, .ranks = 0};
+  int64_t run = test::ingest_string(db, synthetic_stream(shape), 1 << 16);
+  RunReader reader(db);
+  auto snapshot = [&] {
+    Heatmap h = reader.expert_heatmap(run, 1, 1, -1, 7);
+    Heatmap d = reader.expert_heatmap(run, 0, 5, 990, 13, true);
+    Series s = reader.series(run, Metric::loss, 3, 990, 9);
+    AlignedSeries a = reader.aligned_series({run}, Metric::tokens_per_s, 0, -1, 11);
+    return std::make_tuple(h.values, h.steps_in_bucket, d.values, s.step, s.min, s.max, s.last, a.min[0], a.max[0],
+                           a.last[0]);
+  };
+  Stmt blocks(reader.db(), "SELECT (SELECT count(*) FROM expert_load_blocks), (SELECT count(*) FROM step_blocks)");
+  ASSERT_TRUE(blocks.step());
+  EXPECT_GE(blocks.col_int(0), 2 * (1000 / kBlockSteps - 1));
+  EXPECT_GE(blocks.col_int(1), 1000 / kBlockSteps - 1);
+  blocks.reset();
+  auto with_blocks = snapshot();
+  {
+    RunStore store(db);
+    store.db().exec("DELETE FROM expert_load_blocks; DELETE FROM step_blocks", "dropping rollups");
+  }
+  EXPECT_EQ(with_blocks, snapshot());
 }
 
 TEST(Query, ThousandRunsListQuickly) {
