@@ -48,11 +48,21 @@ std::string launch_command(const std::string& dir) {
 }
 
 std::string watch_command(const std::string& dir, uint64_t metrics_offset, uint64_t log_offset) {
-  // tail -c +N starts at byte N (1-based); --pid ends it once the wrapper is gone (after a last read).
+  // A polling copier rather than `tail -f --pid`: tail treats a zombie as alive, and where init
+  // reaps slowly that delays the end by seconds. Each round first asks whether the wrapper still
+  // runs, then copies the bytes between the offsets and the current sizes (head -c keeps the
+  // count exact while the file grows); a round that began with the wrapper gone is the last, so
+  // everything written before its exit is sent, exactly once.
   return "cd -- " + shell_quote(dir) + " || exit 98; pid=$(cat pid) || exit 98; "
-         "tail -c +" + std::to_string(metrics_offset + 1) + " --pid=\"$pid\" -s 0.2 -f metrics.jsonl & a=$!; "
-         "tail -c +" + std::to_string(log_offset + 1) + " --pid=\"$pid\" -s 0.2 -f log >&2 & b=$!; "
-         "wait $a; wait $b";
+         "m=" + std::to_string(metrics_offset) + "; l=" + std::to_string(log_offset) + "; "
+         "running() { [ ! -f exit_code ] || return 1; st=; read -r _ _ st _ < /proc/$pid/stat 2>/dev/null; "
+         "[ -n \"$st\" ] && [ \"$st\" != Z ] && [ \"$st\" != X ]; }; "
+         "while :; do r=0; running && r=1; "
+         "s=$(stat -c %s metrics.jsonl) || exit 98; "
+         "if [ \"$s\" -gt \"$m\" ]; then tail -c +$((m+1)) metrics.jsonl | head -c $((s-m)); m=$s; fi; "
+         "s=$(stat -c %s log) || exit 98; "
+         "if [ \"$s\" -gt \"$l\" ]; then tail -c +$((l+1)) log | head -c $((s-l)) >&2; l=$s; fi; "
+         "[ $r = 1 ] || break; sleep 0.2; done";
 }
 
 std::string status_command(const std::string& dir) {

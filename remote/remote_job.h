@@ -4,7 +4,8 @@
 //                 runs the command with stdout → metrics.jsonl and stderr → log, then exit_code
 //   pid, exit_code, metrics.jsonl, log, cancelled, plus the caller's files (spec.json …)
 // The job runs detached (setsid + nohup), so it survives the client; watching is a separate
-// `tail --pid` from any byte offset, which is also how a restarted client reattaches.
+// command that copies the files from any byte offset, which is also how a client reattaches.
+// Nodes need a POSIX shell, Linux /proc, and coreutils (setsid, stat -c, sha256sum, mv -T).
 #include <cstdint>
 #include <string>
 #include <vector>
