@@ -18,7 +18,9 @@ if(NOT MOE_CUDA STREQUAL "OFF")
     # NCCL has no CMake package: look beside the toolkit, then in a pip nvidia-nccl wheel.
     set(_nccl_hints ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_INCLUDE_DIRS} $ENV{NCCL_HOME})
     file(GLOB _pip_nccl /usr/lib/python3*/site-packages/nvidia/nccl /usr/local/lib/python3*/*-packages/nvidia/nccl
-         $ENV{HOME}/.local/lib/python3*/site-packages/nvidia/nccl)
+         $ENV{HOME}/.local/lib/python3*/site-packages/nvidia/nccl
+         /opt/*/.venv/lib/python3*/site-packages/nvidia/nccl /opt/*/lib/python3*/site-packages/nvidia/nccl
+         /usr/local/lib/python3*/*-packages/nvidia/cu13 /opt/*/.venv/lib/python3*/site-packages/nvidia/cu13)
     find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${_nccl_hints} ${_pip_nccl} PATH_SUFFIXES include)
     find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${_nccl_hints} ${_pip_nccl} PATH_SUFFIXES lib lib64)
     if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
