@@ -378,9 +378,13 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
 
 namespace {
 
+// GiB, or MiB below 1 GiB (small CPU profiles).
 std::string gib(double bytes) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  if (bytes >= 1024.0 * 1024.0 * 1024.0 || bytes == 0)
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  else
+    std::snprintf(buf, sizeof buf, "%.2f MiB", bytes / (1024.0 * 1024.0));
   return buf;
 }
 

@@ -97,6 +97,17 @@ TEST_F(Cli, PlanJsonAndOverrides) {
   EXPECT_EQ(nlohmann::json::parse(h.out)["plan"]["hardware"], "H100-SXM");
 }
 
+TEST_F(Cli, PlanWithAUserHardwareFile) {
+  fs::path hw = write("hw.json", R"({"profiles": {"mine": {"memory_gib": 0.05, "peak_tflops_bf16": 1,
+      "peak_tflops_fp32": 1, "intra_node_gb_s": 10, "inter_node_gb_s": 1}}})");
+  Result r = run({"plan", test::preset("tiny-cpu").string(), "--hardware-file", hw.string(), "--hardware", "mine", "--json"});
+  EXPECT_EQ(r.rc, 1);  // 105 MiB do not fit in 0.05 GiB
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["plan"]["hardware"], "mine");
+  EXPECT_EQ(j["diagnostics"][0]["severity"], "error");
+  EXPECT_NE(r.err.find("exceeds the mine's 51.20 MiB"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, PlanValidationErrorsAndWarningsAreDistinct) {
   Result r = run({"plan", test::preset("tiny-cpu").string(), "--set", "parallel.ep=3", "--set", "train.warmup_steps=1000"});
   EXPECT_EQ(r.rc, 1);
