@@ -1,5 +1,7 @@
 #include "gemm.h"
 
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -55,7 +57,30 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
 #if MOE_HAVE_CBLAS
 extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_num_threads(void);
+extern "C" char* openblas_get_corename(void);
 #endif
+
+std::string gemm_backend() {
+#if MOE_HAVE_CBLAS
+  const char* core = openblas_get_corename();
+  return std::string("OpenBLAS ") + (core ? core : "?");
+#else
+  return "plain loops";
+#endif
+}
+
+const char* blas_coretype_override() {
+#if MOE_HAVE_CBLAS && (defined(__x86_64__) || defined(__i386__))
+  if (std::getenv("OPENBLAS_CORETYPE")) return nullptr;  // the user chose
+  const char* core_name = openblas_get_corename();
+  const std::string core = core_name ? core_name : "";
+  const bool avx512_core = core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids";
+  const bool avx2_core = avx512_core || core == "Haswell" || core == "Zen";
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && !avx512_core) return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !avx2_core) return "Haswell";
+#endif
+  return nullptr;
+}
 
 void set_gemm_threads(int threads) {
   g_threads = threads;

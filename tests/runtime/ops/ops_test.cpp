@@ -387,3 +387,17 @@ TEST_F(OpsTest, CrossEntropyStaysFiniteForHugeLogits) {
   EXPECT_NEAR(loss, 2000.0 + std::log1p(std::exp(-1.0)), 1e-3);
   EXPECT_NEAR(probs[0] + probs[3], 1.0, 1e-6);
 }
+
+TEST(Gemm, CoretypeOverrideOnlyReplacesAFallbackCore) {
+  const std::string backend = gemm_backend();
+  EXPECT_FALSE(backend.empty());
+  if (const char* core = blas_coretype_override()) {
+    // Suggested only when the loaded kernels are older than the CPU, and never what is loaded.
+    EXPECT_EQ(backend.find(core), std::string::npos) << backend << " vs " << core;
+    EXPECT_TRUE(std::string(core) == "SkylakeX" || std::string(core) == "Haswell") << core;
+  }
+  // An explicit choice is never overridden.
+  setenv("OPENBLAS_CORETYPE", "Prescott", 1);
+  EXPECT_EQ(blas_coretype_override(), nullptr);
+  unsetenv("OPENBLAS_CORETYPE");
+}
