@@ -17,7 +17,9 @@ struct MoeBenchResult {
   int64_t tokens = 0, d_model = 0, d_expert = 0, num_experts = 0, top_k = 0;
   double skew = 0;
   int threads = 0, iterations = 0;
-  double layer_seconds = 0;         // forward + backward, per iteration
+  // Rates come from the best iteration (least disturbed on a shared machine); the time split is
+  // the mean over iterations.
+  double layer_seconds = 0;         // forward + backward, best iteration
   double tokens_per_s = 0;
   double expert_gflops = 0;         // routed experts' GEMM FLOPs / their phase time (incl. SwiGLU)
   double sgemm_same_shapes_gflops = 0;  // plain gemm() on the same shapes, same run
