@@ -2,7 +2,8 @@
 // SwiGLU gate, elementwise: out = silu(a) · b, silu(a) = a · sigmoid(a).
 // In an FFN a = x·W1ᵀ (gate_proj / w1) and b = x·W3ᵀ (up_proj / w3); the result goes through W2.
 //   backward: da = dout · b · sigmoid(a) · (1 + a · (1 − sigmoid(a))),  db = dout · silu(a)
-// da and db are overwritten. n is the number of elements (rows × width).
+// da and db are overwritten; each element of dout is read before da/db are written, so either
+// may alias dout. n is the number of elements (rows × width). Single-threaded: callers split ranges.
 #include <cstdint>
 
 namespace moe::rt {
