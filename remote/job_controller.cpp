@@ -138,7 +138,8 @@ void JobController::watch_node(SshSession& session, int node, const std::string&
   uint64_t m_off, l_off;
   {
     std::lock_guard lock(mu_);
-    m_off = metrics_offset_;
+    // Only node 0's metrics are wanted: other nodes start past any size, so nothing is copied.
+    m_off = node == 0 ? metrics_offset_ : uint64_t{1} << 62;
     l_off = log_offsets_[n];
   }
   // Only node 0's metrics are read; other nodes' metrics files are empty by design (rank 0 writes).
