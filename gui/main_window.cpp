@@ -9,6 +9,7 @@
 #include <QFileInfo>
 #include <QLabel>
 #include <QMenuBar>
+#include <QRegularExpression>
 #include <QMessageBox>
 #include <QSettings>
 #include <QStandardPaths>
@@ -66,7 +67,12 @@ MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(pa
   connect(model_, &SpecModel::modifiedChanged, this, [this](bool m) { setWindowModified(m); });
   connect(run_, &RunWorkspace::runRequested, this, &MainWindow::handleRun);
   connect(launcher_, &RunLauncher::finished, this, &MainWindow::handleRunFinished);
-  connect(live_, &LiveWorkspace::runOpened, this, [this](qint64) { tabs_->setCurrentWidget(live_); });
+  // `moe run` names its run on stderr ("moe run: run 7, recording into …"): follow exactly that one.
+  connect(launcher_, &RunLauncher::outputLine, this, [this](const QString& line, bool) {
+    static const QRegularExpression re(R"(^moe run: run (\d+), recording)");
+    auto m = re.match(line);
+    if (m.hasMatch()) live_->followRun(m.captured(1).toLongLong());
+  });
   connect(compare_, &CompareWorkspace::openRunRequested, this, [this](qint64 id) {
     live_->followRun(id);
     tabs_->setCurrentWidget(live_);

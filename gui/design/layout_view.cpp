@@ -68,7 +68,7 @@ int64_t LayoutView::groupIndex(const RankCoord& c) const {
 
 QRectF LayoutView::cellRect(int64_t rank) const {
   int64_t cols = layout_.gpus_per_node, rows = layout_.nodes();
-  double w = (width() - kLabelWidth - 8) / double(cols);
+  double w = std::min(96.0, (width() - kLabelWidth - 8) / double(cols));
   double h = std::min(48.0, (height() - kLegendHeight - 8) / double(rows));
   const auto& c = layout_.ranks[rank];
   return QRectF(kLabelWidth + c.local_rank * w, 4 + c.node * h, w, h);

@@ -194,7 +194,7 @@ QWidget* SpecForm::editor(const QString& path) const { return rows_.value(path).
 
 QString SpecForm::message(const QString& path) const {
   Row row = rows_.value(path);
-  return row.message && row.message->isVisible() ? row.message->text() : QString();
+  return row.message && !row.message->isHidden() ? row.message->text() : QString();
 }
 
 void SpecForm::refreshValue(const QString& path) {

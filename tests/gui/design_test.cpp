@@ -1,0 +1,130 @@
+// Design workspace: edits reach the spec and the estimates, core's rules show inline on the field
+// and disable Run, every preset loads into a valid design, the layout grid describes ranks.
+#include <QAction>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <gtest/gtest.h>
+
+#include "design/design_workspace.h"
+#include "design/estimates_view.h"
+#include "design/layout_view.h"
+#include "design/spec_model.h"
+#include "gui_test_util.h"
+#include "run/run_workspace.h"
+
+using namespace moe;
+using namespace moe::gui;
+using moe::gui::test::Studio;
+
+TEST(Design, EditingAFieldUpdatesSpecAndEstimates) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  ASSERT_FALSE(model->hasErrors());
+  ASSERT_TRUE(model->plan().has_value());
+  const double params_before = model->plan()->params.total;
+  const double routed_before = model->plan()->params.routed_experts;
+  const QString summary_before = s.window->design()->estimatesView()->summaryText();
+
+  auto* d_expert = qobject_cast<QSpinBox*>(s.window->design()->editorFor("model.moe.d_expert"));
+  ASSERT_NE(d_expert, nullptr);
+  const int64_t old = model->spec().model.moe.d_expert;
+  d_expert->setValue(int(old * 2));  // as a user typing a new value
+
+  EXPECT_EQ(model->spec().model.moe.d_expert, old * 2);
+  EXPECT_EQ(model->json()["model"]["moe"]["d_expert"].get<int64_t>(), old * 2);
+  ASSERT_TRUE(model->plan().has_value());
+  // Routed experts are 3·d·d_expert each: doubling d_expert doubles the routed-expert params.
+  EXPECT_GT(model->plan()->params.total, params_before);
+  EXPECT_NEAR(model->plan()->params.routed_experts, 2 * routed_before, 1e-6 * routed_before);
+  EXPECT_NE(s.window->design()->estimatesView()->summaryText(), summary_before);
+  EXPECT_TRUE(model->isModified());
+
+  // A double field typed as text.
+  auto* lr = qobject_cast<QLineEdit*>(s.window->design()->editorFor("train.lr"));
+  ASSERT_NE(lr, nullptr);
+  lr->setText("0.0005");
+  Q_EMIT lr->textEdited("0.0005");
+  EXPECT_DOUBLE_EQ(model->spec().train.lr, 0.0005);
+}
+
+TEST(Design, InvalidValueShowsTheRuleAndDisablesRun) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  ASSERT_TRUE(s.window->runAction()->isEnabled());
+  ASSERT_TRUE(s.window->runWorkspace()->runButton()->isEnabled());
+  ASSERT_EQ(model->spec().model.moe.num_experts % 3, 8 % 3);  // tiny-cpu has 8 experts
+
+  auto* ep = qobject_cast<QSpinBox*>(s.window->design()->editorFor("parallel.ep"));
+  ASSERT_NE(ep, nullptr);
+  ep->setValue(3);
+  ASSERT_TRUE(model->hasErrors());
+  // The inline message is core's rule for that path, word for word.
+  std::string rule;
+  for (const auto& d : model->diagnostics())
+    if (d.path == "parallel.ep" && d.severity == Severity::error) rule = d.message;
+  ASSERT_FALSE(rule.empty());
+  EXPECT_NE(rule.find("does not divide"), std::string::npos) << rule;
+  const QString shown = s.window->design()->messageFor("parallel.ep");
+  EXPECT_TRUE(shown.contains(QString::fromStdString(rule))) << shown.toStdString() << " vs " << rule;
+  EXPECT_FALSE(s.window->runAction()->isEnabled());
+  EXPECT_FALSE(s.window->runWorkspace()->runButton()->isEnabled());
+  EXPECT_FALSE(model->plan().has_value());
+
+  ep->setValue(1);
+  for (const auto& d : model->diagnostics()) ADD_FAILURE() << d.text();
+  EXPECT_TRUE(s.window->design()->messageFor("parallel.ep").isEmpty());
+  EXPECT_TRUE(s.window->runAction()->isEnabled());
+}
+
+TEST(Design, EveryPresetLoadsIntoAValidDesign) {
+  Studio s;
+  const QStringList presets = s.window->presetNames();
+  ASSERT_GE(presets.size(), 3) << "resources/presets not found";
+  for (const QString& name : presets) {
+    s.window->loadPreset(name);
+    SpecModel* model = s.window->specModel();
+    std::string errors;
+    for (const auto& d : model->diagnostics())
+      if (d.severity == Severity::error) errors += d.text() + "\n";
+    EXPECT_TRUE(errors.empty()) << name.toStdString() << ":\n" << errors;
+    EXPECT_TRUE(model->plan().has_value()) << name.toStdString();
+    EXPECT_FALSE(model->isModified());
+    // The form shows the preset's values.
+    auto* layers = qobject_cast<QSpinBox*>(s.window->design()->editorFor("model.n_layers"));
+    ASSERT_NE(layers, nullptr);
+    EXPECT_EQ(layers->value(), model->spec().model.n_layers) << name.toStdString();
+  }
+}
+
+TEST(Design, LayoutViewDescribesRanksAndTheirExperts) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  ASSERT_TRUE(model->setValue("parallel.ep", 2).isEmpty());
+  ASSERT_TRUE(model->setValue("parallel.gpus_per_node", 2).isEmpty());
+  ASSERT_TRUE(model->setValue("parallel.dp", 2).isEmpty());
+  LayoutView* view = s.window->design()->layoutView();
+  // rank = tp + TP·(ep + EP·(dp + DP·pp)): rank 3 is ep 1, dp 1, on node 1.
+  const QString d = view->rankDescription(3);
+  EXPECT_TRUE(d.contains("rank 3 — node 1, GPU 1")) << d.toStdString();
+  EXPECT_TRUE(d.contains("tp 0 · ep 1 · dp 1 · pp 0")) << d.toStdString();
+  EXPECT_TRUE(d.contains("experts (4): 4, 5, 6, 7")) << d.toStdString();
+  EXPECT_TRUE(view->rankDescription(4).isEmpty());  // 4 ranks only
+}
+
+TEST(Design, SaveAndLoadRoundTrip) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  ASSERT_TRUE(model->setValue("routing.type", QString("expert_choice")).isEmpty());
+  const QString file = s.dir.filePath("design.json");
+  model->save(file);
+  s.window->loadPreset("mixtral-8x7b");
+  ASSERT_NE(model->spec().routing.type, "expert_choice");
+  s.window->openSpec(file);
+  EXPECT_EQ(model->spec().routing.type, "expert_choice");
+  EXPECT_EQ(model->filePath(), file);
+}
