@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -181,7 +182,12 @@ int compare(const Args& args) {
 
   const store::Metric metric = store::metric_from_name(args.value("--metric", "loss"));
   const int64_t points = std::stoll(args.value("--points", "10"));
-  store::AlignedSeries s = reader.aligned_series(ids, metric, 0, -1, points);
+  int64_t first = -1;  // the earliest step of any run
+  for (int64_t id : ids) {
+    auto head = reader.steps_after(id, std::numeric_limits<int64_t>::min(), 1);
+    if (!head.empty()) first = first < 0 ? head[0].step : std::min(first, head[0].step);
+  }
+  store::AlignedSeries s = reader.aligned_series(ids, metric, std::max<int64_t>(first, 0), -1, points);
   if (!s.bucket_first_step.empty()) {
     std::printf("\n  %s (last value of each step bucket)\n  %-16s", store::metric_name(metric), "from step");
     for (const RunInfo& r : runs) std::printf(" %18s", std::to_string(r.id).c_str());

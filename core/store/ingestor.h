@@ -40,7 +40,8 @@ struct IngestOptions {
 struct IngestResult {
   int64_t lines = 0;        // lines seen (blank ones included)
   int64_t records = 0;      // records stored
-  int64_t malformed = 0;    // lines counted as malformed
+  int64_t malformed = 0;    // lines that failed to parse (the run summary's malformed_lines also
+                            // counts records out of order, e.g. run_end without run_start)
   int64_t ignored = 0;      // unknown record types and blank lines
   bool saw_run_end = false;
   std::string status;       // the run's status after finish()
