@@ -21,16 +21,22 @@ struct Run {
 
 inline std::string shell_quote(const std::string& s) {
   std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
+  for (char c : s) {
+    if (c == '\'') q.append("'\\''");
+    else q.push_back(c);
+  }
+  q.push_back('\'');
+  return q;
 }
 
 // Runs `moe-runtime ARGS` (with `env` prefixed, e.g. "MOE_FAULT_NAN_STEP=3"), capturing both streams.
 inline Run run_runtime(const std::vector<std::string>& args, const std::string& env = "") {
   TempDir dir;
-  std::string cmd = env + " " + MOE_RUNTIME_EXE;
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  cmd += " >" + (dir / "out").string() + " 2>" + (dir / "err").string();
+  // Built with append: GCC 12's -Wrestrict misfires on chains of operator+ at -O2.
+  std::string cmd = env;
+  cmd.append(" ").append(MOE_RUNTIME_EXE);
+  for (const auto& a : args) cmd.append(" ").append(shell_quote(a));
+  cmd.append(" >").append((dir / "out").string()).append(" 2>").append((dir / "err").string());
   Run r;
   const int status = std::system(cmd.c_str());
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
