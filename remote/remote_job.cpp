@@ -52,7 +52,8 @@ std::string watch_command(const std::string& dir, uint64_t metrics_offset, uint6
   // reaps slowly that delays the end by seconds. Each round first asks whether the wrapper still
   // runs, then copies the bytes between the offsets and the current sizes (head -c keeps the
   // count exact while the file grows); a round that began with the wrapper gone is the last, so
-  // everything written before its exit is sent, exactly once.
+  // everything written before its exit is sent, exactly once. It also ends when its sshd session
+  // is gone (client killed or detached), instead of polling until the job ends.
   return "cd -- " + shell_quote(dir) + " || exit 98; pid=$(cat pid) || exit 98; "
          "m=" + std::to_string(metrics_offset) + "; l=" + std::to_string(log_offset) + "; "
          "running() { [ ! -f exit_code ] || return 1; st=; read -r _ _ st _ < /proc/$pid/stat 2>/dev/null; "
@@ -62,7 +63,7 @@ std::string watch_command(const std::string& dir, uint64_t metrics_offset, uint6
          "if [ \"$s\" -gt \"$m\" ]; then tail -c +$((m+1)) metrics.jsonl | head -c $((s-m)); m=$s; fi; "
          "s=$(stat -c %s log) || exit 98; "
          "if [ \"$s\" -gt \"$l\" ]; then tail -c +$((l+1)) log | head -c $((s-l)) >&2; l=$s; fi; "
-         "[ $r = 1 ] || break; sleep 0.2; done";
+         "[ $r = 1 ] || break; kill -0 $PPID 2>/dev/null || exit 0; sleep 0.2; done";
 }
 
 std::string status_command(const std::string& dir) {

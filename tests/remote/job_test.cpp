@@ -248,7 +248,7 @@ TEST(Job, ReattachAfterClientKilledRecoversEveryLineOnce) {
   ConnectOptions o = trusted_options(tmp);
   const std::string id = unique_id("reattach");
   const fs::path out = tmp / "ingested.jsonl";
-  const int steps = 60;
+  const int steps = 120;
   // The client: a separate process that launches the job and appends each line to `out`.
   const std::string kh = o.known_hosts_file, out_s = out.string(), steps_s = std::to_string(steps);
   const char* argv[] = {MOE_REMOTE_TEST_CLIENT, kh.c_str(), id.c_str(), steps_s.c_str(), "50", out_s.c_str(), nullptr};
@@ -265,6 +265,10 @@ TEST(Job, ReattachAfterClientKilledRecoversEveryLineOnce) {
   ASSERT_TRUE(WIFSIGNALED(status));
   const size_t before = lines_in();
   std::this_thread::sleep_for(500ms);  // the job keeps writing while no client watches
+  // The dead client's watchers end with their sshd sessions (their command line holds the id).
+  EXPECT_TRUE(wait_until([&] { return std::system(("pgrep -f -- " + shell_quote(id + "/node-[0-9].*metrics[.]jsonl") +
+                                                   " >/dev/null").c_str()) != 0; }, 5s))
+      << "a watcher of the killed client is still running";
   {
     auto s = SshSession::connect(node(0), o);
     EXPECT_EQ(job_status(*s, s->home() + "/.moe-studio/jobs/" + id + "/node-0").state, NodeJobState::running);
