@@ -61,8 +61,14 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   x_.assign(x, x + tokens * d);
   const bool jitter = options.training && !options.force_dropless;
   router_.forward(w.gate, x, tokens, jitter, rng);
-  select_tokens(config_, router_.scores(), bias, tokens, !options.force_dropless, assignments_, weight_);
-  router_.compute_losses(assignments_.counts);
+  const bool sync = sync_ && config_.type == RoutingType::token_choice;
+  select_tokens(config_, router_.scores(), bias, tokens, !options.force_dropless && !sync, assignments_, weight_);
+  if (sync) {
+    sync_->decide(config_, weight_.data(), !options.force_dropless, assignments_, loss_counts_);
+    router_.compute_losses(loss_counts_);
+  } else {
+    router_.compute_losses(assignments_.counts);
+  }
   times_.router += seconds_since(t0);
 
   t0 = Clock::now();

@@ -31,6 +31,18 @@ struct MoeGrads {
   ExpertGrads<T> shared;
 };
 
+// Optional (Runtime II): routing decisions taken over every data-parallel rank, so that N processes
+// with T tokens each decide exactly what one process with N·T tokens decides. Called after the
+// local top-k (no capacity applied): sets `loss_counts` to the per-expert counts of all ranks (the
+// aux loss's load share f_i) and, when `apply_capacity`, drops assignments by the global rule.
+template <typename T>
+class RoutingSync {
+ public:
+  virtual ~RoutingSync() = default;
+  virtual void decide(const MoeConfig& config, const T* weight, bool apply_capacity, Assignments& assignments,
+                      std::vector<int64_t>& loss_counts) = 0;
+};
+
 // Seconds spent per phase, summed over calls until reset (the bench's time split).
 struct MoePhaseTimes {
   double router = 0, permute = 0, experts = 0, combine = 0, shared = 0;
@@ -50,6 +62,10 @@ class MoeCompute {
   // dx [T×d] (overwritten) and grads (+=) from dy; the aux and z losses enter with weight loss_scale.
   void backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const T* dy, T* dx, T loss_scale = T(1));
 
+  // Runtime II: global routing decisions (token choice only); null = this process alone.
+  void set_routing_sync(std::shared_ptr<RoutingSync<T>> sync) { sync_ = std::move(sync); }
+
+  Dispatcher<T>& dispatcher() const { return *dispatcher_; }
   const RoutingStats& stats() const { return stats_; }
   const Assignments& assignments() const { return assignments_; }
   const std::vector<T>& gate_weights() const { return weight_; }
@@ -64,6 +80,8 @@ class MoeCompute {
 
   MoeConfig config_;
   std::unique_ptr<Dispatcher<T>> dispatcher_;
+  std::shared_ptr<RoutingSync<T>> sync_;
+  std::vector<int64_t> loss_counts_;
   Router<T> router_;
   SwigluExperts<T> experts_;
   SwigluExperts<T> shared_;

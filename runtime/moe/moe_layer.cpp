@@ -19,10 +19,13 @@ struct MoeLayer::Impl {
   MoeGrads<float> grads;
   double loss_scale = 1.0;
 
-  Impl(const MoeConfig& c, const std::string& prefix) : config(c), compute(c) {
+  Impl(const MoeConfig& c, const std::string& prefix, std::unique_ptr<Dispatcher<float>> dispatcher = nullptr)
+      : config(c), compute(c, std::move(dispatcher)) {
     const int64_t E = c.num_experts, d = c.d_model, f = c.d_expert;
+    // Only the dispatcher's experts get params (all of them for the LocalDispatcher).
+    const int64_t first = compute.dispatcher().first_expert(), last = first + compute.dispatcher().local_experts();
     gate = Param(prefix + "gate.weight", {E, d});
-    for (int64_t j = 0; j < E; ++j) {
+    for (int64_t j = first; j < last; ++j) {
       const std::string p = prefix + "experts." + std::to_string(j) + ".";
       w1.emplace_back(p + "w1.weight", std::vector<int64_t>{f, d}, true);
       w2.emplace_back(p + "w2.weight", std::vector<int64_t>{d, f}, true);
@@ -38,13 +41,17 @@ struct MoeLayer::Impl {
     // Views into the Params (their vectors never reallocate after construction).
     weights.gate = gate.value.data();
     grads.gate = gate.grad.data();
-    for (int64_t j = 0; j < E; ++j) {
-      weights.experts.w1.push_back(w1[j].value.data());
-      weights.experts.w2.push_back(w2[j].value.data());
-      weights.experts.w3.push_back(w3[j].value.data());
-      grads.experts.w1.push_back(w1[j].grad.data());
-      grads.experts.w2.push_back(w2[j].grad.data());
-      grads.experts.w3.push_back(w3[j].grad.data());
+    // Indexed by global expert; experts held by other ranks stay null.
+    weights.experts.w1.assign(E, nullptr), weights.experts.w2.assign(E, nullptr), weights.experts.w3.assign(E, nullptr);
+    grads.experts.w1.assign(E, nullptr), grads.experts.w2.assign(E, nullptr), grads.experts.w3.assign(E, nullptr);
+    for (int64_t j = first; j < last; ++j) {
+      const size_t i = static_cast<size_t>(j - first);
+      weights.experts.w1[j] = w1[i].value.data();
+      weights.experts.w2[j] = w2[i].value.data();
+      weights.experts.w3[j] = w3[i].value.data();
+      grads.experts.w1[j] = w1[i].grad.data();
+      grads.experts.w2[j] = w2[i].grad.data();
+      grads.experts.w3[j] = w3[i].grad.data();
     }
     if (!shared.empty()) {
       weights.shared = {{shared[0].value.data()}, {shared[1].value.data()}, {shared[2].value.data()}};
@@ -56,6 +63,13 @@ struct MoeLayer::Impl {
 MoeLayer::MoeLayer(const JobSpec& spec, int64_t layer_index)
     : impl_(std::make_unique<Impl>(MoeConfig::from_spec(spec),
                                    "model.layers." + std::to_string(layer_index) + ".block_sparse_moe.")) {}
+
+MoeLayer::MoeLayer(const JobSpec& spec, int64_t layer_index, MoeLayerParallel parallel)
+    : impl_(std::make_unique<Impl>(MoeConfig::from_spec(spec),
+                                   "model.layers." + std::to_string(layer_index) + ".block_sparse_moe.",
+                                   std::move(parallel.dispatcher))) {
+  if (parallel.routing_sync) impl_->compute.set_routing_sync(std::move(parallel.routing_sync));
+}
 
 MoeLayer::~MoeLayer() = default;
 

@@ -14,6 +14,7 @@
 
 #include "job_spec.h"
 #include "param.h"
+#include "token_dispatcher.h"
 
 namespace moe::rt {
 
@@ -34,10 +35,22 @@ struct MoeLayerOptions {
   double loss_scale = 1.0;
 };
 
+template <typename T>
+class RoutingSync;  // moe_compute.h
+
+// Runtime II (expert parallelism): the layer holds only the dispatcher's local experts
+// [first_expert, first_expert + local_experts) — their params keep their global index in the name,
+// so checkpoints keep Hugging Face names — and routing decisions may be taken over all ranks.
+struct MoeLayerParallel {
+  std::unique_ptr<Dispatcher<float>> dispatcher;
+  std::shared_ptr<RoutingSync<float>> routing_sync;  // null: decide locally
+};
+
 class MoeLayer {
  public:
   // `layer_index` names the params: model.layers.{i}.block_sparse_moe.*
   MoeLayer(const JobSpec& spec, int64_t layer_index);
+  MoeLayer(const JobSpec& spec, int64_t layer_index, MoeLayerParallel parallel);
   ~MoeLayer();
 
   // y[T×d] = MoE(x[T×d]). `rng` drives jitter noise (training only).
@@ -47,7 +60,7 @@ class MoeLayer {
   void backward(const float* dy, float* dx);
 
   const RoutingStats& stats() const;
-  std::vector<Param*> params();  // router, experts (is_expert), shared experts
+  std::vector<Param*> params();  // router, experts (is_expert; local ones only), shared experts
   // Aux-loss-free balancing (DeepSeek-V3): after an optimizer step, bias += rate · sign(mean − load).
   // `load` is the per-expert count of the step (summed over micro-batches and, later, ranks).
   void update_balancing_bias(const std::vector<int64_t>& load);
