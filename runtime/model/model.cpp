@@ -21,7 +21,7 @@ struct MixtralModel::Layer {
   std::unique_ptr<MoeLayer> moe;       // MoE layers
   std::vector<float> x, normed1, rstd1, attn_out, h, normed2, rstd2, ffn_out;
 
-  Layer(const JobSpec& spec, int64_t i, bool dense, int64_t d_ff)
+  Layer(const JobSpec& spec, int64_t i, bool dense, int64_t d_ff, const ModelOptions& options)
       : input_layernorm("model.layers." + std::to_string(i) + ".input_layernorm.weight", {spec.model.d_model}),
         post_attention_layernorm("model.layers." + std::to_string(i) + ".post_attention_layernorm.weight",
                                  {spec.model.d_model}),
@@ -29,13 +29,13 @@ struct MixtralModel::Layer {
     if (dense)
       mlp = std::make_unique<DenseMlp>(i, spec.model.d_model, d_ff);
     else
-      moe = std::make_unique<MoeLayer>(spec, i);
+      moe = options.make_moe_layer ? options.make_moe_layer(i) : std::make_unique<MoeLayer>(spec, i);
   }
 };
 
 namespace {
 
-void check_supported(const JobSpec& spec) {
+void check_supported(const JobSpec& spec, bool distributed) {
   const auto& m = spec.model;
   if (m.attention != "gqa")
     throw Error("model.attention: '" + m.attention + "' is not supported by the CPU runtime (only gqa)");
@@ -43,7 +43,7 @@ void check_supported(const JobSpec& spec) {
     throw Error("parallel.tp: " + std::to_string(spec.parallel.tp) + " — tensor parallelism is not supported by the CPU runtime");
   if (spec.parallel.pp > 1)
     throw Error("parallel.pp: " + std::to_string(spec.parallel.pp) + " — pipeline parallelism is not supported by the CPU runtime");
-  if (spec.parallel.ep > 1)
+  if (spec.parallel.ep > 1 && !distributed)
     throw Error("parallel.ep: " + std::to_string(spec.parallel.ep) +
                 " — expert parallelism is not supported by this single-process runtime yet");
   if (spec.runtime.dtype != "fp32")
@@ -79,7 +79,7 @@ MixtralModel::MixtralModel(const JobSpec& spec, const ModelOptions& options)
       d_model_(spec.model.d_model),
       vocab_(spec.model.vocab_size),
       head_dim_(spec.model.resolved_head_dim()) {
-  check_supported(spec);
+  check_supported(spec, static_cast<bool>(options.make_moe_layer));
   embed_tokens_ = Param("model.embed_tokens.weight", {vocab_, d_model_});
   norm_ = Param("model.norm.weight", {d_model_});
   if (!spec.model.tie_embeddings) lm_head_ = Param("lm_head.weight", {vocab_, d_model_});
@@ -87,7 +87,7 @@ MixtralModel::MixtralModel(const JobSpec& spec, const ModelOptions& options)
   for (int64_t i = 0; i < m.n_layers; ++i) {
     const bool dense = options.all_dense || i < m.moe.first_dense_layers;
     const int64_t d_ff = m.d_ff > 0 ? m.d_ff : m.moe.d_expert;
-    layers_.push_back(std::make_unique<Layer>(spec, i, dense, d_ff));
+    layers_.push_back(std::make_unique<Layer>(spec, i, dense, d_ff, options));
   }
   init_params(static_cast<uint64_t>(spec.train.seed));
 }

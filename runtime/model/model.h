@@ -11,6 +11,7 @@
 // seed: N(0, init_std) for matrices, 1 for norms. A parameter's draw depends only on the seed and
 // its name, so a rank that holds a subset of the experts initialises them identically.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <vector>
@@ -27,6 +28,9 @@ struct ModelOptions {
   // Test only: every layer gets a dense MLP (width d_ff, or d_expert when d_ff is 0), so the
   // dense path can be checked without the MoE block. Specs cannot ask for this.
   bool all_dense = false;
+  // Runtime II: builds the MoE block of decoder layer i (local experts, all-to-all dispatcher).
+  // Set by the expert-parallel runtime (runtime/ep); with it, parallel.ep/dp > 1 are accepted.
+  std::function<std::unique_ptr<MoeLayer>(int64_t layer)> make_moe_layer;
 };
 
 struct LayerRouting {
