@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "commands.h"
 #include "error.h"
+#include "gemm.h"
 
 namespace {
 
@@ -25,9 +28,19 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &action, nullptr);
 }
 
+// OpenBLAS reads OPENBLAS_CORETYPE only when it loads; on CPUs it does not know it falls back to
+// slow SSE3 kernels. Set the right core type and start again, before any work (gemm.h).
+void use_fast_blas_kernels(char** argv) {
+  if (const char* core = moe::rt::blas_coretype_override()) {
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: then run with the slow kernels
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  use_fast_blas_kernels(argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::fputs(moe::rt::kMainHelp, args.empty() ? stderr : stdout);
