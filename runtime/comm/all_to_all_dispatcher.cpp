@@ -73,15 +73,30 @@ void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, T* recv, int64_t d,
   const auto t0 = Clock::now();
   std::vector<int64_t> send_counts = reverse ? w.recv_rows : w.send_rows;
   std::vector<int64_t> recv_counts = reverse ? w.send_rows : w.recv_rows;
-  int64_t off_rank = 0;
+  int64_t off_rank = 0, intra = 0;
+  const int64_t me = ep_.rank();
   for (int64_t p = 0; p < ep_.size(); ++p) {
-    if (p != ep_.rank()) off_rank += send_counts[p] * d * static_cast<int64_t>(sizeof(T));
+    const int64_t bytes = send_counts[p] * d * static_cast<int64_t>(sizeof(T));
+    if (p != me) off_rank += bytes;
+    if (p != me && (peer_node_.empty() || peer_node_[p] == peer_node_[me])) intra += bytes;
     send_counts[p] *= d;
     recv_counts[p] *= d;
   }
   ep_.all_to_all_v(send, send_counts, recv, recv_counts, sizeof(T));
-  w.times[phase].us += std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-  w.times[phase].bytes += off_rank;
+  const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
+    s->us += us;
+    s->bytes += off_rank;
+    s->intra_bytes += intra;
+    s->inter_bytes += off_rank - intra;
+  }
+}
+
+template <typename T>
+A2ATimes AllToAllDispatcher<T>::take_totals() {
+  A2ATimes out = totals_;
+  totals_ = {};
+  return out;
 }
 
 template <typename T>
@@ -106,7 +121,9 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
       w.send_rows[p] += h.counts[p * local_ + i];
       w.recv_rows[p] += w.recv_expert[p * local_ + i];
     }
-  w.times[kDispatchFwd].us += std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  const double count_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  w.times[kDispatchFwd].us += count_us;
+  totals_[kDispatchFwd].us += count_us;
   h.expert_counts.assign(static_cast<size_t>(local_), 0);
   for (int64_t i = 0; i < local_; ++i)
     for (int64_t p = 0; p < P; ++p) h.expert_counts[i] += w.recv_expert[p * local_ + i];

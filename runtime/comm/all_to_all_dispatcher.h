@@ -21,6 +21,8 @@ namespace moe::rt::comm {
 struct A2AStat {
   double us = 0;       // wall time of the exchanges of this (phase, pass), counts included
   int64_t bytes = 0;   // bytes this rank sent to other ranks
+  int64_t intra_bytes = 0;  // of those, to ranks on this rank's node (set_peer_nodes)
+  int64_t inter_bytes = 0;  // to ranks on other nodes
 };
 
 // Index into A2ATimes: dispatch/combine × fwd/bwd.
@@ -43,6 +45,11 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
 
   // The a2a figures of the last forward/backward with this handle.
   const A2ATimes& stats(const DispatchHandle<T>& handle) const;
+  // The figures summed over every handle since the last call (a training step's a2a records).
+  A2ATimes take_totals();
+  // Node of each EP peer (by position in the group), for the intra/inter split of the bytes;
+  // without it every off-rank byte counts as intra-node.
+  void set_peer_nodes(std::vector<int64_t> node_of_peer) { peer_node_ = std::move(node_of_peer); }
 
  private:
   // What one handle needs beyond DispatchHandle: the wire layout and the returned rows.
@@ -64,6 +71,8 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   Communicator& ep_;
   int64_t num_experts_, local_, first_;
   std::unordered_map<const void*, Wire> wires_;
+  A2ATimes totals_{};
+  std::vector<int64_t> peer_node_;
   std::vector<T> rows_, row_dweight_;
 };
 

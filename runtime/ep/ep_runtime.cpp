@@ -1,0 +1,215 @@
+// One rank of an expert-parallel training job (see ep_runtime.h).
+#include "ep_runtime.h"
+
+#include <cmath>
+#include <map>
+
+#include "error.h"
+#include "global_routing.h"
+
+namespace moe::rt::ep {
+
+namespace {
+
+bool is_expert(const Param* p) { return p->is_expert; }
+
+// Every gradient of one kind (dense or expert) in one buffer: one all-reduce instead of one per param.
+void all_reduce_grads(comm::Communicator& group, const std::vector<Param*>& params, bool experts, float scale) {
+  size_t n = 0;
+  for (Param* p : params)
+    if (is_expert(p) == experts) n += p->grad.size();
+  if (n == 0) return;
+  std::vector<float> flat;
+  flat.reserve(n);
+  for (Param* p : params)
+    if (is_expert(p) == experts) flat.insert(flat.end(), p->grad.begin(), p->grad.end());
+  if (group.size() > 1) group.all_reduce_sum(flat.data(), flat.size());
+  size_t at = 0;
+  for (Param* p : params)
+    if (is_expert(p) == experts)
+      for (float& g : p->grad) g = flat[at++] * scale;
+}
+
+const char* const kPhaseName[4] = {"dispatch", "combine", "combine", "dispatch"};
+const char* const kPassName[4] = {"fwd", "fwd", "bwd", "bwd"};
+
+}  // namespace
+
+EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec), env_(env) {
+  const auto& p = spec.parallel;
+  if (p.tp > 1 || p.pp > 1)
+    throw Error("parallel.tp/pp: the multi-process CPU runtime does expert and data parallelism only (tp = pp = 1)");
+  if (spec.routing.type != "token_choice")
+    throw Error("routing.type: " + spec.routing.type +
+                " picks each expert's top tokens over the whole batch; with parallel.dp × ep > 1 use token_choice");
+  if (p.hierarchical_a2a)
+    throw Error("parallel.hierarchical_a2a: not implemented by the multi-process CPU runtime yet (use false)");
+  if (p.overlap_chunks > 1)
+    throw Error("parallel.overlap_chunks: " + std::to_string(p.overlap_chunks) +
+                " — overlap is not implemented by the multi-process CPU runtime yet (use 1)");
+  if (spec.model.moe.num_experts % p.ep != 0)
+    throw Error("parallel.ep: " + std::to_string(p.ep) + " does not divide model.moe.num_experts (" +
+                std::to_string(spec.model.moe.num_experts) + ")");
+  pg_ = comm::init_process_group(env);
+  layout_ = make_rank_layout(p);
+  groups_ = comm::make_comm_groups(*pg_->world, layout_);
+}
+
+EpRuntime::~EpRuntime() = default;
+
+ModelOptions EpRuntime::model_options() {
+  ModelOptions options;
+  auto routing = std::make_shared<GlobalRouting>(*groups_.dense_dp);
+  std::vector<int64_t> peer_node;
+  for (int r : groups_.ep->world_ranks()) peer_node.push_back(layout_.ranks[static_cast<size_t>(r)].node);
+  options.make_moe_layer = [this, routing, peer_node](int64_t layer) {
+    auto dispatcher = std::make_unique<comm::AllToAllDispatcher<float>>(*groups_.ep, spec_.model.moe.num_experts);
+    dispatcher->set_peer_nodes(peer_node);
+    dispatchers_.push_back(dispatcher.get());
+    MoeLayerParallel parallel;
+    parallel.dispatcher = std::move(dispatcher);
+    parallel.routing_sync = routing;
+    return std::make_unique<MoeLayer>(spec_, layer, std::move(parallel));
+  };
+  return options;
+}
+
+void EpRuntime::reduce_gradients(const std::vector<Param*>& params) {
+  // Each rank's loss is the mean over its own tokens: the global mean's gradient is the sum over
+  // the dp × ep ranks divided by their number (equal token counts per rank).
+  const float scale = 1.0f / static_cast<float>(data_slices());
+  all_reduce_grads(*groups_.dense_dp, params, false, scale);
+  all_reduce_grads(*groups_.expert_dp, params, true, scale);
+}
+
+double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_norm) {
+  // Dense grads are identical on every rank after the reduction; each expert lives on one rank of
+  // the EP group (its expert_dp replicas hold the same values): sum the experts over the EP group.
+  double dense = 0.0, experts = 0.0;
+  for (Param* p : params) {
+    double& sum = is_expert(p) ? experts : dense;
+    for (float g : p->grad) sum += static_cast<double>(g) * static_cast<double>(g);
+  }
+  if (groups_.ep->size() > 1) groups_.ep->all_reduce_sum(&experts, 1);
+  const double norm = std::sqrt(dense + experts);
+  if (max_norm > 0 && std::isfinite(norm)) {  // as optimizer.h's clip_grad_norm (torch)
+    const double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) scale_grads(params, coef);
+  }
+  return norm;
+}
+
+void EpRuntime::sum_over_data(double* values, size_t n) { groups_.dense_dp->all_reduce_sum(values, n); }
+void EpRuntime::sum_over_data(int64_t* values, size_t n) { groups_.dense_dp->all_reduce_sum(values, n); }
+
+bool EpRuntime::any(bool flag) {
+  int64_t v = flag ? 1 : 0;
+  pg_->world->all_reduce_sum(&v, 1);
+  return v > 0;
+}
+
+std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index) {
+  const size_t L = dispatchers_.size(), per = 4 * 4;  // phases × (us, bytes, intra, inter)
+  std::vector<double> mine(L * per, 0.0);
+  for (size_t l = 0; l < L; ++l) {
+    const comm::A2ATimes t = dispatchers_[l]->take_totals();
+    for (size_t ph = 0; ph < 4; ++ph) {
+      double* m = mine.data() + l * per + ph * 4;
+      m[0] = t[ph].us, m[1] = static_cast<double>(t[ph].bytes);
+      m[2] = static_cast<double>(t[ph].intra_bytes), m[3] = static_cast<double>(t[ph].inter_bytes);
+    }
+  }
+  const int P = world_size();
+  std::vector<double> all(mine.size() * static_cast<size_t>(P));
+  pg_->world->all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
+  std::vector<nlohmann::json> out;
+  if (!is_rank0()) return out;
+  for (size_t l = 0; l < L; ++l)
+    for (size_t ph = 0; ph < 4; ++ph) {
+      nlohmann::json us = nlohmann::json::array(), bytes = us, intra = us, inter = us;
+      int64_t intra_sum = 0, inter_sum = 0;
+      for (int r = 0; r < P; ++r) {
+        const double* m = all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 4;
+        us.push_back(std::round(m[0] * 10.0) / 10.0);
+        bytes.push_back(static_cast<int64_t>(m[1]));
+        intra.push_back(static_cast<int64_t>(m[2]));
+        inter.push_back(static_cast<int64_t>(m[3]));
+        intra_sum += static_cast<int64_t>(m[2]);
+        inter_sum += static_cast<int64_t>(m[3]);
+      }
+      out.push_back({{"type", "a2a"}, {"step", step}, {"layer", l < layer_index.size() ? layer_index[l] : int64_t(l)},
+                     {"phase", kPhaseName[ph]}, {"pass", kPassName[ph]}, {"rank_us", us}, {"rank_bytes", bytes},
+                     {"intra_bytes", intra_sum}, {"inter_bytes", inter_sum}, {"rank_intra_bytes", intra},
+                     {"rank_inter_bytes", inter}});
+    }
+  return out;
+}
+
+const CheckpointData& EpRuntime::gather_remote_experts(MixtralModel& model, AdamW* optimizer) {
+  remote_ = CheckpointData{};
+  gathered_.clear();
+  comm::Communicator& ep = *groups_.ep;
+  if (ep.world_ranks()[0] != 0 || ep.size() == 1) return remote_;  // only rank 0's EP group gathers
+  std::map<const Param*, size_t> opt_index;
+  if (optimizer)
+    for (size_t i = 0; i < optimizer->params().size(); ++i) opt_index[optimizer->params()[i]] = i;
+  std::vector<Param*> experts;
+  for (Param* p : model.named_params())
+    if (is_expert(p)) experts.push_back(p);
+  // values, then exp_avg, then exp_avg_sq, in params order.
+  const int parts = optimizer ? 3 : 1;
+  std::vector<float> pack;
+  for (int part = 0; part < parts; ++part)
+    for (Param* p : experts) {
+      const std::vector<float>& v = part == 0 ? p->value
+                                  : part == 1 ? optimizer->exp_avg()[opt_index.at(p)]
+                                              : optimizer->exp_avg_sq()[opt_index.at(p)];
+      pack.insert(pack.end(), v.begin(), v.end());
+    }
+  if (ep.rank() != 0) {
+    ep.send(pack.data(), pack.size() * sizeof(float), 0, 7001);
+    return remote_;
+  }
+  const int64_t local = spec_.model.moe.num_experts / ep.size();
+  const auto layers = model.moe_layer_indices();
+  const char* const w_name[3] = {"w1", "w2", "w3"};
+  gathered_.resize(static_cast<size_t>(ep.size()));
+  for (int peer = 1; peer < ep.size(); ++peer) {
+    std::vector<float>& buf = gathered_[static_cast<size_t>(peer)];
+    buf.resize(pack.size());
+    ep.recv(buf.data(), buf.size() * sizeof(float), peer, 7001);
+    size_t at = 0;
+    for (int part = 0; part < parts; ++part) {
+      size_t k = 0;  // index into rank 0's expert params: same shapes in the same order
+      for (int64_t layer : layers)
+        for (int64_t j = peer * local; j < (peer + 1) * local; ++j)
+          for (const char* w : w_name) {
+            const Param* like = experts[k++];
+            const std::string name = "model.layers." + std::to_string(layer) + ".block_sparse_moe.experts." +
+                                     std::to_string(j) + "." + w + ".weight";
+            if (part == 0)
+              remote_.weights.push_back({name, like->shape, buf.data() + at});
+            else
+              remote_.optimizer.push_back({(part == 1 ? "exp_avg." : "exp_avg_sq.") + name, like->shape, buf.data() + at});
+            at += like->value.size();
+          }
+    }
+  }
+  return remote_;
+}
+
+LoadedCheckpoint EpRuntime::local_part(const LoadedCheckpoint& ck, MixtralModel& model) const {
+  LoadedCheckpoint out;
+  out.dir = ck.dir;
+  out.config = ck.config;
+  out.trainer_state = ck.trainer_state;
+  out.spec = ck.spec;
+  for (Param* p : model.named_params()) {
+    if (auto it = ck.weights.find(p->name); it != ck.weights.end()) out.weights.insert(*it);
+    for (const char* prefix : {"exp_avg.", "exp_avg_sq."})
+      if (auto it = ck.optimizer.find(prefix + p->name); it != ck.optimizer.end()) out.optimizer.insert(*it);
+  }
+  return out;
+}
+
+}  // namespace moe::rt::ep

@@ -1,0 +1,78 @@
+#pragma once
+// One rank of an expert-parallel (× data-parallel) training job (issue 4), as the trainer sees it:
+//   - joins the job (rendezvous through rank 0's store, Gloo world) and builds core's groups;
+//   - builds the model's MoE blocks with only this rank's experts, an all-to-all dispatcher over
+//     the EP group and routing decisions taken over all dp × ep ranks (global_routing.h);
+//   - reduces gradients (dense over dense_dp, experts over expert_dp), clips by the global norm
+//     (each parameter counted once), sums losses and counts over ranks, gathers the a2a figures
+//     and, for checkpoints, the experts of the other EP ranks to rank 0.
+// Data: the one-process run with micro_batch b·dp·ep draws the same windows; rank r (its position
+// in dense_dp, = ep + EP·dp) trains on sequences [r·b, (r+1)·b) of each window, so the global batch
+// micro_batch·dp·ep·grad_accum is exactly the tokens one process sees (docs/expert-parallel.md).
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "all_to_all_dispatcher.h"
+#include "checkpoint.h"
+#include "comm_groups.h"
+#include "job_spec.h"
+#include "model.h"
+#include "optimizer.h"
+#include "rendezvous.h"
+
+namespace moe::rt::ep {
+
+class EpRuntime {
+ public:
+  // Collective over the world: every rank calls it with the same spec. Refuses what the
+  // multi-process CPU runtime does not do (tp/pp > 1, expert choice, world ≠ dp·tp·pp·ep).
+  EpRuntime(const JobSpec& spec, const comm::RankEnv& env);
+  ~EpRuntime();
+
+  int rank() const { return static_cast<int>(env_.rank); }
+  int world_size() const { return env_.world_size; }
+  bool is_rank0() const { return env_.rank == 0; }
+  int64_t data_slice() const { return groups_.dense_dp->rank(); }   // this rank's share of a window
+  int64_t data_slices() const { return groups_.dense_dp->size(); }  // dp × ep
+
+  // Model options whose make_moe_layer builds this rank's MoE blocks (keeps the dispatchers).
+  ModelOptions model_options();
+
+  // Sums gradients over their replica groups and scales by 1/(dp·ep): afterwards every rank holds
+  // the gradient of the global-batch mean loss for its parameters.
+  void reduce_gradients(const std::vector<Param*>& params);
+  // Global L2 norm of all gradients (dense once, every expert once) and torch-style clipping.
+  double clip_grad_norm(const std::vector<Param*>& params, double max_norm);
+  // Sums over all dp × ep ranks (losses, expert counts).
+  void sum_over_data(double* values, size_t n);
+  void sum_over_data(int64_t* values, size_t n);
+  // True on every rank when `flag` is true on any rank (stop decisions must agree).
+  bool any(bool flag);
+
+  // The step's `a2a` records (one per MoE layer × phase × pass), every rank's figures gathered;
+  // collective over the world, the records are non-empty on rank 0 only.
+  std::vector<nlohmann::json> a2a_records(int64_t step, const std::vector<int64_t>& layer_index);
+
+  // Checkpoints: rank 0 gathers the experts (values and AdamW moments) of the other ranks of its
+  // EP group and writes one complete, one-process-loadable checkpoint. Collective over rank 0's
+  // EP group; the returned data (tensors owned by *this) is non-empty on rank 0 only.
+  const CheckpointData& gather_remote_experts(MixtralModel& model, AdamW* optimizer);
+  // The part of a loaded checkpoint that this rank's model holds (for --resume).
+  LoadedCheckpoint local_part(const LoadedCheckpoint& ck, MixtralModel& model) const;
+
+ private:
+  JobSpec spec_;
+  comm::RankEnv env_;
+  std::unique_ptr<comm::ProcessGroup> pg_;
+  comm::CommGroups groups_;
+  RankLayout layout_;
+  std::vector<comm::AllToAllDispatcher<float>*> dispatchers_;  // owned by the model's layers
+  std::vector<std::vector<float>> gathered_;
+  CheckpointData remote_;
+};
+
+}  // namespace moe::rt::ep
