@@ -6,7 +6,7 @@
 
 namespace moe::rt {
 
-void check_supported_by_cpu_runtime(const JobSpec& spec) {
+void check_supported_by_cpu_runtime(const JobSpec& spec, bool multi_process) {
   const auto& p = spec.parallel;
   if (spec.runtime.backend == "cuda")
     throw Error("runtime.backend: cuda is not available in this build of moe-runtime (built without CUDA); use cpu");
@@ -17,10 +17,10 @@ void check_supported_by_cpu_runtime(const JobSpec& spec) {
     throw Error("model.attention: " + spec.model.attention + " is not supported by the CPU runtime (only gqa)");
   if (p.tp > 1) throw Error("parallel.tp: " + std::to_string(p.tp) + " — tensor parallelism is not supported by moe-runtime (use 1)");
   if (p.pp > 1) throw Error("parallel.pp: " + std::to_string(p.pp) + " — pipeline parallelism is not supported by moe-runtime (use 1)");
-  if (p.ep > 1)
-    throw Error("parallel.ep: " + std::to_string(p.ep) + " — expert parallelism over several processes is not supported by this runtime yet (use 1)");
-  if (p.dp > 1)
-    throw Error("parallel.dp: " + std::to_string(p.dp) + " — data parallelism over several processes is not supported by this runtime yet (use 1)");
+  if (p.ep > 1 && !multi_process)
+    throw Error("parallel.ep: " + std::to_string(p.ep) + " — expert parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·ep)");
+  if (p.dp > 1 && !multi_process)
+    throw Error("parallel.dp: " + std::to_string(p.dp) + " — data parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·ep)");
   if (spec.model.vocab_size < 256)
     throw Error("model.vocab_size: " + std::to_string(spec.model.vocab_size) + " is smaller than the 256 byte tokens");
   throw_if_invalid(validate_spec(spec));  // after the backend's own refusals, which say more

@@ -5,6 +5,8 @@
 
 namespace moe::rt {
 
-void check_supported_by_cpu_runtime(const JobSpec& spec);
+// `multi_process`: this process is one rank of a launched job (runtime/ep), so parallel.ep and
+// parallel.dp may exceed 1.
+void check_supported_by_cpu_runtime(const JobSpec& spec, bool multi_process = false);
 
 }  // namespace moe::rt

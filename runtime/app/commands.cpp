@@ -11,10 +11,13 @@
 #include "backend_check.h"
 #include "byte_data.h"
 #include "checkpoint.h"
+#include "ep_runtime.h"
 #include "error.h"
 #include "evaluator.h"
 #include "gemm.h"
 #include "job_spec.h"
+#include "launcher.h"
+#include "rendezvous.h"
 #include "model_state.h"
 #include "moe_bench.h"
 #include "trainer.h"
@@ -42,7 +45,10 @@ const char* const kTrainHelp =
     "  --checkpoint-dir DIR write checkpoints under DIR every runtime.checkpoint_every steps and at\n"
     "                       the end (DIR/step-NNNNNNNN, DIR/latest names the newest)\n"
     "  --resume DIR         continue from a checkpoint (a checkpoint directory or a root with latest)\n"
-    "  --nproc-per-node N   local processes (only 1 in this runtime)\n"
+    "  --nproc-per-node N   rank processes on this node (dp·ep = N × --nnodes; default 1)\n"
+    "  --nnodes M --node-rank R --master HOST:PORT\n"
+    "                       multi-node: this node's index and rank 0's rendezvous address\n"
+    "                       (default 127.0.0.1:29500); --grace S, --comm-timeout S tune the launcher\n"
     "  --time-limit S       stop (completed, with a reason) after S seconds of training\n\n"
     "Exit: 0 completed, 1 failed or error, 2 usage, 128+signal when cancelled by SIGINT/SIGTERM.\n";
 
@@ -136,18 +142,30 @@ JobSpec load_spec_arg(const std::string& command, const Parsed& p) {
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& args, const std::atomic<int>* stop_signal) {
-  const Parsed p = parse("train", args, {"--set", "--metrics", "--checkpoint-dir", "--resume", "--nproc-per-node",
-                                         "--nnodes", "--node-rank", "--master", "--time-limit"});
+  // The launcher's flags (--nproc-per-node, --nnodes, --node-rank, --master, --grace, --comm-timeout).
+  std::vector<std::string> rest = args;
+  comm::LauncherOptions launch;
+  take_launcher_flags(rest, launch);
+  const Parsed p = parse("train", rest, {"--set", "--metrics", "--checkpoint-dir", "--resume", "--time-limit"});
   if (p.help) {
     std::fputs(kTrainHelp, stdout);
     return 0;
   }
-  if (p.has("--nproc-per-node") && parse_int(p.last("--nproc-per-node"), "--nproc-per-node") != 1)
-    throw Error("--nproc-per-node: only 1 process per node is supported by this runtime yet");
-  for (const char* multi : {"--nnodes", "--node-rank", "--master"})
-    if (p.has(multi)) throw Error(std::string(multi) + ": multi-node runs are not supported by this runtime yet");
   const JobSpec spec = load_spec_arg("train", p);
+  const std::optional<comm::RankEnv> rank_env = comm::rank_env_from_environment();
+  if (!rank_env && launch.world_size() > 1) {
+    // This process is the node's launcher: it starts the ranks (this executable again, with the
+    // rank variables set) and supervises them (runtime/comm/launcher.h).
+    comm::check_launch_world(launch, spec.parallel.world_size());
+    launch.metrics_path = p.last("--metrics", "-");
+    std::vector<std::string> rank_argv{comm::self_executable(), "train"};
+    rank_argv.insert(rank_argv.end(), rest.begin(), rest.end());
+    return comm::run_launcher(launch, rank_argv);
+  }
+  std::unique_ptr<ep::EpRuntime> parallel;
+  if (rank_env) parallel = std::make_unique<ep::EpRuntime>(spec, *rank_env);
   TrainerOptions options;
+  options.parallel = parallel.get();
   options.metrics = p.last("--metrics", "-");
   options.checkpoint_dir = p.last("--checkpoint-dir");
   options.resume = p.last("--resume");

@@ -6,9 +6,12 @@
 namespace moe::rt {
 
 std::filesystem::path save_training_checkpoint(const std::filesystem::path& root, MixtralModel& model,
-                                               AdamW* optimizer, const RunState& state) {
+                                               AdamW* optimizer, const RunState& state,
+                                               const CheckpointData* extra) {
   CheckpointData data;
   for (Param* p : model.named_params()) data.weights.push_back({p->name, p->shape, p->value.data()});
+  if (extra) data.weights.insert(data.weights.end(), extra->weights.begin(), extra->weights.end());
+  if (extra && optimizer) data.optimizer = extra->optimizer;
   if (optimizer) {
     const auto& params = optimizer->params();
     auto& m = optimizer->exp_avg();

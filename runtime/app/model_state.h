@@ -17,8 +17,10 @@ struct RunState {  // what is not a tensor
   std::mt19937_64 rng;        // jitter noise
 };
 
+// `extra` (expert parallelism): tensors of experts held by other ranks, written beside the model's.
 std::filesystem::path save_training_checkpoint(const std::filesystem::path& root, MixtralModel& model,
-                                               AdamW* optimizer, const RunState& state);
+                                               AdamW* optimizer, const RunState& state,
+                                               const CheckpointData* extra = nullptr);
 
 // Loads the weights (and balancing biases) into `model`; a tensor missing, extra or of another
 // shape is a one-line error naming the file and the tensor.

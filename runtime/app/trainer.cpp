@@ -13,6 +13,7 @@
 #include "backend_check.h"
 #include "batch_sampler.h"
 #include "byte_data.h"
+#include "ep_runtime.h"
 #include "error.h"
 #include "evaluator.h"
 #include "gemm.h"
@@ -64,12 +65,13 @@ struct Trainer::Impl {
   RunState state;
 
   Impl(const JobSpec& s, const TrainerOptions& o) : spec(s), options(o) {
-    check_supported_by_cpu_runtime(spec);
+    check_supported_by_cpu_runtime(spec, options.parallel != nullptr);
     const int threads = spec.runtime.threads > 0 ? static_cast<int>(spec.runtime.threads)
                                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     set_gemm_threads(threads);
     data = load_training_data(spec);
-    model = std::make_unique<MixtralModel>(spec);
+    model = options.parallel ? std::make_unique<MixtralModel>(spec, options.parallel->model_options())
+                             : std::make_unique<MixtralModel>(spec);
     optimizer = std::make_unique<AdamW>(model->named_params(), AdamWConfig::from_spec(spec.train));
     schedule = LrSchedule::from_spec(spec.train);
     state.rng.seed(static_cast<uint64_t>(spec.train.seed) ^ 0x6A177E5ull);
@@ -81,8 +83,14 @@ struct Trainer::Impl {
     if (spec_to_json(ck.spec)["model"] != spec_to_json(spec)["model"])
       throw Error("--resume " + ck.dir.string() + ": the checkpoint's model differs from the spec's (" +
                   spec_to_json(ck.spec)["model"].dump() + ")");
-    load_model_weights(ck, *model);
-    state = load_run_state(ck, *optimizer);
+    if (options.parallel) {  // every rank reads the complete checkpoint and keeps its own part
+      const LoadedCheckpoint mine = options.parallel->local_part(ck, *model);
+      load_model_weights(mine, *model);
+      state = load_run_state(mine, *optimizer);
+    } else {
+      load_model_weights(ck, *model);
+      state = load_run_state(ck, *optimizer);
+    }
     if (state.step > spec.train.steps)
       throw Error("--resume " + ck.dir.string() + ": the checkpoint is at step " + std::to_string(state.step) +
                   ", past train.steps (" + std::to_string(spec.train.steps) + ")");
@@ -98,23 +106,34 @@ struct Trainer::Impl {
   }
 
   std::string checkpoint(MetricsStream& metrics) {
+    if (options.parallel) {  // rank 0 gathers the other EP ranks' experts and writes it all
+      const CheckpointData& remote = options.parallel->gather_remote_experts(*model, optimizer.get());
+      if (!options.parallel->is_rank0()) return "";
+      const auto dir = save_training_checkpoint(options.checkpoint_dir, *model, optimizer.get(), state, &remote);
+      metrics.checkpoint(state.step, dir.string());
+      return dir.string();
+    }
     const auto dir = save_training_checkpoint(options.checkpoint_dir, *model, optimizer.get(), state);
     metrics.checkpoint(state.step, dir.string());
     return dir.string();
   }
 
   TrainResult run() {
-    MetricsStream metrics(options.metrics);
+    ep::EpRuntime* par = options.parallel;
+    MetricsStream metrics(par && !par->is_rank0() ? "/dev/null" : options.metrics);  // rank 0 reports
     TrainResult result;
     if (!options.resume.empty()) resume();
     if (spec.runtime.checkpoint_every > 0 && options.checkpoint_dir.empty())
       std::fprintf(stderr, "moe-runtime: warning: runtime.checkpoint_every is %lld but no --checkpoint-dir was given: no checkpoints\n",
                    static_cast<long long>(spec.runtime.checkpoint_every));
-    metrics.run_start(spec_to_json(spec), 1, spec.runtime.backend, {hostname()},
+    metrics.run_start(spec_to_json(spec), par ? par->world_size() : 1, spec.runtime.backend, {hostname()},
                       {{"params", model->num_params()}, {"data", data.origin}, {"train_bytes", data.train.size()},
                        {"val_bytes", data.val.size()}, {"gemm_threads", gemm_threads()}, {"resumed_at", state.step}});
 
     const int64_t B = spec.train.micro_batch, S = spec.model.seq_len, A = spec.train.grad_accum;
+    // With N = dp·ep ranks every rank draws the window of N·B sequences one process with
+    // micro_batch N·B would draw, and trains on its slice [slice·B, (slice+1)·B).
+    const int64_t slices = par ? par->data_slices() : 1, slice = par ? par->data_slice() : 0;
     BatchSampler sampler(data.train, S, static_cast<uint64_t>(spec.train.seed));
     sampler.set_position(state.data_position);
     std::vector<int32_t> window, tokens(static_cast<size_t>(B * S)), targets(tokens.size());
@@ -146,14 +165,21 @@ struct Trainer::Impl {
     std::string end_reason;
     while (state.step < spec.train.steps) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count();
-      if (options.time_limit_s > 0 && elapsed >= options.time_limit_s) {
+      bool out_of_time = options.time_limit_s > 0 && elapsed >= options.time_limit_s;
+      bool stop = options.stop_signal && options.stop_signal->load();
+      if (par) {  // every rank must take the same decision, or the others wait in a collective
+        stop = par->any(stop);
+        out_of_time = !stop && par->any(out_of_time);
+      }
+      if (out_of_time) {
         end_reason = "time limit of " + std::to_string(options.time_limit_s) + " s reached at step " + std::to_string(state.step);
         if (!options.checkpoint_dir.empty()) checkpoint(metrics);
         break;
       }
-      if (options.stop_signal && options.stop_signal->load()) {
+      if (stop) {
         if (!options.checkpoint_dir.empty()) checkpoint(metrics);
-        return finish("cancelled", "stopped by signal " + std::to_string(options.stop_signal->load()) + " after step " +
+        const int sig = options.stop_signal ? options.stop_signal->load() : 0;
+        return finish("cancelled", "stopped by signal " + std::to_string(sig) + " after step " +
                                        std::to_string(state.step));
       }
       const int64_t step = state.step + 1;  // 1-based in the stream
@@ -166,11 +192,12 @@ struct Trainer::Impl {
       mo.training = true;
       mo.loss_scale = 1.0 / static_cast<double>(A);
       for (int64_t micro = 0; micro < A; ++micro) {
-        sampler.next(B, window);
+        sampler.next(B * slices, window);
         for (int64_t b = 0; b < B; ++b)
           for (int64_t t = 0; t < S; ++t) {
-            tokens[static_cast<size_t>(b * S + t)] = window[static_cast<size_t>(b * (S + 1) + t)];
-            targets[static_cast<size_t>(b * S + t)] = window[static_cast<size_t>(b * (S + 1) + t + 1)];
+            const size_t w = static_cast<size_t>((slice * B + b) * (S + 1) + t);
+            tokens[static_cast<size_t>(b * S + t)] = window[w];
+            targets[static_cast<size_t>(b * S + t)] = window[w + 1];
           }
         const ForwardResult r = model->forward(tokens.data(), targets.data(), B, mo, state.rng);
         if (!std::isfinite(r.loss)) {
@@ -191,7 +218,19 @@ struct Trainer::Impl {
             dropped[l][e] += r.routing[l].stats.dropped[e];
           }
       }
-      const double norm = clip_grad_norm(params, spec.train.grad_clip);
+      if (par) {  // the global batch's figures, as one process would compute them
+        par->reduce_gradients(params);
+        double losses[3] = {lm, aux, z};
+        par->sum_over_data(losses, 3);
+        lm = losses[0] / static_cast<double>(slices);
+        aux = losses[1] / static_cast<double>(slices);
+        z = losses[2] / static_cast<double>(slices);
+        for (size_t l = 0; l < counts.size(); ++l) {
+          par->sum_over_data(counts[l].data(), counts[l].size());
+          par->sum_over_data(dropped[l].data(), dropped[l].size());
+        }
+      }
+      const double norm = par ? par->clip_grad_norm(params, spec.train.grad_clip) : clip_grad_norm(params, spec.train.grad_clip);
       if (!std::isfinite(norm)) {
         const std::string where = locate_non_finite(*model, true);
         return finish("failed", "gradient norm is not finite at step " + std::to_string(step) +
@@ -203,6 +242,8 @@ struct Trainer::Impl {
         for (size_t l = 0; l < moe_layers.size(); ++l) moe_layers[l]->update_balancing_bias(counts[l]);
       state.step = step;
       state.data_position = sampler.position();
+      // Every step (a collective: the decision to report may differ by rank clock), before validation.
+      const std::vector<nlohmann::json> a2a = par ? par->a2a_records(step, moe_index) : std::vector<nlohmann::json>{};
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
       if (first) result.first_loss = lm, first = false;
@@ -219,13 +260,14 @@ struct Trainer::Impl {
         rec.aux_loss = aux;
         rec.z_loss = z;
         rec.lr = lr;
-        rec.tokens = B * A * S;
+        rec.tokens = B * A * S * slices;
         rec.step_ms = ms;
         rec.tokens_per_s = static_cast<double>(rec.tokens) / (ms / 1000.0);
         rec.extra["grad_norm"] = norm;
         if (validate) rec.extra["val_loss"] = validation_loss(options.val_bytes_periodic);
         metrics.step(rec);
         for (size_t l = 0; l < moe_layers.size(); ++l) metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);
+        for (const auto& rec_a2a : a2a) metrics.write(rec_a2a);
       }
       const bool due = spec.runtime.checkpoint_every > 0 && step % spec.runtime.checkpoint_every == 0;
       if (!options.checkpoint_dir.empty() && (due || last)) checkpoint(metrics);

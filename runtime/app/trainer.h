@@ -19,6 +19,10 @@
 #include "job_spec.h"
 #include "model.h"
 
+namespace moe::rt::ep {
+class EpRuntime;  // runtime/ep: one rank of a multi-process job
+}
+
 namespace moe::rt {
 
 struct TrainerOptions {
@@ -29,6 +33,10 @@ struct TrainerOptions {
   int64_t val_bytes_final = 1 << 20;      // validation bytes used at the end (0: all)
   double time_limit_s = 0;                // --time-limit: stop after this much wall time (0: none)
   const std::atomic<int>* stop_signal = nullptr;  // set by a signal handler: cancel the run
+  // Expert/data parallelism (issue 4): this process is one rank of the job; null: one process.
+  // Each rank trains on its slice of every window, gradients and figures are reduced over the
+  // ranks, and only rank 0 writes metrics and checkpoints (docs/expert-parallel.md).
+  ep::EpRuntime* parallel = nullptr;
 };
 
 struct TrainResult {
