@@ -42,10 +42,13 @@ echo
 ours_ms="$best_ours"
 torch_ms="$best_torch"
 ratio="$(awk '/^ratio experts \/ same shapes/ {print $NF}' <<<"$ours")"
-awk -v o="$ours_ms" -v t="$torch_ms" -v r="$ratio" 'BEGIN {
+ours_cpu="$(awk '/^layer fwd\+bwd CPU time/ {print $NF}' <<<"$ours")"
+torch_cpu="$(awk '/^layer fwd\+bwd CPU time/ {print $NF}' <<<"$torch")"
+awk -v o="$ours_ms" -v t="$torch_ms" -v r="$ratio" -v oc="$ours_cpu" -v tc="$torch_cpu" 'BEGIN {
   printf "%-34s %s\n", "summary", "value"
   printf "%-34s %.1f\n", "ours fwd+bwd (ms, best round)", o
   printf "%-34s %.1f\n", "pytorch fwd+bwd (ms, best round)", t
   printf "%-34s %.2fx (target >= 1.5)\n", "speed-up over pytorch", t / o
   printf "%-34s %.3f (target >= 0.85)\n", "expert GEMMs / sgemm same shapes", r
+  printf "%-34s %.2fx (those rounds; CPU time of all threads)\n", "CPU-time ratio pytorch / ours", tc / oc
 }'

@@ -70,16 +70,19 @@ def main():
 
     step()  # warm-up
     seconds = float("inf")  # best iteration, as moe_layer_bench reports
+    cpu0 = time.process_time()  # CPU time of all threads, as moe_layer_bench reports
     for _ in range(args.iterations):
         t0 = time.perf_counter()
         step()
         seconds = min(seconds, time.perf_counter() - t0)
+    cpu_seconds = (time.process_time() - cpu0) / args.iterations
     flops = 18.0 * args.tokens * args.top_k * args.d_model * args.d_expert
     print(f"torch moe layer: tokens {args.tokens}, d_model {args.d_model}, d_expert {args.d_expert}, "
           f"experts {args.experts}, top_k {args.top_k}, threads {args.threads}, iterations {args.iterations}, "
           f"torch {torch.__version__}")
     print(f"{'layer fwd+bwd (ms)':<34} {seconds * 1e3:.1f}")
     print(f"{'tokens/s (fwd+bwd)':<34} {args.tokens / seconds:.0f}")
+    print(f"{'layer fwd+bwd CPU time (ms)':<34} {cpu_seconds * 1e3:.1f}")
     print(f"{'expert GEMMs GFLOP/s (whole layer)':<34} {flops / seconds / 1e9:.1f}")
 
 

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <random>
 
+#include <time.h>
+
 #include "error.h"
 #include "gemm.h"
 #include "moe_config.h"
@@ -19,6 +21,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// CPU seconds of all this process's threads: on a shared, oversubscribed machine the work done is
+// steadier than the wall time (which counts the time other jobs held the cores).
+double process_cpu_seconds() {
+  timespec ts{};
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0.0;
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 void fill_normal(std::vector<float>& v, std::mt19937_64& rng, double std) {
@@ -78,13 +88,24 @@ MoeBenchResult run_moe_layer_bench(const JobSpec& spec, int64_t tokens, double s
   MoeLayer layer(spec, 0);
   std::mt19937_64 rng(static_cast<uint64_t>(spec.train.seed));
   layer.init_params(rng, spec.model.init_std);
-  // Zipf prior over experts: feature 0 of every token is 1 and its gate weight is −S·ln(e+1).
+  // Zipf-skewed routing by the Gumbel-max trick: logit[t,e] = −S·ln(e+1) + G[t,e], G ~ Gumbel,
+  // so a token's first choice is expert e with probability ∝ (e+1)^−S. Feature 0 of every token
+  // is 1 (gate weight −S·ln(e+1)); features 1..E carry G (gate weight 1 on feature 1+e).
+  if (d < E + 1) throw Error("bench: model.d_model must be > num_experts for the skewed router");
   Param* gate = layer.params()[0];
-  for (int64_t e = 0; e < E; ++e) gate->value[e * d] = static_cast<float>(-skew * std::log(double(e + 1)));
+  std::fill(gate->value.begin(), gate->value.end(), 0.0f);
+  for (int64_t e = 0; e < E; ++e) {
+    gate->value[e * d] = static_cast<float>(-skew * std::log(double(e + 1)));
+    gate->value[e * d + 1 + e] = 1.0f;
+  }
   std::vector<float> x(tokens * d), dy(tokens * d), y(tokens * d), dx(tokens * d);
   fill_normal(x, rng, 1.0);
   fill_normal(dy, rng, 1.0);
-  for (int64_t t = 0; t < tokens; ++t) x[t * d] = 1.0f;
+  std::uniform_real_distribution<double> uniform(1e-12, 1.0);
+  for (int64_t t = 0; t < tokens; ++t) {
+    x[t * d] = 1.0f;
+    for (int64_t e = 0; e < E; ++e) x[t * d + 1 + e] = static_cast<float>(-std::log(-std::log(uniform(rng))));
+  }
 
   MoeLayerOptions options;
   options.training = true;
@@ -96,6 +117,7 @@ MoeBenchResult run_moe_layer_bench(const JobSpec& spec, int64_t tokens, double s
   layer.reset_phase_times();
   // Best iteration for the rates (the least disturbed on a shared machine), mean for the split.
   double layer_s = 1e300, experts_s = 1e300, experts_flops = 0;
+  const double cpu0 = process_cpu_seconds();
   for (int i = 0; i < iterations; ++i) {
     const MoeLayer::PhaseTimes before = layer.phase_times();
     const auto start = Clock::now();
@@ -107,6 +129,7 @@ MoeBenchResult run_moe_layer_bench(const JobSpec& spec, int64_t tokens, double s
       experts_flops = after.expert_flops - before.expert_flops;
     }
   }
+  const double cpu_s = (process_cpu_seconds() - cpu0) / iterations;
   const MoeLayer::PhaseTimes times = layer.phase_times();
 
   MoeBenchResult r;
@@ -120,6 +143,7 @@ MoeBenchResult run_moe_layer_bench(const JobSpec& spec, int64_t tokens, double s
   r.iterations = iterations;
   r.layer_seconds = layer_s;
   r.tokens_per_s = static_cast<double>(tokens) / layer_s;
+  r.layer_cpu_seconds = cpu_s;
   r.expert_gflops = experts_s > 0 ? experts_flops / experts_s / 1e9 : 0.0;
   r.router_s = times.router / iterations;
   r.permute_s = times.permute / iterations;
@@ -171,6 +195,7 @@ std::string MoeBenchResult::table() const {
   add("metric", "value");
   add("layer fwd+bwd (ms)", num(layer_seconds * 1e3, "%.1f"));
   add("tokens/s (fwd+bwd)", num(tokens_per_s, "%.0f"));
+  add("layer fwd+bwd CPU time (ms)", num(layer_cpu_seconds * 1e3, "%.1f"));
   add("expert GEMMs GFLOP/s", num(expert_gflops, "%.1f"));
   add("sgemm same shapes GFLOP/s", num(sgemm_same_shapes_gflops, "%.1f"));
   add("ratio experts / same shapes", num(ratio_same_shapes, "%.3f"));

@@ -1,10 +1,11 @@
 #pragma once
 // The MoE layer micro-benchmark behind `moe-runtime bench SPEC [--tokens N] [--skew S]`:
 // forward+backward of one MoeLayer (the real one) on synthetic tokens x ~ N(0, 1), with the
-// routing skewed towards low-numbered experts by a Zipf exponent S (the router sees a constant
-// input feature whose gate weights are −S · ln(e + 1), so the router's prior over experts is
-// ∝ (e + 1)^−S). In the same run it times plain gemm() (cblas_sgemm) calls of exactly the expert
-// GEMMs' shapes on separate buffers, and a 2048³ sgemm, so the ratios are measured together.
+// routing skewed towards low-numbered experts by a Zipf exponent S: the router's logits are
+// −S · ln(e + 1) plus Gumbel noise (set up through its weights and three kinds of input feature),
+// so each token's first choice is expert e with probability ∝ (e + 1)^−S (Gumbel-max trick);
+// S = 0 is uniform. In the same run it times plain gemm() (cblas_sgemm) calls of exactly the
+// expert GEMMs' shapes on separate buffers, and a 2048³ sgemm, so the ratios are measured together.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ struct MoeBenchResult {
   // the mean over iterations.
   double layer_seconds = 0;         // forward + backward, best iteration
   double tokens_per_s = 0;
+  double layer_cpu_seconds = 0;     // CPU time of all threads per iteration (mean)
   double expert_gflops = 0;         // routed experts' GEMM FLOPs / their phase time (incl. SwiGLU)
   double sgemm_same_shapes_gflops = 0;  // plain gemm() on the same shapes, same run
   double sgemm_square_gflops = 0;   // plain 2048³ sgemm, same run
