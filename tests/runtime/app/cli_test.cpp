@@ -92,5 +92,17 @@ TEST(Cli, TrainingStreamKeepsTheContract) {
   EXPECT_EQ(test::of_type(recs, "checkpoint").back()["path"], (dir / "ck" / "step-00000003").string());
 }
 
+TEST(Cli, BenchPrintsTheLayerTable) {
+  TempDir dir;
+  const auto spec = test::write_small_spec(dir / "s.json").string();
+  const auto r = run_runtime({"bench", spec, "--tokens", "64", "--iterations", "1", "--threads", "1", "--skew", "1.5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* row : {"tokens/s", "expert GEMMs GFLOP/s", "time router", "time permute", "time experts", "time combine"})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << " missing from:\n" << r.out;
+  const auto bad = run_runtime({"bench", spec, "--tokens", "many"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--tokens"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace moe::rt
