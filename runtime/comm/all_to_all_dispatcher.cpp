@@ -24,6 +24,25 @@ AllToAllDispatcher<T>::AllToAllDispatcher(Communicator& ep, int64_t num_experts)
 }
 
 template <typename T>
+void AllToAllDispatcher<T>::set_hierarchical(Communicator& intra, Communicator& inter) {
+  const int64_t P = ep_.size();
+  if (static_cast<int64_t>(peer_node_.size()) != P) throw Error("dispatcher: set_hierarchical needs set_peer_nodes first");
+  const int64_t L = intra.size(), N = inter.size();
+  // Node-major: member p sits on node p / L at local index p % L, the same on every node.
+  bool ok = L * N == P;
+  for (int64_t p = 0; ok && p < P; ++p) ok = peer_node_[p] == peer_node_[(p / L) * L];
+  for (int64_t n = 1; ok && n < N; ++n) ok = peer_node_[n * L] != peer_node_[(n - 1) * L];
+  ok = ok && intra.rank() == ep_.rank() % L && inter.rank() == ep_.rank() / L;
+  if (!ok)
+    throw Error("parallel.hierarchical_a2a: the EP group must span whole nodes with the same number of its ranks on each "
+                "(EP group of " + std::to_string(P) + ", " + std::to_string(L) + " per node, " + std::to_string(N) + " nodes)");
+  intra_ = &intra;
+  inter_ = &inter;
+  per_node_ = L;
+  nodes_ = N;
+}
+
+template <typename T>
 typename AllToAllDispatcher<T>::Wire& AllToAllDispatcher<T>::wire(const DispatchHandle<T>& h) {
   return wires_[&h];
 }
@@ -75,6 +94,18 @@ void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, T* recv, int64_t d,
   std::vector<int64_t> recv_counts = reverse ? w.send_rows : w.recv_rows;
   int64_t off_rank = 0, intra = 0;
   const int64_t me = ep_.rank();
+  if (intra_) {
+    int64_t inter = 0;
+    exchange_hierarchical(w, send, recv, d, reverse, intra, inter);
+    const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+    for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
+      s->us += us;
+      s->bytes += intra + inter;
+      s->intra_bytes += intra;
+      s->inter_bytes += inter;
+    }
+    return;
+  }
   for (int64_t p = 0; p < ep_.size(); ++p) {
     const int64_t bytes = send_counts[p] * d * static_cast<int64_t>(sizeof(T));
     if (p != me) off_rank += bytes;
@@ -90,6 +121,63 @@ void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, T* recv, int64_t d,
     s->intra_bytes += intra;
     s->inter_bytes += off_rank - intra;
   }
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::exchange_hierarchical(const Wire& w, const T* send, T* recv, int64_t d, bool reverse,
+                                                  int64_t& intra, int64_t& inter) {
+  const int64_t P = ep_.size(), L = per_node_, N = nodes_, me = ep_.rank(), nm = me / L, lm = me % L;
+  // rows(s, q): rows member s sends member q in this direction.
+  auto rows = [&](int64_t s, int64_t q) { return reverse ? w.matrix[q * P + s] : w.matrix[s * P + q]; };
+  std::vector<int64_t> send_off(static_cast<size_t>(P + 1), 0);
+  for (int64_t q = 0; q < P; ++q) send_off[q + 1] = send_off[q] + rows(me, q);
+  const size_t row_bytes = static_cast<size_t>(d) * sizeof(T);
+  // Stage 1 (inside the node): to local peer l, for every node n, the rows for member (n, l).
+  std::vector<int64_t> c1_send(static_cast<size_t>(L), 0), c1_recv(static_cast<size_t>(L), 0);
+  stage_send_.resize(static_cast<size_t>(send_off[P] * d));
+  int64_t at = 0;
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t q = n * L + l, k = rows(me, q);
+      if (k) std::memcpy(stage_send_.data() + at * d, send + send_off[q] * d, static_cast<size_t>(k) * row_bytes);
+      at += k;
+      c1_send[l] += k;
+    }
+  int64_t recv1 = 0;
+  for (int64_t s = 0; s < L; ++s)
+    for (int64_t n = 0; n < N; ++n) c1_recv[s] += rows(nm * L + s, n * L + lm);
+  for (int64_t s = 0; s < L; ++s) recv1 += c1_recv[s];
+  intra = 0;
+  for (int64_t l = 0; l < L; ++l)
+    if (l != lm) intra += c1_send[l] * d * static_cast<int64_t>(sizeof(T));
+  stage_recv_.resize(static_cast<size_t>(recv1 * d));
+  for (auto* c : {&c1_send, &c1_recv})
+    for (int64_t& v : *c) v *= d;
+  intra_->all_to_all_v(stage_send_.data(), c1_send, stage_recv_.data(), c1_recv, sizeof(T));
+  // Stage 2 (across nodes, same local index): to node n, the rows of every local source s for (n, lm).
+  std::vector<int64_t> src_off(static_cast<size_t>(L * N), 0);  // offset of block (s, n) in stage_recv_
+  at = 0;
+  for (int64_t s = 0; s < L; ++s)
+    for (int64_t n = 0; n < N; ++n) src_off[s * N + n] = at, at += rows(nm * L + s, n * L + lm);
+  stage_send_.resize(static_cast<size_t>(recv1 * d));
+  std::vector<int64_t> c2_send(static_cast<size_t>(N), 0), c2_recv(static_cast<size_t>(N), 0);
+  at = 0;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t s = 0; s < L; ++s) {
+      const int64_t k = rows(nm * L + s, n * L + lm);
+      if (k) std::memcpy(stage_send_.data() + at * d, stage_recv_.data() + src_off[s * N + n] * d, static_cast<size_t>(k) * row_bytes);
+      at += k;
+      c2_send[n] += k;
+    }
+  for (int64_t m = 0; m < N; ++m)
+    for (int64_t s = 0; s < L; ++s) c2_recv[m] += rows(m * L + s, me);
+  inter = 0;
+  for (int64_t n = 0; n < N; ++n)
+    if (n != nm) inter += c2_send[n] * d * static_cast<int64_t>(sizeof(T));
+  for (auto* c : {&c2_send, &c2_recv})
+    for (int64_t& v : *c) v *= d;
+  // Arrives source-major (node m, then local s = member m·L + s): the flat exchange's order.
+  inter_->all_to_all_v(stage_send_.data(), c2_send, recv, c2_recv, sizeof(T));
 }
 
 template <typename T>
@@ -121,7 +209,13 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
       w.send_rows[p] += h.counts[p * local_ + i];
       w.recv_rows[p] += w.recv_expert[p * local_ + i];
     }
-  const double count_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  double count_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  if (intra_) {  // the stages forward other ranks' rows: every rank needs the whole count matrix
+    const auto t1 = Clock::now();
+    w.matrix.assign(static_cast<size_t>(P * P), 0);
+    ep_.all_gather(w.send_rows.data(), w.matrix.data(), static_cast<size_t>(P) * sizeof(int64_t));
+    count_us += std::chrono::duration<double, std::micro>(Clock::now() - t1).count();
+  }
   w.times[kDispatchFwd].us += count_us;
   totals_[kDispatchFwd].us += count_us;
   h.expert_counts.assign(static_cast<size_t>(local_), 0);

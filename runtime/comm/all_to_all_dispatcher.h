@@ -50,6 +50,14 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   // Node of each EP peer (by position in the group), for the intra/inter split of the bytes;
   // without it every off-rank byte counts as intra-node.
   void set_peer_nodes(std::vector<int64_t> node_of_peer) { peer_node_ = std::move(node_of_peer); }
+  // Hierarchical all-to-all (parallel.hierarchical_a2a, Tutel 2DH / DeepEP NVLink→RDMA): every
+  // exchange runs as stage 1 inside the node (`intra`: this rank's EP peers on its node, rows go to
+  // the peer with the destination's local index) then stage 2 across nodes (`inter`: the EP peers
+  // with this rank's local index), so each row crosses the node boundary once, between peers of the
+  // same local index. Needs set_peer_nodes first and node-major EP groups with the same number of
+  // members on every node. Results are bitwise those of the flat exchange (rows land in the same
+  // order); only the route and the intra/inter split of the bytes change.
+  void set_hierarchical(Communicator& intra, Communicator& inter);
 
  private:
   // What one handle needs beyond DispatchHandle: the wire layout and the returned rows.
@@ -57,6 +65,7 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     std::vector<int64_t> send_rows;       // [P] rows this rank sends to each peer
     std::vector<int64_t> recv_rows;       // [P] rows it receives from each peer
     std::vector<int64_t> recv_expert;     // [P × L] rows from peer p for local expert i
+    std::vector<int64_t> matrix;          // [P × P] rows peer s sends peer q (hierarchical only)
     std::vector<T> returned;              // [R × d] expert outputs back in local-row order
     std::vector<T> buffer;                // staging (peer-major rows)
     A2ATimes times{};
@@ -67,12 +76,19 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   void peer_to_expert(const Wire& w, const T* peer_major, T* expert_major, int64_t d) const;
   // One all-to-all of rows (forward direction: send_rows/recv_rows; reverse swaps them).
   void exchange(Wire& w, const T* send, T* recv, int64_t d, bool reverse, A2APhase phase);
+  // The two-stage version of exchange(); returns the bytes sent in stage 1 (intra) and 2 (inter).
+  void exchange_hierarchical(const Wire& w, const T* send, T* recv, int64_t d, bool reverse, int64_t& intra,
+                             int64_t& inter);
 
   Communicator& ep_;
   int64_t num_experts_, local_, first_;
   std::unordered_map<const void*, Wire> wires_;
   A2ATimes totals_{};
   std::vector<int64_t> peer_node_;
+  Communicator* intra_ = nullptr;  // hierarchical stages (null: flat)
+  Communicator* inter_ = nullptr;
+  int64_t nodes_ = 1, per_node_ = 1;  // EP members: index = node · per_node + local
+  std::vector<T> stage_send_, stage_recv_;
   std::vector<T> rows_, row_dweight_;
 };
 

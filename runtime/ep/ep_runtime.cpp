@@ -42,8 +42,6 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
   if (spec.routing.type != "token_choice")
     throw Error("routing.type: " + spec.routing.type +
                 " picks each expert's top tokens over the whole batch; with parallel.dp × ep > 1 use token_choice");
-  if (p.hierarchical_a2a)
-    throw Error("parallel.hierarchical_a2a: not implemented by the multi-process CPU runtime yet (use false)");
   if (p.overlap_chunks > 1)
     throw Error("parallel.overlap_chunks: " + std::to_string(p.overlap_chunks) +
                 " — overlap is not implemented by the multi-process CPU runtime yet (use 1)");
@@ -65,6 +63,7 @@ ModelOptions EpRuntime::model_options() {
   options.make_moe_layer = [this, routing, peer_node](int64_t layer) {
     auto dispatcher = std::make_unique<comm::AllToAllDispatcher<float>>(*groups_.ep, spec_.model.moe.num_experts);
     dispatcher->set_peer_nodes(peer_node);
+    if (spec_.parallel.hierarchical_a2a) dispatcher->set_hierarchical(*groups_.ep_intra, *groups_.ep_inter);
     dispatchers_.push_back(dispatcher.get());
     MoeLayerParallel parallel;
     parallel.dispatcher = std::move(dispatcher);
