@@ -170,4 +170,26 @@ TEST(EpEquivalence, ProbabilityDropPolicyDp2Ep2) {
   expect_same_training(baseline(cap), many);
 }
 
+// Hierarchical all-to-all on 2 virtual nodes of 2 ranks: the same training as one process and as
+// the flat exchange, every copy crossing the node boundary once in both (the same inter-node
+// bytes per record), the hierarchical one moving more bytes inside the nodes (forwarding).
+TEST(EpEquivalence, HierarchicalOnOffTwoVirtualNodes) {
+  const std::string nodes = kDropless + " --set parallel.ep=4 --set train.micro_batch=2 --set parallel.gpus_per_node=2";
+  const TrainRun flat = train("flat2nodes", 4, nodes + " --set parallel.hierarchical_a2a=false");
+  const TrainRun hier = train("hier2nodes", 4, nodes + " --set parallel.hierarchical_a2a=true");
+  expect_same_training(baseline(kDropless), hier);
+  expect_same_training(flat, hier);
+  const auto a = flat.of("a2a"), b = hier.of("a2a");
+  ASSERT_EQ(a.size(), b.size());
+  int64_t flat_intra = 0, hier_intra = 0, inter = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["inter_bytes"], b[i]["inter_bytes"]) << "record " << i;
+    flat_intra += static_cast<int64_t>(a[i]["intra_bytes"]);
+    hier_intra += static_cast<int64_t>(b[i]["intra_bytes"]);
+    inter += static_cast<int64_t>(b[i]["inter_bytes"]);
+  }
+  EXPECT_GT(inter, 0);
+  EXPECT_GT(hier_intra, flat_intra);
+}
+
 }  // namespace
