@@ -21,6 +21,7 @@
 #include "error.h"
 #include "ingestor.h"
 #include "job_spec.h"
+#include "remote_run.h"
 #include "run_reader.h"
 #include "run_store.h"
 #include "spec_validation.h"
@@ -67,22 +68,27 @@ const char* kUsage =
     "locally and records its metrics stream live (watch it with the studio or `moe runs show`).\n"
     "Ctrl-C stops the runtime and records the run as cancelled. The runtime is $MOE_RUNTIME, else\n"
     "moe-runtime beside this program.\n"
-    "Exit status: 0 completed, 1 failed or invalid input, 2 usage, 130 cancelled.\n";
+    "Exit status: 0 completed, 1 failed or invalid input, 2 usage, 130 cancelled.\n\n"
+    "Remote (docs/remote.md): moe run SPEC --db FILE --hosts HOSTFILE [--accept-new-host-keys]\n"
+    "  [--known-hosts FILE] [--ssh-config FILE] [--bundle DIR] [--master-port N] deploys the runtime\n"
+    "  bundle to every node over SSH, starts one launcher per node and records rank 0's metrics.\n"
+    "  moe run --attach RUN --db FILE [--hosts HOSTFILE] reattaches to a remote run whose client died,\n"
+    "  resuming from the last recorded byte.\n";
 
 }  // namespace
 
 int cmd_run(const std::vector<std::string>& argv) {
-  Args args("run", argv, {}, {"--db", "--set", "--name", "--tag", "--hosts"});
+  std::vector<std::string> options = {"--db", "--set", "--name", "--tag", "--hosts"};
+  options.insert(options.end(), std::begin(kRemoteRunOptions), std::end(kRemoteRunOptions));
+  Args args("run", argv, {std::begin(kRemoteRunFlags), std::end(kRemoteRunFlags)}, options);
   if (args.help()) {
     std::printf("%s", kUsage);
     return 0;
   }
+  if (is_remote_run(args)) return run_remote(args);  // remote_run.cpp
   args.expect_positionals(1, "SPEC (a job spec JSON file)");
   const std::string db = args.value("--db");
   if (db.empty()) throw UsageError{"--db FILE is required"};
-  if (!args.value("--hosts").empty()) {
-    throw Error("--hosts: launching on remote hosts is done by the studio; moe run starts the local runtime");
-  }
   const std::string spec_file = args.positionals()[0];
   const std::vector<std::string> sets = args.values("--set");
   const JobSpec spec = load_spec(spec_file, sets);

@@ -68,6 +68,7 @@ void Ingestor::push_pending(bool force) {
     for (auto& r : pending_) queue_.push_back(std::move(r));
     pending_.clear();
   }
+  if (line_offset_) queue_offset_ = line_offset_;  // every record of that line is in the queue now
   if (queue_.size() >= opt_.batch_rows || force) work_cv_.notify_one();
 }
 
@@ -78,6 +79,14 @@ void Ingestor::feed(std::string_view bytes) {
       bytes, [this](std::string_view l, int64_t n) { on_line(l, n); },
       [this](int64_t n, uint64_t b) { on_oversize(n, b); });
   push_pending(false);
+}
+
+void Ingestor::feed_line(std::string_view line, uint64_t end_offset) {
+  line_offset_ = end_offset;  // set first: on_line may push this line's records before we return
+  std::string whole;
+  whole.reserve(line.size() + 1);
+  whole.append(line).push_back('\n');
+  feed(whole);
 }
 
 void Ingestor::writer_loop() {
@@ -96,6 +105,8 @@ void Ingestor::writer_loop() {
           continue;
         }
         batch.swap(queue_);
+        state.source_offset = queue_offset_;
+        queue_offset_.reset();
       }
       space_cv_.notify_all();
       BatchResult r = store_->write_batch(run_, batch, state);

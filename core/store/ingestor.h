@@ -16,6 +16,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -55,6 +56,11 @@ class Ingestor {
   Ingestor& operator=(const Ingestor&) = delete;
 
   void feed(std::string_view bytes);
+  // Feeds one complete line (without '\n') that ends at byte `end_offset` of its source (e.g. a
+  // remote metrics file). The batch holding its records also stores end_offset in
+  // remote_runs.metrics_offset, in the same transaction: a reader resuming from the stored offset
+  // gets every record exactly once.
+  void feed_line(std::string_view line, uint64_t end_offset);
   // Ends the stream: the last partial line is parsed, everything is committed and the writer
   // stops. Without a valid run_end the status becomes status_without_end ("interrupted", or
   // "cancelled" when the caller stopped the run).
@@ -80,6 +86,8 @@ class Ingestor {
   std::mutex mu_;
   std::condition_variable work_cv_, space_cv_;
   std::vector<Record> queue_;
+  // feed_line: the end offset of the line being fed, and of the last line whose records are queued.
+  std::optional<uint64_t> line_offset_, queue_offset_;
   bool closing_ = false;
   bool saw_run_end_ = false;  // set by the writer (a run_end it accepted)
   std::exception_ptr writer_error_;

@@ -372,6 +372,11 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
   s.bind(1, run).bind(2, n_steps).bind(3, tokens).bind(4, last_step).bind(5, last_loss).bind(6, last_tps);
   s.bind(7, n_layers).bind(8, n_experts).bind(9, routed).bind(10, dropped);
   s.bind(11, imbalance_n > 0 ? imbalance_sum / imbalance_n : NAN).bind(12, malformed).run();
+  if (state.source_offset) {  // a remote run's resume point moves with its records, atomically
+    Stmt off(db_, "UPDATE remote_runs SET metrics_offset = ?2 WHERE run_id = ?1");
+    off.bind(1, run).bind(2, static_cast<int64_t>(*state.source_offset)).run();
+    state.source_offset.reset();
+  }
   txn.commit();
   return BatchResult{static_cast<int64_t>(records.size()), last_step};
 }

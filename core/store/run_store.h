@@ -44,6 +44,9 @@ struct RunWriteState {
   int64_t malformed_events = 0;  // already stored as events (capped, the count is not)
   std::vector<LoadBlockAcc> load_blocks;  // per layer
   StepBlockAcc step_block;
+  // Set by the Ingestor (feed_line): the source byte offset covered by the batch being written;
+  // write_batch stores it in remote_runs.metrics_offset inside the batch's transaction, then clears it.
+  std::optional<uint64_t> source_offset;
 };
 
 // Totals of one committed batch, handed to IngestOptions::on_commit.

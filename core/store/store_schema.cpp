@@ -138,7 +138,20 @@ CREATE TABLE step_blocks(
   PRIMARY KEY(run_id, block)) WITHOUT ROWID;
 )sql";
 
-const char* const kMigrations[] = {kV1, kV2, kV3};
+// Version 4: runs launched on remote nodes (`moe run --hosts`): the job's id and hosts, and the byte
+// offset of rank 0's metrics file up to which records are stored (written in the same transaction
+// as those records, so a reattach resumes there: nothing lost, nothing twice).
+const char* kV4 = R"sql(
+CREATE TABLE remote_runs(
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  job_id TEXT NOT NULL,
+  hostfile TEXT NOT NULL,
+  master_port INTEGER NOT NULL,
+  metrics_offset INTEGER NOT NULL DEFAULT 0,
+  log_offsets TEXT NOT NULL DEFAULT '[]');
+)sql";
+
+const char* const kMigrations[] = {kV1, kV2, kV3, kV4};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 void refuse_newer(Db& db, int64_t version) {

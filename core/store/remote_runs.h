@@ -1,0 +1,30 @@
+#pragma once
+// The remote side of a run launched with `moe run --hosts` (schema version 4, table remote_runs):
+// the job id naming ~/.moe-studio/jobs/<id>/ on every node, the hostfile it ran on, the rendezvous
+// port, and the resume point: the byte offset of rank 0's metrics file up to which the records are
+// stored (advanced by the Ingestor inside each batch's transaction, see Ingestor::feed_line) and
+// each node's log offset (advisory: a reattach re-shows at most a little of the logs).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "run_store.h"
+
+namespace moe::store {
+
+struct RemoteRunRow {
+  int64_t run_id = 0;
+  std::string job_id;
+  std::string hostfile;  // the hostfile's text as launched
+  int master_port = 0;
+  uint64_t metrics_offset = 0;
+  std::vector<uint64_t> log_offsets;
+};
+
+// Records a remote run (metrics_offset 0) and sets runs.hosts to the JSON list `hosts_json`.
+void add_remote_run(RunStore& store, const RemoteRunRow& row, const std::string& hosts_json);
+std::optional<RemoteRunRow> find_remote_run(RunStore& store, int64_t run);
+void set_remote_log_offsets(RunStore& store, int64_t run, const std::vector<uint64_t>& offsets);
+
+}  // namespace moe::store
