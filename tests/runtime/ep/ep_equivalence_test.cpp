@@ -5,6 +5,7 @@
 // gathers the experts) must hold the same weights under the same Hugging Face names.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -191,5 +192,91 @@ TEST(EpEquivalence, HierarchicalOnOffTwoVirtualNodes) {
   EXPECT_GT(inter, 0);
   EXPECT_GT(hier_intra, flat_intra);
 }
+
+// The global rank `rank` among the launcher's children (MOE_RANK in its environment), or -1.
+pid_t find_rank(pid_t launcher, int rank) {
+  DIR* dir = opendir("/proc");
+  if (!dir) return -1;
+  pid_t found = -1;
+  while (dirent* e = readdir(dir)) {
+    const pid_t pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2 || ppid != launcher) continue;
+    std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
+    std::replace(env.begin(), env.end(), '\0', '\n');
+    if (env.find("\nMOE_RANK=" + std::to_string(rank) + "\n") != std::string::npos || env.rfind("MOE_RANK=" + std::to_string(rank) + "\n", 0) == 0)
+      found = pid;
+  }
+  closedir(dir);
+  return found;
+}
+
+// kill -9 of one training rank mid-run ends the whole job within 10 s, and the run_end record
+// says failed and names the rank and the signal.
+TEST(EpFaults, KillNineOfATrainingRankEndsTheJob) {
+  const fs::path dir = fs::temp_directory_path() / ("moe_ep_test_" + std::to_string(getpid())) / "kill9";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path metrics = dir / "metrics.jsonl";
+  const std::string cmd = std::string(MOE_RUNTIME_EXE) + " train tiny-cpu" + kBase + kDropless +
+                          " --set train.steps=100000 --set parallel.ep=4 --set train.micro_batch=2 --nproc-per-node 4"
+                          " --master 127.0.0.1:" + std::to_string(next_port()) + " --metrics " + metrics.string() +
+                          " 2>" + (dir / "stderr.txt").string();
+  const pid_t launcher = fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for the first step record (training under way on every rank).
+  const auto t0 = std::chrono::steady_clock::now();
+  while (read_file(metrics).find("\"type\":\"step\"") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(120)) << read_file(dir / "stderr.txt");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const pid_t victim = find_rank(launcher, 2);
+  ASSERT_GT(victim, 0) << "rank 2 not found among the launcher's children";
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  const auto killed = std::chrono::steady_clock::now();
+  int status = 0;
+  while (waitpid(launcher, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() - killed > std::chrono::seconds(30)) {
+      kill(launcher, SIGKILL);
+      waitpid(launcher, &status, 0);
+      FAIL() << "the job did not end within 30 s of kill -9";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_LE(seconds, 10.0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  nlohmann::json end;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && nlohmann::json::parse(line).value("type", "") == "run_end") end = nlohmann::json::parse(line);
+  ASSERT_FALSE(end.is_null()) << "no run_end record";
+  EXPECT_EQ(end["status"], "failed");
+  const std::string reason = end.value("reason", "");
+  EXPECT_NE(reason.find("rank 2"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("signal 9"), std::string::npos) << reason;
+  // Every other rank is gone too.
+  for (int r : {0, 1, 3}) EXPECT_EQ(find_rank(launcher, r), -1) << "rank " << r << " survived";
+}
+
+// Keeps the runs' directories only when something failed (to look at).
+class RemoveRunsOnSuccess : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    if (::testing::UnitTest::GetInstance()->Passed())
+      fs::remove_all(fs::temp_directory_path() / ("moe_ep_test_" + std::to_string(getpid())));
+  }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new RemoveRunsOnSuccess);
 
 }  // namespace
