@@ -15,7 +15,7 @@
 int main(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setApplicationName("moe-studio");
-  QApplication::setOrganizationName("moe-studio");
+  QApplication::setOrganizationName("moe");  // data in ~/.local/share/moe/moe-studio, settings in ~/.config/moe
   QApplication::setApplicationDisplayName("MoE Studio");
   QApplication::setApplicationVersion("0.1.0");
 

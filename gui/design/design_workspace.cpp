@@ -5,6 +5,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QListWidget>
+#include <QPushButton>
 #include <QScrollArea>
 #include <QSplitter>
 #include <QTabWidget>
@@ -64,8 +65,34 @@ DesignWorkspace::DesignWorkspace(SpecModel* model, QWidget* parent) : QWidget(pa
   connect(dimension_, &QComboBox::currentIndexChanged, this,
           [this](int i) { layout_view_->setDimension(LayoutView::Dimension(i)); });
   estimates_ = new EstimatesView;
+  auto* est_box = new QWidget;
+  auto* eb = new QVBoxLayout(est_box);
+  eb->setContentsMargins(0, 0, 0, 0);
+  auto* est_row = new QHBoxLayout;
+  est_row->addWidget(new QLabel("<b>Estimates</b> (cost model)"));
+  est_row->addStretch(1);
+  auto* pin = new QPushButton("Pin as Baseline");
+  pin->setObjectName("pinBaseline");
+  pin->setToolTip("Keep this design's estimates to compare edits against (\"what changes if I double EP?\")");
+  auto* unpin = new QPushButton("Clear Baseline");
+  unpin->setEnabled(false);
+  est_row->addWidget(pin);
+  est_row->addWidget(unpin);
+  eb->addLayout(est_row);
+  eb->addWidget(estimates_, 1);
+  connect(pin, &QPushButton::clicked, this, [this, unpin] {
+    const auto& p = model_->spec().parallel;
+    estimates_->setBaseline(model_->plan(), QString("%1 (dp %2 · tp %3 · pp %4 · ep %5)")
+                                                .arg(QString::fromStdString(model_->spec().name))
+                                                .arg(p.dp).arg(p.tp).arg(p.pp).arg(p.ep));
+    unpin->setEnabled(model_->plan().has_value());
+  });
+  connect(unpin, &QPushButton::clicked, this, [this, unpin] {
+    estimates_->setBaseline(std::nullopt);
+    unpin->setEnabled(false);
+  });
   right->addWidget(layout_box);
-  right->addWidget(estimates_);
+  right->addWidget(est_box);
   right->setStretchFactor(0, 1);
   right->setStretchFactor(1, 3);
 

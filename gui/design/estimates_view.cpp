@@ -108,7 +108,15 @@ void EstimatesView::drawStack(QCustomPlot* plot, const std::vector<std::pair<QSt
   plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
+void EstimatesView::setBaseline(const std::optional<Plan>& baseline, const QString& label) {
+  baseline_ = baseline;
+  baseline_label_ = label;
+  setPlan(plan_, why_not_);
+}
+
 void EstimatesView::setPlan(const std::optional<Plan>& plan, const QString& why_not) {
+  plan_ = plan;
+  why_not_ = why_not;
   setEnabled(plan.has_value());
   if (!plan) {
     summary_->setText(QString("<i>No estimates: %1</i>").arg(why_not.toHtmlEscaped()));
@@ -148,6 +156,22 @@ void EstimatesView::setPlan(const std::optional<Plan>& plan, const QString& why_
       .arg(t.mfu * 100, 0, 'f', 1)
       .arg(ratio_colour.name())
       .arg(t.comm_ratio * 100, 0, 'f', 1));
+  if (baseline_) {
+    const Plan& b = *baseline_;
+    auto delta = [](double now, double was) {
+      if (was == 0) return QString();
+      double pct = (now / was - 1) * 100;
+      return QString(" (%1%2 %)").arg(pct >= 0 ? "+" : "").arg(pct, 0, 'f', 1);
+    };
+    summary_->setText(summary_->text() + QString(
+        "<p><b>vs baseline %1</b>: params %2 · memory %3%4 · a2a inter-node %5%6 · step %7%8 · comm/compute %9 %</p>")
+        .arg(baseline_label_.toHtmlEscaped(), formatCount(b.params.total))
+        .arg(formatBytes(b.memory.peak), delta(m.peak, b.memory.peak))
+        .arg(formatBytes(b.a2a.hierarchical ? b.a2a.hier_inter : b.a2a.flat_inter),
+             delta(a.hierarchical ? a.hier_inter : a.flat_inter, b.a2a.hierarchical ? b.a2a.hier_inter : b.a2a.flat_inter))
+        .arg(formatSeconds(b.time.step), delta(t.step, b.time.step))
+        .arg(b.time.comm_ratio * 100, 0, 'f', 1));
+  }
 }
 
 QString EstimatesView::summaryText() const { return summary_->text(); }

@@ -17,6 +17,10 @@ class EstimatesView : public QWidget {
  public:
   explicit EstimatesView(QWidget* parent = nullptr);
   void setPlan(const std::optional<Plan>& plan, const QString& why_not = {});
+  // A pinned design to compare with ("what changes if I double EP?"): its figures are shown
+  // beside the current ones until cleared.
+  void setBaseline(const std::optional<Plan>& baseline, const QString& label = {});
+  bool hasBaseline() const { return baseline_.has_value(); }
   // The numbers panel as shown (tests check that edits reach it).
   QString summaryText() const;
   QCustomPlot* memoryPlot() const { return memory_; }
@@ -30,6 +34,8 @@ class EstimatesView : public QWidget {
   QCustomPlot* time_;
   QCustomPlot* ratio_;
   QLabel* summary_;
+  std::optional<Plan> plan_, baseline_;
+  QString baseline_label_, why_not_;
 };
 
 // "1.23 GiB", "456 MiB"; "12.3 B", "4.5 M" for counts; "12.3 ms" for seconds.

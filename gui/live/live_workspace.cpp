@@ -52,6 +52,16 @@ QCustomPlot* makePlot(const QString& name, const QString& title, const QString& 
   return plot;
 }
 
+// A centred note for an empty plot ("no all-to-all records: the run has one EP rank").
+QCPItemText* makeEmptyNote(QCustomPlot* plot, const QString& text) {
+  auto* note = new QCPItemText(plot);
+  note->position->setType(QCPItemPosition::ptAxisRectRatio);
+  note->position->setCoords(0.5, 0.5);
+  note->setText(text);
+  note->setColor(plot->palette().color(QPalette::PlaceholderText));
+  return note;
+}
+
 QCPColorMap* makeColorMap(QCustomPlot* plot, const QString& value_name, const QString& scale_label) {
   auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
   map->setName(value_name);
@@ -117,6 +127,7 @@ LiveWorkspace::LiveWorkspace(StorePoller* poller, QWidget* parent) : QWidget(par
   a2a_steps_plot_ = makePlot("a2a_rank_step", "All-to-all time, rank × step", "step", "rank");
   a2a_map_ = makeColorMap(a2a_steps_plot_, "µs", "µs per step (all layers)");
   a2a_map_->setGradient(QCPColorGradient::gpHot);
+  a2a_steps_empty_ = makeEmptyNote(a2a_steps_plot_, "no all-to-all records yet");
   loss_plot_ = makePlot("loss", "Loss", "step", "loss (nats)");
   loss_plot_->yAxis2->setVisible(true);
   loss_plot_->yAxis2->setLabel("aux / z loss");
@@ -164,8 +175,8 @@ QList<QCustomPlot*> LiveWorkspace::plots() const {
   return {heat_plot_, latest_plot_, loss_plot_, drops_plot_, tps_plot_, a2a_plot_, a2a_steps_plot_};
 }
 
-int LiveWorkspace::heatmapColumns() const { return heat_map_->data()->keySize(); }
-int LiveWorkspace::heatmapExperts() const { return heat_map_->data()->valueSize(); }
+int LiveWorkspace::heatmapColumns() const { return heat_columns_; }
+int LiveWorkspace::heatmapExperts() const { return heat_experts_; }
 
 double LiveWorkspace::lastReplotMs() const {
   double worst = 0;
@@ -222,6 +233,7 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
     step_x_.clear(), loss_.clear(), aux_.clear(), z_.clear(), tps_.clear();
     a2a_total_.clear();
     drops_plot_->clearGraphs();
+    heat_columns_ = heat_experts_ = 0;
     if (u.run.id != run_id_) {
       run_id_ = u.run.id;
       int i = run_combo_->findData(run_id_);
@@ -248,6 +260,8 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
   if (h.n_experts > 0 && h.n_buckets > 0) {
     double first = h.bucket_first_step.front(), last = h.bucket_first_step.back();
     heat_map_->data()->setSize(int(h.n_buckets), int(h.n_experts));
+    heat_columns_ = int(h.n_buckets);
+    heat_experts_ = int(h.n_experts);
     heat_map_->data()->setRange(QCPRange(first, last == first ? first + 1 : last), QCPRange(0, double(h.n_experts - 1)));
     for (int64_t e = 0; e < h.n_experts; ++e)
       for (int64_t b = 0; b < h.n_buckets; ++b)
@@ -334,6 +348,12 @@ void LiveWorkspace::drawA2a(const LiveUpdate& u) {
     ticker->setTickStep(std::max(1.0, std::ceil(double(ranks) / 16)));
     a2a_plot_->xAxis->setTicker(ticker);
   }
+  if (ranks == 0) {
+    makeEmptyNote(a2a_plot_, u.run.last_step >= 0 ? "no all-to-all records in this run\n(one EP rank, or the runtime does not report them)"
+                                                  : "no steps yet");
+    a2a_plot_->legend->setVisible(false);
+  }
+  a2a_steps_empty_->setVisible(a2a_total_.empty());
   // Rank × step map of the total all-to-all time of each step (bounded to the last 600 steps).
   if (a2a_total_.size() > 600) a2a_total_.erase(a2a_total_.begin(), a2a_total_.end() - 600);
   if (!a2a_total_.empty()) {

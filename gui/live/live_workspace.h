@@ -8,6 +8,7 @@
 #include "live/store_poller.h"
 
 class QCPColorMap;
+class QCPItemText;
 class QComboBox;
 class QCustomPlot;
 class QLabel;
@@ -63,6 +64,7 @@ class LiveWorkspace : public QWidget {
   QCustomPlot* a2a_plot_;
   QCustomPlot* a2a_steps_plot_;
   QCPColorMap* a2a_map_;
+  QCPItemText* a2a_steps_empty_;
   QCustomPlot* loss_plot_;
   QCustomPlot* tps_plot_;
   qint64 run_id_ = -1;
@@ -72,6 +74,7 @@ class LiveWorkspace : public QWidget {
   QVector<double> step_x_, loss_, aux_, z_, tps_;
   std::vector<std::pair<int64_t, std::vector<double>>> a2a_total_;
   double apply_ms_ = 0;
+  int heat_columns_ = 0, heat_experts_ = 0;  // of the data drawn (QCPColorMapData starts 10×10)
 };
 
 // Exponential moving average with debiasing (as TensorBoard's smoothing): alpha 0 returns y.

@@ -60,6 +60,7 @@ void PollWorker::follow(qint64 run_id, qint64 layer) {
   layer_ = layer;
   newer_than_ = -2;
   if (reset) {
+    first_step_ = -1;
     last_step_ = -1;
     last_a2a_step_ = -1;
     last_balance_step_.clear();
@@ -68,7 +69,7 @@ void PollWorker::follow(qint64 run_id, qint64 layer) {
   }
   if (reader_ && run_ >= 0) {
     try {
-      readLive(true);
+      readLive(reset);
     } catch (const std::exception& e) {
       Q_EMIT storeError(e.what());
     }
@@ -124,10 +125,13 @@ void PollWorker::readLive(bool reset) {
   u.reset = reset;
   u.layer = layer_;
   u.steps = reader_->steps_after(run_, last_step_);
-  if (!u.steps.empty()) last_step_ = u.steps.back().step;
+  if (!u.steps.empty()) {
+    if (first_step_ < 0) first_step_ = u.steps.front().step;
+    last_step_ = u.steps.back().step;
+  }
   const int64_t last = u.run.last_step;
   if (u.run.n_layers > 0 && last >= 0) {
-    u.heatmap = reader_->expert_heatmap(run_, layer_, 0, -1, kHeatmapBuckets);
+    u.heatmap = reader_->expert_heatmap(run_, layer_, std::max<int64_t>(0, first_step_), -1, kHeatmapBuckets);
     u.latest = reader_->layer_expert_matrix(run_, std::max<int64_t>(0, last - kLatestWindow + 1), last);
     last_balance_step_.resize(u.run.n_layers, -1);
     u.balance.resize(u.run.n_layers);

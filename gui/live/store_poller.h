@@ -61,7 +61,7 @@ class PollWorker : public QObject {
   std::vector<store::RunInfo> runs_;
   qint64 run_ = -1, layer_ = 0, newer_than_ = -2;
   int64_t planned_steps_ = 0;
-  int64_t last_step_ = -1, last_a2a_step_ = -1;
+  int64_t first_step_ = -1, last_step_ = -1, last_a2a_step_ = -1;
   std::vector<int64_t> last_balance_step_;
   std::string last_status_;
   int interval_ms_ = 500;

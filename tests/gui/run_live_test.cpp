@@ -32,9 +32,12 @@ TEST(RunLive, LaunchingTinyCpuFillsTheLiveViewsAndEndsCompleted) {
 
   // Record the heatmap's width at every update while the run goes.
   QList<int> columns_while_running;
+  std::string trace;  // (run, last step, columns) of each update, for a failure message
   LiveWorkspace* live = s.window->live();
   QObject::connect(live, &LiveWorkspace::updated, live, [&] {
     if (live->runStatus() == "running") columns_while_running << live->heatmapColumns();
+    trace += "(" + std::to_string(live->runId()) + " " + live->runStatus().toStdString() + " " +
+             std::to_string(live->stepsShown()) + " " + std::to_string(live->heatmapColumns()) + ") ";
   });
 
   s.window->runAction()->trigger();
@@ -59,7 +62,7 @@ TEST(RunLive, LaunchingTinyCpuFillsTheLiveViewsAndEndsCompleted) {
   ASSERT_GE(columns_while_running.size(), 2);
   int increases = 0;
   for (int i = 1; i < columns_while_running.size(); ++i) {
-    EXPECT_GE(columns_while_running[i], columns_while_running[i - 1]);
+    EXPECT_GE(columns_while_running[i], columns_while_running[i - 1]) << trace;
     increases += columns_while_running[i] > columns_while_running[i - 1];
   }
   EXPECT_GE(increases, 2) << "heatmap widths seen: " << columns_while_running.size();
