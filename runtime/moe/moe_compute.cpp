@@ -77,9 +77,23 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
 
   t0 = Clock::now();
   expert_out_.resize(handle_.expert_rows() * d);
-  experts_.forward(local_experts(w.experts), handle_.expert_input.data(), handle_.expert_offsets, expert_out_.data());
+  const int64_t chunks = static_cast<int64_t>(handle_.chunk_expert_offsets.size());
+  if (chunks == 0) {
+    experts_.forward(local_experts(w.experts), handle_.expert_input.data(), handle_.expert_offsets, expert_out_.data());
+    times_.expert_flops += experts_.forward_flops();
+  } else {  // overlap: chunk c's experts run while the later chunks are in flight
+    while (static_cast<int64_t>(chunk_experts_.size()) < chunks) chunk_experts_.emplace_back(config_.d_model, config_.d_expert);
+    const ExpertWeights<T> local = local_experts(w.experts);
+    for (int64_t c = 0; c < chunks; ++c) {
+      dispatcher_->wait_dispatch_chunk(handle_, c);
+      const int64_t off = handle_.chunk_offsets[c] * d;
+      chunk_experts_[c].forward(local, handle_.expert_input.data() + off, handle_.chunk_expert_offsets[c],
+                                expert_out_.data() + off);
+      times_.expert_flops += chunk_experts_[c].forward_flops();
+      dispatcher_->start_combine_chunk(handle_, c, expert_out_.data());
+    }
+  }
   times_.experts += seconds_since(t0);
-  times_.expert_flops += experts_.forward_flops();
 
   t0 = Clock::now();
   if (config_.d_shared > 0) {
@@ -112,10 +126,23 @@ void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const
 
   t0 = Clock::now();
   d_expert_in_.resize(handle_.expert_rows() * d);
-  experts_.backward(local_experts(w.experts), local_expert_grads(g.experts), d_expert_out_.data(),
-                    d_expert_in_.data(), false);
+  const int64_t chunks = static_cast<int64_t>(handle_.chunk_expert_offsets.size());
+  if (chunks == 0) {
+    experts_.backward(local_experts(w.experts), local_expert_grads(g.experts), d_expert_out_.data(),
+                      d_expert_in_.data(), false);
+    times_.expert_flops += 2.0 * experts_.forward_flops();
+  } else {
+    const ExpertWeights<T> local = local_experts(w.experts);
+    const ExpertGrads<T> local_grads = local_expert_grads(g.experts);
+    for (int64_t c = 0; c < chunks; ++c) {
+      dispatcher_->wait_combine_backward_chunk(handle_, c);
+      const int64_t off = handle_.chunk_offsets[c] * d;
+      chunk_experts_[c].backward(local, local_grads, d_expert_out_.data() + off, d_expert_in_.data() + off, false);
+      times_.expert_flops += 2.0 * chunk_experts_[c].forward_flops();
+      dispatcher_->start_dispatch_backward_chunk(handle_, c, d_expert_in_.data());
+    }
+  }
   times_.experts += seconds_since(t0);
-  times_.expert_flops += 2.0 * experts_.forward_flops();
 
   t0 = Clock::now();
   std::fill(dx, dx + n * d, T(0));

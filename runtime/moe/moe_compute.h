@@ -84,6 +84,7 @@ class MoeCompute {
   std::vector<int64_t> loss_counts_;
   Router<T> router_;
   SwigluExperts<T> experts_;
+  std::vector<SwigluExperts<T>> chunk_experts_;  // overlap: one bank state per chunk (for backward)
   SwigluExperts<T> shared_;
   int64_t tokens_ = 0;
   std::vector<T> x_;  // the forward input (router and shared-expert backward)

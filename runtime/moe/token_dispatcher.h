@@ -37,6 +37,12 @@ struct DispatchHandle {
   // dispatcher points at its own receive buffer.
   const T* returned_rows = nullptr;
   std::vector<int64_t> scratch;  // sort cursor
+  // Overlap (Runtime II, parallel.overlap_chunks = n > 1): the expert rows are chunk-major — chunk c
+  // holds rows [chunk_offsets[c], chunk_offsets[c+1]), local expert i's at
+  // [chunk_offsets[c] + chunk_expert_offsets[c][i], … [i+1]) — so the experts of chunk c can run
+  // while chunk c+1 is still in flight. Empty: one chunk, expert_offsets as above.
+  std::vector<int64_t> chunk_offsets;
+  std::vector<std::vector<int64_t>> chunk_expert_offsets;
 
   int64_t local_rows() const { return static_cast<int64_t>(row_token.size()); }
   int64_t expert_rows() const { return expert_offsets.empty() ? 0 : expert_offsets.back(); }
@@ -58,6 +64,15 @@ class Dispatcher {
   virtual void combine_backward(DispatchHandle<T>& handle, const T* dy, T* dweight, T* d_expert_out) = 0;
   // dx[T×d] += the expert inputs' gradient (expert-row layout) returned to its tokens.
   virtual void dispatch_backward(DispatchHandle<T>& handle, const T* d_expert_in, T* dx) = 0;
+
+  // Overlap (optional; handle.chunk_offsets non-empty after dispatch): dispatch() and
+  // combine_backward() only start the chunks' exchanges; the caller then, per chunk c in order,
+  // waits for its rows, runs the experts on them and starts sending their results back; combine()
+  // and dispatch_backward() wait for what is still in flight and finish as usual.
+  virtual void wait_dispatch_chunk(DispatchHandle<T>& /*handle*/, int64_t /*chunk*/) {}
+  virtual void start_combine_chunk(DispatchHandle<T>& /*handle*/, int64_t /*chunk*/, const T* /*expert_out*/) {}
+  virtual void wait_combine_backward_chunk(DispatchHandle<T>& /*handle*/, int64_t /*chunk*/) {}
+  virtual void start_dispatch_backward_chunk(DispatchHandle<T>& /*handle*/, int64_t /*chunk*/, const T* /*d_expert_in*/) {}
 };
 
 }  // namespace moe::rt
