@@ -55,7 +55,7 @@ const A2ATimes& AllToAllDispatcher<T>::stats(const DispatchHandle<T>& h) const {
 }
 
 template <typename T>
-void AllToAllDispatcher<T>::expert_to_peer(const Wire& w, const T* src, T* dst, int64_t d) const {
+void AllToAllDispatcher<T>::expert_to_peer(const std::vector<int64_t>& recv_expert, const T* src, T* dst, int64_t d) const {
   const int64_t P = ep_.size();
   // Offsets of block (p, i) in both layouts.
   int64_t peer_pos = 0;
@@ -63,25 +63,25 @@ void AllToAllDispatcher<T>::expert_to_peer(const Wire& w, const T* src, T* dst, 
     for (int64_t i = 0; i < local_; ++i) {
       int64_t expert_pos = 0;  // rows before (p, i) in expert-major order
       for (int64_t j = 0; j < i; ++j)
-        for (int64_t q = 0; q < P; ++q) expert_pos += w.recv_expert[q * local_ + j];
-      for (int64_t q = 0; q < p; ++q) expert_pos += w.recv_expert[q * local_ + i];
-      const int64_t n = w.recv_expert[p * local_ + i];
+        for (int64_t q = 0; q < P; ++q) expert_pos += recv_expert[q * local_ + j];
+      for (int64_t q = 0; q < p; ++q) expert_pos += recv_expert[q * local_ + i];
+      const int64_t n = recv_expert[p * local_ + i];
       if (n) std::memcpy(dst + peer_pos * d, src + expert_pos * d, static_cast<size_t>(n * d) * sizeof(T));
       peer_pos += n;
     }
 }
 
 template <typename T>
-void AllToAllDispatcher<T>::peer_to_expert(const Wire& w, const T* src, T* dst, int64_t d) const {
+void AllToAllDispatcher<T>::peer_to_expert(const std::vector<int64_t>& recv_expert, const T* src, T* dst, int64_t d) const {
   const int64_t P = ep_.size();
   int64_t peer_pos = 0;
   for (int64_t p = 0; p < P; ++p)
     for (int64_t i = 0; i < local_; ++i) {
       int64_t expert_pos = 0;
       for (int64_t j = 0; j < i; ++j)
-        for (int64_t q = 0; q < P; ++q) expert_pos += w.recv_expert[q * local_ + j];
-      for (int64_t q = 0; q < p; ++q) expert_pos += w.recv_expert[q * local_ + i];
-      const int64_t n = w.recv_expert[p * local_ + i];
+        for (int64_t q = 0; q < P; ++q) expert_pos += recv_expert[q * local_ + j];
+      for (int64_t q = 0; q < p; ++q) expert_pos += recv_expert[q * local_ + i];
+      const int64_t n = recv_expert[p * local_ + i];
       if (n) std::memcpy(dst + expert_pos * d, src + peer_pos * d, static_cast<size_t>(n * d) * sizeof(T));
       peer_pos += n;
     }
@@ -100,6 +100,7 @@ void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, T* recv, int64_t d,
     const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
     for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
       s->us += us;
+      s->exposed_us += us;
       s->bytes += intra + inter;
       s->intra_bytes += intra;
       s->inter_bytes += inter;
@@ -117,6 +118,7 @@ void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, T* recv, int64_t d,
   const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
   for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
     s->us += us;
+    s->exposed_us += us;
     s->bytes += off_rank;
     s->intra_bytes += intra;
     s->inter_bytes += off_rank - intra;
@@ -216,20 +218,54 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
     ep_.all_gather(w.send_rows.data(), w.matrix.data(), static_cast<size_t>(P) * sizeof(int64_t));
     count_us += std::chrono::duration<double, std::micro>(Clock::now() - t1).count();
   }
-  w.times[kDispatchFwd].us += count_us;
-  totals_[kDispatchFwd].us += count_us;
+  for (A2AStat* s : {&w.times[kDispatchFwd], &totals_[kDispatchFwd]}) s->us += count_us, s->exposed_us += count_us;
   h.expert_counts.assign(static_cast<size_t>(local_), 0);
   for (int64_t i = 0; i < local_; ++i)
     for (int64_t p = 0; p < P; ++p) h.expert_counts[i] += w.recv_expert[p * local_ + i];
   h.expert_offsets.resize(static_cast<size_t>(local_ + 1));
   exclusive_scan(h.expert_counts.data(), local_, h.expert_offsets.data());
+  h.chunk_offsets.clear();
+  h.chunk_expert_offsets.clear();
+  if (chunks_ > 1) {  // overlap: start every chunk's exchange; the caller waits for them one by one
+    const int64_t n = chunks_, E = num_experts_;
+    w.chunk_send_block.assign(static_cast<size_t>(n), std::vector<int64_t>(static_cast<size_t>(E)));
+    w.chunk_recv_block.assign(static_cast<size_t>(n), std::vector<int64_t>(static_cast<size_t>(P * local_)));
+    h.chunk_offsets.assign(static_cast<size_t>(n + 1), 0);
+    h.chunk_expert_offsets.assign(static_cast<size_t>(n), std::vector<int64_t>(static_cast<size_t>(local_ + 1), 0));
+    auto part = [n](int64_t k, int64_t c) { return k * (c + 1) / n - k * c / n; };
+    for (int64_t c = 0; c < n; ++c) {
+      for (int64_t e = 0; e < E; ++e) w.chunk_send_block[c][e] = part(h.counts[e], c);
+      for (int64_t b = 0; b < P * local_; ++b) w.chunk_recv_block[c][b] = part(w.recv_expert[b], c);
+      for (int64_t i = 0; i < local_; ++i) {
+        int64_t rows = 0;
+        for (int64_t p = 0; p < P; ++p) rows += w.chunk_recv_block[c][p * local_ + i];
+        h.chunk_expert_offsets[c][i + 1] = h.chunk_expert_offsets[c][i] + rows;
+      }
+      h.chunk_offsets[c + 1] = h.chunk_offsets[c] + h.chunk_expert_offsets[c][local_];
+    }
+    rows_.resize(static_cast<size_t>(h.local_rows() * d));
+    gather_rows(rows_.data(), x, h.row_token.data(), h.local_rows(), d);
+    w.chunk_send.resize(static_cast<size_t>(n));
+    w.chunk_recv.resize(static_cast<size_t>(n));
+    w.pending.assign(static_cast<size_t>(n), CommHandle{});
+    for (int64_t c = 0; c < n; ++c) {
+      int64_t sent = 0;
+      for (int64_t e = 0; e < E; ++e) sent += w.chunk_send_block[c][e];
+      w.chunk_send[c].resize(static_cast<size_t>(sent * d));
+      pack_local_rows(h, w, c, rows_.data(), w.chunk_send[c].data());
+      start_chunk(w, c, d, false, kDispatchFwd);
+    }
+    h.expert_input.resize(static_cast<size_t>(h.expert_rows() * d));
+    h.returned_rows = nullptr;
+    return;
+  }
   // Rows in local (expert-major = peer-major, experts being contiguous per peer) order → wire.
   rows_.resize(static_cast<size_t>(h.local_rows() * d));
   gather_rows(rows_.data(), x, h.row_token.data(), h.local_rows(), d);
   w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
   exchange(w, rows_.data(), w.buffer.data(), d, false, kDispatchFwd);
   h.expert_input.resize(static_cast<size_t>(h.expert_rows() * d));
-  peer_to_expert(w, w.buffer.data(), h.expert_input.data(), d);
+  peer_to_expert(w.recv_expert, w.buffer.data(), h.expert_input.data(), d);
   h.returned_rows = nullptr;
 }
 
@@ -237,10 +273,17 @@ template <typename T>
 void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, const T* weight, T* y) {
   Wire& w = wire(h);
   const int64_t d = h.d, R = h.local_rows();
-  w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
-  expert_to_peer(w, expert_out, w.buffer.data(), d);
   w.returned.resize(static_cast<size_t>(R * d));
-  exchange(w, w.buffer.data(), w.returned.data(), d, true, kCombineFwd);
+  if (chunks_ > 1) {
+    for (int64_t c = 0; c < chunks_; ++c) {
+      finish_chunk(w, c, kCombineFwd, true, d);
+      unpack_local_rows(h, w, c, w.chunk_recv[c].data(), w.returned.data());
+    }
+  } else {
+    w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
+    expert_to_peer(w.recv_expert, expert_out, w.buffer.data(), d);
+    exchange(w, w.buffer.data(), w.returned.data(), d, true, kCombineFwd);
+  }
   h.row_weight.resize(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) h.row_weight[r] = weight[h.row_assignment[r]];
   weighted_scatter_add_rows(y, w.returned.data(), h.row_token.data(), h.row_weight.data(), R, d);
@@ -258,20 +301,148 @@ void AllToAllDispatcher<T>::combine_backward(DispatchHandle<T>& h, const T* dy, 
   for (int64_t r = 0; r < R; ++r) dweight[h.row_assignment[r]] = row_dweight_[r];
   rows_.resize(static_cast<size_t>(R * d));
   weighted_gather_rows(rows_.data(), dy, h.row_token.data(), h.row_weight.data(), R, d);
+  if (chunks_ > 1) {  // start every chunk; wait_combine_backward_chunk places them
+    w.d_expert_out = d_expert_out;
+    for (int64_t c = 0; c < chunks_; ++c) {
+      int64_t sent = 0;
+      for (int64_t e = 0; e < num_experts_; ++e) sent += w.chunk_send_block[c][e];
+      w.chunk_send[c].resize(static_cast<size_t>(sent * d));
+      pack_local_rows(h, w, c, rows_.data(), w.chunk_send[c].data());
+      start_chunk(w, c, d, false, kCombineBwd);
+    }
+    return;
+  }
   w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
   exchange(w, rows_.data(), w.buffer.data(), d, false, kCombineBwd);
-  peer_to_expert(w, w.buffer.data(), d_expert_out, d);
+  peer_to_expert(w.recv_expert, w.buffer.data(), d_expert_out, d);
 }
 
 template <typename T>
 void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_expert_in, T* dx) {
   Wire& w = wire(h);
   const int64_t d = h.d, R = h.local_rows();
-  w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
-  expert_to_peer(w, d_expert_in, w.buffer.data(), d);
   rows_.resize(static_cast<size_t>(R * d));
-  exchange(w, w.buffer.data(), rows_.data(), d, true, kDispatchBwd);
+  if (chunks_ > 1) {
+    for (int64_t c = 0; c < chunks_; ++c) {
+      finish_chunk(w, c, kDispatchBwd, true, d);
+      unpack_local_rows(h, w, c, w.chunk_recv[c].data(), rows_.data());
+    }
+  } else {
+    w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
+    expert_to_peer(w.recv_expert, d_expert_in, w.buffer.data(), d);
+    exchange(w, w.buffer.data(), rows_.data(), d, true, kDispatchBwd);
+  }
   scatter_add_rows(dx, rows_.data(), h.row_token.data(), R, d);
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::set_overlap_chunks(int64_t chunks) {
+  if (chunks < 1) throw Error("parallel.overlap_chunks: " + std::to_string(chunks) + " must be at least 1");
+  if (chunks > 1 && intra_)
+    throw Error("parallel.overlap_chunks: " + std::to_string(chunks) +
+                " with parallel.hierarchical_a2a is not supported by the CPU runtime (use one of them)");
+  chunks_ = chunks;
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::pack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* rows,
+                                            T* packed) const {
+  const int64_t d = h.d, n = chunks_;
+  int64_t at = 0;
+  for (int64_t e = 0; e < num_experts_; ++e) {
+    const int64_t k = w.chunk_send_block[c][e];
+    if (k) std::memcpy(packed + at * d, rows + (h.offsets[e] + h.counts[e] * c / n) * d, static_cast<size_t>(k * d) * sizeof(T));
+    at += k;
+  }
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::unpack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* packed,
+                                              T* rows) const {
+  const int64_t d = h.d, n = chunks_;
+  int64_t at = 0;
+  for (int64_t e = 0; e < num_experts_; ++e) {
+    const int64_t k = w.chunk_send_block[c][e];
+    if (k) std::memcpy(rows + (h.offsets[e] + h.counts[e] * c / n) * d, packed + at * d, static_cast<size_t>(k * d) * sizeof(T));
+    at += k;
+  }
+}
+
+// Forward direction (local rows → experts): peer p gets blocks p·L..p·L+L−1 of chunk_send_block;
+// reverse (experts → local rows) swaps the two sides.
+template <typename T>
+void AllToAllDispatcher<T>::start_chunk(Wire& w, int64_t c, int64_t d, bool reverse, A2APhase phase) {
+  const int64_t P = ep_.size(), me = ep_.rank();
+  std::vector<int64_t> to_peer(static_cast<size_t>(P), 0), from_peer(static_cast<size_t>(P), 0);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t i = 0; i < local_; ++i) {
+      to_peer[p] += w.chunk_send_block[c][p * local_ + i];
+      from_peer[p] += w.chunk_recv_block[c][p * local_ + i];
+    }
+  std::vector<int64_t>& send_counts = reverse ? from_peer : to_peer;
+  std::vector<int64_t>& recv_counts = reverse ? to_peer : from_peer;
+  int64_t recv_rows = 0;
+  for (int64_t p = 0; p < P; ++p) recv_rows += recv_counts[p];
+  w.chunk_recv[c].resize(static_cast<size_t>(recv_rows * d));
+  int64_t off_rank = 0, intra = 0;
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t bytes = send_counts[p] * d * static_cast<int64_t>(sizeof(T));
+    if (p != me) off_rank += bytes;
+    if (p != me && (peer_node_.empty() || peer_node_[p] == peer_node_[me])) intra += bytes;
+    send_counts[p] *= d;
+    recv_counts[p] *= d;
+  }
+  // Bytes are known now; the time when the chunk is waited for.
+  for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
+    s->bytes += off_rank;
+    s->intra_bytes += intra;
+    s->inter_bytes += off_rank - intra;
+  }
+  w.pending[c] = ep_.all_to_all_v_async(w.chunk_send[c].data(), send_counts, w.chunk_recv[c].data(), recv_counts, sizeof(T));
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::finish_chunk(Wire& w, int64_t c, A2APhase phase, bool /*reverse*/, int64_t /*d*/) {
+  const double blocked = w.pending[c].wait();
+  const double op = w.pending[c].op_us();
+  for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
+    s->us += op;
+    s->exposed_us += blocked;
+  }
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::wait_dispatch_chunk(DispatchHandle<T>& h, int64_t c) {
+  if (chunks_ <= 1) return;
+  Wire& w = wire(h);
+  finish_chunk(w, c, kDispatchFwd, false, h.d);
+  peer_to_expert(w.chunk_recv_block[c], w.chunk_recv[c].data(), h.expert_input.data() + h.chunk_offsets[c] * h.d, h.d);
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::start_combine_chunk(DispatchHandle<T>& h, int64_t c, const T* expert_out) {
+  if (chunks_ <= 1) return;
+  Wire& w = wire(h);
+  w.chunk_send[c].resize(static_cast<size_t>((h.chunk_offsets[c + 1] - h.chunk_offsets[c]) * h.d));
+  expert_to_peer(w.chunk_recv_block[c], expert_out + h.chunk_offsets[c] * h.d, w.chunk_send[c].data(), h.d);
+  start_chunk(w, c, h.d, true, kCombineFwd);
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::wait_combine_backward_chunk(DispatchHandle<T>& h, int64_t c) {
+  if (chunks_ <= 1) return;
+  Wire& w = wire(h);
+  finish_chunk(w, c, kCombineBwd, false, h.d);
+  peer_to_expert(w.chunk_recv_block[c], w.chunk_recv[c].data(), w.d_expert_out + h.chunk_offsets[c] * h.d, h.d);
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::start_dispatch_backward_chunk(DispatchHandle<T>& h, int64_t c, const T* d_expert_in) {
+  if (chunks_ <= 1) return;
+  Wire& w = wire(h);
+  w.chunk_send[c].resize(static_cast<size_t>((h.chunk_offsets[c + 1] - h.chunk_offsets[c]) * h.d));
+  expert_to_peer(w.chunk_recv_block[c], d_expert_in + h.chunk_offsets[c] * h.d, w.chunk_send[c].data(), h.d);
+  start_chunk(w, c, h.d, true, kDispatchBwd);
 }
 
 template class AllToAllDispatcher<float>;

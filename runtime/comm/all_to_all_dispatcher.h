@@ -20,6 +20,7 @@ namespace moe::rt::comm {
 
 struct A2AStat {
   double us = 0;       // wall time of the exchanges of this (phase, pass), counts included
+  double exposed_us = 0;  // of it, time the caller waited (= us unless chunks overlap compute)
   int64_t bytes = 0;   // bytes this rank sent to other ranks
   int64_t intra_bytes = 0;  // of those, to ranks on this rank's node (set_peer_nodes)
   int64_t inter_bytes = 0;  // to ranks on other nodes
@@ -58,6 +59,16 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   // members on every node. Results are bitwise those of the flat exchange (rows land in the same
   // order); only the route and the intra/inter split of the bytes change.
   void set_hierarchical(Communicator& intra, Communicator& inter);
+  // Overlap (parallel.overlap_chunks = n > 1): every (peer, local expert) block of rows is split in
+  // n near-equal parts; chunk c's exchange runs on the communicator's comm thread while the caller
+  // computes the experts of chunk c−1 (token_dispatcher.h's chunk calls). y, dx and dweight are
+  // bitwise those of one chunk (rows return to the same local rows, summed in the same order).
+  // Not combined with the hierarchical exchange.
+  void set_overlap_chunks(int64_t chunks);
+  void wait_dispatch_chunk(DispatchHandle<T>& handle, int64_t chunk) override;
+  void start_combine_chunk(DispatchHandle<T>& handle, int64_t chunk, const T* expert_out) override;
+  void wait_combine_backward_chunk(DispatchHandle<T>& handle, int64_t chunk) override;
+  void start_dispatch_backward_chunk(DispatchHandle<T>& handle, int64_t chunk, const T* d_expert_in) override;
 
  private:
   // What one handle needs beyond DispatchHandle: the wire layout and the returned rows.
@@ -69,11 +80,23 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     std::vector<T> returned;              // [R × d] expert outputs back in local-row order
     std::vector<T> buffer;                // staging (peer-major rows)
     A2ATimes times{};
+    // Overlap: per chunk, rows of each local-row block e (= peer·L + i) and of each received block.
+    std::vector<std::vector<int64_t>> chunk_send_block, chunk_recv_block;
+    std::vector<std::vector<T>> chunk_send, chunk_recv;
+    std::vector<CommHandle> pending;
+    T* d_expert_out = nullptr;  // where wait_combine_backward_chunk puts its rows
   };
   Wire& wire(const DispatchHandle<T>& h);
   // Expert-major rows (per local expert, peers inside) ↔ peer-major rows (per peer, experts inside).
-  void expert_to_peer(const Wire& w, const T* expert_major, T* peer_major, int64_t d) const;
-  void peer_to_expert(const Wire& w, const T* peer_major, T* expert_major, int64_t d) const;
+  void expert_to_peer(const std::vector<int64_t>& recv_expert, const T* expert_major, T* peer_major, int64_t d) const;
+  void peer_to_expert(const std::vector<int64_t>& recv_expert, const T* peer_major, T* expert_major, int64_t d) const;
+  // Overlap helpers: start chunk c's exchange of `send` (forward: local blocks → experts; reverse:
+  // expert blocks → local rows), and account the wait of a pending one.
+  void start_chunk(Wire& w, int64_t c, int64_t d, bool reverse, A2APhase phase);
+  void finish_chunk(Wire& w, int64_t c, A2APhase phase, bool reverse, int64_t d);
+  // Local rows of chunk c (block e's part c) ↔ a packed buffer.
+  void pack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* rows, T* packed) const;
+  void unpack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* packed, T* rows) const;
   // One all-to-all of rows (forward direction: send_rows/recv_rows; reverse swaps them).
   void exchange(Wire& w, const T* send, T* recv, int64_t d, bool reverse, A2APhase phase);
   // The two-stage version of exchange(); returns the bytes sent in stage 1 (intra) and 2 (inter).
@@ -88,6 +111,7 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   Communicator* intra_ = nullptr;  // hierarchical stages (null: flat)
   Communicator* inter_ = nullptr;
   int64_t nodes_ = 1, per_node_ = 1;  // EP members: index = node · per_node + local
+  int64_t chunks_ = 1;
   std::vector<T> stage_send_, stage_recv_;
   std::vector<T> rows_, row_dweight_;
 };

@@ -42,9 +42,6 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
   if (spec.routing.type != "token_choice")
     throw Error("routing.type: " + spec.routing.type +
                 " picks each expert's top tokens over the whole batch; with parallel.dp × ep > 1 use token_choice");
-  if (p.overlap_chunks > 1)
-    throw Error("parallel.overlap_chunks: " + std::to_string(p.overlap_chunks) +
-                " — overlap is not implemented by the multi-process CPU runtime yet (use 1)");
   if (spec.model.moe.num_experts % p.ep != 0)
     throw Error("parallel.ep: " + std::to_string(p.ep) + " does not divide model.moe.num_experts (" +
                 std::to_string(spec.model.moe.num_experts) + ")");
@@ -64,6 +61,7 @@ ModelOptions EpRuntime::model_options() {
     auto dispatcher = std::make_unique<comm::AllToAllDispatcher<float>>(*groups_.ep, spec_.model.moe.num_experts);
     dispatcher->set_peer_nodes(peer_node);
     if (spec_.parallel.hierarchical_a2a) dispatcher->set_hierarchical(*groups_.ep_intra, *groups_.ep_inter);
+    dispatcher->set_overlap_chunks(spec_.parallel.overlap_chunks);
     dispatchers_.push_back(dispatcher.get());
     MoeLayerParallel parallel;
     parallel.dispatcher = std::move(dispatcher);
@@ -108,14 +106,15 @@ bool EpRuntime::any(bool flag) {
 }
 
 std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index) {
-  const size_t L = dispatchers_.size(), per = 4 * 4;  // phases × (us, bytes, intra, inter)
+  const size_t L = dispatchers_.size(), per = 4 * 5;  // phases × (us, bytes, intra, inter, exposed us)
   std::vector<double> mine(L * per, 0.0);
   for (size_t l = 0; l < L; ++l) {
     const comm::A2ATimes t = dispatchers_[l]->take_totals();
     for (size_t ph = 0; ph < 4; ++ph) {
-      double* m = mine.data() + l * per + ph * 4;
+      double* m = mine.data() + l * per + ph * 5;
       m[0] = t[ph].us, m[1] = static_cast<double>(t[ph].bytes);
       m[2] = static_cast<double>(t[ph].intra_bytes), m[3] = static_cast<double>(t[ph].inter_bytes);
+      m[4] = t[ph].exposed_us;
     }
   }
   const int P = world_size();
@@ -125,11 +124,12 @@ std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vect
   if (!is_rank0()) return out;
   for (size_t l = 0; l < L; ++l)
     for (size_t ph = 0; ph < 4; ++ph) {
-      nlohmann::json us = nlohmann::json::array(), bytes = us, intra = us, inter = us;
+      nlohmann::json us = nlohmann::json::array(), bytes = us, intra = us, inter = us, exposed = us;
       int64_t intra_sum = 0, inter_sum = 0;
       for (int r = 0; r < P; ++r) {
-        const double* m = all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 4;
+        const double* m = all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 5;
         us.push_back(std::round(m[0] * 10.0) / 10.0);
+        exposed.push_back(std::round(m[4] * 10.0) / 10.0);
         bytes.push_back(static_cast<int64_t>(m[1]));
         intra.push_back(static_cast<int64_t>(m[2]));
         inter.push_back(static_cast<int64_t>(m[3]));
@@ -139,7 +139,7 @@ std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vect
       out.push_back({{"type", "a2a"}, {"step", step}, {"layer", l < layer_index.size() ? layer_index[l] : int64_t(l)},
                      {"phase", kPhaseName[ph]}, {"pass", kPassName[ph]}, {"rank_us", us}, {"rank_bytes", bytes},
                      {"intra_bytes", intra_sum}, {"inter_bytes", inter_sum}, {"rank_intra_bytes", intra},
-                     {"rank_inter_bytes", inter}});
+                     {"rank_inter_bytes", inter}, {"rank_exposed_us", exposed}});
     }
   return out;
 }

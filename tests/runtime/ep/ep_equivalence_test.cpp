@@ -269,6 +269,21 @@ TEST(EpFaults, KillNineOfATrainingRankEndsTheJob) {
   for (int r : {0, 1, 3}) EXPECT_EQ(find_rank(launcher, r), -1) << "rank " << r << " survived";
 }
 
+// Overlap: 4 chunks, each chunk's experts computed while the next chunk's rows are in flight on
+// the comm thread — the same training as one process; the records carry the exposed (waited) time.
+TEST(EpEquivalence, OverlapFourChunksMatchesOneProcess) {
+  const TrainRun many = train("overlap4", 4, kDropless + " --set parallel.ep=4 --set train.micro_batch=2 --set parallel.overlap_chunks=4");
+  expect_same_training(baseline(kDropless), many);
+  double us = 0, exposed = 0;
+  for (const auto& r : many.of("a2a")) {
+    ASSERT_EQ(r["rank_exposed_us"].size(), 4u);
+    for (size_t i = 0; i < 4; ++i) us += r["rank_us"][i].get<double>(), exposed += r["rank_exposed_us"][i].get<double>();
+  }
+  EXPECT_GT(us, 0);
+  std::printf("overlap 4 chunks: a2a %.1f ms over all ranks, %.1f ms waited (%.0f%% hidden)\n", us / 1e3, exposed / 1e3,
+              100.0 * (1.0 - exposed / us));
+}
+
 // Keeps the runs' directories only when something failed (to look at).
 class RemoveRunsOnSuccess : public ::testing::Environment {
  public:
