@@ -1,4 +1,4 @@
-// gui_bench [--seconds S] [--layers L] [--experts E] [--ranks R] [--rate STEPS_PER_S]
+// gui_bench [--seconds S] [--layers L] [--experts E] [--ranks R] [--rate STEPS_PER_S] [--screenshot PNG]
 // 1. Live: a writer thread ingests a synthetic stream (core/store/synthetic_stream.h) into a fresh
 //    run store at the given rate while the studio's Live workspace follows the run. A 5 ms timer on
 //    the GUI thread measures event-loop latency (how late it fires); each update's apply time and
@@ -57,8 +57,13 @@ int main(int argc, char** argv) {
   shape.tokens = 8192;
   shape.top_k = 8;
   shape.name = "bench-64x256";
+  QString screenshot;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
+    if (k == "--screenshot") {  // the Live view at the end of the stream, as a PNG
+      screenshot = argv[i + 1];
+      continue;
+    }
     double v = std::atof(argv[i + 1]);
     if (k == "--seconds") seconds = v;
     else if (k == "--rate") rate = v;
@@ -129,6 +134,10 @@ int main(int argc, char** argv) {
   writer.join();
   probe.stop();
   const int64_t shown = window.live()->stepsShown();
+  if (!screenshot.isEmpty()) {
+    app.processEvents();
+    if (!window.grab().save(screenshot)) std::fprintf(stderr, "gui_bench: %s: cannot be written\n", qPrintable(screenshot));
+  }
 
   // Design: per-edit recompute on DeepSeek-V3.
   window.loadPreset("deepseek-v3");

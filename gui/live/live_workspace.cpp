@@ -330,25 +330,24 @@ void LiveWorkspace::drawA2a(const LiveUpdate& u) {
     }
     size_t slowest = std::max_element(total.begin(), total.end()) - total.begin();
     double mean = std::accumulate(total.begin(), total.end(), 0.0) / double(ranks);
-    auto* label = new QCPItemText(a2a_plot_);
-    label->setPositionAlignment(Qt::AlignTop | Qt::AlignRight);
-    label->position->setType(QCPItemPosition::ptAxisRectRatio);
-    label->position->setCoords(0.98, 0.02);
-    label->setText(QString("slowest: rank %1 (%2 % above the mean)").arg(slowest)
-                       .arg(mean > 0 ? (total[slowest] / mean - 1) * 100 : 0.0, 0, 'f', 0));
-    label->setColor(errorColor(this));
+    // The slowest rank goes in the title, where it cannot hide behind bars or the legend.
+    static_cast<QCPTextElement*>(a2a_plot_->plotLayout()->element(0, 0))
+        ->setText(QString("All-to-all time per rank — slowest: rank %1 (+%2 % over the mean)")
+                      .arg(slowest).arg(mean > 0 ? (total[slowest] / mean - 1) * 100 : 0.0, 0, 'f', 0));
     a2a_plot_->xAxis->setTickLabelColor(palette().color(QPalette::WindowText));
     a2a_plot_->legend->setVisible(true);
     a2a_plot_->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    a2a_plot_->legend->setWrap(2);
     a2a_plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
     a2a_plot_->rescaleAxes();
     a2a_plot_->xAxis->setRange(-0.6, double(ranks) - 0.4);
-    a2a_plot_->yAxis->setRange(0, a2a_plot_->yAxis->range().upper * 1.35);
+    a2a_plot_->yAxis->setRange(0, a2a_plot_->yAxis->range().upper * 1.5);
     QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
     ticker->setTickStep(std::max(1.0, std::ceil(double(ranks) / 16)));
     a2a_plot_->xAxis->setTicker(ticker);
   }
   if (ranks == 0) {
+    static_cast<QCPTextElement*>(a2a_plot_->plotLayout()->element(0, 0))->setText("All-to-all time per rank (latest window)");
     makeEmptyNote(a2a_plot_, u.run.last_step >= 0 ? "no all-to-all records in this run\n(one EP rank, or the runtime does not report them)"
                                                   : "no steps yet");
     a2a_plot_->legend->setVisible(false);
