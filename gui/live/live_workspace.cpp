@@ -78,6 +78,11 @@ QCPColorMap* makeColorMap(QCustomPlot* plot, const QString& value_name, const QS
   scale->axis()->setTickPen(QPen(p.color(QPalette::WindowText)));
   map->setColorScale(scale);
   map->setGradient(QCPColorGradient::gpThermal);
+  // Experts, layers and ranks are integers: ticks at whole numbers only.
+  QSharedPointer<QCPAxisTickerFixed> integers(new QCPAxisTickerFixed);
+  integers->setTickStep(1.0);
+  integers->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+  plot->yAxis->setTicker(integers);
   auto* margins = new QCPMarginGroup(plot);
   plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
   scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
@@ -122,6 +127,7 @@ LiveWorkspace::LiveWorkspace(StorePoller* poller, QWidget* parent) : QWidget(par
   heat_map_ = makeColorMap(heat_plot_, "tokens", "tokens / step");
   latest_plot_ = makePlot("layers_experts_latest", "Layers × experts, latest window", "expert", "layer");
   latest_map_ = makeColorMap(latest_plot_, "tokens", "tokens / step");
+  latest_plot_->xAxis->setTicker(latest_plot_->yAxis->ticker());
   drops_plot_ = makePlot("drops_per_layer", "Token drops per layer", "step", "dropped (% of routed)");
   a2a_plot_ = makePlot("a2a_per_rank", "All-to-all time per rank (latest window)", "rank", "µs per layer·step");
   a2a_steps_plot_ = makePlot("a2a_rank_step", "All-to-all time, rank × step", "step", "rank");
@@ -353,6 +359,7 @@ void LiveWorkspace::drawA2a(const LiveUpdate& u) {
     a2a_plot_->legend->setVisible(false);
   }
   a2a_steps_empty_->setVisible(a2a_total_.empty());
+  a2a_map_->setVisible(!a2a_total_.empty());  // an empty QCPColorMap would paint its default 10×10 cells
   // Rank × step map of the total all-to-all time of each step (bounded to the last 600 steps).
   if (a2a_total_.size() > 600) a2a_total_.erase(a2a_total_.begin(), a2a_total_.end() - 600);
   if (!a2a_total_.empty()) {
