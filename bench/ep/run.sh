@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Expert-parallel benchmarks (issue 4), printed as tables:
+#   1. the dispatcher's all-to-all vs a raw gloo::alltoallv of the same bytes (ep 4);
+#   2. weak scaling: tokens/s of moe-runtime train with ep = 1, 2, 4 (micro_batch per rank fixed);
+#   3. overlap: the share of all-to-all time hidden behind expert compute with 4 chunks.
+# usage: bench/ep/run.sh [BUILD_DIR]   (default: build)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build}
+rt=$build/runtime/app/moe-runtime
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== 1. dispatcher all-to-all vs raw gloo::alltoallv (4 processes) =="
+"$build/bench/ep/ep_dispatch_bench" --procs 4 --iters 9 --tokens 8192 --d 512
+
+# tiny-cpu, 1 GEMM thread per rank (4 ranks share the 2 cores), 8 steps, 2 sequences of 128 per rank.
+common=(--set train.steps=8 --set train.micro_batch=2 --set runtime.threads=1 --set routing.capacity_factor=0
+        --set train.data.val_fraction=0.002 --set cluster.nodes.0.slots=4 --set train.warmup_steps=2)
+median_tps() {  # median tokens_per_s of steps 3.. (the first ones warm caches and connections)
+  python3 - "$1" <<'PY'
+import json, sys, statistics
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+steps = [r for r in recs if r.get("type") == "step" and r["step"] >= 3]
+a2a = [r for r in recs if r.get("type") == "a2a" and r["step"] >= 3]
+ms = statistics.median(r["step_ms"] for r in steps)
+us = sum(sum(r["rank_us"]) for r in a2a); exp = sum(sum(r.get("rank_exposed_us", r["rank_us"])) for r in a2a)
+ranks = len(a2a[0]["rank_us"]) if a2a else 1
+print(f'{statistics.median(r["tokens_per_s"] for r in steps):.0f} {ms:.1f} {us/1e3/ranks/len(steps) if steps else 0:.1f} {exp/1e3/ranks/len(steps) if steps else 0:.1f}')
+PY
+}
+echo
+echo "== 2. weak scaling (tiny-cpu, 2 x 128 tokens per rank per step, 1 thread per rank) =="
+printf "%4s %10s %10s %14s %14s\n" ep tokens/s step_ms "a2a ms/rank" "vs ep 1"
+base=""
+port=29850
+for ep in 1 2 4; do
+  port=$((port + 1))
+  if [ "$ep" = 1 ]; then
+    "$rt" train tiny-cpu "${common[@]}" --metrics "$tmp/ep$ep.jsonl" 2>/dev/null
+  else
+    "$rt" train tiny-cpu "${common[@]}" --set parallel.ep=$ep --nproc-per-node $ep --master 127.0.0.1:$port \
+      --metrics "$tmp/ep$ep.jsonl" 2>/dev/null
+  fi
+  read -r tps ms a2a _ < <(median_tps "$tmp/ep$ep.jsonl")
+  [ -z "$base" ] && base=$tps
+  printf "%4s %10s %10s %14s %13.2fx\n" "$ep" "$tps" "$ms" "$a2a" "$(echo "$tps / $base" | bc -l)"
+done
+
+echo
+echo "== 3. overlap (ep 4, tiny-cpu as above): all-to-all time per rank per step =="
+printf "%8s %10s %14s %16s %10s\n" chunks step_ms "a2a ms/rank" "waited ms/rank" hidden
+for chunks in 1 4; do
+  port=$((port + 1))
+  "$rt" train tiny-cpu "${common[@]}" --set parallel.ep=4 --set parallel.overlap_chunks=$chunks --nproc-per-node 4 \
+    --master 127.0.0.1:$port --metrics "$tmp/ov$chunks.jsonl" 2>/dev/null
+  read -r tps ms a2a exposed < <(median_tps "$tmp/ov$chunks.jsonl")
+  printf "%8s %10s %14s %16s %9.0f%%\n" "$chunks" "$ms" "$a2a" "$exposed" "$(echo "100 * (1 - $exposed / $a2a)" | bc -l)"
+done
