@@ -21,6 +21,12 @@ done
   { echo "run.sh: Debian's python3-torch is missing (scripts/setup installs it)" >&2; exit 1; }
 cmake --build "$build" --target moe_layer_bench >/dev/null
 
+# Debian's OpenBLAS 0.3.21 does not know this CPU (family 6, model 207) and loads its SSE3 kernels;
+# moe-runtime re-executes itself with the right core type (runtime/ops/gemm.h). Both sides here use
+# the same system OpenBLAS, so give both the same AVX-512 kernels.
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
+echo "OpenBLAS core type: ${OPENBLAS_CORETYPE:-auto}" >&2
+
 # Alternate the two sides `rounds` times and keep each side's best round: on a shared machine the
 # load changes during a run, and the minimum is the least disturbed measurement of each.
 best_ours="" best_torch="" ours="" torch=""
