@@ -272,7 +272,7 @@ TEST_F(RemoteRun, TwoNodesTwoRanksTrainLikeLocalAndSecondLaunchSkipsUpload) {
 
   // A second launch finds the bundle on both nodes: no upload. Time from Launch to first step.
   const auto t1 = std::chrono::steady_clock::now();
-  Proc p2 = spawn(launch_args(40, 29612), tmp_ / "second.out");
+  Proc p2 = spawn(launch_args(10, 29612), tmp_ / "second.out");
   int64_t run2 = 0;
   while (run2 <= run && seconds_since(t1) < 60) {
     run2 = latest_run();  // the store exists already: no schema race here
