@@ -284,6 +284,31 @@ TEST(EpEquivalence, OverlapFourChunksMatchesOneProcess) {
               100.0 * (1.0 - exposed / us));
 }
 
+// --resume with 4 ranks continues bit-exactly (every rank reads the gathered checkpoint and keeps
+// its own experts and moments), and the same checkpoint resumes in one process too.
+TEST(EpEquivalence, ResumeFromGatheredCheckpoint) {
+  // 6 steps, checkpoints at 3 and 6 (the newest two are kept).
+  const std::string sets = kDropless + " --set runtime.checkpoint_every=3 --set train.steps=6";
+  const std::string ep4 = " --set parallel.ep=4 --set train.micro_batch=2";
+  const TrainRun full = train("resume_full", 4, sets + ep4);
+  ASSERT_EQ(full.rc, 0) << full.err;
+  const std::string from = " --resume " + (full.dir / "ck" / "step-00000003").string();
+  const TrainRun again = train("resume_ep4", 4, sets + ep4 + from);
+  const TrainRun one = train("resume_one", 1, sets + " --set train.micro_batch=8" + from);
+  ASSERT_EQ(again.rc, 0) << again.err;
+  ASSERT_EQ(one.rc, 0) << one.err;
+  const auto f = full.of("step"), a = again.of("step"), o = one.of("step");
+  ASSERT_EQ(f.size(), 6u);
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(o.size(), 3u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["step"], f[i + 3]["step"]);
+    EXPECT_EQ(a[i]["loss"].get<double>(), f[i + 3]["loss"].get<double>()) << "step " << a[i]["step"];
+    const double x = o[i]["loss"], y = f[i + 3]["loss"];
+    EXPECT_LE(std::abs(x - y), 1e-5 * std::abs(y)) << "one-process resume, step " << o[i]["step"];
+  }
+}
+
 // Keeps the runs' directories only when something failed (to look at).
 class RemoveRunsOnSuccess : public ::testing::Environment {
  public:
