@@ -6,6 +6,7 @@
 #include <random>
 
 #include "all_to_all_dispatcher.h"
+#include "comm_groups.h"
 #include "error.h"
 #include "local_dispatcher.h"
 #include "proc_util.h"
@@ -63,19 +64,41 @@ struct Result {
   std::vector<double> y, dweight, dx;
 };
 
+// Overlap chunks: the expert rows are chunk-major; run the same expert functions chunk by chunk
+// between the dispatcher's wait/start calls, as MoeCompute does.
+void run_chunked(moe::rt::Dispatcher<double>& disp, DispatchHandle<double>& h, const double* in, double* out, bool backward) {
+  const int64_t first = disp.first_expert();
+  for (size_t c = 0; c + 1 < h.chunk_offsets.size(); ++c) {
+    if (backward) disp.wait_combine_backward_chunk(h, static_cast<int64_t>(c));
+    else disp.wait_dispatch_chunk(h, static_cast<int64_t>(c));
+    const auto& off = h.chunk_expert_offsets[c];
+    for (size_t i = 0; i + 1 < off.size(); ++i)
+      for (int64_t r = h.chunk_offsets[c] + off[i]; r < h.chunk_offsets[c] + off[i + 1]; ++r)
+        for (int64_t k = 0; k < h.d; ++k) {
+          const double scale = static_cast<double>(first + static_cast<int64_t>(i) + 1);
+          out[r * h.d + k] = backward ? scale * in[r * h.d + k] : scale * in[r * h.d + k] + 0.5 * (first + static_cast<int64_t>(i));
+        }
+    if (backward) disp.start_dispatch_backward_chunk(h, static_cast<int64_t>(c), out);
+    else disp.start_combine_chunk(h, static_cast<int64_t>(c), out);
+  }
+}
+
 Result forward_backward(moe::rt::Dispatcher<double>& disp, const Assignments& a, const std::vector<double>& x,
                         const std::vector<double>& w, const std::vector<double>& dy) {
   DispatchHandle<double> h;
   disp.dispatch(a, x.data(), kD, h);
+  const bool chunked = !h.chunk_offsets.empty();
   std::vector<double> out(h.expert_input.size());
-  run_experts(h, disp.first_expert(), h.expert_input.data(), out.data());
+  if (chunked) run_chunked(disp, h, h.expert_input.data(), out.data(), false);
+  else run_experts(h, disp.first_expert(), h.expert_input.data(), out.data());
   Result r;
   r.y.assign(x.size(), 0.0);
   disp.combine(h, out.data(), w.data(), r.y.data());
   r.dweight.assign(a.size(), -1.0);
   std::vector<double> dout(out.size()), din(out.size());
   disp.combine_backward(h, dy.data(), r.dweight.data(), dout.data());
-  run_experts_backward(h, disp.first_expert(), dout.data(), din.data());
+  if (chunked) run_chunked(disp, h, dout.data(), din.data(), true);
+  else run_experts_backward(h, disp.first_expert(), dout.data(), din.data());
   r.dx.assign(x.size(), 0.0);
   disp.dispatch_backward(h, din.data(), r.dx.data());
   return r;
@@ -83,7 +106,8 @@ Result forward_backward(moe::rt::Dispatcher<double>& disp, const Assignments& a,
 
 }  // namespace
 
-TEST(AllToAllDispatcher, MatchesLocalDispatcherOnEveryRank) {
+// hierarchical: 2 virtual nodes of 2 ranks; chunks > 1: overlap.
+void expect_matches_local(bool hierarchical, int64_t chunks) {
   const int port = test::free_port();
   auto result = test::fork_ranks(4, [&](int rank) {
     RankEnv env;
@@ -102,6 +126,14 @@ TEST(AllToAllDispatcher, MatchesLocalDispatcherOnEveryRank) {
     for (auto& v : dy) v = u(rng);
     AllToAllDispatcher<double> ep(*group->world, kExperts);
     if (ep.first_expert() != 2 * rank || ep.local_experts() != 2) throw moe::Error("expert placement");
+    CommGroups groups;
+    if (hierarchical) {
+      const moe::RankLayout layout = moe::make_rank_layout(1, 4, 1, 1, 2);
+      groups = make_comm_groups(*group->world, layout);
+      ep.set_peer_nodes({0, 0, 1, 1});
+      ep.set_hierarchical(*groups.ep_intra, *groups.ep_inter);
+    }
+    ep.set_overlap_chunks(chunks);
     moe::rt::LocalDispatcher<double> local(kExperts);
     const Result got = forward_backward(ep, a, x, w, dy);
     const Result want = forward_backward(local, a, x, w, dy);
@@ -115,3 +147,7 @@ TEST(AllToAllDispatcher, MatchesLocalDispatcherOnEveryRank) {
   });
   EXPECT_EQ(test::failures(result), "");
 }
+
+TEST(AllToAllDispatcher, MatchesLocalDispatcherOnEveryRank) { expect_matches_local(false, 1); }
+TEST(AllToAllDispatcher, HierarchicalMatchesLocalDispatcher) { expect_matches_local(true, 1); }
+TEST(AllToAllDispatcher, OverlapChunksMatchLocalDispatcher) { expect_matches_local(false, 3); }
