@@ -7,6 +7,7 @@
 #include "error.h"
 #include "gemm.h"
 #include "linear.h"
+#include "swiglu.h"
 
 namespace moe::rt {
 
@@ -26,27 +27,17 @@ void parallel_range(int64_t n, F body) {
   other.join();
 }
 
-// act = silu(h1) · h3
+// act = silu(h1) · h3, through ops' SwiGLU (built with vectorised exp), split over two threads.
 template <typename T>
 void swiglu_fwd(T* act, const T* h1, const T* h3, int64_t n) {
-  parallel_range(n, [=](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const T s = T(1) / (T(1) + std::exp(-h1[i]));
-      act[i] = h1[i] * s * h3[i];
-    }
-  });
+  parallel_range(n, [=](int64_t b, int64_t e) { swiglu_forward(act + b, h1 + b, h3 + b, e - b); });
 }
 
-// From dact (read before either output is written, so dh1 may alias dact):
-//   dh1 = dact · h3 · s · (1 + h1 · (1 − s)),  dh3 = dact · silu(h1),  s = sigmoid(h1)
+// dh1 = ∂/∂h1, dh3 = ∂/∂h3 from dact; dact is read before either is written, so dh1 may alias it.
 template <typename T>
 void swiglu_bwd(T* dh1, T* dh3, const T* dact, const T* h1, const T* h3, int64_t n) {
   parallel_range(n, [=](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const T g = dact[i], a = h1[i], s = T(1) / (T(1) + std::exp(-a));
-      dh3[i] = g * a * s;
-      dh1[i] = g * h3[i] * s * (T(1) + a * (T(1) - s));
-    }
+    swiglu_backward(dh1 + b, dh3 + b, dact + b, h1 + b, h3 + b, e - b);
   });
 }
 
