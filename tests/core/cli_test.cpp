@@ -109,7 +109,7 @@ TEST_F(Cli, PlanWithAUserHardwareFile) {
 }
 
 TEST_F(Cli, PlanValidationErrorsAndWarningsAreDistinct) {
-  Result r = run({"plan", test::preset("tiny-cpu").string(), "--set", "parallel.ep=3", "--set", "train.warmup_steps=1000"});
+  Result r = run({"plan", test::preset("tiny-cpu").string(), "--set", "parallel.ep=3", "--set", "train.warmup_steps=100000"});  // > train.steps: a warning
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("ERROR   parallel.ep: 3 does not divide model.moe.num_experts (8)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("warning train.warmup_steps:"), std::string::npos) << r.out;
