@@ -21,23 +21,14 @@
 
 #include "gloo_store_adapter.h"
 #include "rendezvous.h"
+#include "socket_util.h"
 
 using namespace moe::rt::comm;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return 29555;
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+int free_port() { return free_loopback_port(); }
 
 struct Row {
   double mib, raw_ms, comm_ms;

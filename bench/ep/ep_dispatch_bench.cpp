@@ -24,6 +24,7 @@
 #include "all_to_all_dispatcher.h"
 #include "gloo_store_adapter.h"
 #include "rendezvous.h"
+#include "socket_util.h"
 
 using namespace moe::rt;
 using namespace moe::rt::comm;
@@ -31,17 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return 29555;
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+int free_port() { return free_loopback_port(); }
 
 struct Result {
   double off_rank_mib = 0;  // rank 0's bytes to other ranks per exchange

@@ -193,4 +193,11 @@ void close_fd(int fd) {
   if (fd >= 0) ::close(fd);
 }
 
+int free_loopback_port() {
+  const int fd = listen_tcp("127.0.0.1", 0);
+  const int port = local_port_of(fd);
+  close_fd(fd);
+  return port;
+}
+
 }  // namespace moe::rt::comm

@@ -15,6 +15,8 @@ void parse_host_port(const std::string& text, std::string& host, int& port, cons
 // busy ("address already in use") or the host does not resolve to a local address.
 int listen_tcp(const std::string& host, int port, int backlog = 128);
 int local_port_of(int fd);
+// A loopback port that was free a moment ago (tests and benchmarks pick their --master with it).
+int free_loopback_port();
 
 // Connects to host:port, retrying refused connections until `timeout` passes (the master may
 // still be starting). Throws "could not reach HOST:PORT within Ns: <last error>".

@@ -1,6 +1,8 @@
 // Test helpers (see proc_util.h).
 #include "proc_util.h"
 
+#include "socket_util.h"
+
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -17,18 +19,7 @@ namespace moe::rt::comm::test {
 
 using Clock = std::chrono::steady_clock;
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) throw std::runtime_error("bind failed");
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+int free_port() { return free_loopback_port(); }
 
 namespace {
 
