@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -170,7 +171,25 @@ class RemoteRun : public ::testing::Test {
     }
     return live;
   }
-  bool job_gone(int n, int64_t run) { return job_group(n, run) > 0 && live_job_processes(n, run).empty(); }
+  // True once nothing of the run's job is left on node n. Leftovers get up to 5 s: sshd ends the
+  // shell of a closed channel, and a rank killed through PDEATHSIG exits, after the client returns.
+  bool job_gone(int n, int64_t run) {
+    if (job_group(n, run) <= 0) return false;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      const std::vector<pid_t> live = live_job_processes(n, run);
+      if (live.empty()) return true;
+      if (std::chrono::steady_clock::now() - t0 > 5s) {
+        for (pid_t pid : live) {
+          std::string cmd = read_file(fs::path("/proc") / std::to_string(pid) / "cmdline");
+          std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+          std::printf("left behind on node %d: pid %d: %s\n", n, static_cast<int>(pid), cmd.c_str());
+        }
+        return false;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+  }
   // Rank r's process of the run on node n (its environment says MOE_RANK=r), -1 if none.
   pid_t rank_process(int n, int64_t run, int r) {
     for (pid_t pid : live_job_processes(n, run)) {
