@@ -64,9 +64,11 @@ struct RunStore::Statements {
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
         drop_load_block(db, "DELETE FROM expert_load_blocks WHERE run_id = ?1 AND layer = ?2 AND block = ?3"),
         step_block(db, "INSERT OR REPLACE INTO step_blocks(run_id, block, n, last_step, stats) VALUES(?1, ?2, ?3, ?4, ?5)"),
-        drop_step_block(db, "DELETE FROM step_blocks WHERE run_id = ?1 AND block = ?2") {}
+        drop_step_block(db, "DELETE FROM step_blocks WHERE run_id = ?1 AND block = ?2"),
+        prior_step(db, "SELECT tokens FROM steps WHERE run_id = ?1 AND step = ?2"),
+        prior_load(db, "SELECT total, dropped_total FROM expert_load WHERE run_id = ?1 AND layer = ?2 AND step = ?3") {}
   Stmt step, load, a2a, checkpoint, event, start, end, summary, load_block, drop_load_block, step_block,
-      drop_step_block;
+      drop_step_block, prior_step, prior_load;
 };
 
 RunStore::RunStore(const std::string& path, StoreOptions options) : db_(path, Db::Mode::read_write) {
@@ -263,14 +265,23 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
   for (const Record& rec : records) {
     if (auto* r = std::get_if<StepRecord>(&rec)) {
       before_start();
+      // A step delivered twice (a re-read after reattach, a restarted writer) replaces its row; the
+      // summary must count it once, so what the old row contributed is taken back out.
+      Stmt& prior = st_->prior_step;
+      prior.bind(1, run).bind(2, r->step);
+      const bool repeated = prior.step();
+      const int64_t prior_tokens = repeated ? prior.col_int(0) : 0;
+      prior.reset();
       Stmt& s = st_->step;
       s.bind(1, run).bind(2, r->step).bind(3, r->loss).bind(4, r->aux_loss).bind(5, r->z_loss).bind(6, r->lr);
       s.bind(7, r->tokens).bind(8, r->step_ms).bind(9, r->tokens_per_s);
       bind_text_or_null(s, 10, r->extra);
       s.run();
-      roll_step(run, *r, state);
-      ++n_steps;
-      tokens += r->tokens;
+      if (!repeated) {
+        roll_step(run, *r, state);
+        ++n_steps;
+      }
+      tokens += r->tokens - prior_tokens;
       if (r->step >= last_step) {
         last_step = r->step;
         last_loss = r->loss;
@@ -291,6 +302,11 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
         for (int64_t c : r->counts) var += (c - mean) * (c - mean);
         cv = std::sqrt(var / E) / mean;
       }
+      Stmt& prior = st_->prior_load;
+      prior.bind(1, run).bind(2, r->layer).bind(3, r->step);
+      const bool repeated = prior.step();
+      const int64_t prior_total = repeated ? prior.col_int(0) : 0, prior_drop = repeated ? prior.col_int(1) : 0;
+      prior.reset();
       std::string counts = encode_ints(r->counts), drops = encode_ints(r->dropped);
       Stmt& s = st_->load;
       s.bind(1, run).bind(2, r->layer).bind(3, r->step).bind(4, static_cast<int64_t>(r->counts.size()));
@@ -298,11 +314,11 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       s.bind_blob(9, counts.data(), counts.size()).bind_blob(10, drops.data(), drops.size());
       bind_text_or_null(s, 11, r->extra);
       s.run();
-      roll_load(run, *r, state);
+      if (!repeated) roll_load(run, *r, state);
       n_layers = std::max(n_layers, r->layer + 1);
       n_experts = std::max<int64_t>(n_experts, r->counts.size());
-      routed += total;
-      dropped += drop;
+      routed += total - prior_total;
+      dropped += drop - prior_drop;
       if (r->step > load_step) {
         load_step = r->step;
         imbalance_sum = 0;

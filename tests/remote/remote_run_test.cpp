@@ -327,8 +327,8 @@ TEST_F(RemoteRun, AttachAfterKilledClientRecordsEveryStepOnce) {
   EXPECT_NE(read_file(a.out).find("reattaching to run"), std::string::npos);
   const store::RunInfo ri = info(run);
   EXPECT_EQ(ri.status, "completed");
-  // Every step once: the table holds 1..steps, and the summary (which counts every step record
-  // ingested, duplicates included) agrees with it.
+  // Every step once: the table holds 1..steps, and the summary (which counts a repeated step
+  // once) agrees with it.
   EXPECT_EQ(count("steps", run), steps);
   EXPECT_EQ(ri.n_steps, steps);
   EXPECT_EQ(ri.total_tokens, steps * 8 * 4 * 32);  // micro_batch × ep × seq_len per step

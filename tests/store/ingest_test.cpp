@@ -155,6 +155,32 @@ TEST(Ingest, SummaryHoldsTheLatestValues) {
   ASSERT_EQ(reader.list_runs().size(), 1u);
 }
 
+TEST(Ingest, ARepeatedStepIsCountedOnce) {
+  // A reattaching client may deliver records twice: rows are replaced, the summary counts once.
+  TempDir dir;
+  const std::string db = dir.file("runs.sqlite");
+  SyntheticShape shape{.steps = 30, .layers = 2, .experts = 8, .ranks = 2};
+  const std::string stream = synthetic_stream(shape);
+  std::string repeats;
+  for (const json& r : parse_lines(stream)) {
+    const std::string type = r["type"];
+    if ((type == "step" || type == "expert_load") && r["step"] >= 10 && r["step"] <= 20) repeats += r.dump() + "\n";
+  }
+  ASSERT_FALSE(repeats.empty());
+  std::string twice = stream;
+  twice.insert(twice.rfind("{\"type\":\"run_end\""), repeats);
+  const int64_t run_once = test::ingest_string(db, stream, 1000);
+  const int64_t run_again = test::ingest_string(db, twice, 1000);
+  RunReader reader(db);
+  const RunInfo once = reader.run(run_once), again = reader.run(run_again);
+  EXPECT_EQ(again.n_steps, 30);
+  EXPECT_EQ(again.n_steps, once.n_steps);
+  EXPECT_EQ(again.total_tokens, once.total_tokens);
+  EXPECT_EQ(again.routed_total, once.routed_total);
+  EXPECT_EQ(again.dropped_total, once.dropped_total);
+  EXPECT_EQ(again.last_step, once.last_step);
+}
+
 TEST(Ingest, BadLinesAreCountedKeptAsEventsAndSkipped) {
   TempDir dir;
   const std::string db = dir.file("runs.sqlite");
