@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "backend_check.h"
+#include "cuda_train_command.h"
 #include "byte_data.h"
 #include "checkpoint.h"
 #include "ep_runtime.h"
@@ -152,6 +153,11 @@ int cmd_train(const std::vector<std::string>& args, const std::atomic<int>* stop
     return 0;
   }
   const JobSpec spec = load_spec_arg("train", p);
+  if (spec.runtime.backend == "cuda")  // issue 8: the CUDA path (runtime/app/cuda_train_command.h)
+    return run_cuda_train_command(spec, launch.world_size() > 1 || comm::rank_env_from_environment().has_value(),
+                                  p.last("--metrics", "-"), p.last("--checkpoint-dir"), p.last("--resume"),
+                                  p.has("--time-limit") ? parse_double(p.last("--time-limit"), "--time-limit") : 0.0,
+                                  stop_signal);
   const std::optional<comm::RankEnv> rank_env = comm::rank_env_from_environment();
   if (!rank_env && launch.world_size() > 1) {
     // This process is the node's launcher: it starts the ranks (this executable again, with the
