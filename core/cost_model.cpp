@@ -204,6 +204,74 @@ double a2a_bytes_per_copy(const JobSpec& spec) { return double(spec.model.d_mode
 
 double a2a_bytes_for_copies(const JobSpec& spec, double copies) { return copies * a2a_bytes_per_copy(spec); }
 
+A2aRouting a2a_routing_from_copies(int64_t num_experts, const std::vector<int64_t>& node_of,
+                                   const std::vector<std::vector<std::pair<int64_t, int64_t>>>& kept) {
+  A2aRouting r;
+  r.members = int64_t(node_of.size());
+  r.node_of = node_of;
+  const int64_t P = r.members, per_member = num_experts / P;
+  // Node positions in order of first appearance.
+  std::vector<int64_t> nodes;
+  for (int64_t n : node_of)
+    if (std::find(nodes.begin(), nodes.end(), n) == nodes.end()) nodes.push_back(n);
+  const int64_t N = int64_t(nodes.size());
+  auto node_pos = [&](int64_t member) {
+    return int64_t(std::find(nodes.begin(), nodes.end(), node_of[size_t(member)]) - nodes.begin());
+  };
+  r.copies.assign(size_t(P * P), 0);
+  r.node_tokens.assign(size_t(P * N), 0);
+  for (int64_t s = 0; s < P && s < int64_t(kept.size()); ++s) {
+    std::vector<std::pair<int64_t, int64_t>> token_node;
+    for (const auto& [token, expert] : kept[size_t(s)]) {
+      const int64_t q = expert / per_member;
+      ++r.copies[size_t(s * P + q)];
+      token_node.emplace_back(token, node_pos(q));
+    }
+    std::sort(token_node.begin(), token_node.end());
+    token_node.erase(std::unique(token_node.begin(), token_node.end()), token_node.end());
+    for (const auto& tn : token_node) ++r.node_tokens[size_t(s * N + tn.second)];
+  }
+  return r;
+}
+
+std::array<A2aPhaseBytes, 4> a2a_bytes_for_routing(const JobSpec& spec, const A2aRouting& r, int64_t me) {
+  const double B = a2a_bytes_per_copy(spec);
+  const int64_t P = r.members, N = P > 0 ? int64_t(r.node_tokens.size()) / P : 1;
+  auto copies = [&](int64_t s, int64_t q) { return double(r.copies[size_t(s * P + q)]); };
+  std::array<A2aPhaseBytes, 4> out{};
+  A2aPhaseBytes fwd, rev;  // forward direction (dispatch fwd, combine bwd) and the reverse
+  if (!spec.parallel.hierarchical_a2a || N <= 1) {
+    for (int64_t q = 0; q < P; ++q) {
+      if (q == me) continue;
+      const bool same = r.node_of[size_t(q)] == r.node_of[size_t(me)];
+      (same ? fwd.intra : fwd.inter) += copies(me, q) * B;
+      (same ? rev.intra : rev.inter) += copies(q, me) * B;
+    }
+  } else {
+    const int64_t L = P / N, nm = me / L, lm = me % L;
+    auto tokens = [&](int64_t s, int64_t n) { return double(r.node_tokens[size_t(s * N + n)]); };
+    for (int64_t n = 0; n < N; ++n) {
+      if (n == nm) continue;
+      fwd.inter += tokens(me, n) * B;           // once per (token, remote node), to (n, lm)
+      rev.inter += tokens(n * L + lm, nm) * B;  // the node sums, back to the sources (n, lm)
+    }
+    for (int64_t l = 0; l < L; ++l) {
+      if (l == lm) continue;
+      for (int64_t m = 0; m < N; ++m) {
+        fwd.intra += copies(m * L + lm, nm * L + l) * B;  // fan-out of what (m, lm) sent here
+        rev.intra += copies(m * L + l, me) * B;           // outputs back to the forwarder (nm, l)
+      }
+    }
+  }
+  fwd.sent = fwd.intra + fwd.inter;
+  rev.sent = rev.intra + rev.inter;
+  out[0] = fwd;  // dispatch fwd
+  out[1] = rev;  // combine fwd
+  out[2] = fwd;  // combine bwd (dy goes the dispatch way)
+  out[3] = rev;  // dispatch bwd
+  return out;
+}
+
 Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   const ModelSpec& m = s.model;
   const ParallelSpec& p = s.parallel;

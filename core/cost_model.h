@@ -5,7 +5,9 @@
 // compares its measured all-to-all bytes with `a2a_bytes_for_copies`. Every formula and assumption
 // is written out in docs/cost-model.md. All counts are double: a 1T-parameter model's FLOPs per
 // step (~10^20) overflow no double, and sums stay exact up to 2^53.
+#include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hardware_profile.h"
@@ -122,6 +124,29 @@ constexpr double kMemoryWarnFraction = 0.90;
 double a2a_bytes_per_copy(const JobSpec& spec);
 // What the runtime's dispatcher should report for `copies` token copies sent off-rank.
 double a2a_bytes_for_copies(const JobSpec& spec, double copies);
+
+// The exact all-to-all bytes of one MoE layer and micro-batch for the routing that actually
+// happened in one EP group — what the runtime's dispatcher measures (docs/cost-model.md §4).
+// Members are in EP-group order; expert placement is uniform (member p holds experts
+// [p·E/P, (p+1)·E/P)). Only kept copies travel (capacity mode sends no padding).
+struct A2aRouting {
+  int64_t members = 1;                // P
+  std::vector<int64_t> node_of;       // [P] node of each member (rank / gpus_per_node)
+  std::vector<int64_t> copies;        // [P × P] kept (token, expert) copies member s sends member q
+  std::vector<int64_t> node_tokens;   // [P × N] distinct tokens of member s with a kept copy on the
+                                      // n-th node of the group (nodes in order of first member)
+};
+// Builds it from every member's kept (token, expert) pairs (tokens are member-local indices).
+A2aRouting a2a_routing_from_copies(int64_t num_experts, const std::vector<int64_t>& node_of,
+                                   const std::vector<std::vector<std::pair<int64_t, int64_t>>>& kept);
+struct A2aPhaseBytes {  // bytes one member sends in one exchange (rows only; routing metadata excluded)
+  double sent = 0, intra = 0, inter = 0;
+};
+// Per phase, in the runtime's order: dispatch fwd, combine fwd, combine bwd, dispatch bwd.
+// Flat: one row per (token, expert) copy to another member. Hierarchical (node-major groups with
+// the same member count per node): one row per (token, remote node) across nodes to the member
+// with the sender's local index, then one row per copy from there to the expert's member.
+std::array<A2aPhaseBytes, 4> a2a_bytes_for_routing(const JobSpec& spec, const A2aRouting& routing, int64_t member);
 
 // The plan; assumes a spec without validation errors (sizes positive, divisibility holds).
 Plan plan_job(const JobSpec& spec, const HardwareProfile& hw);

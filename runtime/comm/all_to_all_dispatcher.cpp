@@ -94,19 +94,6 @@ void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, T* recv, int64_t d,
   std::vector<int64_t> recv_counts = reverse ? w.send_rows : w.recv_rows;
   int64_t off_rank = 0, intra = 0;
   const int64_t me = ep_.rank();
-  if (intra_) {
-    int64_t inter = 0;
-    exchange_hierarchical(w, send, recv, d, reverse, intra, inter);
-    const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-    for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
-      s->us += us;
-      s->exposed_us += us;
-      s->bytes += intra + inter;
-      s->intra_bytes += intra;
-      s->inter_bytes += inter;
-    }
-    return;
-  }
   for (int64_t p = 0; p < ep_.size(); ++p) {
     const int64_t bytes = send_counts[p] * d * static_cast<int64_t>(sizeof(T));
     if (p != me) off_rank += bytes;
@@ -123,63 +110,6 @@ void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, T* recv, int64_t d,
     s->intra_bytes += intra;
     s->inter_bytes += off_rank - intra;
   }
-}
-
-template <typename T>
-void AllToAllDispatcher<T>::exchange_hierarchical(const Wire& w, const T* send, T* recv, int64_t d, bool reverse,
-                                                  int64_t& intra, int64_t& inter) {
-  const int64_t P = ep_.size(), L = per_node_, N = nodes_, me = ep_.rank(), nm = me / L, lm = me % L;
-  // rows(s, q): rows member s sends member q in this direction.
-  auto rows = [&](int64_t s, int64_t q) { return reverse ? w.matrix[q * P + s] : w.matrix[s * P + q]; };
-  std::vector<int64_t> send_off(static_cast<size_t>(P + 1), 0);
-  for (int64_t q = 0; q < P; ++q) send_off[q + 1] = send_off[q] + rows(me, q);
-  const size_t row_bytes = static_cast<size_t>(d) * sizeof(T);
-  // Stage 1 (inside the node): to local peer l, for every node n, the rows for member (n, l).
-  std::vector<int64_t> c1_send(static_cast<size_t>(L), 0), c1_recv(static_cast<size_t>(L), 0);
-  stage_send_.resize(static_cast<size_t>(send_off[P] * d));
-  int64_t at = 0;
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t q = n * L + l, k = rows(me, q);
-      if (k) std::memcpy(stage_send_.data() + at * d, send + send_off[q] * d, static_cast<size_t>(k) * row_bytes);
-      at += k;
-      c1_send[l] += k;
-    }
-  int64_t recv1 = 0;
-  for (int64_t s = 0; s < L; ++s)
-    for (int64_t n = 0; n < N; ++n) c1_recv[s] += rows(nm * L + s, n * L + lm);
-  for (int64_t s = 0; s < L; ++s) recv1 += c1_recv[s];
-  intra = 0;
-  for (int64_t l = 0; l < L; ++l)
-    if (l != lm) intra += c1_send[l] * d * static_cast<int64_t>(sizeof(T));
-  stage_recv_.resize(static_cast<size_t>(recv1 * d));
-  for (auto* c : {&c1_send, &c1_recv})
-    for (int64_t& v : *c) v *= d;
-  intra_->all_to_all_v(stage_send_.data(), c1_send, stage_recv_.data(), c1_recv, sizeof(T));
-  // Stage 2 (across nodes, same local index): to node n, the rows of every local source s for (n, lm).
-  std::vector<int64_t> src_off(static_cast<size_t>(L * N), 0);  // offset of block (s, n) in stage_recv_
-  at = 0;
-  for (int64_t s = 0; s < L; ++s)
-    for (int64_t n = 0; n < N; ++n) src_off[s * N + n] = at, at += rows(nm * L + s, n * L + lm);
-  stage_send_.resize(static_cast<size_t>(recv1 * d));
-  std::vector<int64_t> c2_send(static_cast<size_t>(N), 0), c2_recv(static_cast<size_t>(N), 0);
-  at = 0;
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t s = 0; s < L; ++s) {
-      const int64_t k = rows(nm * L + s, n * L + lm);
-      if (k) std::memcpy(stage_send_.data() + at * d, stage_recv_.data() + src_off[s * N + n] * d, static_cast<size_t>(k) * row_bytes);
-      at += k;
-      c2_send[n] += k;
-    }
-  for (int64_t m = 0; m < N; ++m)
-    for (int64_t s = 0; s < L; ++s) c2_recv[m] += rows(m * L + s, me);
-  inter = 0;
-  for (int64_t n = 0; n < N; ++n)
-    if (n != nm) inter += c2_send[n] * d * static_cast<int64_t>(sizeof(T));
-  for (auto* c : {&c2_send, &c2_recv})
-    for (int64_t& v : *c) v *= d;
-  // Arrives source-major (node m, then local s = member m·L + s): the flat exchange's order.
-  inter_->all_to_all_v(stage_send_.data(), c2_send, recv, c2_recv, sizeof(T));
 }
 
 template <typename T>
@@ -212,10 +142,14 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
       w.recv_rows[p] += w.recv_expert[p * local_ + i];
     }
   double count_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-  if (intra_) {  // the stages forward other ranks' rows: every rank needs the whole count matrix
+  if (intra_) {  // forwarders and expert ranks need every member's row and distinct-token counts
     const auto t1 = Clock::now();
-    w.matrix.assign(static_cast<size_t>(P * P), 0);
-    ep_.all_gather(w.send_rows.data(), w.matrix.data(), static_cast<size_t>(P) * sizeof(int64_t));
+    plan_sources(h, w);
+    const int64_t N = nodes_;
+    std::vector<int64_t> mine(w.send_rows);
+    for (int64_t n = 0; n < N; ++n) mine.push_back(w.src_node_off[n + 1] - w.src_node_off[n]);
+    w.matrix.assign(static_cast<size_t>(P * (P + N)), 0);
+    ep_.all_gather(mine.data(), w.matrix.data(), static_cast<size_t>(P + N) * sizeof(int64_t));
     count_us += std::chrono::duration<double, std::micro>(Clock::now() - t1).count();
   }
   for (A2AStat* s : {&w.times[kDispatchFwd], &totals_[kDispatchFwd]}) s->us += count_us, s->exposed_us += count_us;
@@ -259,6 +193,10 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
     h.returned_rows = nullptr;
     return;
   }
+  if (intra_) {
+    hier_dispatch(h, w, x);
+    return;
+  }
   // Rows in local (expert-major = peer-major, experts being contiguous per peer) order → wire.
   rows_.resize(static_cast<size_t>(h.local_rows() * d));
   gather_rows(rows_.data(), x, h.row_token.data(), h.local_rows(), d);
@@ -272,6 +210,7 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
 template <typename T>
 void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, const T* weight, T* y) {
   Wire& w = wire(h);
+  if (intra_) return hier_combine(h, w, expert_out, weight, y);
   const int64_t d = h.d, R = h.local_rows();
   w.returned.resize(static_cast<size_t>(R * d));
   if (chunks_ > 1) {
@@ -293,6 +232,7 @@ void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, c
 template <typename T>
 void AllToAllDispatcher<T>::combine_backward(DispatchHandle<T>& h, const T* dy, T* dweight, T* d_expert_out) {
   Wire& w = wire(h);
+  if (intra_) return hier_combine_backward(h, w, dy, dweight, d_expert_out);
   const int64_t d = h.d, R = h.local_rows();
   if (R > 0 && h.returned_rows == nullptr) throw Error("dispatcher: combine_backward before combine");
   row_dweight_.resize(static_cast<size_t>(R));
@@ -320,6 +260,7 @@ void AllToAllDispatcher<T>::combine_backward(DispatchHandle<T>& h, const T* dy, 
 template <typename T>
 void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_expert_in, T* dx) {
   Wire& w = wire(h);
+  if (intra_) return hier_dispatch_backward(h, w, d_expert_in, dx);
   const int64_t d = h.d, R = h.local_rows();
   rows_.resize(static_cast<size_t>(R * d));
   if (chunks_ > 1) {

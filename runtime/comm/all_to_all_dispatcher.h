@@ -24,6 +24,9 @@ struct A2AStat {
   int64_t bytes = 0;   // bytes this rank sent to other ranks
   int64_t intra_bytes = 0;  // of those, to ranks on this rank's node (set_peer_nodes)
   int64_t inter_bytes = 0;  // to ranks on other nodes
+  // Routing metadata sent besides the rows (hierarchical only: the expert bitmasks with dispatch,
+  // the gate weights with combine, their gradients with combine backward); not in `bytes`.
+  int64_t meta_bytes = 0;
 };
 
 // Index into A2ATimes: dispatch/combine × fwd/bwd.
@@ -51,13 +54,19 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   // Node of each EP peer (by position in the group), for the intra/inter split of the bytes;
   // without it every off-rank byte counts as intra-node.
   void set_peer_nodes(std::vector<int64_t> node_of_peer) { peer_node_ = std::move(node_of_peer); }
-  // Hierarchical all-to-all (parallel.hierarchical_a2a, Tutel 2DH / DeepEP NVLink→RDMA): every
-  // exchange runs as stage 1 inside the node (`intra`: this rank's EP peers on its node, rows go to
-  // the peer with the destination's local index) then stage 2 across nodes (`inter`: the EP peers
-  // with this rank's local index), so each row crosses the node boundary once, between peers of the
-  // same local index. Needs set_peer_nodes first and node-major EP groups with the same number of
-  // members on every node. Results are bitwise those of the flat exchange (rows land in the same
-  // order); only the route and the intra/inter split of the bytes change.
+  // Hierarchical all-to-all (parallel.hierarchical_a2a, Tutel 2DH / DeepEP RDMA→NVLink forwarding)
+  // with token deduplication: dispatch sends each token ONCE to every node that holds any of its
+  // kept experts — stage 1 across nodes (`inter`: to the EP peer with this rank's local index on
+  // that node, the "forwarder"), with a bitmask of the node's experts it goes to — then stage 2
+  // inside the destination node (`intra`): the forwarder fans the row out, one copy per (token,
+  // expert), to the ranks holding those experts. Combine reverses it: the experts' outputs go back
+  // to the forwarder (intra), which sums them weighted (the gate weights reach it in a small
+  // exchange at combine time) and sends ONE row per (token, node) back across nodes. The backward
+  // calls mirror this (dy crosses once per (token, node) and fans out; the expert-input gradients
+  // are summed at the forwarder). Expert inputs and gate-weight gradients are bitwise those of the
+  // flat exchange; y and dx differ only by the order of the additions (partial sums per node).
+  // Needs set_peer_nodes first and node-major EP groups with the same number of members on every
+  // node. The masks have ⌈G/64⌉ words per token for G experts per node.
   void set_hierarchical(Communicator& intra, Communicator& inter);
   // Overlap (parallel.overlap_chunks = n > 1): every (peer, local expert) block of rows is split in
   // n near-equal parts; chunk c's exchange runs on the communicator's comm thread while the caller
@@ -76,7 +85,7 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     std::vector<int64_t> send_rows;       // [P] rows this rank sends to each peer
     std::vector<int64_t> recv_rows;       // [P] rows it receives from each peer
     std::vector<int64_t> recv_expert;     // [P × L] rows from peer p for local expert i
-    std::vector<int64_t> matrix;          // [P × P] rows peer s sends peer q (hierarchical only)
+    std::vector<int64_t> matrix;          // [P × (P+N)] per member s: rows to each peer q, distinct tokens to each node n (hierarchical only)
     std::vector<T> returned;              // [R × d] expert outputs back in local-row order
     std::vector<T> buffer;                // staging (peer-major rows)
     A2ATimes times{};
@@ -85,6 +94,22 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     std::vector<std::vector<T>> chunk_send, chunk_recv;
     std::vector<CommHandle> pending;
     T* d_expert_out = nullptr;  // where wait_combine_backward_chunk puts its rows
+    // Hierarchical with deduplication. Source side (this rank's tokens), per destination node n:
+    std::vector<int64_t> src_node_off;   // [N+1] distinct tokens bound for node n (ascending)
+    std::vector<int32_t> src_token;      // [S] those tokens
+    std::vector<uint64_t> src_mask;      // [S × W] which of node n's experts each goes to
+    std::vector<int64_t> src_copy_off;   // [N+1] copies (token, expert) per node
+    std::vector<int32_t> src_copy_row;   // [copies] in (node, token, expert) order: the local row
+    // Forwarder side (rows of the same-index peers of every node m, for this node's experts):
+    std::vector<int64_t> fw_off;         // [N+1] distinct tokens received from node m
+    std::vector<uint64_t> fw_mask;       // [F × W]
+    std::vector<int64_t> fw_copy_off;    // [N+1] copies implied by node m's masks
+    std::vector<int32_t> copy_row;       // [C] copy in intra-send layout → its received token row
+    std::vector<int64_t> copy_pos;       // [C] copy in (node m, token, expert) order → intra position
+    std::vector<int64_t> intra_send;     // [L] copies the forwarder sends each local peer
+    std::vector<int64_t> intra_recv;     // [L] rows an expert rank gets from each local forwarder
+    std::vector<T> fw_rows, fw_out, fw_weight, fw_acc, src_rows, meta_send, meta_recv;
+    bool combined = false;
   };
   Wire& wire(const DispatchHandle<T>& h);
   // Expert-major rows (per local expert, peers inside) ↔ peer-major rows (per peer, experts inside).
@@ -99,9 +124,22 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   void unpack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* packed, T* rows) const;
   // One all-to-all of rows (forward direction: send_rows/recv_rows; reverse swaps them).
   void exchange(Wire& w, const T* send, T* recv, int64_t d, bool reverse, A2APhase phase);
-  // The two-stage version of exchange(); returns the bytes sent in stage 1 (intra) and 2 (inter).
-  void exchange_hierarchical(const Wire& w, const T* send, T* recv, int64_t d, bool reverse, int64_t& intra,
-                             int64_t& inter);
+  // Hierarchical (deduplicating) versions of the four calls.
+  void plan_sources(const DispatchHandle<T>& h, Wire& w) const;
+  void plan_forwarder(Wire& w) const;
+  void hier_dispatch(DispatchHandle<T>& h, Wire& w, const T* x);
+  void hier_combine(DispatchHandle<T>& h, Wire& w, const T* expert_out, const T* weight, T* y);
+  void hier_combine_backward(DispatchHandle<T>& h, Wire& w, const T* dy, T* dweight, T* d_expert_out);
+  void hier_dispatch_backward(DispatchHandle<T>& h, Wire& w, const T* d_expert_in, T* dx);
+  // Expert rank: peer-major rows → the intra stage's layout (per local forwarder f, per node m:
+  // the rows of EP member m·L + f), or back with to_intra false.
+  void intra_layout(const Wire& w, const T* src, T* dst, int64_t d, bool to_intra) const;
+  // Adds one exchange's figures to the handle's and the running totals.
+  void account(Wire& w, A2APhase phase, double us, int64_t intra, int64_t inter, int64_t meta);
+  // rows(s, q) of the all-gathered count matrix; dedup(s, n): distinct tokens s sends node n.
+  int64_t rows_between(const Wire& w, int64_t s, int64_t q) const;
+  int64_t dedup_between(const Wire& w, int64_t s, int64_t n) const;
+  int64_t mask_words() const { return (per_node_ * local_ + 63) / 64; }
 
   Communicator& ep_;
   int64_t num_experts_, local_, first_;
@@ -112,7 +150,7 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   Communicator* inter_ = nullptr;
   int64_t nodes_ = 1, per_node_ = 1;  // EP members: index = node · per_node + local
   int64_t chunks_ = 1;
-  std::vector<T> stage_send_, stage_recv_;
+  std::vector<T> stage_send_, stage_recv_;  // hierarchical staging
   std::vector<T> rows_, row_dweight_;
 };
 

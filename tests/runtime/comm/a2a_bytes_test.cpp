@@ -1,13 +1,22 @@
 // The cost model's all-to-all bytes (core/cost_model.h, docs/cost-model.md §4) against what the
-// runtime's dispatcher measures, for the same spec: 4 real processes (ep 4, 2 virtual nodes of 2),
-// T = micro_batch · seq_len tokens per rank routed so that every expert gets exactly T·k/E of
-// each rank's copies (the cost model's dropless figure is the expectation under uniform routing;
-// with this routing it is exact). Checked: every phase's bytes, the intra/inter split of the flat
-// exchange, the hierarchical exchange (k = 1, where the cost model's deduplication has nothing to
-// merge) and overlap chunks (same bytes).
+// runtime's dispatcher measures, for the same spec, on 4 real processes (ep 4, 2 virtual nodes of
+// 2), T = micro_batch · seq_len tokens per rank:
+//   - with routing that gives every expert exactly T·k/E of each rank's copies, the plan's figures
+//     (the expectation under uniform routing) are exact: every phase, the flat intra/inter split,
+//     hierarchical top-1, overlap chunks;
+//   - with random routing and drops, every rank's measured bytes of every phase equal
+//     a2a_bytes_for_routing() applied to that step's actual routing, flat and hierarchical (the
+//     hierarchical exchange sends a token once per remote node);
+//   - over 24 steps of uniform random top-2 routing, the measured mean approaches the plan's
+//     expectation (hier_inter = T·(N−1)·(1 − P_miss) rows per phase).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <random>
 
 #include "all_to_all_dispatcher.h"
 #include "comm_groups.h"
@@ -59,8 +68,37 @@ Assignments balanced(int64_t tokens, int64_t experts, int64_t k) {
   return a;
 }
 
-// One layer's forward and backward through the dispatcher; returns this rank's totals.
-A2ATimes run_layer(const moe::JobSpec& spec, int rank, int port, int64_t chunks) {
+// Uniform random top-k routing of rank r at step `step` (distinct experts), each assignment dropped
+// with probability drop_share (as capacity would): every rank can rebuild every rank's routing.
+Assignments random_routing(int64_t rank, int64_t step, int64_t tokens, int64_t experts, int64_t k, double drop_share) {
+  std::mt19937_64 rng(static_cast<uint64_t>(1000 * rank + step + 17));
+  Assignments a;
+  a.num_tokens = tokens;
+  a.num_experts = experts;
+  a.top_k = k;
+  a.counts.assign(static_cast<size_t>(experts), 0);
+  a.dropped.assign(static_cast<size_t>(experts), 0);
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::vector<int32_t> chosen;
+    while (static_cast<int64_t>(chosen.size()) < k) {
+      const int32_t e = static_cast<int32_t>(rng() % static_cast<uint64_t>(experts));
+      if (std::find(chosen.begin(), chosen.end(), e) == chosen.end()) chosen.push_back(e);
+    }
+    for (int32_t e : chosen) {
+      const bool drop = static_cast<double>(rng() % 1000) < drop_share * 1000;
+      a.token.push_back(static_cast<int32_t>(t));
+      a.expert.push_back(e);
+      a.route.push_back(drop ? -1 : e);
+      ++a.counts[e];
+      a.dropped[e] += drop;
+    }
+  }
+  return a;
+}
+
+// Forward and backward of one layer per step through one dispatcher; per step, this rank's figures.
+std::vector<A2ATimes> run_steps(const moe::JobSpec& spec, int rank, int port, int64_t chunks, int64_t steps,
+                                const std::function<Assignments(int64_t)>& routing) {
   RankEnv env;
   env.rank = rank;
   env.world_size = 4;
@@ -76,25 +114,37 @@ A2ATimes run_layer(const moe::JobSpec& spec, int rank, int port, int64_t chunks)
   if (spec.parallel.hierarchical_a2a) dispatcher.set_hierarchical(*groups.ep_intra, *groups.ep_inter);
   dispatcher.set_overlap_chunks(chunks);
   const int64_t T = spec.train.micro_batch * spec.model.seq_len, d = spec.model.d_model;
-  const Assignments asg = balanced(T, spec.model.moe.num_experts, spec.model.moe.top_k);
-  std::vector<float> x(static_cast<size_t>(T * d), 1.0f), y(x.size()), dx(x.size()), dy(x.size(), 1.0f);
-  std::vector<float> weight(asg.token.size(), 0.5f), dweight(weight.size());
-  DispatchHandle<float> h;
-  dispatcher.dispatch(asg, x.data(), d, h);
-  std::vector<float> out(static_cast<size_t>(h.expert_rows() * d)), dout(out.size()), din(out.size());
-  for (int64_t c = 0; c < std::max<int64_t>(1, static_cast<int64_t>(h.chunk_offsets.size()) - 1); ++c) {
-    dispatcher.wait_dispatch_chunk(h, c);
-    dispatcher.start_combine_chunk(h, c, h.expert_input.data());
+  std::vector<A2ATimes> out;
+  for (int64_t step = 0; step < steps; ++step) {
+    const Assignments asg = routing(step);
+    std::vector<float> x(static_cast<size_t>(T * d), 1.0f), y(x.size()), dx(x.size()), dy(x.size(), 1.0f);
+    std::vector<float> weight(asg.token.size(), 0.5f), dweight(weight.size());
+    DispatchHandle<float> h;
+    dispatcher.dispatch(asg, x.data(), d, h);
+    std::vector<float> out_rows(static_cast<size_t>(h.expert_rows() * d)), dout(out_rows.size());
+    for (int64_t c = 0; c < std::max<int64_t>(1, static_cast<int64_t>(h.chunk_offsets.size()) - 1); ++c) {
+      dispatcher.wait_dispatch_chunk(h, c);
+      dispatcher.start_combine_chunk(h, c, h.expert_input.data());
+    }
+    std::copy(h.expert_input.begin(), h.expert_input.end(), out_rows.begin());
+    dispatcher.combine(h, out_rows.data(), weight.data(), y.data());
+    dispatcher.combine_backward(h, dy.data(), dweight.data(), dout.data());
+    for (int64_t c = 0; c < std::max<int64_t>(1, static_cast<int64_t>(h.chunk_offsets.size()) - 1); ++c) {
+      dispatcher.wait_combine_backward_chunk(h, c);
+      dispatcher.start_dispatch_backward_chunk(h, c, dout.data());
+    }
+    dispatcher.dispatch_backward(h, dout.data(), dx.data());
+    out.push_back(dispatcher.take_totals());
   }
-  std::copy(h.expert_input.begin(), h.expert_input.end(), out.begin());
-  dispatcher.combine(h, out.data(), weight.data(), y.data());
-  dispatcher.combine_backward(h, dy.data(), dweight.data(), dout.data());
-  for (int64_t c = 0; c < std::max<int64_t>(1, static_cast<int64_t>(h.chunk_offsets.size()) - 1); ++c) {
-    dispatcher.wait_combine_backward_chunk(h, c);
-    dispatcher.start_dispatch_backward_chunk(h, c, dout.data());
-  }
-  dispatcher.dispatch_backward(h, dout.data(), dx.data());
-  return dispatcher.take_totals();
+  return out;
+}
+
+// One layer's forward and backward through the dispatcher; returns this rank's totals.
+A2ATimes run_layer(const moe::JobSpec& spec, int rank, int port, int64_t chunks) {
+  const int64_t T = spec.train.micro_batch * spec.model.seq_len;
+  return run_steps(spec, rank, port, chunks, 1, [&](int64_t) {
+    return balanced(T, spec.model.moe.num_experts, spec.model.moe.top_k);
+  })[0];
 }
 
 // Runs the 4 ranks and checks rank r's totals against the plan (every rank is alike here).
@@ -127,22 +177,106 @@ TEST(A2aBytesVsCostModel, FlatDroplessEveryPhaseAndTheNodeSplit) { expect_plan(2
 TEST(A2aBytesVsCostModel, OverlapChunksMoveTheSameBytes) { expect_plan(2, false, 4); }
 TEST(A2aBytesVsCostModel, HierarchicalTopOneIntraAndInter) { expect_plan(1, true, 1); }
 
-// Top-2 hierarchical: the cost model assumes a token crosses to a remote node once for all its
-// experts there (DeepEP); this runtime forwards each (token, expert) copy, so it measures the flat
-// inter-node bytes. The test pins that difference down so it cannot change unnoticed.
-TEST(A2aBytesVsCostModel, HierarchicalTopTwoForwardsCopiesNotTokens) {
-  const moe::JobSpec spec = make_spec(2, true);
-  const moe::Plan plan = moe::plan_job(spec, moe::builtin_hardware_profiles().front());
+// Random top-2 routing with drops, 3 steps: every rank's bytes of every phase equal the cost
+// model's function of the routing that happened (rebuilt here from the same seeds).
+void expect_routing_function(bool hierarchical, double drop_share) {
+  const moe::JobSpec spec = make_spec(2, hierarchical);
+  const int64_t T = spec.train.micro_batch * spec.model.seq_len, E = spec.model.moe.num_experts;
   const int port = test::free_port();
   auto result = test::fork_ranks(4, [&](int rank) {
-    const A2ATimes t = run_layer(spec, rank, port, 1);
-    int64_t inter = 0;
-    for (int ph = 0; ph < 4; ++ph) inter += t[ph].inter_bytes;
-    if (inter != static_cast<int64_t>(plan.a2a.flat_inter))
-      throw std::runtime_error("measured inter " + std::to_string(inter) + ", flat inter " + std::to_string(plan.a2a.flat_inter));
+    const auto steps = run_steps(spec, rank, port, 1, 3, [&](int64_t step) {
+      return random_routing(rank, step, T, E, 2, drop_share);
+    });
+    for (int64_t step = 0; step < 3; ++step) {
+      std::vector<std::vector<std::pair<int64_t, int64_t>>> kept(4);
+      for (int64_t r = 0; r < 4; ++r) {
+        const Assignments a = random_routing(r, step, T, E, 2, drop_share);
+        for (int64_t i = 0; i < a.size(); ++i)
+          if (a.route[i] >= 0) kept[r].emplace_back(a.token[i], a.route[i]);
+      }
+      const moe::A2aRouting routing = moe::a2a_routing_from_copies(E, {0, 0, 1, 1}, kept);
+      const auto want = moe::a2a_bytes_for_routing(spec, routing, rank);
+      for (int ph = 0; ph < 4; ++ph) {
+        const A2AStat& got = steps[step][ph];
+        if (got.bytes != static_cast<int64_t>(want[ph].sent) || got.intra_bytes != static_cast<int64_t>(want[ph].intra) ||
+            got.inter_bytes != static_cast<int64_t>(want[ph].inter))
+          throw std::runtime_error("step " + std::to_string(step) + " phase " + std::to_string(ph) + ": measured " +
+                                   std::to_string(got.bytes) + " (intra " + std::to_string(got.intra_bytes) + ", inter " +
+                                   std::to_string(got.inter_bytes) + "), the cost model gives " +
+                                   std::to_string(want[ph].sent) + " (intra " + std::to_string(want[ph].intra) +
+                                   ", inter " + std::to_string(want[ph].inter) + ")");
+        if (hierarchical && ph != 3 && got.meta_bytes <= 0 && got.inter_bytes > 0)
+          throw std::runtime_error("phase " + std::to_string(ph) + ": no routing metadata recorded");
+      }
+    }
   });
   EXPECT_EQ(test::failures(result), "");
-  EXPECT_LT(plan.a2a.hier_inter, plan.a2a.flat_inter);
+}
+
+TEST(A2aBytesVsCostModel, FlatBytesAreTheFunctionOfTheRouting) { expect_routing_function(false, 0.0); }
+TEST(A2aBytesVsCostModel, FlatCapacityDropsSendOnlyKeptRows) { expect_routing_function(false, 0.2); }
+TEST(A2aBytesVsCostModel, HierarchicalBytesAreTheFunctionOfTheRouting) { expect_routing_function(true, 0.0); }
+TEST(A2aBytesVsCostModel, HierarchicalWithDrops) { expect_routing_function(true, 0.2); }
+
+// The function itself, on a case worked by hand: member 0 (node 0) sends token 0 to experts 4 and
+// 6 (both on node 1: members 2 and 3) and token 1 to expert 5 (member 2) and expert 1 (member 0).
+TEST(A2aBytesVsCostModel, HierarchicalCountsATokenOncePerRemoteNode) {
+  moe::JobSpec spec = make_spec(2, true);
+  const moe::A2aRouting r = moe::a2a_routing_from_copies(8, {0, 0, 1, 1}, {{{0, 4}, {0, 6}, {1, 5}, {1, 1}}, {}, {}, {}});
+  EXPECT_EQ(r.copies[0 * 4 + 2], 2);  // experts 4 and 5 on member 2
+  EXPECT_EQ(r.node_tokens[0 * 2 + 1], 2);  // tokens 0 and 1 reach node 1
+  const double B = 64 * 4;
+  const auto hier = moe::a2a_bytes_for_routing(spec, r, 0);
+  EXPECT_EQ(hier[0].inter, 2 * B);  // 3 copies to node 1, 2 distinct tokens
+  EXPECT_EQ(hier[0].intra, 0);      // expert 1 is on member 0 itself
+  EXPECT_EQ(moe::a2a_bytes_for_routing(spec, r, 2)[0].intra, 1 * B);  // forwarder 2 hands token 0 to member 3
+  EXPECT_EQ(moe::a2a_bytes_for_routing(spec, r, 3)[1].intra, 1 * B);  // and member 3's output comes back
+  spec.parallel.hierarchical_a2a = false;
+  EXPECT_EQ(moe::a2a_bytes_for_routing(spec, r, 0)[0].inter, 3 * B);
+}
+
+// Uniform random top-2 routing, 24 steps: the mean measured inter-node bytes per step approach
+// the plan's expectation (flat and hierarchical), and deduplication cuts them.
+TEST(A2aBytesVsCostModel, MeanOverStepsApproachesThePlan) {
+  constexpr int64_t kSteps = 24;
+  double mean_inter[2] = {0, 0}, want[2] = {0, 0};
+  for (bool hierarchical : {false, true}) {
+    const moe::JobSpec spec = make_spec(2, hierarchical);
+    const moe::Plan plan = moe::plan_job(spec, moe::builtin_hardware_profiles().front());
+    want[hierarchical] = hierarchical ? plan.a2a.hier_inter : plan.a2a.flat_inter;
+    const int64_t T = spec.train.micro_batch * spec.model.seq_len, E = spec.model.moe.num_experts;
+    const int port = test::free_port();
+    char path[] = "/tmp/a2a_mean_XXXXXX";
+    const int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    auto result = test::fork_ranks(4, [&](int rank) {
+      const auto steps = run_steps(spec, rank, port, 1, kSteps, [&](int64_t step) {
+        return random_routing(rank, 100 + step, T, E, 2, 0.0);
+      });
+      double inter = 0;
+      for (const A2ATimes& t : steps)
+        for (int ph = 0; ph < 4; ++ph) inter += static_cast<double>(t[ph].inter_bytes);
+      if (rank == 0) {
+        FILE* f = std::fopen(path, "w");
+        if (!f) throw std::runtime_error("cannot write " + std::string(path));
+        std::fprintf(f, "%.17g\n", inter / kSteps);
+        std::fclose(f);
+      }
+    });
+    ASSERT_EQ(test::failures(result), "");
+    FILE* f = std::fopen(path, "r");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(std::fscanf(f, "%lf", &mean_inter[hierarchical]), 1);
+    std::fclose(f);
+    std::remove(path);
+    std::printf("%s: mean inter-node bytes per layer and step %.1f, plan %.1f (ratio %.4f)\n",
+                hierarchical ? "hierarchical" : "flat", mean_inter[hierarchical], want[hierarchical],
+                mean_inter[hierarchical] / want[hierarchical]);
+    EXPECT_NEAR(mean_inter[hierarchical] / want[hierarchical], 1.0, 0.04)
+        << (hierarchical ? "hierarchical" : "flat") << ": mean " << mean_inter[hierarchical] << ", plan " << want[hierarchical];
+  }
+  EXPECT_LT(mean_inter[1], mean_inter[0] * 0.85);  // the plan's ratio is 28/22 ≈ 1.27
 }
 
 }  // namespace

@@ -182,15 +182,22 @@ TEST(EpEquivalence, HierarchicalOnOffTwoVirtualNodes) {
   expect_same_training(flat, hier);
   const auto a = flat.of("a2a"), b = hier.of("a2a");
   ASSERT_EQ(a.size(), b.size());
-  int64_t flat_intra = 0, hier_intra = 0, inter = 0;
+  // Deduplication: a token crosses to a node once, however many of its experts live there, so
+  // no record's inter-node bytes exceed the flat exchange's and with top-2 the total is smaller;
+  // the forwarding inside the destination node adds intra-node bytes.
+  int64_t flat_intra = 0, hier_intra = 0, flat_inter = 0, inter = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i]["inter_bytes"], b[i]["inter_bytes"]) << "record " << i;
+    EXPECT_LE(b[i]["inter_bytes"].get<int64_t>(), a[i]["inter_bytes"].get<int64_t>()) << "record " << i;
     flat_intra += static_cast<int64_t>(a[i]["intra_bytes"]);
     hier_intra += static_cast<int64_t>(b[i]["intra_bytes"]);
+    flat_inter += static_cast<int64_t>(a[i]["inter_bytes"]);
     inter += static_cast<int64_t>(b[i]["inter_bytes"]);
   }
   EXPECT_GT(inter, 0);
+  EXPECT_LT(inter, flat_inter);
   EXPECT_GT(hier_intra, flat_intra);
+  std::printf("inter-node bytes over the run: flat %lld, hierarchical %lld (ratio %.3f)\n",
+              static_cast<long long>(flat_inter), static_cast<long long>(inter), double(flat_inter) / double(inter));
 }
 
 // The global rank `rank` among the launcher's children (MOE_RANK in its environment), or -1.
