@@ -23,6 +23,8 @@
 #include "design/spec_model.h"
 #include "error.h"
 #include "hf_import.h"
+#include "hosts/host_prompts.h"
+#include "hosts/hosts_panel.h"
 #include "live/live_workspace.h"
 #include "live/store_poller.h"
 #include "resources.h"
@@ -54,6 +56,9 @@ MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(pa
   tabs_->addTab(run_, "Run");
   tabs_->addTab(live_, "Live");
   tabs_->addTab(compare_, "Compare");
+  host_prompts_ = new HostPrompts(this, this);
+  hosts_ = new HostsPanel(host_prompts_);
+  tabs_->addTab(hosts_, "Hosts");
   setCentralWidget(tabs_);
 
   spec_status_ = new QLabel;
@@ -66,6 +71,7 @@ MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(pa
   connect(model_, &SpecModel::specChanged, this, &MainWindow::handleSpecChanged);
   connect(model_, &SpecModel::modifiedChanged, this, [this](bool m) { setWindowModified(m); });
   connect(run_, &RunWorkspace::runRequested, this, &MainWindow::handleRun);
+  connect(hosts_, &HostsPanel::hostsChanged, this, &MainWindow::handleSpecChanged);
   connect(launcher_, &RunLauncher::finished, this, &MainWindow::handleRunFinished);
   // `moe run` names its run on stderr ("moe run: run 7, recording into …"): follow exactly that one.
   connect(launcher_, &RunLauncher::outputLine, this, [this](const QString& line, bool) {
@@ -132,8 +138,8 @@ void MainWindow::buildMenus() {
   connect(launcher_, &RunLauncher::finished, this, [this] { stop_action_->setEnabled(false); });
 
   QMenu* view = menuBar()->addMenu("&View");
-  const char* names[] = {"&Design", "R&un", "&Live", "&Compare"};
-  for (int i = 0; i < 4; ++i)
+  const char* names[] = {"&Design", "R&un", "&Live", "&Compare", "&Hosts"};
+  for (int i = 0; i < 5; ++i)
     view->addAction(names[i], QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)), this,
                     [this, i] { tabs_->setCurrentIndex(i); });
 
@@ -165,15 +171,34 @@ void MainWindow::handleSpecChanged() {
   spec_status_->setText(QString("<b>%1</b> · %2 ranks · <span style='color:%3'>%4 errors, %5 warnings</span>")
                             .arg(name.toHtmlEscaped()).arg(model_->spec().parallel.world_size())
                             .arg(c.name()).arg(errors).arg(warnings));
-  bool can_run = errors == 0 && !launcher_->isRunning();
-  run_action_->setEnabled(can_run);
+  run_->setSpecNodes(int(model_->spec().cluster.nodes.size()));
+  QString hosts_error;
+  const auto hosts = hosts_->hosts(&hosts_error);
+  int slots = 0;
+  for (const auto& h : hosts) slots += h.slots;
+  run_->setHostsSummary(hosts_error.isEmpty() ? QString("%1 host(s), %2 slots").arg(hosts.size()).arg(slots) : hosts_error,
+                        hosts_error.isEmpty());
   run_->setRunEnabled(errors == 0, first);
+  run_action_->setEnabled(run_->canRun());
 }
 
 void MainWindow::handleRun() {
-  if (model_->hasErrors() || launcher_->isRunning()) return;
+  if (model_->hasErrors() || launcher_->isRunning() || !run_->canRun()) return;
   launch_after_run_id_ = poller_->latestRunId();
-  QString why = launcher_->start(QByteArray::fromStdString(model_->json().dump(2)), store_path_);
+  QString why;
+  if (run_->where() == RunWorkspace::Where::hosts) {
+    RunLauncher::RemoteLaunch l;
+    l.spec = model_->spec();
+    l.db_path = store_path_;
+    l.hosts = hosts_->hosts(&why);
+    l.hostfile_text = hosts_->hostfileText();
+    l.connect = hosts_->connectOptions();
+    l.connect.keepalive_interval_s = 3;  // a lost node fails the run within ~15 s (as the CLI)
+    l.connect.keepalive_timeout_s = 4;
+    if (why.isEmpty()) why = launcher_->startRemote(l);
+  } else {
+    why = launcher_->start(QByteArray::fromStdString(model_->json().dump(2)), store_path_);
+  }
   if (!why.isEmpty()) {
     run_->setStatus("not started: " + why, errorColor(this));
     return;

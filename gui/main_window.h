@@ -13,6 +13,8 @@ namespace moe::gui {
 
 class CompareWorkspace;
 class DesignWorkspace;
+class HostPrompts;
+class HostsPanel;
 class LiveWorkspace;
 class RunLauncher;
 class RunWorkspace;
@@ -35,6 +37,8 @@ class MainWindow : public QMainWindow {
   CompareWorkspace* compare() const { return compare_; }
   RunLauncher* launcher() const { return launcher_; }
   StorePoller* poller() const { return poller_; }
+  HostsPanel* hosts() const { return hosts_; }
+  HostPrompts* hostPrompts() const { return host_prompts_; }
   QTabWidget* workspaces() const { return tabs_; }
   QAction* runAction() const { return run_action_; }
   QString storePath() const { return store_path_; }
@@ -74,6 +78,8 @@ class MainWindow : public QMainWindow {
   RunWorkspace* run_;
   LiveWorkspace* live_;
   CompareWorkspace* compare_;
+  HostPrompts* host_prompts_;  // SSH questions from worker threads, answered on the GUI thread
+  HostsPanel* hosts_;          // the cluster's nodes (Hosts tab); Run can go there
   QAction* run_action_ = nullptr;
   QAction* stop_action_ = nullptr;
   QMenu* recent_menu_ = nullptr;

@@ -22,9 +22,19 @@ struct HostKeyInfo {
   std::string fingerprint;  // "SHA256:…" (base64, as OpenSSH prints it)
 };
 
+// The studio's three answers to an unknown host key.
+enum class HostKeyDecision {
+  refuse,
+  accept_once,          // connect this time; known_hosts is not written
+  accept_and_remember,  // connect and record the key in known_hosts
+};
+
 struct Prompts {
   // UnknownHostPolicy::ask: return true to trust and record the key. Called on a worker thread.
   std::function<bool(const HostKeyInfo&)> confirm_new_host;
+  // UnknownHostPolicy::ask, when set (instead of confirm_new_host): refuse, accept once, or accept
+  // and remember. Called on a worker thread.
+  std::function<HostKeyDecision(const HostKeyInfo&)> decide_new_host;
   // Passphrase of an encrypted key file; std::nullopt = skip this key.
   std::function<std::optional<std::string>(const std::string& prompt)> passphrase;
   // Password for the user; std::nullopt = skip password authentication.

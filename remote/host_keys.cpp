@@ -99,12 +99,18 @@ void verify_host_key(ssh_session session, const HostEntry& host, const ConnectOp
     }
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND: {
-      bool accept = false;
+      bool accept = false, remember = true;
       switch (options.unknown_host) {
         case UnknownHostPolicy::reject: accept = false; break;
         case UnknownHostPolicy::accept_new: accept = true; break;
         case UnknownHostPolicy::ask:
-          accept = options.prompts.confirm_new_host && options.prompts.confirm_new_host(info);
+          if (options.prompts.decide_new_host) {
+            const HostKeyDecision d = options.prompts.decide_new_host(info);
+            accept = d != HostKeyDecision::refuse;
+            remember = d == HostKeyDecision::accept_and_remember;
+          } else {
+            accept = options.prompts.confirm_new_host && options.prompts.confirm_new_host(info);
+          }
           break;
       }
       if (!accept)
@@ -112,6 +118,7 @@ void verify_host_key(ssh_session session, const HostEntry& host, const ConnectOp
                          " " + info.fingerprint +
                          "; not in known_hosts and not accepted (use --accept-new-host-keys or "
                          "confirm it in the studio)");
+      if (!remember) return;  // accepted for this connection only
       if (ssh_session_update_known_hosts(session) != SSH_OK)
         throw moe::Error(host.host + ": cannot write known_hosts: " + ssh_get_error(session));
       return;

@@ -2,7 +2,8 @@
 // Host-key verification against known_hosts (ssh_session_is_known_server).
 //   OK             → continue
 //   UNKNOWN/NOT_FOUND → the policy decides (reject / accept_new / ask); accepted keys are written
-//                    with ssh_session_update_known_hosts
+//                    with ssh_session_update_known_hosts (unless the studio's answer was
+//                    "accept once")
 //   CHANGED/OTHER  → always refused; the message names the host and both SHA256 fingerprints
 #include <libssh/libssh.h>
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "error.h"
+#include "host_keys.h"
 #include "ssh_session.h"
 
 namespace moe::remote {
@@ -14,6 +15,7 @@ namespace {
 
 const char* kProbeScript =
     "echo \"kernel=$(uname -sr)\"; "
+    "echo \"user=$(id -un)\"; "
     "if [ -r /etc/os-release ]; then ( . /etc/os-release; echo \"os=$PRETTY_NAME\" ); else echo \"os=$(uname -s)\"; fi; "
     "echo \"cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)\"; "
     "if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | sed 's/^/gpu=/'; fi; "
@@ -35,6 +37,13 @@ HostProbe probe_host(const HostEntry& host, const ConnectOptions& options, const
   p.host = host.host;
   auto session = SshSession::connect(host, options);
   p.connect_ms = static_cast<double>(session->connect_time().count());
+  {
+    ssh_key key = nullptr;  // verified by connect(); shown so the user can compare it
+    if (ssh_get_server_publickey(session->raw(), &key) == SSH_OK) {
+      p.host_key = std::string(ssh_key_type_to_char(ssh_key_type(key))) + " " + key_fingerprint(key);
+      ssh_key_free(key);
+    }
+  }
   std::vector<double> rtt;
   for (int i = 0; i < 5; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -55,6 +64,7 @@ HostProbe probe_host(const HostEntry& host, const ConnectOptions& options, const
     else if (k == "os") p.os = v;
     else if (k == "cores") p.cores = std::atoi(v.c_str());
     else if (k == "gpu") p.gpus.push_back(v);
+    else if (k == "user") p.user = v;
     else if (k == "bundle") p.bundles.push_back(v);
   }
   p.runtime_deployed = bundle_hash.empty()

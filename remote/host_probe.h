@@ -19,6 +19,8 @@ struct HostProbe {
   std::vector<std::string> gpus;     // lines of nvidia-smi -L
   std::vector<std::string> bundles;  // complete bundle hashes in ~/.cache/moe-studio
   bool runtime_deployed = false;     // `bundle_hash` among them (any bundle when it is empty)
+  std::string host_key;              // the server's key as verified: "ssh-ed25519 SHA256:…"
+  std::string user;                  // the remote user (whoami)
   std::string summary() const;       // one line for a status bar / the CLI
 };
 

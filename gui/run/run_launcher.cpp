@@ -13,7 +13,8 @@ namespace moe::gui {
 RunLauncher::RunLauncher(QObject* parent) : QObject(parent) {}
 
 RunLauncher::~RunLauncher() {
-  if (isRunning()) {
+  stopRemoteForExit();
+  if (process_ && process_->state() != QProcess::NotRunning) {
     process_->terminate();
     if (!process_->waitForFinished(3000)) process_->kill();
     process_->waitForFinished(1000);
@@ -32,7 +33,7 @@ QString RunLauncher::cliPath() {
   return found.isEmpty() ? QStringLiteral("moe") : found;
 }
 
-bool RunLauncher::isRunning() const { return process_ && process_->state() != QProcess::NotRunning; }
+bool RunLauncher::isRunning() const { return remote_ || (process_ && process_->state() != QProcess::NotRunning); }
 
 QString RunLauncher::start(const QByteArray& spec_json, const QString& db_path, const QStringList& extra_args) {
   if (isRunning()) return "a run is already going: stop it first";
@@ -68,6 +69,7 @@ QString RunLauncher::start(const QByteArray& spec_json, const QString& db_path, 
 }
 
 void RunLauncher::stop() {
+  if (remote_) return stopRemote();
   if (!isRunning()) return;
   process_->terminate();
   QProcess* p = process_;

@@ -1,11 +1,19 @@
 #pragma once
 // RunLauncher: starts `moe run SPEC --db FILE` as a child process — the very path the command line
 // uses, so the studio and the CLI cannot drift — and reports its output lines and its end.
+// startRemote() runs on cluster nodes instead, in process, through remote::RunSession, the same
+// code `moe run --hosts` runs (run_launcher_remote.cpp): a watcher thread drives the session, the
+// nodes' workers deliver their lines, and everything reaches the GUI thread as queued signals.
 #include <QElapsedTimer>
 #include <QObject>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <memory>
+#include <vector>
+
+#include "connect_options.h"
+#include "hostfile.h"
+#include "job_spec.h"
 
 namespace moe::gui {
 
@@ -20,7 +28,21 @@ class RunLauncher : public QObject {
 
   // Writes the spec JSON to a temporary file and starts the CLI. Returns "" or the reason it could not.
   QString start(const QByteArray& spec_json, const QString& db_path, const QStringList& extra_args = {});
-  void stop();  // SIGTERM (moe run records `cancelled`), then SIGKILL after a grace period
+  // Runs `spec` on `hosts` (node 0 first), recording into db_path. Returns "" or why it could not start;
+  // bundling, deploy and launch happen on a worker thread (the first lines tell the progress).
+  struct RemoteLaunch {
+    JobSpec spec;
+    QString db_path;
+    std::vector<remote::HostEntry> hosts;
+    QString hostfile_text;  // recorded with the run (reattach)
+    remote::ConnectOptions connect;
+    QString bundle;         // empty: $MOE_BUNDLE, else the build tree's runtime bundle
+    int master_port = 29500;
+  };
+  QString startRemote(const RemoteLaunch& launch);
+  bool isRemote() const { return remote_ != nullptr; }
+
+  void stop();  // SIGTERM (moe run records `cancelled`), then SIGKILL after a grace period; remote: cancel every node
   bool isRunning() const;
   qint64 elapsedMs() const { return timer_.isValid() ? timer_.elapsed() : 0; }
   QString commandLine() const { return command_line_; }
@@ -33,6 +55,12 @@ class RunLauncher : public QObject {
  private:
   void handleReadyRead(QProcess::ProcessChannel channel);
   void handleFinished(int exit_code, QProcess::ExitStatus status);
+  void handleRemoteFinished(int exit_code);
+  void stopRemote();
+  void stopRemoteForExit();  // cancel, and wait (bounded) for the nodes to confirm
+
+  struct Remote;  // the watcher thread of a remote run (run_launcher_remote.cpp)
+  std::shared_ptr<Remote> remote_;
 
   QProcess* process_ = nullptr;
   std::unique_ptr<QTemporaryDir> spec_dir_;

@@ -1,6 +1,7 @@
 // RunWorkspace: launcher controls and console.
 #include "run/run_workspace.h"
 
+#include <QComboBox>
 #include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -36,6 +37,12 @@ RunWorkspace::RunWorkspace(RunLauncher* launcher, QWidget* parent) : QWidget(par
   progress_->setFormat("step %v / %m");
   eta_ = new QLabel;
   eta_->setMinimumWidth(160);
+  where_ = new QComboBox;
+  where_->setObjectName("runWhere");
+  where_->addItem(style()->standardIcon(QStyle::SP_ComputerIcon), "This machine");
+  where_->addItem(style()->standardIcon(QStyle::SP_DriveNetIcon), "Hosts (Hosts panel)");
+  where_->setToolTip("Where the run goes: local processes, or the nodes of the Hosts panel over SSH");
+  row->addWidget(where_);
   row->addWidget(run_);
   row->addWidget(stop_);
   row->addSpacing(12);
@@ -43,6 +50,10 @@ RunWorkspace::RunWorkspace(RunLauncher* launcher, QWidget* parent) : QWidget(par
   row->addWidget(progress_, 1);
   row->addWidget(eta_);
   layout->addLayout(row);
+  where_note_ = new QLabel;
+  where_note_->setObjectName("runWhereNote");
+  where_note_->setWordWrap(true);
+  layout->addWidget(where_note_);
   command_ = new QLabel;
   command_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   command_->setWordWrap(true);
@@ -56,6 +67,7 @@ RunWorkspace::RunWorkspace(RunLauncher* launcher, QWidget* parent) : QWidget(par
   layout->addWidget(console_, 1);
 
   connect(run_, &QPushButton::clicked, this, &RunWorkspace::runRequested);
+  connect(where_, &QComboBox::currentIndexChanged, this, [this] { updateRunButton(); });
   connect(stop_, &QPushButton::clicked, launcher_, &RunLauncher::stop);
   connect(launcher_, &RunLauncher::outputLine, this, &RunWorkspace::handleOutputLine);
   connect(launcher_, &RunLauncher::started, this, &RunWorkspace::handleStarted);
@@ -63,10 +75,53 @@ RunWorkspace::RunWorkspace(RunLauncher* launcher, QWidget* parent) : QWidget(par
 }
 
 void RunWorkspace::setRunEnabled(bool enabled, const QString& why_not) {
-  run_->setEnabled(enabled && !launcher_->isRunning());
-  run_->setToolTip(enabled ? "Launch the current design locally through `moe run` (Ctrl+R)"
-                           : "Fix the design first: " + why_not);
+  design_ok_ = enabled;
+  design_why_ = why_not;
+  updateRunButton();
 }
+
+void RunWorkspace::setSpecNodes(int nodes) {
+  spec_nodes_ = nodes;
+  updateRunButton();
+}
+
+void RunWorkspace::setHostsSummary(const QString& summary, bool valid) {
+  hosts_summary_ = summary;
+  hosts_valid_ = valid;
+  updateRunButton();
+}
+
+RunWorkspace::Where RunWorkspace::where() const { return where_->currentIndex() == 1 ? Where::hosts : Where::local; }
+
+void RunWorkspace::setWhere(Where w) { where_->setCurrentIndex(w == Where::hosts ? 1 : 0); }
+
+void RunWorkspace::updateRunButton() {
+  QString why;
+  if (!design_ok_) why = "Fix the design first: " + design_why_;
+  else if (where() == Where::local && spec_nodes_ > 1)
+    why = QString("The design's cluster.nodes lists %1 nodes: a local run would put every rank on this machine. "
+                  "Choose \"Hosts\" to run on the nodes of the Hosts panel.").arg(spec_nodes_);
+  else if (where() == Where::hosts && !hosts_valid_)
+    why = "The Hosts panel cannot be used: " + (hosts_summary_.isEmpty() ? QString("no hosts") : hosts_summary_);
+  const bool ok = why.isEmpty();
+  run_->setEnabled(ok && !launcher_->isRunning());
+  run_->setToolTip(ok ? (where() == Where::hosts ? "Launch the current design on the hosts over SSH (Ctrl+R)"
+                                                 : "Launch the current design locally through `moe run` (Ctrl+R)")
+                      : why);
+  where_->setEnabled(!launcher_->isRunning());
+  if (!ok && design_ok_) {
+    where_note_->setText(why);
+    where_note_->setStyleSheet(QString("color: %1").arg(errorColor(this).name()));
+  } else if (where() == Where::hosts) {
+    where_note_->setText("On the hosts: " + hosts_summary_ + " · the runtime bundle is deployed once per node "
+                         "(content-hashed), per-node output is prefixed with the host, Stop cancels every node.");
+    where_note_->setStyleSheet({});
+  } else {
+    where_note_->clear();
+  }
+}
+
+bool RunWorkspace::canRun() const { return run_->isEnabled(); }
 
 void RunWorkspace::setStatus(const QString& text, const QColor& colour) {
   status_->setText(text);
@@ -96,9 +151,18 @@ void RunWorkspace::setProgress(qint64 run_id, qint64 step, qint64 total_steps, c
 void RunWorkspace::handleOutputLine(const QString& line, bool is_stderr) {
   // "[rank 3] …" or "rank 3: …": colour the prefix by rank so interleaved ranks stay readable.
   static const QRegularExpression rank_re(R"(^\[?rank\s*(\d+)\]?:?)");
+  // "[alice@node-a:22] …": a remote node's line, coloured by node.
+  static const QRegularExpression node_re(R"(^\[([^\]]+)\])");
   auto m = rank_re.match(line);
+  auto n = node_re.match(line);
   QString html;
-  if (m.hasMatch()) {
+  if (!m.hasMatch() && n.hasMatch()) {
+    int& index = node_index_[n.captured(1)];
+    if (index == 0) index = int(node_index_.size());
+    QColor c = categoryColor(index - 1, palette());
+    html = QString("<span style='color:%1;font-weight:bold'>%2</span>%3")
+               .arg(c.name(), n.captured(0).toHtmlEscaped(), line.mid(n.capturedLength()).toHtmlEscaped());
+  } else if (m.hasMatch()) {
     QColor c = categoryColor(m.captured(1).toInt(), palette());
     html = QString("<span style='color:%1;font-weight:bold'>%2</span>%3")
                .arg(c.name(), m.captured(0).toHtmlEscaped(), line.mid(m.capturedLength()).toHtmlEscaped());
@@ -114,10 +178,12 @@ void RunWorkspace::handleOutputLine(const QString& line, bool is_stderr) {
 
 void RunWorkspace::handleStarted() {
   first_step_ = -1;
+  node_index_.clear();
   console_->clear();
   command_->setText("<code>" + launcher_->commandLine().toHtmlEscaped() + "</code>");
-  setStatus("running", palette().color(QPalette::Highlight));
+  setStatus(launcher_->isRemote() ? "running on the hosts" : "running", palette().color(QPalette::Highlight));
   run_->setEnabled(false);
+  where_->setEnabled(false);
   stop_->setEnabled(true);
   progress_->setValue(0);
   eta_->clear();
@@ -125,12 +191,13 @@ void RunWorkspace::handleStarted() {
 
 void RunWorkspace::handleFinished(int exit_code, bool crashed) {
   stop_->setEnabled(false);
-  run_->setEnabled(true);
   if (crashed) setStatus("stopped (moe run was killed)", errorColor(this));
   else if (exit_code == 0) setStatus("completed", okColor(this));
+  else if (exit_code == 130) setStatus("cancelled", warningColor(this));
   else setStatus(QString("failed (exit code %1)").arg(exit_code), errorColor(this));
   console_->appendPlainText(QString("— moe run exited with code %1 after %2 s —")
                                 .arg(exit_code).arg(launcher_->elapsedMs() / 1000.0, 0, 'f', 1));
+  updateRunButton();
 }
 
 }  // namespace moe::gui

@@ -1,8 +1,12 @@
 #pragma once
-// RunWorkspace: Run and Stop, a clear status line, a progress bar with ETA (steps from the run
-// store), and the console of the run with each rank's lines coloured by rank.
+// RunWorkspace: Run and Stop, where to run (this machine or the Hosts panel's nodes), a clear status
+// line, a progress bar with ETA (steps from the run store), and the console of the run with each
+// rank's (and each node's) lines coloured. A multi-node spec is never run locally by accident: the
+// local Run is disabled with the reason until the hosts are chosen.
+#include <QMap>
 #include <QWidget>
 
+class QComboBox;
 class QLabel;
 class QPlainTextEdit;
 class QProgressBar;
@@ -17,7 +21,16 @@ class RunWorkspace : public QWidget {
  public:
   RunWorkspace(RunLauncher* launcher, QWidget* parent = nullptr);
 
+  enum class Where { local, hosts };
   void setRunEnabled(bool enabled, const QString& why_not = {});
+  // cluster.nodes of the design: more than one node cannot run locally.
+  void setSpecNodes(int nodes);
+  // What the Hosts panel holds ("2 hosts, 4 slots"), or why it cannot be used.
+  void setHostsSummary(const QString& summary, bool valid);
+  Where where() const;
+  void setWhere(Where w);
+  QComboBox* whereBox() const { return where_; }
+  bool canRun() const;  // the Run button's state (design valid, where possible, nothing running)
   // Called by the main window from the store poller: the newest step of the followed run.
   void setProgress(qint64 run_id, qint64 step, qint64 total_steps, const QString& store_status);
   void setStatus(const QString& text, const QColor& colour);
@@ -34,8 +47,17 @@ class RunWorkspace : public QWidget {
   void handleOutputLine(const QString& line, bool is_stderr);
   void handleStarted();
   void handleFinished(int exit_code, bool crashed);
+  void updateRunButton();
 
   RunLauncher* launcher_;
+  QComboBox* where_;
+  QLabel* where_note_;
+  bool design_ok_ = true;
+  QString design_why_;
+  int spec_nodes_ = 1;
+  bool hosts_valid_ = false;
+  QString hosts_summary_;
+  QMap<QString, int> node_index_;  // console colour per remote node
   QPushButton* run_;
   QPushButton* stop_;
   QLabel* status_;

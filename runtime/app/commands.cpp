@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "ep_runtime.h"
 #include "error.h"
+#include "resources.h"
 #include "evaluator.h"
 #include "gemm.h"
 #include "job_spec.h"
@@ -133,8 +134,12 @@ JobSpec load_spec_arg(const std::string& command, const Parsed& p) {
   std::filesystem::path file = p.positionals[0];
   std::error_code ec;
   if (!std::filesystem::exists(file, ec) && file.extension().empty() && file.parent_path().empty()) {
-    const auto preset = std::filesystem::path(MOE_SOURCE_DIR) / "resources" / "presets" / (file.string() + ".json");
-    if (std::filesystem::exists(preset, ec)) file = preset;
+    // Beside the executable first (a deployed bundle), then the source tree: see core/resources.h.
+    try {
+      const auto preset = preset_path(file.string());
+      if (std::filesystem::exists(preset, ec)) file = preset;
+    } catch (const Error&) {  // no resources anywhere: load_spec names the missing file
+    }
   }
   auto it = p.values.find("--set");
   return load_spec(file, it == p.values.end() ? std::vector<std::string>{} : it->second);

@@ -6,13 +6,16 @@
 #include <fstream>
 
 #include "error.h"
+#include "resources.h"
 #include "synthetic_data.h"
 
 namespace moe::rt {
 
 std::filesystem::path bundled_corpus_path() {
   if (const char* env = std::getenv("MOE_CORPUS"); env && *env) return env;
-  return std::filesystem::path(MOE_SOURCE_DIR) / "resources" / "corpus" / "kjv.txt";
+  // resources_dir() looks beside the executable first (a deployed bundle carries resources/), then
+  // in the source tree: a node without the sources needs no train.data.path.
+  return resources_dir() / "corpus" / "kjv.txt";
 }
 
 Bytes read_bytes_file(const std::filesystem::path& file) {
