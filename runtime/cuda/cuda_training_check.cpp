@@ -17,6 +17,8 @@ void check_cuda_training_spec(const JobSpec& spec, const CudaTrainOptions& optio
   if (options.multi_process || p.world_size() > 1)
     throw Error("parallel: runtime.backend=cuda trains on one GPU for now (dp·tp·pp·ep = " +
                 std::to_string(p.world_size()) + "); multi-GPU expert parallelism over NCCL is not wired in yet");
+  if (!options.checkpoint_dir.empty())
+    throw Error("--checkpoint-dir: runtime.backend=cuda does not write checkpoints yet");
   if (!options.resume.empty())
     throw Error("--resume: runtime.backend=cuda cannot resume from a checkpoint yet");
   if (spec.model.vocab_size < 256)

@@ -64,7 +64,41 @@ __global__ void mul_add_kernel(T* dst, const T* a, const float* u, int64_t n) {
   MOE_GRID_LOOP(i, n) dst[i] = from_f<T>(to_f(dst[i]) + to_f(a[i]) * u[i]);
 }
 
+template <typename T>
+__global__ void add_kernel(T* dst, const T* a, const T* b, int64_t n) {
+  MOE_GRID_LOOP(i, n) dst[i] = from_f<T>(to_f(a[i]) + to_f(b[i]));
+}
+
+__global__ void sum_squares_kernel(float* out, const float* x, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) acc += x[i] * x[i];
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) out[0] = acc;
+}
+
+__global__ void scale_kernel(float* x, float factor, int64_t n) {
+  MOE_GRID_LOOP(i, n) x[i] *= factor;
+}
+
 }  // namespace
+
+template <typename T>
+void add(T* dst, const T* a, const T* b, int64_t n, cudaStream_t s) {
+  if (n <= 0) return;
+  add_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(dst, a, b, n);
+  MOE_KERNEL_CHECK();
+}
+
+void sum_squares(float* out, const float* x, int64_t n, cudaStream_t s) {
+  sum_squares_kernel<<<1, 1024, 0, s>>>(out, x, n);
+  MOE_KERNEL_CHECK();
+}
+
+void scale(float* x, float factor, int64_t n, cudaStream_t s) {
+  if (n <= 0) return;
+  scale_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(x, factor, n);
+  MOE_KERNEL_CHECK();
+}
 
 template <typename T>
 void gather_rows_masked(T* dst, const T* src, const int32_t* index, int64_t rows, int64_t d, cudaStream_t s) {
@@ -115,7 +149,8 @@ void mul_add(T* dst, const T* a, const float* u, int64_t n, cudaStream_t s) {
                                          int64_t, cudaStream_t);                                               \
   template void assignment_dots<T>(float*, const T*, const T*, const int32_t*, const int32_t*, int64_t, int64_t, \
                                    cudaStream_t);                                                              \
-  template void mul_add<T>(T*, const T*, const float*, int64_t, cudaStream_t);
+  template void mul_add<T>(T*, const T*, const float*, int64_t, cudaStream_t);                                \
+  template void add<T>(T*, const T*, const T*, int64_t, cudaStream_t);
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(__nv_bfloat16)
 

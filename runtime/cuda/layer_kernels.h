@@ -35,4 +35,14 @@ void assignment_dots(float* dweight, const T* expert_out, const T* dy, const int
 template <typename T>
 void mul_add(T* dst, const T* a, const float* u, int64_t n, cudaStream_t s);
 
+// dst[i] = a[i] + b[i] (the residual stream; dst may alias a or b).
+template <typename T>
+void add(T* dst, const T* a, const T* b, int64_t n, cudaStream_t s);
+
+// out[0] = Σ x[i]² (one block, fixed order: deterministic). Gradient-norm clipping.
+void sum_squares(float* out, const float* x, int64_t n, cudaStream_t s);
+
+// x[i] *= factor (gradient clipping).
+void scale(float* x, float factor, int64_t n, cudaStream_t s);
+
 }  // namespace moe::rt::cuda

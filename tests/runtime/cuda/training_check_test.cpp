@@ -41,6 +41,9 @@ TEST(CudaTrainingCheck, RefusalsNameTheField) {
   o = {};
   o.resume = "/tmp/somewhere";
   EXPECT_EQ(refusal(tiny({}), o).rfind("--resume:", 0), 0u);
+  o = {};
+  o.checkpoint_dir = "/tmp/somewhere";
+  EXPECT_EQ(refusal(tiny({}), o).rfind("--checkpoint-dir:", 0), 0u);
   JobSpec cpu = tiny({"runtime.backend=cpu"});
   EXPECT_EQ(refusal(cpu).rfind("runtime.backend:", 0), 0u);
   for (const auto& m : {refusal(tiny({"runtime.dtype=fp16"})), refusal(tiny({"parallel.ep=2"}))})
