@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <poll.h>
@@ -313,6 +314,17 @@ void Supervisor::reap() {
 
 void Supervisor::finish_metrics() {
   if (!o_.hosts_rank0()) return;
+  const bool to_file = !o_.metrics_path.empty() && o_.metrics_path != "-";
+  std::vector<std::string> lines;
+  if (to_file) {  // rank 0 wrote the stream to the file, not to us: its last step is in there
+    std::ifstream in(o_.metrics_path);
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("\"step\"") == std::string::npos) continue;
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.value("type", "") == "step" && j.contains("step") && j["step"].is_number_integer())
+        last_step_ = std::max(last_step_, j["step"].get<int64_t>());
+    }
+  }
   std::optional<std::string> record;
   if (failed_index_ >= 0) {
     const Rank& r = ranks_[static_cast<size_t>(failed_index_)];
@@ -330,12 +342,11 @@ void Supervisor::finish_metrics() {
                             {"reason", "launcher received " + signal_name(cancel_signal_)}}.dump();
   }
   if (!record) return;
-  if (o_.metrics_path.empty() || o_.metrics_path == "-") {
+  if (!to_file) {
     write_line(1, *record);
     return;
   }
   // Metrics in a file written by rank 0: replace a run_end it wrote after the failure.
-  std::vector<std::string> lines;
   {
     std::ifstream in(o_.metrics_path);
     for (std::string line; std::getline(in, line);) lines.push_back(line);

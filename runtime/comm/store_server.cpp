@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <set>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -75,12 +76,28 @@ struct StoreServer::Impl {
 
   void release_waits() {
     const auto now = Clock::now();
+    std::set<std::string> given_up;  // keys a wait timed out on now
     for (auto it = waits.begin(); it != waits.end();) {
       auto absent = missing(it->keys);
       if (absent.empty()) {
         reply(it->fd, kOk);
         it = waits.erase(it);
       } else if (now >= it->deadline) {
+        reply(it->fd, kTimeout, absent);
+        given_up.insert(absent.begin(), absent.end());
+        it = waits.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // Every other wait for one of those keys times out with it: the ranks waiting for the same
+    // missing ranks all report them, instead of a race between the first rank's timeout (which
+    // may take the master, and this store, down) and the others' "connection closed".
+    if (given_up.empty()) return;
+    for (auto it = waits.begin(); it != waits.end();) {
+      auto absent = missing(it->keys);
+      const bool shared = std::any_of(absent.begin(), absent.end(), [&](const std::string& k) { return given_up.count(k) > 0; });
+      if (shared) {
         reply(it->fd, kTimeout, absent);
         it = waits.erase(it);
       } else {

@@ -4,6 +4,7 @@
 //   train STEPS STEP_MS            all ranks finish
 //   fail RANK STEP CODE STEPS STEP_MS   rank RANK exits with CODE at STEP (after an error line)
 // Every rank writes its pid to $COMM_TEST_DIR/rank<r>.pid after joining, so tests can kill one.
+// `launch --metrics FILE …` makes rank 0 write the stream to FILE (MOE_METRICS), as moe-runtime does.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -37,8 +38,14 @@ int as_rank(const RankEnv& env, const std::vector<std::string>& args) {
   std::cerr << "joined" << std::endl;  // the launcher prefixes this on ranks ≠ 0
   auto& world = *group->world;
   world.barrier();  // every pid file exists once rank 0 prints run_start
+  std::ofstream metrics_file;
+  if (const char* path = std::getenv("MOE_METRICS"); path && std::string(path) != "-" && env.rank == 0) {
+    metrics_file.open(path, std::ios::trunc);
+    if (!metrics_file) throw moe::Error(std::string("cannot write --metrics ") + path);
+  }
+  std::ostream& out = metrics_file.is_open() ? static_cast<std::ostream&>(metrics_file) : std::cout;
   if (env.rank == 0) {
-    std::cout << R"({"type":"run_start","schema":1,"spec":{},"world_size":)" << env.world_size
+    out << R"({"type":"run_start","schema":1,"spec":{},"world_size":)" << env.world_size
               << R"(,"backend":"cpu","started_at":"2026-11-29T00:00:00Z","hosts":["localhost"]})" << std::endl;
   }
   for (int step = 1; step <= steps; ++step) {
@@ -52,11 +59,11 @@ int as_rank(const RankEnv& env, const std::vector<std::string>& args) {
     if (value != expected) throw moe::Error("all_reduce gave " + std::to_string(value));
     std::this_thread::sleep_for(std::chrono::milliseconds(step_ms));
     if (env.rank == 0)
-      std::cout << R"({"type":"step","step":)" << step << R"(,"loss":)" << value
+      out << R"({"type":"step","step":)" << step << R"(,"loss":)" << value
                 << R"(,"aux_loss":0,"z_loss":0,"lr":0.001,"tokens":8,"step_ms":1.0,"tokens_per_s":8.0})" << std::endl;
   }
   world.barrier();
-  if (env.rank == 0) std::cout << R"({"type":"run_end","status":"completed","steps":)" << steps << "}" << std::endl;
+  if (env.rank == 0) out << R"({"type":"run_end","status":"completed","steps":)" << steps << "}" << std::endl;
   return 0;
 }
 
@@ -72,6 +79,10 @@ int main(int argc, char** argv) {
     }
     args.erase(args.begin());
     LauncherOptions options;
+    if (args.size() >= 2 && args[0] == "--metrics") {
+      options.metrics_path = args[1];
+      args.erase(args.begin(), args.begin() + 2);
+    }
     take_launcher_flags(args, options);
     std::vector<std::string> rank_argv{self_executable()};
     rank_argv.insert(rank_argv.end(), args.begin(), args.end());

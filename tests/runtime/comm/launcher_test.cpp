@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -170,6 +171,37 @@ TEST(Launcher, ARankExitingWithAnErrorNamesItsStatusAndMessage) {
   int run_ends = 0;
   for (const auto& line : lines_of(r.out)) run_ends += line.find("\"run_end\"") != std::string::npos;
   EXPECT_EQ(run_ends, 1) << r.out;
+}
+
+// With --metrics FILE rank 0's steps never pass through the launcher: the failed run_end must
+// still name the last step, read from the file. Rank 1 fails at step 3, so all-reduce 2 finished,
+// so rank 0 wrote step 1 (and step 2 unless it was stopped first): steps is the file's last step.
+TEST(Launcher, FailedRunEndCountsTheStepsOfAMetricsFile) {
+  TempDir dir;
+  const fs::path file = dir.path / "metrics.jsonl";
+  const int port = test::free_port();
+  std::vector<std::string> argv{COMM_TEST_RANK_EXE, "launch", "--metrics", file.string(), "--master",
+                                "127.0.0.1:" + std::to_string(port), "--nproc-per-node", "3", "--comm-timeout", "20",
+                                "--grace", "2", "fail", "1", "3", "7", "50", "5"};
+  auto r = test::run_program(argv, {}, 60);
+  EXPECT_EQ(exit_code(r.status), 1) << r.err;
+  EXPECT_EQ(r.out.find("\"step\""), std::string::npos) << "the stream went to stdout: " << r.out;
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto rec = last_record(text.str());
+  EXPECT_EQ(rec.value("type", ""), "run_end") << text.str();
+  EXPECT_EQ(rec.value("status", ""), "failed") << text.str();
+  EXPECT_EQ(rec.value("failed_rank", -1), 1) << rec.dump();
+  int64_t last_step = 0;
+  for (const auto& line : lines_of(text.str())) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("type", "") == "step") last_step = j["step"].get<int64_t>();
+  }
+  EXPECT_GE(last_step, 1) << text.str();
+  EXPECT_EQ(rec.value("steps", -1), last_step) << rec.dump();
+  std::string report;
+  EXPECT_EQ(check_stream(text.str(), report), 0) << report << text.str();
 }
 
 TEST(Launcher, MissingRanksTimeOutNamingThem) {
