@@ -8,6 +8,15 @@
 
 namespace moe::rt::ep {
 
+int64_t GlobalRouting::token_offset(int64_t tokens) {
+  const int64_t P = group_.size(), me = group_.rank();
+  std::vector<int64_t> all(static_cast<size_t>(P), 0);
+  group_.all_gather(&tokens, all.data(), sizeof(int64_t));
+  int64_t offset = 0;
+  for (int64_t r = 0; r < me; ++r) offset += all[r];
+  return offset;
+}
+
 void GlobalRouting::decide(const MoeConfig& config, const float* weight, bool apply_capacity, Assignments& asg,
                            std::vector<int64_t>& loss_counts) {
   const int64_t E = asg.num_experts, P = group_.size(), me = group_.rank();

@@ -9,7 +9,8 @@
 //     the sum of the counts of ranks before it); probability: the C largest gate weights among all
 //     ranks' assignments of the expert (ties: earlier global assignment).
 // One all-gather of (tokens, counts[E]) per layer and micro-batch; probability mode adds one of the
-// (expert, weight) pairs. Token choice only (expert choice's top-C spans the whole batch).
+// (expert, weight) pairs; router jitter adds one of the token counts (the noise is keyed by the
+// global token index, so it is the one-process noise). Token choice only (expert choice's top-C spans the whole batch).
 #include <cstdint>
 #include <vector>
 
@@ -23,6 +24,8 @@ class GlobalRouting final : public moe::rt::RoutingSync<float> {
   explicit GlobalRouting(comm::Communicator& group) : group_(group) {}
   void decide(const MoeConfig& config, const float* weight, bool apply_capacity, Assignments& assignments,
               std::vector<int64_t>& loss_counts) override;
+  // Σ tokens of the ranks before this one (one all-gather of the token counts).
+  int64_t token_offset(int64_t tokens) override;
 
  private:
   comm::Communicator& group_;

@@ -60,7 +60,8 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   auto t0 = Clock::now();
   x_.assign(x, x + tokens * d);
   const bool jitter = options.training && !options.force_dropless;
-  router_.forward(w.gate, x, tokens, jitter, rng);
+  const int64_t offset = jitter && config_.jitter > 0.0 && sync_ ? sync_->token_offset(tokens) : 0;
+  router_.forward(w.gate, x, tokens, jitter, rng, offset);
   const bool sync = sync_ && config_.type == RoutingType::token_choice;
   select_tokens(config_, router_.scores(), bias, tokens, !options.force_dropless && !sync, assignments_, weight_);
   if (sync) {

@@ -41,6 +41,9 @@ class RoutingSync {
   virtual ~RoutingSync() = default;
   virtual void decide(const MoeConfig& config, const T* weight, bool apply_capacity, Assignments& assignments,
                       std::vector<int64_t>& loss_counts) = 0;
+  // Index of this rank's first token in the group's concatenated batch (the jitter noise is keyed
+  // by the global token index). Called before the router, only when jitter is on.
+  virtual int64_t token_offset(int64_t /*tokens*/) { return 0; }
 };
 
 // Seconds spent per phase, summed over calls until reset (the bench's time split).

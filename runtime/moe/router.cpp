@@ -4,21 +4,25 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../cuda/jitter_hash.h"  // the counter hash the CUDA router uses (plain C++)
 #include "linear.h"
 
 namespace moe::rt {
 
 template <typename T>
-void Router<T>::forward(const T* gate_w, const T* x, int64_t tokens, bool jitter, std::mt19937_64& rng) {
+void Router<T>::forward(const T* gate_w, const T* x, int64_t tokens, bool jitter, std::mt19937_64& rng,
+                        int64_t token_offset) {
   const int64_t E = config_.num_experts, d = config_.d_model;
   tokens_ = tokens;
   const T* input = x;
   if (jitter && config_.jitter > 0.0) {
     noise_.resize(tokens * d);
     noisy_x_.resize(tokens * d);
-    std::uniform_real_distribution<double> u(1.0 - config_.jitter, 1.0 + config_.jitter);
+    const uint64_t key = rng();  // one draw per call, whatever the token count: ranks stay in step
+    const float eps = static_cast<float>(config_.jitter);
+    const uint64_t first = static_cast<uint64_t>(token_offset * d);
     for (int64_t i = 0; i < tokens * d; ++i) {
-      noise_[i] = static_cast<T>(u(rng));
+      noise_[i] = static_cast<T>(cuda::jitter_noise(key, first + static_cast<uint64_t>(i), eps));
       noisy_x_[i] = x[i] * noise_[i];
     }
     input = noisy_x_.data();

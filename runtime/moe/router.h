@@ -22,8 +22,13 @@ class Router {
  public:
   explicit Router(const MoeConfig& config) : config_(config) {}
 
-  // Computes logits and scores for `tokens` rows of x. `jitter` turns the noise on (training).
-  void forward(const T* gate_w, const T* x, int64_t tokens, bool jitter, std::mt19937_64& rng);
+  // Computes logits and scores for `tokens` rows of x. `jitter` turns the noise on (training):
+  // one 64-bit key is drawn from `rng` per call, and element (token t, channel c) gets
+  // u = jitter_noise(key, (token_offset + t)·d + c) — a counter hash of the GLOBAL token index, so
+  // N ranks holding consecutive slices of one process's batch (token_offset = the tokens of the
+  // ranks before them, with their rngs in step) draw exactly that process's noise.
+  void forward(const T* gate_w, const T* x, int64_t tokens, bool jitter, std::mt19937_64& rng,
+               int64_t token_offset = 0);
   // The losses of the last forward, given the per-expert assignment counts (before capacity).
   void compute_losses(const std::vector<int64_t>& counts);
   // dscores [T×E] (from the gate weights; modified: the aux gradient is added), accumulates

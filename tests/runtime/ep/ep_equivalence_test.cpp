@@ -171,9 +171,24 @@ TEST(EpEquivalence, ProbabilityDropPolicyDp2Ep2) {
   expect_same_training(baseline(cap), many);
 }
 
+// Router jitter: the noise is keyed by (one draw of the model's rng per layer call, global token
+// index), so 4 ranks draw exactly what one process draws for the same batch.
+TEST(EpEquivalence, JitterEp4MatchesOneProcess) {
+  const std::string jitter = kDropless + " --set routing.jitter=0.1";
+  const TrainRun many = train("ep4jitter", 4, jitter + " --set parallel.ep=4 --set train.micro_batch=2");
+  const TrainRun& one = baseline(jitter);
+  expect_same_training(one, many);
+  // The noise is really on: the one-process losses differ from the run without jitter.
+  const auto a = one.of("step"), b = baseline(kDropless).of("step");
+  ASSERT_EQ(a.size(), b.size());
+  double differs = 0;
+  for (size_t i = 0; i < a.size(); ++i) differs = std::max(differs, std::abs(a[i]["loss"].get<double>() - b[i]["loss"].get<double>()));
+  EXPECT_GT(differs, 1e-6);
+}
+
 // Hierarchical all-to-all on 2 virtual nodes of 2 ranks: the same training as one process and as
-// the flat exchange, every copy crossing the node boundary once in both (the same inter-node
-// bytes per record), the hierarchical one moving more bytes inside the nodes (forwarding).
+// the flat exchange; a token crosses to a node once (fewer inter-node bytes than the flat
+// exchange's one row per copy), and the forwarding inside the nodes adds intra-node bytes.
 TEST(EpEquivalence, HierarchicalOnOffTwoVirtualNodes) {
   const std::string nodes = kDropless + " --set parallel.ep=4 --set train.micro_batch=2 --set parallel.gpus_per_node=2";
   const TrainRun flat = train("flat2nodes", 4, nodes + " --set parallel.hierarchical_a2a=false");
