@@ -195,6 +195,7 @@ void MainWindow::handleRun() {
     l.connect = hosts_->connectOptions();
     l.connect.keepalive_interval_s = 3;  // a lost node fails the run within ~15 s (as the CLI)
     l.connect.keepalive_timeout_s = 4;
+    l.master_port = hosts_->masterPort();
     if (why.isEmpty()) why = launcher_->startRemote(l);
   } else {
     why = launcher_->start(QByteArray::fromStdString(model_->json().dump(2)), store_path_);

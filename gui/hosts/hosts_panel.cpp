@@ -11,6 +11,7 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QSaveFile>
+#include <QSpinBox>
 #include <QStyle>
 #include <QTableWidget>
 #include <QVBoxLayout>
@@ -83,6 +84,13 @@ HostsPanel::HostsPanel(HostPrompts* prompts, QWidget* parent)
   test_all->setObjectName("testAll");
   for (QPushButton* b : {add, remove, open, save}) bar->addWidget(b);
   bar->addStretch(1);
+  bar->addWidget(new QLabel("Rendezvous port:"));
+  master_port_ = new QSpinBox;
+  master_port_->setObjectName("masterPort");
+  master_port_->setRange(1, 65535);
+  master_port_->setValue(29500);
+  master_port_->setToolTip("TCP port on node 0 where the ranks of a run meet (open it between the nodes)");
+  bar->addWidget(master_port_);
   bar->addWidget(test_all);
   layout->addLayout(bar);
 
@@ -152,6 +160,9 @@ remote::ConnectOptions HostsPanel::connectOptions() const {
   if (prompts_) o.prompts = prompts_->prompts();
   return o;
 }
+
+int HostsPanel::masterPort() const { return master_port_->value(); }
+void HostsPanel::setMasterPort(int port) { master_port_->setValue(port); }
 
 void HostsPanel::addHost(const remote::HostEntry& e) {
   filling_ = true;

@@ -12,6 +12,7 @@
 #include "hostfile.h"
 
 class QLabel;
+class QSpinBox;
 class QTableWidget;
 
 namespace moe::gui {
@@ -42,6 +43,9 @@ class HostsPanel : public QWidget {
   // The options a connection from the studio uses: the base, unknown host keys asked, the prompts.
   remote::ConnectOptions connectOptions() const;
 
+  int masterPort() const;  // node 0's rendezvous port for runs
+  void setMasterPort(int port);
+
   void addHost(const remote::HostEntry& h);
   void testConnection(int row);  // starts a probe on its own thread (no-op while one runs for the row)
   bool isTesting(int row) const;
@@ -67,6 +71,7 @@ class HostsPanel : public QWidget {
   QTableWidget* table_;
   QLabel* validation_;
   QLabel* known_hosts_;
+  QSpinBox* master_port_;
   QString file_;
   remote::ConnectOptions base_;
   quint64 next_row_id_ = 1;

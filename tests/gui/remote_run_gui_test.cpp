@@ -1,0 +1,137 @@
+// Remote runs from the studio: the Run workspace's "where" choice (a multi-node design is never run
+// locally by accident), and tiny-cpu launched from the GUI on the two sshd fixture nodes × 2 ranks
+// (ep = 4) through remote::RunSession, ending `completed` with every step in the run store and the
+// nodes' lines in the console prefixed by host.
+#include <QAction>
+#include <QComboBox>
+#include <QLabel>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "design/spec_model.h"
+#include "gui_test_util.h"
+#include "hosts/hosts_panel.h"
+#include "remote_fixture.h"
+#include "run/run_launcher.h"
+#include "run/run_workspace.h"
+#include "run_reader.h"
+
+using namespace moe;
+using namespace moe::gui;
+using moe::gui::test::Studio;
+using moe::gui::test::waitUntil;
+namespace rt = moe::remote::test;
+
+namespace {
+
+// A TCP port free on 127.0.0.1 right now (the kernel picks it).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 29577;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) ::close(fd);
+  return port;
+}
+
+// The small ep = 4 job of tests/remote/remote_run_test.cpp.
+void tinyEp4(SpecModel* m, int steps) {
+  for (const auto& [k, v] : std::vector<std::pair<QString, QVariant>>{{"parallel.ep", 4},
+                                                                      {"train.steps", steps},
+                                                                      {"train.warmup_steps", 4},
+                                                                      {"model.n_layers", 2},
+                                                                      {"model.seq_len", 32},
+                                                                      {"model.d_model", 64},
+                                                                      {"model.moe.d_expert", 64},
+                                                                      {"train.data.val_fraction", 0.0005}}) {
+    ASSERT_TRUE(m->setValue(k, v).isEmpty()) << k.toStdString();
+  }
+}
+
+}  // namespace
+
+TEST(RemoteRunGui, AMultiNodeDesignIsNotRunLocally) {
+  Studio s;
+  s.window->loadPreset("tiny-cpu");
+  RunWorkspace* run = s.window->runWorkspace();
+  run->setWhere(RunWorkspace::Where::local);
+  EXPECT_TRUE(run->runButton()->isEnabled());
+  nlohmann::json j = s.window->specModel()->json();
+  j["cluster"]["nodes"] = nlohmann::json::array({{{"host", "node-a"}, {"slots", 1}}, {{"host", "node-b"}, {"slots", 1}}});
+  j["parallel"]["dp"] = 2;
+  s.window->specModel()->setSpecJson(j);
+  ASSERT_FALSE(s.window->specModel()->hasErrors());
+  EXPECT_FALSE(run->runButton()->isEnabled());
+  EXPECT_FALSE(s.window->runAction()->isEnabled());
+  EXPECT_TRUE(run->runButton()->toolTip().contains("cluster.nodes lists 2 nodes")) << run->runButton()->toolTip().toStdString();
+  EXPECT_TRUE(run->findChild<QLabel*>("runWhereNote")->text().contains("Hosts"));
+  // The trigger does nothing either: no run is recorded.
+  s.window->runAction()->trigger();
+  EXPECT_FALSE(s.window->launcher()->isRunning());
+
+  // Hosts chosen but the panel is empty: still disabled, saying why; with hosts it can run.
+  run->setWhere(RunWorkspace::Where::hosts);
+  EXPECT_FALSE(run->runButton()->isEnabled());
+  EXPECT_TRUE(run->runButton()->toolTip().contains("no hosts")) << run->runButton()->toolTip().toStdString();
+  s.window->hosts()->addHost(rt::node(0));
+  EXPECT_TRUE(run->runButton()->isEnabled()) << run->runButton()->toolTip().toStdString();
+}
+
+TEST(RemoteRunGui, TinyCpuOnTwoFixtureNodesCompletesIntoTheStore) {
+  Studio s;
+  QTemporaryDir tmp;
+  s.window->loadPreset("tiny-cpu");
+  tinyEp4(s.window->specModel(), 30);
+  // The design describes its cluster: the two fixture nodes × 2 slots.
+  nlohmann::json j = s.window->specModel()->json();
+  j["cluster"]["nodes"] = nlohmann::json::array({{{"host", "127.0.0.1"}, {"port", 2222}, {"slots", 2}},
+                                                 {{"host", "127.0.0.1"}, {"port", 2223}, {"slots", 2}}});
+  j["parallel"]["gpus_per_node"] = 2;
+  s.window->specModel()->setSpecJson(j);
+  for (const auto& d : s.window->specModel()->diagnostics()) ADD_FAILURE() << d.text();
+  ASSERT_FALSE(s.window->specModel()->hasErrors());
+
+  HostsPanel* hosts = s.window->hosts();
+  remote::ConnectOptions o = rt::trusted_options(tmp.path().toStdString());
+  o.ssh_config_file = (rt::fixture_dir() / "ssh_config").string();
+  hosts->setConnectOptions(o);
+  hosts->setMasterPort(free_port());
+  hosts->addHost(rt::node(0));
+  hosts->addHost(rt::node(1));
+  RunWorkspace* run = s.window->runWorkspace();
+  run->setWhere(RunWorkspace::Where::hosts);
+  ASSERT_TRUE(run->runButton()->isEnabled()) << run->runButton()->toolTip().toStdString();
+
+  run->runButton()->click();
+  ASSERT_TRUE(s.window->launcher()->isRunning()) << run->statusText().toStdString();
+  EXPECT_TRUE(s.window->launcher()->isRemote());
+  EXPECT_FALSE(run->runButton()->isEnabled());
+  EXPECT_TRUE(run->stopButton()->isEnabled());
+  // The GUI thread stays free: waitUntil spins the event loop the whole time.
+  const bool ended = waitUntil([&] { return !s.window->launcher()->isRunning(); }, 240000);
+  const std::string console = run->console()->toPlainText().toStdString();
+  ASSERT_TRUE(ended) << console;
+  EXPECT_EQ(run->statusText(), "completed") << console;
+
+  store::RunReader reader(s.db().toStdString());
+  auto runs = reader.list_runs();
+  ASSERT_EQ(runs.size(), 1u) << console;
+  EXPECT_EQ(runs[0].status, "completed");
+  EXPECT_EQ(runs[0].n_steps, 30);
+  EXPECT_EQ(runs[0].world_size, 4);
+  EXPECT_NE(runs[0].hosts_json.find("127.0.0.1"), std::string::npos) << runs[0].hosts_json;
+  EXPECT_EQ(reader.steps_after(runs[0].id, -1).size(), 30u);
+  // Node events and node lines name their host.
+  EXPECT_NE(console.find("127.0.0.1:2222"), std::string::npos) << console;
+  EXPECT_NE(console.find("127.0.0.1:2223"), std::string::npos) << console;
+  EXPECT_NE(console.find("completed on 2 node(s): 30 steps"), std::string::npos) << console;
+}
