@@ -357,6 +357,17 @@ void CudaModel<T>::download_params(MixtralModel& cpu) const {
 }
 
 template <typename T>
+void CudaModel<T>::download_grads(MixtralModel& cpu) const {
+  std::vector<float> host(static_cast<size_t>(total_));
+  MOE_CUDA_CHECK(cudaStreamSynchronize(blas_.stream()));
+  MOE_CUDA_CHECK(cudaMemcpy(host.data(), grad_.data(), host.size() * 4, cudaMemcpyDeviceToHost));
+  for (Param* p : cpu.named_params()) {
+    const DevParam& dp = params_[index_of(p->name)];
+    std::copy_n(host.begin() + static_cast<std::ptrdiff_t>(dp.offset), dp.numel, p->grad.begin());
+  }
+}
+
+template <typename T>
 std::vector<int64_t> CudaModel<T>::moe_layer_indices() const {
   std::vector<int64_t> out;
   for (const auto& L : layers_)
