@@ -78,6 +78,7 @@ def main():
     flops = 3 * 6.0 * T * k * d * f
     print(f"| torch eager MoE layer fwd+bwd | {ms:.3f} ms | {flops / ms * 1e-9:.1f} TFLOP/s (expert GEMMs) |"
           f" {torch.cuda.get_device_name()} torch {torch.__version__} |")
+    print(f"torch_ms={ms:.4f}")
     return 0
 
 
