@@ -7,6 +7,7 @@
 //    user would: time of core's validation + plan, and of the whole edit (forms, grid, estimates).
 #include <QApplication>
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTabWidget>
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -109,8 +111,12 @@ int main(int argc, char** argv) {
   QObject::connect(window.poller(), &StorePoller::liveUpdate, [&](const LiveUpdate& u) { read_ms.push_back(u.read_ms); });
   QObject::connect(window.live(), &LiveWorkspace::updated, [&] { apply_ms.push_back(window.live()->lastApplyMs()); });
   // Replot times: QCustomPlot measures each replot; sample after every queued replot ran.
+  std::map<QString, std::vector<double>> replot_by_plot;  // where the replot time goes
   for (QCustomPlot* p : window.live()->plots())
-    QObject::connect(p, &QCustomPlot::afterReplot, [&replot_ms, p] { replot_ms.push_back(p->replotTime()); });
+    QObject::connect(p, &QCustomPlot::afterReplot, [&replot_ms, &replot_by_plot, p] {
+      replot_ms.push_back(p->replotTime());
+      replot_by_plot[p->objectName()].push_back(p->replotTime());
+    });
 
   std::atomic<bool> writer_done{false};
   std::thread writer([&] {
@@ -127,10 +133,16 @@ int main(int argc, char** argv) {
   });
   QElapsedTimer wall;
   wall.start();
-  while (!writer_done || window.live()->runStatus() != "completed") {
-    app.processEvents(QEventLoop::AllEvents, 5);
-    if (wall.elapsed() > qint64(seconds * 1000) + 60000) break;
-  }
+  // A real event loop (as app.exec() in the studio): a spinning processEvents() loop would take a
+  // whole core from the writer and the poller on this 2-core machine.
+  QEventLoop loop;
+  QTimer done_check;
+  QObject::connect(&done_check, &QTimer::timeout, [&] {
+    if ((writer_done && window.live()->runStatus() == "completed") || wall.elapsed() > qint64(seconds * 1000) + 60000)
+      loop.quit();
+  });
+  done_check.start(50);
+  loop.exec();
   writer.join();
   probe.stop();
   const int64_t shown = window.live()->stepsShown();
@@ -166,6 +178,7 @@ int main(int argc, char** argv) {
               std::string(6, '-').c_str(), std::string(12, '-').c_str());
   row("GUI event-loop latency (5 ms probe)", lateness_ms, "ms", "p99 < 50");
   row("replot, one plot", replot_ms, "ms", "< 30");
+  for (const auto& [name, v] : replot_by_plot) row(qPrintable("  replot " + name), v, "ms", "< 30");
   row("apply one update (GUI thread, no paint)", apply_ms, "ms", "");
   row("store read per tick (worker thread)", read_ms, "ms", "");
   row("design: core validate + plan (DSv3)", core_ms, "ms", "< 5");

@@ -261,21 +261,41 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
                      .arg(u.run.world_size)
                      .arg(std::isfinite(u.run.last_tokens_per_s) ? QString::number(u.run.last_tokens_per_s, 'f', 0) : "–"));
 
-  // Steps × experts heatmap of the chosen layer: one column per bucket (a step, until there are more).
-  const auto& h = u.heatmap;
-  if (h.n_experts > 0 && h.n_buckets > 0) {
-    double first = h.bucket_first_step.front(), last = h.bucket_first_step.back();
-    heat_map_->data()->setSize(int(h.n_buckets), int(h.n_experts));
-    heat_columns_ = int(h.n_buckets);
-    heat_experts_ = int(h.n_experts);
-    heat_map_->data()->setRange(QCPRange(first, last == first ? first + 1 : last), QCPRange(0, double(h.n_experts - 1)));
-    for (int64_t e = 0; e < h.n_experts; ++e)
-      for (int64_t b = 0; b < h.n_buckets; ++b)
-        heat_map_->data()->setCell(int(b), int(e), h.values[e * h.n_buckets + b]);
-    heat_map_->rescaleDataRange(true);
-    heat_plot_->rescaleAxes();
+  // Steps × experts heatmap of the chosen layer: the cells are pre-sized to the fold's capacity
+  // (resizing QCPColorMapData clears it), only the changed columns are written, and the axis shows
+  // the filled ones.
+  if (u.heat_experts > 0 && u.heat_columns > 0) {
+    auto* d = heat_map_->data();
+    if (d->keySize() != u.heat_capacity || d->valueSize() != u.heat_experts) {
+      d->setSize(int(u.heat_capacity), int(u.heat_experts));
+      d->fill(0);
+    }
+    const double w = double(u.heat_width), origin = double(u.heat_origin);
+    // Cell c's centre is the middle of its steps.
+    d->setRange(QCPRange(origin + (w - 1) / 2, origin + (double(u.heat_capacity) - 1) * w + (w - 1) / 2),
+                QCPRange(0, double(u.heat_experts - 1)));
+    for (int64_t c = u.heat_from; c < u.heat_columns; ++c)
+      for (int64_t e = 0; e < u.heat_experts; ++e)
+        d->setCell(int(c), int(e), u.heat_values[size_t((c - u.heat_from) * u.heat_experts + e)]);
+    if (u.heat_from == 0)  // a merge or a new run: the columns past the filled ones hold stale values
+      for (int64_t c = u.heat_columns; c < u.heat_capacity; ++c)
+        for (int64_t e = 0; e < u.heat_experts; ++e) d->setCell(int(c), int(e), 0);
+    heat_columns_ = int(u.heat_columns);
+    heat_experts_ = int(u.heat_experts);
+    // Colour range over the filled cells only (the empty tail would pull the minimum to 0).
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t c = 0; c < u.heat_columns; ++c)
+      for (int64_t e = 0; e < u.heat_experts; ++e) {
+        double v = d->cell(int(c), int(e));
+        lo = std::min(lo, v), hi = std::max(hi, v);
+      }
+    heat_map_->setDataRange(QCPRange(lo, hi > lo ? hi : lo + 1));
+    heat_plot_->xAxis->setRange(origin - 0.5, origin + double(u.heat_columns) * w - 0.5);
+    heat_plot_->yAxis->setRange(-0.5, double(u.heat_experts) - 0.5);
     static_cast<QCPTextElement*>(heat_plot_->plotLayout()->element(0, 0))
-        ->setText(QString("Expert load of layer %1 (tokens per step)").arg(u.layer));
+        ->setText(u.heat_width == 1 ? QString("Expert load of layer %1 (tokens per step)").arg(u.layer)
+                                    : QString("Expert load of layer %1 (tokens per step, mean of %2 steps per column)")
+                                          .arg(u.layer).arg(u.heat_width));
   }
   const auto& m = u.latest;
   if (m.n_layers > 0 && m.n_experts > 0) {
@@ -289,11 +309,16 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
         ->setText(QString("Layers × experts, steps %1–%2").arg(m.first_step).arg(m.last_step));
   }
   // Drops: one line per layer (legend only when few).
+  // Many layers (64 × thousands of steps): thin aliased lines, which the raster engine draws ~50×
+  // faster than 1.5 px antialiased strokes that overlap each other.
+  const bool many_layers = u.balance.size() > 8;
   for (size_t l = 0; l < u.balance.size(); ++l) {
     while (drops_plot_->graphCount() <= int(l)) {
       QCPGraph* g = drops_plot_->addGraph();
       g->setName(QString("layer %1").arg(drops_plot_->graphCount() - 1));
-      g->setPen(QPen(categoryColor(drops_plot_->graphCount() - 1, palette()), 1.5));
+      g->setPen(QPen(categoryColor(drops_plot_->graphCount() - 1, palette()), many_layers ? 1.0 : 1.5));
+      g->setAntialiased(!many_layers);
+      g->setAdaptiveSampling(true);
     }
     for (const auto& b : u.balance[l]) drops_plot_->graph(int(l))->addData(double(b.step), b.drop_rate * 100);
   }
@@ -305,9 +330,21 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
   drawA2a(u);
   redrawCurves();
 
-  for (auto* p : plots()) p->replot(QCustomPlot::rpQueuedReplot);
+  replotVisible();
   apply_ms_ = timer.nsecsElapsed() / 1e6;
   Q_EMIT updated();
+}
+
+// Hidden plots (another workspace in front) wait: showEvent replots them once.
+void LiveWorkspace::replotVisible() {
+  stale_ = !isVisible();
+  if (stale_) return;
+  for (auto* p : plots()) p->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void LiveWorkspace::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  if (stale_) replotVisible();
 }
 
 void LiveWorkspace::drawA2a(const LiveUpdate& u) {

@@ -49,6 +49,8 @@ class LiveWorkspace : public QWidget {
   void handleLayerChanged(int layer);
   void redrawCurves();
   void drawA2a(const LiveUpdate& u);
+  void replotVisible();
+  void showEvent(QShowEvent* event) override;
 
   StorePoller* poller_;
   QComboBox* run_combo_;
@@ -74,6 +76,7 @@ class LiveWorkspace : public QWidget {
   QVector<double> step_x_, loss_, aux_, z_, tps_;
   std::vector<std::pair<int64_t, std::vector<double>>> a2a_total_;
   double apply_ms_ = 0;
+  bool stale_ = false;  // updated while hidden: replot when shown
   int heat_columns_ = 0, heat_experts_ = 0;  // of the data drawn (QCPColorMapData starts 10×10)
 };
 

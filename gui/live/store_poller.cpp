@@ -12,7 +12,7 @@
 namespace moe::gui {
 
 namespace {
-constexpr int64_t kHeatmapBuckets = 400;   // columns of the heatmap: one per step until there are more
+constexpr int64_t kRowsPerRead = 2048;     // expert-load rows per query (a finished run is read in chunks)
 constexpr int64_t kLatestWindow = 20;      // steps averaged in the layers × experts view
 constexpr int64_t kA2aWindow = 20;         // steps averaged in the per-rank bars
 
@@ -64,6 +64,7 @@ void PollWorker::follow(qint64 run_id, qint64 layer) {
     last_step_ = -1;
     last_a2a_step_ = -1;
     last_balance_step_.clear();
+    heat_.reset();
     planned_steps_ = 0;
     last_status_.clear();
   }
@@ -131,7 +132,22 @@ void PollWorker::readLive(bool reset) {
   }
   const int64_t last = u.run.last_step;
   if (u.run.n_layers > 0 && last >= 0) {
-    u.heatmap = reader_->expert_heatmap(run_, layer_, std::max<int64_t>(0, first_step_), -1, kHeatmapBuckets);
+    // Only the rows since the last tick: the fold keeps the heatmap of the whole run bounded.
+    for (;;) {
+      auto rows = reader_->expert_load_after(run_, layer_, heat_.last_step(), kRowsPerRead);
+      for (const auto& r : rows) heat_.add(r.step, r.counts);
+      if (int64_t(rows.size()) < kRowsPerRead) break;
+    }
+    u.heat_origin = heat_.origin();
+    u.heat_width = heat_.width();
+    u.heat_columns = heat_.columns();
+    u.heat_experts = heat_.experts();
+    u.heat_capacity = heat_.capacity();
+    u.heat_from = reset ? 0 : heat_.take_first_changed();
+    if (reset) heat_.take_first_changed();
+    u.heat_values.reserve(size_t((u.heat_columns - u.heat_from) * u.heat_experts));
+    for (int64_t c = u.heat_from; c < u.heat_columns; ++c)
+      for (int64_t e = 0; e < u.heat_experts; ++e) u.heat_values.push_back(heat_.value(c, e));
     u.latest = reader_->layer_expert_matrix(run_, std::max<int64_t>(0, last - kLatestWindow + 1), last);
     last_balance_step_.resize(u.run.n_layers, -1);
     u.balance.resize(u.run.n_layers);

@@ -1,8 +1,8 @@
 #pragma once
 // StorePoller: reads the run store on a worker thread, so the GUI thread only draws. Every
 // `interval` it lists the runs (signalled when the list changed) and, for the run being followed,
-// reads what is new since the last tick through core's RunReader: steps, the expert-load heatmap
-// of the chosen layer, the layers × experts matrix of the latest window, drop rates per layer and
+// reads what is new since the last tick through core's RunReader: steps, the new expert-load rows
+// of the chosen layer (folded into a bounded heatmap here, so the GUI thread only copies columns), the layers × experts matrix of the latest window, drop rates per layer and
 // per-rank all-to-all times. Results arrive as LiveUpdate values through queued signals.
 #include <QObject>
 #include <QString>
@@ -10,6 +10,7 @@
 #include <array>
 #include <memory>
 
+#include "live/heat_columns.h"
 #include "run_reader.h"
 
 class QThread;
@@ -26,8 +27,13 @@ struct LiveUpdate {
   std::vector<store::StepRow> steps;
   std::vector<std::vector<store::LoadBalance>> balance;  // [layer] new rows, ascending step
   std::vector<std::pair<int64_t, std::vector<double>>> a2a_total;  // step → per-rank µs, all layers and phases
-  // Whole views, re-read each tick (bounded by the bucket count):
-  store::Heatmap heatmap;  // of `layer`
+  // Steps × experts heatmap of `layer`, folded incrementally (HeatColumns): column c covers steps
+  // [heat_origin + c·heat_width, +heat_width). Only columns ≥ heat_from changed since the last
+  // update; their values follow, column-major: heat_values[(c - heat_from) * heat_experts + e].
+  int64_t heat_origin = 0, heat_width = 1, heat_columns = 0, heat_experts = 0, heat_from = 0;
+  int64_t heat_capacity = 0;
+  std::vector<double> heat_values;
+  // Whole views, re-read each tick (bounded by a window of steps):
   store::LayerExpertMatrix latest;  // the latest window of steps
   std::array<store::A2aRankStats, 4> a2a_stats;  // dispatch/fwd, combine/fwd, dispatch/bwd, combine/bwd
   double read_ms = 0;  // time the worker spent on this tick
@@ -62,6 +68,7 @@ class PollWorker : public QObject {
   qint64 run_ = -1, layer_ = 0, newer_than_ = -2;
   int64_t planned_steps_ = 0;
   int64_t first_step_ = -1, last_step_ = -1, last_a2a_step_ = -1;
+  HeatColumns heat_{512};  // heatmap columns: one per step until there are more
   std::vector<int64_t> last_balance_step_;
   std::string last_status_;
   int interval_ms_ = 500;
