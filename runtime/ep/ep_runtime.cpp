@@ -39,9 +39,6 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
   const auto& p = spec.parallel;
   if (p.tp > 1 || p.pp > 1)
     throw Error("parallel.tp/pp: the multi-process CPU runtime does expert and data parallelism only (tp = pp = 1)");
-  if (spec.routing.type != "token_choice")
-    throw Error("routing.type: " + spec.routing.type +
-                " picks each expert's top tokens over the whole batch; with parallel.dp × ep > 1 use token_choice");
   if (spec.model.moe.num_experts % p.ep != 0)
     throw Error("parallel.ep: " + std::to_string(p.ep) + " does not divide model.moe.num_experts (" +
                 std::to_string(spec.model.moe.num_experts) + ")");

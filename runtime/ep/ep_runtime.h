@@ -29,7 +29,7 @@ namespace moe::rt::ep {
 class EpRuntime {
  public:
   // Collective over the world: every rank calls it with the same spec. Refuses what the
-  // multi-process CPU runtime does not do (tp/pp > 1, expert choice, world ≠ dp·tp·pp·ep).
+  // multi-process CPU runtime does not do (tp/pp > 1, world ≠ dp·tp·pp·ep).
   EpRuntime(const JobSpec& spec, const comm::RankEnv& env);
   ~EpRuntime();
 

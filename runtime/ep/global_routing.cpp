@@ -17,6 +17,51 @@ int64_t GlobalRouting::token_offset(int64_t tokens) {
   return offset;
 }
 
+bool GlobalRouting::select_expert_choice(const MoeConfig& config, const float* scores, const float* bias, int64_t tokens,
+                                         Assignments& asg, std::vector<float>& weight, std::vector<int64_t>& loss_counts) {
+  const int64_t P = group_.size(), me = group_.rank(), E = config.num_experts;
+  std::vector<int64_t> sizes(static_cast<size_t>(P), 0);
+  group_.all_gather(&tokens, sizes.data(), sizeof(int64_t));
+  int64_t longest = 0, total = 0, offset = 0;
+  for (int64_t r = 0; r < P; ++r) {
+    longest = std::max(longest, sizes[r]);
+    if (r < me) offset += sizes[r];
+    total += sizes[r];
+  }
+  std::vector<float> padded(static_cast<size_t>(longest * E), 0.0f), gathered(static_cast<size_t>(P * longest * E));
+  if (tokens > 0) std::memcpy(padded.data(), scores, static_cast<size_t>(tokens * E) * sizeof(float));
+  if (longest > 0) group_.all_gather(padded.data(), gathered.data(), padded.size() * sizeof(float));
+  std::vector<float> all(static_cast<size_t>(total * E));
+  int64_t at = 0;
+  for (int64_t r = 0; r < P; ++r) {
+    std::memcpy(all.data() + at * E, gathered.data() + r * longest * E, static_cast<size_t>(sizes[r] * E) * sizeof(float));
+    at += sizes[r];
+  }
+  Assignments global;
+  std::vector<float> global_weight;
+  select_tokens(config, all.data(), bias, total, true, global, global_weight);
+  asg = Assignments{};
+  asg.num_tokens = tokens;
+  asg.num_experts = E;
+  asg.top_k = 0;
+  asg.capacity = global.capacity;
+  asg.counts.assign(static_cast<size_t>(E), 0);
+  asg.dropped.assign(static_cast<size_t>(E), 0);
+  weight.clear();
+  for (int64_t a = 0; a < global.size(); ++a) {
+    const int64_t t = global.token[a] - offset;
+    if (t < 0 || t >= tokens) continue;
+    asg.token.push_back(static_cast<int32_t>(t));
+    asg.expert.push_back(global.expert[a]);
+    asg.route.push_back(global.route[a]);
+    ++asg.counts[global.expert[a]];
+    weight.push_back(global_weight[a]);
+  }
+  asg.tokens_without_expert = count_tokens_without_expert(asg);
+  loss_counts = global.counts;
+  return true;
+}
+
 void GlobalRouting::decide(const MoeConfig& config, const float* weight, bool apply_capacity, Assignments& asg,
                            std::vector<int64_t>& loss_counts) {
   const int64_t E = asg.num_experts, P = group_.size(), me = group_.rank();

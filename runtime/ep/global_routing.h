@@ -10,7 +10,8 @@
 //     ranks' assignments of the expert (ties: earlier global assignment).
 // One all-gather of (tokens, counts[E]) per layer and micro-batch; probability mode adds one of the
 // (expert, weight) pairs; router jitter adds one of the token counts (the noise is keyed by the
-// global token index, so it is the one-process noise). Token choice only (expert choice's top-C spans the whole batch).
+// global token index, so it is the one-process noise). Expert choice gathers the scores instead:
+// its top-C per expert spans the whole batch.
 #include <cstdint>
 #include <vector>
 
@@ -26,6 +27,12 @@ class GlobalRouting final : public moe::rt::RoutingSync<float> {
               std::vector<int64_t>& loss_counts) override;
   // Σ tokens of the ranks before this one (one all-gather of the token counts).
   int64_t token_offset(int64_t tokens) override;
+  // Expert choice: all-gathers the router scores of the group (padded to the longest rank), runs
+  // the one-process selection on the concatenated batch (identical on every rank) and keeps the
+  // assignments of this rank's tokens.
+  bool select_expert_choice(const MoeConfig& config, const float* scores, const float* bias, int64_t tokens,
+                            Assignments& assignments, std::vector<float>& weight,
+                            std::vector<int64_t>& loss_counts) override;
 
  private:
   comm::Communicator& group_;

@@ -63,8 +63,15 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   const int64_t offset = jitter && config_.jitter > 0.0 && sync_ ? sync_->token_offset(tokens) : 0;
   router_.forward(w.gate, x, tokens, jitter, rng, offset);
   const bool sync = sync_ && config_.type == RoutingType::token_choice;
-  select_tokens(config_, router_.scores(), bias, tokens, !options.force_dropless && !sync, assignments_, weight_);
-  if (sync) {
+  // Expert choice across ranks (training; evaluation runs the whole batch on every rank).
+  const bool group_choice = sync_ && config_.type == RoutingType::expert_choice && options.training &&
+                            sync_->select_expert_choice(config_, router_.scores(), bias, tokens, assignments_, weight_,
+                                                        loss_counts_);
+  if (!group_choice)
+    select_tokens(config_, router_.scores(), bias, tokens, !options.force_dropless && !sync, assignments_, weight_);
+  if (group_choice) {
+    router_.compute_losses(loss_counts_);
+  } else if (sync) {
     sync_->decide(config_, weight_.data(), !options.force_dropless, assignments_, loss_counts_);
     router_.compute_losses(loss_counts_);
   } else {

@@ -171,6 +171,16 @@ TEST(EpEquivalence, ProbabilityDropPolicyDp2Ep2) {
   expect_same_training(baseline(cap), many);
 }
 
+// Expert choice: each expert takes its top-C tokens among all the group's tokens (scores
+// all-gathered, the one-process selection on the concatenated batch), so ep 4 and dp 2 × ep 2
+// train exactly as one process; the counts are C per expert in both.
+TEST(EpEquivalence, ExpertChoiceMatchesOneProcess) {
+  const std::string ec = " --set routing.type=expert_choice --set routing.capacity_factor=1.0";
+  const TrainRun& one = baseline(ec);
+  expect_same_training(one, train("ep4ec", 4, ec + " --set parallel.ep=4 --set train.micro_batch=2"));
+  expect_same_training(one, train("dp2ep2ec", 4, ec + " --set parallel.ep=2 --set parallel.dp=2 --set train.micro_batch=2"));
+}
+
 // Router jitter: the noise is keyed by (one draw of the model's rng per layer call, global token
 // index), so 4 ranks draw exactly what one process draws for the same batch.
 TEST(EpEquivalence, JitterEp4MatchesOneProcess) {
