@@ -285,7 +285,8 @@ void MainWindow::importHfConfig(const QString& file) {
     if (!imported.warnings.empty()) {
       QStringList w;
       for (const auto& s : imported.warnings) w << QString::fromStdString(s);
-      QMessageBox::information(this, "Imported with notes", note + "\n\n" + w.join('\n'));
+      if (!qEnvironmentVariableIsSet("MOE_STUDIO_NO_PROMPTS"))  // tests and headless runs
+        QMessageBox::information(this, "Imported with notes", note + "\n\n" + w.join('\n'));
     }
     statusBar()->showMessage(note, 6000);
   } catch (const std::exception& e) {
