@@ -142,6 +142,13 @@ TEST(HostsPanel, TestConnectionReportsReachableAuthAndTheHostKey) {
     EXPECT_TRUE(t.contains(" cores")) << t.toStdString();
   }
   EXPECT_EQ(p.panel.resultText(0), text0);
+  // docs/screenshots/hosts.png: MOE_SCREENSHOT_DIR=docs/screenshots ctest -R HostsPanel.TestConnection
+  if (const QString dir = qEnvironmentVariable("MOE_SCREENSHOT_DIR"); !dir.isEmpty()) {
+    p.panel.resize(1280, 360);
+    p.panel.show();
+    waitUntil([] { return false; }, 300);  // let the layout settle
+    EXPECT_TRUE(p.panel.grab().save(dir + "/hosts.png"));
+  }
 }
 
 TEST(HostsPanel, UnknownHostKeyIsAskedWithItsFingerprint) {
