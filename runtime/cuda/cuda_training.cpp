@@ -35,7 +35,11 @@ std::string hostname() {
 template <typename T>
 CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
   const DataSplit data = load_training_data(spec);
-  MixtralModel cpu(spec);  // the seeded weights under their Hugging Face names
+  // The seeded weights under their Hugging Face names. MixtralModel itself computes in fp32 only
+  // (it refuses other dtypes), so it is built from an fp32 copy of the spec.
+  JobSpec host_spec = spec;
+  host_spec.runtime.dtype = "fp32";
+  MixtralModel cpu(host_spec);
   Stream stream;
   Blas blas;
   blas.set_stream(stream.get());
