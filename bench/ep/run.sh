@@ -2,7 +2,8 @@
 # Expert-parallel benchmarks (issue 4), printed as tables:
 #   1. the dispatcher's all-to-all vs a raw gloo::alltoallv of the same bytes (ep 4);
 #   2. weak scaling: tokens/s of moe-runtime train with ep = 1, 2, 4 (micro_batch per rank fixed);
-#   3. overlap: the share of all-to-all time hidden behind expert compute with 4 chunks.
+#   3. overlap: the share of all-to-all time hidden behind expert compute with 4 chunks;
+#   4. hierarchical all-to-all on 2 virtual nodes: measured inter-node bytes vs `moe plan`'s.
 # usage: bench/ep/run.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,4 +57,30 @@ for chunks in 1 4; do
     --master 127.0.0.1:$port --metrics "$tmp/ov$chunks.jsonl" 2>/dev/null
   read -r tps ms a2a exposed < <(median_tps "$tmp/ov$chunks.jsonl")
   printf "%8s %10s %14s %16s %9.0f%%\n" "$chunks" "$ms" "$a2a" "$exposed" "$(echo "100 * (1 - $exposed / $a2a)" | bc -l)"
+done
+
+echo
+echo "== 4. hierarchical all-to-all (ep 4 on 2 virtual nodes of 2, tiny-cpu top-2): inter-node bytes =="
+echo "   measured: mean over steps of the a2a records' inter_bytes per rank per MoE layer (4 phases);"
+echo "   plan: moe plan's flat_inter / hier_inter (expectation under uniform routing)"
+printf "%14s %14s %14s %10s %12s\n" hierarchical measured plan "ratio" step_ms
+moe=$build/core/cli/moe
+for hier in false true; do
+  port=$((port + 1))
+  set2=("${common[@]}" --set parallel.ep=4 --set parallel.gpus_per_node=2 --set parallel.hierarchical_a2a=$hier)
+  "$rt" train tiny-cpu "${set2[@]}" --nproc-per-node 4 --master 127.0.0.1:$port --metrics "$tmp/h$hier.jsonl" 2>/dev/null
+  plan=$("$moe" plan "$root/resources/presets/tiny-cpu.json" "${set2[@]}" --json | python3 -c '
+import json, sys
+p = json.load(sys.stdin)["plan"]["a2a"]
+print(p["hier_inter"] if p["hierarchical"] else p["flat_inter"])')
+  python3 - "$tmp/h$hier.jsonl" "$plan" "$hier" <<'PY'
+import json, sys, statistics
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+a2a = [r for r in recs if r.get("type") == "a2a"]
+steps = sorted({r["step"] for r in a2a}); layers = len({r["layer"] for r in a2a}); ranks = len(a2a[0]["rank_us"])
+per = sum(r["inter_bytes"] for r in a2a) / len(steps) / layers / ranks
+plan = float(sys.argv[2])
+ms = statistics.median(r["step_ms"] for r in recs if r.get("type") == "step" and r["step"] >= 3)
+print(f"{sys.argv[3]:>14} {per:14.0f} {plan:14.0f} {per / plan:10.3f} {ms:12.1f}")
+PY
 done
