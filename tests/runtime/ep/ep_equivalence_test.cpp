@@ -212,6 +212,10 @@ TEST(EpEquivalence, HierarchicalOnOffTwoVirtualNodes) {
   // the forwarding inside the destination node adds intra-node bytes.
   int64_t flat_intra = 0, hier_intra = 0, flat_inter = 0, inter = 0;
   for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_FALSE(a[i].contains("rank_meta_bytes")) << "record " << i;  // the flat exchange sends none
+    if (b[i]["phase"] == "dispatch" && b[i]["pass"] == "fwd") {
+      EXPECT_TRUE(b[i].contains("rank_meta_bytes")) << "record " << i;
+    }
     EXPECT_LE(b[i]["inter_bytes"].get<int64_t>(), a[i]["inter_bytes"].get<int64_t>()) << "record " << i;
     flat_intra += static_cast<int64_t>(a[i]["intra_bytes"]);
     hier_intra += static_cast<int64_t>(b[i]["intra_bytes"]);
