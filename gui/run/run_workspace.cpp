@@ -179,6 +179,7 @@ void RunWorkspace::handleOutputLine(const QString& line, bool is_stderr) {
 void RunWorkspace::handleStarted() {
   first_step_ = -1;
   node_index_.clear();
+  remote_run_ = launcher_->isRemote();
   console_->clear();
   command_->setText("<code>" + launcher_->commandLine().toHtmlEscaped() + "</code>");
   setStatus(launcher_->isRemote() ? "running on the hosts" : "running", palette().color(QPalette::Highlight));
@@ -195,7 +196,8 @@ void RunWorkspace::handleFinished(int exit_code, bool crashed) {
   else if (exit_code == 0) setStatus("completed", okColor(this));
   else if (exit_code == 130) setStatus("cancelled", warningColor(this));
   else setStatus(QString("failed (exit code %1)").arg(exit_code), errorColor(this));
-  console_->appendPlainText(QString("— moe run exited with code %1 after %2 s —")
+  console_->appendPlainText(QString("— %1 with code %2 after %3 s —")
+                                .arg(remote_run_ ? "remote run ended" : "moe run exited")
                                 .arg(exit_code).arg(launcher_->elapsedMs() / 1000.0, 0, 'f', 1));
   updateRunButton();
 }

@@ -58,6 +58,7 @@ class RunWorkspace : public QWidget {
   bool hosts_valid_ = false;
   QString hosts_summary_;
   QMap<QString, int> node_index_;  // console colour per remote node
+  bool remote_run_ = false;        // the current (or last) run went to the hosts
   QPushButton* run_;
   QPushButton* stop_;
   QLabel* status_;
