@@ -4,7 +4,8 @@
 #   2. weak scaling: tokens/s of moe-runtime train with ep = 1, 2, 4 (micro_batch per rank fixed);
 #   3. overlap: the share of all-to-all time hidden behind expert compute with 4 chunks;
 #   4. hierarchical all-to-all on 2 virtual nodes: measured inter-node bytes vs `moe plan`'s.
-# usage: bench/ep/run.sh [BUILD_DIR]   (default: build)
+# usage: bench/ep/run.sh [BUILD_DIR]   (default: build); EP_BENCH_SECTIONS=4 runs only section 4
+# (its bytes do not depend on the machine's load; 1–3 are timings: run them on a quiet machine).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
@@ -12,8 +13,11 @@ rt=$build/runtime/app/moe-runtime
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+sections=${EP_BENCH_SECTIONS:-1234}
+if [[ $sections == *1* ]]; then
 echo "== 1. dispatcher all-to-all vs raw gloo::alltoallv (4 processes) =="
 "$build/bench/ep/ep_dispatch_bench" --procs 4 --iters 9 --tokens 8192 --d 512
+fi
 
 # tiny-cpu, 1 GEMM thread per rank (4 ranks share the 2 cores), 8 steps, 2 sequences of 128 per rank.
 common=(--set train.steps=8 --set train.micro_batch=2 --set runtime.threads=1 --set routing.capacity_factor=0
@@ -30,11 +34,12 @@ ranks = len(a2a[0]["rank_us"]) if a2a else 1
 print(f'{statistics.median(r["tokens_per_s"] for r in steps):.0f} {ms:.1f} {us/1e3/ranks/len(steps) if steps else 0:.1f} {exp/1e3/ranks/len(steps) if steps else 0:.1f}')
 PY
 }
+port=29850
+if [[ $sections == *2* ]]; then
 echo
 echo "== 2. weak scaling (tiny-cpu, 2 x 128 tokens per rank per step, 1 thread per rank) =="
 printf "%4s %10s %10s %14s %14s\n" ep tokens/s step_ms "a2a ms/rank" "vs ep 1"
 base=""
-port=29850
 for ep in 1 2 4; do
   port=$((port + 1))
   if [ "$ep" = 1 ]; then
@@ -48,6 +53,9 @@ for ep in 1 2 4; do
   printf "%4s %10s %10s %14s %13.2fx\n" "$ep" "$tps" "$ms" "$a2a" "$(echo "$tps / $base" | bc -l)"
 done
 
+fi
+
+if [[ $sections == *3* ]]; then
 echo
 echo "== 3. overlap (ep 4, tiny-cpu as above): all-to-all time per rank per step =="
 printf "%8s %10s %14s %16s %10s\n" chunks step_ms "a2a ms/rank" "waited ms/rank" hidden
@@ -59,6 +67,9 @@ for chunks in 1 4; do
   printf "%8s %10s %14s %16s %9.0f%%\n" "$chunks" "$ms" "$a2a" "$exposed" "$(echo "100 * (1 - $exposed / $a2a)" | bc -l)"
 done
 
+fi
+
+if [[ $sections == *4* ]]; then
 echo
 echo "== 4. hierarchical all-to-all (ep 4 on 2 virtual nodes of 2, tiny-cpu top-2): inter-node bytes =="
 echo "   measured: mean over steps of the a2a records' inter_bytes per rank per MoE layer (4 phases);"
@@ -84,3 +95,4 @@ ms = statistics.median(r["step_ms"] for r in recs if r.get("type") == "step" and
 print(f"{sys.argv[3]:>14} {per:14.0f} {plan:14.0f} {per / plan:10.3f} {ms:12.1f}")
 PY
 done
+fi
