@@ -356,3 +356,58 @@ TEST(PlanJson, HasEverySection) {
   for (const char* k : {"params", "memory", "flops", "a2a", "time"}) EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_EQ(j["params"]["total"].get<double>(), plan_preset("qwen3-30b-a3b").params.total);
 }
+
+// a2a_bytes_for_routing: the exact bytes for the routing that happened, worked by hand. EP 4 on 2
+// nodes of 2 (members 0,1 | 2,3), E 8 (2 per member), d 16 fp32 (64 B per row). Member 0 sends
+// token 0 to experts 4 and 6 (members 2 and 3, node 1), token 1 to experts 5 (member 2) and 1
+// (member 0 itself); member 3 sends token 0 to experts 0 and 2 (members 0 and 1, node 0).
+TEST(A2aRoutingBytes, FlatAndHierarchicalWorkedByHand) {
+  JobSpec s;
+  s.model.d_model = 16;
+  s.runtime.dtype = "fp32";
+  const A2aRouting r = a2a_routing_from_copies(8, {0, 0, 1, 1}, {{{0, 4}, {0, 6}, {1, 5}, {1, 1}}, {}, {}, {{0, 0}, {0, 2}}});
+  const double B = 64;
+  EXPECT_EQ(r.copies[0 * 4 + 2], 2);       // experts 4 and 5
+  EXPECT_EQ(r.node_tokens[0 * 2 + 1], 2);  // tokens 0 and 1 reach node 1
+  EXPECT_EQ(r.node_tokens[3 * 2 + 0], 1);  // member 3's token 0 reaches node 0 once
+  s.parallel.hierarchical_a2a = false;
+  auto flat0 = a2a_bytes_for_routing(s, r, 0);
+  EXPECT_EQ(flat0[0].inter, 3 * B);  // dispatch fwd: three copies leave node 0
+  EXPECT_EQ(flat0[0].intra, 0);      // expert 1 is member 0's own
+  EXPECT_EQ(flat0[1].inter, 1 * B);  // combine fwd: member 3's copy for expert 0 goes back
+  EXPECT_EQ(flat0[2].sent, flat0[0].sent);  // combine bwd runs the dispatch way
+  EXPECT_EQ(flat0[3].sent, flat0[1].sent);
+  s.parallel.hierarchical_a2a = true;
+  auto hier0 = a2a_bytes_for_routing(s, r, 0), hier1 = a2a_bytes_for_routing(s, r, 1);
+  auto hier2 = a2a_bytes_for_routing(s, r, 2), hier3 = a2a_bytes_for_routing(s, r, 3);
+  EXPECT_EQ(hier0[0].inter, 2 * B);  // two tokens cross once each to forwarder 2
+  EXPECT_EQ(hier2[0].intra, 1 * B);  // forwarder 2 hands token 0 to member 3 (expert 6)
+  EXPECT_EQ(hier3[1].intra, 1 * B);  // and member 3's output returns to forwarder 2
+  EXPECT_EQ(hier2[1].inter, 2 * B);  // forwarder 2 sends member 0 one summed row per token
+  EXPECT_EQ(hier3[0].inter, 1 * B);  // member 3's token 0 crosses once to forwarder 1
+  EXPECT_EQ(hier1[0].intra, 1 * B);  // forwarder 1 hands it to member 0 (expert 0)
+  EXPECT_EQ(hier0[1].intra, 1 * B);  // member 0 returns that output to forwarder 1
+  EXPECT_EQ(hier0[0].sent, hier0[0].intra + hier0[0].inter);
+}
+
+// Under uniform routing the function's mean is the plan's expectation: every (token, remote node)
+// pair enumerated for E 8, k 2, 2 nodes of 4 experts — the plan's 22/28 share of tokens reaching
+// the other node.
+TEST(A2aRoutingBytes, ExhaustiveTopTwoMeanIsThePlan) {
+  JobSpec s = parse_spec("{}", {"model.d_model=16", "model.seq_len=28", "model.moe.num_experts=8", "model.moe.top_k=2",
+                                "routing.capacity_factor=0", "parallel.ep=2", "parallel.gpus_per_node=1",
+                                "parallel.hierarchical_a2a=true", "train.micro_batch=1", "train.grad_accum=1",
+                                "cluster.nodes.0.slots=2", "runtime.dtype=fp32"});
+  // Member 0's 28 tokens take the 28 expert pairs once each.
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> kept(2);
+  int64_t t = 0;
+  for (int64_t a = 0; a < 8; ++a)
+    for (int64_t b = a + 1; b < 8; ++b, ++t) kept[0].insert(kept[0].end(), {{t, a}, {t, b}});
+  const A2aRouting r = a2a_routing_from_copies(8, {0, 1}, kept);
+  const auto got = a2a_bytes_for_routing(s, r, 0);
+  const Plan plan = plan_job(s, test_gpu());
+  EXPECT_DOUBLE_EQ(got[0].inter, 22 * 64);                   // 22 of the 28 pairs touch node 1
+  EXPECT_DOUBLE_EQ(got[0].inter * 4, plan.a2a.hier_inter);  // 4 phases
+  s.parallel.hierarchical_a2a = false;
+  EXPECT_DOUBLE_EQ(a2a_bytes_for_routing(s, r, 0)[0].inter * 4, plan_job(s, test_gpu()).a2a.flat_inter);
+}
