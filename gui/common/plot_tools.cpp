@@ -124,6 +124,8 @@ QString modelToCsv(const QAbstractItemModel* model) {
   return out;
 }
 
+QString saveTable(const QAbstractItemModel* model, const QString& file) { return writeText(file, modelToCsv(model)); }
+
 QString savePlot(QCustomPlot* plot, const QString& file) {
   QString lower = file.toLower();
   bool ok = true;
@@ -145,7 +147,7 @@ void exportPlotDialog(QCustomPlot* plot, QWidget* parent) {
 void exportTableDialog(const QAbstractItemModel* model, QWidget* parent, const QString& suggested) {
   QString file = QFileDialog::getSaveFileName(parent, "Export Table", suggested, "CSV (*.csv)");
   if (file.isEmpty()) return;
-  QString why = writeText(file, modelToCsv(model));
+  QString why = saveTable(model, file);
   if (!why.isEmpty()) QMessageBox::warning(parent, "Export failed", why);
 }
 

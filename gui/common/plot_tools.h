@@ -17,6 +17,8 @@ QString savePlot(QCustomPlot* plot, const QString& file);
 // The data of every graph (step,value columns per graph) and colour map (one row per cell row).
 QString plotToCsv(QCustomPlot* plot);
 QString modelToCsv(const QAbstractItemModel* model);
+// Writes modelToCsv(model) to `file`. Returns "" or the reason.
+QString saveTable(const QAbstractItemModel* model, const QString& file);
 // Asks for a file and saves; errors go to a message box.
 void exportPlotDialog(QCustomPlot* plot, QWidget* parent);
 void exportTableDialog(const QAbstractItemModel* model, QWidget* parent, const QString& suggested);

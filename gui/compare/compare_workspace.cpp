@@ -2,6 +2,7 @@
 #include "compare/compare_workspace.h"
 
 #include <QComboBox>
+#include <QFontMetrics>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QInputDialog>
@@ -17,6 +18,7 @@
 #include <QTabWidget>
 #include <QTableView>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 #include "common/qcp.h"
 
@@ -45,6 +47,31 @@ QTableView* makeTable(QAbstractItemModel* model, const QString& name) {
   view->setEditTriggers(QAbstractItemView::NoEditTriggers);
   view->setSelectionBehavior(QAbstractItemView::SelectRows);
   return view;
+}
+// A table of a few numeric columns that must fit a narrow pane: headers wrap onto two lines,
+// numeric columns get the width of their widest value (or header word), the first column takes
+// what is left and elides.
+void wrapHeaders(QTableView* view) {
+  QHeaderView* h = view->horizontalHeader();
+  h->setDefaultAlignment(Qt::AlignCenter | Qt::Alignment(Qt::TextWordWrap));
+  h->setMinimumHeight(2 * h->fontMetrics().lineSpacing() + 10);
+  h->setStretchLastSection(false);
+  view->setTextElideMode(Qt::ElideMiddle);
+  view->setWordWrap(false);
+}
+
+void fitColumns(QTableView* view) {
+  QAbstractItemModel* m = view->model();
+  QHeaderView* h = view->horizontalHeader();
+  const QFontMetrics cell(view->font()), head(h->font());
+  for (int c = 1; c < m->columnCount(); ++c) {
+    int w = 0;
+    for (const QString& word : m->headerData(c, Qt::Horizontal).toString().split(' ')) w = std::max(w, head.horizontalAdvance(word));
+    for (int r = 0; r < m->rowCount(); ++r) w = std::max(w, cell.horizontalAdvance(m->index(r, c).data().toString()));
+    h->setSectionResizeMode(c, QHeaderView::Fixed);
+    h->resizeSection(c, w + 18);
+  }
+  if (m->columnCount() > 0) h->setSectionResizeMode(0, QHeaderView::Stretch);
 }
 }  // namespace
 
@@ -121,6 +148,7 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   summary_model_ = new QStandardItemModel(this);
   summary_view_ = makeTable(summary_model_, "summaryTable");
   summary_view_->setSortingEnabled(true);
+  wrapHeaders(summary_view_);
   diff_model_ = new QStandardItemModel(this);
   diff_view_ = makeTable(diff_model_, "diffTable");
   tables->addTab(summary_view_, "Summary");
@@ -258,6 +286,11 @@ void CompareWorkspace::redraw() {
     // Summary per run.
     summary_model_->setHorizontalHeaderLabels(
         {"run", "final loss", "tokens/s", "drop rate", "max/mean load", "a2a share of step"});
+    const char* tips[] = {"run id and name", "loss at the last step (nats)", "throughput at the last step",
+                          "dropped / routed tokens over the whole run",
+                          "max / mean expert load at the last step, mean over layers (1 = balanced)",
+                          "all-to-all time (slowest rank) as a share of the mean step time"};
+    for (int c = 0; c < 6; ++c) summary_model_->setHeaderData(c, Qt::Horizontal, tips[c], Qt::ToolTipRole);
     for (qint64 id : selected_) {
       store::RunInfo info = r->run(id);
       double a2a_us = 0;
@@ -289,7 +322,7 @@ void CompareWorkspace::redraw() {
                                  cell(info.routed_total > 0 ? info.drop_rate * 100 : NAN, 2, " %"),
                                  cell(info.last_imbalance, 3), cell(share * 100, 1, " %")});
     }
-    summary_view_->resizeColumnsToContents();
+    fitColumns(summary_view_);
     diff_view_->resizeColumnsToContents();
   } catch (const std::exception& e) {
     summary_model_->appendRow(new QStandardItem(QString("cannot read the run store: %1").arg(e.what())));

@@ -240,6 +240,7 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
     a2a_total_.clear();
     drops_plot_->clearGraphs();
     heat_columns_ = heat_experts_ = 0;
+    heat_cells_.clear();
     if (u.run.id != run_id_) {
       run_id_ = u.run.id;
       int i = run_combo_->findData(run_id_);
@@ -261,37 +262,29 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
                      .arg(u.run.world_size)
                      .arg(std::isfinite(u.run.last_tokens_per_s) ? QString::number(u.run.last_tokens_per_s, 'f', 0) : "–"));
 
-  // Steps × experts heatmap of the chosen layer: the cells are pre-sized to the fold's capacity
-  // (resizing QCPColorMapData clears it), only the changed columns are written, and the axis shows
-  // the filled ones.
+  // Steps × experts heatmap of the chosen layer. heat_cells_ mirrors the fold's columns; only the
+  // changed columns are written into it and into the map, except when the column count changes
+  // (QCPColorMapData::setSize clears the cells): then the map is refilled from the mirror.
   if (u.heat_experts > 0 && u.heat_columns > 0) {
+    const int64_t E = u.heat_experts;
+    heat_cells_.resize(size_t(u.heat_columns * E));
+    std::copy(u.heat_values.begin(), u.heat_values.end(), heat_cells_.begin() + u.heat_from * E);
     auto* d = heat_map_->data();
-    if (d->keySize() != u.heat_capacity || d->valueSize() != u.heat_experts) {
-      d->setSize(int(u.heat_capacity), int(u.heat_experts));
-      d->fill(0);
+    int64_t write_from = u.heat_from;
+    if (d->keySize() != u.heat_columns || d->valueSize() != E) {
+      d->setSize(int(u.heat_columns), int(E));
+      write_from = 0;
     }
-    const double w = double(u.heat_width), origin = double(u.heat_origin);
+    for (int64_t c = write_from; c < u.heat_columns; ++c)
+      for (int64_t e = 0; e < E; ++e) d->setCell(int(c), int(e), heat_cells_[size_t(c * E + e)]);
     // Cell c's centre is the middle of its steps.
-    d->setRange(QCPRange(origin + (w - 1) / 2, origin + (double(u.heat_capacity) - 1) * w + (w - 1) / 2),
-                QCPRange(0, double(u.heat_experts - 1)));
-    for (int64_t c = u.heat_from; c < u.heat_columns; ++c)
-      for (int64_t e = 0; e < u.heat_experts; ++e)
-        d->setCell(int(c), int(e), u.heat_values[size_t((c - u.heat_from) * u.heat_experts + e)]);
-    if (u.heat_from == 0)  // a merge or a new run: the columns past the filled ones hold stale values
-      for (int64_t c = u.heat_columns; c < u.heat_capacity; ++c)
-        for (int64_t e = 0; e < u.heat_experts; ++e) d->setCell(int(c), int(e), 0);
+    const double w = double(u.heat_width), origin = double(u.heat_origin);
+    d->setRange(QCPRange(origin + (w - 1) / 2, origin + (double(u.heat_columns) - 1) * w + (w - 1) / 2),
+                QCPRange(0, double(E - 1)));
     heat_columns_ = int(u.heat_columns);
-    heat_experts_ = int(u.heat_experts);
-    // Colour range over the filled cells only (the empty tail would pull the minimum to 0).
-    double lo = INFINITY, hi = -INFINITY;
-    for (int64_t c = 0; c < u.heat_columns; ++c)
-      for (int64_t e = 0; e < u.heat_experts; ++e) {
-        double v = d->cell(int(c), int(e));
-        lo = std::min(lo, v), hi = std::max(hi, v);
-      }
-    heat_map_->setDataRange(QCPRange(lo, hi > lo ? hi : lo + 1));
-    heat_plot_->xAxis->setRange(origin - 0.5, origin + double(u.heat_columns) * w - 0.5);
-    heat_plot_->yAxis->setRange(-0.5, double(u.heat_experts) - 0.5);
+    heat_experts_ = int(E);
+    heat_map_->rescaleDataRange(true);
+    heat_plot_->rescaleAxes();
     static_cast<QCPTextElement*>(heat_plot_->plotLayout()->element(0, 0))
         ->setText(u.heat_width == 1 ? QString("Expert load of layer %1 (tokens per step)").arg(u.layer)
                                     : QString("Expert load of layer %1 (tokens per step, mean of %2 steps per column)")

@@ -77,6 +77,7 @@ class LiveWorkspace : public QWidget {
   std::vector<std::pair<int64_t, std::vector<double>>> a2a_total_;
   double apply_ms_ = 0;
   bool stale_ = false;  // updated while hidden: replot when shown
+  std::vector<double> heat_cells_;  // [column * experts + e], the fold's columns as drawn
   int heat_columns_ = 0, heat_experts_ = 0;  // of the data drawn (QCPColorMapData starts 10×10)
 };
 

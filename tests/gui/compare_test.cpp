@@ -1,6 +1,12 @@
 // Compare: two runs recorded in a real store (through RunStore, as the ingestor writes them) show
-// both curves, the diff table lists exactly the keys that differ, tags/notes/delete act on the store.
+// both curves, the diff table lists exactly the keys that differ, tags/notes/delete act on the store;
+// a plot exports as PNG and PDF, a table and a plot's series as CSV.
+#include <QFile>
+#include <QFileInfo>
+#include <QImage>
 #include <QLineEdit>
+#include <QTabWidget>
+#include <QTemporaryDir>
 #include <QSortFilterProxyModel>
 #include <QStandardItemModel>
 #include <gtest/gtest.h>
@@ -116,4 +122,63 @@ TEST(Compare, TwoRunsShowBothCurvesAndExactlyTheDifferingKeys) {
   ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 1; }, 5000));
   store::RunReader r(s.db().toStdString());
   EXPECT_EQ(r.list_runs().size(), 1u);
+}
+
+TEST(Compare, ExportsPlotAsPngAndPdfAndTablesAsCsv) {
+  Studio s;
+  nlohmann::json a = spec_to_json(JobSpec{});
+  a["name"] = "export-a";
+  nlohmann::json b = a;
+  b["name"] = "export-b";
+  b["train"]["lr"] = 0.02;
+  const int64_t id_a = recordRun(s.db(), a, 12, 0.05);
+  const int64_t id_b = recordRun(s.db(), b, 12, 0.1);
+  CompareWorkspace* compare = s.window->compare();
+  s.window->workspaces()->setCurrentWidget(compare);
+  s.window->poller()->refreshRuns();
+  ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 2; }, 5000));
+  compare->selectRuns({id_a, id_b});
+  ASSERT_EQ(compare->curvesPlot()->graphCount(), 2);
+
+  QTemporaryDir out;
+  // The plot as PNG (a real image of the widget's size at 2×) and as PDF.
+  const QString png = out.filePath("curves.png"), pdf = out.filePath("curves.pdf");
+  ASSERT_EQ(savePlot(compare->curvesPlot(), png), QString());
+  ASSERT_EQ(savePlot(compare->curvesPlot(), pdf), QString());
+  QImage image(png);
+  ASSERT_FALSE(image.isNull()) << png.toStdString();
+  EXPECT_EQ(image.width(), 2 * compare->curvesPlot()->width());
+  QFile pdf_file(pdf);
+  ASSERT_TRUE(pdf_file.open(QIODevice::ReadOnly));
+  EXPECT_GT(pdf_file.size(), 1000);
+  EXPECT_TRUE(pdf_file.read(5) == "%PDF-");
+  // An unknown extension is refused with a reason, and nothing is written.
+  EXPECT_TRUE(savePlot(compare->curvesPlot(), out.filePath("curves.bmp")).contains("unknown format"));
+  EXPECT_FALSE(QFileInfo::exists(out.filePath("curves.bmp")));
+
+  // The summary table as CSV: its header, then one row per run, in the table's order.
+  QStandardItemModel* summary = compare->summaryModel();
+  ASSERT_EQ(summary->rowCount(), 2);
+  const QString csv = out.filePath("summary.csv");
+  ASSERT_EQ(saveTable(summary, csv), QString());
+  QFile csv_file(csv);
+  ASSERT_TRUE(csv_file.open(QIODevice::ReadOnly | QIODevice::Text));
+  const QStringList lines = QString::fromUtf8(csv_file.readAll()).split('\n', Qt::SkipEmptyParts);
+  ASSERT_EQ(lines.size(), 1 + summary->rowCount());
+  QStringList header;
+  for (int c = 0; c < summary->columnCount(); ++c) header << summary->headerData(c, Qt::Horizontal).toString();
+  EXPECT_EQ(lines[0].split(',').size(), summary->columnCount());
+  EXPECT_TRUE(lines[0].startsWith(header[0])) << lines[0].toStdString();
+  for (int r = 0; r < summary->rowCount(); ++r)
+    EXPECT_TRUE(lines[1 + r].startsWith(summary->item(r, 0)->text())) << lines[1 + r].toStdString();
+  EXPECT_TRUE(lines[1].contains("export-") && lines[2].contains("export-"));
+
+  // The curves as CSV: a header and one row per point of each run.
+  const QString curves_csv = out.filePath("curves.csv");
+  ASSERT_EQ(savePlot(compare->curvesPlot(), curves_csv), QString());
+  QFile cf(curves_csv);
+  ASSERT_TRUE(cf.open(QIODevice::ReadOnly | QIODevice::Text));
+  const QStringList rows = QString::fromUtf8(cf.readAll()).split('\n', Qt::SkipEmptyParts);
+  EXPECT_EQ(rows.count("series,x,y"), 2);
+  EXPECT_EQ(rows.size(), 2 + 12 + 12);
 }

@@ -1,6 +1,10 @@
 // Design workspace: edits reach the spec and the estimates, core's rules show inline on the field
-// and disable Run, every preset loads into a valid design, the layout grid describes ranks.
+// and disable Run, every preset loads into a valid design, the layout grid describes ranks, and a
+// Hugging Face config.json imports into the design.
 #include <QAction>
+#include <QFile>
+#include <QTabWidget>
+#include <QTemporaryDir>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSpinBox>
@@ -11,6 +15,7 @@
 #include "design/layout_view.h"
 #include "design/spec_model.h"
 #include "gui_test_util.h"
+#include "job_spec.h"
 #include "run/run_workspace.h"
 
 using namespace moe;
@@ -127,4 +132,42 @@ TEST(Design, SaveAndLoadRoundTrip) {
   s.window->openSpec(file);
   EXPECT_EQ(model->spec().routing.type, "expert_choice");
   EXPECT_EQ(model->filePath(), file);
+}
+
+TEST(Design, ImportHuggingFaceConfigFillsTheDesign) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  const QString dir = QString(MOE_SOURCE_DIR) + "/tests/core/data/hf-configs/";
+  // Experts, top-k, layers and width come from each config's own keys.
+  for (const char* name : {"mixtral-8x7b-v0.1.json", "deepseek-v3.json", "qwen3-30b-a3b.json"}) {
+    SCOPED_TRACE(name);
+    QFile f(dir + name);
+    ASSERT_TRUE(f.open(QIODevice::ReadOnly)) << (dir + name).toStdString();
+    const auto config = nlohmann::json::parse(f.readAll().toStdString());
+    s.window->loadPreset("tiny-cpu");
+    const int64_t tiny_layers = model->spec().model.n_layers;
+    s.window->importHfConfig(dir + name);
+    const JobSpec& spec = model->spec();
+    EXPECT_EQ(spec.model.d_model, config["hidden_size"].get<int64_t>());
+    EXPECT_EQ(spec.model.n_layers, config["num_hidden_layers"].get<int64_t>());
+    EXPECT_NE(spec.model.n_layers, tiny_layers);
+    EXPECT_EQ(spec.model.moe.top_k, config["num_experts_per_tok"].get<int64_t>());
+    const char* experts_key = config.contains("num_local_experts") ? "num_local_experts"
+                              : config.contains("n_routed_experts") ? "n_routed_experts" : "num_experts";
+    EXPECT_EQ(spec.model.moe.num_experts, config[experts_key].get<int64_t>());
+    EXPECT_EQ(s.window->workspaces()->currentWidget(), s.window->design());
+    // The form shows the imported value, not the preset's.
+    auto* layers = qobject_cast<QSpinBox*>(s.window->design()->editorFor("model.n_layers"));
+    ASSERT_NE(layers, nullptr);
+    EXPECT_EQ(layers->value(), spec.model.n_layers);
+  }
+  // A file that is not a supported config leaves the design as it was.
+  QTemporaryDir tmp;
+  QFile bad(tmp.filePath("config.json"));
+  ASSERT_TRUE(bad.open(QIODevice::WriteOnly));
+  bad.write(R"({"architectures": ["NoSuchForCausalLM"], "hidden_size": 8})");
+  bad.close();
+  const int64_t before = model->spec().model.d_model;
+  s.window->importHfConfig(bad.fileName());
+  EXPECT_EQ(model->spec().model.d_model, before);
 }

@@ -1,7 +1,12 @@
 // Run + Live: launching tiny-cpu from the studio runs the real `moe run` → moe-runtime → store
 // path; the heatmap gains columns while it runs, the run ends `completed` and appears in Compare.
+// Stop ends a running run `cancelled` with no process left. The heatmap's incremental fold.
 #include <QAction>
+#include <QDir>
+#include <QFile>
 #include <QFileInfo>
+#include <QMap>
+#include <QPushButton>
 #include <QProgressBar>
 #include <gtest/gtest.h>
 
@@ -9,6 +14,7 @@
 #include "compare/runs_model.h"
 #include "design/spec_model.h"
 #include "gui_test_util.h"
+#include "live/heat_columns.h"
 #include "live/live_workspace.h"
 #include "run/run_launcher.h"
 #include "run/run_workspace.h"
@@ -73,4 +79,121 @@ TEST(RunLive, LaunchingTinyCpuFillsTheLiveViewsAndEndsCompleted) {
   ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 1; }, 5000));
   EXPECT_EQ(compare->runsProxy()->index(0, RunsModel::Status).data().toString(), "completed");
   EXPECT_EQ(compare->runsProxy()->index(0, RunsModel::Id).data().toLongLong(), runs[0].id);
+}
+
+namespace {
+// Processes descended from this one (the `moe run` child and whatever it started), read from /proc.
+QList<qint64> descendants() {
+  QMap<qint64, qint64> parent;
+  for (const QString& name : QDir("/proc").entryList(QDir::Dirs)) {
+    bool ok = false;
+    qint64 pid = name.toLongLong(&ok);
+    if (!ok) continue;
+    QFile stat("/proc/" + name + "/stat");
+    if (!stat.open(QIODevice::ReadOnly)) continue;  // gone meanwhile
+    const QString text = QString::fromUtf8(stat.readAll());
+    // "pid (comm) state ppid …": comm may hold spaces, so parse after the last ')'.
+    const QStringList rest = text.mid(text.lastIndexOf(')') + 2).split(' ');
+    if (rest.size() < 2 || rest[0] == "Z") continue;  // a zombie has exited already
+    parent[pid] = rest[1].toLongLong();
+  }
+  QList<qint64> found, frontier{QCoreApplication::applicationPid()};
+  while (!frontier.isEmpty()) {
+    const qint64 p = frontier.takeFirst();
+    for (auto it = parent.begin(); it != parent.end(); ++it)
+      if (it.value() == p) found << it.key(), frontier << it.key();
+  }
+  return found;
+}
+}  // namespace
+
+TEST(RunLive, StopEndsTheRunCancelledAndLeavesNoProcess) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  ASSERT_TRUE(model->setValue("train.steps", 5000).isEmpty());  // far longer than the test waits
+  ASSERT_FALSE(model->hasErrors());
+  s.window->poller()->setIntervalMs(100);
+  LiveWorkspace* live = s.window->live();
+
+  s.window->runAction()->trigger();
+  ASSERT_TRUE(s.window->launcher()->isRunning()) << s.window->runWorkspace()->statusText().toStdString();
+  // Stop once the run is really training (steps recorded), as a user would.
+  ASSERT_TRUE(waitUntil([&] { return live->runStatus() == "running" && live->stepsShown() >= 2; }, 120000))
+      << live->runStatus().toStdString() << " " << live->stepsShown();
+  const QList<qint64> running = descendants();
+  ASSERT_FALSE(running.isEmpty());
+  auto* stop = s.window->runWorkspace()->findChild<QPushButton*>("stopButton");
+  ASSERT_NE(stop, nullptr);
+  ASSERT_TRUE(stop->isEnabled());
+  stop->click();
+
+  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 30000)) << "moe run did not stop";
+  EXPECT_EQ(s.window->runWorkspace()->statusText(), "cancelled");
+  EXPECT_FALSE(stop->isEnabled());
+  // The store records the end, and the Live view shows it.
+  ASSERT_TRUE(waitUntil([&] {
+    store::RunReader reader(s.db().toStdString());
+    auto runs = reader.list_runs();
+    return runs.size() == 1 && runs[0].status == "cancelled";
+  }, 10000));
+  ASSERT_TRUE(waitUntil([&] { return live->runStatus() == "cancelled"; }, 10000)) << live->runStatus().toStdString();
+  EXPECT_LT(live->stepsShown(), 5000);
+  // No process is left behind: neither `moe run` nor the runtime it started (polled: an exiting
+  // child may take a moment to be reaped).
+  QList<qint64> left;
+  const bool all_gone = waitUntil([&] {
+    left.clear();
+    for (qint64 pid : running)
+      if (QFileInfo::exists(QString("/proc/%1").arg(pid))) {
+        QFile stat(QString("/proc/%1/stat").arg(pid));
+        if (stat.open(QIODevice::ReadOnly) && !QString::fromUtf8(stat.readAll()).section(") ", 1).startsWith("Z")) left << pid;
+      }
+    return left.isEmpty() && descendants().isEmpty();
+  }, 10000);
+  EXPECT_TRUE(all_gone) << "still alive: " << left.size() << " of " << running.size() << " processes, "
+                        << descendants().size() << " descendants";
+}
+
+TEST(HeatColumns, FoldsStepsIntoBoundedColumnsKeepingTheMeans) {
+  HeatColumns h(4);
+  for (int64_t s = 10; s < 14; ++s) h.add(s, {s, 2 * s});
+  EXPECT_EQ(h.columns(), 4);
+  EXPECT_EQ(h.width(), 1);
+  EXPECT_EQ(h.origin(), 10);
+  EXPECT_EQ(h.experts(), 2);
+  EXPECT_EQ(h.value(3, 1), 26.0);
+  EXPECT_EQ(h.take_first_changed(), 0);
+  EXPECT_EQ(h.take_first_changed(), 4);  // nothing new
+  // A fifth step does not fit: pairs merge (width 2), the new step opens the third column.
+  h.add(14, {14, 28});
+  EXPECT_EQ(h.columns(), 3);
+  EXPECT_EQ(h.width(), 2);
+  EXPECT_EQ(h.value(0, 0), 10.5);
+  EXPECT_EQ(h.value(1, 0), 12.5);
+  EXPECT_EQ(h.value(2, 0), 14.0);
+  EXPECT_EQ(h.take_first_changed(), 0);
+  h.add(15, {15, 30});
+  EXPECT_EQ(h.value(2, 1), 29.0);
+  EXPECT_EQ(h.take_first_changed(), 2);  // only the last column changed
+  h.add(15, {99, 99});                   // a step already folded is ignored
+  EXPECT_EQ(h.value(2, 0), 14.5);
+
+  // A long run: the columns stay bounded and each is the mean of exactly its steps.
+  HeatColumns big(512);
+  std::vector<double> raw;
+  for (int64_t s = 0; s < 5000; ++s) {
+    const int64_t v = (s * 7919) % 1000;
+    raw.push_back(double(v));
+    big.add(s, {v});
+  }
+  EXPECT_LE(big.columns(), 512);
+  EXPECT_EQ(big.width(), 16);  // 5000 steps / 512 columns → 16 steps per column
+  EXPECT_EQ(big.columns(), (5000 + 15) / 16);
+  for (int64_t c = 0; c < big.columns(); ++c) {
+    double sum = 0;
+    int64_t n = 0;
+    for (int64_t s = c * 16; s < std::min<int64_t>(5000, (c + 1) * 16); ++s) sum += raw[size_t(s)], ++n;
+    ASSERT_DOUBLE_EQ(big.value(c, 0), sum / double(n)) << "column " << c;
+  }
 }
