@@ -64,7 +64,9 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   // exchange at combine time) and sends ONE row per (token, node) back across nodes. The backward
   // calls mirror this (dy crosses once per (token, node) and fans out; the expert-input gradients
   // are summed at the forwarder). Expert inputs and gate-weight gradients are bitwise those of the
-  // flat exchange; y and dx differ only by the order of the additions (partial sums per node).
+  // flat exchange (with token-major assignments, as token choice makes them, even in the same row
+  // order; expert choice's rows of one source and expert come in token order instead of selection
+  // order); y and dx differ only by the order of the additions (partial sums per node).
   // Needs set_peer_nodes first and node-major EP groups with the same number of members on every
   // node. The masks have ⌈G/64⌉ words per token for G experts per node.
   void set_hierarchical(Communicator& intra, Communicator& inter);
