@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
+#include <map>
 #include <type_traits>
 
 #include "cuda_attention.h"
@@ -15,6 +15,7 @@
 #include "kernels.h"
 #include "layer_kernels.h"
 #include "moe_config.h"
+#include "param_layout.h"
 
 namespace moe::rt::cuda {
 
@@ -26,9 +27,7 @@ void ensure(DeviceBuffer<V>& b, int64_t n) {
 }
 
 std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i) + "."; }
-std::string expert_name(int64_t i, int64_t j, const char* kind) {
-  return layer_prefix(i) + "block_sparse_moe.experts." + std::to_string(j) + "." + kind + ".weight";
-}
+std::string expert_name(int64_t i, int64_t j, const char* kind) { return expert_param_name(i, j, kind); }
 
 }  // namespace
 
@@ -53,34 +52,14 @@ CudaModel<T>::CudaModel(MixtralModel& cpu, Blas& blas) : spec_(cpu.spec()), blas
   const int64_t E = m.moe.num_experts;
   std::vector<Param*> ps = cpu.named_params();
   std::map<std::string, Param*> by_name;
-  for (Param* p : ps) by_name[p->name] = p;
-  // Offsets: named order, 64-element aligned, except that a MoE layer's experts are placed as
-  // three banks (all w1, all w2, all w3) where its first expert parameter appears.
-  size_t offset = 0;
-  std::set<std::string> placed;
-  auto place = [&](Param* p, bool align) {
-    if (align) offset = (offset + 63) / 64 * 64;
-    params_.push_back({p->name, offset, static_cast<size_t>(p->numel()), AdamW::decays(*p)});
-    offset += static_cast<size_t>(p->numel());
-    placed.insert(p->name);
-  };
+  std::vector<ParamInfo> info;
   for (Param* p : ps) {
-    if (placed.count(p->name)) continue;
-    if (p->name.find(".block_sparse_moe.experts.") == std::string::npos) {
-      place(p, true);
-      continue;
-    }
-    const int64_t layer = std::stoll(p->name.substr(std::string("model.layers.").size()));
-    for (const char* kind : {"w1", "w2", "w3"}) {
-      offset = (offset + 63) / 64 * 64;
-      for (int64_t j = 0; j < E; ++j) {
-        auto it = by_name.find(expert_name(layer, j, kind));
-        if (it == by_name.end()) throw Error("cuda model: no parameter " + expert_name(layer, j, kind));
-        place(it->second, false);
-      }
-    }
+    by_name[p->name] = p;
+    info.push_back({p->name, static_cast<size_t>(p->numel()), AdamW::decays(*p)});
   }
-  total_ = static_cast<int64_t>((offset + 63) / 64 * 64);
+  size_t total = 0;
+  for (const ParamSlot& slot : plan_param_layout(info, E, &total)) params_.push_back({slot.name, slot.offset, slot.numel, slot.decays});
+  total_ = static_cast<int64_t>(total);
 
   // Upload the master weights; gradients and moments start at zero.
   std::vector<float> host(static_cast<size_t>(total_), 0.0f);
