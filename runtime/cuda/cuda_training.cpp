@@ -22,7 +22,9 @@
 
 namespace moe::rt::cuda {
 
-bool cuda_backend_built() { return true; }
+bool cuda_backend_built() {
+  return true;
+}
 
 namespace {
 
@@ -53,8 +55,12 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
 
   MetricsStream metrics(options.metrics);
   metrics.run_start(spec_to_json(spec), 1, "cuda", {hostname()},
-                    {{"params", cpu.num_params()}, {"data", data.origin}, {"train_bytes", data.train.size()},
-                     {"val_bytes", data.val.size()}, {"device", prop.name}, {"dtype", spec.runtime.dtype}});
+                    {{"params", cpu.num_params()},
+                     {"data", data.origin},
+                     {"train_bytes", data.train.size()},
+                     {"val_bytes", data.val.size()},
+                     {"device", prop.name},
+                     {"dtype", spec.runtime.dtype}});
   CudaTrainResult result;
   int64_t step_done = 0;
   auto finish = [&](const std::string& status, const std::string& reason) {
@@ -63,83 +69,95 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
     return result;
   };
 
-  const int64_t B = spec.train.micro_batch, S = spec.model.seq_len, A = spec.train.grad_accum;
-  const int64_t E = spec.model.moe.num_experts;
-  BatchSampler sampler(data.train, S, static_cast<uint64_t>(spec.train.seed));
-  std::vector<int32_t> window, tokens(static_cast<size_t>(B * S)), targets(tokens.size());
-  const std::vector<int64_t> moe_index = model.moe_layer_indices();
-  const auto run_t0 = std::chrono::steady_clock::now();
-  bool first = true;
-  while (step_done < spec.train.steps) {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count();
-    if (options.time_limit_s > 0 && elapsed >= options.time_limit_s)
-      return finish("completed", "time limit of " + std::to_string(options.time_limit_s) + " s reached at step " +
-                                     std::to_string(step_done));
-    if (options.stop_signal && options.stop_signal->load())
-      return finish("cancelled", "stopped by signal " + std::to_string(options.stop_signal->load()) + " after step " +
-                                     std::to_string(step_done));
-    const int64_t step = step_done + 1;
-    const auto t0 = std::chrono::steady_clock::now();
-    model.zero_grad();
-    double lm = 0, aux = 0, z = 0;
-    std::vector<std::vector<int64_t>> counts(moe_index.size(), std::vector<int64_t>(E, 0)), dropped = counts;
-    for (int64_t micro = 0; micro < A; ++micro) {
-      sampler.next(B, window);
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t t = 0; t < S; ++t) {
-          const size_t w = static_cast<size_t>(b * (S + 1) + t);
-          tokens[static_cast<size_t>(b * S + t)] = window[w];
-          targets[static_cast<size_t>(b * S + t)] = window[w + 1];
-        }
-      CudaMoeOptions mo;
-      mo.training = true;
-      mo.loss_scale = 1.0 / static_cast<double>(A);
-      mo.jitter_seed = static_cast<uint64_t>(spec.train.seed) * 0x100000001B3ull + static_cast<uint64_t>(step * A + micro);
-      const ForwardResult r = model.forward(tokens.data(), targets.data(), B, mo);
-      if (!std::isfinite(r.loss))
-        return finish("failed", std::string(std::isnan(r.loss) ? "loss is NaN" : "loss is Inf") + " at step " +
-                                    std::to_string(step));
-      model.backward();
-      lm += r.lm_loss / static_cast<double>(A);
-      aux += r.aux_loss / static_cast<double>(A);
-      z += r.z_loss / static_cast<double>(A);
-      for (size_t l = 0; l < r.routing.size() && l < counts.size(); ++l)
-        for (int64_t e = 0; e < E; ++e) {
-          counts[l][e] += r.routing[l].stats.counts[e];
-          dropped[l][e] += r.routing[l].stats.dropped[e];
-        }
+  try {  // a device error after run_start still ends the stream with run_end "failed"
+    const int64_t B = spec.train.micro_batch, S = spec.model.seq_len, A = spec.train.grad_accum;
+    const int64_t E = spec.model.moe.num_experts;
+    BatchSampler sampler(data.train, S, static_cast<uint64_t>(spec.train.seed));
+    std::vector<int32_t> window, tokens(static_cast<size_t>(B * S)), targets(tokens.size());
+    const std::vector<int64_t> moe_index = model.moe_layer_indices();
+    const auto run_t0 = std::chrono::steady_clock::now();
+    bool first = true;
+    while (step_done < spec.train.steps) {
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count();
+      if (options.time_limit_s > 0 && elapsed >= options.time_limit_s)
+        return finish("completed", "time limit of " + std::to_string(options.time_limit_s) +
+                                       " s reached at step " + std::to_string(step_done));
+      if (options.stop_signal && options.stop_signal->load())
+        return finish("cancelled", "stopped by signal " +
+                                       std::to_string(options.stop_signal->load()) +
+                                       " after step " + std::to_string(step_done));
+      const int64_t step = step_done + 1;
+      const auto t0 = std::chrono::steady_clock::now();
+      model.zero_grad();
+      double lm = 0, aux = 0, z = 0;
+      std::vector<std::vector<int64_t>> counts(moe_index.size(), std::vector<int64_t>(E, 0)),
+          dropped = counts;
+      for (int64_t micro = 0; micro < A; ++micro) {
+        sampler.next(B, window);
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t t = 0; t < S; ++t) {
+            const size_t w = static_cast<size_t>(b * (S + 1) + t);
+            tokens[static_cast<size_t>(b * S + t)] = window[w];
+            targets[static_cast<size_t>(b * S + t)] = window[w + 1];
+          }
+        CudaMoeOptions mo;
+        mo.training = true;
+        mo.loss_scale = 1.0 / static_cast<double>(A);
+        mo.jitter_seed = static_cast<uint64_t>(spec.train.seed) * 0x100000001B3ull +
+                         static_cast<uint64_t>(step * A + micro);
+        const ForwardResult r = model.forward(tokens.data(), targets.data(), B, mo);
+        if (!std::isfinite(r.loss))
+          return finish("failed", std::string(std::isnan(r.loss) ? "loss is NaN" : "loss is Inf") +
+                                      " at step " + std::to_string(step));
+        model.backward();
+        lm += r.lm_loss / static_cast<double>(A);
+        aux += r.aux_loss / static_cast<double>(A);
+        z += r.z_loss / static_cast<double>(A);
+        for (size_t l = 0; l < r.routing.size() && l < counts.size(); ++l)
+          for (int64_t e = 0; e < E; ++e) {
+            counts[l][e] += r.routing[l].stats.counts[e];
+            dropped[l][e] += r.routing[l].stats.dropped[e];
+          }
+      }
+      const double norm = model.clip_grad_norm(spec.train.grad_clip);
+      if (!std::isfinite(norm))
+        return finish("failed", "gradient norm is not finite at step " + std::to_string(step));
+      const double lr = schedule.at(step_done);
+      model.adamw_step(adam, lr, step);
+      if (spec.routing.bias_balancing.enabled) model.update_balancing_bias(counts);
+      MOE_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
+      step_done = step;
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (first) result.first_loss = lm, first = false;
+      result.last_loss = lm;
+      const bool last = step == spec.train.steps;
+      if (last || (spec.runtime.metrics_every > 0 && step % spec.runtime.metrics_every == 0)) {
+        StepRecord rec;
+        rec.step = step;
+        rec.loss = lm, rec.aux_loss = aux, rec.z_loss = z, rec.lr = lr;
+        rec.tokens = B * A * S;
+        rec.step_ms = ms;
+        rec.tokens_per_s = static_cast<double>(rec.tokens) / (ms / 1000.0);
+        rec.extra["grad_norm"] = norm;
+        metrics.step(rec);
+        for (size_t l = 0; l < moe_index.size(); ++l)
+          metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);
+      }
     }
-    const double norm = model.clip_grad_norm(spec.train.grad_clip);
-    if (!std::isfinite(norm)) return finish("failed", "gradient norm is not finite at step " + std::to_string(step));
-    const double lr = schedule.at(step_done);
-    model.adamw_step(adam, lr, step);
-    if (spec.routing.bias_balancing.enabled) model.update_balancing_bias(counts);
-    MOE_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
-    step_done = step;
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (first) result.first_loss = lm, first = false;
-    result.last_loss = lm;
-    const bool last = step == spec.train.steps;
-    if (last || (spec.runtime.metrics_every > 0 && step % spec.runtime.metrics_every == 0)) {
-      StepRecord rec;
-      rec.step = step;
-      rec.loss = lm, rec.aux_loss = aux, rec.z_loss = z, rec.lr = lr;
-      rec.tokens = B * A * S;
-      rec.step_ms = ms;
-      rec.tokens_per_s = static_cast<double>(rec.tokens) / (ms / 1000.0);
-      rec.extra["grad_norm"] = norm;
-      metrics.step(rec);
-      for (size_t l = 0; l < moe_index.size(); ++l) metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);
-    }
+    return finish("completed", "");
+  } catch (const std::exception& e) {
+    return finish("failed", e.what());
   }
-  return finish("completed", "");
 }
 
 }  // namespace
 
 CudaTrainResult run_cuda_training(const JobSpec& spec, const CudaTrainOptions& options) {
   check_cuda_training_spec(spec, options);
-  if (!gpu_available()) throw Error("runtime.backend=cuda: no GPU found (cudaGetDeviceCount failed or found none)");
+  if (!gpu_available())
+    throw Error("runtime.backend=cuda: no GPU found (cudaGetDeviceCount failed or found none)");
   if (spec.runtime.dtype == "bf16") return train<__nv_bfloat16>(spec, options);
   return train<float>(spec, options);
 }
