@@ -43,6 +43,9 @@ class CudaModel {
   void update_balancing_bias(const std::vector<std::vector<int64_t>>& counts);
   // Copies the master weights back into `cpu` (same names), e.g. for a checkpoint or a comparison.
   void download_params(MixtralModel& cpu) const;
+  // Copies the master weights, the balancing biases and the AdamW moments into `cpu` and
+  // `optimizer` (built over cpu.named_params()), with `steps` optimizer steps: a checkpoint's state.
+  void download_state(MixtralModel& cpu, AdamW& optimizer, int64_t steps) const;
   // Copies the fp32 gradients into `cpu`'s Param::grad (the tests compare them with the CPU model's).
   void download_grads(MixtralModel& cpu) const;
   std::vector<int64_t> moe_layer_indices() const;

@@ -70,6 +70,15 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
   };
 
   try {  // a device error after run_start still ends the stream with run_end "failed"
+    // Checkpoints: the device state copied back into the CPU model and a host AdamW, written by
+    // the app's writer (the same files as the CPU path).
+    AdamW host_optimizer(cpu.named_params(), adam);
+    auto checkpoint = [&](int64_t data_position) {
+      model.download_state(cpu, host_optimizer, step_done);
+      metrics.checkpoint(step_done,
+                         options.save_checkpoint(cpu, host_optimizer, step_done, data_position));
+    };
+    const bool checkpoints = !options.checkpoint_dir.empty();
     const int64_t B = spec.train.micro_batch, S = spec.model.seq_len, A = spec.train.grad_accum;
     const int64_t E = spec.model.moe.num_experts;
     BatchSampler sampler(data.train, S, static_cast<uint64_t>(spec.train.seed));
@@ -80,13 +89,17 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
     while (step_done < spec.train.steps) {
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count();
-      if (options.time_limit_s > 0 && elapsed >= options.time_limit_s)
+      if (options.time_limit_s > 0 && elapsed >= options.time_limit_s) {
+        if (checkpoints) checkpoint(sampler.position());
         return finish("completed", "time limit of " + std::to_string(options.time_limit_s) +
                                        " s reached at step " + std::to_string(step_done));
-      if (options.stop_signal && options.stop_signal->load())
+      }
+      if (options.stop_signal && options.stop_signal->load()) {
+        if (checkpoints) checkpoint(sampler.position());
         return finish("cancelled", "stopped by signal " +
                                        std::to_string(options.stop_signal->load()) +
                                        " after step " + std::to_string(step_done));
+      }
       const int64_t step = step_done + 1;
       const auto t0 = std::chrono::steady_clock::now();
       model.zero_grad();
@@ -145,6 +158,9 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
         for (size_t l = 0; l < moe_index.size(); ++l)
           metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);
       }
+      const bool due =
+          spec.runtime.checkpoint_every > 0 && step % spec.runtime.checkpoint_every == 0;
+      if (checkpoints && (due || last)) checkpoint(sampler.position());
     }
     return finish("completed", "");
   } catch (const std::exception& e) {

@@ -6,9 +6,15 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "job_spec.h"
+
+namespace moe::rt {
+class MixtralModel;
+class AdamW;
+}  // namespace moe::rt
 
 namespace moe::rt::cuda {
 
@@ -19,6 +25,13 @@ struct CudaTrainOptions {
   double time_limit_s = 0;               // --time-limit (0: none)
   const std::atomic<int>* stop_signal = nullptr;
   bool multi_process = false;  // launched as one rank of several (not supported on CUDA yet)
+  // Writes a checkpoint under checkpoint_dir of `model` (the weights and balancing biases, copied
+  // back from the device) and `optimizer` (moments and step count) after optimizer step `step`
+  // with the sampler at `data_position`; returns its directory. Set by the app
+  // (runtime/app/model_state.h); without it --checkpoint-dir is refused.
+  std::function<std::string(MixtralModel& model, AdamW& optimizer, int64_t step,
+                            int64_t data_position)>
+      save_checkpoint;
 };
 
 struct CudaTrainResult {
@@ -33,7 +46,8 @@ bool cuda_backend_built();
 
 // What the CUDA training path accepts, checked on the host before any device call: throws
 // moe::Error naming the field (runtime.backend, runtime.dtype, model.attention, parallel.*,
-// --resume) for what it cannot do yet, then the spec's own validation.
+// --checkpoint-dir without a writer, --resume) for what it cannot do yet, then the spec's own
+// validation.
 void check_cuda_training_spec(const JobSpec& spec, const CudaTrainOptions& options);
 
 // Trains the spec on the GPU and writes the metrics stream (same contract as the CPU path).

@@ -6,8 +6,10 @@
 //     routing flips, see check_model);
 //   - 20 training steps of tiny-cpu, `moe-runtime train`'s two paths (Trainer vs
 //     run_cuda_training) from the same seed: step 1's loss within 1e-5 (fp32; nothing has been
-//     updated yet), every step within 5e-3 relative (fp32) or 5e-2 (bf16), and the CUDA stream's
-//     records are the CPU stream's record types.
+//     updated yet), every step within 5e-3 relative (fp32) or 5e-2 (bf16), the CUDA stream's
+//     records are the CPU stream's record types, and its checkpoint (the CPU path's files) loads
+//     at step 20 with weights whose distance to the CPU run's is under 5% (fp32) / 20% (bf16) of
+//     how far the CPU run moved them.
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include "cuda_model.h"
 #include "cuda_training.h"
 #include "gpu_test_util.h"
+#include "model_state.h"
 #include "trainer.h"
 
 namespace moe::rt::cuda::test {
@@ -127,6 +130,7 @@ TEST(GpuTraining, TwentyStepsOfTinyCpuFollowTheCpuLosses) {
   JobSpec cpu_spec = tiny({"train.steps=20", "train.eval_every=0"});
   TrainerOptions to;
   to.metrics = dir + "/cpu_steps.jsonl";
+  to.checkpoint_dir = dir + "/cpu_ck";
   to.val_bytes_final = 4096;
   ASSERT_EQ(Trainer(cpu_spec, to).run().status, "completed");
   const auto cpu = step_losses(read_records(to.metrics));
@@ -136,6 +140,12 @@ TEST(GpuTraining, TwentyStepsOfTinyCpuFollowTheCpuLosses) {
                          std::string("runtime.dtype=") + dtype});
     CudaTrainOptions co;
     co.metrics = dir + "/cuda_steps_" + dtype + ".jsonl";
+    co.checkpoint_dir = dir + "/cuda_ck_" + dtype;
+    co.save_checkpoint = [&](MixtralModel& m, AdamW& opt, int64_t step, int64_t position) {
+      RunState st;
+      st.step = step, st.data_position = position;
+      return save_training_checkpoint(co.checkpoint_dir, m, &opt, st).string();
+    };
     const CudaTrainResult r = run_cuda_training(spec, co);
     ASSERT_EQ(r.status, "completed") << r.reason;
     const auto records = read_records(co.metrics);
@@ -153,6 +163,22 @@ TEST(GpuTraining, TwentyStepsOfTinyCpuFollowTheCpuLosses) {
       EXPECT_NEAR(gpu[i], cpu[i], (fp32 ? 5e-3 : 5e-2) * cpu[i]) << dtype << " step " << i + 1;
     std::fprintf(stderr, "[ %s ] step 1: cpu %.6f cuda %.6f | step 20: cpu %.6f cuda %.6f\n", dtype, cpu[0], gpu[0],
                  cpu[19], gpu[19]);
+    // The checkpoint: the CPU path's files, at step 20, weights near the CPU run's and moved from init.
+    bool has_checkpoint_record = false;
+    for (const auto& rec : records) has_checkpoint_record |= rec["type"] == "checkpoint";
+    EXPECT_TRUE(has_checkpoint_record) << dtype;
+    const LoadedCheckpoint ck_gpu = load_checkpoint(co.checkpoint_dir, true), ck_cpu = load_checkpoint(to.checkpoint_dir, true);
+    MixtralModel from_gpu(cpu_spec), from_cpu(cpu_spec), init(cpu_spec);
+    AdamW opt(from_gpu.named_params(), AdamWConfig::from_spec(cpu_spec.train));
+    load_model_weights(ck_gpu, from_gpu);
+    load_model_weights(ck_cpu, from_cpu);
+    EXPECT_EQ(load_run_state(ck_gpu, opt).step, 20) << dtype;
+    std::vector<float> wg, wc, w0;
+    for (Param* p : from_gpu.named_params()) wg.insert(wg.end(), p->value.begin(), p->value.end());
+    for (Param* p : from_cpu.named_params()) wc.insert(wc.end(), p->value.begin(), p->value.end());
+    for (Param* p : init.named_params()) w0.insert(w0.end(), p->value.begin(), p->value.end());
+    EXPECT_GT(rel_err(wc, w0), 1e-2) << "the CPU run's weights moved";
+    EXPECT_LE(rel_err(wg, wc), (fp32 ? 0.05 : 0.2) * rel_err(wc, w0)) << dtype << ": GPU and CPU weights after 20 steps";
   }
 }
 
