@@ -156,7 +156,7 @@ float* CudaModel<T>::g(size_t i) const {
 
 template <typename T>
 ForwardResult CudaModel<T>::forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
-                                    const CudaMoeOptions& options) {
+                                    const CudaMoeOptions& options, std::mt19937_64* rng) {
   const ModelSpec& m = spec_.model;
   const cudaStream_t s = blas_.stream();
   batch_ = batch, seq_ = m.seq_len;
@@ -210,7 +210,9 @@ ForwardResult CudaModel<T>::forward(const int32_t* tokens, const int32_t* target
       if (L.shared)
         mw.shared = {w(L.s1), w(L.s2), w(L.s3), d, MoeConfig::from_spec(spec_).d_shared};
       CudaMoeOptions lo = options;
-      lo.jitter_seed = options.jitter_seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i + 1));
+      const bool jitter = options.training && !options.force_dropless && MoeConfig::from_spec(spec_).jitter > 0.0;
+      lo.jitter_seed = rng && jitter ? (*rng)()  // the CPU router's draw
+                                     : options.jitter_seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i + 1));
       L.layer->forward(mw, L.normed2.data(), L.ffn_out.data(), T_, lo, L.bias.data());
       const RoutingStats& st = L.layer->stats();
       result.aux_loss += st.aux_loss;

@@ -12,6 +12,7 @@
 // w1 of every expert, then w2, then w3, so each kind is one contiguous [E×…] bank.
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,12 @@ class CudaModel {
   ~CudaModel();
 
   // tokens, targets: host [batch × seq_len]. Returns the same figures as MixtralModel::forward.
-  // options.loss_scale weighs what backward() differentiates (1/grad_accum).
-  ForwardResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch, const CudaMoeOptions& options);
+  // options.loss_scale weighs what backward() differentiates (1/grad_accum). With `rng`, each MoE
+  // layer's jitter key is one rng() draw in layer order, as the CPU router draws it, so the noise
+  // is the CPU run's (the same counter hash, runtime/cuda/jitter_hash.h); without, it is derived
+  // from options.jitter_seed.
+  ForwardResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch, const CudaMoeOptions& options,
+                        std::mt19937_64* rng = nullptr);
   void backward();
   void zero_grad();
   // The global L2 norm of the gradients before clipping; scales them to max_norm (≤ 0: no clip).

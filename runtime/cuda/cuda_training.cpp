@@ -79,6 +79,8 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
                          options.save_checkpoint(cpu, host_optimizer, step_done, data_position));
     };
     const bool checkpoints = !options.checkpoint_dir.empty();
+    // The jitter keys: the CPU trainer's RNG, seeded alike and drawn alike (one per MoE layer call).
+    std::mt19937_64 rng(static_cast<uint64_t>(spec.train.seed) ^ 0x6A177E5ull);
     const int64_t B = spec.train.micro_batch, S = spec.model.seq_len, A = spec.train.grad_accum;
     const int64_t E = spec.model.moe.num_experts;
     BatchSampler sampler(data.train, S, static_cast<uint64_t>(spec.train.seed));
@@ -119,7 +121,7 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
         mo.loss_scale = 1.0 / static_cast<double>(A);
         mo.jitter_seed = static_cast<uint64_t>(spec.train.seed) * 0x100000001B3ull +
                          static_cast<uint64_t>(step * A + micro);
-        const ForwardResult r = model.forward(tokens.data(), targets.data(), B, mo);
+        const ForwardResult r = model.forward(tokens.data(), targets.data(), B, mo, &rng);
         if (!std::isfinite(r.loss))
           return finish("failed", std::string(std::isnan(r.loss) ? "loss is NaN" : "loss is Inf") +
                                       " at step " + std::to_string(step));

@@ -1,7 +1,7 @@
 // The whole CUDA MoE layer (runtime/cuda/cuda_moe_layer.h) against the CPU layer (MoeCompute<float>)
 // on the same fresh random inputs, one tiny layer per routing mode: top-k dropless, Switch top-1
 // with capacity, capacity with position and probability drops, group-limited sigmoid with a
-// selection bias, expert choice, shared experts; forward (y, routing decisions, counts, drops,
+// selection bias, expert choice, shared experts, training jitter; forward (y, routing decisions, counts, drops,
 // aux and z losses) and backward (dx, the gate's and every expert's weight gradients).
 // fp32 within 1e-4 relative (different summation orders; typically ~1e-6); bf16 (inputs and
 // weights rounded to bf16 for both sides, activations bf16 on the GPU) within 3e-2. Label gpu.
@@ -66,10 +66,11 @@ void check_layer(const MoeConfig& c, int64_t T_, bool with_bias) {
   MoeCompute<float> ref(c);
   std::vector<float> y(T_ * d), dx(T_ * d);
   MoeLayerOptions opt;
-  opt.training = false;  // no jitter: the GPU's noise is a different draw (tested in GpuRouter)
+  opt.training = c.jitter > 0;  // jitter: the CPU router draws its key from the rng, the GPU gets it
   opt.loss_scale = 0.5;
-  std::mt19937_64 unused(1);
-  ref.forward(cw, x.data(), y.data(), T_, opt, bias.data(), unused);
+  std::mt19937_64 cpu_rng(rng()());
+  std::mt19937_64 key_rng = cpu_rng;  // the same stream: its first draw is the CPU router's key
+  ref.forward(cw, x.data(), y.data(), T_, opt, bias.data(), cpu_rng);
   ref.backward(cw, cg, dy.data(), dx.data(), 0.5f);
 
   // GPU.
@@ -82,7 +83,7 @@ void check_layer(const MoeConfig& c, int64_t T_, bool with_bias) {
   CudaMoeGrads gg_dev{ggd.data(), {g1d.data(), g2d.data(), g3d.data()}, {gs1d.data(), gs2d.data(), gs3d.data()}};
   auto gy = poisoned<T>(T_ * d), gdx = poisoned<T>(T_ * d);
   CudaMoeOptions go;
-  go.training = false, go.loss_scale = 0.5;
+  go.training = c.jitter > 0, go.loss_scale = 0.5, go.jitter_seed = key_rng();
   layer.forward(gw, dx_in.data(), gy.data(), T_, go, with_bias ? dbias.data() : nullptr);
   layer.backward(gw, gg_dev, ddy.data(), gdx.data());
   MOE_CUDA_CHECK(cudaDeviceSynchronize());
@@ -134,6 +135,9 @@ void all_modes() {
   c = layer_config();
   c.d_shared = 40;
   check_layer<T>(c, 50, false);  // shared expert beside top-2
+  c = layer_config();
+  c.jitter = 0.05, c.capacity_factor = 1.0;
+  check_layer<T>(c, 88, false);  // training jitter (same counter hash and key as the CPU router)
 }
 
 TEST(GpuMoeLayer, EveryRoutingModeMatchesTheCpuLayerFp32) {

@@ -48,15 +48,15 @@ void check_model(const std::vector<std::string>& sets) {
         for (float& v : p->value) v = round_bf16(v);
   const int64_t B = 2, S = spec.model.seq_len;
   auto tokens = randint(B * S, 256), targets = randint(B * S, 256);
-  MoeLayerOptions mo;
-  std::mt19937_64 unused(1);
-  const ForwardResult rc = ref.forward(tokens.data(), targets.data(), B, mo, unused);
+  MoeLayerOptions mo;  // training: jitter on where the spec sets it (keys from the same rng)
+  std::mt19937_64 cpu_rng(rng()()), gpu_rng = cpu_rng;
+  const ForwardResult rc = ref.forward(tokens.data(), targets.data(), B, mo, cpu_rng);
   ref.backward();
 
   Blas blas;
   CudaModel<T> gpu(mirror, blas);
   CudaMoeOptions go;
-  const ForwardResult rg = gpu.forward(tokens.data(), targets.data(), B, go);
+  const ForwardResult rg = gpu.forward(tokens.data(), targets.data(), B, go, &gpu_rng);
   gpu.backward();
   gpu.download_grads(mirror);
 
@@ -97,6 +97,7 @@ const std::vector<std::vector<std::string>> kModes = {
     {"model.n_layers=2", "routing.score=sigmoid", "routing.capacity_factor=0", "routing.bias_balancing.enabled=true"},
     {"model.n_layers=3", "model.moe.first_dense_layers=1", "model.d_ff=192", "model.moe.shared_experts=1",
      "model.moe.d_shared_expert=64"},
+    {"model.n_layers=2", "routing.jitter=0.05"},  // training jitter, the CPU router's keys
 };
 
 TEST(GpuModel, ForwardBackwardMatchesTheCpuModelPerRoutingModeFp32) {
