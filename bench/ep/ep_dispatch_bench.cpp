@@ -124,6 +124,7 @@ Result rank_main(int rank, int port, const Options& o) {
     const double total = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     expert_out.assign(static_cast<size_t>(h.expert_rows() * o.d), 0.25f);
     std::fill(y.begin(), y.end(), 0.0f);
+    world.barrier();  // like the raw exchange: start together, so rank skew is not timed as a2a
     dispatcher.combine(h, expert_out.data(), weight.data(), y.data());
     const A2ATimes& s = dispatcher.stats(h);
     r.dispatch_total_ms = std::min(r.dispatch_total_ms, slowest(world, total));
