@@ -2,6 +2,8 @@
 // input and for settings this backend does not support, and a stream that keeps contract 3.3.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "app_test_util.h"
 
 namespace moe::rt {
@@ -35,7 +37,7 @@ TEST(Cli, UnsupportedSettingsAreRefusedNamingTheField) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"parallel.tp=2", "parallel.tp"},       {"parallel.pp=2", "parallel.pp"},
       {"parallel.ep=2", "parallel.ep"},       {"model.attention=mla", "model.attention"},
-      {"runtime.dtype=bf16", "runtime.dtype"}, {"runtime.backend=cuda", "runtime.backend"},
+      {"runtime.dtype=bf16", "runtime.dtype"},
   };
   for (const auto& [set, field] : cases) {
     const auto r = run_runtime({"train", spec, "--set", set});
@@ -44,6 +46,19 @@ TEST(Cli, UnsupportedSettingsAreRefusedNamingTheField) {
     EXPECT_NE(r.err.find(field), std::string::npos) << r.err;
     EXPECT_EQ(r.out.find("run_start"), std::string::npos) << "no run may start: " << set;
   }
+}
+
+TEST(Cli, CudaBackendWithoutAGpuIsRefusedNamingTheField) {
+  // With a GPU this trains (tests/runtime/cuda covers it); without one, or in a build without
+  // CUDA, it is a one-line refusal before any run starts.
+  if (std::filesystem::exists("/dev/nvidia0")) GTEST_SKIP() << "a GPU is present: the CUDA tests cover this";
+  TempDir dir;
+  const auto spec = test::write_small_spec(dir / "s.json").string();
+  const auto r = run_runtime({"train", spec, "--set", "runtime.backend=cuda"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("runtime.backend"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("run_start"), std::string::npos);
 }
 
 TEST(Cli, DataErrorsAreOneLine) {
