@@ -149,12 +149,7 @@ void PollWorker::readLive(bool reset) {
     for (int64_t c = u.heat_from; c < u.heat_columns; ++c)
       for (int64_t e = 0; e < u.heat_experts; ++e) u.heat_values.push_back(heat_.value(c, e));
     u.latest = reader_->layer_expert_matrix(run_, std::max<int64_t>(0, last - kLatestWindow + 1), last);
-    last_balance_step_.resize(u.run.n_layers, -1);
-    u.balance.resize(u.run.n_layers);
-    for (int64_t l = 0; l < u.run.n_layers; ++l) {
-      u.balance[l] = reader_->load_balance(run_, l, last_balance_step_[l] + 1, -1);
-      if (!u.balance[l].empty()) last_balance_step_[l] = u.balance[l].back().step;
-    }
+    readDrops(u);
   }
   if (last >= 0) {
     const char* phases[] = {"dispatch", "combine", "dispatch", "combine"};
@@ -175,6 +170,34 @@ void PollWorker::readLive(bool reset) {
   }
   u.read_ms = timer.nsecsElapsed() / 1e6;
   Q_EMIT liveUpdate(u);
+}
+
+// Drop rate per layer of the steps since the last tick. The first read (a run just opened) takes
+// every layer's figures in one query; later ticks read each layer's new rows by the primary key
+// (run, layer, step) — load_balance() for one layer was ~1–2 ms per layer per tick on a 64-layer
+// run and growing with its length, most of the worker's time.
+void PollWorker::readDrops(LiveUpdate& u) {
+  const int64_t layers = u.run.n_layers;
+  u.balance.assign(size_t(layers), {});
+  if (last_balance_step_.empty()) {
+    last_balance_step_.assign(size_t(layers), -1);
+    for (const auto& b : reader_->load_balance(run_, -1, 0, -1))
+      if (b.layer >= 0 && b.layer < layers) u.balance[size_t(b.layer)].push_back(b);
+  } else {
+    last_balance_step_.resize(size_t(layers), -1);
+    for (int64_t l = 0; l < layers; ++l)
+      for (const auto& r : reader_->expert_load_after(run_, l, last_balance_step_[size_t(l)])) {
+        int64_t routed = 0, dropped = 0;
+        for (size_t e = 0; e < r.counts.size(); ++e) routed += r.counts[e], dropped += e < r.dropped.size() ? r.dropped[e] : 0;
+        store::LoadBalance b;
+        b.layer = l;
+        b.step = r.step;
+        b.drop_rate = routed > 0 ? double(dropped) / double(routed) : 0.0;  // as the ingestor's dropped_total / total
+        u.balance[size_t(l)].push_back(b);
+      }
+  }
+  for (int64_t l = 0; l < layers; ++l)
+    if (!u.balance[size_t(l)].empty()) last_balance_step_[size_t(l)] = u.balance[size_t(l)].back().step;
 }
 
 bool PollWorker::is_final(const std::string& status) {

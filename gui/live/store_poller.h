@@ -61,6 +61,7 @@ class PollWorker : public QObject {
 
  private:
   void readLive(bool reset);
+  void readDrops(LiveUpdate& u);
   static bool is_final(const std::string& status);
   QString path_;
   std::unique_ptr<store::RunReader> reader_;

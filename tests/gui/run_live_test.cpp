@@ -14,6 +14,7 @@
 #include "compare/runs_model.h"
 #include "design/spec_model.h"
 #include "gui_test_util.h"
+#include "common/qcp.h"
 #include "live/heat_columns.h"
 #include "live/live_workspace.h"
 #include "run/run_launcher.h"
@@ -63,6 +64,37 @@ TEST(RunLive, LaunchingTinyCpuFillsTheLiveViewsAndEndsCompleted) {
   EXPECT_EQ(live->heatmapColumns(), 24);  // one column per step (fewer than the bucket count)
   EXPECT_EQ(live->heatmapExperts(), model->spec().model.moe.num_experts);
   EXPECT_EQ(s.window->runWorkspace()->progressBar()->value(), 24);
+
+  // What Live drew equals what the store computes: the heatmap (folded incrementally from new
+  // rows) against the store's bucketed heatmap, and the drop lines (read incrementally per layer)
+  // against the store's load-balance figures.
+  {
+    const int64_t E = model->spec().model.moe.num_experts;
+    auto* map = qobject_cast<QCPColorMap*>(live->heatmapPlot()->plottable(0));
+    ASSERT_NE(map, nullptr);
+    const int64_t first_step = reader.steps_after(runs[0].id, -1).front().step;
+    store::Heatmap h = reader.expert_heatmap(runs[0].id, 0, first_step, -1, 400);
+    ASSERT_EQ(h.n_buckets, 24);
+    ASSERT_EQ(map->data()->keySize(), 24);
+    ASSERT_EQ(map->data()->valueSize(), E);
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t b = 0; b < 24; ++b)
+        ASSERT_NEAR(map->data()->cell(int(b), int(e)), h.values[size_t(e * h.n_buckets + b)], 1e-9) << e << " " << b;
+    QCustomPlot* drops = nullptr;
+    for (QCustomPlot* p : live->plots())
+      if (p->objectName() == "drops_per_layer") drops = p;
+    ASSERT_NE(drops, nullptr);
+    ASSERT_EQ(drops->graphCount(), model->spec().model.n_layers);
+    for (int l = 0; l < drops->graphCount(); ++l) {
+      auto want = reader.load_balance(runs[0].id, l, 0, -1);
+      ASSERT_EQ(drops->graph(l)->data()->size(), int(want.size())) << "layer " << l;
+      int i = 0;
+      for (auto it = drops->graph(l)->data()->constBegin(); it != drops->graph(l)->data()->constEnd(); ++it, ++i) {
+        EXPECT_EQ(it->key, double(want[size_t(i)].step));
+        EXPECT_NEAR(it->value, want[size_t(i)].drop_rate * 100, 1e-9);
+      }
+    }
+  }
 
   // The heatmap grew while the run was going: several distinct, increasing widths.
   ASSERT_GE(columns_while_running.size(), 2);
