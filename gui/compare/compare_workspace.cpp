@@ -66,7 +66,9 @@ void fitColumns(QTableView* view) {
   const QFontMetrics cell(view->font()), head(h->font());
   for (int c = 1; c < m->columnCount(); ++c) {
     int w = 0;
-    for (const QString& word : m->headerData(c, Qt::Horizontal).toString().split(' ')) w = std::max(w, head.horizontalAdvance(word));
+    const QString title = m->headerData(c, Qt::Horizontal).toString();
+    for (const QString& word : title.split(' ')) w = std::max(w, head.horizontalAdvance(word));
+    if (title.contains(' ')) w = std::max(w, head.horizontalAdvance(title) / 2 + head.averageCharWidth() * 3);  // two lines
     for (int r = 0; r < m->rowCount(); ++r) w = std::max(w, cell.horizontalAdvance(m->index(r, c).data().toString()));
     h->setSectionResizeMode(c, QHeaderView::Fixed);
     h->resizeSection(c, w + 18);

@@ -284,7 +284,9 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
     heat_columns_ = int(u.heat_columns);
     heat_experts_ = int(E);
     heat_map_->rescaleDataRange(true);
-    heat_plot_->rescaleAxes();
+    // Whole cells: each column spans its steps, each row ±0.5 around its expert.
+    heat_plot_->xAxis->setRange(origin - 0.5, origin + double(u.heat_columns) * w - 0.5);
+    heat_plot_->yAxis->setRange(-0.5, double(E) - 0.5);
     static_cast<QCPTextElement*>(heat_plot_->plotLayout()->element(0, 0))
         ->setText(u.heat_width == 1 ? QString("Expert load of layer %1 (tokens per step)").arg(u.layer)
                                     : QString("Expert load of layer %1 (tokens per step, mean of %2 steps per column)")
@@ -297,7 +299,8 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
     for (int64_t l = 0; l < m.n_layers; ++l)
       for (int64_t e = 0; e < m.n_experts; ++e) latest_map_->data()->setCell(int(e), int(l), m.values[l * m.n_experts + e]);
     latest_map_->rescaleDataRange(true);
-    latest_plot_->rescaleAxes();
+    latest_plot_->xAxis->setRange(-0.5, double(m.n_experts) - 0.5);
+    latest_plot_->yAxis->setRange(-0.5, double(m.n_layers) - 0.5);
     static_cast<QCPTextElement*>(latest_plot_->plotLayout()->element(0, 0))
         ->setText(QString("Layers × experts, steps %1–%2").arg(m.first_step).arg(m.last_step));
   }
@@ -372,8 +375,9 @@ void LiveWorkspace::drawA2a(const LiveUpdate& u) {
                       .arg(slowest).arg(mean > 0 ? (total[slowest] / mean - 1) * 100 : 0.0, 0, 'f', 0));
     a2a_plot_->xAxis->setTickLabelColor(palette().color(QPalette::WindowText));
     a2a_plot_->legend->setVisible(true);
-    a2a_plot_->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    // Two entries per row: setWrap does not re-wrap the entries already there, setFillOrder does.
     a2a_plot_->legend->setWrap(2);
+    a2a_plot_->legend->setFillOrder(QCPLegend::foColumnsFirst, true);
     a2a_plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
     a2a_plot_->rescaleAxes();
     a2a_plot_->xAxis->setRange(-0.6, double(ranks) - 0.4);
@@ -404,6 +408,9 @@ void LiveWorkspace::drawA2a(const LiveUpdate& u) {
         d->setCell(int(x), int(r), r < a2a_total_[x].second.size() ? a2a_total_[x].second[r] : 0.0);
     a2a_map_->rescaleDataRange(true);
     a2a_steps_plot_->rescaleAxes();
+    // Whole cells at the edges (rescaleAxes stops at the outer cells' centres).
+    if (last > first) a2a_steps_plot_->xAxis->setRange(first - 0.5, last + 0.5);
+    if (n_ranks > 1) a2a_steps_plot_->yAxis->setRange(-0.5, double(n_ranks) - 0.5);
   }
 }
 
