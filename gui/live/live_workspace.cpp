@@ -66,7 +66,8 @@ QCPColorMap* makeColorMap(QCustomPlot* plot, const QString& value_name, const QS
   auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
   map->setName(value_name);
   map->setInterpolate(false);
-  map->setTightBoundary(true);
+  // Whole cells at the edges: a tight boundary would clip the outer rows and columns to half.
+  map->setTightBoundary(false);
   auto* scale = new QCPColorScale(plot);
   plot->plotLayout()->addElement(1, 1, scale);
   scale->setType(QCPAxis::atRight);
@@ -381,7 +382,7 @@ void LiveWorkspace::drawA2a(const LiveUpdate& u) {
     a2a_plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
     a2a_plot_->rescaleAxes();
     a2a_plot_->xAxis->setRange(-0.6, double(ranks) - 0.4);
-    a2a_plot_->yAxis->setRange(0, a2a_plot_->yAxis->range().upper * 1.5);
+    a2a_plot_->yAxis->setRange(0, a2a_plot_->yAxis->range().upper * 2.0);  // room for the two-row legend
     QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
     ticker->setTickStep(std::max(1.0, std::ceil(double(ranks) / 16)));
     a2a_plot_->xAxis->setTicker(ticker);
