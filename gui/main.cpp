@@ -6,11 +6,13 @@
 #include <QFileInfo>
 #include <QTabWidget>
 #include <QPalette>
+#include <QPushButton>
 #include <QTimer>
 
 #include "compare/compare_workspace.h"
 #include "live/live_workspace.h"
 #include "main_window.h"
+#include "run/run_workspace.h"
 
 int main(int argc, char** argv) {
   QApplication app(argc, argv);
@@ -32,7 +34,8 @@ int main(int argc, char** argv) {
   QCommandLineOption compare(QStringLiteral("compare"), "Select these runs in Compare (comma separated).", "IDS");
   QCommandLineOption dark(QStringLiteral("dark"), "Use a dark Fusion palette (the system palette otherwise).");
   QCommandLineOption workspace(QStringLiteral("workspace"), "Start on this workspace: design, run, live or compare.", "NAME");
-  for (auto* o : {&shots, &shots_wait, &run_id, &compare, &dark, &workspace}) parser.addOption(*o);
+  QCommandLineOption start_run(QStringLiteral("start-run"), "Press Run on the Run workspace once the window is up.");
+  for (auto* o : {&shots, &shots_wait, &run_id, &compare, &dark, &workspace, &start_run}) parser.addOption(*o);
   parser.addPositionalArgument("SPEC", "Job spec to open (JSON).", "[SPEC]");
   parser.process(app);
   if (parser.positionalArguments().size() > 1) {
@@ -80,6 +83,13 @@ int main(int argc, char** argv) {
       return 2;
     }
     window.workspaces()->setCurrentIndex(i);
+  }
+  if (parser.isSet(start_run)) {
+    QTimer::singleShot(500, &window, [&window] {
+      window.workspaces()->setCurrentWidget(window.runWorkspace());
+      if (window.runWorkspace()->canRun()) window.runWorkspace()->runButton()->click();
+      else fprintf(stderr, "moe-studio: --start-run: Run is disabled for this design\n");
+    });
   }
   if (parser.isSet(compare)) {
     QList<qint64> ids;

@@ -469,8 +469,14 @@ A2aRankStats RunReader::a2a_rank_stats(int64_t run, const std::string& phase, co
 
 std::vector<LoadBalance> RunReader::load_balance(int64_t run, int64_t layer, int64_t first, int64_t last) {
   if (last < 0) last = std::numeric_limits<int64_t>::max();
-  Stmt st(db_, "SELECT layer, step, n_experts, total, max_count, dropped_total, cv FROM expert_load"
-               " WHERE run_id = ?1 AND (?2 < 0 OR layer = ?2) AND step BETWEEN ?3 AND ?4 ORDER BY step, layer");
+  // Two statements, not "(?2 < 0 OR layer = ?2)": with the OR SQLite cannot use the (run_id, layer,
+  // step) key for one layer and scans every load row of the run.
+  const char* sql = layer >= 0
+      ? "SELECT layer, step, n_experts, total, max_count, dropped_total, cv FROM expert_load"
+        " WHERE run_id = ?1 AND layer = ?2 AND step BETWEEN ?3 AND ?4 ORDER BY step"
+      : "SELECT layer, step, n_experts, total, max_count, dropped_total, cv FROM expert_load"
+        " WHERE run_id = ?1 AND ?2 < 0 AND step BETWEEN ?3 AND ?4 ORDER BY step, layer";
+  Stmt st(db_, sql);
   st.bind(1, run).bind(2, layer).bind(3, first).bind(4, last);
   std::vector<LoadBalance> out;
   while (st.step()) {

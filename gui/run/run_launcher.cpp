@@ -15,6 +15,9 @@ RunLauncher::RunLauncher(QObject* parent) : QObject(parent) {}
 RunLauncher::~RunLauncher() {
   stopRemoteForExit();
   if (process_ && process_->state() != QProcess::NotRunning) {
+    // No slot may run from here on: the workspace and window that listen are being destroyed.
+    process_->disconnect();
+    blockSignals(true);
     process_->terminate();
     if (!process_->waitForFinished(3000)) process_->kill();
     process_->waitForFinished(1000);

@@ -187,6 +187,25 @@ TEST(RunLive, StopEndsTheRunCancelledAndLeavesNoProcess) {
                         << descendants().size() << " descendants";
 }
 
+TEST(RunLive, ClosingTheStudioMidRunStopsTheRunWithoutACrash) {
+  // Quitting tears the window down while `moe run` is going: the launcher stops it, and no slot of
+  // the half-destroyed workspaces may run (it once did, from QProcess::finished, and crashed).
+  Studio s;
+  s.window->loadPreset("tiny-cpu");
+  ASSERT_TRUE(s.window->specModel()->setValue("train.steps", 5000).isEmpty());
+  s.window->poller()->setIntervalMs(100);
+  s.window->runAction()->trigger();
+  ASSERT_TRUE(s.window->launcher()->isRunning());
+  ASSERT_TRUE(waitUntil([&] { return s.window->live()->stepsShown() >= 2; }, 120000));
+  s.window.reset();  // what QApplication::quit() ends in
+  QList<qint64> left;
+  EXPECT_TRUE(waitUntil([&] { return (left = descendants()).isEmpty(); }, 10000)) << left.size() << " processes left";
+  store::RunReader reader(s.db().toStdString());
+  const auto runs = reader.list_runs();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].status, "cancelled");
+}
+
 TEST(HeatColumns, FoldsStepsIntoBoundedColumnsKeepingTheMeans) {
   HeatColumns h(4);
   for (int64_t s = 10; s < 14; ++s) h.add(s, {s, 2 * s});
