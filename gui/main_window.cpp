@@ -7,15 +7,20 @@
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QRegularExpression>
 #include <QMessageBox>
+#include <QPushButton>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QStyle>
 #include <QTabWidget>
+#include <QTimer>
+#include <algorithm>
+#include <functional>
 
 #include "common/theme.h"
 #include "compare/compare_workspace.h"
@@ -27,9 +32,12 @@
 #include "hosts/hosts_panel.h"
 #include "live/live_workspace.h"
 #include "live/store_poller.h"
+#include "remote_runs.h"
 #include "resources.h"
 #include "run/run_launcher.h"
 #include "run/run_workspace.h"
+#include "run_reader.h"
+#include "run_store.h"
 
 namespace moe::gui {
 
@@ -104,9 +112,80 @@ MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(pa
     }
   }
   handleSpecChanged();
+  // Remote jobs left running by the last session: offer to follow them again (once the window is
+  // up). Without prompts only when asked for ($MOE_STUDIO_REATTACH=1).
+  const bool no_prompts = qEnvironmentVariableIsSet("MOE_STUDIO_NO_PROMPTS");
+  if (!no_prompts || qEnvironmentVariable("MOE_STUDIO_REATTACH") == "1")
+    QTimer::singleShot(0, this, [this, no_prompts] { offerReattach(!no_prompts); });
 }
 
 MainWindow::~MainWindow() = default;
+
+QList<qint64> MainWindow::detachedRemoteRuns() const {
+  QList<qint64> out;
+  try {
+    store::RunReader reader(store_path_.toStdString());
+    std::vector<int64_t> candidates;
+    for (const auto& r : reader.list_runs())
+      if (!store::is_final_status(r.status)) candidates.push_back(r.id);
+    if (candidates.empty()) return out;
+    store::RunStore st(store_path_.toStdString());
+    for (int64_t id : candidates)
+      if (store::find_remote_run(st, id)) out.push_back(id);
+  } catch (const std::exception&) {
+    // an unreadable store has no runs to offer; the poller reports the error
+  }
+  std::sort(out.begin(), out.end(), std::greater<>());
+  return out;
+}
+
+QString MainWindow::reattachRemoteRun(qint64 run) {
+  remote::ConnectOptions connect = hosts_->connectOptions();
+  connect.keepalive_interval_s = 3;  // a lost node fails the run within ~15 s (as the CLI)
+  connect.keepalive_timeout_s = 4;
+  const QString why = launcher_->reattachRemote(store_path_, run, connect);
+  if (!why.isEmpty()) {
+    run_->setStatus("not reattached: " + why, errorColor(this));
+    return why;
+  }
+  run_action_->setEnabled(false);
+  live_->followRun(run);
+  tabs_->setCurrentWidget(run_);
+  return {};
+}
+
+void MainWindow::offerReattach(bool ask) {
+  if (launcher_->isRunning()) {
+    if (ask) statusBar()->showMessage("A run is going: stop or detach it first", 6000);
+    return;
+  }
+  const QList<qint64> runs = detachedRemoteRuns();
+  if (runs.isEmpty()) {
+    if (ask) statusBar()->showMessage("No remote run of this store is still running", 6000);
+    return;
+  }
+  qint64 chosen = runs.front();
+  if (ask) {
+    QStringList items;
+    for (qint64 id : runs) {
+      QString label = QString("run %1").arg(id);
+      try {
+        const store::RunInfo info = store::RunReader(store_path_.toStdString()).run(id);
+        label += QString(" · %1 · %2 steps stored").arg(QString::fromStdString(info.name)).arg(info.n_steps);
+      } catch (const std::exception&) {
+      }
+      items << label;
+    }
+    bool ok = false;
+    const QString item = QInputDialog::getItem(this, "Reattach to a remote run",
+                                               "These remote runs were left running on their nodes.\n"
+                                               "Follow one again (its records resume where they stopped)?",
+                                               items, 0, false, &ok);
+    if (!ok) return;
+    chosen = runs[items.indexOf(item)];
+  }
+  reattachRemoteRun(chosen);
+}
 
 void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu("&File");
@@ -134,8 +213,18 @@ void MainWindow::buildMenus() {
   stop_action_ = run->addAction(style()->standardIcon(QStyle::SP_MediaStop), "&Stop",
                                 QKeySequence(Qt::CTRL | Qt::Key_Period), launcher_, &RunLauncher::stop);
   stop_action_->setEnabled(false);
-  connect(launcher_, &RunLauncher::started, this, [this] { stop_action_->setEnabled(true); });
-  connect(launcher_, &RunLauncher::finished, this, [this] { stop_action_->setEnabled(false); });
+  detach_action_ = run->addAction("&Detach from Remote Run", launcher_, &RunLauncher::detachRemote);
+  detach_action_->setToolTip("Stop watching; the job keeps running on the nodes");
+  detach_action_->setEnabled(false);
+  run->addAction("Reattach to Remote &Runs…", this, [this] { offerReattach(true); });
+  connect(launcher_, &RunLauncher::started, this, [this] {
+    stop_action_->setEnabled(true);
+    detach_action_->setEnabled(launcher_->isRemote());
+  });
+  connect(launcher_, &RunLauncher::finished, this, [this] {
+    stop_action_->setEnabled(false);
+    detach_action_->setEnabled(false);
+  });
 
   QMenu* view = menuBar()->addMenu("&View");
   const char* names[] = {"&Design", "R&un", "&Live", "&Compare", "&Hosts"};
@@ -355,10 +444,27 @@ void MainWindow::showError(const QString& title, const QString& text) {
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {
-  if (launcher_->isRunning()) {
-    auto answer = qEnvironmentVariableIsSet("MOE_STUDIO_NO_PROMPTS")
-                      ? QMessageBox::Yes
-                      : QMessageBox::question(this, "Stop the run?", "A run is going. Stop it and quit?");
+  const bool no_prompts = qEnvironmentVariableIsSet("MOE_STUDIO_NO_PROMPTS");
+  if (launcher_->isRunning() && launcher_->isRemote()) {
+    // A remote job can outlive the studio: leaving it is the default (reattach on the next start).
+    if (no_prompts) {
+      launcher_->detachRemote();
+    } else {
+      QMessageBox box(QMessageBox::Question, "A remote run is going",
+                      "The run is going on the nodes. Leave it running (reattach later from the Run menu) "
+                      "or stop it?", QMessageBox::NoButton, this);
+      QPushButton* leave = box.addButton("Leave the run going on the nodes", QMessageBox::AcceptRole);
+      QPushButton* stop = box.addButton("Stop it", QMessageBox::DestructiveRole);
+      box.addButton(QMessageBox::Cancel);
+      box.setDefaultButton(leave);
+      box.exec();
+      if (box.clickedButton() == leave) launcher_->detachRemote();
+      else if (box.clickedButton() == stop) launcher_->stop();
+      else return e->ignore();
+    }
+  } else if (launcher_->isRunning()) {
+    auto answer = no_prompts ? QMessageBox::Yes
+                             : QMessageBox::question(this, "Stop the run?", "A run is going. Stop it and quit?");
     if (answer != QMessageBox::Yes) return e->ignore();
     launcher_->stop();
   }

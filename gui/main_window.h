@@ -49,6 +49,15 @@ class MainWindow : public QMainWindow {
   void importHfConfig(const QString& file);
   QStringList presetNames() const;
 
+  // Remote runs of the open store left running by a closed studio or a killed `moe run` (recorded
+  // in remote_runs, status not final), newest first.
+  QList<qint64> detachedRemoteRuns() const;
+  // Follows remote run `run` again (RunLauncher::reattachRemote with the Hosts panel's connection
+  // options): console and Live follow it, Stop cancels it. Returns "" or why it could not.
+  QString reattachRemoteRun(qint64 run);
+  // Run ▸ Reattach to Remote Runs…: offers the detached runs (with prompts) or reattaches the newest.
+  void offerReattach(bool ask);
+
  protected:
   void closeEvent(QCloseEvent* e) override;
 
@@ -82,6 +91,7 @@ class MainWindow : public QMainWindow {
   HostsPanel* hosts_;          // the cluster's nodes (Hosts tab); Run can go there
   QAction* run_action_ = nullptr;
   QAction* stop_action_ = nullptr;
+  QAction* detach_action_ = nullptr;
   QMenu* recent_menu_ = nullptr;
   QLabel* spec_status_;
   QLabel* store_status_;

@@ -218,9 +218,25 @@ void RunSession::start() {
 
 void RunSession::cancel() {
   std::lock_guard lk(mu_);
-  if (cancel_sent_) return;
+  if (cancel_sent_ || !job_) return;
   cancel_sent_ = true;
   job_->cancel();
+}
+
+void RunSession::detach() {
+  if (finished_ || !job_) return;
+  job_->detach();
+  job_->wait_for(std::chrono::seconds(10));
+  const std::vector<uint64_t> logs = job_->log_offsets();
+  job_.reset();  // joins the workers: no line arrives after this
+  finished_ = true;
+  (void)ingestor_->finish("running");  // stores the rest with its offset; no run_end: still running
+  if (ingest_failed_) {
+    std::lock_guard lk(mu_);
+    throw Error(ingest_error_);
+  }
+  store::RunStore st(db_);
+  store::set_remote_log_offsets(st, row_.run_id, logs);
 }
 
 bool RunSession::poll(std::chrono::milliseconds wait) {

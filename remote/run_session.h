@@ -89,6 +89,10 @@ class RunSession {
 
   void start();   // launch (create) or attach (reattach); never blocks on the network
   void cancel();  // kill the job on every node
+  // Stops watching and leaves the job running on the nodes: the records read so far are stored
+  // with their resume point, the status stays `running` (reattach() later). The session is done
+  // afterwards: call nothing but run_id()/job_id() on it.
+  void detach();
   // Waits up to `wait` for every node to be done; saves the log offsets every 2 s; cancels the job
   // when the store cannot record. True once done: then call finish().
   bool poll(std::chrono::milliseconds wait);

@@ -4,6 +4,7 @@
 // startRemote() runs on cluster nodes instead, in process, through remote::RunSession, the same
 // code `moe run --hosts` runs (run_launcher_remote.cpp): a watcher thread drives the session, the
 // nodes' workers deliver their lines, and everything reaches the GUI thread as queued signals.
+// reattachRemote() follows such a run again after the studio closed (`moe run --attach`).
 #include <QElapsedTimer>
 #include <QObject>
 #include <QProcess>
@@ -40,9 +41,19 @@ class RunLauncher : public QObject {
     int master_port = 29500;
   };
   QString startRemote(const RemoteLaunch& launch);
+  // Follows remote run `run` of db_path again (left running by a closed studio or a killed
+  // `moe run`): the path of `moe run --attach`, ingesting from the stored resume point on a worker
+  // thread. Hosts: the run's recorded hostfile. Returns "" or why it could not start.
+  QString reattachRemote(const QString& db_path, qint64 run, const remote::ConnectOptions& connect);
   bool isRemote() const { return remote_ != nullptr; }
 
   void stop();  // SIGTERM (moe run records `cancelled`), then SIGKILL after a grace period; remote: cancel every node
+  // Remote: stop watching and leave the job running on the nodes (its status stays `running`, the
+  // store keeps the resume point); finished() comes with kDetachedExitCode. Destroying the launcher
+  // does the same unless stop() was asked for first.
+  void detachRemote();
+  static constexpr int kDetachedExitCode = 75;
+  struct Remote;  // the watcher thread of a remote run (run_launcher_remote.cpp)
   bool isRunning() const;
   qint64 elapsedMs() const { return timer_.isValid() ? timer_.elapsed() : 0; }
   QString commandLine() const { return command_line_; }
@@ -57,9 +68,8 @@ class RunLauncher : public QObject {
   void handleFinished(int exit_code, QProcess::ExitStatus status);
   void handleRemoteFinished(int exit_code);
   void stopRemote();
-  void stopRemoteForExit();  // cancel, and wait (bounded) for the nodes to confirm
+  void stopRemoteForExit();  // cancel (when stop() was asked for) or detach, and wait (bounded)
 
-  struct Remote;  // the watcher thread of a remote run (run_launcher_remote.cpp)
   std::shared_ptr<Remote> remote_;
 
   QProcess* process_ = nullptr;

@@ -195,6 +195,8 @@ void RunWorkspace::handleFinished(int exit_code, bool crashed) {
   if (crashed) setStatus("stopped (moe run was killed)", errorColor(this));
   else if (exit_code == 0) setStatus("completed", okColor(this));
   else if (exit_code == 130) setStatus("cancelled", warningColor(this));
+  else if (remote_run_ && exit_code == RunLauncher::kDetachedExitCode)
+    setStatus("detached: still running on the nodes", warningColor(this));
   else setStatus(QString("failed (exit code %1)").arg(exit_code), errorColor(this));
   console_->appendPlainText(QString("— %1 with code %2 after %3 s —")
                                 .arg(remote_run_ ? "remote run ended" : "moe run exited")

@@ -1,7 +1,8 @@
 // Remote runs from the studio: the Run workspace's "where" choice (a multi-node design is never run
 // locally by accident), and tiny-cpu launched from the GUI on the two sshd fixture nodes × 2 ranks
 // (ep = 4) through remote::RunSession, ending `completed` with every step in the run store and the
-// nodes' lines in the console prefixed by host.
+// nodes' lines in the console prefixed by host; closing the studio mid-run leaves the job running
+// on the nodes, and a new studio reattaches and records every step exactly once.
 #include <QAction>
 #include <QComboBox>
 #include <QLabel>
@@ -10,6 +11,7 @@
 #include <QTabWidget>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,7 +21,10 @@
 #include "remote_fixture.h"
 #include "run/run_launcher.h"
 #include "run/run_workspace.h"
+#include "remote_runs.h"
 #include "run_reader.h"
+#include "run_store.h"
+#include "sqlite_db.h"
 
 using namespace moe;
 using namespace moe::gui;
@@ -56,6 +61,31 @@ void tinyEp4(SpecModel* m, int steps) {
                                                                       {"train.data.val_fraction", 0.0005}}) {
     ASSERT_TRUE(m->setValue(k, v).isEmpty()) << k.toStdString();
   }
+}
+
+// The design of tinyEp4 on the two fixture nodes × 2 slots, with the Hosts panel filled in.
+void designOnFixtureNodes(MainWindow* w, int steps, const QString& tmp, int master_port) {
+  tinyEp4(w->specModel(), steps);
+  nlohmann::json j = w->specModel()->json();
+  j["cluster"]["nodes"] = nlohmann::json::array({{{"host", "127.0.0.1"}, {"port", 2222}, {"slots", 2}},
+                                                 {{"host", "127.0.0.1"}, {"port", 2223}, {"slots", 2}}});
+  j["parallel"]["gpus_per_node"] = 2;
+  w->specModel()->setSpecJson(j);
+  for (const auto& d : w->specModel()->diagnostics()) ADD_FAILURE() << d.text();
+  remote::ConnectOptions o = rt::trusted_options(tmp.toStdString());
+  o.ssh_config_file = (rt::fixture_dir() / "ssh_config").string();
+  w->hosts()->setConnectOptions(o);
+  w->hosts()->setMasterPort(master_port);
+  w->hosts()->addHost(rt::node(0));
+  w->hosts()->addHost(rt::node(1));
+  w->runWorkspace()->setWhere(RunWorkspace::Where::hosts);
+}
+
+int64_t countRows(const QString& db, const char* sql, int64_t run) {
+  store::Db d(db.toStdString(), store::Db::Mode::read_only);
+  store::Stmt q(d, sql);
+  q.bind(1, run);
+  return q.step() ? q.col_int(0) : -1;
 }
 
 }  // namespace
@@ -140,4 +170,85 @@ TEST(RemoteRunGui, TinyCpuOnTwoFixtureNodesCompletesIntoTheStore) {
     waitUntil([] { return false; }, 300);
     EXPECT_TRUE(s.window->grab().save(dir + "/remote-run.png"));
   }
+}
+
+TEST(RemoteRunGui, ClosingLeavesTheJobRunningAndANewStudioReattaches) {
+  const int steps = 120;
+  Studio s;
+  QTemporaryDir tmp;
+  s.window->loadPreset("tiny-cpu");
+  designOnFixtureNodes(s.window.get(), steps, tmp.path(), free_port());
+  ASSERT_FALSE(s.window->specModel()->hasErrors());
+  RunWorkspace* run = s.window->runWorkspace();
+  ASSERT_TRUE(run->runButton()->isEnabled()) << run->runButton()->toolTip().toStdString();
+  run->runButton()->click();
+  ASSERT_TRUE(s.window->launcher()->isRunning()) << run->statusText().toStdString();
+
+  // A few steps stored, then the studio closes (no prompts: it detaches) and goes away.
+  int64_t id = 0;
+  const bool stepping = waitUntil([&] {
+    std::vector<store::RunInfo> runs;
+    try {  // the worker thread creates the store and records the run
+      runs = store::RunReader(s.db().toStdString()).list_runs();
+    } catch (const std::exception&) {
+      return false;
+    }
+    if (runs.empty()) return false;
+    id = runs[0].id;
+    return runs[0].n_steps >= 3;
+  }, 180000);
+  ASSERT_TRUE(stepping) << run->console()->toPlainText().toStdString();
+  EXPECT_TRUE(s.window->close());
+  s.window.reset();
+
+  store::RunReader reader(s.db().toStdString());
+  store::RunInfo left = reader.run(id);
+  EXPECT_EQ(left.status, "running") << left.end_reason;
+  ASSERT_LT(left.n_steps, steps) << "the studio must close mid-run for this test to mean anything";
+  std::optional<store::RemoteRunRow> row;
+  {
+    store::RunStore st(s.db().toStdString());
+    row = store::find_remote_run(st, id);
+  }
+  ASSERT_TRUE(row.has_value());
+  EXPECT_GT(row->metrics_offset, 0u);
+  // The job goes on without the studio: node 0's process group is alive and its metrics grow.
+  const std::filesystem::path dir0 = rt::node_home(0) / ".moe-studio" / "jobs" / row->job_id / "node-0";
+  const std::string pid_text = rt::read_file(dir0 / "pid");
+  ASSERT_FALSE(pid_text.empty()) << dir0;
+  const pid_t group = static_cast<pid_t>(std::stol(pid_text));
+  EXPECT_EQ(::kill(-group, 0), 0) << "node-a's job (process group " << group << ") is gone";
+  std::error_code ec;
+  const uintmax_t size0 = std::filesystem::file_size(dir0 / "metrics.jsonl", ec);
+  EXPECT_TRUE(waitUntil([&] { return std::filesystem::file_size(dir0 / "metrics.jsonl", ec) > size0 && !ec; }, 30000))
+      << "node-a's metrics file did not grow after the studio closed";
+
+  // A new studio on the same store finds the run and follows it to the end.
+  s.window = std::make_unique<MainWindow>(s.db());
+  s.window->hosts()->setConnectOptions(rt::trusted_options(tmp.path().toStdString()));
+  const QList<qint64> detached = s.window->detachedRemoteRuns();
+  ASSERT_EQ(detached, QList<qint64>{id});
+  const QString why = s.window->reattachRemoteRun(id);
+  ASSERT_TRUE(why.isEmpty()) << why.toStdString();
+  ASSERT_TRUE(s.window->launcher()->isRunning());
+  EXPECT_TRUE(s.window->runWorkspace()->stopButton()->isEnabled());
+  const bool ended = waitUntil([&] { return !s.window->launcher()->isRunning(); }, 240000);
+  const std::string console = s.window->runWorkspace()->console()->toPlainText().toStdString();
+  ASSERT_TRUE(ended) << console;
+  EXPECT_EQ(s.window->runWorkspace()->statusText(), "completed") << console;
+  EXPECT_NE(console.find("reattached to job " + row->job_id), std::string::npos) << console;
+
+  // Every step exactly once, nothing malformed, and nothing left to reattach.
+  const store::RunInfo ri = reader.run(id);
+  EXPECT_EQ(ri.status, "completed");
+  EXPECT_EQ(ri.n_steps, steps);
+  EXPECT_EQ(ri.malformed_lines, 0);
+  EXPECT_EQ(countRows(s.db(), "SELECT COUNT(*) FROM steps WHERE run_id = ?1", id), steps);
+  EXPECT_EQ(countRows(s.db(), "SELECT COUNT(DISTINCT step) FROM steps WHERE run_id = ?1", id), steps);
+  EXPECT_EQ(countRows(s.db(), "SELECT MIN(step) FROM steps WHERE run_id = ?1", id), 1);
+  EXPECT_EQ(countRows(s.db(), "SELECT MAX(step) FROM steps WHERE run_id = ?1", id), steps);
+  EXPECT_EQ(countRows(s.db(), "SELECT COUNT(*) FROM a2a WHERE run_id = ?1", id), steps * 2 * 4);  // layers × ranks
+  EXPECT_TRUE(s.window->detachedRemoteRuns().isEmpty());
+  std::printf("[remote run gui] detached after %lld of %d steps, reattached from byte %llu: %d steps stored once\n",
+              static_cast<long long>(left.n_steps), steps, static_cast<unsigned long long>(row->metrics_offset), steps);
 }
