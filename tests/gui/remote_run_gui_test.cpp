@@ -11,6 +11,8 @@
 #include <QTabWidget>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <algorithm>
+#include <sstream>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -86,6 +88,28 @@ int64_t countRows(const QString& db, const char* sql, int64_t run) {
   store::Stmt q(d, sql);
   q.bind(1, run);
   return q.step() ? q.col_int(0) : -1;
+}
+
+// Live (not zombie) processes of a job on a node: its process group and every process whose
+// command line names the node's job directory (the ranks have a group of their own).
+int liveJobProcesses(pid_t group, const std::string& job_dir) {
+  int live = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = rt::read_file(e.path() / "stat");
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    rest >> state >> ppid >> pgrp;
+    if (state == 'Z' || state == 'X') continue;
+    std::string cmdline = rt::read_file(e.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (pgrp == group || cmdline.find(job_dir) != std::string::npos) ++live;
+  }
+  return live;
 }
 
 }  // namespace
@@ -251,4 +275,62 @@ TEST(RemoteRunGui, ClosingLeavesTheJobRunningAndANewStudioReattaches) {
   EXPECT_TRUE(s.window->detachedRemoteRuns().isEmpty());
   std::printf("[remote run gui] detached after %lld of %d steps, reattached from byte %llu: %d steps stored once\n",
               static_cast<long long>(left.n_steps), steps, static_cast<unsigned long long>(row->metrics_offset), steps);
+}
+
+TEST(RemoteRunGui, AStudioStartedWithReattachFollowsTheRunAndStopCancelsIt) {
+  Studio s;
+  QTemporaryDir tmp;
+  s.window->loadPreset("tiny-cpu");
+  designOnFixtureNodes(s.window.get(), 400, tmp.path(), free_port());
+  s.window->runWorkspace()->runButton()->click();
+  ASSERT_TRUE(s.window->launcher()->isRunning()) << s.window->runWorkspace()->statusText().toStdString();
+  int64_t id = 0;
+  auto steps_of = [&]() -> int64_t {
+    try {
+      auto runs = store::RunReader(s.db().toStdString()).list_runs();
+      if (runs.empty()) return -1;
+      id = runs[0].id;
+      return runs[0].n_steps;
+    } catch (const std::exception&) {
+      return -1;  // the worker thread is still creating the store
+    }
+  };
+  ASSERT_TRUE(waitUntil([&] { return steps_of() >= 2; }, 180000))
+      << s.window->runWorkspace()->console()->toPlainText().toStdString();
+  s.window.reset();  // destroyed without closeEvent: detaches too
+  const int64_t before = steps_of();
+
+  // MOE_STUDIO_REATTACH=1: the new studio reattaches the newest detached run by itself.
+  qputenv("MOE_STUDIO_REATTACH", "1");
+  s.window = std::make_unique<MainWindow>(s.db());
+  qunsetenv("MOE_STUDIO_REATTACH");
+  s.window->hosts()->setConnectOptions(rt::trusted_options(tmp.path().toStdString()));
+  // The offer runs once the event loop turns; the connect options are set before that.
+  ASSERT_TRUE(waitUntil([&] { return s.window->launcher()->isRunning(); }, 5000))
+      << s.window->runWorkspace()->statusText().toStdString();
+  // Following again: steps keep arriving in the store.
+  ASSERT_TRUE(waitUntil([&] { return steps_of() > before + 1; }, 60000))
+      << s.window->runWorkspace()->console()->toPlainText().toStdString();
+  ASSERT_TRUE(s.window->runWorkspace()->stopButton()->isEnabled());
+  s.window->runWorkspace()->stopButton()->click();
+  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 30000))
+      << s.window->runWorkspace()->console()->toPlainText().toStdString();
+  EXPECT_EQ(s.window->runWorkspace()->statusText(), "cancelled");
+  EXPECT_EQ(store::RunReader(s.db().toStdString()).run(id).status, "cancelled");
+
+  // Nothing of the job is left on either node (polled: the last processes take a moment to go).
+  std::optional<store::RemoteRunRow> row;
+  {
+    store::RunStore st(s.db().toStdString());
+    row = store::find_remote_run(st, id);
+  }
+  ASSERT_TRUE(row.has_value());
+  for (int n = 0; n < 2; ++n) {
+    const std::filesystem::path dir = rt::node_home(n) / ".moe-studio" / "jobs" / row->job_id / ("node-" + std::to_string(n));
+    const std::string pid_text = rt::read_file(dir / "pid");
+    ASSERT_FALSE(pid_text.empty()) << dir;
+    const pid_t group = static_cast<pid_t>(std::stol(pid_text));
+    EXPECT_TRUE(waitUntil([&] { return liveJobProcesses(group, dir.string()) == 0; }, 10000))
+        << liveJobProcesses(group, dir.string()) << " process(es) of the job left on node " << n;
+  }
 }
