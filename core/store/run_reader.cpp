@@ -292,24 +292,32 @@ void RunReader::fold_steps(int64_t run, Metric metric, const void* grid_ptr, con
   }
 }
 
+namespace {
+// Adds a step's min/max/last to bucket b of the series: opens the bucket when b is new (cur holds
+// the open one), else widens it; the series' x is the bucket's last step with data.
+void add_to_bucket(Series& s, int64_t& cur, int64_t b, int64_t step, double mn, double mx, double last) {
+  if (b != cur) {
+    cur = b;
+    s.step.push_back(static_cast<double>(step));
+    s.min.push_back(mn);
+    s.max.push_back(mx);
+    s.last.push_back(last);
+    return;
+  }
+  s.step.back() = static_cast<double>(step);
+  s.min.back() = std::min(s.min.back(), mn);
+  s.max.back() = std::max(s.max.back(), mx);
+  s.last.back() = last;
+}
+}  // namespace
+
 Series RunReader::series(int64_t run, Metric metric, int64_t first, int64_t last, int64_t buckets) {
   ReadTxn txn(db_);
   Buckets grid(first, resolve_last(run, last, "steps"), buckets);
   Series s;
   int64_t cur = -1;
   fold_steps(run, metric, &grid, [&](int64_t b, double mn, double mx, double ls, int64_t step) {
-    if (b != cur) {
-      cur = b;
-      s.step.push_back(static_cast<double>(step));
-      s.min.push_back(mn);
-      s.max.push_back(mx);
-      s.last.push_back(ls);
-    } else {
-      s.step.back() = static_cast<double>(step);
-      s.min.back() = std::min(s.min.back(), mn);
-      s.max.back() = std::max(s.max.back(), mx);
-      s.last.back() = ls;
-    }
+    add_to_bucket(s, cur, b, step, mn, mx, ls);
   });
   return s;
 }
@@ -505,19 +513,8 @@ Series RunReader::load_balance_series(int64_t run, int64_t layer, int64_t first,
   while (st.step()) {
     if (st.is_null(1)) continue;
     int64_t step = st.col_int(0), b = grid.of(step);
-    double v = st.col_double(1);
-    if (b != cur) {
-      cur = b;
-      s.step.push_back(static_cast<double>(step));
-      s.min.push_back(v);
-      s.max.push_back(v);
-      s.last.push_back(v);
-    } else {
-      s.step.back() = static_cast<double>(step);
-      s.min.back() = std::min(s.min.back(), v);
-      s.max.back() = std::max(s.max.back(), v);
-      s.last.back() = v;
-    }
+    const double v = st.col_double(1);
+    add_to_bucket(s, cur, b, step, v, v, v);
   }
   return s;
 }

@@ -212,11 +212,7 @@ struct Trainer::Impl {
         lm += r.lm_loss / static_cast<double>(A);
         aux += r.aux_loss / static_cast<double>(A);
         z += r.z_loss / static_cast<double>(A);
-        for (size_t l = 0; l < r.routing.size() && l < counts.size(); ++l)
-          for (int64_t e = 0; e < E; ++e) {
-            counts[l][e] += r.routing[l].stats.counts[e];
-            dropped[l][e] += r.routing[l].stats.dropped[e];
-          }
+        add_routing_counts(r, counts, dropped);
       }
       if (par) {  // the global batch's figures, as one process would compute them
         par->reduce_gradients(params);

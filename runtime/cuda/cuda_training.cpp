@@ -129,11 +129,7 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
         lm += r.lm_loss / static_cast<double>(A);
         aux += r.aux_loss / static_cast<double>(A);
         z += r.z_loss / static_cast<double>(A);
-        for (size_t l = 0; l < r.routing.size() && l < counts.size(); ++l)
-          for (int64_t e = 0; e < E; ++e) {
-            counts[l][e] += r.routing[l].stats.counts[e];
-            dropped[l][e] += r.routing[l].stats.dropped[e];
-          }
+        add_routing_counts(r, counts, dropped);
       }
       const double norm = model.clip_grad_norm(spec.train.grad_clip);
       if (!std::isfinite(norm))

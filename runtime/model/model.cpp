@@ -234,4 +234,13 @@ void MixtralModel::backward() {
   targets_ = nullptr;  // one backward per forward: the saved softmax is now dlogits
 }
 
+void add_routing_counts(const ForwardResult& r, std::vector<std::vector<int64_t>>& counts,
+                        std::vector<std::vector<int64_t>>& dropped) {
+  for (size_t l = 0; l < r.routing.size() && l < counts.size(); ++l)
+    for (size_t e = 0; e < counts[l].size(); ++e) {
+      counts[l][e] += r.routing[l].stats.counts[e];
+      dropped[l][e] += r.routing[l].stats.dropped[e];
+    }
+}
+
 }  // namespace moe::rt

@@ -46,6 +46,11 @@ struct ForwardResult {
   std::vector<LayerRouting> routing;  // one per MoE layer, in layer order
 };
 
+// Adds each MoE layer's routed and dropped counts of one forward pass into per-layer totals
+// (the trainers' per-step expert_load figures; layers beyond `counts` are ignored).
+void add_routing_counts(const ForwardResult& r, std::vector<std::vector<int64_t>>& counts,
+                        std::vector<std::vector<int64_t>>& dropped);
+
 class MixtralModel {
  public:
   // Throws moe::Error naming the field for what the CPU runtime can't do: attention mla,
