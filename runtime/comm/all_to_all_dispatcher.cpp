@@ -88,20 +88,46 @@ void AllToAllDispatcher<T>::peer_to_expert(const std::vector<int64_t>& recv_expe
 }
 
 template <typename T>
-void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, T* recv, int64_t d, bool reverse, A2APhase phase) {
-  const auto t0 = Clock::now();
-  std::vector<int64_t> send_counts = reverse ? w.recv_rows : w.send_rows;
-  std::vector<int64_t> recv_counts = reverse ? w.send_rows : w.recv_rows;
-  int64_t off_rank = 0, intra = 0;
-  const int64_t me = ep_.rank();
-  for (int64_t p = 0; p < ep_.size(); ++p) {
-    const int64_t bytes = send_counts[p] * d * static_cast<int64_t>(sizeof(T));
-    if (p != me) off_rank += bytes;
-    if (p != me && (peer_node_.empty() || peer_node_[p] == peer_node_[me])) intra += bytes;
-    send_counts[p] *= d;
-    recv_counts[p] *= d;
+Communicator::Blocks AllToAllDispatcher<T>::local_blocks(const DispatchHandle<T>& h) const {
+  Communicator::Blocks b;
+  for (int64_t e = 0; e < num_experts_; ++e) {
+    b.offset.push_back(h.offsets[e] * h.d);
+    b.count.push_back(h.counts[e] * h.d);
   }
-  ep_.all_to_all_v(send, send_counts, recv, recv_counts, sizeof(T));
+  return b;
+}
+
+template <typename T>
+Communicator::Blocks AllToAllDispatcher<T>::expert_blocks(const DispatchHandle<T>& h, const Wire& w) const {
+  const int64_t P = ep_.size();
+  Communicator::Blocks b;
+  b.offset.resize(static_cast<size_t>(P * local_));
+  b.count.resize(static_cast<size_t>(P * local_));
+  for (int64_t i = 0; i < local_; ++i) {
+    int64_t at = h.expert_offsets[i];  // peers in order inside local expert i's rows
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t k = p * local_ + i;
+      b.offset[k] = at * h.d;
+      b.count[k] = w.recv_expert[k] * h.d;
+      at += w.recv_expert[k];
+    }
+  }
+  return b;
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, const Communicator::Blocks& send_blocks, T* recv,
+                                     const Communicator::Blocks& recv_blocks, A2APhase phase) {
+  const auto t0 = Clock::now();
+  const int64_t me = ep_.rank();
+  int64_t off_rank = 0, intra = 0;
+  for (int64_t p = 0; p < ep_.size(); ++p)
+    for (int64_t i = 0; i < local_; ++i) {
+      const int64_t bytes = send_blocks.count[p * local_ + i] * static_cast<int64_t>(sizeof(T));
+      if (p != me) off_rank += bytes;
+      if (p != me && (peer_node_.empty() || peer_node_[p] == peer_node_[me])) intra += bytes;
+    }
+  ep_.all_to_all_blocks(send, send_blocks, recv, recv_blocks, sizeof(T));
   const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
   for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
     s->us += us;
@@ -129,6 +155,12 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
   h.d = d;
   plan_local_permutation(asg, h);
   const int64_t P = ep_.size();
+  if (!intra_) {
+    // The local copy comes before the first collective, so the counts exchange absorbs the ranks'
+    // skew and the row exchange starts with every rank ready.
+    rows_.resize(static_cast<size_t>(h.local_rows() * d));
+    gather_rows(rows_.data(), x, h.row_token.data(), h.local_rows(), d);
+  }
   const auto t0 = Clock::now();
   // Per-expert counts: peer q learns how many rows of each of its local experts this rank sends.
   w.recv_expert = std::vector<int64_t>(static_cast<size_t>(P * local_), 0);
@@ -152,7 +184,11 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
     ep_.all_gather(mine.data(), w.matrix.data(), static_cast<size_t>(P + N) * sizeof(int64_t));
     count_us += std::chrono::duration<double, std::micro>(Clock::now() - t1).count();
   }
-  for (A2AStat* s : {&w.times[kDispatchFwd], &totals_[kDispatchFwd]}) s->us += count_us, s->exposed_us += count_us;
+  for (A2AStat* s : {&w.times[kDispatchFwd], &totals_[kDispatchFwd]}) {
+    s->us += count_us;
+    s->exposed_us += count_us;
+    s->count_us += count_us;
+  }
   h.expert_counts.assign(static_cast<size_t>(local_), 0);
   for (int64_t i = 0; i < local_; ++i)
     for (int64_t p = 0; p < P; ++p) h.expert_counts[i] += w.recv_expert[p * local_ + i];
@@ -177,8 +213,6 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
       }
       h.chunk_offsets[c + 1] = h.chunk_offsets[c] + h.chunk_expert_offsets[c][local_];
     }
-    rows_.resize(static_cast<size_t>(h.local_rows() * d));
-    gather_rows(rows_.data(), x, h.row_token.data(), h.local_rows(), d);
     w.chunk_send.resize(static_cast<size_t>(n));
     w.chunk_recv.resize(static_cast<size_t>(n));
     w.pending.assign(static_cast<size_t>(n), CommHandle{});
@@ -197,13 +231,9 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
     hier_dispatch(h, w, x);
     return;
   }
-  // Rows in local (expert-major = peer-major, experts being contiguous per peer) order → wire.
-  rows_.resize(static_cast<size_t>(h.local_rows() * d));
-  gather_rows(rows_.data(), x, h.row_token.data(), h.local_rows(), d);
-  w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
-  exchange(w, rows_.data(), w.buffer.data(), d, false, kDispatchFwd);
+  // Local rows (gathered above) straight into the experts' expert-major rows.
   h.expert_input.resize(static_cast<size_t>(h.expert_rows() * d));
-  peer_to_expert(w.recv_expert, w.buffer.data(), h.expert_input.data(), d);
+  exchange(w, rows_.data(), local_blocks(h), h.expert_input.data(), expert_blocks(h, w), kDispatchFwd);
   h.returned_rows = nullptr;
 }
 
@@ -219,9 +249,7 @@ void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, c
       unpack_local_rows(h, w, c, w.chunk_recv[c].data(), w.returned.data());
     }
   } else {
-    w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
-    expert_to_peer(w.recv_expert, expert_out, w.buffer.data(), d);
-    exchange(w, w.buffer.data(), w.returned.data(), d, true, kCombineFwd);
+    exchange(w, expert_out, expert_blocks(h, w), w.returned.data(), local_blocks(h), kCombineFwd);
   }
   h.row_weight.resize(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) h.row_weight[r] = weight[h.row_assignment[r]];
@@ -252,9 +280,7 @@ void AllToAllDispatcher<T>::combine_backward(DispatchHandle<T>& h, const T* dy, 
     }
     return;
   }
-  w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
-  exchange(w, rows_.data(), w.buffer.data(), d, false, kCombineBwd);
-  peer_to_expert(w.recv_expert, w.buffer.data(), d_expert_out, d);
+  exchange(w, rows_.data(), local_blocks(h), d_expert_out, expert_blocks(h, w), kCombineBwd);
 }
 
 template <typename T>
@@ -269,9 +295,7 @@ void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_e
       unpack_local_rows(h, w, c, w.chunk_recv[c].data(), rows_.data());
     }
   } else {
-    w.buffer.resize(static_cast<size_t>(h.expert_rows() * d));
-    expert_to_peer(w.recv_expert, d_expert_in, w.buffer.data(), d);
-    exchange(w, w.buffer.data(), rows_.data(), d, true, kDispatchBwd);
+    exchange(w, d_expert_in, expert_blocks(h, w), rows_.data(), local_blocks(h), kDispatchBwd);
   }
   scatter_add_rows(dx, rows_.data(), h.row_token.data(), R, d);
 }

@@ -21,6 +21,10 @@ namespace moe::rt::comm {
 struct A2AStat {
   double us = 0;       // wall time of the exchanges of this (phase, pass), counts included
   double exposed_us = 0;  // of it, time the caller waited (= us unless chunks overlap compute)
+  // Of `us`, the counts exchange that opens a dispatch (dispatch fwd only). It is the first
+  // collective after the routing and the local permutation, so it mostly measures waiting for the
+  // slowest rank of the group (load imbalance), not bandwidth.
+  double count_us = 0;
   int64_t bytes = 0;   // bytes this rank sent to other ranks
   int64_t intra_bytes = 0;  // of those, to ranks on this rank's node (set_peer_nodes)
   int64_t inter_bytes = 0;  // to ranks on other nodes
@@ -124,8 +128,14 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   // Local rows of chunk c (block e's part c) ↔ a packed buffer.
   void pack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* rows, T* packed) const;
   void unpack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* packed, T* rows) const;
-  // One all-to-all of rows (forward direction: send_rows/recv_rows; reverse swaps them).
-  void exchange(Wire& w, const T* send, T* recv, int64_t d, bool reverse, A2APhase phase);
+  // The flat exchange's blocks, in elements: block (p, i) of this rank's local rows = the rows for
+  // global expert p·L + i; block (p, i) of the expert rows = local expert i's rows from peer p
+  // (expert-major, so the experts read them in place: no regrouping copy on either side).
+  Communicator::Blocks local_blocks(const DispatchHandle<T>& h) const;
+  Communicator::Blocks expert_blocks(const DispatchHandle<T>& h, const Wire& w) const;
+  // One all-to-all of row blocks; the bytes are counted from the send side's blocks.
+  void exchange(Wire& w, const T* send, const Communicator::Blocks& send_blocks, T* recv,
+                const Communicator::Blocks& recv_blocks, A2APhase phase);
   // Hierarchical (deduplicating) versions of the four calls.
   void plan_sources(const DispatchHandle<T>& h, Wire& w) const;
   void plan_forwarder(Wire& w) const;

@@ -89,6 +89,28 @@ void Communicator::all_to_all_v(const void* send, const std::vector<int64_t>& se
   });
 }
 
+void Communicator::all_to_all_blocks(const void* send, const Blocks& send_blocks, void* recv, const Blocks& recv_blocks,
+                                     size_t elem_bytes) {
+  run("all_to_all_blocks", [&] {
+    const size_t n = send_blocks.count.size();
+    if (n == 0 || n % static_cast<size_t>(size()) != 0 || send_blocks.offset.size() != n ||
+        recv_blocks.count.size() != n || recv_blocks.offset.size() != n)
+      throw Error("all_to_all_blocks: " + std::to_string(n) + " send blocks, " + std::to_string(recv_blocks.count.size()) +
+                  " receive blocks: need the same whole number of blocks per peer on both sides (group of " +
+                  std::to_string(size()) + ")");
+    for (const Blocks* b : {&send_blocks, &recv_blocks})
+      for (size_t k = 0; k < n; ++k)
+        if (b->count[k] < 0 || b->offset[k] < 0) throw Error("all_to_all_blocks: negative offset or count");
+    const size_t per_peer = n / static_cast<size_t>(size()), me = static_cast<size_t>(rank());
+    for (size_t i = 0; i < per_peer; ++i)
+      if (send_blocks.count[me * per_peer + i] != recv_blocks.count[me * per_peer + i])
+        throw Error("all_to_all_blocks: block " + std::to_string(i) + " to itself sends " +
+                    std::to_string(send_blocks.count[me * per_peer + i]) + " elements but receives " +
+                    std::to_string(recv_blocks.count[me * per_peer + i]));
+    do_all_to_all_blocks(send, send_blocks, recv, recv_blocks, elem_bytes);
+  });
+}
+
 void Communicator::all_gather(const void* send, void* recv, size_t bytes_per_rank) {
   run("all_gather", [&] { do_all_gather(send, recv, bytes_per_rank); });
 }

@@ -45,6 +45,15 @@ class Communicator {
   // peers send (exchange counts first — see exchange_counts()).
   void all_to_all_v(const void* send, const std::vector<int64_t>& send_counts, void* recv,
                     const std::vector<int64_t>& recv_counts, size_t elem_bytes);
+  // All-to-all of blocks, so a caller sends from and receives into its own layouts without staging
+  // copies. With B = offset.size() / size() blocks per peer, block (p, i) of `send` (count elements
+  // at offset, both in elements) goes to peer p, which receives it as its block (this rank, i) of
+  // `recv`. A rank's recv count of block (p, i) must equal peer p's send count of block (rank, i).
+  struct Blocks {
+    std::vector<int64_t> offset, count;  // [size() × B]
+  };
+  void all_to_all_blocks(const void* send, const Blocks& send_blocks, void* recv, const Blocks& recv_blocks,
+                         size_t elem_bytes);
   // recv[size × n] = every rank's n values, in rank order (each rank sends `count` int64s).
   void all_gather(const void* send, void* recv, size_t bytes_per_rank);
   void broadcast(void* data, size_t bytes, int root);
@@ -76,6 +85,8 @@ class Communicator {
   virtual void do_all_reduce_sum_i64(int64_t* data, size_t count) = 0;
   virtual void do_all_to_all_v(const void* send, const std::vector<int64_t>& send_counts, void* recv,
                                const std::vector<int64_t>& recv_counts, size_t elem_bytes) = 0;
+  virtual void do_all_to_all_blocks(const void* send, const Blocks& send_blocks, void* recv, const Blocks& recv_blocks,
+                                    size_t elem_bytes) = 0;
   virtual void do_all_gather(const void* send, void* recv, size_t bytes_per_rank) = 0;
   virtual void do_broadcast(void* data, size_t bytes, int root) = 0;
   virtual void do_barrier() = 0;

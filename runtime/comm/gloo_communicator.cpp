@@ -94,45 +94,68 @@ void GlooCommunicator::do_all_reduce_sum_i64(int64_t* data, size_t count) {
   gloo_sum_in_place(context_, data, count);
 }
 
-// Pairwise exchange on unbound buffers: step i sends to rank+i and receives from rank−i, and a
-// peer with a zero count is simply skipped (no zero-byte messages, no null buffers).
+// all_to_all_v is the block exchange with one block per peer.
 void GlooCommunicator::do_all_to_all_v(const void* send, const std::vector<int64_t>& send_counts, void* recv,
                                        const std::vector<int64_t>& recv_counts, size_t elem_bytes) {
-  const int n = size();
-  const int me = rank();
-  std::vector<size_t> send_off(static_cast<size_t>(n) + 1, 0), recv_off(static_cast<size_t>(n) + 1, 0);
-  for (int p = 0; p < n; ++p) {
-    send_off[p + 1] = send_off[p] + static_cast<size_t>(send_counts[p]) * elem_bytes;
-    recv_off[p + 1] = recv_off[p] + static_cast<size_t>(recv_counts[p]) * elem_bytes;
+  if (send_counts[rank()] != recv_counts[rank()])
+    throw Error("all_to_all_v: this rank sends " + std::to_string(send_counts[rank()]) + " elements to itself but expects " +
+                std::to_string(recv_counts[rank()]));
+  Blocks out{{}, send_counts}, in{{}, recv_counts};
+  int64_t send_at = 0, recv_at = 0;
+  for (size_t p = 0; p < send_counts.size(); ++p) {
+    out.offset.push_back(send_at), send_at += send_counts[p];
+    in.offset.push_back(recv_at), recv_at += recv_counts[p];
   }
-  if (send_counts[me] != recv_counts[me])
-    throw Error("all_to_all_v: this rank sends " + std::to_string(send_counts[me]) + " elements to itself but expects " +
-                std::to_string(recv_counts[me]));
+  do_all_to_all_blocks(send, out, recv, in, elem_bytes);
+}
+
+// Pairwise exchange on unbound buffers: step i sends to rank+i and receives from rank−i. Block
+// index b travels on slot + b, so every (peer, slot) carries at most one message and the blocks
+// cannot be matched out of order; a block with a zero count is simply skipped (no zero-byte
+// messages, no null buffers).
+void GlooCommunicator::do_all_to_all_blocks(const void* send, const Blocks& send_blocks, void* recv,
+                                            const Blocks& recv_blocks, size_t elem_bytes) {
+  const int n = size(), me = rank();
+  const int per_peer = static_cast<int>(send_blocks.count.size()) / n;
   const char* src = static_cast<const char*>(send);
   char* dst = static_cast<char*>(recv);
-  if (send_counts[me] > 0) std::memcpy(dst + recv_off[me], src + send_off[me], send_off[me + 1] - send_off[me]);
+  auto bytes = [elem_bytes](int64_t elements) { return static_cast<size_t>(elements) * elem_bytes; };
+  // Extent of each side: the buffers Gloo registers must cover every block.
+  size_t send_end = 0, recv_end = 0;
+  for (size_t k = 0; k < send_blocks.count.size(); ++k) {
+    if (send_blocks.count[k] > 0) send_end = std::max(send_end, bytes(send_blocks.offset[k] + send_blocks.count[k]));
+    if (recv_blocks.count[k] > 0) recv_end = std::max(recv_end, bytes(recv_blocks.offset[k] + recv_blocks.count[k]));
+  }
+  for (int b = 0; b < per_peer; ++b) {
+    const size_t k = static_cast<size_t>(me * per_peer + b);
+    if (send_blocks.count[k] > 0)
+      std::memcpy(dst + bytes(recv_blocks.offset[k]), src + bytes(send_blocks.offset[k]), bytes(send_blocks.count[k]));
+  }
   if (n == 1) return;
 
-  const uint64_t slot = static_cast<uint64_t>(context_->nextSlot());
-  auto in = context_->createUnboundBuffer(send_off[n] ? const_cast<char*>(src) : &g_empty_byte, send_off[n] ? send_off[n] : 1);
-  auto out = context_->createUnboundBuffer(recv_off[n] ? dst : &g_empty_byte, recv_off[n] ? recv_off[n] : 1);
+  const uint64_t slot = static_cast<uint64_t>(context_->nextSlot(per_peer));
+  auto in = context_->createUnboundBuffer(send_end ? const_cast<char*>(src) : &g_empty_byte, send_end ? send_end : 1);
+  auto out = context_->createUnboundBuffer(recv_end ? dst : &g_empty_byte, recv_end ? recv_end : 1);
   int sends = 0, recvs = 0;
   for (int i = 1; i < n; ++i) {
     const int to = (me + i) % n;
     const int from = (me - i + n) % n;
-    if (send_counts[to] > 0) {
-      in->send(to, slot, send_off[to], send_off[to + 1] - send_off[to]);
-      ++sends;
-    }
-    if (recv_counts[from] > 0) {
-      out->recv(from, slot, recv_off[from], recv_off[from + 1] - recv_off[from]);
-      ++recvs;
+    for (int b = 0; b < per_peer; ++b) {
+      const size_t ks = static_cast<size_t>(to * per_peer + b), kr = static_cast<size_t>(from * per_peer + b);
+      if (send_blocks.count[ks] > 0) {
+        in->send(to, slot + static_cast<uint64_t>(b), bytes(send_blocks.offset[ks]), bytes(send_blocks.count[ks]));
+        ++sends;
+      }
+      if (recv_blocks.count[kr] > 0) {
+        out->recv(from, slot + static_cast<uint64_t>(b), bytes(recv_blocks.offset[kr]), bytes(recv_blocks.count[kr]));
+        ++recvs;
+      }
     }
   }
   for (int i = 0; i < recvs; ++i)
-    if (!out->waitRecv(timeout_)) throw Error("all_to_all_v: timed out waiting to receive");
+    if (!out->waitRecv(timeout_)) throw Error("all_to_all: timed out waiting to receive");
   for (int i = 0; i < sends; ++i)
-    if (!in->waitSend(timeout_)) throw Error("all_to_all_v: timed out waiting to send");
+    if (!in->waitSend(timeout_)) throw Error("all_to_all: timed out waiting to send");
 }
 
 void GlooCommunicator::do_all_gather(const void* send, void* recv, size_t bytes_per_rank) {

@@ -37,6 +37,8 @@ class GlooCommunicator : public Communicator {
   void do_all_reduce_sum_i64(int64_t* data, size_t count) override;
   void do_all_to_all_v(const void* send, const std::vector<int64_t>& send_counts, void* recv,
                        const std::vector<int64_t>& recv_counts, size_t elem_bytes) override;
+  void do_all_to_all_blocks(const void* send, const Blocks& send_blocks, void* recv, const Blocks& recv_blocks,
+                            size_t elem_bytes) override;
   void do_all_gather(const void* send, void* recv, size_t bytes_per_rank) override;
   void do_broadcast(void* data, size_t bytes, int root) override;
   void do_barrier() override;

@@ -86,6 +86,44 @@ void NcclCommunicator::do_all_to_all_v(const void* send, const std::vector<int64
   timings_.push_back({static_cast<double>(a2a_stop_->elapsed_ms_since(*a2a_start_)), plan.send_bytes, plan.recv_bytes});
 }
 
+// Blocks: one ncclSend/ncclRecv per non-empty block inside one group; NCCL matches the sends and
+// receives between two ranks in the order they are posted, which is block order on both sides.
+void NcclCommunicator::do_all_to_all_blocks(const void* send, const Blocks& send_blocks, void* recv,
+                                            const Blocks& recv_blocks, size_t elem_bytes) {
+  const int n = size(), me = rank();
+  const int per_peer = static_cast<int>(send_blocks.count.size()) / n;
+  const auto* src = static_cast<const char*>(send);
+  auto* dst = static_cast<char*>(recv);
+  auto bytes = [elem_bytes](int64_t elements) { return static_cast<size_t>(elements) * elem_bytes; };
+  int64_t sent = 0, received = 0;
+  a2a_start_->record(stream());
+  for (int b = 0; b < per_peer; ++b) {
+    const size_t k = static_cast<size_t>(me * per_peer + b);
+    if (send_blocks.count[k] > 0)
+      MOE_CUDA_CHECK(cudaMemcpyAsync(dst + bytes(recv_blocks.offset[k]), src + bytes(send_blocks.offset[k]),
+                                     bytes(send_blocks.count[k]), cudaMemcpyDeviceToDevice, stream()));
+  }
+  MOE_NCCL_CHECK(ncclGroupStart());
+  for (int p = 0; p < n; ++p) {
+    if (p == me) continue;
+    for (int b = 0; b < per_peer; ++b) {
+      const size_t k = static_cast<size_t>(p * per_peer + b);
+      if (send_blocks.count[k] > 0) {
+        MOE_NCCL_CHECK(ncclSend(src + bytes(send_blocks.offset[k]), bytes(send_blocks.count[k]), ncclChar, p, comm_, stream()));
+        sent += static_cast<int64_t>(bytes(send_blocks.count[k]));
+      }
+      if (recv_blocks.count[k] > 0) {
+        MOE_NCCL_CHECK(ncclRecv(dst + bytes(recv_blocks.offset[k]), bytes(recv_blocks.count[k]), ncclChar, p, comm_, stream()));
+        received += static_cast<int64_t>(bytes(recv_blocks.count[k]));
+      }
+    }
+  }
+  MOE_NCCL_CHECK(ncclGroupEnd());
+  a2a_stop_->record(stream());
+  a2a_stop_->synchronize();
+  timings_.push_back({static_cast<double>(a2a_stop_->elapsed_ms_since(*a2a_start_)), sent, received});
+}
+
 void NcclCommunicator::do_all_gather(const void* send, void* recv, size_t bytes_per_rank) {
   MOE_NCCL_CHECK(ncclAllGather(send, recv, bytes_per_rank, ncclChar, comm_, stream()));
   stream_->synchronize();
