@@ -88,37 +88,38 @@ void AllToAllDispatcher<T>::peer_to_expert(const std::vector<int64_t>& recv_expe
 }
 
 template <typename T>
-Communicator::Blocks AllToAllDispatcher<T>::local_blocks(const DispatchHandle<T>& h) const {
+Communicator::Blocks AllToAllDispatcher<T>::local_blocks(const DispatchHandle<T>& h, const Wire& w, int64_t chunk) const {
   Communicator::Blocks b;
   for (int64_t e = 0; e < num_experts_; ++e) {
-    b.offset.push_back(h.offsets[e] * h.d);
-    b.count.push_back(h.counts[e] * h.d);
+    const bool all = chunk < 0;  // chunk c of block e: its rows [counts·c/n, counts·(c+1)/n)
+    b.offset.push_back((h.offsets[e] + (all ? 0 : h.counts[e] * chunk / chunks_)) * h.d);
+    b.count.push_back((all ? h.counts[e] : w.chunk_send_block[chunk][e]) * h.d);
   }
   return b;
 }
 
 template <typename T>
-Communicator::Blocks AllToAllDispatcher<T>::expert_blocks(const DispatchHandle<T>& h, const Wire& w) const {
+Communicator::Blocks AllToAllDispatcher<T>::expert_blocks(const DispatchHandle<T>& h, const Wire& w, int64_t chunk) const {
   const int64_t P = ep_.size();
+  const std::vector<int64_t>& rows = chunk < 0 ? w.recv_expert : w.chunk_recv_block[chunk];
   Communicator::Blocks b;
   b.offset.resize(static_cast<size_t>(P * local_));
   b.count.resize(static_cast<size_t>(P * local_));
   for (int64_t i = 0; i < local_; ++i) {
-    int64_t at = h.expert_offsets[i];  // peers in order inside local expert i's rows
+    // Peers in order inside local expert i's rows (of the chunk, when chunked).
+    int64_t at = chunk < 0 ? h.expert_offsets[i] : h.chunk_offsets[chunk] + h.chunk_expert_offsets[chunk][i];
     for (int64_t p = 0; p < P; ++p) {
       const int64_t k = p * local_ + i;
       b.offset[k] = at * h.d;
-      b.count[k] = w.recv_expert[k] * h.d;
-      at += w.recv_expert[k];
+      b.count[k] = rows[k] * h.d;
+      at += rows[k];
     }
   }
   return b;
 }
 
 template <typename T>
-void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, const Communicator::Blocks& send_blocks, T* recv,
-                                     const Communicator::Blocks& recv_blocks, A2APhase phase) {
-  const auto t0 = Clock::now();
+void AllToAllDispatcher<T>::count_bytes(Wire& w, A2APhase phase, const Communicator::Blocks& send_blocks) {
   const int64_t me = ep_.rank();
   int64_t off_rank = 0, intra = 0;
   for (int64_t p = 0; p < ep_.size(); ++p)
@@ -127,15 +128,24 @@ void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, const Communicator:
       if (p != me) off_rank += bytes;
       if (p != me && (peer_node_.empty() || peer_node_[p] == peer_node_[me])) intra += bytes;
     }
+  for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
+    s->bytes += off_rank;
+    s->intra_bytes += intra;
+    s->inter_bytes += off_rank - intra;
+  }
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::exchange(Wire& w, const T* send, const Communicator::Blocks& send_blocks, T* recv,
+                                     const Communicator::Blocks& recv_blocks, A2APhase phase) {
+  const auto t0 = Clock::now();
   ep_.all_to_all_blocks(send, send_blocks, recv, recv_blocks, sizeof(T));
   const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
   for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
     s->us += us;
     s->exposed_us += us;
-    s->bytes += off_rank;
-    s->intra_bytes += intra;
-    s->inter_bytes += off_rank - intra;
   }
+  count_bytes(w, phase, send_blocks);
 }
 
 template <typename T>
@@ -213,17 +223,13 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
       }
       h.chunk_offsets[c + 1] = h.chunk_offsets[c] + h.chunk_expert_offsets[c][local_];
     }
-    w.chunk_send.resize(static_cast<size_t>(n));
-    w.chunk_recv.resize(static_cast<size_t>(n));
-    w.pending.assign(static_cast<size_t>(n), CommHandle{});
-    for (int64_t c = 0; c < n; ++c) {
-      int64_t sent = 0;
-      for (int64_t e = 0; e < E; ++e) sent += w.chunk_send_block[c][e];
-      w.chunk_send[c].resize(static_cast<size_t>(sent * d));
-      pack_local_rows(h, w, c, rows_.data(), w.chunk_send[c].data());
-      start_chunk(w, c, d, false, kDispatchFwd);
-    }
+    // Every buffer a chunk lands in is sized before the first one starts (the comm thread writes
+    // into them while the caller computes): the experts' input and the rows combine returns.
     h.expert_input.resize(static_cast<size_t>(h.expert_rows() * d));
+    w.returned.resize(static_cast<size_t>(h.local_rows() * d));
+    w.pending.assign(static_cast<size_t>(n), CommHandle{});
+    for (int64_t c = 0; c < n; ++c)
+      start_chunk(w, c, rows_.data(), local_blocks(h, w, c), h.expert_input.data(), expert_blocks(h, w, c), kDispatchFwd);
     h.returned_rows = nullptr;
     return;
   }
@@ -233,7 +239,7 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
   }
   // Local rows (gathered above) straight into the experts' expert-major rows.
   h.expert_input.resize(static_cast<size_t>(h.expert_rows() * d));
-  exchange(w, rows_.data(), local_blocks(h), h.expert_input.data(), expert_blocks(h, w), kDispatchFwd);
+  exchange(w, rows_.data(), local_blocks(h, w), h.expert_input.data(), expert_blocks(h, w), kDispatchFwd);
   h.returned_rows = nullptr;
 }
 
@@ -242,14 +248,11 @@ void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, c
   Wire& w = wire(h);
   if (intra_) return hier_combine(h, w, expert_out, weight, y);
   const int64_t d = h.d, R = h.local_rows();
-  w.returned.resize(static_cast<size_t>(R * d));
-  if (chunks_ > 1) {
-    for (int64_t c = 0; c < chunks_; ++c) {
-      finish_chunk(w, c, kCombineFwd, true, d);
-      unpack_local_rows(h, w, c, w.chunk_recv[c].data(), w.returned.data());
-    }
+  if (chunks_ > 1) {  // the chunks land in w.returned (sized by dispatch)
+    for (int64_t c = 0; c < chunks_; ++c) finish_chunk(w, c, kCombineFwd);
   } else {
-    exchange(w, expert_out, expert_blocks(h, w), w.returned.data(), local_blocks(h), kCombineFwd);
+    w.returned.resize(static_cast<size_t>(R * d));
+    exchange(w, expert_out, expert_blocks(h, w), w.returned.data(), local_blocks(h, w), kCombineFwd);
   }
   h.row_weight.resize(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) h.row_weight[r] = weight[h.row_assignment[r]];
@@ -269,18 +272,12 @@ void AllToAllDispatcher<T>::combine_backward(DispatchHandle<T>& h, const T* dy, 
   for (int64_t r = 0; r < R; ++r) dweight[h.row_assignment[r]] = row_dweight_[r];
   rows_.resize(static_cast<size_t>(R * d));
   weighted_gather_rows(rows_.data(), dy, h.row_token.data(), h.row_weight.data(), R, d);
-  if (chunks_ > 1) {  // start every chunk; wait_combine_backward_chunk places them
-    w.d_expert_out = d_expert_out;
-    for (int64_t c = 0; c < chunks_; ++c) {
-      int64_t sent = 0;
-      for (int64_t e = 0; e < num_experts_; ++e) sent += w.chunk_send_block[c][e];
-      w.chunk_send[c].resize(static_cast<size_t>(sent * d));
-      pack_local_rows(h, w, c, rows_.data(), w.chunk_send[c].data());
-      start_chunk(w, c, d, false, kCombineBwd);
-    }
+  if (chunks_ > 1) {  // start every chunk straight into d_expert_out; the caller waits per chunk
+    for (int64_t c = 0; c < chunks_; ++c)
+      start_chunk(w, c, rows_.data(), local_blocks(h, w, c), d_expert_out, expert_blocks(h, w, c), kCombineBwd);
     return;
   }
-  exchange(w, rows_.data(), local_blocks(h), d_expert_out, expert_blocks(h, w), kCombineBwd);
+  exchange(w, rows_.data(), local_blocks(h, w), d_expert_out, expert_blocks(h, w), kCombineBwd);
 }
 
 template <typename T>
@@ -289,13 +286,10 @@ void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_e
   if (intra_) return hier_dispatch_backward(h, w, d_expert_in, dx);
   const int64_t d = h.d, R = h.local_rows();
   rows_.resize(static_cast<size_t>(R * d));
-  if (chunks_ > 1) {
-    for (int64_t c = 0; c < chunks_; ++c) {
-      finish_chunk(w, c, kDispatchBwd, true, d);
-      unpack_local_rows(h, w, c, w.chunk_recv[c].data(), rows_.data());
-    }
+  if (chunks_ > 1) {  // the chunks land in rows_ (its size is R·d since combine_backward)
+    for (int64_t c = 0; c < chunks_; ++c) finish_chunk(w, c, kDispatchBwd);
   } else {
-    exchange(w, d_expert_in, expert_blocks(h, w), rows_.data(), local_blocks(h), kDispatchBwd);
+    exchange(w, d_expert_in, expert_blocks(h, w), rows_.data(), local_blocks(h, w), kDispatchBwd);
   }
   scatter_add_rows(dx, rows_.data(), h.row_token.data(), R, d);
 }
@@ -309,65 +303,17 @@ void AllToAllDispatcher<T>::set_overlap_chunks(int64_t chunks) {
   chunks_ = chunks;
 }
 
+// Chunk c's exchange on the comm thread: blocks from `send` straight into `recv`. The bytes are
+// known now; the time is taken when the chunk is waited for.
 template <typename T>
-void AllToAllDispatcher<T>::pack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* rows,
-                                            T* packed) const {
-  const int64_t d = h.d, n = chunks_;
-  int64_t at = 0;
-  for (int64_t e = 0; e < num_experts_; ++e) {
-    const int64_t k = w.chunk_send_block[c][e];
-    if (k) std::memcpy(packed + at * d, rows + (h.offsets[e] + h.counts[e] * c / n) * d, static_cast<size_t>(k * d) * sizeof(T));
-    at += k;
-  }
+void AllToAllDispatcher<T>::start_chunk(Wire& w, int64_t c, const T* send, const Communicator::Blocks& send_blocks,
+                                        T* recv, const Communicator::Blocks& recv_blocks, A2APhase phase) {
+  count_bytes(w, phase, send_blocks);
+  w.pending[c] = ep_.all_to_all_blocks_async(send, send_blocks, recv, recv_blocks, sizeof(T));
 }
 
 template <typename T>
-void AllToAllDispatcher<T>::unpack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* packed,
-                                              T* rows) const {
-  const int64_t d = h.d, n = chunks_;
-  int64_t at = 0;
-  for (int64_t e = 0; e < num_experts_; ++e) {
-    const int64_t k = w.chunk_send_block[c][e];
-    if (k) std::memcpy(rows + (h.offsets[e] + h.counts[e] * c / n) * d, packed + at * d, static_cast<size_t>(k * d) * sizeof(T));
-    at += k;
-  }
-}
-
-// Forward direction (local rows → experts): peer p gets blocks p·L..p·L+L−1 of chunk_send_block;
-// reverse (experts → local rows) swaps the two sides.
-template <typename T>
-void AllToAllDispatcher<T>::start_chunk(Wire& w, int64_t c, int64_t d, bool reverse, A2APhase phase) {
-  const int64_t P = ep_.size(), me = ep_.rank();
-  std::vector<int64_t> to_peer(static_cast<size_t>(P), 0), from_peer(static_cast<size_t>(P), 0);
-  for (int64_t p = 0; p < P; ++p)
-    for (int64_t i = 0; i < local_; ++i) {
-      to_peer[p] += w.chunk_send_block[c][p * local_ + i];
-      from_peer[p] += w.chunk_recv_block[c][p * local_ + i];
-    }
-  std::vector<int64_t>& send_counts = reverse ? from_peer : to_peer;
-  std::vector<int64_t>& recv_counts = reverse ? to_peer : from_peer;
-  int64_t recv_rows = 0;
-  for (int64_t p = 0; p < P; ++p) recv_rows += recv_counts[p];
-  w.chunk_recv[c].resize(static_cast<size_t>(recv_rows * d));
-  int64_t off_rank = 0, intra = 0;
-  for (int64_t p = 0; p < P; ++p) {
-    const int64_t bytes = send_counts[p] * d * static_cast<int64_t>(sizeof(T));
-    if (p != me) off_rank += bytes;
-    if (p != me && (peer_node_.empty() || peer_node_[p] == peer_node_[me])) intra += bytes;
-    send_counts[p] *= d;
-    recv_counts[p] *= d;
-  }
-  // Bytes are known now; the time when the chunk is waited for.
-  for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
-    s->bytes += off_rank;
-    s->intra_bytes += intra;
-    s->inter_bytes += off_rank - intra;
-  }
-  w.pending[c] = ep_.all_to_all_v_async(w.chunk_send[c].data(), send_counts, w.chunk_recv[c].data(), recv_counts, sizeof(T));
-}
-
-template <typename T>
-void AllToAllDispatcher<T>::finish_chunk(Wire& w, int64_t c, A2APhase phase, bool /*reverse*/, int64_t /*d*/) {
+void AllToAllDispatcher<T>::finish_chunk(Wire& w, int64_t c, A2APhase phase) {
   const double blocked = w.pending[c].wait();
   const double op = w.pending[c].op_us();
   for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
@@ -378,36 +324,26 @@ void AllToAllDispatcher<T>::finish_chunk(Wire& w, int64_t c, A2APhase phase, boo
 
 template <typename T>
 void AllToAllDispatcher<T>::wait_dispatch_chunk(DispatchHandle<T>& h, int64_t c) {
-  if (chunks_ <= 1) return;
-  Wire& w = wire(h);
-  finish_chunk(w, c, kDispatchFwd, false, h.d);
-  peer_to_expert(w.chunk_recv_block[c], w.chunk_recv[c].data(), h.expert_input.data() + h.chunk_offsets[c] * h.d, h.d);
+  if (chunks_ > 1) finish_chunk(wire(h), c, kDispatchFwd);
 }
 
 template <typename T>
 void AllToAllDispatcher<T>::start_combine_chunk(DispatchHandle<T>& h, int64_t c, const T* expert_out) {
   if (chunks_ <= 1) return;
   Wire& w = wire(h);
-  w.chunk_send[c].resize(static_cast<size_t>((h.chunk_offsets[c + 1] - h.chunk_offsets[c]) * h.d));
-  expert_to_peer(w.chunk_recv_block[c], expert_out + h.chunk_offsets[c] * h.d, w.chunk_send[c].data(), h.d);
-  start_chunk(w, c, h.d, true, kCombineFwd);
+  start_chunk(w, c, expert_out, expert_blocks(h, w, c), w.returned.data(), local_blocks(h, w, c), kCombineFwd);
 }
 
 template <typename T>
 void AllToAllDispatcher<T>::wait_combine_backward_chunk(DispatchHandle<T>& h, int64_t c) {
-  if (chunks_ <= 1) return;
-  Wire& w = wire(h);
-  finish_chunk(w, c, kCombineBwd, false, h.d);
-  peer_to_expert(w.chunk_recv_block[c], w.chunk_recv[c].data(), w.d_expert_out + h.chunk_offsets[c] * h.d, h.d);
+  if (chunks_ > 1) finish_chunk(wire(h), c, kCombineBwd);
 }
 
 template <typename T>
 void AllToAllDispatcher<T>::start_dispatch_backward_chunk(DispatchHandle<T>& h, int64_t c, const T* d_expert_in) {
   if (chunks_ <= 1) return;
   Wire& w = wire(h);
-  w.chunk_send[c].resize(static_cast<size_t>((h.chunk_offsets[c + 1] - h.chunk_offsets[c]) * h.d));
-  expert_to_peer(w.chunk_recv_block[c], d_expert_in + h.chunk_offsets[c] * h.d, w.chunk_send[c].data(), h.d);
-  start_chunk(w, c, h.d, true, kDispatchBwd);
+  start_chunk(w, c, d_expert_in, expert_blocks(h, w, c), rows_.data(), local_blocks(h, w, c), kDispatchBwd);
 }
 
 template class AllToAllDispatcher<float>;

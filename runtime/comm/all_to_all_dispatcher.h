@@ -97,9 +97,7 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     A2ATimes times{};
     // Overlap: per chunk, rows of each local-row block e (= peer·L + i) and of each received block.
     std::vector<std::vector<int64_t>> chunk_send_block, chunk_recv_block;
-    std::vector<std::vector<T>> chunk_send, chunk_recv;
     std::vector<CommHandle> pending;
-    T* d_expert_out = nullptr;  // where wait_combine_backward_chunk puts its rows
     // Hierarchical with deduplication. Source side (this rank's tokens), per destination node n:
     std::vector<int64_t> src_node_off;   // [N+1] distinct tokens bound for node n (ascending)
     std::vector<int32_t> src_token;      // [S] those tokens
@@ -121,19 +119,20 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   // Expert-major rows (per local expert, peers inside) ↔ peer-major rows (per peer, experts inside).
   void expert_to_peer(const std::vector<int64_t>& recv_expert, const T* expert_major, T* peer_major, int64_t d) const;
   void peer_to_expert(const std::vector<int64_t>& recv_expert, const T* peer_major, T* expert_major, int64_t d) const;
-  // Overlap helpers: start chunk c's exchange of `send` (forward: local blocks → experts; reverse:
-  // expert blocks → local rows), and account the wait of a pending one.
-  void start_chunk(Wire& w, int64_t c, int64_t d, bool reverse, A2APhase phase);
-  void finish_chunk(Wire& w, int64_t c, A2APhase phase, bool reverse, int64_t d);
-  // Local rows of chunk c (block e's part c) ↔ a packed buffer.
-  void pack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* rows, T* packed) const;
-  void unpack_local_rows(const DispatchHandle<T>& h, const Wire& w, int64_t c, const T* packed, T* rows) const;
+  // Overlap helpers: start chunk c's block exchange on the comm thread, and account the wait of a
+  // pending one.
+  void start_chunk(Wire& w, int64_t c, const T* send, const Communicator::Blocks& send_blocks, T* recv,
+                   const Communicator::Blocks& recv_blocks, A2APhase phase);
+  void finish_chunk(Wire& w, int64_t c, A2APhase phase);
   // The flat exchange's blocks, in elements: block (p, i) of this rank's local rows = the rows for
   // global expert p·L + i; block (p, i) of the expert rows = local expert i's rows from peer p
   // (expert-major, so the experts read them in place: no regrouping copy on either side).
-  Communicator::Blocks local_blocks(const DispatchHandle<T>& h) const;
-  Communicator::Blocks expert_blocks(const DispatchHandle<T>& h, const Wire& w) const;
-  // One all-to-all of row blocks; the bytes are counted from the send side's blocks.
+  // With chunk ≥ 0 (overlap), only chunk `chunk`'s part of every block, at its chunk-major place.
+  Communicator::Blocks local_blocks(const DispatchHandle<T>& h, const Wire& w, int64_t chunk = -1) const;
+  Communicator::Blocks expert_blocks(const DispatchHandle<T>& h, const Wire& w, int64_t chunk = -1) const;
+  // Adds the off-rank (intra/inter) bytes of the send side's blocks to the phase's figures.
+  void count_bytes(Wire& w, A2APhase phase, const Communicator::Blocks& send_blocks);
+  // One all-to-all of row blocks.
   void exchange(Wire& w, const T* send, const Communicator::Blocks& send_blocks, T* recv,
                 const Communicator::Blocks& recv_blocks, A2APhase phase);
   // Hierarchical (deduplicating) versions of the four calls.

@@ -89,24 +89,28 @@ void Communicator::all_to_all_v(const void* send, const std::vector<int64_t>& se
   });
 }
 
+void Communicator::check_blocks(const Blocks& send_blocks, const Blocks& recv_blocks) const {
+  const size_t n = send_blocks.count.size();
+  if (n == 0 || n % static_cast<size_t>(size()) != 0 || send_blocks.offset.size() != n || recv_blocks.count.size() != n ||
+      recv_blocks.offset.size() != n)
+    throw Error("all_to_all_blocks: " + std::to_string(n) + " send blocks, " + std::to_string(recv_blocks.count.size()) +
+                " receive blocks: need the same whole number of blocks per peer on both sides (group of " +
+                std::to_string(size()) + ")");
+  for (const Blocks* b : {&send_blocks, &recv_blocks})
+    for (size_t k = 0; k < n; ++k)
+      if (b->count[k] < 0 || b->offset[k] < 0) throw Error("all_to_all_blocks: negative offset or count");
+  const size_t per_peer = n / static_cast<size_t>(size()), me = static_cast<size_t>(rank());
+  for (size_t i = 0; i < per_peer; ++i)
+    if (send_blocks.count[me * per_peer + i] != recv_blocks.count[me * per_peer + i])
+      throw Error("all_to_all_blocks: block " + std::to_string(i) + " to itself sends " +
+                  std::to_string(send_blocks.count[me * per_peer + i]) + " elements but receives " +
+                  std::to_string(recv_blocks.count[me * per_peer + i]));
+}
+
 void Communicator::all_to_all_blocks(const void* send, const Blocks& send_blocks, void* recv, const Blocks& recv_blocks,
                                      size_t elem_bytes) {
   run("all_to_all_blocks", [&] {
-    const size_t n = send_blocks.count.size();
-    if (n == 0 || n % static_cast<size_t>(size()) != 0 || send_blocks.offset.size() != n ||
-        recv_blocks.count.size() != n || recv_blocks.offset.size() != n)
-      throw Error("all_to_all_blocks: " + std::to_string(n) + " send blocks, " + std::to_string(recv_blocks.count.size()) +
-                  " receive blocks: need the same whole number of blocks per peer on both sides (group of " +
-                  std::to_string(size()) + ")");
-    for (const Blocks* b : {&send_blocks, &recv_blocks})
-      for (size_t k = 0; k < n; ++k)
-        if (b->count[k] < 0 || b->offset[k] < 0) throw Error("all_to_all_blocks: negative offset or count");
-    const size_t per_peer = n / static_cast<size_t>(size()), me = static_cast<size_t>(rank());
-    for (size_t i = 0; i < per_peer; ++i)
-      if (send_blocks.count[me * per_peer + i] != recv_blocks.count[me * per_peer + i])
-        throw Error("all_to_all_blocks: block " + std::to_string(i) + " to itself sends " +
-                    std::to_string(send_blocks.count[me * per_peer + i]) + " elements but receives " +
-                    std::to_string(recv_blocks.count[me * per_peer + i]));
+    check_blocks(send_blocks, recv_blocks);
     do_all_to_all_blocks(send, send_blocks, recv, recv_blocks, elem_bytes);
   });
 }
@@ -175,6 +179,14 @@ CommHandle Communicator::all_to_all_v_async(const void* send, std::vector<int64_
   check_counts(send_counts, size(), "send_counts");
   check_counts(recv_counts, size(), "recv_counts");
   return run_async("all_to_all_v", [=, this] { do_all_to_all_v(send, send_counts, recv, recv_counts, elem_bytes); });
+}
+
+CommHandle Communicator::all_to_all_blocks_async(const void* send, Blocks send_blocks, void* recv, Blocks recv_blocks,
+                                                 size_t elem_bytes) {
+  check_blocks(send_blocks, recv_blocks);
+  return run_async("all_to_all_blocks", [=, this, out = std::move(send_blocks), in = std::move(recv_blocks)] {
+    do_all_to_all_blocks(send, out, recv, in, elem_bytes);
+  });
 }
 
 CommHandle Communicator::all_reduce_sum_async(float* data, size_t count) {

@@ -73,6 +73,8 @@ class Communicator {
   // Asynchronous variants: run on the comm thread, in order. Buffers must stay alive until wait().
   CommHandle all_to_all_v_async(const void* send, std::vector<int64_t> send_counts, void* recv,
                                 std::vector<int64_t> recv_counts, size_t elem_bytes);
+  CommHandle all_to_all_blocks_async(const void* send, Blocks send_blocks, void* recv, Blocks recv_blocks,
+                                     size_t elem_bytes);
   CommHandle all_reduce_sum_async(float* data, size_t count);
   CommHandle all_reduce_sum_async(double* data, size_t count);
   // Waits for every async operation submitted so far.
@@ -100,6 +102,7 @@ class Communicator {
   // Runs `op` now, or behind pending async work; wraps errors with the rank, group and `what`.
   void run(const char* what, const std::function<void()>& op);
   CommHandle run_async(const char* what, std::function<void()> op);
+  void check_blocks(const Blocks& send_blocks, const Blocks& recv_blocks) const;
   [[noreturn]] void rethrow(const char* what, const std::exception& e) const;
 
   std::string name_;
