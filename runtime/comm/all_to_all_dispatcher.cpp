@@ -124,6 +124,7 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
   if (asg.num_experts != num_experts_)
     throw Error("dispatcher: assignments name " + std::to_string(asg.num_experts) + " experts, the layer has " +
                 std::to_string(num_experts_));
+  if (intra_ && chunks_ > 1) return hc_dispatch(asg, x, d, h);  // all_to_all_hier_chunks.cpp
   Wire& w = wire(h);
   w.times = {};
   h.d = d;
@@ -209,6 +210,7 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
 
 template <typename T>
 void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, const T* weight, T* y) {
+  if (intra_ && chunks_ > 1) return hc_combine(h, expert_out, weight, y);
   Wire& w = wire(h);
   if (intra_) return hier_combine(h, w, expert_out, weight, y);
   const int64_t d = h.d, R = h.local_rows();
@@ -231,6 +233,7 @@ void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, c
 
 template <typename T>
 void AllToAllDispatcher<T>::combine_backward(DispatchHandle<T>& h, const T* dy, T* dweight, T* d_expert_out) {
+  if (intra_ && chunks_ > 1) return hc_combine_backward(h, dy, dweight, d_expert_out);
   Wire& w = wire(h);
   if (intra_) return hier_combine_backward(h, w, dy, dweight, d_expert_out);
   const int64_t d = h.d, R = h.local_rows();
@@ -259,6 +262,7 @@ void AllToAllDispatcher<T>::combine_backward(DispatchHandle<T>& h, const T* dy, 
 
 template <typename T>
 void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_expert_in, T* dx) {
+  if (intra_ && chunks_ > 1) return hc_dispatch_backward(h, d_expert_in, dx);
   Wire& w = wire(h);
   if (intra_) return hier_dispatch_backward(h, w, d_expert_in, dx);
   const int64_t d = h.d, R = h.local_rows();
@@ -279,9 +283,6 @@ void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_e
 template <typename T>
 void AllToAllDispatcher<T>::set_overlap_chunks(int64_t chunks) {
   if (chunks < 1) throw Error("parallel.overlap_chunks: " + std::to_string(chunks) + " must be at least 1");
-  if (chunks > 1 && intra_)
-    throw Error("parallel.overlap_chunks: " + std::to_string(chunks) +
-                " with parallel.hierarchical_a2a is not supported by the CPU runtime (use one of them)");
   chunks_ = chunks;
 }
 
@@ -355,14 +356,16 @@ void AllToAllDispatcher<T>::finish_chunk(Wire& w, int64_t c, A2APhase phase, boo
 template <typename T>
 void AllToAllDispatcher<T>::wait_dispatch_chunk(DispatchHandle<T>& h, int64_t c) {
   if (chunks_ <= 1) return;
+  if (intra_) return hc_wait_dispatch(h, c);
   Wire& w = wire(h);
   finish_chunk(w, c, kDispatchFwd, false, h.d);
   peer_to_expert(w.chunk_recv_block[c], w.chunk_recv[c].data(), h.expert_input.data() + h.chunk_offsets[c] * h.d, h.d);
 }
 
 template <typename T>
-void AllToAllDispatcher<T>::start_combine_chunk(DispatchHandle<T>& h, int64_t c, const T* expert_out) {
+void AllToAllDispatcher<T>::start_combine_chunk(DispatchHandle<T>& h, int64_t c, const T* expert_out, const T* weight) {
   if (chunks_ <= 1) return;
+  if (intra_) return hc_start_combine(h, c, expert_out, weight);
   Wire& w = wire(h);
   w.chunk_send[c].resize(static_cast<size_t>((h.chunk_offsets[c + 1] - h.chunk_offsets[c]) * h.d));
   expert_to_peer(w.chunk_recv_block[c], expert_out + h.chunk_offsets[c] * h.d, w.chunk_send[c].data(), h.d);
@@ -372,6 +375,7 @@ void AllToAllDispatcher<T>::start_combine_chunk(DispatchHandle<T>& h, int64_t c,
 template <typename T>
 void AllToAllDispatcher<T>::wait_combine_backward_chunk(DispatchHandle<T>& h, int64_t c) {
   if (chunks_ <= 1) return;
+  if (intra_) return hc_wait_combine_backward(h, c);
   Wire& w = wire(h);
   finish_chunk(w, c, kCombineBwd, false, h.d);
   peer_to_expert(w.chunk_recv_block[c], w.chunk_recv[c].data(), w.d_expert_out + h.chunk_offsets[c] * h.d, h.d);
@@ -380,6 +384,7 @@ void AllToAllDispatcher<T>::wait_combine_backward_chunk(DispatchHandle<T>& h, in
 template <typename T>
 void AllToAllDispatcher<T>::start_dispatch_backward_chunk(DispatchHandle<T>& h, int64_t c, const T* d_expert_in) {
   if (chunks_ <= 1) return;
+  if (intra_) return hc_start_dispatch_backward(h, c, d_expert_in);
   Wire& w = wire(h);
   w.chunk_send[c].resize(static_cast<size_t>((h.chunk_offsets[c + 1] - h.chunk_offsets[c]) * h.d));
   expert_to_peer(w.chunk_recv_block[c], d_expert_in + h.chunk_offsets[c] * h.d, w.chunk_send[c].data(), h.d);
