@@ -214,7 +214,6 @@ void AllToAllDispatcher<T>::hc_combine_backward(DispatchHandle<T>& h, const T* d
   if (!w.combined) throw Error("dispatcher: combine_backward before combine");
   std::fill(dweight, dweight + h.assignment_row.size(), T(0));
   w.dweight = dweight;
-  w.d_expert_out = d_expert_out;
   const int64_t d = h.d;
   for (int64_t c = 0; c < static_cast<int64_t>(w.hier.size()); ++c) {
     HierChunk& hc = w.hier[static_cast<size_t>(c)];
