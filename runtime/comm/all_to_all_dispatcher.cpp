@@ -160,6 +160,7 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
   if (asg.num_experts != num_experts_)
     throw Error("dispatcher: assignments name " + std::to_string(asg.num_experts) + " experts, the layer has " +
                 std::to_string(num_experts_));
+  if (intra_ && chunks_ > 1) return hc_dispatch(asg, x, d, h);  // all_to_all_hier_chunks.cpp
   Wire& w = wire(h);
   w.times = {};
   h.d = d;
@@ -245,6 +246,7 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
 
 template <typename T>
 void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, const T* weight, T* y) {
+  if (intra_ && chunks_ > 1) return hc_combine(h, expert_out, weight, y);
   Wire& w = wire(h);
   if (intra_) return hier_combine(h, w, expert_out, weight, y);
   const int64_t d = h.d, R = h.local_rows();
@@ -262,6 +264,7 @@ void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, c
 
 template <typename T>
 void AllToAllDispatcher<T>::combine_backward(DispatchHandle<T>& h, const T* dy, T* dweight, T* d_expert_out) {
+  if (intra_ && chunks_ > 1) return hc_combine_backward(h, dy, dweight, d_expert_out);
   Wire& w = wire(h);
   if (intra_) return hier_combine_backward(h, w, dy, dweight, d_expert_out);
   const int64_t d = h.d, R = h.local_rows();
@@ -282,6 +285,7 @@ void AllToAllDispatcher<T>::combine_backward(DispatchHandle<T>& h, const T* dy, 
 
 template <typename T>
 void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_expert_in, T* dx) {
+  if (intra_ && chunks_ > 1) return hc_dispatch_backward(h, d_expert_in, dx);
   Wire& w = wire(h);
   if (intra_) return hier_dispatch_backward(h, w, d_expert_in, dx);
   const int64_t d = h.d, R = h.local_rows();
@@ -297,9 +301,6 @@ void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_e
 template <typename T>
 void AllToAllDispatcher<T>::set_overlap_chunks(int64_t chunks) {
   if (chunks < 1) throw Error("parallel.overlap_chunks: " + std::to_string(chunks) + " must be at least 1");
-  if (chunks > 1 && intra_)
-    throw Error("parallel.overlap_chunks: " + std::to_string(chunks) +
-                " with parallel.hierarchical_a2a is not supported by the CPU runtime (use one of them)");
   chunks_ = chunks;
 }
 
@@ -324,24 +325,30 @@ void AllToAllDispatcher<T>::finish_chunk(Wire& w, int64_t c, A2APhase phase) {
 
 template <typename T>
 void AllToAllDispatcher<T>::wait_dispatch_chunk(DispatchHandle<T>& h, int64_t c) {
-  if (chunks_ > 1) finish_chunk(wire(h), c, kDispatchFwd);
+  if (chunks_ <= 1) return;
+  if (intra_) return hc_wait_dispatch(h, c);
+  finish_chunk(wire(h), c, kDispatchFwd);
 }
 
 template <typename T>
-void AllToAllDispatcher<T>::start_combine_chunk(DispatchHandle<T>& h, int64_t c, const T* expert_out) {
+void AllToAllDispatcher<T>::start_combine_chunk(DispatchHandle<T>& h, int64_t c, const T* expert_out, const T* weight) {
   if (chunks_ <= 1) return;
+  if (intra_) return hc_start_combine(h, c, expert_out, weight);
   Wire& w = wire(h);
   start_chunk(w, c, expert_out, expert_blocks(h, w, c), w.returned.data(), local_blocks(h, w, c), kCombineFwd);
 }
 
 template <typename T>
 void AllToAllDispatcher<T>::wait_combine_backward_chunk(DispatchHandle<T>& h, int64_t c) {
-  if (chunks_ > 1) finish_chunk(wire(h), c, kCombineBwd);
+  if (chunks_ <= 1) return;
+  if (intra_) return hc_wait_combine_backward(h, c);
+  finish_chunk(wire(h), c, kCombineBwd);
 }
 
 template <typename T>
 void AllToAllDispatcher<T>::start_dispatch_backward_chunk(DispatchHandle<T>& h, int64_t c, const T* d_expert_in) {
   if (chunks_ <= 1) return;
+  if (intra_) return hc_start_dispatch_backward(h, c, d_expert_in);
   Wire& w = wire(h);
   start_chunk(w, c, d_expert_in, expert_blocks(h, w, c), rows_.data(), local_blocks(h, w, c), kDispatchBwd);
 }

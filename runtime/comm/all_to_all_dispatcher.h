@@ -10,6 +10,7 @@
 // `a2a` metrics record.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -78,14 +79,18 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   // n near-equal parts; chunk c's exchange runs on the communicator's comm thread while the caller
   // computes the experts of chunk c−1 (token_dispatcher.h's chunk calls). y, dx and dweight are
   // bitwise those of one chunk (rows return to the same local rows, summed in the same order).
-  // Not combined with the hierarchical exchange.
+  // With the hierarchical exchange the chunks are token ranges of each source rank instead (chunk c:
+  // tokens [c·T/n, (c+1)·T/n)), so deduplication per (token, node) and the bytes are unchanged; each
+  // chunk's two stages run as one job on the EP communicator's comm thread
+  // (all_to_all_hier_chunks.cpp).
   void set_overlap_chunks(int64_t chunks);
   void wait_dispatch_chunk(DispatchHandle<T>& handle, int64_t chunk) override;
-  void start_combine_chunk(DispatchHandle<T>& handle, int64_t chunk, const T* expert_out) override;
+  void start_combine_chunk(DispatchHandle<T>& handle, int64_t chunk, const T* expert_out, const T* weight) override;
   void wait_combine_backward_chunk(DispatchHandle<T>& handle, int64_t chunk) override;
   void start_dispatch_backward_chunk(DispatchHandle<T>& handle, int64_t chunk, const T* d_expert_in) override;
 
  private:
+  struct HierChunk;
   // What one handle needs beyond DispatchHandle: the wire layout and the returned rows.
   struct Wire {
     std::vector<int64_t> send_rows;       // [P] rows this rank sends to each peer
@@ -114,6 +119,22 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     std::vector<int64_t> intra_recv;     // [L] rows an expert rank gets from each local forwarder
     std::vector<T> fw_rows, fw_out, fw_weight, fw_acc, src_rows, meta_send, meta_recv;
     bool combined = false;
+    // Hierarchical with overlap: one sub-handle and sub-wire per token-range chunk.
+    std::vector<HierChunk> hier;
+    bool chunk = false;   // a chunk's own wire: filled on the comm thread, added to the totals by the caller
+    T* dweight = nullptr;  // where wait_combine_backward_chunk puts the chunk's gate-weight gradients
+  };
+  // One token-range chunk of the hierarchical exchange with overlap: its assignments (global token
+  // ids; to_handle maps them to the handle's assignments), its own local permutation and wire.
+  struct HierChunk {
+    Assignments asg;
+    std::vector<int32_t> to_handle;
+    DispatchHandle<T> h;
+    Wire w;
+    std::vector<T> weight, dweight;
+    CommHandle pending;
+    int stage = 0;  // the last phase started (A2APhase); in_flight until the caller waited for it
+    bool in_flight = false;
   };
   Wire& wire(const DispatchHandle<T>& h);
   // Expert-major rows (per local expert, peers inside) ↔ peer-major rows (per peer, experts inside).
@@ -142,6 +163,18 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   void hier_combine(DispatchHandle<T>& h, Wire& w, const T* expert_out, const T* weight, T* y);
   void hier_combine_backward(DispatchHandle<T>& h, Wire& w, const T* dy, T* dweight, T* d_expert_out);
   void hier_dispatch_backward(DispatchHandle<T>& h, Wire& w, const T* d_expert_in, T* dx);
+  // Hierarchical with overlap chunks (all_to_all_hier_chunks.cpp): the four calls, the chunk calls,
+  // submitting a chunk's job and waiting for it (accounting its figures on the caller's thread).
+  void hc_dispatch(const Assignments& asg, const T* x, int64_t d, DispatchHandle<T>& h);
+  void hc_combine(DispatchHandle<T>& h, const T* expert_out, const T* weight, T* y);
+  void hc_combine_backward(DispatchHandle<T>& h, const T* dy, T* dweight, T* d_expert_out);
+  void hc_dispatch_backward(DispatchHandle<T>& h, const T* d_expert_in, T* dx);
+  void hc_wait_dispatch(DispatchHandle<T>& h, int64_t c);
+  void hc_start_combine(DispatchHandle<T>& h, int64_t c, const T* expert_out, const T* weight);
+  void hc_wait_combine_backward(DispatchHandle<T>& h, int64_t c);
+  void hc_start_dispatch_backward(DispatchHandle<T>& h, int64_t c, const T* d_expert_in);
+  void hc_submit(Wire& w, int64_t c, A2APhase phase, std::function<void()> job);
+  void hc_finish(Wire& w, int64_t c);
   // Expert rank: peer-major rows → the intra stage's layout (per local forwarder f, per node m:
   // the rows of EP member m·L + f), or back with to_intra false.
   void intra_layout(const Wire& w, const T* src, T* dst, int64_t d, bool to_intra) const;

@@ -68,6 +68,7 @@ int64_t AllToAllDispatcher<T>::dedup_between(const Wire& w, int64_t s, int64_t n
 template <typename T>
 void AllToAllDispatcher<T>::account(Wire& w, A2APhase phase, double us, int64_t intra, int64_t inter, int64_t meta) {
   for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
+    if (w.chunk && s == &totals_[phase]) break;  // a chunk job on the comm thread: the caller adds it
     s->us += us;
     s->exposed_us += us;
     s->bytes += intra + inter;
@@ -178,8 +179,10 @@ void AllToAllDispatcher<T>::hier_dispatch(DispatchHandle<T>& h, Wire& w, const T
   const int64_t S = w.src_node_off[N], F = w.fw_off[N];
   w.fw_mask.assign(static_cast<size_t>(F * W), 0);
   const int64_t meta = exchange_rows(*inter_, w.src_mask.data(), s_cnt, w.fw_mask.data(), r_cnt, W);
-  w.src_rows.resize(static_cast<size_t>(S * d));
-  gather_rows(w.src_rows.data(), x, w.src_token.data(), S, d);
+  if (x) {  // (null: the overlap chunks gathered src_rows on the caller's thread)
+    w.src_rows.resize(static_cast<size_t>(S * d));
+    gather_rows(w.src_rows.data(), x, w.src_token.data(), S, d);
+  }
   w.fw_rows.resize(static_cast<size_t>(F * d));
   const int64_t inter = exchange_rows(*inter_, w.src_rows.data(), s_cnt, w.fw_rows.data(), r_cnt, d);
   // Stage 2, inside the node: one copy per (token, expert) to the rank holding the expert.
@@ -222,7 +225,7 @@ void AllToAllDispatcher<T>::hier_combine(DispatchHandle<T>& h, Wire& w, const T*
   weighted_scatter_add_rows(w.fw_acc.data(), w.fw_out.data(), w.copy_row.data(), w.fw_weight.data(), C, d);
   w.src_rows.resize(static_cast<size_t>(S * d));
   const int64_t inter = exchange_rows(*inter_, w.fw_acc.data(), diffs(w.fw_off), w.src_rows.data(), diffs(w.src_node_off), d);
-  scatter_add_rows(y, w.src_rows.data(), w.src_token.data(), S, d);
+  if (y) scatter_add_rows(y, w.src_rows.data(), w.src_token.data(), S, d);  // (null: the caller adds src_rows)
   w.combined = true;
   account(w, kCombineFwd, std::chrono::duration<double, std::micro>(Clock::now() - t0).count(), intra, inter, meta);
 }
@@ -233,9 +236,11 @@ void AllToAllDispatcher<T>::hier_combine_backward(DispatchHandle<T>& h, Wire& w,
   const auto t0 = Clock::now();
   const int64_t N = nodes_, d = h.d, R = h.expert_rows(), C = static_cast<int64_t>(w.copy_row.size());
   const int64_t S = w.src_node_off[N], F = w.fw_off[N];
-  // dy crosses once per (token, node).
-  w.src_rows.resize(static_cast<size_t>(S * d));
-  gather_rows(w.src_rows.data(), dy, w.src_token.data(), S, d);
+  // dy crosses once per (token, node). (dy null: the overlap chunks gathered src_rows already.)
+  if (dy) {
+    w.src_rows.resize(static_cast<size_t>(S * d));
+    gather_rows(w.src_rows.data(), dy, w.src_token.data(), S, d);
+  }
   w.fw_rows.resize(static_cast<size_t>(F * d));
   const int64_t inter = exchange_rows(*inter_, w.src_rows.data(), diffs(w.src_node_off), w.fw_rows.data(), diffs(w.fw_off), d);
   // The gate weights' gradient per copy, at the forwarder (the flat path's row_dots on the same
@@ -275,7 +280,7 @@ void AllToAllDispatcher<T>::hier_dispatch_backward(DispatchHandle<T>& h, Wire& w
   scatter_add_rows(w.fw_acc.data(), stage_recv_.data(), w.copy_row.data(), C, d);
   w.src_rows.resize(static_cast<size_t>(S * d));
   const int64_t inter = exchange_rows(*inter_, w.fw_acc.data(), diffs(w.fw_off), w.src_rows.data(), diffs(w.src_node_off), d);
-  scatter_add_rows(dx, w.src_rows.data(), w.src_token.data(), S, d);
+  if (dx) scatter_add_rows(dx, w.src_rows.data(), w.src_token.data(), S, d);  // (null: the caller adds src_rows)
   account(w, kDispatchBwd, std::chrono::duration<double, std::micro>(Clock::now() - t0).count(), intra, inter, 0);
 }
 

@@ -56,6 +56,10 @@ CommHandle Communicator::run_async(const char* what, std::function<void()> op) {
   });
 }
 
+CommHandle Communicator::run_async_job(const char* what, std::function<void()> job) {
+  return run_async(what, std::move(job));
+}
+
 void Communicator::drain() {
   if (thread_) thread_->drain();
 }

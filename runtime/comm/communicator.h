@@ -77,6 +77,12 @@ class Communicator {
                                      size_t elem_bytes);
   CommHandle all_reduce_sum_async(float* data, size_t count);
   CommHandle all_reduce_sum_async(double* data, size_t count);
+  // Runs `job` on the comm thread behind the async work submitted before it — for a caller whose
+  // chunk of work is several collectives (possibly on other groups, e.g. the hierarchical
+  // dispatcher's two stages); every rank must submit the same jobs in the same order, and a job
+  // must not call collectives on THIS communicator (they would queue behind the job). An error
+  // becomes one moe::Error naming the rank, this group and `what` (a string literal).
+  CommHandle run_async_job(const char* what, std::function<void()> job);
   // Waits for every async operation submitted so far.
   void drain();
 

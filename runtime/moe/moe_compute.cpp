@@ -98,7 +98,7 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
       chunk_experts_[c].forward(local, handle_.expert_input.data() + off, handle_.chunk_expert_offsets[c],
                                 expert_out_.data() + off);
       times_.expert_flops += chunk_experts_[c].forward_flops();
-      dispatcher_->start_combine_chunk(handle_, c, expert_out_.data());
+      dispatcher_->start_combine_chunk(handle_, c, expert_out_.data(), weight_.data());
     }
   }
   times_.experts += seconds_since(t0);

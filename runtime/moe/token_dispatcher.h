@@ -68,9 +68,12 @@ class Dispatcher {
   // Overlap (optional; handle.chunk_offsets non-empty after dispatch): dispatch() and
   // combine_backward() only start the chunks' exchanges; the caller then, per chunk c in order,
   // waits for its rows, runs the experts on them and starts sending their results back; combine()
-  // and dispatch_backward() wait for what is still in flight and finish as usual.
+  // and dispatch_backward() wait for what is still in flight and finish as usual. start_combine_chunk
+  // gets the whole expert-row output and the gate weights combine() will get (a hierarchical
+  // exchange sums a node's weighted outputs at its forwarder); both must stay valid until combine().
   virtual void wait_dispatch_chunk(DispatchHandle<T>& /*handle*/, int64_t /*chunk*/) {}
-  virtual void start_combine_chunk(DispatchHandle<T>& /*handle*/, int64_t /*chunk*/, const T* /*expert_out*/) {}
+  virtual void start_combine_chunk(DispatchHandle<T>& /*handle*/, int64_t /*chunk*/, const T* /*expert_out*/,
+                                   const T* /*weight*/) {}
   virtual void wait_combine_backward_chunk(DispatchHandle<T>& /*handle*/, int64_t /*chunk*/) {}
   virtual void start_dispatch_backward_chunk(DispatchHandle<T>& /*handle*/, int64_t /*chunk*/, const T* /*d_expert_in*/) {}
 };

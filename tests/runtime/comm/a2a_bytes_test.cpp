@@ -121,10 +121,13 @@ std::vector<A2ATimes> run_steps(const moe::JobSpec& spec, int rank, int port, in
     std::vector<float> weight(asg.token.size(), 0.5f), dweight(weight.size());
     DispatchHandle<float> h;
     dispatcher.dispatch(asg, x.data(), d, h);
+    if (chunks > 1 && static_cast<int64_t>(h.chunk_offsets.size()) != chunks + 1)
+      throw std::runtime_error("the dispatcher made " + std::to_string(h.chunk_offsets.size()) + " chunk offsets for " +
+                               std::to_string(chunks) + " chunks");
     std::vector<float> out_rows(static_cast<size_t>(h.expert_rows() * d)), dout(out_rows.size());
     for (int64_t c = 0; c < std::max<int64_t>(1, static_cast<int64_t>(h.chunk_offsets.size()) - 1); ++c) {
       dispatcher.wait_dispatch_chunk(h, c);
-      dispatcher.start_combine_chunk(h, c, h.expert_input.data());
+      dispatcher.start_combine_chunk(h, c, h.expert_input.data(), weight.data());
     }
     std::copy(h.expert_input.begin(), h.expert_input.end(), out_rows.begin());
     dispatcher.combine(h, out_rows.data(), weight.data(), y.data());
@@ -176,15 +179,16 @@ void expect_plan(int64_t top_k, bool hierarchical, int64_t chunks) {
 TEST(A2aBytesVsCostModel, FlatDroplessEveryPhaseAndTheNodeSplit) { expect_plan(2, false, 1); }
 TEST(A2aBytesVsCostModel, OverlapChunksMoveTheSameBytes) { expect_plan(2, false, 4); }
 TEST(A2aBytesVsCostModel, HierarchicalTopOneIntraAndInter) { expect_plan(1, true, 1); }
+TEST(A2aBytesVsCostModel, HierarchicalOverlapChunksTopOne) { expect_plan(1, true, 4); }
 
 // Random top-2 routing with drops, 3 steps: every rank's bytes of every phase equal the cost
 // model's function of the routing that happened (rebuilt here from the same seeds).
-void expect_routing_function(bool hierarchical, double drop_share) {
+void expect_routing_function(bool hierarchical, double drop_share, int64_t chunks = 1) {
   const moe::JobSpec spec = make_spec(2, hierarchical);
   const int64_t T = spec.train.micro_batch * spec.model.seq_len, E = spec.model.moe.num_experts;
   const int port = test::free_port();
   auto result = test::fork_ranks(4, [&](int rank) {
-    const auto steps = run_steps(spec, rank, port, 1, 3, [&](int64_t step) {
+    const auto steps = run_steps(spec, rank, port, chunks, 3, [&](int64_t step) {
       return random_routing(rank, step, T, E, 2, drop_share);
     });
     for (int64_t step = 0; step < 3; ++step) {
@@ -217,6 +221,8 @@ TEST(A2aBytesVsCostModel, FlatBytesAreTheFunctionOfTheRouting) { expect_routing_
 TEST(A2aBytesVsCostModel, FlatCapacityDropsSendOnlyKeptRows) { expect_routing_function(false, 0.2); }
 TEST(A2aBytesVsCostModel, HierarchicalBytesAreTheFunctionOfTheRouting) { expect_routing_function(true, 0.0); }
 TEST(A2aBytesVsCostModel, HierarchicalWithDrops) { expect_routing_function(true, 0.2); }
+// Hierarchical with 4 overlap chunks (token ranges): a token is still sent once per remote node.
+TEST(A2aBytesVsCostModel, HierarchicalOverlapChunksWithDrops) { expect_routing_function(true, 0.2, 4); }
 
 // The function itself, on a case worked by hand: member 0 (node 0) sends token 0 to experts 4 and
 // 6 (both on node 1: members 2 and 3) and token 1 to expert 5 (member 2) and expert 1 (member 0).

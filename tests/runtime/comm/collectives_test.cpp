@@ -201,6 +201,39 @@ TEST(GlooCollectives, AsyncAllToAllOverlapsAndKeepsOrder) {
   EXPECT_EQ(test::failures(r), "");
 }
 
+// run_async_job: a job of collectives on another group runs on the comm thread behind the async
+// work submitted before it; a job's error comes back from wait() naming the rank, group and job.
+TEST(GlooCollectives, AsyncJobRunsInOrderAndNamesTheRankOnError) {
+  auto r = with_world(2, [](ProcessGroup& g) {
+    auto& w = *g.world;
+    auto pair = w.sub_group({1, 0}, "pair");
+    const int me = w.rank();
+    std::vector<int64_t> ones(2, 1), send{10 * me, 10 * me + 1}, recv(2, -1);
+    CommHandle a2a = w.all_to_all_v_async(send.data(), ones, recv.data(), ones, sizeof(int64_t));
+    int64_t seen = -2, sum = me + 1;
+    CommHandle job = w.run_async_job("test job", [&] {
+      seen = recv[1 - me];  // the all-to-all before it has finished
+      pair->all_reduce_sum(&sum, 1);
+    });
+    CommHandle bad = w.run_async_job("failing job", [] { throw std::runtime_error("boom"); });
+    job.wait();
+    a2a.wait();
+    expect(seen == 10 * (1 - me) + me, "the job ran before the all-to-all submitted ahead of it finished");
+    expect(sum == 3, "the job's all-reduce on the sub-group");
+    try {
+      bad.wait();
+    } catch (const moe::Error& e) {
+      const std::string msg = e.what();
+      expect(msg.find("rank " + std::to_string(me)) == 0 && msg.find("failing job") != std::string::npos &&
+                 msg.find("boom") != std::string::npos,
+             "unexpected message: " + msg);
+      return;
+    }
+    throw moe::Error("the failing job's wait() did not throw");
+  });
+  EXPECT_EQ(test::failures(r), "");
+}
+
 TEST(GlooCollectives, LayoutSubGroupsReduceOverTheRightRanks) {
   // dp = 2 × ep = 2 on 2 virtual nodes of 2: ep groups {0,1},{2,3}; expert-dp {0,2},{1,3};
   // dense-dp = world; hierarchical intra = node peers, inter = same local index.

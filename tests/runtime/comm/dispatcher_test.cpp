@@ -62,11 +62,13 @@ void run_experts_backward(const DispatchHandle<double>& h, int64_t first, const 
 
 struct Result {
   std::vector<double> y, dweight, dx;
+  int64_t chunks = 0;  // chunks the dispatcher made (0: none)
 };
 
 // Overlap chunks: the expert rows are chunk-major; run the same expert functions chunk by chunk
 // between the dispatcher's wait/start calls, as MoeCompute does.
-void run_chunked(moe::rt::Dispatcher<double>& disp, DispatchHandle<double>& h, const double* in, double* out, bool backward) {
+void run_chunked(moe::rt::Dispatcher<double>& disp, DispatchHandle<double>& h, const double* in, double* out, bool backward,
+                 const double* weight) {
   const int64_t first = disp.first_expert();
   for (size_t c = 0; c + 1 < h.chunk_offsets.size(); ++c) {
     if (backward) disp.wait_combine_backward_chunk(h, static_cast<int64_t>(c));
@@ -79,7 +81,7 @@ void run_chunked(moe::rt::Dispatcher<double>& disp, DispatchHandle<double>& h, c
           out[r * h.d + k] = backward ? scale * in[r * h.d + k] : scale * in[r * h.d + k] + 0.5 * (first + static_cast<int64_t>(i));
         }
     if (backward) disp.start_dispatch_backward_chunk(h, static_cast<int64_t>(c), out);
-    else disp.start_combine_chunk(h, static_cast<int64_t>(c), out);
+    else disp.start_combine_chunk(h, static_cast<int64_t>(c), out, weight);
   }
 }
 
@@ -89,15 +91,16 @@ Result forward_backward(moe::rt::Dispatcher<double>& disp, const Assignments& a,
   disp.dispatch(a, x.data(), kD, h);
   const bool chunked = !h.chunk_offsets.empty();
   std::vector<double> out(h.expert_input.size());
-  if (chunked) run_chunked(disp, h, h.expert_input.data(), out.data(), false);
+  if (chunked) run_chunked(disp, h, h.expert_input.data(), out.data(), false, w.data());
   else run_experts(h, disp.first_expert(), h.expert_input.data(), out.data());
   Result r;
+  r.chunks = chunked ? static_cast<int64_t>(h.chunk_offsets.size()) - 1 : 0;
   r.y.assign(x.size(), 0.0);
   disp.combine(h, out.data(), w.data(), r.y.data());
   r.dweight.assign(a.size(), -1.0);
   std::vector<double> dout(out.size()), din(out.size());
   disp.combine_backward(h, dy.data(), r.dweight.data(), dout.data());
-  if (chunked) run_chunked(disp, h, dout.data(), din.data(), true);
+  if (chunked) run_chunked(disp, h, dout.data(), din.data(), true, w.data());
   else run_experts_backward(h, disp.first_expert(), dout.data(), din.data());
   r.dx.assign(x.size(), 0.0);
   disp.dispatch_backward(h, din.data(), r.dx.data());
@@ -137,6 +140,7 @@ void expect_matches_local(bool hierarchical, int64_t chunks) {
     moe::rt::LocalDispatcher<double> local(kExperts);
     const Result got = forward_backward(ep, a, x, w, dy);
     const Result want = forward_backward(local, a, x, w, dy);
+    if (got.chunks != (chunks > 1 ? chunks : 0)) throw moe::Error("made " + std::to_string(got.chunks) + " chunks");
     for (size_t i = 0; i < x.size(); ++i) {
       if (std::abs(got.y[i] - want.y[i]) > 1e-12) throw moe::Error("y differs at " + std::to_string(i));
       if (std::abs(got.dx[i] - want.dx[i]) > 1e-12) throw moe::Error("dx differs at " + std::to_string(i));
@@ -151,3 +155,11 @@ void expect_matches_local(bool hierarchical, int64_t chunks) {
 TEST(AllToAllDispatcher, MatchesLocalDispatcherOnEveryRank) { expect_matches_local(false, 1); }
 TEST(AllToAllDispatcher, HierarchicalMatchesLocalDispatcher) { expect_matches_local(true, 1); }
 TEST(AllToAllDispatcher, OverlapChunksMatchLocalDispatcher) { expect_matches_local(false, 3); }
+// Hierarchical with overlap: chunks are token ranges of each rank (rank 0 has 5 tokens, so with 6
+// chunks one of its chunks is empty; rank 3 has none at all), with drops and unused experts.
+TEST(AllToAllDispatcher, HierarchicalOverlapChunksMatchLocalDispatcher) {
+  for (int64_t chunks : {2, 3, 6}) {
+    SCOPED_TRACE("chunks " + std::to_string(chunks));
+    expect_matches_local(true, chunks);
+  }
+}

@@ -320,6 +320,29 @@ TEST(EpEquivalence, OverlapFourChunksMatchesOneProcess) {
               100.0 * (1.0 - exposed / us));
 }
 
+// Hierarchical all-to-all with overlap (2 virtual nodes of 2 ranks, 4 token-range chunks per rank):
+// the same training as one process; the records carry the routing metadata (hierarchical) and the
+// exposed time (overlap).
+TEST(EpEquivalence, HierarchicalOverlapFourChunksTwoVirtualNodes) {
+  const TrainRun many = train("hier_overlap4", 4, kDropless + " --set parallel.ep=4 --set train.micro_batch=2 --set parallel.gpus_per_node=2"
+                                                   " --set parallel.hierarchical_a2a=true --set parallel.overlap_chunks=4");
+  expect_same_training(baseline(kDropless), many);
+  double us = 0, exposed = 0;
+  int64_t inter = 0;
+  for (const auto& r : many.of("a2a")) {
+    ASSERT_EQ(r["rank_exposed_us"].size(), 4u);
+    if (r["phase"] == "dispatch" && r["pass"] == "fwd") {
+      EXPECT_TRUE(r.contains("rank_meta_bytes"));
+    }
+    for (size_t i = 0; i < 4; ++i) us += r["rank_us"][i].get<double>(), exposed += r["rank_exposed_us"][i].get<double>();
+    inter += r["inter_bytes"].get<int64_t>();
+  }
+  EXPECT_GT(us, 0);
+  EXPECT_GT(inter, 0);
+  std::printf("hierarchical + overlap 4 chunks: a2a %.1f ms over all ranks, %.1f ms waited (%.0f%% hidden), inter-node bytes %lld\n",
+              us / 1e3, exposed / 1e3, 100.0 * (1.0 - exposed / us), static_cast<long long>(inter));
+}
+
 // --resume with 4 ranks continues bit-exactly (every rank reads the gathered checkpoint and keeps
 // its own experts and moments), and the same checkpoint resumes in one process too.
 TEST(EpEquivalence, ResumeFromGatheredCheckpoint) {
