@@ -315,7 +315,13 @@ void AllToAllDispatcher<T>::start_chunk(Wire& w, int64_t c, const T* send, const
 
 template <typename T>
 void AllToAllDispatcher<T>::finish_chunk(Wire& w, int64_t c, A2APhase phase) {
-  const double blocked = w.pending[c].wait();
+  double blocked = 0;
+  try {
+    blocked = w.pending[c].wait();
+  } catch (...) {
+    ep_.drain();  // the chunks queued behind it write into this dispatcher's buffers: let them end first
+    throw;
+  }
   const double op = w.pending[c].op_us();
   for (A2AStat* s : {&w.times[phase], &totals_[phase]}) {
     s->us += op;
