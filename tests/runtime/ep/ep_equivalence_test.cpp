@@ -252,6 +252,19 @@ TEST(EpValidation, SplitOverEp4MatchesOneProcess) {
   const TrainRun one = train("val_one", 1, sets + " --set train.micro_batch=8");
   const TrainRun many = train("val_ep4", 4, sets + " --set parallel.ep=4 --set train.micro_batch=2");
   expect_same_validation(one, many, 4, kSliceBytes);
+  // The a2a records hold their step's exchanges only, not the validation's before them: in dispatch
+  // forward (and combine backward) a rank sends at most its micro-batch's tokens × top_k rows of
+  // d_model floats.
+  ASSERT_EQ(many.of("run_start").size(), 1u);
+  const nlohmann::json model = many.of("run_start")[0]["spec"]["model"];
+  const int64_t most = 2 * model["seq_len"].get<int64_t>() * model["moe"]["top_k"].get<int64_t>() *
+                       model["d_model"].get<int64_t>() * int64_t(sizeof(float));
+  const auto a2a = many.of("a2a");
+  ASSERT_FALSE(a2a.empty());
+  for (const auto& r : a2a) {
+    if ((r["phase"] == "dispatch") != (r["pass"] == "fwd")) continue;
+    for (const auto& b : r["rank_bytes"]) EXPECT_LE(b.get<int64_t>(), most) << "step " << r["step"] << " " << r["phase"];
+  }
 }
 
 // dp 2 × ep 2: the sum runs over all 4 ranks (both EP groups) once. 8358 validation bytes: 261 full
