@@ -97,12 +97,42 @@ struct Trainer::Impl {
     std::fprintf(stderr, "moe-runtime: resumed from %s at step %lld\n", ck.dir.c_str(), static_cast<long long>(state.step));
   }
 
-  double validation_loss(int64_t max_bytes) {
+  // Mean validation loss over the first max_bytes of the validation split (−1: none) and the bytes
+  // each rank predicted (one entry per dp·ep rank in data-slice order, = global rank with tp = pp =
+  // 1; one process: one entry).
+  struct Validation {
+    double loss = -1.0;
+    std::vector<int64_t> rank_bytes;
+  };
+
+  Validation validation_loss(int64_t max_bytes) {
     const int64_t n = max_bytes > 0 ? std::min<int64_t>(max_bytes, static_cast<int64_t>(data.val.size()))
                                     : static_cast<int64_t>(data.val.size());
-    if (n < 2) return -1.0;
+    if (n < 2) return {};
     // Batches no larger than training's, so validation never raises the peak memory.
-    return evaluate_bytes(*model, data.val.data(), n, spec.train.micro_batch).mean_nats;
+    ep::EpRuntime* par = options.parallel;
+    if (!par) {
+      const EvalResult r = evaluate_bytes(*model, data.val.data(), n, spec.train.micro_batch);
+      return {r.mean_nats, {r.predicted}};
+    }
+    // dp·ep ranks: the batches of one process with micro_batch·dp·ep, each rank evaluating its
+    // slice of every batch (as in training); then one sum over all ranks of [nats, each rank's
+    // bytes] (the bytes at the rank's own index), so each byte counts once.
+    const int64_t slices = par->data_slices(), slice = par->data_slice();
+    const EvalResult mine = evaluate_bytes(*model, data.val.data(), n, spec.train.micro_batch, EvalShare{slice, slices});
+    std::vector<double> sums(static_cast<size_t>(1 + slices), 0.0);
+    sums[0] = mine.total_nats;
+    sums[static_cast<size_t>(1 + slice)] = static_cast<double>(mine.predicted);
+    par->sum_over_data(sums.data(), sums.size());
+    par->discard_a2a_totals();  // the next step's a2a records count that step's exchanges only
+    Validation v;
+    double predicted = 0;
+    for (int64_t s = 0; s < slices; ++s) {
+      v.rank_bytes.push_back(static_cast<int64_t>(sums[static_cast<size_t>(1 + s)]));
+      predicted += sums[static_cast<size_t>(1 + s)];
+    }
+    v.loss = sums[0] / predicted;
+    return v;
   }
 
   std::string checkpoint(MetricsStream& metrics) {
@@ -122,6 +152,7 @@ struct Trainer::Impl {
     ep::EpRuntime* par = options.parallel;
     MetricsStream metrics(par && !par->is_rank0() ? "/dev/null" : options.metrics);  // rank 0 reports
     TrainResult result;
+    Validation final_val;
     if (!options.resume.empty()) resume();
     if (spec.runtime.checkpoint_every > 0 && options.checkpoint_dir.empty())
       std::fprintf(stderr, "moe-runtime: warning: runtime.checkpoint_every is %lld but no --checkpoint-dir was given: no checkpoints\n",
@@ -155,7 +186,10 @@ struct Trainer::Impl {
       result.steps = state.step;
       result.peak_rss_bytes = peak_rss_bytes();
       nlohmann::json extra = {{"peak_rss_bytes", result.peak_rss_bytes}};
-      if (result.val_loss >= 0) extra["val_loss"] = result.val_loss;
+      if (result.val_loss >= 0) {
+        extra["val_loss"] = result.val_loss;
+        extra["val_rank_bytes"] = final_val.rank_bytes;
+      }
       metrics.run_end(status, state.step, reason, extra);
       return result;
     };
@@ -260,7 +294,11 @@ struct Trainer::Impl {
         rec.step_ms = ms;
         rec.tokens_per_s = static_cast<double>(rec.tokens) / (ms / 1000.0);
         rec.extra["grad_norm"] = norm;
-        if (validate) rec.extra["val_loss"] = validation_loss(options.val_bytes_periodic);
+        if (validate) {
+          const Validation v = validation_loss(options.val_bytes_periodic);
+          rec.extra["val_loss"] = v.loss;
+          rec.extra["val_rank_bytes"] = v.rank_bytes;
+        }
         metrics.step(rec);
         for (size_t l = 0; l < moe_layers.size(); ++l) metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);
         for (const auto& rec_a2a : a2a) metrics.write(rec_a2a);
@@ -268,7 +306,8 @@ struct Trainer::Impl {
       const bool due = spec.runtime.checkpoint_every > 0 && step % spec.runtime.checkpoint_every == 0;
       if (!options.checkpoint_dir.empty() && (due || last)) checkpoint(metrics);
     }
-    result.val_loss = validation_loss(options.val_bytes_final);
+    final_val = validation_loss(options.val_bytes_final);
+    result.val_loss = final_val.loss;
     return finish("completed", end_reason);
   }
 };

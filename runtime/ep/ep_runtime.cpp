@@ -102,6 +102,10 @@ bool EpRuntime::any(bool flag) {
   return v > 0;
 }
 
+void EpRuntime::discard_a2a_totals() {
+  for (auto* d : dispatchers_) static_cast<void>(d->take_totals());
+}
+
 std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index) {
   const size_t L = dispatchers_.size(), per = 4 * 6;  // phases × (us, bytes, intra, inter, exposed us, meta)
   std::vector<double> mine(L * per, 0.0);

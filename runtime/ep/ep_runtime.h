@@ -56,6 +56,9 @@ class EpRuntime {
   // The step's `a2a` records (one per MoE layer × phase × pass), every rank's figures gathered;
   // collective over the world, the records are non-empty on rank 0 only.
   std::vector<nlohmann::json> a2a_records(int64_t step, const std::vector<int64_t>& layer_index);
+  // Drops the exchange figures gathered since the last a2a_records (validation's forward passes),
+  // so a step's records hold that step's exchanges only. Local, not a collective.
+  void discard_a2a_totals();
 
   // Checkpoints: rank 0 gathers the experts (values and AdamW moments) of the other ranks of its
   // EP group and writes one complete, one-process-loadable checkpoint. Collective over rank 0's

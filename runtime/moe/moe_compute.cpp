@@ -63,8 +63,9 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   const int64_t offset = jitter && config_.jitter > 0.0 && sync_ ? sync_->token_offset(tokens) : 0;
   router_.forward(w.gate, x, tokens, jitter, rng, offset);
   const bool sync = sync_ && config_.type == RoutingType::token_choice;
-  // Expert choice across ranks (training; evaluation runs the whole batch on every rank).
-  const bool group_choice = sync_ && config_.type == RoutingType::expert_choice && options.training &&
+  // Expert choice across ranks, in training and in evaluation: the ranks hold slices of one batch
+  // (the trainer's validation splits every batch over the dp·ep ranks, like training).
+  const bool group_choice = sync_ && config_.type == RoutingType::expert_choice &&
                             sync_->select_expert_choice(config_, router_.scores(), bias, tokens, assignments_, weight_,
                                                         loss_counts_);
   if (!group_choice)

@@ -44,7 +44,7 @@ class RoutingSync {
   // Index of this rank's first token in the group's concatenated batch (the jitter noise is keyed
   // by the global token index). Called before the router, only when jitter is on.
   virtual int64_t token_offset(int64_t /*tokens*/) { return 0; }
-  // Expert choice over the group's concatenated batch (training): every expert takes its top-C
+  // Expert choice over the group's concatenated batch (training and evaluation): every expert takes its top-C
   // tokens among ALL the group's tokens; fills this rank's share of the assignments (its tokens,
   // in the one-process assignment order), their gate weights and the group's counts for the aux
   // loss. Returns false when the group does not do it (the caller then selects locally).

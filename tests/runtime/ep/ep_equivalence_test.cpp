@@ -196,6 +196,98 @@ TEST(EpEquivalence, JitterEp4MatchesOneProcess) {
   EXPECT_GT(differs, 1e-6);
 }
 
+// Validation split over the ranks (train.eval_every and the final val_loss): every dp·ep rank
+// evaluates its slice of each batch of the one-process batching (micro_batch·dp·ep windows), the
+// ranks sum (nats, bytes), so the mean is one process's. The validation split's windows are chosen
+// so the last full-length batch is partial (some ranks get no window of it) and a short tail
+// window follows (one rank evaluates it, the others run zero sequences). `val_rank_bytes` shows
+// each rank's share: every byte counted once, and no rank evaluating much more than 1/N.
+const std::string kValidation = " --set train.steps=6 --set train.eval_every=2";
+
+void expect_same_validation(const TrainRun& one, const TrainRun& many, size_t ranks, int64_t slice_bytes) {
+  ASSERT_EQ(one.rc, 0) << one.err;
+  ASSERT_EQ(many.rc, 0) << many.err;
+  std::vector<nlohmann::json> v1, vn;  // the step records with a validation, then the run_end
+  for (const auto& r : one.of("step"))
+    if (r.contains("val_loss")) v1.push_back(r);
+  for (const auto& r : many.of("step"))
+    if (r.contains("val_loss")) vn.push_back(r);
+  ASSERT_EQ(v1.size(), 2u);  // steps 2 and 4 (step 6, the last, has the final validation)
+  ASSERT_EQ(vn.size(), v1.size());
+  ASSERT_EQ(one.of("run_end").size(), 1u);
+  ASSERT_EQ(many.of("run_end").size(), 1u);
+  v1.push_back(one.of("run_end")[0]);
+  vn.push_back(many.of("run_end")[0]);
+  for (size_t i = 0; i < v1.size(); ++i) {
+    const std::string what = v1[i]["type"] == "run_end" ? "final validation" : "validation at step " + v1[i]["step"].dump();
+    ASSERT_TRUE(vn[i].contains("val_loss")) << what;
+    const double a = v1[i]["val_loss"], b = vn[i]["val_loss"];
+    EXPECT_LE(std::abs(a - b), 1e-6 * std::abs(a)) << what << ": " << a << " vs " << b;
+    std::printf("%s: relative difference %.3g\n", what.c_str(), std::abs(a - b) / std::abs(a));
+    // One process predicts every byte but the first; the ranks' shares add up to exactly that.
+    ASSERT_EQ(v1[i]["val_rank_bytes"].size(), 1u) << what;
+    ASSERT_EQ(vn[i]["val_rank_bytes"].size(), ranks) << what;
+    const int64_t total = v1[i]["val_rank_bytes"][0];
+    int64_t sum = 0;
+    for (const auto& x : vn[i]["val_rank_bytes"]) {
+      const int64_t mine = x;
+      sum += mine;
+      // A rank's share is 1/N of the bytes, give or take its slice of the partial batch and the
+      // tail window (< one slice + one window).
+      EXPECT_LE(std::abs(double(mine) - double(total) / double(ranks)), double(slice_bytes)) << what << ": " << x;
+    }
+    EXPECT_EQ(sum, total) << what;
+  }
+  const int check = std::system((std::string("python3 ") + CHECK_STREAM + " " + (many.dir / "metrics.jsonl").string() + " >/dev/null").c_str());
+  EXPECT_EQ(check, 0) << "check-stream rejected " << many.dir / "metrics.jsonl";
+}
+
+// Per rank and batch: micro_batch (2) windows of seq_len (32) bytes, plus one tail window.
+constexpr int64_t kSliceBytes = 2 * 32 + 32;
+
+// The default validation split (8275 bytes): 258 full windows = 32 batches of 8 and one of 2 (rank
+// 0 takes both), then a 19-byte window: 34 batches, not a multiple of the 4 ranks.
+TEST(EpValidation, SplitOverEp4MatchesOneProcess) {
+  const std::string sets = kDropless + kValidation;
+  const TrainRun one = train("val_one", 1, sets + " --set train.micro_batch=8");
+  const TrainRun many = train("val_ep4", 4, sets + " --set parallel.ep=4 --set train.micro_batch=2");
+  expect_same_validation(one, many, 4, kSliceBytes);
+  // The a2a records hold their step's exchanges only, not the validation's before them: in dispatch
+  // forward (and combine backward) a rank sends at most its micro-batch's tokens × top_k rows of
+  // d_model floats.
+  ASSERT_EQ(many.of("run_start").size(), 1u);
+  const nlohmann::json model = many.of("run_start")[0]["spec"]["model"];
+  const int64_t most = 2 * model["seq_len"].get<int64_t>() * model["moe"]["top_k"].get<int64_t>() *
+                       model["d_model"].get<int64_t>() * int64_t(sizeof(float));
+  const auto a2a = many.of("a2a");
+  ASSERT_FALSE(a2a.empty());
+  for (const auto& r : a2a) {
+    if ((r["phase"] == "dispatch") != (r["pass"] == "fwd")) continue;
+    for (const auto& b : r["rank_bytes"]) EXPECT_LE(b.get<int64_t>(), most) << "step " << r["step"] << " " << r["phase"];
+  }
+}
+
+// dp 2 × ep 2: the sum runs over all 4 ranks (both EP groups) once. 8358 validation bytes: 261 full
+// windows = 32 batches of 8 and one of 5 (slices 2, 2, 1, 0), then a 6-byte window.
+TEST(EpValidation, SplitOverDp2Ep2MatchesOneProcess) {
+  const std::string sets = kDropless + kValidation + " --set train.data.val_fraction=0.00202";
+  const TrainRun one = train("val_one_dp", 1, sets + " --set train.micro_batch=8");
+  const TrainRun many = train("val_dp2ep2", 4, sets + " --set parallel.ep=2 --set parallel.dp=2 --set train.micro_batch=2");
+  expect_same_validation(one, many, 4, kSliceBytes);
+}
+
+// Expert choice in validation: each expert's top-C is taken over the whole one-process batch (the
+// scores of the 4 slices all-gathered), so the validation loss is one process's. lr ≈ 0 keeps both
+// runs' weights identical: top-C is discrete, and with lr 3e-3 the training's ~1e-8 weight drift
+// flipped a selection by step 6 (final val_loss 1.4e-6 apart) — a property of training, not of
+// the split validation this test is about.
+TEST(EpValidation, ExpertChoiceSplitOverEp4MatchesOneProcess) {
+  const std::string sets = " --set routing.type=expert_choice --set routing.capacity_factor=1.0 --set train.lr=1e-12" + kValidation;
+  const TrainRun one = train("val_one_ec", 1, sets + " --set train.micro_batch=8");
+  const TrainRun many = train("val_ep4_ec", 4, sets + " --set parallel.ep=4 --set train.micro_batch=2");
+  expect_same_validation(one, many, 4, kSliceBytes);
+}
+
 // Hierarchical all-to-all on 2 virtual nodes of 2 ranks: the same training as one process and as
 // the flat exchange; a token crosses to a node once (fewer inter-node bytes than the flat
 // exchange's one row per copy), and the forwarding inside the nodes adds intra-node bytes.
