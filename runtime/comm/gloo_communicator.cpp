@@ -109,7 +109,8 @@ void GlooCommunicator::do_all_to_all_v(const void* send, const std::vector<int64
   do_all_to_all_blocks(send, out, recv, in, elem_bytes);
 }
 
-// Pairwise exchange on unbound buffers: step i sends to rank+i and receives from rank−i. Block
+// Pairwise exchange on unbound buffers: step i sends to rank+i and receives from rank−i; this
+// rank's own blocks are copied after everything is posted, while the transfers run. Block
 // index b travels on slot + b, so every (peer, slot) carries at most one message and the blocks
 // cannot be matched out of order; a block with a zero count is simply skipped (no zero-byte
 // messages, no null buffers).
@@ -126,12 +127,14 @@ void GlooCommunicator::do_all_to_all_blocks(const void* send, const Blocks& send
     if (send_blocks.count[k] > 0) send_end = std::max(send_end, bytes(send_blocks.offset[k] + send_blocks.count[k]));
     if (recv_blocks.count[k] > 0) recv_end = std::max(recv_end, bytes(recv_blocks.offset[k] + recv_blocks.count[k]));
   }
-  for (int b = 0; b < per_peer; ++b) {
-    const size_t k = static_cast<size_t>(me * per_peer + b);
-    if (send_blocks.count[k] > 0)
-      std::memcpy(dst + bytes(recv_blocks.offset[k]), src + bytes(send_blocks.offset[k]), bytes(send_blocks.count[k]));
-  }
-  if (n == 1) return;
+  auto copy_own_blocks = [&] {
+    for (int b = 0; b < per_peer; ++b) {
+      const size_t k = static_cast<size_t>(me * per_peer + b);
+      if (send_blocks.count[k] > 0)
+        std::memcpy(dst + bytes(recv_blocks.offset[k]), src + bytes(send_blocks.offset[k]), bytes(send_blocks.count[k]));
+    }
+  };
+  if (n == 1) return copy_own_blocks();
 
   const uint64_t slot = static_cast<uint64_t>(context_->nextSlot(per_peer));
   auto in = context_->createUnboundBuffer(send_end ? const_cast<char*>(src) : &g_empty_byte, send_end ? send_end : 1);
@@ -152,6 +155,7 @@ void GlooCommunicator::do_all_to_all_blocks(const void* send, const Blocks& send
       }
     }
   }
+  copy_own_blocks();  // while Gloo's I/O thread moves the posted blocks
   for (int i = 0; i < recvs; ++i)
     if (!out->waitRecv(timeout_)) throw Error("all_to_all: timed out waiting to receive");
   for (int i = 0; i < sends; ++i)
