@@ -6,6 +6,7 @@
 #   4. hierarchical all-to-all on 2 virtual nodes: measured inter-node bytes vs `moe plan`'s.
 # usage: bench/ep/run.sh [BUILD_DIR]   (default: build); EP_BENCH_SECTIONS=4 runs only section 4
 # (its bytes do not depend on the machine's load; 1–3 are timings: run them on a quiet machine).
+# EP_BENCH_MICRO_BATCH=N sets the sequences of 128 tokens per rank and step (default 2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
@@ -20,7 +21,7 @@ echo "== 1. dispatcher all-to-all vs raw gloo::alltoallv (4 processes) =="
 fi
 
 # tiny-cpu, 1 GEMM thread per rank (4 ranks share the 2 cores), 8 steps, 2 sequences of 128 per rank.
-common=(--set train.steps=8 --set train.micro_batch=2 --set runtime.threads=1 --set routing.capacity_factor=0
+common=(--set train.steps=8 --set train.micro_batch=${EP_BENCH_MICRO_BATCH:-2} --set runtime.threads=1 --set routing.capacity_factor=0
         --set train.data.val_fraction=0.002 --set cluster.nodes.0.slots=4 --set train.warmup_steps=2)
 median_tps() {  # median tokens_per_s of steps 3.. (the first ones warm caches and connections)
   python3 - "$1" <<'PY'
@@ -37,7 +38,7 @@ PY
 port=29850
 if [[ $sections == *2* ]]; then
 echo
-echo "== 2. weak scaling (tiny-cpu, 2 x 128 tokens per rank per step, 1 thread per rank) =="
+echo "== 2. weak scaling (tiny-cpu, ${EP_BENCH_MICRO_BATCH:-2} x 128 tokens per rank per step, 1 thread per rank) =="
 printf "%4s %10s %10s %14s %14s\n" ep tokens/s step_ms "a2a ms/rank" "vs ep 1"
 base=""
 for ep in 1 2 4; do
@@ -58,13 +59,18 @@ fi
 if [[ $sections == *3* ]]; then
 echo
 echo "== 3. overlap (ep 4, tiny-cpu as above): all-to-all time per rank per step =="
-printf "%8s %10s %14s %16s %10s\n" chunks step_ms "a2a ms/rank" "waited ms/rank" hidden
-for chunks in 1 4; do
-  port=$((port + 1))
-  "$rt" train tiny-cpu "${common[@]}" --set parallel.ep=4 --set parallel.overlap_chunks=$chunks --nproc-per-node 4 \
-    --master 127.0.0.1:$port --metrics "$tmp/ov$chunks.jsonl" 2>/dev/null
-  read -r tps ms a2a exposed < <(median_tps "$tmp/ov$chunks.jsonl")
-  printf "%8s %10s %14s %16s %9.0f%%\n" "$chunks" "$ms" "$a2a" "$exposed" "$(echo "100 * (1 - $exposed / $a2a)" | bc -l)"
+echo "   flat, and hierarchical on 2 virtual nodes of 2 (parallel.gpus_per_node=2)"
+printf "%14s %8s %10s %14s %16s %10s\n" all-to-all chunks step_ms "a2a ms/rank" "waited ms/rank" hidden
+for hier in false true; do
+  for chunks in 1 4; do
+    port=$((port + 1))
+    "$rt" train tiny-cpu "${common[@]}" --set parallel.ep=4 --set parallel.overlap_chunks=$chunks \
+      --set parallel.gpus_per_node=2 --set parallel.hierarchical_a2a=$hier --nproc-per-node 4 \
+      --master 127.0.0.1:$port --metrics "$tmp/ov$hier$chunks.jsonl" 2>/dev/null
+    read -r tps ms a2a exposed < <(median_tps "$tmp/ov$hier$chunks.jsonl")
+    printf "%14s %8s %10s %14s %16s %9.0f%%\n" "$([ $hier = true ] && echo hierarchical || echo flat)" "$chunks" "$ms" \
+      "$a2a" "$exposed" "$(echo "100 * (1 - $exposed / $a2a)" | bc -l)"
+  done
 done
 
 fi
