@@ -117,7 +117,9 @@ TEST(Job, TwoNodesRunToCompletion) {
   JobController job(fake_plan(id, 20, 20, trusted_options(tmp)), c.events_sink());
   const auto t0 = std::chrono::steady_clock::now();
   job.launch();  // returns at once
-  EXPECT_LT(seconds_since(t0), 0.05) << "launch() must not block on the network";
+  // A blocking launch would take the SSH handshakes and the deployment check (> 0.5 s here); the
+  // bound leaves room for a scheduler hiccup on a loaded 2-core CI machine.
+  EXPECT_LT(seconds_since(t0), 0.25) << "launch() must not block on the network";
   ASSERT_TRUE(job.wait_for(30s)) << c.dump();
   EXPECT_EQ(job.state(), JobState::completed) << job.reason() << "\n" << c.dump();
   EXPECT_EQ(c.final_state, JobState::completed);
@@ -153,7 +155,7 @@ TEST(Job, CancelLeavesNoProcessOnEitherNode) {
   ASSERT_EQ(leftovers(0, id, mark, o).empty(), false) << "the job should be running before the cancel";
   const auto t0 = std::chrono::steady_clock::now();
   job.cancel();
-  EXPECT_LT(seconds_since(t0), 0.05) << "cancel() must not block";
+  EXPECT_LT(seconds_since(t0), 0.25) << "cancel() must not block";  // (blocking: ≥ one SSH round per node)
   ASSERT_TRUE(job.wait_for(20s)) << c.dump();
   EXPECT_EQ(job.state(), JobState::cancelled) << job.reason();
   std::printf("[ cancel ] both nodes stopped %.2f s after cancel()\n", seconds_since(t0));
