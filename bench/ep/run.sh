@@ -17,7 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 sections=${EP_BENCH_SECTIONS:-1234}
 if [[ $sections == *1* ]]; then
 echo "== 1. dispatcher all-to-all vs raw gloo::alltoallv (4 processes) =="
-"$build/bench/ep/ep_dispatch_bench" --procs 4 --iters 9 --tokens 8192 --d 512
+"$build/bench/ep/ep_dispatch_bench" --procs 4 --iters 30 --tokens 8192 --d 512
 fi
 
 # tiny-cpu, 1 GEMM thread per rank (4 ranks share the 2 cores), 8 steps, 2 sequences of 128 per rank.
