@@ -98,15 +98,37 @@ std::vector<Stage> make_stages(const ModelSpec& m, int64_t pp) {
   return out;
 }
 
-// Probability that a token's k distinct experts, drawn uniformly from E, miss a set of G experts.
-double miss_probability(double E, double G, double k) {
-  double p = 1;
-  for (int64_t i = 0; i < int64_t(k); ++i) {
-    double num = E - G - double(i);
-    if (num <= 0) return 0;
-    p *= num / (E - double(i));
+// Probability that none of a token's copies on a set of G of the E experts is kept, when its k
+// distinct experts are uniform and each copy is kept with probability f (independently: the
+// capacity approximation). With f = 1: the probability that the token misses the set.
+double no_kept_copy_probability(double E, double G, double k, double f) {
+  auto log_choose = [](double n, double r) { return std::lgamma(n + 1) - std::lgamma(r + 1) - std::lgamma(n - r + 1); };
+  double p = 0;
+  for (int64_t j = 0; j <= int64_t(k); ++j) {  // j of the k experts are in the set (hypergeometric)
+    const double jd = double(j);
+    if (jd > G || k - jd > E - G) continue;
+    const double pj = std::exp(log_choose(G, jd) + log_choose(E - G, k - jd) - log_choose(E, k));
+    p += pj * std::pow(1 - f, jd);
   }
   return p;
+}
+
+// Expected share of a token-choice expert's assignments that fit its capacity C when B pooled
+// tokens route uniformly: the load L ~ Binomial(B, k/E), share = E[min(L, C)] / E[L].
+double expected_kept_share(double B, double k, double E, double C) {
+  const double q = k / E, mean = B * q;
+  if (mean <= 0) return 1;
+  if (q >= 1) return std::min(1.0, C / B);
+  const double sd = std::sqrt(B * q * (1 - q));
+  // Σ_{l>C} (l − C)·P(L = l), the pmf in log space, up to far past the mean.
+  double over = 0;
+  const double end = std::min(B, std::max(C, mean) + 40 * sd + 50);
+  for (double l = C + 1; l <= end; ++l) {
+    const double log_pmf = std::lgamma(B + 1) - std::lgamma(l + 1) - std::lgamma(B - l + 1) + l * std::log(q) +
+                           (B - l) * std::log1p(-q);
+    over += (l - C) * std::exp(log_pmf);
+  }
+  return 1 - over / mean;
 }
 
 double ring_allreduce_bytes(double bytes, double n) { return n <= 1 ? 0 : 2 * (n - 1) / n * bytes; }
@@ -155,9 +177,18 @@ void plan_a2a(const JobSpec& s, const HardwareProfile& hw, Plan& plan, int64_t m
   a.hierarchical = p.hierarchical_a2a;
   const bool capacity = !s.routing.dropless();
   if (capacity) a.capacity_per_expert = std::ceil(s.routing.capacity_factor * a.tokens_per_rank * k / E);
-  // Copies one rank sends to each other EP rank: capacity mode sends every slot of the
-  // destination's E/ep experts (padded buffers); dropless sends the expected T·k/ep.
-  const double per_dest = capacity ? a.capacity_per_expert * E / ep : a.tokens_per_rank * k / ep;
+  // Both runtimes send only the kept copies (no padded slots). Expert choice keeps exactly C per
+  // expert; token choice with a capacity keeps, in expectation under uniform routing, the share of
+  // an expert's load that fits the capacity of the pooled batch (the dp·ep ranks decide drops
+  // together, as one process would); dropless keeps every copy.
+  if (s.routing.type == "expert_choice") {
+    a.kept_share = a.capacity_per_expert / (a.tokens_per_rank * k / E);
+  } else if (capacity) {
+    const double pooled = a.tokens_per_rank * double(p.dp) * ep;
+    a.kept_share = expected_kept_share(pooled, k, E, std::ceil(s.routing.capacity_factor * pooled * k / E - 1e-9));
+  }
+  // Copies one rank sends to each other EP rank: the expected T·k/ep kept ones.
+  const double per_dest = a.tokens_per_rank * k / ep * a.kept_share;
   a.copies_sent = per_dest * (ep - 1);
   a.dispatch_fwd = a.copies_sent * a.bytes_per_copy;
   a.combine_fwd = a.dispatch_fwd;   // the expert outputs go back the same way
@@ -176,16 +207,17 @@ void plan_a2a(const JobSpec& s, const HardwareProfile& hw, Plan& plan, int64_t m
   const double phases = 4 * ga * a.bytes_per_copy;  // four all-to-alls per layer per micro-batch
   a.flat_intra = per_dest * double(split.own - 1) * phases;
   a.flat_inter = per_dest * remote_members * phases;
-  if (!capacity && !split.remote.empty()) {
-    // One copy per token per remote node that holds any of its k experts, forwarded over NVLink
+  if (!split.remote.empty() && s.routing.type != "expert_choice") {
+    // One copy per token per remote node that holds any of its kept copies, forwarded over NVLink
     // to the expert's rank there (DeepEP-style); own-node copies go directly.
     double nodes_hit = 0;
-    for (int64_t c : split.remote) nodes_hit += 1 - miss_probability(E, double(c) * E / ep, k);
-    const double T = a.tokens_per_rank, own = double(split.own);
+    for (int64_t c : split.remote) nodes_hit += 1 - no_kept_copy_probability(E, double(c) * E / ep, k, a.kept_share);
+    const double T = a.tokens_per_rank, own = double(split.own), kept = k * a.kept_share;
     a.hier_inter = T * nodes_hit * phases;
-    a.hier_intra = (T * k * (own - 1) / ep + T * k * double(split.remote.size()) * (own - 1) / ep) * phases;
+    a.hier_intra = (T * kept * (own - 1) / ep + T * kept * double(split.remote.size()) * (own - 1) / ep) * phases;
   } else {
-    // Padded capacity buffers carry one slot per expert: nothing to deduplicate.
+    // Expert choice picks (expert, token) pairs, not a token's k experts: no closed form for the
+    // distinct tokens per node here; the flat bytes bound the hierarchical ones.
     a.hier_inter = a.flat_inter;
     a.hier_intra = a.flat_intra;
   }
@@ -506,7 +538,7 @@ json plan_to_json(const Plan& pl) {
                  {"expert_matmul", f.expert_matmul}, {"attention", f.attention}, {"head", f.head},
                  {"per_step", f.per_step}, {"per_gpu", f.per_gpu}}},
       {"a2a", {{"tokens_per_rank", a.tokens_per_rank}, {"capacity_per_expert", a.capacity_per_expert},
-               {"bytes_per_copy", a.bytes_per_copy}, {"copies_sent", a.copies_sent},
+               {"bytes_per_copy", a.bytes_per_copy}, {"copies_sent", a.copies_sent}, {"kept_share", a.kept_share},
                {"dispatch_fwd", a.dispatch_fwd}, {"combine_fwd", a.combine_fwd}, {"dispatch_bwd", a.dispatch_bwd},
                {"combine_bwd", a.combine_bwd}, {"per_layer_micro_batch", a.per_layer_micro_batch},
                {"per_layer_step", a.per_layer_step}, {"per_step", a.per_step}, {"flat_intra", a.flat_intra},

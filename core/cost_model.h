@@ -73,7 +73,10 @@ struct A2aBreakdown {
   double tokens_per_rank = 0;          // T, per micro-batch
   double capacity_per_expert = 0;      // ⌈cf·T·k/E⌉ (0 when dropless)
   double bytes_per_copy = 0;           // d_model × sizeof(dtype)
-  double copies_sent = 0;              // per micro-batch, off-rank copies (expected or capacity slots)
+  double copies_sent = 0;              // per micro-batch, off-rank copies (expected, kept ones only)
+  // Expected share of the T·k copies that are kept: 1 dropless; with a capacity, E[min(load, C)] /
+  // E[load] under uniform routing over the pooled dp·ep batch; expert choice C / (T·k/E).
+  double kept_share = 1;
   // Bytes one rank sends, per MoE layer per micro-batch.
   double dispatch_fwd = 0, combine_fwd = 0, dispatch_bwd = 0, combine_bwd = 0;
   double per_layer_micro_batch = 0;    // the sum of the four

@@ -79,7 +79,8 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
               par.hierarchical_a2a ? "hierarchical" : "flat", fmt_bytes(a.bytes_per_copy).c_str());
   row("tokens per rank per micro-batch", fmt_count(a.tokens_per_rank),
       s.routing.dropless() ? "dropless: expected copies under uniform routing"
-                           : "capacity " + fmt_count(a.capacity_per_expert) + " per expert (padded buffers)");
+                           : "capacity " + fmt_count(a.capacity_per_expert) + " per expert, " +
+                                 fmt_fixed(100 * a.kept_share, 1) + "% of copies kept (expected, uniform routing)");
   row("dispatch fwd / combine fwd", fmt_bytes(a.dispatch_fwd), fmt_bytes(a.combine_fwd) + " per micro-batch");
   row("dispatch bwd / combine bwd", fmt_bytes(a.dispatch_bwd), fmt_bytes(a.combine_bwd) + " per micro-batch");
   row("per layer per step", fmt_bytes(a.per_layer_step),

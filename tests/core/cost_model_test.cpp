@@ -3,7 +3,12 @@
 // the memory validation rule, and no overflow at 1T parameters.
 #include "cost_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -200,12 +205,44 @@ TEST_F(SmallA2a, DroplessMatchesHandComputation) {
   EXPECT_EQ(a2a_bytes_for_copies(parse_spec("{}", base), 48), 12288);
 }
 
-TEST_F(SmallA2a, CapacityModeSendsPaddedBuffers) {
-  Plan p = plan({"routing.capacity_factor=1.25"});
-  EXPECT_EQ(p.a2a.capacity_per_expert, 10);
-  EXPECT_EQ(p.a2a.copies_sent, 60);
-  EXPECT_EQ(p.a2a.dispatch_fwd, 15360);
-  EXPECT_EQ(p.a2a.hier_inter_ratio, 1);  // padded per-expert slots cannot be deduplicated
+// Capacity mode: the runtimes send only kept copies, so the plan expects T·k/ep copies per
+// destination times the kept share E[min(L, C)] / E[L], L the load of one expert over the pooled
+// batch (4 ranks × 32 tokens, uniform top-2 of 8), C = ⌈cf·128·2/8⌉. Checked here against a
+// simulation of that batch: every rank routes uniformly, the experts keep their first C copies.
+double simulated_kept_share(double cf, int trials) {
+  std::mt19937_64 rng(7);
+  const int tokens = 128, E = 8, k = 2;
+  const int C = static_cast<int>(std::ceil(cf * tokens * k / E - 1e-9));
+  std::vector<int> perm(E);
+  double kept = 0;
+  for (int t = 0; t < trials; ++t) {
+    std::vector<int> load(E, 0);
+    for (int tok = 0; tok < tokens; ++tok) {
+      std::iota(perm.begin(), perm.end(), 0);
+      std::shuffle(perm.begin(), perm.end(), rng);
+      for (int j = 0; j < k; ++j) ++load[perm[j]];
+    }
+    for (int e = 0; e < E; ++e) kept += std::min(load[e], C);
+  }
+  return kept / (static_cast<double>(trials) * tokens * k);
+}
+
+TEST_F(SmallA2a, CapacityModeExpectsTheKeptCopies) {
+  for (double cf : {1.25, 1.0, 0.5}) {
+    Plan p = plan({"routing.capacity_factor=" + std::to_string(cf)});
+    const double share = simulated_kept_share(cf, 20000);
+    std::printf("cf %.2f: plan keeps %.4f of the copies, simulation %.4f\n", cf, p.a2a.kept_share, share);
+    EXPECT_NEAR(p.a2a.kept_share, share, 0.003) << "cf " << cf;
+    EXPECT_DOUBLE_EQ(p.a2a.copies_sent, 48 * p.a2a.kept_share);
+    EXPECT_DOUBLE_EQ(p.a2a.dispatch_fwd, 48 * 256 * p.a2a.kept_share);
+    EXPECT_GT(p.a2a.hier_inter_ratio, 1.0) << "kept copies deduplicate like dropless ones";
+  }
+  EXPECT_EQ(plan({"routing.capacity_factor=1.25"}).a2a.capacity_per_expert, 10);
+  // A capacity no expert can reach keeps everything: the dropless figures.
+  const Plan loose = plan({"routing.capacity_factor=8"}), dropless = plan({"routing.capacity_factor=0"});
+  EXPECT_DOUBLE_EQ(loose.a2a.kept_share, 1.0);
+  EXPECT_DOUBLE_EQ(loose.a2a.dispatch_fwd, dropless.a2a.dispatch_fwd);
+  EXPECT_DOUBLE_EQ(loose.a2a.hier_inter, dropless.a2a.hier_inter);
 }
 
 TEST_F(SmallA2a, Bf16HalvesTheBytes) {

@@ -8,12 +8,14 @@
 //     a2a_bytes_for_routing() applied to that step's actual routing, flat and hierarchical (the
 //     hierarchical exchange sends a token once per remote node);
 //   - over 24 steps of uniform random top-2 routing, the measured mean approaches the plan's
-//     expectation (hier_inter = T·(N−1)·(1 − P_miss) rows per phase).
+//     expectation (hier_inter = T·(N−1)·(1 − P_miss) rows per phase), dropless and with a
+//     capacity (the plan's kept share of the copies, the global position policy simulated).
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -243,14 +245,32 @@ TEST(A2aBytesVsCostModel, HierarchicalCountsATokenOncePerRemoteNode) {
 
 // Uniform random top-2 routing, 24 steps: the mean measured inter-node bytes per step approach
 // the plan's expectation (flat and hierarchical), and deduplication cuts them.
-TEST(A2aBytesVsCostModel, MeanOverStepsApproachesThePlan) {
+// Rank `rank`'s routing at `step` under a capacity of C copies per expert over the 4 ranks' pooled
+// batch, position policy (as GlobalRouting decides): every rank rebuilds all 4 routings and keeps
+// an expert's first C copies in (rank, token, slot) order.
+Assignments capacity_routing(int64_t rank, int64_t step, int64_t tokens, int64_t experts, int64_t k, int64_t C) {
+  std::vector<int64_t> used(static_cast<size_t>(experts), 0);
+  for (int64_t r = 0;; ++r) {
+    Assignments a = random_routing(r, step, tokens, experts, k, 0.0);
+    for (size_t i = 0; i < a.route.size(); ++i)
+      if (used[static_cast<size_t>(a.expert[i])]++ >= C) a.route[i] = -1, ++a.dropped[static_cast<size_t>(a.expert[i])];
+    if (r == rank) return a;
+  }
+}
+
+// Over kSteps of uniform random top-2 routing, the ranks' mean inter-node bytes per layer and step
+// against the plan's (flat_inter or hier_inter), flat and hierarchical; `cf` 0 is dropless. (The
+// mean over ranks: with the position policy the first ranks' copies are dropped least.)
+void expect_mean_near_plan(double cf) {
   constexpr int64_t kSteps = 24;
   double mean_inter[2] = {0, 0}, want[2] = {0, 0};
   for (bool hierarchical : {false, true}) {
-    const moe::JobSpec spec = make_spec(2, hierarchical);
+    moe::JobSpec spec = make_spec(2, hierarchical);
+    spec.routing.capacity_factor = cf;
     const moe::Plan plan = moe::plan_job(spec, moe::builtin_hardware_profiles().front());
     want[hierarchical] = hierarchical ? plan.a2a.hier_inter : plan.a2a.flat_inter;
     const int64_t T = spec.train.micro_batch * spec.model.seq_len, E = spec.model.moe.num_experts;
+    const int64_t C = static_cast<int64_t>(std::ceil(cf * 4 * T * 2 / E - 1e-9));
     const int port = test::free_port();
     char path[] = "/tmp/a2a_mean_XXXXXX";
     const int fd = mkstemp(path);
@@ -258,31 +278,42 @@ TEST(A2aBytesVsCostModel, MeanOverStepsApproachesThePlan) {
     close(fd);
     auto result = test::fork_ranks(4, [&](int rank) {
       const auto steps = run_steps(spec, rank, port, 1, kSteps, [&](int64_t step) {
-        return random_routing(rank, 100 + step, T, E, 2, 0.0);
+        return cf > 0 ? capacity_routing(rank, 100 + step, T, E, 2, C) : random_routing(rank, 100 + step, T, E, 2, 0.0);
       });
       double inter = 0;
       for (const A2ATimes& t : steps)
         for (int ph = 0; ph < 4; ++ph) inter += static_cast<double>(t[ph].inter_bytes);
-      if (rank == 0) {
-        FILE* f = std::fopen(path, "w");
-        if (!f) throw std::runtime_error("cannot write " + std::string(path));
-        std::fprintf(f, "%.17g\n", inter / kSteps);
-        std::fclose(f);
-      }
+      const std::string mine = std::string(path) + "." + std::to_string(rank);
+      FILE* f = std::fopen(mine.c_str(), "w");
+      if (!f) throw std::runtime_error("cannot write " + mine);
+      std::fprintf(f, "%.17g\n", inter / kSteps);
+      std::fclose(f);
     });
     ASSERT_EQ(test::failures(result), "");
-    FILE* f = std::fopen(path, "r");
-    ASSERT_NE(f, nullptr);
-    ASSERT_EQ(std::fscanf(f, "%lf", &mean_inter[hierarchical]), 1);
-    std::fclose(f);
+    for (int rank = 0; rank < 4; ++rank) {
+      const std::string mine = std::string(path) + "." + std::to_string(rank);
+      FILE* f = std::fopen(mine.c_str(), "r");
+      ASSERT_NE(f, nullptr);
+      double v = 0;
+      ASSERT_EQ(std::fscanf(f, "%lf", &v), 1);
+      std::fclose(f);
+      std::remove(mine.c_str());
+      mean_inter[hierarchical] += v / 4;
+    }
     std::remove(path);
-    std::printf("%s: mean inter-node bytes per layer and step %.1f, plan %.1f (ratio %.4f)\n",
+    std::printf("cf %.2f, %s: mean inter-node bytes per layer and step %.1f, plan %.1f (ratio %.4f, plan keeps %.4f)\n", cf,
                 hierarchical ? "hierarchical" : "flat", mean_inter[hierarchical], want[hierarchical],
-                mean_inter[hierarchical] / want[hierarchical]);
-    EXPECT_NEAR(mean_inter[hierarchical] / want[hierarchical], 1.0, 0.04)
+                mean_inter[hierarchical] / want[hierarchical], plan.a2a.kept_share);
+    EXPECT_NEAR(mean_inter[hierarchical] / want[hierarchical], 1.0, 0.025)
         << (hierarchical ? "hierarchical" : "flat") << ": mean " << mean_inter[hierarchical] << ", plan " << want[hierarchical];
   }
-  EXPECT_LT(mean_inter[1], mean_inter[0] * 0.85);  // the plan's ratio is 28/22 ≈ 1.27
+  EXPECT_LT(mean_inter[1], mean_inter[0] * 0.85);  // the plan's ratio is about 28/22 ≈ 1.27
 }
+
+TEST(A2aBytesVsCostModel, MeanOverStepsApproachesThePlan) { expect_mean_near_plan(0.0); }
+
+// Capacity 1.0: about 6% of the copies are dropped over the pooled batch; the runtime sends only
+// the kept ones and the plan expects exactly those (kept_share), flat and deduplicated.
+TEST(A2aBytesVsCostModel, CapacityMeanOverStepsApproachesThePlan) { expect_mean_near_plan(1.0); }
 
 }  // namespace
