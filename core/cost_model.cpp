@@ -120,6 +120,11 @@ double expected_kept_share(double B, double k, double E, double C) {
   if (mean <= 0) return 1;
   if (q >= 1) return std::min(1.0, C / B);
   const double sd = std::sqrt(B * q * (1 - q));
+  if (sd > 30) {  // large batches: the normal tail, E[(L − C)+] = σ·φ(z) + (μ − C)·(1 − Φ(z))
+    const double z = (C - mean) / sd;
+    const double over = sd * std::exp(-0.5 * z * z) / std::sqrt(2 * M_PI) + (mean - C) * 0.5 * std::erfc(z / std::sqrt(2.0));
+    return 1 - over / mean;
+  }
   // Σ_{l>C} (l − C)·P(L = l), the pmf in log space, up to far past the mean.
   double over = 0;
   const double end = std::min(B, std::max(C, mean) + 40 * sd + 50);

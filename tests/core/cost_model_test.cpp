@@ -238,6 +238,19 @@ TEST_F(SmallA2a, CapacityModeExpectsTheKeptCopies) {
     EXPECT_GT(p.a2a.hier_inter_ratio, 1.0) << "kept copies deduplicate like dropless ones";
   }
   EXPECT_EQ(plan({"routing.capacity_factor=1.25"}).a2a.capacity_per_expert, 10);
+  // A large pooled batch (B = 4 × 512 × 16 = 32,768; σ ≈ 78) takes the normal tail: against
+  // binomial draws of one expert's load.
+  for (double cf : {1.0, 0.9}) {
+    const Plan big = plan({"routing.capacity_factor=" + std::to_string(cf), "train.micro_batch=512"});
+    std::mt19937_64 rng(11);
+    std::binomial_distribution<int> load(32768, 0.25);
+    const double C = std::ceil(cf * 32768 * 2 / 8 - 1e-9);
+    double kept = 0;
+    for (int i = 0; i < 200000; ++i) kept += std::min<double>(load(rng), C);
+    const double share = kept / (200000.0 * 8192);
+    std::printf("cf %.2f, B 32768: plan keeps %.5f, binomial draws %.5f\n", cf, big.a2a.kept_share, share);
+    EXPECT_NEAR(big.a2a.kept_share, share, 5e-4) << "cf " << cf;
+  }
   // A capacity no expert can reach keeps everything: the dropless figures.
   const Plan loose = plan({"routing.capacity_factor=8"}), dropless = plan({"routing.capacity_factor=0"});
   EXPECT_DOUBLE_EQ(loose.a2a.kept_share, 1.0);
