@@ -151,7 +151,8 @@ void EstimatesView::setPlan(const std::optional<Plan>& plan, const QString& why_
       .arg(m.fraction * 100, 0, 'f', 1)
       .arg(formatBytes(a.hierarchical ? a.hier_intra : a.flat_intra),
            formatBytes(a.hierarchical ? a.hier_inter : a.flat_inter),
-           a.hierarchical ? "hierarchical" : "flat")
+           QString(a.hierarchical ? "hierarchical" : "flat") +
+               (a.kept_share < 0.9995 ? QString(", %1 % of copies kept").arg(a.kept_share * 100, 0, 'f', 1) : QString()))
       .arg(formatSeconds(t.step), formatCount(t.tokens_per_s))
       .arg(t.mfu * 100, 0, 'f', 1)
       .arg(ratio_colour.name())
