@@ -435,6 +435,16 @@ TEST(EpEquivalence, HierarchicalOverlapFourChunksTwoVirtualNodes) {
               us / 1e3, exposed / 1e3, 100.0 * (1.0 - exposed / us), static_cast<long long>(inter));
 }
 
+// Capacity mode through the hierarchical exchange with overlap chunks: only kept copies travel,
+// deduplicated per (token, node) inside each token-range chunk; losses, weights and the dropped
+// counts are one process's.
+TEST(EpEquivalence, HierarchicalOverlapCapacityMatchesOneProcess) {
+  const std::string cap = " --set routing.capacity_factor=1.0";
+  const TrainRun many = train("hier_overlap_cap", 4, cap + " --set parallel.ep=4 --set train.micro_batch=2 --set parallel.gpus_per_node=2"
+                                                          " --set parallel.hierarchical_a2a=true --set parallel.overlap_chunks=4");
+  expect_same_training(baseline(cap), many);
+}
+
 // --resume with 4 ranks continues bit-exactly (every rank reads the gathered checkpoint and keeps
 // its own experts and moments), and the same checkpoint resumes in one process too.
 TEST(EpEquivalence, ResumeFromGatheredCheckpoint) {
