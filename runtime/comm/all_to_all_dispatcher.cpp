@@ -55,39 +55,6 @@ const A2ATimes& AllToAllDispatcher<T>::stats(const DispatchHandle<T>& h) const {
 }
 
 template <typename T>
-void AllToAllDispatcher<T>::expert_to_peer(const std::vector<int64_t>& recv_expert, const T* src, T* dst, int64_t d) const {
-  const int64_t P = ep_.size();
-  // Offsets of block (p, i) in both layouts.
-  int64_t peer_pos = 0;
-  for (int64_t p = 0; p < P; ++p)
-    for (int64_t i = 0; i < local_; ++i) {
-      int64_t expert_pos = 0;  // rows before (p, i) in expert-major order
-      for (int64_t j = 0; j < i; ++j)
-        for (int64_t q = 0; q < P; ++q) expert_pos += recv_expert[q * local_ + j];
-      for (int64_t q = 0; q < p; ++q) expert_pos += recv_expert[q * local_ + i];
-      const int64_t n = recv_expert[p * local_ + i];
-      if (n) std::memcpy(dst + peer_pos * d, src + expert_pos * d, static_cast<size_t>(n * d) * sizeof(T));
-      peer_pos += n;
-    }
-}
-
-template <typename T>
-void AllToAllDispatcher<T>::peer_to_expert(const std::vector<int64_t>& recv_expert, const T* src, T* dst, int64_t d) const {
-  const int64_t P = ep_.size();
-  int64_t peer_pos = 0;
-  for (int64_t p = 0; p < P; ++p)
-    for (int64_t i = 0; i < local_; ++i) {
-      int64_t expert_pos = 0;
-      for (int64_t j = 0; j < i; ++j)
-        for (int64_t q = 0; q < P; ++q) expert_pos += recv_expert[q * local_ + j];
-      for (int64_t q = 0; q < p; ++q) expert_pos += recv_expert[q * local_ + i];
-      const int64_t n = recv_expert[p * local_ + i];
-      if (n) std::memcpy(dst + expert_pos * d, src + peer_pos * d, static_cast<size_t>(n * d) * sizeof(T));
-      peer_pos += n;
-    }
-}
-
-template <typename T>
 Communicator::Blocks AllToAllDispatcher<T>::local_blocks(const DispatchHandle<T>& h, const Wire& w, int64_t chunk) const {
   Communicator::Blocks b;
   for (int64_t e = 0; e < num_experts_; ++e) {

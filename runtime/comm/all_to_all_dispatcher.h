@@ -98,7 +98,6 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     std::vector<int64_t> recv_expert;     // [P × L] rows from peer p for local expert i
     std::vector<int64_t> matrix;          // [P × (P+N)] per member s: rows to each peer q, distinct tokens to each node n (hierarchical only)
     std::vector<T> returned;              // [R × d] expert outputs back in local-row order
-    std::vector<T> buffer;                // staging (peer-major rows)
     A2ATimes times{};
     // Overlap: per chunk, rows of each local-row block e (= peer·L + i) and of each received block.
     std::vector<std::vector<int64_t>> chunk_send_block, chunk_recv_block;
@@ -116,7 +115,7 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     std::vector<int32_t> copy_row;       // [C] copy in intra-send layout → its received token row
     std::vector<int64_t> copy_pos;       // [C] copy in (node m, token, expert) order → intra position
     std::vector<int64_t> intra_send;     // [L] copies the forwarder sends each local peer
-    std::vector<int64_t> intra_recv;     // [L] rows an expert rank gets from each local forwarder
+    std::vector<int64_t> intra_block;    // [L × N × local] of them per (local rank, source node, its expert)
     std::vector<T> fw_rows, fw_out, fw_weight, fw_acc, src_rows, meta_send, meta_recv;
     bool combined = false;
     // Hierarchical with overlap: one sub-handle and sub-wire per token-range chunk.
@@ -137,9 +136,6 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     bool in_flight = false;
   };
   Wire& wire(const DispatchHandle<T>& h);
-  // Expert-major rows (per local expert, peers inside) ↔ peer-major rows (per peer, experts inside).
-  void expert_to_peer(const std::vector<int64_t>& recv_expert, const T* expert_major, T* peer_major, int64_t d) const;
-  void peer_to_expert(const std::vector<int64_t>& recv_expert, const T* peer_major, T* expert_major, int64_t d) const;
   // Overlap helpers: start chunk c's block exchange on the comm thread, and account the wait of a
   // pending one.
   void start_chunk(Wire& w, int64_t c, const T* send, const Communicator::Blocks& send_blocks, T* recv,
@@ -175,9 +171,12 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   void hc_start_dispatch_backward(DispatchHandle<T>& h, int64_t c, const T* d_expert_in);
   void hc_submit(Wire& w, int64_t c, A2APhase phase, std::function<void()> job);
   void hc_finish(Wire& w, int64_t c);
-  // Expert rank: peer-major rows → the intra stage's layout (per local forwarder f, per node m:
-  // the rows of EP member m·L + f), or back with to_intra false.
-  void intra_layout(const Wire& w, const T* src, T* dst, int64_t d, bool to_intra) const;
+  // The intra stage as blocks. Expert rank's side: from local forwarder f, block (m, i) = EP member
+  // m·L + f's rows for local expert i, at their expert-major place (as the flat exchange puts
+  // them). Forwarder's side: to local rank l, block (m, i) = the copies from node m for l's local
+  // expert i, contiguous in the intra-send layout (intra_block).
+  Communicator::Blocks intra_expert_blocks(const DispatchHandle<T>& h, const Wire& w) const;
+  Communicator::Blocks intra_forwarder_blocks(const Wire& w, int64_t d) const;
   // Adds one exchange's figures to the handle's and the running totals.
   void account(Wire& w, A2APhase phase, double us, int64_t intra, int64_t inter, int64_t meta);
   // rows(s, q) of the all-gathered count matrix; dedup(s, n): distinct tokens s sends node n.

@@ -10,7 +10,8 @@
 //   forwarder side: what the same-index peers of every node m sent this node, and the copies they
 //     imply laid out for the intra stage — per local rank l, per source node m, per local expert i
 //     of l, the tokens in ascending order (which is exactly the flat exchange's row order, so the
-//     expert inputs are bitwise those of the flat exchange).
+//     expert inputs are bitwise those of the flat exchange). The intra stage is a block exchange:
+//     each (source node, expert) block lands at its expert-major place, no regrouping copies.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -37,6 +38,18 @@ int64_t exchange_rows(Communicator& comm, const E* send, std::vector<int64_t> se
     recv_rows[p] *= width;
   }
   comm.all_to_all_v(send, send_rows, recv, recv_rows, sizeof(E));
+  return bytes;
+}
+
+// One block all-to-all over `comm`; returns the bytes sent to the other members.
+template <typename E>
+int64_t exchange_blocks(Communicator& comm, const E* send, const Communicator::Blocks& send_blocks, E* recv,
+                        const Communicator::Blocks& recv_blocks) {
+  const size_t per_peer = send_blocks.count.size() / static_cast<size_t>(comm.size());
+  int64_t bytes = 0;
+  for (size_t k = 0; k < send_blocks.count.size(); ++k)
+    if (static_cast<int>(k / per_peer) != comm.rank()) bytes += send_blocks.count[k] * static_cast<int64_t>(sizeof(E));
+  comm.all_to_all_blocks(send, send_blocks, recv, recv_blocks, sizeof(E));
   return bytes;
 }
 
@@ -123,6 +136,7 @@ void AllToAllDispatcher<T>::plan_forwarder(Wire& w) const {
       });
     w.fw_copy_off[m + 1] += w.fw_copy_off[m];
   }
+  w.intra_block.assign(cursor.begin() + 1, cursor.end());
   w.intra_send.assign(static_cast<size_t>(L), 0);
   for (int64_t l = 0; l < L; ++l)
     for (int64_t j = 0; j < N * local_; ++j) w.intra_send[l] += cursor[static_cast<size_t>(l * N * local_ + j + 1)];
@@ -138,13 +152,9 @@ void AllToAllDispatcher<T>::plan_forwarder(Wire& w) const {
         w.copy_pos.push_back(pos);
       });
   // The masks must imply what the count matrix says (a mismatch would hang or corrupt the exchange).
-  w.intra_recv.assign(static_cast<size_t>(L), 0);
   for (int64_t l = 0; l < L; ++l) {
     int64_t want = 0;
-    for (int64_t m = 0; m < N; ++m) {
-      want += rows_between(w, m * L + lm, nm * L + l);
-      w.intra_recv[l] += rows_between(w, m * L + l, me);
-    }
+    for (int64_t m = 0; m < N; ++m) want += rows_between(w, m * L + lm, nm * L + l);
     if (want != w.intra_send[l])
       throw Error("dispatcher: rank " + std::to_string(me) + " of the EP group forwards " + std::to_string(w.intra_send[l]) +
                   " copies to its local peer " + std::to_string(l) + " but the counts say " + std::to_string(want));
@@ -152,19 +162,30 @@ void AllToAllDispatcher<T>::plan_forwarder(Wire& w) const {
 }
 
 template <typename T>
-void AllToAllDispatcher<T>::intra_layout(const Wire& w, const T* src, T* dst, int64_t d, bool to_intra) const {
-  const int64_t P = ep_.size(), L = per_node_, N = nodes_;
-  std::vector<int64_t> peer_off(static_cast<size_t>(P + 1), 0);
-  for (int64_t p = 0; p < P; ++p) peer_off[p + 1] = peer_off[p] + w.recv_rows[p];
-  int64_t at = 0;
+Communicator::Blocks AllToAllDispatcher<T>::intra_expert_blocks(const DispatchHandle<T>& h, const Wire& w) const {
+  const Communicator::Blocks flat = expert_blocks(h, w);  // block p·local_ + i: member p's rows for expert i
+  const int64_t L = per_node_, N = nodes_;
+  Communicator::Blocks b;
   for (int64_t f = 0; f < L; ++f)
-    for (int64_t m = 0; m < N; ++m) {
-      const int64_t p = m * L + f, k = w.recv_rows[p];
-      const size_t bytes = static_cast<size_t>(k * d) * sizeof(T);
-      if (k && to_intra) std::memcpy(dst + at * d, src + peer_off[p] * d, bytes);
-      if (k && !to_intra) std::memcpy(dst + peer_off[p] * d, src + at * d, bytes);
-      at += k;
-    }
+    for (int64_t m = 0; m < N; ++m)
+      for (int64_t i = 0; i < local_; ++i) {
+        const int64_t k = (m * L + f) * local_ + i;
+        b.offset.push_back(flat.offset[k]);
+        b.count.push_back(flat.count[k]);
+      }
+  return b;
+}
+
+template <typename T>
+Communicator::Blocks AllToAllDispatcher<T>::intra_forwarder_blocks(const Wire& w, int64_t d) const {
+  Communicator::Blocks b;
+  int64_t at = 0;
+  for (int64_t rows : w.intra_block) {
+    b.offset.push_back(at * d);
+    b.count.push_back(rows * d);
+    at += rows;
+  }
+  return b;
 }
 
 template <typename T>
@@ -190,12 +211,9 @@ void AllToAllDispatcher<T>::hier_dispatch(DispatchHandle<T>& h, Wire& w, const T
   const int64_t C = static_cast<int64_t>(w.copy_row.size()), R = h.expert_rows();
   stage_send_.resize(static_cast<size_t>(C * d));
   gather_rows(stage_send_.data(), w.fw_rows.data(), w.copy_row.data(), C, d);
-  stage_recv_.resize(static_cast<size_t>(R * d));
-  const int64_t intra = exchange_rows(*intra_, stage_send_.data(), w.intra_send, stage_recv_.data(), w.intra_recv, d);
-  w.buffer.resize(static_cast<size_t>(R * d));
-  intra_layout(w, stage_recv_.data(), w.buffer.data(), d, false);
   h.expert_input.resize(static_cast<size_t>(R * d));
-  peer_to_expert(w.recv_expert, w.buffer.data(), h.expert_input.data(), d);
+  const int64_t intra = exchange_blocks(*intra_, stage_send_.data(), intra_forwarder_blocks(w, d), h.expert_input.data(),
+                                        intra_expert_blocks(h, w));
   h.returned_rows = nullptr;
   w.combined = false;
   account(w, kDispatchFwd, std::chrono::duration<double, std::micro>(Clock::now() - t0).count(), intra, inter, meta);
@@ -204,7 +222,7 @@ void AllToAllDispatcher<T>::hier_dispatch(DispatchHandle<T>& h, Wire& w, const T
 template <typename T>
 void AllToAllDispatcher<T>::hier_combine(DispatchHandle<T>& h, Wire& w, const T* expert_out, const T* weight, T* y) {
   const auto t0 = Clock::now();
-  const int64_t N = nodes_, d = h.d, R = h.expert_rows(), C = static_cast<int64_t>(w.copy_row.size());
+  const int64_t N = nodes_, d = h.d, C = static_cast<int64_t>(w.copy_row.size());
   const int64_t S = w.src_node_off[N], F = w.fw_off[N];
   // The gate weights of the copies to their forwarders (routing metadata, one value per copy).
   w.meta_send.resize(w.src_copy_row.size());
@@ -214,12 +232,8 @@ void AllToAllDispatcher<T>::hier_combine(DispatchHandle<T>& h, Wire& w, const T*
   w.fw_weight.resize(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; ++c) w.fw_weight[w.copy_pos[c]] = w.meta_recv[c];
   // Expert outputs back to the forwarders (inside the node), kept for combine_backward.
-  w.buffer.resize(static_cast<size_t>(R * d));
-  expert_to_peer(w.recv_expert, expert_out, w.buffer.data(), d);
-  stage_send_.resize(static_cast<size_t>(R * d));
-  intra_layout(w, w.buffer.data(), stage_send_.data(), d, true);
   w.fw_out.resize(static_cast<size_t>(C * d));
-  const int64_t intra = exchange_rows(*intra_, stage_send_.data(), w.intra_recv, w.fw_out.data(), w.intra_send, d);
+  const int64_t intra = exchange_blocks(*intra_, expert_out, intra_expert_blocks(h, w), w.fw_out.data(), intra_forwarder_blocks(w, d));
   // The forwarder sums each token's weighted outputs on this node: one row per (token, node) back.
   w.fw_acc.assign(static_cast<size_t>(F * d), T(0));
   weighted_scatter_add_rows(w.fw_acc.data(), w.fw_out.data(), w.copy_row.data(), w.fw_weight.data(), C, d);
@@ -234,7 +248,7 @@ template <typename T>
 void AllToAllDispatcher<T>::hier_combine_backward(DispatchHandle<T>& h, Wire& w, const T* dy, T* dweight, T* d_expert_out) {
   if (!w.combined) throw Error("dispatcher: combine_backward before combine");
   const auto t0 = Clock::now();
-  const int64_t N = nodes_, d = h.d, R = h.expert_rows(), C = static_cast<int64_t>(w.copy_row.size());
+  const int64_t N = nodes_, d = h.d, C = static_cast<int64_t>(w.copy_row.size());
   const int64_t S = w.src_node_off[N], F = w.fw_off[N];
   // dy crosses once per (token, node). (dy null: the overlap chunks gathered src_rows already.)
   if (dy) {
@@ -256,25 +270,18 @@ void AllToAllDispatcher<T>::hier_combine_backward(DispatchHandle<T>& h, Wire& w,
   // weight · dy fanned out to the experts inside the node.
   stage_send_.resize(static_cast<size_t>(C * d));
   weighted_gather_rows(stage_send_.data(), w.fw_rows.data(), w.copy_row.data(), w.fw_weight.data(), C, d);
-  stage_recv_.resize(static_cast<size_t>(R * d));
-  const int64_t intra = exchange_rows(*intra_, stage_send_.data(), w.intra_send, stage_recv_.data(), w.intra_recv, d);
-  w.buffer.resize(static_cast<size_t>(R * d));
-  intra_layout(w, stage_recv_.data(), w.buffer.data(), d, false);
-  peer_to_expert(w.recv_expert, w.buffer.data(), d_expert_out, d);
+  const int64_t intra = exchange_blocks(*intra_, stage_send_.data(), intra_forwarder_blocks(w, d), d_expert_out,
+                                        intra_expert_blocks(h, w));
   account(w, kCombineBwd, std::chrono::duration<double, std::micro>(Clock::now() - t0).count(), intra, inter, meta);
 }
 
 template <typename T>
 void AllToAllDispatcher<T>::hier_dispatch_backward(DispatchHandle<T>& h, Wire& w, const T* d_expert_in, T* dx) {
   const auto t0 = Clock::now();
-  const int64_t N = nodes_, d = h.d, R = h.expert_rows(), C = static_cast<int64_t>(w.copy_row.size());
+  const int64_t N = nodes_, d = h.d, C = static_cast<int64_t>(w.copy_row.size());
   const int64_t S = w.src_node_off[N], F = w.fw_off[N];
-  w.buffer.resize(static_cast<size_t>(R * d));
-  expert_to_peer(w.recv_expert, d_expert_in, w.buffer.data(), d);
-  stage_send_.resize(static_cast<size_t>(R * d));
-  intra_layout(w, w.buffer.data(), stage_send_.data(), d, true);
   stage_recv_.resize(static_cast<size_t>(C * d));
-  const int64_t intra = exchange_rows(*intra_, stage_send_.data(), w.intra_recv, stage_recv_.data(), w.intra_send, d);
+  const int64_t intra = exchange_blocks(*intra_, d_expert_in, intra_expert_blocks(h, w), stage_recv_.data(), intra_forwarder_blocks(w, d));
   // Summed per (token, node) at the forwarder, one row back across nodes.
   w.fw_acc.assign(static_cast<size_t>(F * d), T(0));
   scatter_add_rows(w.fw_acc.data(), stage_recv_.data(), w.copy_row.data(), C, d);
@@ -291,7 +298,8 @@ void AllToAllDispatcher<T>::hier_dispatch_backward(DispatchHandle<T>& h, Wire& w
   template void AllToAllDispatcher<T>::account(Wire&, A2APhase, double, int64_t, int64_t, int64_t);                   \
   template void AllToAllDispatcher<T>::plan_sources(const DispatchHandle<T>&, Wire&) const;                           \
   template void AllToAllDispatcher<T>::plan_forwarder(Wire&) const;                                                   \
-  template void AllToAllDispatcher<T>::intra_layout(const Wire&, const T*, T*, int64_t, bool) const;                  \
+  template Communicator::Blocks AllToAllDispatcher<T>::intra_expert_blocks(const DispatchHandle<T>&, const Wire&) const; \
+  template Communicator::Blocks AllToAllDispatcher<T>::intra_forwarder_blocks(const Wire&, int64_t) const;            \
   template void AllToAllDispatcher<T>::hier_dispatch(DispatchHandle<T>&, Wire&, const T*);                            \
   template void AllToAllDispatcher<T>::hier_combine(DispatchHandle<T>&, Wire&, const T*, const T*, T*);               \
   template void AllToAllDispatcher<T>::hier_combine_backward(DispatchHandle<T>&, Wire&, const T*, T*, T*);            \
