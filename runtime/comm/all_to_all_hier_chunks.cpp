@@ -157,7 +157,11 @@ void AllToAllDispatcher<T>::hc_dispatch(const Assignments& asg, const T* x, int6
   h.returned_rows = nullptr;
   w.combined = false;
   const double plan_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-  for (A2AStat* s : {&w.times[kDispatchFwd], &totals_[kDispatchFwd]}) s->us += plan_us, s->exposed_us += plan_us;
+  for (A2AStat* s : {&w.times[kDispatchFwd], &totals_[kDispatchFwd]}) {
+    s->us += plan_us;
+    s->exposed_us += plan_us;
+    s->count_us += plan_us;  // the planning's all-gather is the dispatch's first collective
+  }
   // Start the chunks in order: this thread gathers chunk c's rows from x, the job moves them.
   for (int64_t c = 0; c < n; ++c) {
     HierChunk& hc = w.hier[static_cast<size_t>(c)];

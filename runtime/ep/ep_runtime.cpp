@@ -107,16 +107,17 @@ void EpRuntime::discard_a2a_totals() {
 }
 
 std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index) {
-  const size_t L = dispatchers_.size(), per = 4 * 6;  // phases × (us, bytes, intra, inter, exposed us, meta)
+  const size_t L = dispatchers_.size(), per = 4 * 7;  // phases × (us, bytes, intra, inter, exposed us, meta, counts us)
   std::vector<double> mine(L * per, 0.0);
   for (size_t l = 0; l < L; ++l) {
     const comm::A2ATimes t = dispatchers_[l]->take_totals();
     for (size_t ph = 0; ph < 4; ++ph) {
-      double* m = mine.data() + l * per + ph * 6;
+      double* m = mine.data() + l * per + ph * 7;
       m[0] = t[ph].us, m[1] = static_cast<double>(t[ph].bytes);
       m[2] = static_cast<double>(t[ph].intra_bytes), m[3] = static_cast<double>(t[ph].inter_bytes);
       m[4] = t[ph].exposed_us;
       m[5] = static_cast<double>(t[ph].meta_bytes);
+      m[6] = t[ph].count_us;
     }
   }
   const int P = world_size();
@@ -126,10 +127,10 @@ std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vect
   if (!is_rank0()) return out;
   for (size_t l = 0; l < L; ++l)
     for (size_t ph = 0; ph < 4; ++ph) {
-      nlohmann::json us = nlohmann::json::array(), bytes = us, intra = us, inter = us, exposed = us, meta = us;
+      nlohmann::json us = nlohmann::json::array(), bytes = us, intra = us, inter = us, exposed = us, meta = us, counts = us;
       int64_t intra_sum = 0, inter_sum = 0, meta_sum = 0;
       for (int r = 0; r < P; ++r) {
-        const double* m = all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 6;
+        const double* m = all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 7;
         us.push_back(std::round(m[0] * 10.0) / 10.0);
         exposed.push_back(std::round(m[4] * 10.0) / 10.0);
         bytes.push_back(static_cast<int64_t>(m[1]));
@@ -139,6 +140,7 @@ std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vect
         inter_sum += static_cast<int64_t>(m[3]);
         meta.push_back(static_cast<int64_t>(m[5]));
         meta_sum += static_cast<int64_t>(m[5]);
+        counts.push_back(std::round(m[6] * 10.0) / 10.0);
       }
       out.push_back({{"type", "a2a"}, {"step", step}, {"layer", l < layer_index.size() ? layer_index[l] : int64_t(l)},
                      {"phase", kPhaseName[ph]}, {"pass", kPassName[ph]}, {"rank_us", us}, {"rank_bytes", bytes},
@@ -146,6 +148,9 @@ std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vect
                      {"rank_inter_bytes", inter}, {"rank_exposed_us", exposed}});
       // The hierarchical exchange's routing metadata (masks, gate weights, their gradients): extra.
       if (meta_sum > 0) out.back()["rank_meta_bytes"] = meta;
+      // Of rank_us, the counts exchange (and planning) that opens the dispatch: mostly the wait for
+      // the slowest rank's routing, not bandwidth.
+      if (ph == comm::kDispatchFwd) out.back()["rank_counts_us"] = counts;
     }
   return out;
 }

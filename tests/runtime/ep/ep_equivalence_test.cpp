@@ -146,6 +146,14 @@ TEST(EpEquivalence, FourRanksEp4MatchOneProcessDropless) {
     EXPECT_GT(total, 0);
     const int64_t split = static_cast<int64_t>(r["intra_bytes"]) + static_cast<int64_t>(r["inter_bytes"]);
     EXPECT_EQ(split, total);
+    // dispatch/fwd says how much of its time was the counts exchange that opens it (part of rank_us).
+    const bool opens = r["phase"] == "dispatch" && r["pass"] == "fwd";
+    ASSERT_EQ(r.contains("rank_counts_us"), opens);
+    if (opens)
+      for (size_t i = 0; i < 4; ++i) {
+        EXPECT_GT(r["rank_counts_us"][i].get<double>(), 0.0);
+        EXPECT_LE(r["rank_counts_us"][i].get<double>(), r["rank_us"][i].get<double>());
+      }
   }
 }
 
