@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +31,23 @@
 namespace moe::cli {
 
 namespace {
+
+// A TCP port on 127.0.0.1 that is free now, for the local ranks' rendezvous (the kernel picks it;
+// another process could take it before rank 0 binds, which the launcher then reports clearly).
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw Error(std::string("moe run: socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) throw Error(std::string("moe run: no free port on 127.0.0.1: ") + std::strerror(err));
+  return ntohs(addr.sin_port);
+}
 
 namespace fs = std::filesystem;
 
@@ -67,7 +86,8 @@ const char* kUsage =
     "Validates SPEC, records a new run in the run store FILE, starts `moe-runtime train SPEC --set …`\n"
     "locally and records its metrics stream live (watch it with the studio or `moe runs show`).\n"
     "Ctrl-C stops the runtime and records the run as cancelled. The runtime is $MOE_RUNTIME, else\n"
-    "moe-runtime beside this program.\n"
+    "moe-runtime beside this program. A spec with dp·tp·pp·ep > 1 ranks runs them all here, one\n"
+    "process each (the runtime's launcher, --nproc-per-node, on a free 127.0.0.1 port).\n"
     "Exit status: 0 completed, 1 failed or invalid input, 2 usage, 130 cancelled.\n\n"
     "Remote (docs/remote.md): moe run SPEC --db FILE --hosts HOSTFILE [--accept-new-host-keys]\n"
     "  [--known-hosts FILE] [--ssh-config FILE] [--bundle DIR] [--master-port N] deploys the runtime\n"
@@ -108,6 +128,17 @@ int cmd_run(const std::vector<std::string>& argv) {
   for (const auto& s : sets) {
     child_args.push_back("--set");
     child_args.push_back(s);
+  }
+  // dp·tp·pp·ep ranks: the runtime's launcher starts them all on this machine (one process each),
+  // meeting on a free loopback port so two local runs never share a rendezvous.
+  const int64_t world = spec.parallel.world_size();
+  if (world > 1) {
+    if (spec.cluster.nodes.size() > 1)
+      std::fprintf(stderr, "moe run: the spec lists %zu nodes; all %lld ranks run on this machine (use --hosts to spread them)\n",
+                   spec.cluster.nodes.size(), static_cast<long long>(world));
+    for (const std::string& a : {std::string("--nproc-per-node"), std::to_string(world), std::string("--master"),
+                                 "127.0.0.1:" + std::to_string(free_loopback_port())})
+      child_args.push_back(a);
   }
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) throw Error(std::string("moe run: pipe: ") + std::strerror(errno));

@@ -235,5 +235,29 @@ TEST_F(Cli, RealRuntimeTinyCpuRun) {
   EXPECT_EQ(check_stream(dir, out), "");
 }
 
+// A design with several ranks runs locally too: `moe run` hands the launcher one process per
+// rank and a free rendezvous port, and the store records every rank's all-to-all figures.
+TEST_F(Cli, RealRuntimeExpertParallelRunStartsEveryRank) {
+  const char* env = std::getenv("MOE_TEST_RUNTIME");
+  const std::string runtime = env && *env ? env : MOE_RUNTIME_BIN;
+  if (!std::filesystem::exists(runtime)) GTEST_SKIP() << "moe-runtime not built at " << runtime;
+  Proc r = run(dir,
+               {MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "train.steps=3", "--set", "parallel.ep=2",
+                "--set", "cluster.nodes.0.slots=2", "--set", "train.micro_batch=4", "--set", "train.data.val_fraction=0.002",
+                "--set", "model.n_layers=2", "--set",
+                "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.n_kv_heads=2", "--set",
+                "model.moe.d_expert=32", "--set", "model.seq_len=32"},
+               {"MOE_RUNTIME=" + runtime});
+  ASSERT_EQ(r.code, 0) << r.err;
+  RunReader reader(db);
+  const int64_t id = std::stoll(r.out);
+  RunInfo info = reader.run(id);
+  EXPECT_EQ(info.status, "completed");
+  EXPECT_EQ(info.n_steps, 3);
+  const auto rows = reader.a2a_after(id, 0);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.front().rank_us.size(), 2u);
+}
+
 }  // namespace
 }  // namespace moe::store
