@@ -168,6 +168,8 @@ int cmd_train(const std::vector<std::string>& args, const std::atomic<int>* stop
     // This process is the node's launcher: it starts the ranks (this executable again, with the
     // rank variables set) and supervises them (runtime/comm/launcher.h).
     comm::check_launch_world(launch, spec.parallel.world_size());
+    // Refuse a spec the ranks would refuse before starting them: one error line, not one per rank.
+    check_supported_by_cpu_runtime(spec, true);
     launch.metrics_path = p.last("--metrics", "-");
     std::vector<std::string> rank_argv{comm::self_executable(), "train"};
     rank_argv.insert(rank_argv.end(), rest.begin(), rest.end());

@@ -354,6 +354,16 @@ pid_t find_rank(pid_t launcher, int rank) {
 
 // kill -9 of one training rank mid-run ends the whole job within 10 s, and the run_end record
 // says failed and names the rank and the signal.
+// A spec the runtime cannot run is refused by the launcher before any rank starts: one error line
+// naming the field (not one per rank), exit status 1.
+TEST(EpFaults, AnInvalidSpecIsRefusedOnceBeforeTheRanksStart) {
+  const TrainRun r = train("invalid", 4, kDropless + " --set parallel.ep=4 --set train.micro_batch=2 --set cluster.nodes.0.slots=1");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err.find("[rank"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("exceeds the cluster's 1 slots"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 TEST(EpFaults, KillNineOfATrainingRankEndsTheJob) {
   const fs::path dir = fs::temp_directory_path() / ("moe_ep_test_" + std::to_string(getpid())) / "kill9";
   fs::remove_all(dir);
