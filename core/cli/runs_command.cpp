@@ -26,6 +26,7 @@ namespace moe::cli {
 
 namespace {
 
+using store::A2aRankStats;
 using store::RunInfo;
 using store::RunReader;
 
@@ -94,6 +95,33 @@ int list(const Args& args) {
   return 0;
 }
 
+// Expert-parallel runs: each all-to-all (phase, pass) over all layers and steps — the mean time of
+// an exchange per rank, the slowest rank (where the others wait) and the bytes each rank sends.
+void print_a2a_summary(RunReader& reader, int64_t id) {
+  const char* phases[] = {"dispatch", "combine", "combine", "dispatch"};
+  const char* passes[] = {"fwd", "fwd", "bwd", "bwd"};
+  bool header = false;
+  for (int i = 0; i < 4; ++i) {
+    const A2aRankStats s = reader.a2a_rank_stats(id, phases[i], passes[i], -1, 0, -1);
+    if (s.samples == 0 || s.mean_us.empty()) continue;
+    if (!header) {
+      std::printf("\n  %-14s %8s %12s %18s %16s\n", "all-to-all", "records", "mean ms", "slowest rank, ms",
+                  "KiB sent/rank");
+      header = true;
+    }
+    double us = 0, bytes = 0;
+    size_t slow = 0;
+    for (size_t r = 0; r < s.mean_us.size(); ++r) {
+      us += s.mean_us[r] / static_cast<double>(s.mean_us.size());
+      bytes += s.mean_bytes[r] / static_cast<double>(s.mean_bytes.size());
+      if (s.mean_us[r] > s.mean_us[slow]) slow = r;
+    }
+    const std::string name = std::string(phases[i]) + " " + passes[i];
+    std::printf("  %-14s %8lld %12.3f %10zu (%5.3f) %16.1f\n", name.c_str(), static_cast<long long>(s.samples), us / 1e3,
+                slow, s.mean_us[slow] / 1e3, bytes / 1024.0);
+  }
+}
+
 int show(const Args& args) {
   args.expect_positionals(2, "RUN (an id or a name)");
   RunReader reader(db_of(args));
@@ -128,6 +156,7 @@ int show(const Args& args) {
                   num_or_dash(l.mean_cv, 3).c_str(), fmt_percent(l.drop_rate).c_str());
     }
   }
+  print_a2a_summary(reader, id);
   auto events = reader.events(id, 0, 1000000);
   if (!events.empty()) {
     std::printf("\n  events (%zu, last 5):\n", events.size());

@@ -2,6 +2,8 @@
 // against store_fake_runtime (a stand-in that writes a contract-valid stream) and, when it has been
 // built, against the real moe-runtime. Exports are checked with the contract checker check-stream.
 #include <gtest/gtest.h>
+
+#include <sstream>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -257,6 +259,19 @@ TEST_F(Cli, RealRuntimeExpertParallelRunStartsEveryRank) {
   const auto rows = reader.a2a_after(id, 0);
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(rows.front().rank_us.size(), 2u);
+  // `moe runs show` summarises them: one line per phase and pass, 3 steps × 2 layers each.
+  Proc show = run(dir, {MOE_CLI, "runs", "show", std::to_string(id), "--db", db});
+  ASSERT_EQ(show.code, 0) << show.err;
+  for (const char* phase : {"dispatch", "combine"})
+    for (const char* pass : {"fwd", "bwd"}) {
+      const std::string name = std::string("  ") + phase + " " + pass + " ";
+      const size_t at = show.out.find(name);
+      ASSERT_NE(at, std::string::npos) << show.out;
+      std::istringstream line(show.out.substr(at + name.size()));
+      int64_t records = 0;
+      line >> records;
+      EXPECT_EQ(records, 6) << show.out;
+    }
 }
 
 }  // namespace
