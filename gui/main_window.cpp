@@ -257,8 +257,9 @@ void MainWindow::handleSpecChanged() {
   QString file = model_->filePath().isEmpty() ? "unsaved" : QFileInfo(model_->filePath()).fileName();
   setWindowTitle(QString("%1 (%2)[*] — MoE Studio").arg(name, file));
   QColor c = errors ? errorColor(this) : warnings ? warningColor(this) : okColor(this);
-  spec_status_->setText(QString("<b>%1</b> · %2 ranks · <span style='color:%3'>%4 errors, %5 warnings</span>")
-                            .arg(name.toHtmlEscaped()).arg(model_->spec().parallel.world_size())
+  const int64_t world = model_->spec().parallel.world_size();
+  spec_status_->setText(QString("<b>%1</b> · %2 · <span style='color:%3'>%4 errors, %5 warnings</span>")
+                            .arg(name.toHtmlEscaped(), world == 1 ? QString("1 rank") : QString("%1 ranks").arg(world))
                             .arg(c.name()).arg(errors).arg(warnings));
   run_->setSpecNodes(int(model_->spec().cluster.nodes.size()));
   QString hosts_error;

@@ -256,11 +256,12 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
   layer_->blockSignals(true);
   layer_->setRange(0, int(std::max<int64_t>(0, u.run.n_layers - 1)));
   layer_->blockSignals(false);
-  info_->setText(QString("#%1 <b>%2</b> · %3 · step %4%5 · %6 ranks · %7 tokens/s")
+  info_->setText(QString("#%1 <b>%2</b> · %3 · step %4%5 · %6 rank%7 · %8 tokens/s")
                      .arg(u.run.id).arg(QString::fromStdString(u.run.name).toHtmlEscaped(), status_)
                      .arg(u.run.last_step)
                      .arg(u.planned_steps > 0 ? QString(" / %1").arg(u.planned_steps) : QString())
                      .arg(u.run.world_size)
+                     .arg(u.run.world_size == 1 ? "" : "s")
                      .arg(std::isfinite(u.run.last_tokens_per_s) ? QString::number(u.run.last_tokens_per_s, 'f', 0) : "–"));
 
   // Steps × experts heatmap of the chosen layer. heat_cells_ mirrors the fold's columns; only the
