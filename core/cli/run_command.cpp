@@ -82,12 +82,15 @@ std::string find_runtime() {
 }
 
 const char* kUsage =
-    "usage: moe run SPEC --db FILE [--set path.key=value]… [--name NAME] [--tag TAG]…\n\n"
+    "usage: moe run SPEC --db FILE [--set path.key=value]… [--name NAME] [--tag TAG]…\n"
+    "               [--checkpoint-dir DIR] [--resume DIR]\n\n"
     "Validates SPEC, records a new run in the run store FILE, starts `moe-runtime train SPEC --set …`\n"
     "locally and records its metrics stream live (watch it with the studio or `moe runs show`).\n"
     "Ctrl-C stops the runtime and records the run as cancelled. The runtime is $MOE_RUNTIME, else\n"
-    "moe-runtime beside this program. A spec with dp·tp·pp·ep > 1 ranks runs them all here, one\n"
-    "process each (the runtime's launcher, --nproc-per-node, on a free 127.0.0.1 port).\n"
+    "moe-runtime beside this program. Checkpoints go to --checkpoint-dir DIR, else (when the spec's\n"
+    "runtime.checkpoint_every > 0) to STORE-checkpoints/run-ID beside the store; --resume DIR continues\n"
+    "from one (a checkpoint directory or a root with `latest`). A spec with dp·tp·pp·ep > 1 ranks\n"
+    "runs them all here, one process each (the runtime's launcher, on a free 127.0.0.1 port).\n"
     "Exit status: 0 completed, 1 failed or invalid input, 2 usage, 130 cancelled.\n\n"
     "Remote (docs/remote.md): moe run SPEC --db FILE --hosts HOSTFILE [--accept-new-host-keys]\n"
     "  [--known-hosts FILE] [--ssh-config FILE] [--bundle DIR] [--master-port N] deploys the runtime\n"
@@ -98,14 +101,18 @@ const char* kUsage =
 }  // namespace
 
 int cmd_run(const std::vector<std::string>& argv) {
-  std::vector<std::string> options = {"--db", "--set", "--name", "--tag", "--hosts"};
+  std::vector<std::string> options = {"--db", "--set", "--name", "--tag", "--hosts", "--checkpoint-dir", "--resume"};
   options.insert(options.end(), std::begin(kRemoteRunOptions), std::end(kRemoteRunOptions));
   Args args("run", argv, {std::begin(kRemoteRunFlags), std::end(kRemoteRunFlags)}, options);
   if (args.help()) {
     std::printf("%s", kUsage);
     return 0;
   }
-  if (is_remote_run(args)) return run_remote(args);  // remote_run.cpp
+  if (is_remote_run(args)) {
+    if (!args.value("--checkpoint-dir").empty() || !args.value("--resume").empty())
+      throw UsageError{"--checkpoint-dir and --resume are for local runs (remote nodes keep no checkpoints yet)"};
+    return run_remote(args);  // remote_run.cpp
+  }
   args.expect_positionals(1, "SPEC (a job spec JSON file)");
   const std::string db = args.value("--db");
   if (db.empty()) throw UsageError{"--db FILE is required"};
@@ -121,14 +128,23 @@ int cmd_run(const std::vector<std::string>& argv) {
     id = st.create_run(args.value("--name", spec.name), spec_to_json(spec).dump());
     for (const auto& t : args.values("--tag")) st.add_tag(id, t);
   }
-  std::fprintf(stderr, "moe run: run %lld, recording into %s (%s)\n", static_cast<long long>(id), db.c_str(),
-               runtime.c_str());
+  // Checkpoints: where asked, else beside the store when the spec wants them (the runtime would
+  // otherwise warn and write none): <store>-checkpoints/run-<id>.
+  std::string checkpoint_dir = args.value("--checkpoint-dir");
+  if (checkpoint_dir.empty() && spec.runtime.checkpoint_every > 0) {
+    const fs::path store(db);
+    checkpoint_dir = (store.parent_path() / (store.stem().string() + "-checkpoints") / ("run-" + std::to_string(id))).string();
+  }
+  std::fprintf(stderr, "moe run: run %lld, recording into %s (%s)%s%s\n", static_cast<long long>(id), db.c_str(),
+               runtime.c_str(), checkpoint_dir.empty() ? "" : ", checkpoints in ", checkpoint_dir.c_str());
 
   std::vector<std::string> child_args = {runtime, "train", spec_file};
   for (const auto& s : sets) {
     child_args.push_back("--set");
     child_args.push_back(s);
   }
+  for (const auto& [flag, value] : {std::pair{"--checkpoint-dir", checkpoint_dir}, std::pair{"--resume", args.value("--resume")}})
+    if (!value.empty()) child_args.insert(child_args.end(), {flag, value});
   // dp·tp·pp·ep ranks: the runtime's launcher starts them all on this machine (one process each),
   // meeting on a free loopback port so two local runs never share a rendezvous.
   const int64_t world = spec.parallel.world_size();

@@ -3,6 +3,7 @@
 // built, against the real moe-runtime. Exports are checked with the contract checker check-stream.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 #include <fcntl.h>
 #include <signal.h>
@@ -272,6 +273,46 @@ TEST_F(Cli, RealRuntimeExpertParallelRunStartsEveryRank) {
       line >> records;
       EXPECT_EQ(records, 6) << show.out;
     }
+}
+
+// A spec that asks for checkpoints gets them beside the store (STORE-checkpoints/run-ID), their
+// records are in the run, and --resume continues from them as a new run.
+TEST_F(Cli, RealRuntimeCheckpointsBesideTheStoreAndResumes) {
+  const char* env = std::getenv("MOE_TEST_RUNTIME");
+  const std::string runtime = env && *env ? env : MOE_RUNTIME_BIN;
+  if (!std::filesystem::exists(runtime)) GTEST_SKIP() << "moe-runtime not built at " << runtime;
+  const std::vector<std::string> small = {"--set", "model.n_layers=2", "--set", "model.d_model=32", "--set",
+                                          "model.n_heads=2", "--set", "model.n_kv_heads=2", "--set", "model.moe.d_expert=32",
+                                          "--set", "model.seq_len=32", "--set", "train.data.val_fraction=0.002", "--set",
+                                          "runtime.checkpoint_every=2"};
+  std::vector<std::string> first = {MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "train.steps=3"};
+  first.insert(first.end(), small.begin(), small.end());
+  Proc r = run(dir, first, {"MOE_RUNTIME=" + runtime});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string id = r.out.substr(0, r.out.find('\n'));
+  const std::filesystem::path ck = std::filesystem::path(db).parent_path() / "runs-checkpoints" / ("run-" + id);
+  EXPECT_TRUE(std::filesystem::exists(ck / "step-00000002")) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(ck / "step-00000003")) << r.err;
+  const std::string out = dir.file("ck.jsonl");
+  ASSERT_EQ(run(dir, {MOE_CLI, "runs", "export", id, "--db", db, "-o", out}).code, 0);
+  std::ifstream in(out);
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(text.find("\"type\":\"checkpoint\""), std::string::npos) << text.substr(0, 400);
+
+  std::vector<std::string> again = {MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "train.steps=5", "--resume",
+                                    ck.string()};
+  again.insert(again.end(), small.begin(), small.end());
+  Proc resumed = run(dir, again, {"MOE_RUNTIME=" + runtime});
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  RunInfo info = RunReader(db).run(std::stoll(resumed.out));
+  EXPECT_EQ(info.status, "completed");
+  EXPECT_EQ(info.last_step, 5);
+  EXPECT_EQ(info.n_steps, 2);  // steps 4 and 5: it continued from step 3
+  // Remote runs keep no checkpoints: asking for them there is a usage error, not ignored.
+  Proc remote = run(dir, {MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--hosts", dir.file("hosts.txt"),
+                          "--resume", ck.string()});
+  EXPECT_EQ(remote.code, 2) << remote.err;
+  EXPECT_NE(remote.err.find("--resume"), std::string::npos) << remote.err;
 }
 
 }  // namespace
