@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -53,6 +54,19 @@ std::filesystem::path runtime_exe() {
   return (canonical.isEmpty() ? QDir::cleanPath(path) : canonical).toStdString();
 }
 
+
+// The body of a run's thread: `body` returns the exit code; an error becomes one console line and
+// exit code 1. Either way the launcher hears that the run finished.
+void finish_run(RunLauncher::Remote& r, const std::function<int()>& body) {
+  int code = 1;
+  try {
+    code = body();
+  } catch (const std::exception& e) {
+    r.post("moe run: error: " + QString::fromUtf8(e.what()));
+    code = 1;
+  }
+  r.post_finished(code);
+}
 
 // Drives a started session until it ends (cancelled on stop, detached on detach) and returns the
 // launcher's exit code.
@@ -109,8 +123,7 @@ QString RunLauncher::startRemote(const RemoteLaunch& launch) {
   timer_.start();
 
   r->thread = std::thread([r, launch] {
-    int code = 1;
-    try {
+    finish_run(*r, [&]() -> int {
       std::string given = launch.bundle.toStdString();
       if (given.empty()) given = qEnvironmentVariable("MOE_BUNDLE").toStdString();
       remote::RunRequest req;
@@ -125,8 +138,7 @@ QString RunLauncher::startRemote(const RemoteLaunch& launch) {
       req.connect = launch.connect;
       if (r->stop || r->detach) {
         r->post("moe run: stopped before launch");
-        r->post_finished(130);
-        return;
+        return 130;
       }
       auto session = remote::RunSession::create(req, post_callbacks(r));
       // The same line as the CLI's: the main window follows this run id.
@@ -136,12 +148,8 @@ QString RunLauncher::startRemote(const RemoteLaunch& launch) {
                   .arg(req.hosts.size())
                   .arg(launch.db_path, QString::fromStdString(req.bundle.string())));
       session->start();
-      code = watch_session(*r, *session, req.hosts.size());
-    } catch (const std::exception& e) {
-      r->post("moe run: error: " + QString::fromUtf8(e.what()));
-      code = 1;
-    }
-    r->post_finished(code);
+      return watch_session(*r, *session, req.hosts.size());
+    });
   });
   Q_EMIT started();
   return {};
@@ -164,20 +172,15 @@ QString RunLauncher::reattachRemote(const QString& db_path, qint64 run, const re
   for (const auto& h : session->host_labels()) command_line_ += QString::fromStdString(h) + " ";
   timer_.start();
   r->thread = std::thread([r, db_path, s = std::shared_ptr<remote::RunSession>(std::move(session))] {
-    int code = 1;
-    try {
+    finish_run(*r, [&]() -> int {
       // The same words as the CLI's "run N, recording": the main window follows this run id.
       r->post(QString("moe run: run %1, recording into %2 (reattached to job %3 from byte %4 of its metrics)")
                   .arg(s->run_id())
                   .arg(db_path, QString::fromStdString(s->job_id()))
                   .arg(static_cast<qulonglong>(s->row().metrics_offset)));
       s->start();
-      code = watch_session(*r, *s, s->host_labels().size());
-    } catch (const std::exception& e) {
-      r->post("moe run: error: " + QString::fromUtf8(e.what()));
-      code = 1;
-    }
-    r->post_finished(code);
+      return watch_session(*r, *s, s->host_labels().size());
+    });
   });
   Q_EMIT started();
   return {};

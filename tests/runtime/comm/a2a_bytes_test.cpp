@@ -51,14 +51,20 @@ moe::JobSpec make_spec(int64_t top_k, bool hierarchical) {
   return s;
 }
 
-// Token t takes experts t, t+1, … (mod E): each expert gets exactly T·k/E copies of every rank.
-Assignments balanced(int64_t tokens, int64_t experts, int64_t k) {
+// No assignments yet, for `tokens` tokens routed to top-k of `experts`.
+Assignments empty_assignments(int64_t tokens, int64_t experts, int64_t k) {
   Assignments a;
   a.num_tokens = tokens;
   a.num_experts = experts;
   a.top_k = k;
   a.counts.assign(static_cast<size_t>(experts), 0);
   a.dropped.assign(static_cast<size_t>(experts), 0);
+  return a;
+}
+
+// Token t takes experts t, t+1, … (mod E): each expert gets exactly T·k/E copies of every rank.
+Assignments balanced(int64_t tokens, int64_t experts, int64_t k) {
+  Assignments a = empty_assignments(tokens, experts, k);
   for (int64_t t = 0; t < tokens; ++t)
     for (int64_t j = 0; j < k; ++j) {
       const int32_t e = static_cast<int32_t>((t + j) % experts);
@@ -74,12 +80,7 @@ Assignments balanced(int64_t tokens, int64_t experts, int64_t k) {
 // with probability drop_share (as capacity would): every rank can rebuild every rank's routing.
 Assignments random_routing(int64_t rank, int64_t step, int64_t tokens, int64_t experts, int64_t k, double drop_share) {
   std::mt19937_64 rng(static_cast<uint64_t>(1000 * rank + step + 17));
-  Assignments a;
-  a.num_tokens = tokens;
-  a.num_experts = experts;
-  a.top_k = k;
-  a.counts.assign(static_cast<size_t>(experts), 0);
-  a.dropped.assign(static_cast<size_t>(experts), 0);
+  Assignments a = empty_assignments(tokens, experts, k);
   for (int64_t t = 0; t < tokens; ++t) {
     std::vector<int32_t> chosen;
     while (static_cast<int64_t>(chosen.size()) < k) {
