@@ -270,6 +270,7 @@ HfImport import_hf_config(const json& config, const std::string& origin) {
   if (s.name.empty() || s.name == "config") s.name = name;
   s.comment = "imported from " + origin + " (" + name + ") by moe import-hf; choose parallel and cluster";
   s.runtime.backend = "cuda";
+  s.runtime.deterministic = false;  // the CPU runtime's layout-invariant arithmetic only
   s.routing.capacity_factor = 0;  // these models train dropless
   s.routing.z_loss_coef = 0;
   Reader r(config, origin, out.warnings);

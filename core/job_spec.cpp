@@ -31,7 +31,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainSpec, steps, micro_batch, g
                                                 min_lr_ratio, warmup_steps, weight_decay, adam_beta1,
                                                 adam_beta2, adam_eps, grad_clip, seed, eval_every, data)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RuntimeSpec, backend, dtype, metrics_every,
-                                                checkpoint_every, threads)
+                                                checkpoint_every, threads, deterministic)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NodeSpec, host, port, user, slots)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterSpec, hardware, nodes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JobSpec, schema, name, comment, model, routing,

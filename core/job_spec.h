@@ -116,6 +116,9 @@ struct RuntimeSpec {
   int64_t metrics_every = 1;
   int64_t checkpoint_every = 0;
   int64_t threads = 0;  // compute threads per rank; 0: all cores / local ranks
+  // Layout-invariant arithmetic (CPU backend): the same bits for any dp × ep layout, thread count
+  // and CPU kernel set, at some speed (docs/expert-parallel.md, "Deterministic arithmetic").
+  bool deterministic = true;
 };
 
 struct NodeSpec {

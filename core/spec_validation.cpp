@@ -192,7 +192,27 @@ void check_parallel(const JobSpec& s, Checker& c) {
   const int64_t nodes = (p.world_size() + p.gpus_per_node - 1) / p.gpus_per_node;
   if (p.hierarchical_a2a && (p.ep * p.tp <= p.gpus_per_node || nodes < 2))
     c.warning("parallel.hierarchical_a2a", "the EP group fits in one node, so the two-stage all-to-all saves nothing");
+  // The CPU runtime refuses this; a design for another engine only hears of it.
+  if (const std::string why = deterministic_conflict(s); !why.empty()) c.warning("parallel.hierarchical_a2a", why);
 }
+
+}  // namespace
+
+// A forwarder adds a token's outputs from its node's experts before the row crosses nodes; with
+// at most two outputs per token that equals adding them one by one, with more the grouping of the
+// sum depends on the node layout (docs/expert-parallel.md, "Deterministic arithmetic").
+std::string deterministic_conflict(const JobSpec& s) {
+  const bool many_outputs = s.routing.type == "expert_choice" || s.model.moe.top_k > 2;
+  if (!s.parallel.hierarchical_a2a || s.parallel.ep <= 1 || !many_outputs || !s.runtime.deterministic ||
+      s.runtime.backend != "cpu")
+    return "";
+  return std::string("with ") +
+         (s.routing.type == "expert_choice" ? "expert choice" : "top_k " + std::to_string(s.model.moe.top_k)) +
+         " a token's expert outputs are summed per node, which no one-process run reproduces bit for bit (the CPU "
+         "runtime's runtime.deterministic): use the flat exchange, or set runtime.deterministic to false";
+}
+
+namespace {
 
 void check_train(const JobSpec& s, Checker& c) {
   const TrainSpec& t = s.train;
@@ -220,6 +240,9 @@ void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
   c.range("runtime.metrics_every", s.runtime.metrics_every, 1, int64_t{1} << 40);
   c.range("runtime.checkpoint_every", s.runtime.checkpoint_every, 0, int64_t{1} << 40);
   c.range("runtime.threads", s.runtime.threads, 0, 4096);
+  if (s.runtime.backend == "cuda" && s.runtime.deterministic)
+    c.warning("runtime.deterministic", "the cuda backend does not implement layout-invariant arithmetic: its runs match "
+                                       "other layouts within rounding, not bit for bit (set false to silence this)");
   c.one_of("placement.strategy", s.placement.strategy, {"uniform"});
 
   const auto& nodes = s.cluster.nodes;

@@ -24,6 +24,9 @@ struct Diagnostic {
 std::vector<Diagnostic> validate_spec(const JobSpec& spec);
 
 bool has_errors(const std::vector<Diagnostic>& diagnostics);
+// Why the CPU runtime's deterministic arithmetic cannot hold for this spec (empty: it can). The
+// runtime refuses such a spec; validation only warns, since a design may be meant for another engine.
+std::string deterministic_conflict(const JobSpec& spec);
 // Throws moe::Error with the first error's text, if there is one.
 void throw_if_invalid(const std::vector<Diagnostic>& diagnostics);
 

@@ -23,6 +23,7 @@ void check_supported_by_cpu_runtime(const JobSpec& spec, bool multi_process) {
     throw Error("parallel.dp: " + std::to_string(p.dp) + " — data parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·ep)");
   if (spec.model.vocab_size < 256)
     throw Error("model.vocab_size: " + std::to_string(spec.model.vocab_size) + " is smaller than the 256 byte tokens");
+  if (const std::string why = deterministic_conflict(spec); !why.empty()) throw Error("parallel.hierarchical_a2a: " + why);
   throw_if_invalid(validate_spec(spec));  // after the backend's own refusals, which say more
 }
 

@@ -69,9 +69,11 @@ struct Trainer::Impl {
     const int threads = spec.runtime.threads > 0 ? static_cast<int>(spec.runtime.threads)
                                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     set_gemm_threads(threads);
+    set_deterministic(spec.runtime.deterministic);
     data = load_training_data(spec);
     model = options.parallel ? std::make_unique<MixtralModel>(spec, options.parallel->model_options())
                              : std::make_unique<MixtralModel>(spec);
+    if (spec.runtime.deterministic) model->use_exact_grads();
     optimizer = std::make_unique<AdamW>(model->named_params(), AdamWConfig::from_spec(spec.train));
     schedule = LrSchedule::from_spec(spec.train);
     state.rng.seed(static_cast<uint64_t>(spec.train.seed) ^ 0x6A177E5ull);
@@ -159,7 +161,7 @@ struct Trainer::Impl {
                    static_cast<long long>(spec.runtime.checkpoint_every));
     metrics.run_start(spec_to_json(spec), par ? par->world_size() : 1, spec.runtime.backend, {hostname()},
                       {{"params", model->num_params()}, {"data", data.origin}, {"train_bytes", data.train.size()},
-                       {"val_bytes", data.val.size()}, {"gemm_threads", gemm_threads()}, {"resumed_at", state.step}});
+                       {"val_bytes", data.val.size()}, {"gemm", gemm_backend()}, {"gemm_threads", gemm_threads()}, {"resumed_at", state.step}});
 
     const int64_t B = spec.train.micro_batch, S = spec.model.seq_len, A = spec.train.grad_accum;
     // With N = dp·ep ranks every rank draws the window of N·B sequences one process with
@@ -225,6 +227,7 @@ struct Trainer::Impl {
       MoeLayerOptions mo;
       mo.training = true;
       mo.loss_scale = 1.0 / static_cast<double>(A);
+      mo.data_slices = slices;
       for (int64_t micro = 0; micro < A; ++micro) {
         sampler.next(B * slices, window);
         for (int64_t b = 0; b < B; ++b)
@@ -248,6 +251,7 @@ struct Trainer::Impl {
         z += r.z_loss / static_cast<double>(A);
         add_routing_counts(r, counts, dropped);
       }
+      if (!par) model->round_exact_grads();  // deterministic arithmetic: the step's sums into the grads
       if (par) {  // the global batch's figures, as one process would compute them
         par->reduce_gradients(params);
         double losses[3] = {lm, aux, z};

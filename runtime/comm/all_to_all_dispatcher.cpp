@@ -151,6 +151,7 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
       w.send_rows[p] += h.counts[p * local_ + i];
       w.recv_rows[p] += w.recv_expert[p * local_ + i];
     }
+  if (h.segment_tokens > 0) exchange_sequence_counts(h, w);
   double count_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
   if (intra_) {  // forwarders and expert ranks need every member's row and distinct-token counts
     const auto t1 = Clock::now();
@@ -196,11 +197,13 @@ void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t
     h.expert_input.resize(static_cast<size_t>(h.expert_rows() * d));
     w.returned.resize(static_cast<size_t>(h.local_rows() * d));
     w.pending.assign(static_cast<size_t>(n), CommHandle{});
+    label_expert_rows(h, w);
     for (int64_t c = 0; c < n; ++c)
       start_chunk(w, c, rows_.data(), local_blocks(h, w, c), h.expert_input.data(), expert_blocks(h, w, c), kDispatchFwd);
     h.returned_rows = nullptr;
     return;
   }
+  label_expert_rows(h, w);
   if (intra_) {
     hier_dispatch(h, w, x);
     return;
@@ -263,6 +266,64 @@ void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_e
     exchange(w, d_expert_in, expert_blocks(h, w), rows_.data(), local_blocks(h, w), kDispatchBwd);
   }
   scatter_add_rows(dx, rows_.data(), h.row_token.data(), R, d);
+}
+
+template <typename T>
+int64_t AllToAllDispatcher<T>::sequences(const DispatchHandle<T>& h) const {
+  return (h.num_tokens + h.segment_tokens - 1) / h.segment_tokens;
+}
+
+// [E × b]: this rank's kept rows of global expert e that come from its local sequence s.
+template <typename T>
+std::vector<int64_t> AllToAllDispatcher<T>::sequence_counts(const DispatchHandle<T>& h) const {
+  const int64_t b = sequences(h);
+  std::vector<int64_t> counts(static_cast<size_t>(num_experts_ * b), 0);
+  for (int64_t e = 0; e < num_experts_; ++e)
+    for (int64_t r = h.offsets[e]; r < h.offsets[e + 1]; ++r) ++counts[e * b + h.row_token[r] / h.segment_tokens];
+  return counts;
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::exchange_sequence_counts(const DispatchHandle<T>& h, Wire& w) {
+  const int64_t P = ep_.size(), b = sequences(h);
+  const std::vector<int64_t> mine = sequence_counts(h);  // expert-major: peer q's experts are one block
+  w.recv_sequence.assign(static_cast<size_t>(P * local_ * b), 0);
+  std::vector<int64_t> per_peer(static_cast<size_t>(P), local_ * b);
+  ep_.all_to_all_v(mine.data(), per_peer, w.recv_sequence.data(), per_peer, sizeof(int64_t));
+}
+
+// Block (p, i) — peer p's rows for local expert i, in p's token order — holds p's sequences
+// 0 … b−1 one after another; its row j sits at its expert-major place, or, with overlap chunks,
+// in the chunk that holds rows [k·c/n, k·(c+1)/n) of the block (local_blocks / expert_blocks).
+template <typename T>
+void AllToAllDispatcher<T>::label_expert_rows(DispatchHandle<T>& h, const Wire& w) const {
+  h.expert_row_sequence.clear();
+  if (h.segment_tokens <= 0) return;
+  const int64_t P = ep_.size(), b = sequences(h), n = static_cast<int64_t>(h.chunk_offsets.size()) - 1;
+  h.expert_row_sequence.assign(static_cast<size_t>(h.expert_rows()), -1);
+  for (int64_t i = 0; i < local_; ++i)
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t k = w.recv_expert[p * local_ + i];
+      auto place = [&](int64_t j) {
+        if (n <= 0) {
+          int64_t at = h.expert_offsets[i] + j;
+          for (int64_t q = 0; q < p; ++q) at += w.recv_expert[q * local_ + i];
+          return at;
+        }
+        int64_t c = 0;
+        while (j >= k * (c + 1) / n) ++c;
+        int64_t at = h.chunk_offsets[c] + h.chunk_expert_offsets[c][i] + (j - k * c / n);
+        for (int64_t q = 0; q < p; ++q) at += w.chunk_recv_block[c][q * local_ + i];
+        return at;
+      };
+      int64_t j = 0;
+      for (int64_t s = 0; s < b; ++s)
+        for (int64_t r = 0; r < w.recv_sequence[(p * local_ + i) * b + s]; ++r, ++j)
+          if (j < k) h.expert_row_sequence[place(j)] = static_cast<int32_t>(p * b + s);
+      if (j != k)
+        throw Error("dispatcher: peer " + std::to_string(p) + " sent " + std::to_string(k) + " rows for local expert " +
+                    std::to_string(i) + " but counted " + std::to_string(j) + " by sequence");
+    }
 }
 
 template <typename T>

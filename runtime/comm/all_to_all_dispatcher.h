@@ -96,6 +96,7 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
     std::vector<int64_t> send_rows;       // [P] rows this rank sends to each peer
     std::vector<int64_t> recv_rows;       // [P] rows it receives from each peer
     std::vector<int64_t> recv_expert;     // [P × L] rows from peer p for local expert i
+    std::vector<int64_t> recv_sequence;   // [P × L × b] of those, from each of p's b sequences (deterministic arithmetic)
     std::vector<int64_t> matrix;          // [P × (P+N)] per member s: rows to each peer q, distinct tokens to each node n (hierarchical only)
     std::vector<T> returned;              // [R × d] expert outputs back in local-row order
     A2ATimes times{};
@@ -147,6 +148,14 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   // With chunk ≥ 0 (overlap), only chunk `chunk`'s part of every block, at its chunk-major place.
   Communicator::Blocks local_blocks(const DispatchHandle<T>& h, const Wire& w, int64_t chunk = -1) const;
   Communicator::Blocks expert_blocks(const DispatchHandle<T>& h, const Wire& w, int64_t chunk = -1) const;
+  // Deterministic arithmetic (handle.segment_tokens > 0): this rank's rows per (expert, local
+  // sequence) to the experts' ranks (into w.recv_sequence; a collective, run right after the
+  // counts exchange), then every expert row's sequence label from them (local, once the row
+  // layout is planned). Sequences per rank: ⌈tokens / segment_tokens⌉, equal on every rank.
+  int64_t sequences(const DispatchHandle<T>& h) const;
+  std::vector<int64_t> sequence_counts(const DispatchHandle<T>& h) const;
+  void exchange_sequence_counts(const DispatchHandle<T>& h, Wire& w);
+  void label_expert_rows(DispatchHandle<T>& h, const Wire& w) const;
   // Adds the off-rank (intra/inter) bytes of the send side's blocks to the phase's figures.
   void count_bytes(Wire& w, A2APhase phase, const Communicator::Blocks& send_blocks);
   // One all-to-all of row blocks.

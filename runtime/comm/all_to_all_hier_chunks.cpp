@@ -78,7 +78,9 @@ void AllToAllDispatcher<T>::hc_dispatch(const Assignments& asg, const T* x, int6
   plan_local_permutation(asg, h);
   const auto t0 = Clock::now();
   const int64_t P = ep_.size(), L = local_, N = nodes_, E = num_experts_, n = chunks_, me = ep_.rank();
-  const int64_t tokens = asg.num_tokens, K = E + N;
+  // Deterministic arithmetic: each chunk's rows per (expert, sequence) join the all-gather.
+  const int64_t b = h.segment_tokens > 0 ? sequences(h) : 0;
+  const int64_t tokens = asg.num_tokens, K = E + N + E * b;
   // Split the assignments by their token's chunk, keeping their order.
   w.hier.resize(static_cast<size_t>(n));
   for (HierChunk& hc : w.hier) {
@@ -116,6 +118,11 @@ void AllToAllDispatcher<T>::hc_dispatch(const Assignments& asg, const T* x, int6
     plan_sources(hc.h, hc.w);
     mine.insert(mine.end(), hc.h.counts.begin(), hc.h.counts.end());
     for (int64_t m = 0; m < N; ++m) mine.push_back(hc.w.src_node_off[m + 1] - hc.w.src_node_off[m]);
+    if (b > 0) {
+      hc.h.segment_tokens = h.segment_tokens;
+      const std::vector<int64_t> per_sequence = sequence_counts(hc.h);
+      mine.insert(mine.end(), per_sequence.begin(), per_sequence.end());
+    }
   }
   std::vector<int64_t> all(static_cast<size_t>(P * n * K));
   ep_.all_gather(mine.data(), all.data(), static_cast<size_t>(n * K) * sizeof(int64_t));
@@ -153,6 +160,22 @@ void AllToAllDispatcher<T>::hc_dispatch(const Assignments& asg, const T* x, int6
   }
   h.expert_offsets.resize(static_cast<size_t>(L + 1));
   exclusive_scan(h.expert_counts.data(), L, h.expert_offsets.data());
+  // Labels: chunk c's block (p, i) holds p's rows of expert i from the chunk's token range, in
+  // token order, so sequence by sequence; blocks sit member after member in the chunk's rows.
+  h.expert_row_sequence.clear();
+  if (b > 0) {
+    h.expert_row_sequence.assign(static_cast<size_t>(h.expert_rows()), -1);
+    for (int64_t c = 0; c < n; ++c) {
+      const HierChunk& hc = w.hier[static_cast<size_t>(c)];
+      for (int64_t i = 0; i < L; ++i) {
+        int64_t pos = h.chunk_offsets[static_cast<size_t>(c)] + hc.h.expert_offsets[static_cast<size_t>(i)];
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t s = 0; s < b; ++s)
+            for (int64_t r = 0; r < at(p, c, E + N + (me * L + i) * b + s); ++r)
+              h.expert_row_sequence[static_cast<size_t>(pos++)] = static_cast<int32_t>(p * b + s);
+      }
+    }
+  }
   h.expert_input.resize(static_cast<size_t>(h.expert_rows() * d));
   h.returned_rows = nullptr;
   w.combined = false;

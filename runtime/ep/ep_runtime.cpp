@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <map>
+#include <type_traits>
 
 #include "error.h"
 #include "global_routing.h"
@@ -13,21 +14,33 @@ namespace {
 
 bool is_expert(const Param* p) { return p->is_expert; }
 
-// Every gradient of one kind (dense or expert) in one buffer: one all-reduce instead of one per param.
-void all_reduce_grads(comm::Communicator& group, const std::vector<Param*>& params, bool experts, float scale) {
+// Every gradient of one kind (dense or expert) in one buffer: one all-reduce instead of one per
+// param. Deterministic arithmetic reduces the ExactSums' integers (exact in any ring order) and
+// rounds them into the grads; otherwise the float grads are summed.
+template <typename V>
+void all_reduce_flat(comm::Communicator& group, const std::vector<Param*>& params, bool experts, V&& view) {
   size_t n = 0;
   for (Param* p : params)
-    if (is_expert(p) == experts) n += p->grad.size();
-  if (n == 0) return;
-  std::vector<float> flat;
+    if (is_expert(p) == experts) n += view(*p).size();
+  if (n == 0 || group.size() == 1) return;
+  using Elem = typename std::decay_t<decltype(view(*params[0]))>::value_type;
+  std::vector<Elem> flat;
   flat.reserve(n);
   for (Param* p : params)
-    if (is_expert(p) == experts) flat.insert(flat.end(), p->grad.begin(), p->grad.end());
-  if (group.size() > 1) group.all_reduce_sum(flat.data(), flat.size());
+    if (is_expert(p) == experts) flat.insert(flat.end(), view(*p).begin(), view(*p).end());
+  group.all_reduce_sum(flat.data(), flat.size());
   size_t at = 0;
   for (Param* p : params)
     if (is_expert(p) == experts)
-      for (float& g : p->grad) g = flat[at++] * scale;
+      for (auto& v : view(*p)) v = flat[at++];
+}
+
+void all_reduce_grads(comm::Communicator& group, const std::vector<Param*>& params, bool experts) {
+  const bool exact = !params.empty() && params[0]->exact_grad.size() > 0;
+  if (!exact) return all_reduce_flat(group, params, experts, [](Param& p) -> std::vector<float>& { return p.grad; });
+  all_reduce_flat(group, params, experts, [](Param& p) -> std::vector<int64_t>& { return p.exact_grad.limbs(); });
+  for (Param* p : params)
+    if (is_expert(p) == experts) p->exact_grad.round_to(p->grad.data());
 }
 
 const char* const kPhaseName[4] = {"dispatch", "combine", "combine", "dispatch"};
@@ -69,27 +82,41 @@ ModelOptions EpRuntime::model_options() {
 }
 
 void EpRuntime::reduce_gradients(const std::vector<Param*>& params) {
-  // Each rank's loss is the mean over its own tokens: the global mean's gradient is the sum over
-  // the dp × ep ranks divided by their number (equal token counts per rank).
-  const float scale = 1.0f / static_cast<float>(data_slices());
-  all_reduce_grads(*groups_.dense_dp, params, false, scale);
-  all_reduce_grads(*groups_.expert_dp, params, true, scale);
+  // Each rank's gradients are already scaled for the mean over all dp × ep ranks' tokens
+  // (MoeLayerOptions::data_slices): the global gradient is their sum.
+  all_reduce_grads(*groups_.dense_dp, params, false);
+  all_reduce_grads(*groups_.expert_dp, params, true);
 }
 
 double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_norm) {
-  // Dense grads are identical on every rank after the reduction; each expert lives on one rank of
-  // the EP group (its expert_dp replicas hold the same values): sum the experts over the EP group.
-  double dense = 0.0, experts = 0.0;
+  // The one-process norm adds the params' squared sums in its params order, where each MoE
+  // layer lists experts 0 … E−1. Here dense grads are identical on every rank and each expert
+  // lives on one rank of the EP group, which holds the layer's experts [r·L, (r+1)·L): gather
+  // the experts' sums over the EP group and add everything in that same order (same bits).
+  std::vector<double> mine;
+  for (Param* p : params)
+    if (is_expert(p)) mine.push_back(squared_sum(*p));
+  comm::Communicator& ep = *groups_.ep;
+  std::vector<double> all(mine.size() * static_cast<size_t>(ep.size()));
+  if (!mine.empty()) ep.all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
+  const auto moe_layers = static_cast<size_t>(std::max<int64_t>(1, spec_.model.n_layers - spec_.model.moe.first_dense_layers));
+  const size_t per_layer = mine.size() / moe_layers;  // local experts × 3 weights
+  double ss = 0.0;
+  size_t seen = 0;  // local expert params passed so far
   for (Param* p : params) {
-    double& sum = is_expert(p) ? experts : dense;
-    for (float g : p->grad) sum += static_cast<double>(g) * static_cast<double>(g);
+    if (!is_expert(p)) {
+      ss += squared_sum(*p);
+      continue;
+    }
+    if (per_layer > 0 && seen % per_layer == 0) {  // the layer's first local expert: all ranks' experts of the layer
+      const size_t layer = seen / per_layer;
+      for (int r = 0; r < ep.size(); ++r)
+        for (size_t k = 0; k < per_layer; ++k) ss += all[static_cast<size_t>(r) * mine.size() + layer * per_layer + k];
+    }
+    ++seen;
   }
-  if (groups_.ep->size() > 1) groups_.ep->all_reduce_sum(&experts, 1);
-  const double norm = std::sqrt(dense + experts);
-  if (max_norm > 0 && std::isfinite(norm)) {  // as optimizer.h's clip_grad_norm (torch)
-    const double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0) scale_grads(params, coef);
-  }
+  const double norm = std::sqrt(ss);
+  clip_to_norm(params, norm, max_norm);
   return norm;
 }
 

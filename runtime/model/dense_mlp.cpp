@@ -21,8 +21,9 @@ DenseMlp::DenseMlp(int64_t layer, int64_t d_model, int64_t d_ff)
       up_proj_(name(layer, "up_proj"), {d_ff, d_model}),
       down_proj_(name(layer, "down_proj"), {d_model, d_ff}) {}
 
-void DenseMlp::forward(const float* x, float* y, int64_t rows) {
+void DenseMlp::forward(const float* x, float* y, int64_t rows, int64_t segment_rows) {
   rows_ = rows;
+  segment_rows_ = segment_rows;
   x_ = x;
   a_.resize(rows * d_ff_), b_.resize(rows * d_ff_), h_.resize(rows * d_ff_);
   linear_forward(a_.data(), x, gate_proj_.value.data(), rows, d_model_, d_ff_);
@@ -33,11 +34,11 @@ void DenseMlp::forward(const float* x, float* y, int64_t rows) {
 
 void DenseMlp::backward(const float* dy, float* dx) {
   da_.resize(rows_ * d_ff_), db_.resize(rows_ * d_ff_), dh_.resize(rows_ * d_ff_);
-  linear_backward(dh_.data(), down_proj_.grad.data(), dy, h_.data(), down_proj_.value.data(), rows_, d_ff_,
+  linear_backward(dh_.data(), grad_sink(down_proj_, segment_rows_), dy, h_.data(), down_proj_.value.data(), rows_, d_ff_,
                   d_model_);
   swiglu_backward(da_.data(), db_.data(), dh_.data(), a_.data(), b_.data(), rows_ * d_ff_);
-  linear_backward(dx, gate_proj_.grad.data(), da_.data(), x_, gate_proj_.value.data(), rows_, d_model_, d_ff_);
-  linear_backward(dx, up_proj_.grad.data(), db_.data(), x_, up_proj_.value.data(), rows_, d_model_, d_ff_,
+  linear_backward(dx, grad_sink(gate_proj_, segment_rows_), da_.data(), x_, gate_proj_.value.data(), rows_, d_model_, d_ff_);
+  linear_backward(dx, grad_sink(up_proj_, segment_rows_), db_.data(), x_, up_proj_.value.data(), rows_, d_model_, d_ff_,
                   true);
 }
 

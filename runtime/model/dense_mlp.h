@@ -13,14 +13,15 @@ class DenseMlp {
  public:
   DenseMlp(int64_t layer_index, int64_t d_model, int64_t d_ff);
 
-  void forward(const float* x, float* y, int64_t rows);
+  // `segment_rows`: tokens per sequence (the unit of deterministic gradient sums, grad_sink.h).
+  void forward(const float* x, float* y, int64_t rows, int64_t segment_rows);
   // dy → dx (overwritten); accumulates the weights' grads.
   void backward(const float* dy, float* dx);
 
   std::vector<Param*> params() { return {&gate_proj_, &up_proj_, &down_proj_}; }
 
  private:
-  int64_t d_model_, d_ff_, rows_ = 0;
+  int64_t d_model_, d_ff_, rows_ = 0, segment_rows_ = 0;
   Param gate_proj_, up_proj_, down_proj_;  // [f×d], [f×d], [d×f]
   const float* x_ = nullptr;
   std::vector<float> a_, b_, h_;     // gate(x), up(x), silu(a)·b

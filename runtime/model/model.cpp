@@ -143,6 +143,15 @@ void MixtralModel::zero_grad() {
   for (Param* p : named_params()) p->zero_grad();
 }
 
+void MixtralModel::use_exact_grads() {
+  for (Param* p : named_params()) p->use_exact_grad();
+}
+
+void MixtralModel::round_exact_grads() {
+  for (Param* p : named_params())
+    if (p->exact_grad.size() > 0) p->exact_grad.round_to(p->grad.data());
+}
+
 ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
                                     const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq) {
   batch_ = batch;
@@ -156,6 +165,9 @@ ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* target
                   " at position " + std::to_string(t) + " is outside 0.." + std::to_string(vocab_ - 1));
   tokens_.assign(tokens, tokens + T);
   loss_scale_ = options.loss_scale;
+  mean_tokens_ = T * std::max<int64_t>(options.data_slices, 1);
+  MoeLayerOptions moe_options = options;
+  moe_options.segment_tokens = seq_;
   targets_ = nullptr;
   if (targets) {
     target_copy_.assign(targets, targets + T);
@@ -176,9 +188,9 @@ ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* target
     rmsnorm_forward(L.normed2.data(), L.rstd2.data(), L.h.data(), L.post_attention_layernorm.value.data(), T, d,
                     eps);
     if (L.mlp) {
-      L.mlp->forward(L.normed2.data(), L.ffn_out.data(), T);
+      L.mlp->forward(L.normed2.data(), L.ffn_out.data(), T, seq_);
     } else {
-      L.moe->forward(L.normed2.data(), L.ffn_out.data(), T, options, rng);
+      L.moe->forward(L.normed2.data(), L.ffn_out.data(), T, moe_options, rng);
       const RoutingStats& s = L.moe->stats();
       result.aux_loss += s.aux_loss;
       result.z_loss += s.z_loss;
@@ -207,12 +219,12 @@ void MixtralModel::backward() {
   std::vector<float> final_input = std::move(dres_);  // the last layer's output (see forward)
   Param& head = spec_.model.tie_embeddings ? embed_tokens_ : lm_head_;
   // The softmax buffer becomes dlogits in place.
-  cross_entropy_backward(probs_.data(), probs_.data(), targets_, T, vocab_, loss_scale_);
+  cross_entropy_backward(probs_.data(), probs_.data(), targets_, T, vocab_, loss_scale_, mean_tokens_);
   dnormed_.resize(T * d);
-  linear_backward(dnormed_.data(), head.grad.data(), probs_.data(), final_norm_.data(), head.value.data(), T, d,
+  linear_backward(dnormed_.data(), grad_sink(head, seq_), probs_.data(), final_norm_.data(), head.value.data(), T, d,
                   vocab_);
   dres_.assign(T * d, 0.0f);
-  rmsnorm_backward(dres_.data(), norm_.grad.data(), dnormed_.data(), final_input.data(), norm_.value.data(),
+  rmsnorm_backward(dres_.data(), grad_sink(norm_, seq_), dnormed_.data(), final_input.data(), norm_.value.data(),
                    final_rstd_.data(), T, d);
   for (size_t i = layers_.size(); i-- > 0;) {
     Layer& L = *layers_[i];
@@ -222,15 +234,15 @@ void MixtralModel::backward() {
     else
       L.moe->backward(dres_.data(), dnormed_.data());
     dh_ = dres_;
-    rmsnorm_backward(dh_.data(), L.post_attention_layernorm.grad.data(), dnormed_.data(), L.h.data(),
+    rmsnorm_backward(dh_.data(), grad_sink(L.post_attention_layernorm, seq_), dnormed_.data(), L.h.data(),
                      L.post_attention_layernorm.value.data(), L.rstd2.data(), T, d);
     // h = x + attn(norm1(x)):  dx = dh + norm1ᵀ(attnᵀ(dh))
     L.attention.backward(dh_.data(), dnormed_.data());
     dres_ = dh_;
-    rmsnorm_backward(dres_.data(), L.input_layernorm.grad.data(), dnormed_.data(), L.x.data(),
+    rmsnorm_backward(dres_.data(), grad_sink(L.input_layernorm, seq_), dnormed_.data(), L.x.data(),
                      L.input_layernorm.value.data(), L.rstd1.data(), T, d);
   }
-  embedding_backward(embed_tokens_.grad.data(), dres_.data(), tokens_.data(), T, d);
+  embedding_backward(grad_sink(embed_tokens_, seq_), dres_.data(), tokens_.data(), T, d);
   targets_ = nullptr;  // one backward per forward: the saved softmax is now dlogits
 }
 

@@ -66,12 +66,18 @@ class MixtralModel {
   // tokens, targets: [batch × seq_len] (seq_len from the spec, or `seq` when given). With
   // targets == nullptr only the logits are computed (loss fields stay 0, backward not allowed).
   // `rng` drives the routers' jitter noise (training only). backward() will differentiate
-  // options.loss_scale · loss (e.g. 1/grad_accum, so micro-batch grads sum to the mean's grad).
+  // options.loss_scale · loss (e.g. 1/grad_accum, so micro-batch grads sum to the mean's grad),
+  // with the loss a mean over options.data_slices such batches (one per data-parallel rank).
   ForwardResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
                         const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq = 0);
-  // d(loss_scale · loss)/d(params) of the last forward, added into every Param's grad.
+  // d(loss_scale · loss)/d(params) of the last forward, added into every Param's grad (or its
+  // ExactSum, after use_exact_grads).
   void backward();
   void zero_grad();
+  // Deterministic arithmetic (grad_sink.h): every Param's gradient is summed in its ExactSum;
+  // round_exact_grads() then writes the (reduced) sums into the grads.
+  void use_exact_grads();
+  void round_exact_grads();
 
   // Logits [batch·seq × vocab] of the last forward.
   const std::vector<float>& logits() const { return logits_; }
@@ -98,6 +104,7 @@ class MixtralModel {
   // Activations of the last forward.
   int64_t batch_ = 0, seq_ = 0;
   double loss_scale_ = 1.0;
+  int64_t mean_tokens_ = 0;  // tokens the LM loss is a mean over (this batch × data slices)
   const int32_t* targets_ = nullptr;
   std::vector<int32_t> tokens_, target_copy_;
   std::vector<float> final_norm_, final_rstd_, logits_, probs_;

@@ -47,11 +47,24 @@ void AdamW::step(double lr) {
   }
 }
 
+double squared_sum(const Param& p) {
+  double ss = 0.0;
+  for (float g : p.grad) ss += static_cast<double>(g) * g;
+  return ss;
+}
+
 double grad_norm(const std::vector<Param*>& params) {
   double ss = 0.0;
-  for (const Param* p : params)
-    for (float g : p->grad) ss += static_cast<double>(g) * g;
+  for (const Param* p : params) ss += squared_sum(*p);
   return std::sqrt(ss);
+}
+
+void clip_to_norm(const std::vector<Param*>& params, double norm, double max_norm) {
+  // torch: clip_coef = max_norm / (norm + 1e-6), applied when < 1
+  if (max_norm > 0 && std::isfinite(norm)) {
+    const double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) scale_grads(params, coef);
+  }
 }
 
 void scale_grads(const std::vector<Param*>& params, double factor) {
@@ -62,11 +75,7 @@ void scale_grads(const std::vector<Param*>& params, double factor) {
 
 double clip_grad_norm(const std::vector<Param*>& params, double max_norm) {
   const double norm = grad_norm(params);
-  // torch: clip_coef = max_norm / (norm + 1e-6), applied when < 1
-  if (max_norm > 0 && std::isfinite(norm)) {
-    const double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0) scale_grads(params, coef);
-  }
+  clip_to_norm(params, norm, max_norm);
   return norm;
 }
 

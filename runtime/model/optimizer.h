@@ -39,11 +39,16 @@ class AdamW {
   std::vector<std::vector<float>> m_, v_;
 };
 
-// The L2 norm of all gradients together (accumulated in double).
+// Σ grad² of one parameter, in double, elements in order.
+double squared_sum(const Param& p);
+// The L2 norm of all gradients together: the params' squared_sum added in the given order (a
+// multi-rank job adds the same per-param sums in the same order: ep_runtime.cpp).
 double grad_norm(const std::vector<Param*>& params);
 // Scales every gradient so the global norm is at most max_norm (max_norm ≤ 0: no clipping).
 // Returns the norm before clipping, as torch.nn.utils.clip_grad_norm_ does.
 double clip_grad_norm(const std::vector<Param*>& params, double max_norm);
+// The scaling of clip_grad_norm given the norm.
+void clip_to_norm(const std::vector<Param*>& params, double norm, double max_norm);
 // grad ← factor · grad for every param (e.g. 1 / grad_accum after summing micro-batches).
 void scale_grads(const std::vector<Param*>& params, double factor);
 

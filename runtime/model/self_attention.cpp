@@ -43,7 +43,7 @@ void SelfAttention::forward(const float* x, float* y, int64_t batch, int64_t seq
 void SelfAttention::backward(const float* dy, float* dx) {
   const int64_t T = shape_.batch * shape_.seq, qw = heads_ * head_dim_, kvw = kv_heads_ * head_dim_;
   dq_.resize(T * qw), dk_.resize(T * kvw), dv_.resize(T * kvw), dcontext_.resize(T * qw);
-  linear_backward(dcontext_.data(), o_proj_.grad.data(), dy, context_.data(), o_proj_.value.data(), T, qw,
+  linear_backward(dcontext_.data(), grad_sink(o_proj_, shape_.seq), dy, context_.data(), o_proj_.value.data(), T, qw,
                   d_model_);
   attention_backward(dq_.data(), dk_.data(), dv_.data(), dcontext_.data(), probs_.data(), q_.data(),
                      k_.data(), v_.data(), shape_);
@@ -51,9 +51,9 @@ void SelfAttention::backward(const float* dy, float* dx) {
   rope_backward(dk_.data(), shape_.batch, shape_.seq, kv_heads_, head_dim_, rope_theta_);
   // dx = dq·Wq + dk·Wk + dv·Wv (the rope'd q, k are not the projections' outputs, but the
   // projections' weight grads need only x and the grads of their outputs).
-  linear_backward(dx, q_proj_.grad.data(), dq_.data(), x_, q_proj_.value.data(), T, d_model_, qw);
-  linear_backward(dx, k_proj_.grad.data(), dk_.data(), x_, k_proj_.value.data(), T, d_model_, kvw, true);
-  linear_backward(dx, v_proj_.grad.data(), dv_.data(), x_, v_proj_.value.data(), T, d_model_, kvw, true);
+  linear_backward(dx, grad_sink(q_proj_, shape_.seq), dq_.data(), x_, q_proj_.value.data(), T, d_model_, qw);
+  linear_backward(dx, grad_sink(k_proj_, shape_.seq), dk_.data(), x_, k_proj_.value.data(), T, d_model_, kvw, true);
+  linear_backward(dx, grad_sink(v_proj_, shape_.seq), dv_.data(), x_, v_proj_.value.data(), T, d_model_, kvw, true);
 }
 
 }  // namespace moe::rt

@@ -38,6 +38,10 @@ void LocalDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t d,
   h.expert_input.resize(h.local_rows() * d);
   gather_rows(h.expert_input.data(), x, h.row_token.data(), h.local_rows(), d);
   h.returned_rows = nullptr;
+  h.expert_row_sequence.clear();
+  if (h.segment_tokens > 0)
+    for (int64_t r = 0; r < h.local_rows(); ++r)
+      h.expert_row_sequence.push_back(static_cast<int32_t>(h.row_token[r] / h.segment_tokens));
 }
 
 template <typename T>

@@ -3,9 +3,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <type_traits>
 
 #include "error.h"
+#include "gemm.h"
 #include "local_dispatcher.h"
+#include "thread_pool.h"
 
 namespace moe::rt {
 
@@ -56,6 +60,7 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   const int64_t d = config_.d_model;
   if (tokens < 0) throw Error("moe: negative token count " + std::to_string(tokens));
   tokens_ = tokens;
+  loss_tokens_ = tokens * std::max<int64_t>(options.data_slices, 1);
 
   auto t0 = Clock::now();
   x_.assign(x, x + tokens * d);
@@ -81,6 +86,7 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   times_.router += seconds_since(t0);
 
   t0 = Clock::now();
+  handle_.segment_tokens = deterministic() && options.training ? options.segment_tokens : 0;
   dispatcher_->dispatch(assignments_, x, d, handle_);
   times_.permute += seconds_since(t0);
 
@@ -104,17 +110,21 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   }
   times_.experts += seconds_since(t0);
 
+  // The routed experts' weighted outputs first, then the shared expert: each token's sum then has
+  // the same grouping in every layout (a hierarchical exchange adds a node's two outputs before
+  // the token's row returns, which equals adding them one by one to zero; see docs).
   t0 = Clock::now();
-  if (config_.d_shared > 0) {
-    shared_.forward(w.shared, x_.data(), {0, tokens}, y);
-  } else {
-    std::fill(y, y + tokens * d, T(0));
-  }
-  times_.shared += seconds_since(t0);
-
-  t0 = Clock::now();
+  std::fill(y, y + tokens * d, T(0));
   dispatcher_->combine(handle_, expert_out_.data(), weight_.data(), y);
   times_.combine += seconds_since(t0);
+
+  t0 = Clock::now();
+  if (config_.d_shared > 0) {
+    shared_out_.resize(static_cast<size_t>(tokens * d));
+    shared_.forward(w.shared, x_.data(), {0, tokens}, shared_out_.data());
+    for (int64_t i = 0; i < tokens * d; ++i) y[i] += shared_out_[i];
+  }
+  times_.shared += seconds_since(t0);
 
   stats_.counts = assignments_.counts;
   stats_.dropped = assignments_.dropped;
@@ -136,21 +146,30 @@ void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const
   t0 = Clock::now();
   d_expert_in_.resize(handle_.expert_rows() * d);
   const int64_t chunks = static_cast<int64_t>(handle_.chunk_expert_offsets.size());
+  const ExpertWeights<T> local = local_experts(w.experts);
+  const ExpertGrads<T> local_grads = local_expert_grads(g.experts);
+  // Deterministic arithmetic: the experts' weight gradients are summed per (expert, sequence)
+  // after the input gradients (below), not per bank.
+  const bool per_sequence = !local_grads.w1.empty() && local_grads.w1[0].exact != nullptr;
   if (chunks == 0) {
-    experts_.backward(local_experts(w.experts), local_expert_grads(g.experts), d_expert_out_.data(),
-                      d_expert_in_.data(), false);
+    if (per_sequence)
+      experts_.backward_inputs(local, d_expert_out_.data(), d_expert_in_.data(), false);
+    else
+      experts_.backward(local, local_grads, d_expert_out_.data(), d_expert_in_.data(), false);
     times_.expert_flops += 2.0 * experts_.forward_flops();
   } else {
-    const ExpertWeights<T> local = local_experts(w.experts);
-    const ExpertGrads<T> local_grads = local_expert_grads(g.experts);
     for (int64_t c = 0; c < chunks; ++c) {
       dispatcher_->wait_combine_backward_chunk(handle_, c);
       const int64_t off = handle_.chunk_offsets[c] * d;
-      chunk_experts_[c].backward(local, local_grads, d_expert_out_.data() + off, d_expert_in_.data() + off, false);
+      if (per_sequence)
+        chunk_experts_[c].backward_inputs(local, d_expert_out_.data() + off, d_expert_in_.data() + off, false);
+      else
+        chunk_experts_[c].backward(local, local_grads, d_expert_out_.data() + off, d_expert_in_.data() + off, false);
       times_.expert_flops += 2.0 * chunk_experts_[c].forward_flops();
       dispatcher_->start_dispatch_backward_chunk(handle_, c, d_expert_in_.data());
     }
   }
+  if (per_sequence) add_expert_weight_grads_per_sequence(local_grads);  // overlaps the last exchange
   times_.experts += seconds_since(t0);
 
   t0 = Clock::now();
@@ -165,8 +184,39 @@ void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const
   t0 = Clock::now();
   dscores_.assign(n * E, T(0));
   select_tokens_backward(config_, router_.scores(), assignments_, dweight_.data(), dscores_.data());
-  router_.backward(w.gate, x_.data(), dscores_.data(), loss_scale, g.gate, dx);
+  router_.backward(w.gate, x_.data(), dscores_.data(), loss_scale, g.gate, dx, loss_tokens_);
   times_.router += seconds_since(t0);
+}
+
+template <typename T>
+void MoeCompute<T>::add_expert_weight_grads_per_sequence(const ExpertGrads<T>& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    const DispatchHandle<T>& h = handle_;
+    if (static_cast<int64_t>(h.expert_row_sequence.size()) != h.expert_rows())
+      throw Error("moe: deterministic weight gradients need the dispatcher's row sequences (" +
+                  std::to_string(h.expert_row_sequence.size()) + " labels for " + std::to_string(h.expert_rows()) +
+                  " rows)");
+    const int64_t chunks = static_cast<int64_t>(h.chunk_expert_offsets.size());
+    // One expert per task: its sums are its own, so the experts run on the pool's threads.
+    parallel_for(static_cast<int64_t>(g.w1.size()), gemm_threads(), [&](int64_t i) {
+      std::map<int32_t, std::vector<typename SwigluExperts<T>::Row>> by_sequence;  // rows in buffer (= token) order
+      if (chunks == 0) {
+        for (int64_t r = h.expert_offsets[i]; r < h.expert_offsets[i + 1]; ++r)
+          by_sequence[h.expert_row_sequence[r]].push_back(experts_.row(r));
+      } else {
+        for (int64_t c = 0; c < chunks; ++c) {
+          const int64_t base = h.chunk_offsets[c];
+          for (int64_t r = base + h.chunk_expert_offsets[c][i]; r < base + h.chunk_expert_offsets[c][i + 1]; ++r)
+            by_sequence[h.expert_row_sequence[r]].push_back(chunk_experts_[c].row(r - base));
+        }
+      }
+      for (const auto& [sequence, rows] : by_sequence)
+        add_weight_grads(rows, config_.d_model, config_.d_expert, *g.w1[i].exact, *g.w2[i].exact, *g.w3[i].exact);
+    });
+  } else {
+    (void)g;
+    throw Error("moe: deterministic weight gradients are float only");
+  }
 }
 
 template class MoeCompute<float>;

@@ -26,7 +26,7 @@ struct MoeWeights {
 };
 template <typename T>
 struct MoeGrads {
-  T* gate = nullptr;
+  GradSink<T> gate;
   ExpertGrads<T> experts;
   ExpertGrads<T> shared;
 };
@@ -89,6 +89,9 @@ class MoeCompute {
  private:
   ExpertWeights<T> local_experts(const ExpertWeights<T>& all) const;
   ExpertGrads<T> local_expert_grads(const ExpertGrads<T>& all) const;
+  // Deterministic arithmetic: the local experts' weight gradients of the last backward, one
+  // partial per (expert, source sequence) added to the sinks' ExactSums.
+  void add_expert_weight_grads_per_sequence(const ExpertGrads<T>& g);
 
   MoeConfig config_;
   std::unique_ptr<Dispatcher<T>> dispatcher_;
@@ -99,11 +102,13 @@ class MoeCompute {
   std::vector<SwigluExperts<T>> chunk_experts_;  // overlap: one bank state per chunk (for backward)
   SwigluExperts<T> shared_;
   int64_t tokens_ = 0;
+  int64_t loss_tokens_ = 0;  // tokens the losses average over (all data-parallel ranks)
   std::vector<T> x_;  // the forward input (router and shared-expert backward)
   Assignments assignments_;
   std::vector<T> weight_;   // [A] gate weights
   DispatchHandle<T> handle_;
   std::vector<T> expert_out_;  // [expert rows × d]
+  std::vector<T> shared_out_;  // [T×d] the shared expert's output
   std::vector<T> dweight_, dscores_, d_expert_out_, d_expert_in_;
   RoutingStats stats_;
   MoePhaseTimes times_;

@@ -16,8 +16,8 @@ struct MoeLayer::Impl {
   std::vector<float> bias;        // [E] selection bias (bias balancing)
   MoeCompute<float> compute;
   MoeWeights<float> weights;
-  MoeGrads<float> grads;
   double loss_scale = 1.0;
+  int64_t segment_tokens = 0;  // of the last forward
 
   Impl(const MoeConfig& c, const std::string& prefix, std::unique_ptr<Dispatcher<float>> dispatcher = nullptr)
       : config(c), compute(c, std::move(dispatcher)) {
@@ -40,23 +40,34 @@ struct MoeLayer::Impl {
     bias.assign(E, 0.0f);
     // Views into the Params (their vectors never reallocate after construction).
     weights.gate = gate.value.data();
-    grads.gate = gate.grad.data();
     // Indexed by global expert; experts held by other ranks stay null.
     weights.experts.w1.assign(E, nullptr), weights.experts.w2.assign(E, nullptr), weights.experts.w3.assign(E, nullptr);
-    grads.experts.w1.assign(E, nullptr), grads.experts.w2.assign(E, nullptr), grads.experts.w3.assign(E, nullptr);
     for (int64_t j = first; j < last; ++j) {
       const size_t i = static_cast<size_t>(j - first);
       weights.experts.w1[j] = w1[i].value.data();
       weights.experts.w2[j] = w2[i].value.data();
       weights.experts.w3[j] = w3[i].value.data();
-      grads.experts.w1[j] = w1[i].grad.data();
-      grads.experts.w2[j] = w2[i].grad.data();
-      grads.experts.w3[j] = w3[i].grad.data();
     }
-    if (!shared.empty()) {
-      weights.shared = {{shared[0].value.data()}, {shared[1].value.data()}, {shared[2].value.data()}};
-      grads.shared = {{shared[0].grad.data()}, {shared[1].grad.data()}, {shared[2].grad.data()}};
+    if (!shared.empty()) weights.shared = {{shared[0].value.data()}, {shared[1].value.data()}, {shared[2].value.data()}};
+  }
+
+  // Where backward puts the gradients: each Param's grad, or its ExactSum (deterministic
+  // arithmetic, which the trainer may switch on after construction), by global expert.
+  MoeGrads<float> sinks() {
+    MoeGrads<float> g;
+    const int64_t E = config.num_experts, first = compute.dispatcher().first_expert();
+    g.gate = grad_sink(gate, segment_tokens);
+    g.experts.w1.resize(E), g.experts.w2.resize(E), g.experts.w3.resize(E);
+    for (size_t i = 0; i < w1.size(); ++i) {
+      const size_t j = static_cast<size_t>(first) + i;
+      g.experts.w1[j] = grad_sink(w1[i], segment_tokens);
+      g.experts.w2[j] = grad_sink(w2[i], segment_tokens);
+      g.experts.w3[j] = grad_sink(w3[i], segment_tokens);
     }
+    if (!shared.empty())
+      g.shared = {{grad_sink(shared[0], segment_tokens)}, {grad_sink(shared[1], segment_tokens)},
+                  {grad_sink(shared[2], segment_tokens)}};
+    return g;
   }
 };
 
@@ -75,11 +86,12 @@ MoeLayer::~MoeLayer() = default;
 
 void MoeLayer::forward(const float* x, float* y, int64_t T, const MoeLayerOptions& options, std::mt19937_64& rng) {
   impl_->loss_scale = options.loss_scale;
+  impl_->segment_tokens = options.segment_tokens;
   impl_->compute.forward(impl_->weights, x, y, T, options, impl_->bias.data(), rng);
 }
 
 void MoeLayer::backward(const float* dy, float* dx) {
-  impl_->compute.backward(impl_->weights, impl_->grads, dy, dx, static_cast<float>(impl_->loss_scale));
+  impl_->compute.backward(impl_->weights, impl_->sinks(), dy, dx, static_cast<float>(impl_->loss_scale));
 }
 
 const RoutingStats& MoeLayer::stats() const { return impl_->compute.stats(); }

@@ -33,6 +33,13 @@ struct MoeLayerOptions {
   // Weight of this layer's aux and z losses in the objective backward() differentiates (e.g.
   // 1/grad_accum when the model averages micro-batches). Captured by forward().
   double loss_scale = 1.0;
+  // Ranks that share the batch (dp·ep, equal token counts): the losses are means over all their
+  // tokens, so each rank scales its tokens' gradients as one process with the whole batch does and
+  // the gradients are summed, not averaged, over the ranks.
+  int64_t data_slices = 1;
+  // Tokens per sequence (set by the model): the unit in which deterministic arithmetic sums weight
+  // gradients (grad_sink.h). 0: the whole call is one unit.
+  int64_t segment_tokens = 0;
 };
 
 template <typename T>

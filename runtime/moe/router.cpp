@@ -72,10 +72,11 @@ void Router<T>::compute_losses(const std::vector<int64_t>& counts) {
 }
 
 template <typename T>
-void Router<T>::backward(const T* gate_w, const T* x, T* dscores, T loss_scale, T* dgate_w, T* dx) {
+void Router<T>::backward(const T* gate_w, const T* x, T* dscores, T loss_scale, GradSink<T> dgate_w, T* dx,
+                         int64_t loss_tokens) {
   const int64_t E = config_.num_experts, d = config_.d_model, n = tokens_;
   if (n == 0) return;
-  const T inv_n = T(1) / T(n);
+  const T inv_n = T(1) / T(loss_tokens > 0 ? loss_tokens : n);
   const T aux_coef = loss_scale * static_cast<T>(config_.aux_loss_coef * static_cast<double>(E)) * inv_n;
   const T z_coef = loss_scale * static_cast<T>(2.0 * config_.z_loss_coef) * inv_n;
   std::vector<T> dlogits(n * E);

@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "grad_sink.h"
 #include "moe_config.h"
 
 namespace moe::rt {
@@ -32,8 +33,11 @@ class Router {
   // The losses of the last forward, given the per-expert assignment counts (before capacity).
   void compute_losses(const std::vector<int64_t>& counts);
   // dscores [T×E] (from the gate weights; modified: the aux gradient is added), accumulates
-  // dgate_w [E×d] and adds into dx [T×d].
-  void backward(const T* gate_w, const T* x, T* dscores, T loss_scale, T* dgate_w, T* dx);
+  // dgate_w [E×d] and adds into dx [T×d]. The losses are means over `loss_tokens` tokens (the
+  // whole batch of every data-parallel rank; 0: this call's tokens), so every rank scales its
+  // tokens' gradients exactly as one process with the whole batch would.
+  void backward(const T* gate_w, const T* x, T* dscores, T loss_scale, GradSink<T> dgate_w, T* dx,
+                int64_t loss_tokens = 0);
 
   const T* logits() const { return logits_.data(); }
   const T* scores() const { return scores_.data(); }

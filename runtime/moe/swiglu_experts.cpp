@@ -7,6 +7,7 @@
 #include "error.h"
 #include "gemm.h"
 #include "linear.h"
+#include "ordered_gemm.h"
 #include "swiglu.h"
 
 namespace moe::rt {
@@ -88,6 +89,50 @@ void SwigluExperts<T>::backward(const ExpertWeights<T>& w, const ExpertGrads<T>&
     linear_backward(dx + r0 * d_, g.w1[i], dh, x, w.w1[i], n, d_, f_, accumulate_dx);
     linear_backward(dx + r0 * d_, g.w3[i], act, x, w.w3[i], n, d_, f_, true);
   }
+}
+
+template <typename T>
+void SwigluExperts<T>::backward_inputs(const ExpertWeights<T>& w, const T* dy, T* dx, bool accumulate_dx) {
+  const int64_t n_experts = static_cast<int64_t>(offsets_.size()) - 1;
+  dy_ = dy;
+  dh_.resize(rows_ * f_);
+  dh3_.resize(rows_ * f_);
+  for (int64_t i = 0; i < n_experts; ++i) {
+    const int64_t r0 = offsets_[i], n = offsets_[i + 1] - r0;
+    if (n == 0) continue;
+    T* dh1 = dh_.data() + r0 * f_;
+    T* dh3 = dh3_.data() + r0 * f_;
+    linear_backward(dh1, GradSink<T>{}, dy + r0 * d_, act_.data() + r0 * f_, w.w2[i], n, f_, d_);  // dact
+    swiglu_bwd(dh1, dh3, dh1, h1_.data() + r0 * f_, h3_.data() + r0 * f_, n * f_);
+    linear_backward(dx + r0 * d_, GradSink<T>{}, dh1, x_ + r0 * d_, w.w1[i], n, d_, f_, accumulate_dx);
+    linear_backward(dx + r0 * d_, GradSink<T>{}, dh3, x_ + r0 * d_, w.w3[i], n, d_, f_, true);
+  }
+}
+
+template <typename T>
+typename SwigluExperts<T>::Row SwigluExperts<T>::row(int64_t r) const {
+  return Row{x_ + r * d_, act_.data() + r * f_, dy_ + r * d_, dh_.data() + r * f_, dh3_.data() + r * f_};
+}
+
+void add_weight_grads(const std::vector<SwigluExperts<float>::Row>& rows, int64_t d, int64_t f, ExactSum& w1,
+                      ExactSum& w2, ExactSum& w3) {
+  const int64_t n = static_cast<int64_t>(rows.size());
+  if (n == 0) return;
+  thread_local std::vector<float> partial;
+  thread_local std::vector<const float*> a, b;
+  partial.resize(static_cast<size_t>(d * f));
+  a.resize(static_cast<size_t>(n));
+  b.resize(static_cast<size_t>(n));
+  // dW[out×in] = Σ_r dy_r ⊗ in_r: ordered_gemm_rows over the gathered rows.
+  auto one = [&](auto dy_of, auto in_of, int64_t out, int64_t in, ExactSum& sum) {
+    for (int64_t r = 0; r < n; ++r) a[r] = dy_of(rows[r]), b[r] = in_of(rows[r]);
+    ordered_gemm_rows(out, in, n, 1.0f, RowsView{a.data(), 0}, RowsView{b.data(), 0}, false, partial.data(), in);
+    sum.add(partial.data(), static_cast<size_t>(out * in));
+  };
+  using Row = SwigluExperts<float>::Row;
+  one([](const Row& r) { return r.dh1; }, [](const Row& r) { return r.x; }, f, d, w1);
+  one([](const Row& r) { return r.dy; }, [](const Row& r) { return r.act; }, d, f, w2);
+  one([](const Row& r) { return r.dh3; }, [](const Row& r) { return r.x; }, f, d, w3);
 }
 
 template class SwigluExperts<float>;

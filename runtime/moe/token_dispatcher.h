@@ -43,6 +43,13 @@ struct DispatchHandle {
   // while chunk c+1 is still in flight. Empty: one chunk, expert_offsets as above.
   std::vector<int64_t> chunk_offsets;
   std::vector<std::vector<int64_t>> chunk_expert_offsets;
+  // Deterministic arithmetic (training): tokens per sequence, set by the caller before dispatch
+  // (0: off). dispatch() then labels every expert row with the sequence its token came from
+  // (a number unique per source rank and sequence), so the experts' weight gradients can be
+  // summed per (expert, sequence) whatever the layout. A source's rows of one expert arrive in
+  // token order, so a sequence's rows keep their order too.
+  int64_t segment_tokens = 0;
+  std::vector<int32_t> expert_row_sequence;  // [expert rows]
 
   int64_t local_rows() const { return static_cast<int64_t>(row_token.size()); }
   int64_t expert_rows() const { return expert_offsets.empty() ? 0 : expert_offsets.back(); }

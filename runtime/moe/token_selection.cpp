@@ -90,6 +90,9 @@ void select_expert_choice(const MoeConfig& c, const T* scores, const float* bias
     std::partial_sort(order.begin(), order.begin() + C, order.end(), [&](int32_t x, int32_t y) {
       return score(x) > score(y) || (score(x) == score(y) && x < y);
     });
+    // The chosen tokens in token order: every dispatcher then delivers an expert's rows of one
+    // source in token order (deterministic arithmetic sums them in that order).
+    std::sort(order.begin(), order.begin() + C);
     for (int64_t i = 0; i < C; ++i) {
       const int32_t t = order[i];
       out.token[e * C + i] = t;

@@ -10,7 +10,8 @@
 //     Dropped assignments keep their gate weight slot (their token's weights are not renormalised
 //     again, Switch style: the token's residual carries it) but go to no expert.
 //   expert choice: each expert takes its top-C tokens by score (ties: earlier token), gate weight =
-//     score · routed_scaling_factor (no renormalisation). Assignment a = e · C + c.
+//     score · routed_scaling_factor (no renormalisation). Assignment a = e · C + c, the C tokens
+//     of an expert in token order.
 // Every selection is deterministic (ties broken by index), so the CUDA and multi-rank versions
 // can reproduce it exactly.
 #include <cstdint>

@@ -27,8 +27,8 @@ double cross_entropy_forward(T* probs, const T* logits, const int32_t* targets, 
 
 template <typename T>
 void cross_entropy_backward(T* dlogits, const T* probs, const int32_t* targets, int64_t rows,
-                            int64_t vocab, double dloss) {
-  const T scale = static_cast<T>(dloss / static_cast<double>(rows));
+                            int64_t vocab, double dloss, int64_t mean_rows) {
+  const T scale = static_cast<T>(dloss / static_cast<double>(mean_rows > 0 ? mean_rows : rows));
   for (int64_t t = 0; t < rows; ++t) {
     const T* pr = probs + t * vocab;
     T* dr = dlogits + t * vocab;
@@ -40,8 +40,8 @@ void cross_entropy_backward(T* dlogits, const T* probs, const int32_t* targets, 
 template double cross_entropy_forward<float>(float*, const float*, const int32_t*, int64_t, int64_t);
 template double cross_entropy_forward<double>(double*, const double*, const int32_t*, int64_t, int64_t);
 template void cross_entropy_backward<float>(float*, const float*, const int32_t*, int64_t, int64_t,
-                                            double);
+                                            double, int64_t);
 template void cross_entropy_backward<double>(double*, const double*, const int32_t*, int64_t, int64_t,
-                                             double);
+                                             double, int64_t);
 
 }  // namespace moe::rt

@@ -1,7 +1,8 @@
 #pragma once
 // Softmax cross-entropy over logits [rows × vocab] against integer targets, mean over rows:
 //   loss = (1/rows) · Σ_t −log softmax(logits[t])[targets[t]]
-//   backward: dlogits[t] = dloss · (softmax(logits[t]) − onehot(targets[t])) / rows
+//   backward: dlogits[t] = dloss · (softmax(logits[t]) − onehot(targets[t])) / mean_rows
+//             (mean_rows: the rows the loss is a mean over — all data-parallel ranks' — or rows)
 // forward writes the softmax into probs (probs may alias logits) and returns the loss in double;
 // backward writes dlogits (it may alias probs).
 #include <cstdint>
@@ -14,6 +15,6 @@ double cross_entropy_forward(T* probs, const T* logits, const int32_t* targets, 
 
 template <typename T>
 void cross_entropy_backward(T* dlogits, const T* probs, const int32_t* targets, int64_t rows,
-                            int64_t vocab, double dloss = 1.0);
+                            int64_t vocab, double dloss = 1.0, int64_t mean_rows = 0);
 
 }  // namespace moe::rt

@@ -2,6 +2,7 @@
 #include "embedding.h"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace moe::rt {
 
@@ -14,9 +15,16 @@ void embedding_forward(T* out, const int32_t* tokens, const T* table, int64_t ro
 }
 
 template <typename T>
-void embedding_backward(T* dtable, const T* dout, const int32_t* tokens, int64_t rows, int64_t d) {
+void embedding_backward(std::type_identity_t<GradSink<T>> sink, const T* dout, const int32_t* tokens, int64_t rows, int64_t d) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (sink.exact) {
+      for (int64_t t = 0; t < rows; ++t)
+        sink.exact->add(dout + t * d, static_cast<size_t>(d), static_cast<size_t>(tokens[t]) * static_cast<size_t>(d));
+      return;
+    }
+  }
   for (int64_t t = 0; t < rows; ++t) {
-    T* row = dtable + static_cast<int64_t>(tokens[t]) * d;
+    T* row = sink.grad + static_cast<int64_t>(tokens[t]) * d;
     const T* g = dout + t * d;
     for (int64_t i = 0; i < d; ++i) row[i] += g[i];
   }
@@ -24,7 +32,7 @@ void embedding_backward(T* dtable, const T* dout, const int32_t* tokens, int64_t
 
 template void embedding_forward<float>(float*, const int32_t*, const float*, int64_t, int64_t);
 template void embedding_forward<double>(double*, const int32_t*, const double*, int64_t, int64_t);
-template void embedding_backward<float>(float*, const float*, const int32_t*, int64_t, int64_t);
-template void embedding_backward<double>(double*, const double*, const int32_t*, int64_t, int64_t);
+template void embedding_backward<float>(GradSink<float>, const float*, const int32_t*, int64_t, int64_t);
+template void embedding_backward<double>(GradSink<double>, const double*, const int32_t*, int64_t, int64_t);
 
 }  // namespace moe::rt

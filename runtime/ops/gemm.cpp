@@ -1,6 +1,8 @@
 #include "gemm.h"
 
+#include <atomic>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -9,10 +11,13 @@
 #include <cblas.h>
 #endif
 
+#include "ordered_gemm.h"
+
 namespace moe::rt {
 
 namespace {
 int g_threads = 0;
+std::atomic<bool> g_deterministic{false};
 
 template <typename T>
 void naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
@@ -33,6 +38,14 @@ void naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (g_deterministic.load(std::memory_order_relaxed)) {
+    if (beta != 0.0f && beta != 1.0f) throw std::invalid_argument("gemm: deterministic arithmetic takes beta 0 or 1");
+    // op(A)(i, k) and op(B)(k, j) as strided views of the row-major arrays.
+    const MatView a = trans_a ? MatView{A, 1, lda} : MatView{A, lda, 1};
+    const MatView b = trans_b ? MatView{B, 1, ldb} : MatView{B, ldb, 1};
+    ordered_gemm(M, N, K, alpha, a, b, beta == 1.0f, C, ldc);
+    return;
+  }
 #if MOE_HAVE_CBLAS
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
@@ -60,7 +73,11 @@ extern "C" int openblas_get_num_threads(void);
 extern "C" char* openblas_get_corename(void);
 #endif
 
+void set_deterministic(bool on) { g_deterministic.store(on); }
+bool deterministic() { return g_deterministic.load(); }
+
 std::string gemm_backend() {
+  if (deterministic()) return std::string("ordered GEMM ") + ordered_gemm_isa();
 #if MOE_HAVE_CBLAS
   const char* core = openblas_get_corename();
   return std::string("OpenBLAS ") + (core ? core : "?");
@@ -93,7 +110,7 @@ int gemm_threads() {
 #if MOE_HAVE_CBLAS
   return openblas_get_num_threads();
 #else
-  return 1;
+  return g_threads > 0 ? g_threads : 1;
 #endif
 }
 

@@ -2,6 +2,9 @@
 // Row-major single-precision GEMM, the one entry point every matrix product of the CPU runtime
 // goes through: C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C, op = transpose when asked.
 // OpenBLAS's cblas_sgemm when available; a plain loop otherwise (machines without OpenBLAS).
+// With deterministic arithmetic on (set_deterministic, the spec's runtime.deterministic), float
+// GEMMs go to ordered_gemm instead: every element one fma chain in k order, so a row's result never
+// depends on the call's row count, the thread count or the CPU's kernels (beta must be 0 or 1).
 #include <cstdint>
 #include <string>
 
@@ -13,6 +16,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 // The same in double precision (cblas_dgemm): lets the ops run in float64 for gradient checks.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
           int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+
+// Process-wide: float GEMMs through ordered_gemm (true) or the BLAS (false, the default).
+void set_deterministic(bool on);
+bool deterministic();
 
 // Threads the GEMMs may use (0: the library's default).
 void set_gemm_threads(int threads);

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "exact_sum.h"
+
 namespace moe::rt {
 
 struct Param {
@@ -13,6 +15,10 @@ struct Param {
   std::vector<int64_t> shape;
   std::vector<float> value;
   std::vector<float> grad;
+  // Deterministic arithmetic (grad_sink.h): the ops add the gradient here instead of into `grad`;
+  // the trainer rounds it into `grad` once per step, after the reduction over ranks. Empty (size
+  // 0) otherwise.
+  ExactSum exact_grad;
   bool is_expert = false;  // an expert's weight: reduced over the expert-data-parallel group only
 
   Param() = default;
@@ -25,7 +31,13 @@ struct Param {
   int64_t numel() const {
     return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
   }
-  void zero_grad() { std::fill(grad.begin(), grad.end(), 0.0f); }
+  void zero_grad() {
+    if (exact_grad.size() > 0)
+      exact_grad.zero();  // grad is written whole by rounding the sum
+    else
+      std::fill(grad.begin(), grad.end(), 0.0f);
+  }
+  void use_exact_grad() { exact_grad.resize(grad.size()); }
 };
 
 }  // namespace moe::rt

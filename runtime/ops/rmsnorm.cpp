@@ -2,6 +2,8 @@
 #include "rmsnorm.h"
 
 #include <cmath>
+#include <type_traits>
+#include <vector>
 
 namespace moe::rt {
 
@@ -19,8 +21,12 @@ void rmsnorm_forward(T* y, T* rstd, const T* x, const T* w, int64_t rows, int64_
 }
 
 template <typename T>
-void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T* rstd, int64_t rows,
+void rmsnorm_backward(T* dx, std::type_identity_t<GradSink<T>> sink, const T* dy, const T* x, const T* w, const T* rstd, int64_t rows,
                       int64_t d) {
+  // The exact path sums each segment's rows into a zeroed partial, then adds it to the ExactSum.
+  const bool exact = sink.exact != nullptr;
+  std::vector<T> partial(exact ? static_cast<size_t>(d) : 0, T(0));
+  T* dw = exact ? partial.data() : sink.grad;
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * d;
     const T* gr = dy + r * d;
@@ -34,15 +40,21 @@ void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T
       dxr[i] += s * (w[i] * gr[i] - xhat * mean_dot);
       dw[i] += gr[i] * xhat;
     }
+    if constexpr (std::is_same_v<T, float>) {
+      if (exact && (r + 1 == rows || (sink.segment_rows > 0 && (r + 1) % sink.segment_rows == 0))) {
+        sink.exact->add(partial.data(), partial.size());
+        std::fill(partial.begin(), partial.end(), 0.0f);
+      }
+    }
   }
 }
 
 template void rmsnorm_forward<float>(float*, float*, const float*, const float*, int64_t, int64_t, double);
 template void rmsnorm_forward<double>(double*, double*, const double*, const double*, int64_t, int64_t,
                                       double);
-template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*,
+template void rmsnorm_backward<float>(float*, GradSink<float>, const float*, const float*, const float*,
                                       const float*, int64_t, int64_t);
-template void rmsnorm_backward<double>(double*, double*, const double*, const double*, const double*,
+template void rmsnorm_backward<double>(double*, GradSink<double>, const double*, const double*, const double*,
                                        const double*, int64_t, int64_t);
 
 }  // namespace moe::rt

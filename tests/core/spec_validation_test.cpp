@@ -91,6 +91,33 @@ TEST(SpecValidation, ExpertChoiceNeedsCapacity) {
                   "capacity_factor · tokens · top_k / num_experts tokens)"));
 }
 
+// Deterministic arithmetic: the hierarchical exchange keeps top-2 token choice bit-exact but not
+// expert choice or top_k > 2 (node sums); the CUDA backend only warns that it is not bit-exact.
+TEST(SpecValidation, DeterministicArithmeticAndTheHierarchicalExchange) {
+  const std::vector<std::string> hier{"parallel.ep=4", "parallel.gpus_per_node=2", "parallel.hierarchical_a2a=true"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), hier.begin(), hier.end());
+    return check(more);
+  };
+  // A warning for the design (moe-runtime refuses it: runtime/app's backend check).
+  const std::string msg = "a token's expert outputs are summed per node, which no one-process run reproduces bit for "
+                          "bit (the CPU runtime's runtime.deterministic): use the flat exchange, or set "
+                          "runtime.deterministic to false";
+  EXPECT_TRUE(has(with({"routing.type=expert_choice"}), Severity::warning, "parallel.hierarchical_a2a: with expert choice " + msg));
+  EXPECT_TRUE(has(with({"model.moe.top_k=3"}), Severity::warning, "parallel.hierarchical_a2a: with top_k 3 " + msg));
+  EXPECT_EQ(deterministic_conflict(parse_spec("{}", {"model.moe.top_k=3", "parallel.ep=4", "parallel.gpus_per_node=2",
+                                                    "parallel.hierarchical_a2a=true"})),
+            "with top_k 3 " + msg);
+  for (const auto& fine : {with({}), with({"model.moe.top_k=3", "runtime.deterministic=false"}),
+                           check({"routing.type=expert_choice", "parallel.ep=4", "parallel.gpus_per_node=2"})})
+    for (const auto& issue : fine)
+      EXPECT_TRUE(issue.path != "parallel.hierarchical_a2a" || issue.message.find("bit for bit") == std::string::npos)
+          << issue.message;
+  EXPECT_TRUE(has(check({"runtime.backend=cuda"}), Severity::warning,
+                  "runtime.deterministic: the cuda backend does not implement layout-invariant arithmetic: its runs match "
+                  "other layouts within rounding, not bit for bit (set false to silence this)"));
+}
+
 TEST(SpecValidation, EnumsListTheChoices) {
   EXPECT_TRUE(has(check({"routing.type=top2"}), Severity::error,
                   "routing.type: 'top2' is not one of: token_choice, expert_choice"));
