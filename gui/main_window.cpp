@@ -38,6 +38,7 @@
 #include "run/run_workspace.h"
 #include "run_reader.h"
 #include "run_store.h"
+#include "run_writers.h"
 
 namespace moe::gui {
 
@@ -393,10 +394,22 @@ void MainWindow::handleOpenStore() {
 
 void MainWindow::setStorePath(const QString& file) {
   store_path_ = file;
+  // Local runs whose `moe run` died without recording their end are marked failed (core's rule).
+  QStringList reaped;
+  try {
+    if (QFileInfo(file).isWritable()) {
+      store::RunStore st(file.toStdString());
+      for (int64_t id : store::reap_abandoned_runs(st)) reaped << QString::number(id);
+    }
+  } catch (const std::exception&) {
+    // an unreadable store: the poller reports the error
+  }
   poller_->setStorePath(file);
   store_status_->setText("run store: " + QDir::toNativeSeparators(file));
   store_status_->setToolTip(file);
   QSettings().setValue("store/path", file);
+  if (!reaped.isEmpty())
+    statusBar()->showMessage("Run " + reaped.join(", ") + ": its recording process had died; marked failed", 10000);
 }
 
 void MainWindow::handleExport() {

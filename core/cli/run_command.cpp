@@ -26,6 +26,7 @@
 #include "remote_run.h"
 #include "run_reader.h"
 #include "run_store.h"
+#include "run_writers.h"
 #include "spec_validation.h"
 
 namespace moe::cli {
@@ -127,6 +128,7 @@ int cmd_run(const std::vector<std::string>& argv) {
     store::RunStore st(db);
     id = st.create_run(args.value("--name", spec.name), spec_to_json(spec).dump());
     for (const auto& t : args.values("--tag")) st.add_tag(id, t);
+    store::record_writer(st, id, store::this_process());  // a later reader can tell if we die
   }
   // Checkpoints: where asked, else beside the store when the spec wants them (the runtime would
   // otherwise warn and write none): <store>-checkpoints/run-<id>.
@@ -184,6 +186,10 @@ int cmd_run(const std::vector<std::string>& argv) {
   g_child = pid;
   if (g_cancelled) ::kill(pid, SIGINT);  // Ctrl-C between fork and here
   ::close(out[1]);
+  if (const auto runtime_process = store::process_of(pid)) {
+    store::RunStore st(db);
+    store::record_runtime(st, id, *runtime_process);
+  }
 
   store::IngestResult result;
   std::string ingest_error;

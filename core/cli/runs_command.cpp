@@ -20,6 +20,7 @@
 #include "ingestor.h"
 #include "run_reader.h"
 #include "run_store.h"
+#include "run_writers.h"
 #include "store_export.h"
 
 namespace moe::cli {
@@ -60,9 +61,17 @@ std::string hosts_text(const std::string& hosts_json) {
   }
 }
 
+// The store named by --db. Local runs whose recording process died (kill -9, reboot) are marked
+// failed first, when the file is writable (run_writers.h), so every subcommand shows their end.
 std::string db_of(const Args& args) {
   std::string db = args.value("--db");
   if (db.empty()) throw UsageError{"--db FILE is required"};
+  if (::access(db.c_str(), W_OK) == 0) {
+    store::RunStore st(db);
+    for (int64_t id : store::reap_abandoned_runs(st))
+      std::fprintf(stderr, "moe runs: run %lld was still 'running' but its recording process is gone: marked failed\n",
+                   static_cast<long long>(id));
+  }
   return db;
 }
 

@@ -151,7 +151,23 @@ CREATE TABLE remote_runs(
   log_offsets TEXT NOT NULL DEFAULT '[]');
 )sql";
 
-const char* const kMigrations[] = {kV1, kV2, kV3, kV4};
+// Version 5: who records a local run (`moe run` without --hosts, and the studio's Run, which runs
+// it): the recording process and the runtime's process group, each as (pid, start time in clock
+// ticks since boot) on (host, boot id), so a later `moe runs` or studio can tell that the recorder
+// died without recording the run's end (kill -9, power loss) and mark the run failed
+// (run_writers.h).
+const char* kV5 = R"sql(
+CREATE TABLE run_writers(
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  host TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  writer_pid INTEGER NOT NULL,
+  writer_start INTEGER NOT NULL,
+  runtime_pid INTEGER,
+  runtime_start INTEGER);
+)sql";
+
+const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 void refuse_newer(Db& db, int64_t version) {

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,12 +106,17 @@ std::string self_executable() {
 
 namespace {
 
+// Set when a write to stdout (the metrics stream) finds no reader: the supervisor then stops the
+// ranks, since nothing they report would be recorded.
+bool g_stdout_lost = false;
+
 void write_fd(int fd, const char* p, size_t n) {
   while (n > 0) {
     const ssize_t k = ::write(fd, p, n);
     if (k < 0) {
       if (errno == EINTR) continue;
-      return;  // stdout/stderr gone: keep supervising the ranks anyway
+      if (fd == 1 && errno == EPIPE) g_stdout_lost = true;
+      return;  // stderr gone: keep supervising the ranks anyway
     }
     p += k;
     n -= static_cast<size_t>(k);
@@ -154,6 +160,7 @@ class Supervisor {
   void reap();
   void begin_shutdown(int sig);
   void on_failure(Rank& r);
+  void on_stdout_lost();
   void finish_metrics();
   std::string describe_exit(const Rank& r) const;
 
@@ -163,7 +170,7 @@ class Supervisor {
   pid_t pgid_ = 0;
   int sigfd_ = -1;
   std::optional<Clock::time_point> kill_at_;
-  int cancel_signal_ = 0;    // SIGINT/SIGTERM received by the launcher
+  int cancel_signal_ = 0;    // SIGINT/SIGTERM received by the launcher (or SIGPIPE: stdout's reader gone)
   int failed_index_ = -1;    // first rank seen failing
   bool killed_ = false;
   std::optional<std::string> rank0_run_end_;  // held back
@@ -291,6 +298,15 @@ void Supervisor::on_failure(Rank& r) {
   begin_shutdown(SIGTERM);
 }
 
+// The metrics stream's reader (moe run, the studio) is gone — killed, or its pipe closed — and this
+// launcher's stdout is a pipe: stop the job like a cancellation, so no rank trains on unrecorded.
+void Supervisor::on_stdout_lost() {
+  if (cancel_signal_ || failed_index_ >= 0) return;
+  cancel_signal_ = SIGPIPE;
+  write_line(2, "launcher: the reader of the metrics stream (stdout) is gone; stopping the ranks");
+  begin_shutdown(SIGTERM);
+}
+
 void Supervisor::reap() {
   // Collect every exit first, then pick the failure to blame: a rank that died by a signal we
   // did not send beats one that exited with an error because its peer vanished.
@@ -377,11 +393,22 @@ int Supervisor::run() {
     ranks_[static_cast<size_t>(i)].global = o_.node_rank * o_.nproc_per_node + i;
     spawn(ranks_[static_cast<size_t>(i)], i);
   }
+  // A pipe's write end polls POLLERR once its reader has closed it: watch stdout when it is a pipe
+  // that carries the stream (with --metrics FILE the stream goes to the file instead).
+  struct stat out_stat {};
+  const bool watch_stdout = o_.hosts_rank0() && (o_.metrics_path.empty() || o_.metrics_path == "-") &&
+                            ::fstat(1, &out_stat) == 0 && S_ISFIFO(out_stat.st_mode);
 
   for (;;) {
     bool all_exited = true;
+    if (g_stdout_lost) on_stdout_lost();
     std::vector<pollfd> fds{{sigfd_, POLLIN, 0}};
     std::vector<std::pair<Rank*, Stream*>> owners{{nullptr, nullptr}};
+    const bool stdout_polled = watch_stdout && !cancel_signal_ && failed_index_ < 0;
+    if (stdout_polled) {
+      fds.push_back({1, 0, 0});  // no events asked: POLLERR/POLLHUP are always reported
+      owners.emplace_back(nullptr, nullptr);
+    }
     for (auto& r : ranks_) {
       all_exited = all_exited && r.exited;
       for (Stream* s : {&r.out, &r.err})
@@ -390,7 +417,7 @@ int Supervisor::run() {
           owners.emplace_back(&r, s);
         }
     }
-    if (all_exited && fds.size() == 1) break;
+    if (all_exited && fds.size() == (stdout_polled ? 2u : 1u)) break;
     int timeout_ms = all_exited ? 500 : -1;  // after the last exit, give grandchildren's pipes a moment
     if (kill_at_ && !killed_) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*kill_at_ - Clock::now()).count();
@@ -421,8 +448,13 @@ int Supervisor::run() {
       }
       reap();  // SIGCHLD (signals coalesce: always check every child)
     }
-    for (size_t i = 1; i < fds.size(); ++i)
-      if (fds[i].revents) pump(*owners[i].first, *owners[i].second);
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (!fds[i].revents) continue;
+      if (owners[i].first == nullptr)
+        on_stdout_lost();
+      else
+        pump(*owners[i].first, *owners[i].second);
+    }
     reap();
   }
   for (auto& r : ranks_) {

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "run_reader.h"
+#include "sqlite_db.h"
 #include "store_test_util.h"
 #include "synthetic_stream.h"
 
@@ -211,6 +212,65 @@ TEST_F(Cli, ARuntimeThatDiesIsRecordedAsFailed) {
                  {std::string("MOE_RUNTIME=") + STORE_FAKE_RUNTIME});
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("parallel.ep"), std::string::npos) << bad.err;
+}
+
+// `moe run` killed with -9 mid-run (2 ranks): the launcher sees its stdout's reader gone and stops
+// the ranks (no process left within 10 s), and the next `moe runs` marks the run failed naming the
+// recorder; every step committed before the kill is still there and the file is intact.
+TEST_F(Cli, RealRuntimeWhoseRecorderIsKilledStopsAndTheNextReaderMarksItFailed) {
+  const char* env = std::getenv("MOE_TEST_RUNTIME");
+  const std::string runtime = env && *env ? env : MOE_RUNTIME_BIN;
+  if (!std::filesystem::exists(runtime)) GTEST_SKIP() << "moe-runtime not built at " << runtime;
+  const std::string o = dir.file("out.txt"), e = dir.file("err.txt");
+  const pid_t moe = spawn({MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "train.steps=100000",
+                           "--set", "parallel.ep=2", "--set", "cluster.nodes.0.slots=2", "--set", "train.micro_batch=2",
+                           "--set", "model.n_layers=2", "--set", "model.seq_len=32", "--set", "train.data.val_fraction=0.002"},
+                          {"MOE_RUNTIME=" + runtime}, o, e);
+  // Wait for a few committed steps (seconds of training, not a fixed sleep).
+  int64_t committed = 0;
+  for (int i = 0; i < 600 && committed < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    try {
+      RunReader reader(db);
+      const auto runs = reader.list_runs();
+      committed = runs.empty() ? 0 : runs.front().n_steps;
+    } catch (const std::exception&) {
+      // the store is being created
+    }
+  }
+  ASSERT_GE(committed, 3) << test::read_file(e);
+  ::kill(moe, SIGKILL);
+  int status = 0;
+  ::waitpid(moe, &status, 0);
+  // The runtime's process group (recorded in run_writers) must be gone within 10 s.
+  int64_t runtime_pid = 0;
+  {
+    RunStore st(db);
+    Stmt q(st.db(), "SELECT runtime_pid FROM run_writers");
+    ASSERT_TRUE(q.step());
+    runtime_pid = q.col_int(0);
+  }
+  ASSERT_GT(runtime_pid, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (::kill(-static_cast<pid_t>(runtime_pid), 0) == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(::kill(-static_cast<pid_t>(runtime_pid), 0), 0) << "the runtime outlived its recorder: " << test::read_file(e);
+  EXPECT_NE(test::read_file(e).find("the reader of the metrics stream (stdout) is gone"), std::string::npos)
+      << test::read_file(e);
+
+  Proc list = run(dir, {MOE_CLI, "runs", "list", "--db", db});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_NE(list.err.find("marked failed"), std::string::npos) << list.err;
+  RunReader reader(db);
+  const RunInfo info = reader.list_runs().front();
+  EXPECT_EQ(info.status, "failed");
+  EXPECT_NE(info.end_reason.find("recording process (moe run, pid " + std::to_string(moe) + ")"), std::string::npos)
+      << info.end_reason;
+  EXPECT_GE(info.n_steps, committed);
+  RunStore st(db);
+  Stmt check(st.db(), "PRAGMA integrity_check");
+  ASSERT_TRUE(check.step());
+  EXPECT_EQ(check.col_text(0), "ok");
 }
 
 // The real runtime, when this build has it (or $MOE_TEST_RUNTIME names one): a few steps only, to
