@@ -137,8 +137,9 @@ int cmd_run(const std::vector<std::string>& argv) {
     const fs::path store(db);
     checkpoint_dir = (store.parent_path() / (store.stem().string() + "-checkpoints") / ("run-" + std::to_string(id))).string();
   }
-  std::fprintf(stderr, "moe run: run %lld, recording into %s (%s)%s%s\n", static_cast<long long>(id), db.c_str(),
-               runtime.c_str(), checkpoint_dir.empty() ? "" : ", checkpoints in ", checkpoint_dir.c_str());
+  std::fprintf(stderr, "moe run: run %lld, recording into %s (%s)%s%s\n", static_cast<long long>(id),
+               display_text(db).c_str(), display_text(runtime).c_str(), checkpoint_dir.empty() ? "" : ", checkpoints in ",
+               checkpoint_dir.empty() ? "" : display_text(checkpoint_dir).c_str());
 
   std::vector<std::string> child_args = {runtime, "train", spec_file};
   for (const auto& s : sets) {
@@ -210,13 +211,27 @@ int cmd_run(const std::vector<std::string>& argv) {
     ::sigaction(SIGTERM, &old_term, nullptr);
     const bool clean_exit = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
     const std::string status_without_end = g_cancelled ? "cancelled" : clean_exit ? "interrupted" : "failed";
-    result = ing.finish(status_without_end);
+    try {
+      result = ing.finish(status_without_end);
+    } catch (const Error& e) {  // the store refused a write (e.g. a full disk): reported below
+      if (ingest_error.empty()) ingest_error = e.what();
+    }
   }
-  if (!ingest_error.empty()) throw Error(ingest_error);
+  if (!ingest_error.empty()) {
+    try {  // say why in the run's record if the store still takes a small write (a full disk may not)
+      store::RunStore st(db);
+      st.set_status(id, "failed", "recording stopped: " + ingest_error);
+    } catch (const Error& e) {  // the next `moe runs` marks it failed (its recorder is gone by then)
+      std::fprintf(stderr, "moe run: run %lld: could not record the failure: %s\n", static_cast<long long>(id), e.what());
+    }
+    throw Error(ingest_error);
+  }
 
   store::RunStore st(db);
+  const char* signame = WIFSIGNALED(wstatus) ? sigabbrev_np(WTERMSIG(wstatus)) : nullptr;
   std::string how = WIFEXITED(wstatus) ? "exit code " + std::to_string(WEXITSTATUS(wstatus))
-                                       : "signal " + std::to_string(WTERMSIG(wstatus));
+                                       : "signal " + std::to_string(WTERMSIG(wstatus)) +
+                                             (signame ? std::string(" (SIG") + signame + ")" : std::string());
   if (!result.saw_run_end) {
     // The stream stopped without run_end: say why in the run's record.
     st.set_status(id, result.status,

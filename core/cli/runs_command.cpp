@@ -51,13 +51,21 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
   return out;
 }
 
+// Tags for one line: each shown by display_text (quoted when it holds the separator ',').
+std::string tags_text(const std::vector<std::string>& tags, const std::string& sep) {
+  std::vector<std::string> shown;
+  for (const auto& t : tags) shown.push_back(display_text(t, ","));
+  return join(shown, sep);
+}
+
 std::string hosts_text(const std::string& hosts_json) {
   try {
     std::vector<std::string> hosts;
-    for (auto& h : nlohmann::json::parse(hosts_json)) hosts.push_back(h.is_string() ? h.get<std::string>() : h.dump());
+    for (auto& h : nlohmann::json::parse(hosts_json))
+      hosts.push_back(h.is_string() ? display_text(h.get<std::string>(), ",") : h.dump());
     return hosts.empty() ? "-" : join(hosts, ", ");
   } catch (const nlohmann::json::exception&) {
-    return hosts_json;
+    return display_text(hosts_json);
   }
 }
 
@@ -67,10 +75,14 @@ std::string db_of(const Args& args) {
   std::string db = args.value("--db");
   if (db.empty()) throw UsageError{"--db FILE is required"};
   if (::access(db.c_str(), W_OK) == 0) {
-    store::RunStore st(db);
-    for (int64_t id : store::reap_abandoned_runs(st))
-      std::fprintf(stderr, "moe runs: run %lld was still 'running' but its recording process is gone: marked failed\n",
-                   static_cast<long long>(id));
+    try {
+      store::RunStore st(db);
+      for (int64_t id : store::reap_abandoned_runs(st))
+        std::fprintf(stderr, "moe runs: run %lld was still 'running' but its recording process is gone: marked failed\n",
+                     static_cast<long long>(id));
+    } catch (const Error& e) {  // e.g. a full disk: the store is still readable
+      std::fprintf(stderr, "moe runs: warning: could not check for abandoned runs: %s\n", e.what());
+    }
   }
   return db;
 }
@@ -87,18 +99,21 @@ int list(const Args& args) {
                      {"tokens_per_s", std::isnan(r.last_tokens_per_s) ? nlohmann::json() : nlohmann::json(r.last_tokens_per_s)},
                      {"drop_rate", r.drop_rate}, {"tags", r.tags}});
     }
-    std::cout << out.dump(2) << "\n";
+    // Names and tags are valid UTF-8 (the store refuses others); a store written before that
+    // check still lists, with U+FFFD for the bytes JSON cannot carry.
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
+  // One line per run whatever the names hold (display_text); `--json` has the exact strings.
   std::printf("%5s  %-24s %-11s %7s %9s %10s %7s %7s  %-20s %s\n", "ID", "NAME", "STATUS", "STEPS", "LOSS",
               "TOKENS/S", "DROP", "IMBAL", "CREATED", "TAGS");
   for (const RunInfo& r : runs) {
-    std::printf("%5lld  %-24s %-11s %7lld %9s %10s %7s %7s  %-20s %s\n", static_cast<long long>(r.id),
-                r.name.substr(0, 24).c_str(), r.status.c_str(), static_cast<long long>(r.n_steps),
+    std::printf("%5lld  %s %-11s %7lld %9s %10s %7s %7s  %-20s %s\n", static_cast<long long>(r.id),
+                fit_column(display_text(r.name), 24).c_str(), r.status.c_str(), static_cast<long long>(r.n_steps),
                 num_or_dash(r.last_loss, 4).c_str(),
                 std::isnan(r.last_tokens_per_s) ? "-" : fmt_count(r.last_tokens_per_s).c_str(),
                 r.routed_total > 0 ? fmt_percent(r.drop_rate).c_str() : "-",
-                num_or_dash(r.last_imbalance, 2).c_str(), r.created_at.c_str(), join(r.tags, ",").c_str());
+                num_or_dash(r.last_imbalance, 2).c_str(), r.created_at.c_str(), tags_text(r.tags, ",").c_str());
   }
   if (runs.empty()) std::printf("(no runs)\n");
   return 0;
@@ -136,14 +151,14 @@ int show(const Args& args) {
   RunReader reader(db_of(args));
   int64_t id = reader.find_run(args.positionals()[1]);
   RunInfo r = reader.run(id);
-  std::printf("run %lld  %s  [%s]%s\n", static_cast<long long>(r.id), r.name.c_str(), r.status.c_str(),
-              r.end_reason.empty() ? "" : (" — " + r.end_reason).c_str());
+  std::printf("run %lld  %s  [%s]%s\n", static_cast<long long>(r.id), display_text(r.name).c_str(), r.status.c_str(),
+              r.end_reason.empty() ? "" : (" — " + one_line(r.end_reason)).c_str());
   std::printf("  created %s   started %s   ended %s\n", r.created_at.c_str(),
               r.started_at.empty() ? "-" : r.started_at.c_str(), r.ended_at.empty() ? "-" : r.ended_at.c_str());
   std::printf("  backend %s, world size %lld, hosts %s\n", r.backend.empty() ? "-" : r.backend.c_str(),
               static_cast<long long>(r.world_size), hosts_text(r.hosts_json).c_str());
-  if (!r.tags.empty()) std::printf("  tags: %s\n", join(r.tags, ", ").c_str());
-  if (!r.notes.empty()) std::printf("  notes: %s\n", r.notes.c_str());
+  if (!r.tags.empty()) std::printf("  tags: %s\n", tags_text(r.tags, ", ").c_str());
+  if (!r.notes.empty()) std::printf("  notes: %s\n", display_text(r.notes).c_str());
   std::printf("  steps            %lld (last step %lld)\n", static_cast<long long>(r.n_steps),
               static_cast<long long>(r.last_step));
   std::printf("  final loss       %s\n", num_or_dash(r.last_loss, 4).c_str());
@@ -170,7 +185,7 @@ int show(const Args& args) {
   if (!events.empty()) {
     std::printf("\n  events (%zu, last 5):\n", events.size());
     for (size_t i = events.size() > 5 ? events.size() - 5 : 0; i < events.size(); ++i) {
-      std::printf("    %s %-9s %s\n", events[i].at.c_str(), events[i].kind.c_str(), events[i].message.c_str());
+      std::printf("    %s %-9s %s\n", events[i].at.c_str(), events[i].kind.c_str(), one_line(events[i].message).c_str());
     }
   }
   return 0;
@@ -210,7 +225,7 @@ int compare(const Args& args) {
     for (const RunInfo& r : runs) std::printf(" %18s", cell(r).c_str());
     std::printf("\n");
   };
-  row("run", [](const RunInfo& r) { return std::to_string(r.id) + " " + r.name.substr(0, 14); });
+  row("run", [](const RunInfo& r) { return std::to_string(r.id) + " " + fit_column(display_text(r.name), 14); });
   row("status", [](const RunInfo& r) { return r.status; });
   row("steps", [](const RunInfo& r) { return std::to_string(r.n_steps); });
   row("final loss", [](const RunInfo& r) { return num_or_dash(r.last_loss, 4); });
