@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli_args.h"
+#include "cli_format.h"
 #include "commands.h"
 #include "error.h"
 #include "text_suggest.h"
@@ -47,18 +48,19 @@ int main(int argc, char** argv) {
     try {
       return c.run(rest);
     } catch (const moe::cli::UsageError& e) {
-      std::fprintf(stderr, "moe %s: %s (see moe %s --help)\n", c.name, e.message.c_str(), c.name);
+      // One line even when the message quotes a hostile argument (a name with a newline).
+      std::fprintf(stderr, "moe %s: %s (see moe %s --help)\n", c.name, moe::cli::one_line(e.message).c_str(), c.name);
       return 2;
     } catch (const moe::Error& e) {
-      std::fprintf(stderr, "moe %s: %s\n", c.name, e.what());
+      std::fprintf(stderr, "moe %s: %s\n", c.name, moe::cli::one_line(e.what()).c_str());
       return 1;
     } catch (const std::exception& e) {  // a bug, still one line and no abort
-      std::fprintf(stderr, "moe %s: internal error: %s\n", c.name, e.what());
+      std::fprintf(stderr, "moe %s: internal error: %s\n", c.name, moe::cli::one_line(e.what()).c_str());
       return 3;
     }
   }
   std::string hint = moe::closest_match(name, names);
-  std::fprintf(stderr, "moe: unknown command '%s'%s (see moe --help)\n", name.c_str(),
+  std::fprintf(stderr, "moe: unknown command '%s'%s (see moe --help)\n", moe::cli::one_line(name).c_str(),
                hint.empty() ? "" : (" (did you mean '" + hint + "'?)").c_str());
   return 2;
 }

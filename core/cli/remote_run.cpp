@@ -166,8 +166,8 @@ int launch_remote(const Args& args) {
   std::mutex console;
   auto session = remote::RunSession::create(r, console_callbacks(console));
   std::fprintf(stderr, "moe run: run %lld, job %s on %zu node(s), recording into %s (bundle %s)\n",
-               static_cast<long long>(session->run_id()), session->job_id().c_str(), r.hosts.size(), r.db.c_str(),
-               r.bundle.c_str());
+               static_cast<long long>(session->run_id()), session->job_id().c_str(), r.hosts.size(),
+               display_text(r.db).c_str(), display_text(r.bundle.string()).c_str());
   return watch(*session);
 }
 

@@ -2,6 +2,8 @@
 #include "run_store.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +21,30 @@ constexpr int64_t kMaxMalformedEvents = 1000;  // per run; the summary still cou
 void bind_text_or_null(Stmt& st, int i, const std::string& text) {
   if (text.empty()) st.bind_null(i);
   else st.bind(i, text);
+}
+
+// Names, tags and notes are read back through JSON (the tags' json_group_array, `moe runs list
+// --json`, the export): a byte that is not UTF-8 made the reader drop every tag of the run and the
+// JSON writers throw. They are refused here, the one door they all go through (CLI, studio, remote).
+void require_utf8(const std::string& s, const char* what) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    uint32_t cp = n == 1 ? c : c & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+    for (size_t k = 1; n > 1 && k < n; ++k) {
+      const unsigned char d = i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0;
+      if ((d & 0xc0) != 0x80) n = 0;
+      else cp = (cp << 6) | (d & 0x3f);
+    }
+    if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) n = 0;
+    if (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) n = 0;
+    if (n == 0) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", c);
+      throw Error(std::string(what) + " is not valid UTF-8 (byte " + hex + " at offset " + std::to_string(i) + ")");
+    }
+    i += n;
+  }
 }
 
 }  // namespace
@@ -82,6 +108,7 @@ RunStore::RunStore(const std::string& path, StoreOptions options) : db_(path, Db
 RunStore::~RunStore() = default;
 
 int64_t RunStore::create_run(const std::string& name, const std::string& spec_json) {
+  require_utf8(name, "run name");
   WriteTxn txn(db_);
   Stmt ins(db_, "INSERT INTO runs(name, spec, created_at) VALUES(?1, ?2, ?3)");
   ins.bind(1, name).bind(2, spec_json).bind(3, utc_now()).run();
@@ -113,6 +140,7 @@ void RunStore::set_status(int64_t run, const std::string& status, const std::opt
 }
 
 void RunStore::add_tag(int64_t run, const std::string& tag) {
+  require_utf8(tag, "tag");
   require_run(run);
   Stmt st(db_, "INSERT OR IGNORE INTO run_tags(run_id, tag) VALUES(?1, ?2)");
   st.bind(1, run).bind(2, tag).run();
@@ -125,12 +153,14 @@ void RunStore::remove_tag(int64_t run, const std::string& tag) {
 }
 
 void RunStore::set_notes(int64_t run, const std::string& notes) {
+  require_utf8(notes, "notes");
   require_run(run);
   Stmt st(db_, "UPDATE runs SET notes = ?2 WHERE id = ?1");
   st.bind(1, run).bind(2, notes).run();
 }
 
 void RunStore::rename(int64_t run, const std::string& name) {
+  require_utf8(name, "run name");
   require_run(run);
   Stmt st(db_, "UPDATE runs SET name = ?2 WHERE id = ?1");
   st.bind(1, run).bind(2, name).run();
