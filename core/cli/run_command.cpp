@@ -235,8 +235,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   if (!result.saw_run_end) {
     // The stream stopped without run_end: say why in the run's record.
     st.set_status(id, result.status,
-                  (g_cancelled ? "cancelled by the user" : "moe-runtime ended without run_end") +
-                      std::string(" (") + how + ")");
+                  (g_cancelled ? "cancelled by the user" : "moe-runtime ended without run_end") + std::string(": ") + how);
   }
 
   store::RunReader reader(db);
