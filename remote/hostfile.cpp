@@ -2,6 +2,7 @@
 #include "hostfile.h"
 
 #include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -20,11 +21,27 @@ std::string HostEntry::label() const {
 
 namespace {
 
+// The value as one printable line for a message: control bytes as \xNN, the rest unchanged.
+std::string shown(std::string_view v) {
+  std::string out;
+  for (unsigned char c : v) {
+    if (c < 0x20 || c == 0x7f) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 int parse_int(std::string_view value, int lo, int hi, const std::string& where) {
   int v = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
   if (ec != std::errc() || p != value.data() + value.size() || v < lo || v > hi)
-    throw moe::Error(where + ": '" + std::string(value) + "' is not an integer in [" +
+    throw moe::Error(where + ": '" + shown(value) + "' is not an integer in [" +
                      std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return v;
 }
@@ -42,7 +59,89 @@ std::vector<std::string_view> split_ws(std::string_view line) {
   return out;
 }
 
+bool ascii_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+// Length of the UTF-8 sequence at s[i] encoding a code point >= U+00A0 (a non-ASCII character that
+// is not a C1 control), or 0.
+size_t utf8_letter(std::string_view s, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  uint32_t cp = c & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+  for (size_t k = 1; k < n; ++k) {
+    const unsigned char d = static_cast<unsigned char>(s[i + k]);
+    if ((d & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (d & 0x3f);
+  }
+  const uint32_t min = n == 2 ? 0xa0 : n == 3 ? 0x800 : 0x10000;
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+bool ip_literal(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '[' && v.back() == ']') v = v.substr(1, v.size() - 2);
+  if (v.find(':') == std::string_view::npos) return false;
+  for (char c : v)
+    if (!(ascii_alnum(c) && (c <= '9' || (c | 0x20) <= 'f')) && c != ':' && c != '.') return false;
+  return true;
+}
+
 }  // namespace
+
+std::string host_field_problem(std::string_view host) {
+  if (host.empty()) return "is empty";
+  if (host[0] == '-') return "must not start with '-'";
+  if (host.size() > 253) return "is longer than 253 characters";
+  if (ip_literal(host)) return "";
+  if (host.find('@') != std::string_view::npos) return "must not contain '@' (give the user with user=)";
+  size_t label = 0;  // start of the current dot-separated label
+  for (size_t i = 0; i <= host.size(); ++i) {
+    if (i == host.size() || host[i] == '.') {
+      if (i == label && !(i == host.size() && i > 0)) return "has an empty part between dots";
+      if (i > label && (host[label] == '-' || host[i - 1] == '-')) return "has a part that starts or ends with '-'";
+      label = i + 1;
+    } else if (!ascii_alnum(host[i]) && host[i] != '-') {
+      if (static_cast<unsigned char>(host[i]) >= 0x80)
+        return "is not a host name or address: non-ASCII names must be given in their xn-- (IDNA) form";
+      return "is not a host name or address: only letters, digits, '-' and '.' (an ssh config alias too), "
+             "or an IP address";
+    }
+  }
+  return "";
+}
+
+std::string user_field_problem(std::string_view user) {
+  if (user.empty()) return "is empty";
+  if (user[0] == '-') return "must not start with '-'";
+  for (size_t i = 0; i < user.size();) {
+    const char c = user[i];
+    if (ascii_alnum(c) || c == '.' || c == '_' || c == '-' || c == '@' || c == '+') {
+      ++i;
+    } else if (size_t n = utf8_letter(user, i)) {
+      i += n;
+    } else {
+      return "may hold only letters, digits, '.', '_', '-', '@' and '+'";
+    }
+  }
+  return "";
+}
+
+std::string key_field_problem(std::string_view key) {
+  if (key.empty()) return "is empty";
+  for (unsigned char c : key)
+    if (c < 0x20 || c == 0x7f) return "contains a control character";
+  return "";
+}
+
+void check_host_entry(const HostEntry& h, const std::string& where) {
+  auto check = [&](const char* field, const std::string& value, const std::string& problem) {
+    if (!problem.empty()) throw moe::Error(where + ": " + field + " '" + shown(value) + "' " + problem);
+  };
+  check("host", h.host, host_field_problem(h.host));
+  if (!h.user.empty()) check("user", h.user, user_field_problem(h.user));
+  if (!h.key.empty()) check("key", h.key, key_field_problem(h.key));
+  if (!h.addr.empty()) check("addr", h.addr, host_field_problem(h.addr));
+}
 
 std::vector<HostEntry> parse_hostfile(std::string_view text, const std::string& source) {
   std::vector<HostEntry> hosts;
@@ -54,23 +153,29 @@ std::vector<HostEntry> parse_hostfile(std::string_view text, const std::string& 
     std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
     ++line_no;
-    if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    // A comment starts with a '#' that begins a word; one inside a word (key=/keys/#1) is data.
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t' || line[i - 1] == '\r')) {
+        line = line.substr(0, i);
+        break;
+      }
+    }
     auto words = split_ws(line);
     if (words.empty()) continue;
     const std::string where = source + ":" + std::to_string(line_no);
     HostEntry h;
     h.line = line_no;
     h.host = std::string(words[0]);
-    if (h.host[0] == '-')
-      throw moe::Error(where + ": host name '" + h.host + "' must not start with '-'");
-    if (h.host.find('=') != std::string::npos)
-      throw moe::Error(where + ": a line must start with a host name, found '" + h.host + "'");
+    if (h.host.find('=') != std::string::npos && h.host[0] != '-')
+      throw moe::Error(where + ": a line must start with a host name, found '" + shown(h.host) + "'");
+    if (std::string why = host_field_problem(h.host); !why.empty())
+      throw moe::Error(where + ": host '" + shown(h.host) + "' " + why);
     bool seen_slots = false, seen_user = false, seen_port = false, seen_key = false, seen_addr = false;
     for (size_t w = 1; w < words.size(); ++w) {
       std::string_view word = words[w];
       size_t eq = word.find('=');
       if (eq == std::string_view::npos || eq == 0 || eq + 1 == word.size())
-        throw moe::Error(where + ": expected key=value after the host, found '" + std::string(word) + "'");
+        throw moe::Error(where + ": expected key=value after the host, found '" + shown(word) + "'");
       std::string_view k = word.substr(0, eq), v = word.substr(eq + 1);
       auto once = [&](bool& seen) {
         if (seen) throw moe::Error(where + ": '" + std::string(k) + "' given twice");
@@ -82,9 +187,10 @@ std::vector<HostEntry> parse_hostfile(std::string_view text, const std::string& 
       else if (k == "key") { once(seen_key); h.key = std::string(v); }
       else if (k == "addr") { once(seen_addr); h.addr = std::string(v); }
       else
-        throw moe::Error(where + ": unknown option '" + std::string(k) +
+        throw moe::Error(where + ": unknown option '" + shown(k) +
                          "' (known: slots, user, port, key, addr)");
     }
+    check_host_entry(h, where);
     for (const HostEntry& other : hosts)
       if (other.host == h.host && other.port == h.port && other.user == h.user)
         throw moe::Error(where + ": host '" + h.label() + "' already listed on line " +

@@ -24,7 +24,21 @@ struct HostEntry {
   const std::string& rendezvous_address() const { return addr.empty() ? host : addr; }
 };
 
+// Why a field cannot be used ("" when it can). Nothing of a host entry may reach a shell as code
+// (an ssh config's ProxyCommand expands %h and %r through /bin/sh; `addr` is on the remote command
+// line), so the fields are checked against what they can legitimately hold:
+//  host, addr: a DNS name (ASCII letters, digits, '-', '.'; what libssh accepts, so a ~/.ssh/config
+//              alias must be one too; non-ASCII names in their xn-- form) or an IPv4/IPv6 address;
+//  user:       letters, digits, '.', '_', '-', '@', '+' and non-ASCII letters; not starting with '-';
+//  key:        a local file path (read by libssh, never by a shell): anything but control characters.
+std::string host_field_problem(std::string_view host);
+std::string user_field_problem(std::string_view user);
+std::string key_field_problem(std::string_view key);
+// Throws moe::Error "WHERE: FIELD 'value' …" (one line) for the first field of `h` that cannot be used.
+void check_host_entry(const HostEntry& h, const std::string& where);
+
 // Parses hostfile text; `source` names the file in error messages ("hosts.txt:3: ...").
+// '#' starts a comment at the start of a line or after a space (a '#' inside a word is kept).
 std::vector<HostEntry> parse_hostfile(std::string_view text, const std::string& source);
 // Reads and parses a hostfile; throws moe::Error naming the file and line.
 std::vector<HostEntry> load_hostfile(const std::string& path);

@@ -15,6 +15,18 @@ void set_option(ssh_session s, enum ssh_options_e opt, const void* value, const 
     throw moe::Error(host + ": cannot set ssh option " + what + ": " + ssh_get_error(s));
 }
 
+// libssh expands %d, %u, %h… (and a leading ~) in the known_hosts and ssh config paths it is
+// given; a literal '%' is written %%. Without this, "/data/100%done/known_hosts" was read as
+// "/data/100<home>one/known_hosts": every host looked unknown, and an accepted key went there.
+std::string libssh_path(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '%') out += '%';
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 SshSession::SshSession(ssh_session s, HostEntry host, ConnectOptions options)
@@ -29,6 +41,9 @@ std::string SshSession::error_text() { return ssh_get_error(session_); }
 
 std::unique_ptr<SshSession> SshSession::connect(const HostEntry& host, const ConnectOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
+  // Entries from a hostfile are checked when parsed; these come from code (a table, a test). A
+  // host or user that is not plain data never reaches libssh (whose ProxyCommand goes to /bin/sh).
+  check_host_entry(host, "host entry");
   ssh_session s = ssh_new();
   if (!s) throw moe::Error(host.host + ": cannot create an ssh session");
   // Owned from here on, so every throw below frees it.
@@ -38,7 +53,8 @@ std::unique_ptr<SshSession> SshSession::connect(const HostEntry& host, const Con
   if (options.process_config) {
     // Parse the config first: libssh lets a config line overwrite options set before it, and the
     // hostfile's explicit user/port/key must win, as they do on OpenSSH's command line.
-    const char* file = options.ssh_config_file.empty() ? nullptr : options.ssh_config_file.c_str();
+    const std::string config = libssh_path(options.ssh_config_file);
+    const char* file = config.empty() ? nullptr : config.c_str();
     if (ssh_options_parse_config(s, file) < 0)
       throw moe::Error(host.host + ": cannot parse ssh config " +
                        (file ? options.ssh_config_file : std::string("~/.ssh/config")) + ": " +
@@ -53,7 +69,7 @@ std::unique_ptr<SshSession> SshSession::connect(const HostEntry& host, const Con
   }
   if (!host.user.empty()) set_option(s, SSH_OPTIONS_USER, host.user.c_str(), host.host, "user");
   if (!options.known_hosts_file.empty())
-    set_option(s, SSH_OPTIONS_KNOWNHOSTS, options.known_hosts_file.c_str(), host.host, "known_hosts");
+    set_option(s, SSH_OPTIONS_KNOWNHOSTS, libssh_path(options.known_hosts_file).c_str(), host.host, "known_hosts");
   // Every exchange here is a small request waiting for its answer: Nagle's delay would add ~40 ms
   // to each (measured on loopback: channel open 45 ms → under 1 ms).
   int nodelay = 1;

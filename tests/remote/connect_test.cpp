@@ -1,5 +1,6 @@
 // Connecting to the real test sshd: host-key policy, changed keys, client auth, ssh config.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "remote_fixture.h"
@@ -127,5 +128,74 @@ TEST(Connect, HonoursSshConfigAliases) {
   // A port with no server: a connect error naming the host and address.
   h.port = 2299;
   EXPECT_NE(connect_error(h, o).find("node-b: cannot connect to 127.0.0.1:2299"), std::string::npos);
+  fs::remove_all(tmp);
+}
+
+// Hostile input: known_hosts, ssh config and key files in a directory whose name holds spaces,
+// quotes, '$', '%' sequences and non-ASCII are used as those exact files. libssh expands %d, %u…
+// in the first two; before ssh_session.cpp escaped '%', "100%done" became "100<home>one", every
+// host looked unknown and an accepted key was written to that other path.
+TEST(Connect, PathsWithQuotesDollarPercentAndNonAsciiAreUsedLiterally) {
+  fs::path tmp = temp_dir("paths");
+  const fs::path dir = tmp / "dir 'q' \"dq\" $HOME `id` ü 100%done %d%%";
+  fs::create_directories(dir);
+  ConnectOptions o = trusted_options(tmp);
+  const fs::path known = dir / "known hosts";
+  fs::copy_file(o.known_hosts_file, known);
+  o.known_hosts_file = known.string();
+  const fs::path key = dir / "key $x 'k'";
+  fs::copy_file(fixture_dir() / "client_key", key);
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+  const fs::path config = dir / "ssh config";
+  write_file(config, "Host literal-alias\n  HostName 127.0.0.1\n  Port 2223\n");
+  o.process_config = true;
+  o.ssh_config_file = config.string();
+
+  HostEntry h;
+  h.host = "literal-alias";  // only the config in that directory knows it
+  h.key = key.string();
+  std::unique_ptr<SshSession> s;
+  ASSERT_NO_THROW(s = SshSession::connect(h, o)) << connect_error(h, o);
+  EXPECT_EQ(s->home(), node_home(1).string()) << "the ssh config was not read";
+
+  // A new key accepted into a known_hosts file in that directory lands in that very file.
+  const fs::path fresh = dir / "fresh %h known_hosts";
+  write_file(fresh, "");
+  o.known_hosts_file = fresh.string();
+  o.unknown_host = UnknownHostPolicy::accept_new;
+  ASSERT_NO_THROW(SshSession::connect(h, o)) << connect_error(h, o);
+  EXPECT_NE(read_file(fresh).find("[127.0.0.1]:2223"), std::string::npos) << "known_hosts written elsewhere";
+  o.unknown_host = UnknownHostPolicy::reject;
+  EXPECT_EQ(connect_error(h, o), "") << "the key just accepted is not found again";
+  fs::remove_all(tmp);
+}
+
+// A host entry built in code (the studio's table, a caller of the library) is checked as a
+// hostfile line is: a user or host that is not plain data never reaches libssh, whose ssh config
+// ProxyCommand expands %r and %h through /bin/sh (CVE-2023-6004 in libssh < 0.10.6).
+TEST(Connect, HostileHostOrUserFromCodeIsRefusedBeforeLibssh) {
+  fs::path tmp = temp_dir("hostile-entry");
+  ConnectOptions o = trusted_options(tmp);
+  const std::string marker = "/tmp/moe-pwned-connect-" + std::to_string(::getpid());
+  o.process_config = true;
+  o.ssh_config_file = (tmp / "ssh_config").string();
+  write_file(o.ssh_config_file, "Host *\n  ProxyCommand true %h %r\n");
+  for (const std::string& user : {"$(touch " + marker + ")", "`touch " + marker + "`", "me;touch " + marker,
+                                  "me\ntouch " + marker, "-oProxyCommand=touch " + marker}) {
+    HostEntry h = node(0);
+    h.user = user;
+    const std::string err = connect_error(h, o);
+    EXPECT_EQ(err.rfind("host entry: user '", 0), 0u) << err;
+    EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  }
+  for (const std::string& host : {"$(touch " + marker + ")", "127.0.0.1;touch " + marker, std::string("a b"),
+                                  std::string("ünï")}) {
+    HostEntry h = node(0);
+    h.host = host;
+    const std::string err = connect_error(h, o);
+    EXPECT_EQ(err.rfind("host entry: host '", 0), 0u) << err;
+  }
+  EXPECT_FALSE(fs::exists(marker)) << "a hostile field ran as a command";
+  fs::remove(marker);
   fs::remove_all(tmp);
 }

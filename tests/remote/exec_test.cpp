@@ -6,6 +6,7 @@
 #include "ssh_session.h"
 
 std::vector<std::string> hostile_strings();  // shell_quote_test.cpp
+std::string pwned_marker();                  // shell_quote_test.cpp
 
 using namespace moe::remote;
 using namespace moe::remote::test;
@@ -36,6 +37,7 @@ TEST(Exec, HostileStringsRoundTripThroughRemotePrintf) {
   // Several arguments keep their boundaries.
   ExecResult r = s->run("printf '<%s>' " + shell_join({"a b", "", "c'd", "$x"}));
   EXPECT_EQ(r.out, "<a b><><c'd><$x>");
+  EXPECT_FALSE(fs::exists(pwned_marker())) << "a quoted string ran as a command on the node";
   fs::remove_all(tmp);
 }
 
