@@ -172,7 +172,8 @@ void MainWindow::offerReattach(bool ask) {
       QString label = QString("run %1").arg(id);
       try {
         const store::RunInfo info = store::RunReader(store_path_.toStdString()).run(id);
-        label += QString(" · %1 · %2 steps stored").arg(QString::fromStdString(info.name)).arg(info.n_steps);
+        // One arg() call: a chained .arg() would rewrite a "%2" inside the name.
+        label += QString(" · %1 · %2 steps stored").arg(QString::fromStdString(info.name), QString::number(info.n_steps));
       } catch (const std::exception&) {
       }
       items << label;
@@ -260,8 +261,8 @@ void MainWindow::handleSpecChanged() {
   QColor c = errors ? errorColor(this) : warnings ? warningColor(this) : okColor(this);
   const int64_t world = model_->spec().parallel.world_size();
   spec_status_->setText(QString("<b>%1</b> · %2 · <span style='color:%3'>%4 errors, %5 warnings</span>")
-                            .arg(name.toHtmlEscaped(), world == 1 ? QString("1 rank") : QString("%1 ranks").arg(world))
-                            .arg(c.name()).arg(errors).arg(warnings));
+                            .arg(name.toHtmlEscaped(), world == 1 ? QString("1 rank") : QString("%1 ranks").arg(world),
+                                 c.name(), QString::number(errors), QString::number(warnings)));
   run_->setSpecNodes(int(model_->spec().cluster.nodes.size()));
   QString hosts_error;
   const auto hosts = hosts_->hosts(&hosts_error);

@@ -3,6 +3,7 @@
 
 #include <QColor>
 #include <QPalette>
+#include <QTextDocument>
 #include <QApplication>
 #include <cmath>
 
@@ -72,7 +73,9 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
     if (r.status == "failed" || r.status == "interrupted") return errorColor(any);
     if (r.status == "cancelled") return warningColor(any);
   }
-  if (role == Qt::ToolTipRole && index.column() == Notes) return QString::fromStdString(r.notes);
+  // A tooltip that looks like HTML is rendered as HTML: give the note as escaped text.
+  if (role == Qt::ToolTipRole && index.column() == Notes)
+    return r.notes.empty() ? QString() : Qt::convertFromPlainText(QString::fromStdString(r.notes), Qt::WhiteSpacePre);
   if (role == Qt::TextAlignmentRole && index.column() != Name && index.column() != Tags && index.column() != Notes)
     return int(Qt::AlignRight | Qt::AlignVCenter);
   return {};

@@ -83,8 +83,8 @@ DesignWorkspace::DesignWorkspace(SpecModel* model, QWidget* parent) : QWidget(pa
   connect(pin, &QPushButton::clicked, this, [this, unpin] {
     const auto& p = model_->spec().parallel;
     estimates_->setBaseline(model_->plan(), QString("%1 (dp %2 · tp %3 · pp %4 · ep %5)")
-                                                .arg(QString::fromStdString(model_->spec().name))
-                                                .arg(p.dp).arg(p.tp).arg(p.pp).arg(p.ep));
+                                                .arg(QString::fromStdString(model_->spec().name), QString::number(p.dp),
+                                                     QString::number(p.tp), QString::number(p.pp), QString::number(p.ep)));
     unpin->setEnabled(model_->plan().has_value());
   });
   connect(unpin, &QPushButton::clicked, this, [this, unpin] {

@@ -165,13 +165,14 @@ void EstimatesView::setPlan(const std::optional<Plan>& plan, const QString& why_
       return QString(" (%1%2 %)").arg(pct >= 0 ? "+" : "").arg(pct, 0, 'f', 1);
     };
     summary_->setText(summary_->text() + QString(
-        "<p><b>vs baseline %1</b>: params %2 · memory %3%4 · a2a inter-node %5%6 · step %7%8 · comm/compute %9 %</p>")
-        .arg(baseline_label_.toHtmlEscaped(), formatCount(b.params.total))
+        "<p><b>vs baseline %9</b>: params %1 · memory %2%3 · a2a inter-node %4%5 · step %6%7 · comm/compute %8 %</p>")
+        .arg(formatCount(b.params.total))
         .arg(formatBytes(b.memory.peak), delta(m.peak, b.memory.peak))
         .arg(formatBytes(b.a2a.hierarchical ? b.a2a.hier_inter : b.a2a.flat_inter),
              delta(a.hierarchical ? a.hier_inter : a.flat_inter, b.a2a.hierarchical ? b.a2a.hier_inter : b.a2a.flat_inter))
         .arg(formatSeconds(b.time.step), delta(t.step, b.time.step))
-        .arg(b.time.comm_ratio * 100, 0, 'f', 1));
+        .arg(b.time.comm_ratio * 100, 0, 'f', 1)
+        .arg(baseline_label_.toHtmlEscaped()));  // last: a '%' in a spec name is text, not a placeholder
   }
 }
 

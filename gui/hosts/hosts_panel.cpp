@@ -40,13 +40,11 @@ QString cellText(const QTableWidget* t, int row, int col) {
 // One line of the probe result for the table, the rest for the tooltip.
 QString probeLine(const remote::HostProbe& p, const std::string& key_status) {
   QString gpus = p.gpus.empty() ? "no GPU" : QString("%1 GPU%2").arg(p.gpus.size()).arg(p.gpus.size() == 1 ? "" : "s");
+  // One arg() call: a chained .arg() would rewrite a "%5" in the node's OS name.
   return QString("✔ reachable, auth ok as %1 · key %2 (%3) · %4 · %5 cores · %6 · %7 ms · runtime %8")
       .arg(QString::fromStdString(p.user), QString::fromStdString(p.host_key), QString::fromStdString(key_status),
-           QString::fromStdString(p.os))
-      .arg(p.cores)
-      .arg(gpus)
-      .arg(p.latency_ms, 0, 'f', 1)
-      .arg(p.runtime_deployed ? QString("deployed (%1 bundle%2)").arg(p.bundles.size()).arg(p.bundles.size() == 1 ? "" : "s")
+           QString::fromStdString(p.os), QString::number(p.cores), gpus, QString::number(p.latency_ms, 'f', 1),
+           p.runtime_deployed ? QString("deployed (%1 bundle%2)").arg(p.bundles.size()).arg(p.bundles.size() == 1 ? "" : "s")
                               : QString("not deployed"));
 }
 
@@ -113,6 +111,8 @@ HostsPanel::HostsPanel(HostPrompts* prompts, QWidget* parent)
 
   validation_ = new QLabel;
   validation_->setObjectName("hostsValidation");
+  // Plain text: a message quoting a host field (a"b&c) must show those characters, not HTML.
+  validation_->setTextFormat(Qt::PlainText);
   validation_->setWordWrap(true);
   validation_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   layout->addWidget(validation_);
@@ -222,6 +222,17 @@ std::vector<remote::HostEntry> HostsPanel::hosts(QString* error) const {
     for (int r = 0; r < table_->rowCount(); ++r) {
       if (cellText(table_, r, colHost).isEmpty())
         throw moe::Error(std::string(kSource) + ":" + std::to_string(r + 1) + ": the host is empty");
+      // The hostfile has no quoting: a blank would split a cell into two words (a line break into
+      // two lines, another host), a leading '#' would comment the row out. Refused, naming the cell.
+      static const char* names[] = {"host", "port", "user", "slots", "key", "addr"};
+      for (int c = colHost; c <= colAddr; ++c) {
+        const QString v = cellText(table_, r, c);
+        const bool blank = std::any_of(v.begin(), v.end(), [](QChar ch) { return ch.isSpace(); });
+        if (blank || (c == colHost && v.startsWith('#')))
+          throw moe::Error(std::string(kSource) + ":" + std::to_string(r + 1) + ": " + names[c] + " '" +
+                           QString(v).replace('\n', "\\n").replace('\t', "\\t").replace('\r', "\\r").toStdString() +
+                           "' " + (blank ? "must not contain spaces, tabs or line breaks" : "must not start with '#'"));
+      }
     }
     auto hs = remote::parse_hostfile(hostfileText().toStdString(), kSource);
     if (hs.empty()) throw moe::Error(std::string(kSource) + ": no hosts (add one, or open a hostfile)");
@@ -237,7 +248,7 @@ void HostsPanel::validate() {
   QString err;
   auto hs = hosts(&err);
   if (!err.isEmpty()) {
-    validation_->setText(err.toHtmlEscaped());
+    validation_->setText(err);
     validation_->setStyleSheet(QString("color: %1").arg(errorColor(this).name()));
     return;
   }
@@ -257,7 +268,7 @@ void HostsPanel::setHostfileText(const QString& text) {
     for (const auto& h : hs) addHost(h);
     validate();
   } catch (const std::exception& e) {
-    validation_->setText(QString::fromUtf8(e.what()).toHtmlEscaped());
+    validation_->setText(QString::fromUtf8(e.what()));
     validation_->setStyleSheet(QString("color: %1").arg(errorColor(this).name()));
   }
 }
@@ -271,7 +282,7 @@ bool HostsPanel::loadFile(const QString& path) {
     validate();
     return true;
   } catch (const std::exception& e) {
-    validation_->setText(QString::fromUtf8(e.what()).toHtmlEscaped());
+    validation_->setText(QString::fromUtf8(e.what()));
     validation_->setStyleSheet(QString("color: %1").arg(errorColor(this).name()));
     return false;
   }
@@ -284,7 +295,7 @@ bool HostsPanel::saveFile(const QString& path) {
   QSaveFile f(path);
   const QByteArray bytes = QByteArray::fromStdString(remote::format_hostfile(hs));
   if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size() || !f.commit()) {
-    validation_->setText((path + ": cannot write: " + f.errorString()).toHtmlEscaped());
+    validation_->setText(path + ": cannot write: " + f.errorString());
     validation_->setStyleSheet(QString("color: %1").arg(errorColor(this).name()));
     return false;
   }

@@ -256,13 +256,14 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
   layer_->blockSignals(true);
   layer_->setRange(0, int(std::max<int64_t>(0, u.run.n_layers - 1)));
   layer_->blockSignals(false);
+  // One arg() call: a chained .arg() after the name would rewrite a "%4" inside it.
   info_->setText(QString("#%1 <b>%2</b> · %3 · step %4%5 · %6 rank%7 · %8 tokens/s")
-                     .arg(u.run.id).arg(QString::fromStdString(u.run.name).toHtmlEscaped(), status_)
-                     .arg(u.run.last_step)
-                     .arg(u.planned_steps > 0 ? QString(" / %1").arg(u.planned_steps) : QString())
-                     .arg(u.run.world_size)
-                     .arg(u.run.world_size == 1 ? "" : "s")
-                     .arg(std::isfinite(u.run.last_tokens_per_s) ? QString::number(u.run.last_tokens_per_s, 'f', 0) : "–"));
+                     .arg(QString::number(u.run.id), QString::fromStdString(u.run.name).toHtmlEscaped(), status_,
+                          QString::number(u.run.last_step),
+                          u.planned_steps > 0 ? QString(" / %1").arg(u.planned_steps) : QString(),
+                          QString::number(u.run.world_size), QString(u.run.world_size == 1 ? "" : "s"),
+                          std::isfinite(u.run.last_tokens_per_s) ? QString::number(u.run.last_tokens_per_s, 'f', 0)
+                                                                 : QString("–")));
 
   // Steps × experts heatmap of the chosen layer. heat_cells_ mirrors the fold's columns; only the
   // changed columns are written into it and into the map, except when the column count changes

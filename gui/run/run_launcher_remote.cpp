@@ -174,10 +174,10 @@ QString RunLauncher::reattachRemote(const QString& db_path, qint64 run, const re
   r->thread = std::thread([r, db_path, s = std::shared_ptr<remote::RunSession>(std::move(session))] {
     finish_run(*r, [&]() -> int {
       // The same words as the CLI's "run N, recording": the main window follows this run id.
+      // One arg() call: a chained .arg() would rewrite a "%4" in the store's path.
       r->post(QString("moe run: run %1, recording into %2 (reattached to job %3 from byte %4 of its metrics)")
-                  .arg(s->run_id())
-                  .arg(db_path, QString::fromStdString(s->job_id()))
-                  .arg(static_cast<qulonglong>(s->row().metrics_offset)));
+                  .arg(QString::number(s->run_id()), db_path, QString::fromStdString(s->job_id()),
+                       QString::number(static_cast<qulonglong>(s->row().metrics_offset))));
       s->start();
       return watch_session(*r, *s, s->host_labels().size());
     });
