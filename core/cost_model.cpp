@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "rank_layout.h"
+#include "spec_choices.h"
 
 namespace moe {
 
@@ -186,7 +187,7 @@ void plan_a2a(const JobSpec& s, const HardwareProfile& hw, Plan& plan, int64_t m
   // expert; token choice with a capacity keeps, in expectation under uniform routing, the share of
   // an expert's load that fits the capacity of the pooled batch (the dp·ep ranks decide drops
   // together, as one process would); dropless keeps every copy.
-  if (s.routing.type == "expert_choice") {
+  if (is_expert_choice(s.routing)) {
     a.kept_share = a.capacity_per_expert / (a.tokens_per_rank * k / E);
   } else if (capacity) {
     const double pooled = a.tokens_per_rank * double(p.dp) * ep;
@@ -212,7 +213,7 @@ void plan_a2a(const JobSpec& s, const HardwareProfile& hw, Plan& plan, int64_t m
   const double phases = 4 * ga * a.bytes_per_copy;  // four all-to-alls per layer per micro-batch
   a.flat_intra = per_dest * double(split.own - 1) * phases;
   a.flat_inter = per_dest * remote_members * phases;
-  if (!split.remote.empty() && s.routing.type != "expert_choice") {
+  if (!split.remote.empty() && !is_expert_choice(s.routing)) {
     // One copy per token per remote node that holds any of its kept copies, forwarded over NVLink
     // to the expert's rank there (DeepEP-style); own-node copies go directly.
     double nodes_hit = 0;
@@ -346,7 +347,7 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   pr.active_with_head = pr.active - pr.embedding;
 
   // Routed copies per token: token choice sends k; expert choice fills cf·k per token on average.
-  const double copies_per_token = s.routing.type == "expert_choice" ? s.routing.capacity_factor * k : k;
+  const double copies_per_token = is_expert_choice(s.routing) ? s.routing.capacity_factor * k : k;
   const LayerActivations la = layer_activations(s, copies_per_token);
   const double head_params_last = m.tie_embeddings ? (p.pp > 1 ? V * d : 0) : V * d;
 

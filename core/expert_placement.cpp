@@ -1,6 +1,7 @@
 #include "expert_placement.h"
 
 #include "error.h"
+#include "spec_choices.h"
 
 namespace moe {
 
@@ -23,11 +24,15 @@ Placement place_uniform(const PlacementInput& in) {
 
 }  // namespace
 
-std::vector<std::string> placement_strategies() { return {"uniform"}; }
+std::vector<std::string> placement_strategies() {
+  std::vector<std::string> out;
+  for (const Choice& c : choices_of("placement.strategy")) out.emplace_back(c.name);
+  return out;
+}
 
 Placement place_experts(const std::string& strategy, const PlacementInput& input) {
   if (strategy == "uniform") return place_uniform(input);
-  throw Error("placement.strategy: '" + strategy + "' is not supported (supported: uniform)");
+  throw Error("placement.strategy: '" + strategy + "' is not one of: " + choice_names("placement.strategy"));
 }
 
 }  // namespace moe

@@ -29,6 +29,7 @@ struct LayerPlacement {
 using Placement = std::vector<LayerPlacement>;  // one per layer
 
 Placement place_experts(const std::string& strategy, const PlacementInput& input);
+// The strategies place_experts knows: spec_choices.h's placement.strategy list.
 std::vector<std::string> placement_strategies();
 
 }  // namespace moe

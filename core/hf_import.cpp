@@ -9,6 +9,7 @@
 #include <set>
 
 #include "error.h"
+#include "spec_choices.h"
 
 namespace moe {
 
@@ -216,7 +217,8 @@ void read_deepseek(Reader& r, JobSpec& s) {
   m.n_kv_heads = m.n_heads;  // MLA has no KV-head grouping
   std::string score = "softmax";
   if (r.get_string("scoring_func", score)) {
-    if (score != "softmax" && score != "sigmoid") r.fail("scoring_func", "'" + score + "' is not softmax or sigmoid");
+    if (!is_choice("routing.score", score))
+      r.fail("scoring_func", "'" + score + "' is not one of: " + choice_names("routing.score"));
     rt.score = score;
   }
   r.get_double("routed_scaling_factor", rt.routed_scaling_factor);

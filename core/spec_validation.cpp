@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "error.h"
+#include "spec_choices.h"
 
 namespace moe {
 
@@ -60,11 +61,9 @@ class Checker {
     }
     return true;
   }
-  void one_of(const std::string& path, const std::string& v, std::vector<std::string> allowed) {
-    if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return;
-    std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    error(path, "'" + v + "' is not one of: " + list);
+  // A field with a closed set of values (spec_choices.h).
+  void one_of(const std::string& path, const std::string& v) {
+    if (!is_choice(path, v)) error(path, "'" + v + "' is not one of: " + choice_names(path));
   }
 };
 
@@ -84,7 +83,7 @@ void check_model(const ModelSpec& m, Checker& c) {
   c.range("model.rope_theta", m.rope_theta, 0.0, 1e12, true);
   c.range("model.norm_eps", m.norm_eps, 0.0, 1.0, true);
   c.range("model.init_std", m.init_std, 0.0, 10.0, true);
-  c.one_of("model.attention", m.attention, {"gqa", "mla"});
+  c.one_of("model.attention", m.attention);
   if (m.attention == "mla") {
     c.range("model.mla.q_lora_rank", m.mla.q_lora_rank, 0, kMaxDim);
     c.range("model.mla.kv_lora_rank", m.mla.kv_lora_rank, 1, kMaxDim);
@@ -123,19 +122,20 @@ void check_model(const ModelSpec& m, Checker& c) {
 
 void check_routing(const JobSpec& s, Checker& c) {
   const RoutingSpec& r = s.routing;
-  c.one_of("routing.type", r.type, {"token_choice", "expert_choice"});
-  c.one_of("routing.score", r.score, {"softmax", "sigmoid"});
-  c.one_of("routing.drop_policy", r.drop_policy, {"position", "probability"});
+  c.one_of("routing.type", r.type);
+  c.one_of("routing.score", r.score);
+  c.one_of("routing.drop_policy", r.drop_policy);
   c.range("routing.capacity_factor", r.capacity_factor, 0.0, 1e4);
   c.range("routing.aux_loss_coef", r.aux_loss_coef, 0.0, 1e3);
   c.range("routing.z_loss_coef", r.z_loss_coef, 0.0, 1e3);
   c.range("routing.jitter", r.jitter, 0.0, 1.0);
   c.range("routing.routed_scaling_factor", r.routed_scaling_factor, 0.0, 1e3, true);
   c.range("routing.bias_balancing.update_rate", r.bias_balancing.update_rate, 0.0, 10.0);
-  if (r.type == "expert_choice" && r.capacity_factor <= 0)
+  const bool expert_choice = is_expert_choice(r);
+  if (expert_choice && r.capacity_factor <= 0)
     c.error("routing.capacity_factor", "expert_choice needs a capacity factor > 0 (each expert takes "
                                        "capacity_factor · tokens · top_k / num_experts tokens)");
-  if (r.capacity_factor > 0 && r.capacity_factor < 1.0 && r.type == "token_choice")
+  if (r.capacity_factor > 0 && r.capacity_factor < 1.0 && !expert_choice)
     c.warning("routing.capacity_factor", str(r.capacity_factor) + " < 1 drops tokens even when the load is perfectly balanced");
   if (c.range("routing.n_group", r.n_group, 1, 1 << 16) && c.range("routing.topk_group", r.topk_group, 1, 1 << 16)) {
     const int64_t E = s.model.moe.num_experts;
@@ -202,12 +202,13 @@ void check_parallel(const JobSpec& s, Checker& c) {
 // at most two outputs per token that equals adding them one by one, with more the grouping of the
 // sum depends on the node layout (docs/expert-parallel.md, "Deterministic arithmetic").
 std::string deterministic_conflict(const JobSpec& s) {
-  const bool many_outputs = s.routing.type == "expert_choice" || s.model.moe.top_k > 2;
+  const bool expert_choice = is_expert_choice(s.routing);
+  const bool many_outputs = expert_choice || s.model.moe.top_k > 2;
   if (!s.parallel.hierarchical_a2a || s.parallel.ep <= 1 || !many_outputs || !s.runtime.deterministic ||
       s.runtime.backend != "cpu")
     return "";
   return std::string("with ") +
-         (s.routing.type == "expert_choice" ? "expert choice" : "top_k " + std::to_string(s.model.moe.top_k)) +
+         (expert_choice ? "expert choice" : "top_k " + std::to_string(s.model.moe.top_k)) +
          " a token's expert outputs are summed per node, which no one-process run reproduces bit for bit (the CPU "
          "runtime's runtime.deterministic): use the flat exchange, or set runtime.deterministic to false";
 }
@@ -229,21 +230,21 @@ void check_train(const JobSpec& s, Checker& c) {
   c.range("train.grad_clip", t.grad_clip, 0.0, 1e6);
   c.range("train.eval_every", t.eval_every, 0, int64_t{1} << 40);
   c.range("train.data.val_fraction", t.data.val_fraction, 0.0, 0.5, true);
-  c.one_of("train.data.kind", t.data.kind, {"text", "synthetic"});
+  c.one_of("train.data.kind", t.data.kind);
   if (t.warmup_steps > t.steps)
     c.warning("train.warmup_steps", str(t.warmup_steps) + " exceeds train.steps (" + str(t.steps) + "): the run never leaves warmup");
 }
 
 void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
-  c.one_of("runtime.backend", s.runtime.backend, {"cpu", "cuda"});
-  c.one_of("runtime.dtype", s.runtime.dtype, {"fp32", "bf16"});
+  c.one_of("runtime.backend", s.runtime.backend);
+  c.one_of("runtime.dtype", s.runtime.dtype);
   c.range("runtime.metrics_every", s.runtime.metrics_every, 1, int64_t{1} << 40);
   c.range("runtime.checkpoint_every", s.runtime.checkpoint_every, 0, int64_t{1} << 40);
   c.range("runtime.threads", s.runtime.threads, 0, 4096);
   if (s.runtime.backend == "cuda" && s.runtime.deterministic)
     c.warning("runtime.deterministic", "the cuda backend does not implement layout-invariant arithmetic: its runs match "
                                        "other layouts within rounding, not bit for bit (set false to silence this)");
-  c.one_of("placement.strategy", s.placement.strategy, {"uniform"});
+  c.one_of("placement.strategy", s.placement.strategy);
 
   const auto& nodes = s.cluster.nodes;
   const ParallelSpec& par = s.parallel;

@@ -15,21 +15,12 @@
 #include <limits>
 
 #include "common/theme.h"
-#include "expert_placement.h"
 #include "hardware_profile.h"
+#include "spec_choices.h"
 
 namespace moe::gui {
 
 QStringList fieldChoices(const QString& path) {
-  static const QHash<QString, QStringList> choices = {
-      {"model.attention", {"gqa", "mla"}},
-      {"routing.type", {"token_choice", "expert_choice"}},
-      {"routing.score", {"softmax", "sigmoid"}},
-      {"routing.drop_policy", {"position", "probability"}},
-      {"train.data.kind", {"text", "synthetic"}},
-      {"runtime.backend", {"cpu", "cuda"}},
-      {"runtime.dtype", {"fp32", "bf16"}},
-  };
   if (path == "cluster.hardware") {
     QStringList list;
     try {
@@ -39,12 +30,17 @@ QStringList fieldChoices(const QString& path) {
     }
     return list;
   }
-  if (path == "placement.strategy") {
-    QStringList list;
-    for (const auto& s : placement_strategies()) list << QString::fromStdString(s);
-    return list;
-  }
-  return choices.value(path);
+  QStringList list;  // the closed sets are core's (spec_choices.h)
+  for (const Choice& c : choices_of(path.toStdString())) list << QString::fromUtf8(c.name.data(), c.name.size());
+  return list;
+}
+
+QString choiceTooltip(const QString& path) {
+  QString tip = path;
+  for (const Choice& c : choices_of(path.toStdString()))
+    tip += "\n" + QString::fromUtf8(c.name.data(), c.name.size()) + ": " +
+           QString::fromUtf8(c.description.data(), c.description.size());
+  return tip;
 }
 
 SpecForm::SpecForm(SpecModel* model, const QString& section, QWidget* parent)
@@ -73,7 +69,7 @@ void SpecForm::build(QWidget* parent_widget, const nlohmann::json& node, const Q
     }
     QWidget* editor = it->is_array() ? makeNodesTable() : makeEditor(path, *it);
     editor->setObjectName(path);
-    editor->setToolTip(path);
+    editor->setToolTip(choiceTooltip(path));
     auto* message = new QLabel;
     message->setObjectName(path + "#message");
     message->setWordWrap(true);
@@ -101,6 +97,10 @@ QWidget* SpecForm::makeEditor(const QString& path, const nlohmann::json& value) 
   if (!choices.isEmpty()) {
     auto* combo = new QComboBox;
     combo->addItems(choices);
+    const auto described = choices_of(path.toStdString());  // one tooltip per value
+    for (int i = 0; i < combo->count() && i < static_cast<int>(described.size()); ++i)
+      combo->setItemData(i, QString::fromUtf8(described[i].description.data(), described[i].description.size()),
+                         Qt::ToolTipRole);
     combo->setCurrentText(QString::fromStdString(value.get<std::string>()));
     connect(combo, &QComboBox::currentTextChanged, this, [this, path](const QString& text) {
       if (!updating_) model_->setValue(path, text);

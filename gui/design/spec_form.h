@@ -46,5 +46,7 @@ class SpecForm : public QWidget {
 
 // Choices of the enumerated string fields ("routing.type" → token_choice, expert_choice).
 QStringList fieldChoices(const QString& path);
+// The field's path, then one line per value with its description (core's spec_choices.h).
+QString choiceTooltip(const QString& path);
 
 }  // namespace moe::gui

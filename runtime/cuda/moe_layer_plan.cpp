@@ -11,7 +11,7 @@ const char* layer_mode_name(LayerMode m) {
   switch (m) {
     case LayerMode::dropless: return "dropless";
     case LayerMode::capacity: return "capacity";
-    case LayerMode::expert_choice: return "expert_choice";
+    case LayerMode::expert_choice: return name_of(RoutingType::expert_choice).data();
   }
   return "?";
 }

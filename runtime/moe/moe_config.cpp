@@ -22,15 +22,9 @@ MoeConfig MoeConfig::from_spec(const JobSpec& spec) {
     throw Error("model.moe.d_shared_expert: must be > 0 when model.moe.shared_experts is " +
                 std::to_string(m.shared_experts));
 
-  if (r.type == "token_choice") c.type = RoutingType::token_choice;
-  else if (r.type == "expert_choice") c.type = RoutingType::expert_choice;
-  else throw Error("routing.type: unknown value '" + r.type + "' (token_choice or expert_choice)");
-  if (r.score == "softmax") c.score = ScoreFn::softmax;
-  else if (r.score == "sigmoid") c.score = ScoreFn::sigmoid;
-  else throw Error("routing.score: unknown value '" + r.score + "' (softmax or sigmoid)");
-  if (r.drop_policy == "position") c.drop_policy = DropPolicy::position;
-  else if (r.drop_policy == "probability") c.drop_policy = DropPolicy::probability;
-  else throw Error("routing.drop_policy: unknown value '" + r.drop_policy + "' (position or probability)");
+  c.type = moe::routing_type(r);
+  c.score = moe::score_fn(r);
+  c.drop_policy = moe::drop_policy(r);
 
   c.capacity_factor = r.capacity_factor;
   c.aux_loss_coef = r.aux_loss_coef;

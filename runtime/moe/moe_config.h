@@ -4,12 +4,13 @@
 #include <cstdint>
 
 #include "job_spec.h"
+#include "spec_choices.h"
 
 namespace moe::rt {
 
-enum class ScoreFn { softmax, sigmoid };
-enum class RoutingType { token_choice, expert_choice };
-enum class DropPolicy { position, probability };
+using moe::DropPolicy;
+using moe::RoutingType;
+using moe::ScoreFn;
 
 struct MoeConfig {
   int64_t d_model = 0;
