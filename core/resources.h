@@ -7,7 +7,7 @@ namespace moe {
 
 // The first existing directory holding hardware.json among: $MOE_RESOURCES_DIR; beside the
 // executable (../share/moe-studio/resources, then resources/ in a parent up to 4 levels, which
-// covers build/core/cli/moe in a source tree); MOE_SOURCE_DIR/resources (compiled in).
+// covers build/cli/moe in a source tree); MOE_SOURCE_DIR/resources (compiled in).
 // Throws moe::Error listing the places it looked.
 std::filesystem::path resources_dir();
 

@@ -81,7 +81,7 @@ echo "== 4. hierarchical all-to-all (ep 4 on 2 virtual nodes of 2, tiny-cpu top-
 echo "   measured: mean over steps of the a2a records' inter_bytes per rank per MoE layer (4 phases);"
 echo "   plan: moe plan's flat_inter / hier_inter (expectation under uniform routing)"
 printf "%14s %14s %14s %10s %12s\n" hierarchical measured plan "ratio" step_ms
-moe=$build/core/cli/moe
+moe=$build/cli/moe
 for hier in false true; do
   port=$((port + 1))
   set2=("${common[@]}" --set parallel.ep=4 --set parallel.gpus_per_node=2 --set parallel.hierarchical_a2a=$hier)

@@ -28,7 +28,7 @@ QString RunLauncher::cliPath() {
   QString env = qEnvironmentVariable("MOE_CLI");
   if (!env.isEmpty()) return env;
   QDir app(QCoreApplication::applicationDirPath());
-  for (const char* rel : {"../core/cli/moe", "moe", "../bin/moe"}) {
+  for (const char* rel : {"../cli/moe", "moe", "../bin/moe"}) {
     QFileInfo fi(app.filePath(rel));
     if (fi.isFile() && fi.isExecutable()) return fi.canonicalFilePath();
   }

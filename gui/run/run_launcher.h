@@ -24,7 +24,7 @@ class RunLauncher : public QObject {
   explicit RunLauncher(QObject* parent = nullptr);
   ~RunLauncher() override;
 
-  // $MOE_CLI, else `moe` beside moe-studio's build folder (../core/cli/moe) or install folder, else PATH.
+  // $MOE_CLI, else `moe` beside moe-studio's build folder (../cli/moe) or install folder, else PATH.
   static QString cliPath();
 
   // Writes the spec JSON to a temporary file and starts the CLI. Returns "" or the reason it could not.

@@ -49,7 +49,7 @@ std::filesystem::path runtime_exe() {
   const QString env = qEnvironmentVariable("MOE_RUNTIME");
   if (!env.isEmpty()) return env.toStdString();
   QFileInfo cli(RunLauncher::cliPath());
-  const QString path = QDir(cli.absolutePath()).filePath("../../runtime/app/moe-runtime");
+  const QString path = QDir(cli.absolutePath()).filePath("../runtime/app/moe-runtime");
   const QString canonical = QFileInfo(path).canonicalFilePath();  // "" when it does not exist
   return (canonical.isEmpty() ? QDir::cleanPath(path) : canonical).toStdString();
 }

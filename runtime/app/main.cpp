@@ -9,7 +9,7 @@
 
 #include <unistd.h>
 
-#include "commands.h"
+#include "runtime_commands.h"
 #include "error.h"
 #include "gemm.h"
 

@@ -36,6 +36,7 @@
 #include "run_session.h"
 #include "run_reader.h"
 #include "run_store.h"
+#include "runtime_path.h"
 
 namespace moe::cli {
 
@@ -46,25 +47,12 @@ namespace fs = std::filesystem;
 std::atomic<bool> g_cancel{false};
 void on_signal(int) { g_cancel = true; }
 
-fs::path self_dir() {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return fs::current_path();
-  buf[n] = '\0';
-  return fs::path(buf).parent_path();
-}
-
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot read: " + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-fs::path runtime_exe() {
-  if (const char* env = std::getenv("MOE_RUNTIME"); env && *env) return env;
-  return fs::weakly_canonical(self_dir() / "../../runtime/app/moe-runtime");
 }
 
 // The directory to deploy: --bundle, $MOE_BUNDLE, else build-dir/runtime-bundle made by
@@ -77,7 +65,7 @@ fs::path locate_bundle(const Args& args) {
   std::string script = MOE_BUNDLE_SCRIPT;
   if (const char* env = std::getenv("MOE_BUNDLE_SCRIPT"); env && *env) script = env;
   try {
-    return remote::locate_bundle(given, runtime_exe(), script,
+    return remote::locate_bundle(given, find_runtime(), script,
                                  [](const std::string& what) { std::fprintf(stderr, "moe run: %s\n", what.c_str()); });
   } catch (const Error& e) {
     // The CLI's way to give a bundle is --bundle.

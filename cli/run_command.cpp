@@ -27,6 +27,7 @@
 #include "run_reader.h"
 #include "run_store.h"
 #include "run_writers.h"
+#include "runtime_path.h"
 #include "spec_validation.h"
 
 namespace moe::cli {
@@ -58,28 +59,6 @@ volatile sig_atomic_t g_cancelled = 0;
 void forward_signal(int) {
   g_cancelled = 1;
   if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGINT);
-}
-
-fs::path self_dir() {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return fs::current_path();
-  buf[n] = '\0';
-  return fs::path(buf).parent_path();
-}
-
-std::string find_runtime() {
-  if (const char* env = std::getenv("MOE_RUNTIME"); env && *env) {
-    if (::access(env, X_OK) != 0) throw Error(std::string("MOE_RUNTIME: ") + env + " is not an executable");
-    return env;
-  }
-  const fs::path dir = self_dir();
-  // build/core/cli/moe → build/runtime/app/moe-runtime; an install puts both in one bin/.
-  for (const fs::path& p : {dir / "../../runtime/app/moe-runtime", dir / "moe-runtime"}) {
-    if (::access(p.c_str(), X_OK) == 0) return fs::weakly_canonical(p).string();
-  }
-  throw Error("moe-runtime: not found beside " + (dir / "moe").string() +
-              " (looked in ../../runtime/app and .); set MOE_RUNTIME to its path");
 }
 
 const char* kUsage =
@@ -121,7 +100,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   const std::vector<std::string> sets = args.values("--set");
   const JobSpec spec = load_spec(spec_file, sets);
   throw_if_invalid(validate_spec(spec));
-  const std::string runtime = find_runtime();
+  const std::string runtime = find_runtime().string();
 
   int64_t id;
   {

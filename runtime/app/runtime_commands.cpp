@@ -1,6 +1,6 @@
 // moe-runtime train / eval / bench: argument parsing and the glue to the trainer, the evaluator
 // and the MoE layer benchmark.
-#include "commands.h"
+#include "runtime_commands.h"
 
 #include <algorithm>
 #include <cstdio>
