@@ -127,7 +127,7 @@ int cmd_plan(const std::vector<std::string>& argv) {
   const HardwareProfile& hw =
       find_hardware(from_file.empty() ? builtin_hardware_profiles() : from_file, spec.cluster.hardware);
 
-  const std::vector<Diagnostic> diags = validate_with_hardware(spec, hw);
+  const std::vector<Diagnostic> diags = validate_spec(spec, &hw);
   const bool spec_ok = !has_errors(validate_spec(spec));  // the plan needs a consistent spec
   int errors = 0;
   const Diagnostic* first_error = nullptr;

@@ -496,9 +496,7 @@ std::string gib(double bytes) {
 
 }  // namespace
 
-std::vector<Diagnostic> validate_with_hardware(const JobSpec& spec, const HardwareProfile& hw) {
-  std::vector<Diagnostic> ds = validate_spec(spec);
-  if (has_errors(ds)) return ds;
+void add_memory_rule(const JobSpec& spec, const HardwareProfile& hw, std::vector<Diagnostic>& ds) {
   const Plan plan = plan_job(spec, hw);
   const MemoryBreakdown& m = plan.memory;
   std::string detail = " (stage " + std::to_string(m.stage) + ": weights " + gib(m.weights) + ", gradients " +
@@ -515,7 +513,6 @@ std::vector<Diagnostic> validate_with_hardware(const JobSpec& spec, const Hardwa
     ds.push_back({Severity::warning, "parallel",
                   "peak memory per GPU " + gib(m.peak) + " is " + pct + " of the " + hw.name + "'s " + gib(m.device) +
                       detail + "; little headroom for fragmentation and workspace"});
-  return ds;
 }
 
 json plan_to_json(const Plan& pl) {

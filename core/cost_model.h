@@ -154,10 +154,13 @@ std::array<A2aPhaseBytes, 4> a2a_bytes_for_routing(const JobSpec& spec, const A2
 // The plan; assumes a spec without validation errors (sizes positive, divisibility holds).
 Plan plan_job(const JobSpec& spec, const HardwareProfile& hw);
 
-// validate_spec plus the memory rule: a peak over the device's memory is an error at
-// `parallel` ("peak memory per GPU … exceeds …"), over 90 % a warning. The plan is skipped when
-// the spec has errors already.
-std::vector<Diagnostic> validate_with_hardware(const JobSpec& spec, const HardwareProfile& hw);
+// The memory rule of validate_spec (spec_validation.h), for a spec without errors: a peak over the
+// device's memory is an error at `parallel` ("peak memory per GPU … exceeds …"), over 90 % a warning.
+void add_memory_rule(const JobSpec& spec, const HardwareProfile& hw, std::vector<Diagnostic>& out);
+// validate_spec(spec, &hw), kept for old callers.
+inline std::vector<Diagnostic> validate_with_hardware(const JobSpec& spec, const HardwareProfile& hw) {
+  return validate_spec(spec, &hw);
+}
 
 nlohmann::json plan_to_json(const Plan& plan);
 

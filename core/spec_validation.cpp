@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "cost_model.h"
 #include "error.h"
 #include "spec_choices.h"
 
@@ -95,6 +96,8 @@ void check_model(const ModelSpec& m, Checker& c) {
     if (m.head_dim == 0 && m.d_model % m.n_heads != 0)
       c.error("model.d_model", str(m.d_model) + " is not divisible by model.n_heads (" + str(m.n_heads) +
                                    "); set model.head_dim or change the sizes");
+    else if (m.resolved_head_dim() % 2 != 0)
+      c.error("model.head_dim", str(m.resolved_head_dim()) + " must be even (rotary embedding rotates pairs)");
     if (m.n_heads % m.n_kv_heads != 0)
       c.error("model.n_kv_heads", str(m.n_kv_heads) + " does not divide model.n_heads (" + str(m.n_heads) + ")");
   }
@@ -276,7 +279,7 @@ void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
 
 }  // namespace
 
-std::vector<Diagnostic> validate_spec(const JobSpec& spec) {
+std::vector<Diagnostic> validate_spec(const JobSpec& spec, const HardwareProfile* hardware) {
   Checker c;
   if (spec.name.empty()) c.error("name", "must not be empty");
   check_model(spec.model, c);
@@ -284,6 +287,13 @@ std::vector<Diagnostic> validate_spec(const JobSpec& spec) {
   check_parallel(spec, c);
   check_train(spec, c);
   check_runtime_and_cluster(spec, c);
+  if (hardware && !has_errors(c.out)) add_memory_rule(spec, *hardware, c.out);  // cost_model.h
+  return c.out;
+}
+
+std::vector<Diagnostic> validate_model(const ModelSpec& model) {
+  Checker c;
+  check_model(model, c);
   return c.out;
 }
 

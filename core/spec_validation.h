@@ -19,9 +19,15 @@ struct Diagnostic {
   std::string text() const;  // "error: path: message" / "warning: path: message"
 };
 
-// The spec's own rules. The memory rule (peak memory per GPU against the device) needs a hardware
-// profile and lives with the cost model.
-std::vector<Diagnostic> validate_spec(const JobSpec& spec);
+struct HardwareProfile;  // hardware_profile.h
+
+// Every rule in one place, for the CLI, the studio and the runtime: the spec's own rules and, given
+// a hardware profile, the memory rule (peak memory per GPU against the device: an error above it,
+// a warning above 90 %; skipped while the spec has errors).
+std::vector<Diagnostic> validate_spec(const JobSpec& spec, const HardwareProfile* hardware = nullptr);
+// The model's rules alone (part of validate_spec): what a runtime needs before it builds a model
+// from a spec that may have no cluster or training part worth checking.
+std::vector<Diagnostic> validate_model(const ModelSpec& model);
 
 bool has_errors(const std::vector<Diagnostic>& diagnostics);
 // Why the CPU runtime's deterministic arithmetic cannot hold for this spec (empty: it can). The

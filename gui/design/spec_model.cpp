@@ -113,7 +113,7 @@ void SpecModel::revalidate() {
     diagnostics_.push_back({Severity::error, "cluster.hardware", e.what()});
   }
   if (hw) {
-    diagnostics_ = validate_with_hardware(spec_, *hw);
+    diagnostics_ = validate_spec(spec_, hw);
     if (!has_errors(diagnostics_)) {
       try {
         plan_ = plan_job(spec_, *hw);

@@ -8,7 +8,7 @@
 #include <map>
 #include <thread>
 
-#include "backend_check.h"
+#include "cpu_support.h"
 #include "cuda_train_command.h"
 #include "byte_data.h"
 #include "checkpoint.h"

@@ -10,7 +10,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "backend_check.h"
+#include "cpu_support.h"
 #include "batch_sampler.h"
 #include "byte_data.h"
 #include "ep_runtime.h"

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "cpu_support.h"
 #include "cross_entropy.h"
 #include "embedding.h"
 #include "error.h"
@@ -35,34 +36,6 @@ struct MixtralModel::Layer {
 
 namespace {
 
-void check_supported(const JobSpec& spec, bool distributed) {
-  const auto& m = spec.model;
-  if (m.attention != "gqa")
-    throw Error("model.attention: '" + m.attention + "' is not supported by the CPU runtime (only gqa)");
-  if (spec.parallel.tp > 1)
-    throw Error("parallel.tp: " + std::to_string(spec.parallel.tp) + " — tensor parallelism is not supported by the CPU runtime");
-  if (spec.parallel.pp > 1)
-    throw Error("parallel.pp: " + std::to_string(spec.parallel.pp) + " — pipeline parallelism is not supported by the CPU runtime");
-  if (spec.parallel.ep > 1 && !distributed)
-    throw Error("parallel.ep: " + std::to_string(spec.parallel.ep) +
-                " — expert parallelism is not supported by this single-process runtime yet");
-  if (spec.runtime.dtype != "fp32")
-    throw Error("runtime.dtype: '" + spec.runtime.dtype + "' is not supported by the CPU runtime (only fp32)");
-  if (m.d_model <= 0 || m.n_layers <= 0 || m.vocab_size <= 0 || m.seq_len <= 0)
-    throw Error("model: d_model, n_layers, vocab_size and seq_len must be positive");
-  if (m.n_heads <= 0 || m.n_kv_heads <= 0 || m.n_heads % m.n_kv_heads != 0)
-    throw Error("model.n_kv_heads: " + std::to_string(m.n_kv_heads) + " must divide model.n_heads (" +
-                std::to_string(m.n_heads) + ")");
-  const int64_t hd = m.resolved_head_dim();
-  if (hd <= 0 || hd % 2 != 0)
-    throw Error("model.head_dim: " + std::to_string(hd) + " must be positive and even (rotary embedding)");
-  if (m.moe.first_dense_layers < 0 || m.moe.first_dense_layers > m.n_layers)
-    throw Error("model.moe.first_dense_layers: " + std::to_string(m.moe.first_dense_layers) +
-                " is outside 0.." + std::to_string(m.n_layers));
-  if (m.moe.first_dense_layers > 0 && m.d_ff <= 0)
-    throw Error("model.d_ff: must be positive when model.moe.first_dense_layers > 0");
-}
-
 // FNV-1a: a stable hash of a parameter's name for its own random stream.
 uint64_t name_hash(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
@@ -79,7 +52,7 @@ MixtralModel::MixtralModel(const JobSpec& spec, const ModelOptions& options)
       d_model_(spec.model.d_model),
       vocab_(spec.model.vocab_size),
       head_dim_(spec.model.resolved_head_dim()) {
-  check_supported(spec, static_cast<bool>(options.make_moe_layer));
+  check_model_supported(spec, static_cast<bool>(options.make_moe_layer));
   embed_tokens_ = Param("model.embed_tokens.weight", {vocab_, d_model_});
   norm_ = Param("model.norm.weight", {d_model_});
   if (!spec.model.tie_embeddings) lm_head_ = Param("lm_head.weight", {vocab_, d_model_});

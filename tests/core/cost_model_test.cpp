@@ -368,13 +368,13 @@ TEST(Overflow, WorldSizeOfAbsurdLayout) {
 TEST(MemoryRule, ErrorWarningAndOk) {
   JobSpec s = load_spec(test::preset("mixtral-8x7b"));
   const double peak = plan_job(s, test_gpu()).memory.peak / (1024.0 * 1024 * 1024);
-  auto only_memory = [](const std::vector<Diagnostic>& ds) {
+  auto only_memory = [&s](const HardwareProfile& gpu) {
     std::vector<Diagnostic> out;
-    for (const auto& d : ds)
+    for (const auto& d : validate_spec(s, &gpu))
       if (d.message.find("peak memory per GPU") != std::string::npos) out.push_back(d);
     return out;
   };
-  auto err = only_memory(validate_with_hardware(s, test_gpu(peak * 0.99)));
+  auto err = only_memory(test_gpu(peak * 0.99));
   ASSERT_EQ(err.size(), 1u);
   EXPECT_EQ(err[0].severity, Severity::error);
   EXPECT_EQ(err[0].path, "parallel");
@@ -382,21 +382,23 @@ TEST(MemoryRule, ErrorWarningAndOk) {
   EXPECT_NE(err[0].message.find("weights"), std::string::npos);
   EXPECT_NE(err[0].message.find("raise parallel.ep"), std::string::npos);
 
-  auto warn = only_memory(validate_with_hardware(s, test_gpu(peak / 0.95)));
+  auto warn = only_memory(test_gpu(peak / 0.95));
   ASSERT_EQ(warn.size(), 1u);
   EXPECT_EQ(warn[0].severity, Severity::warning);
   EXPECT_NE(warn[0].message.find("95% of the test-gpu's"), std::string::npos) << warn[0].message;
 
-  EXPECT_TRUE(only_memory(validate_with_hardware(s, test_gpu(peak / 0.8))).empty());
+  EXPECT_TRUE(only_memory(test_gpu(peak / 0.8)).empty());
   // A layout that does not fit: Mixtral 8x7B on one GPU.
   JobSpec one = load_spec(test::preset("mixtral-8x7b"), {"parallel.pp=1", "parallel.ep=1", "parallel.gpus_per_node=1",
                                                          "cluster.nodes=[{\"host\":\"a\",\"slots\":1}]"});
-  EXPECT_TRUE(has_errors(validate_with_hardware(one, test_gpu())));
+  const HardwareProfile gpu = test_gpu();
+  EXPECT_TRUE(has_errors(validate_spec(one, &gpu)));
 }
 
 TEST(MemoryRule, SkippedWhenTheSpecHasErrors) {
   JobSpec s = parse_spec("{}", {"parallel.ep=3"});
-  auto ds = validate_with_hardware(s, test_gpu());
+  const HardwareProfile gpu = test_gpu();
+  auto ds = validate_spec(s, &gpu);
   ASSERT_TRUE(has_errors(ds));
   for (const auto& d : ds) EXPECT_EQ(d.message.find("peak memory"), std::string::npos);
 }

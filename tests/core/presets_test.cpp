@@ -30,7 +30,7 @@ TEST(Presets, EveryPresetValidatesOnItsHardware) {
     EXPECT_EQ(s.name, name);
     EXPECT_GT(s.comment.size(), 40u) << "the comment names the source";
     const HardwareProfile& hw = find_hardware(builtin_hardware_profiles(), s.cluster.hardware);
-    auto ds = validate_with_hardware(s, hw);
+    auto ds = validate_spec(s, &hw);
     EXPECT_FALSE(has_errors(ds)) << all_text(ds);
     Plan p = plan_job(s, hw);
     EXPECT_LE(p.memory.peak, kMemoryWarnFraction * hw.memory_bytes) << "leave headroom on " << hw.name;

@@ -1,16 +1,18 @@
-// Refuses settings the single-process CPU runtime does not implement (see backend_check.h).
-#include "backend_check.h"
+// The CPU runtime's limits (see cpu_support.h).
+#include "cpu_support.h"
 
 #include "error.h"
+#include "spec_choices.h"
 #include "spec_validation.h"
 
 namespace moe::rt {
 
-void check_supported_by_cpu_runtime(const JobSpec& spec, bool multi_process) {
+void check_model_supported(const JobSpec& spec, bool multi_process) {
   const auto& p = spec.parallel;
   if (spec.runtime.backend == "cuda")
     throw Error("runtime.backend: cuda is not available in this build of moe-runtime (built without CUDA); use cpu");
-  if (spec.runtime.backend != "cpu") throw Error("runtime.backend: '" + spec.runtime.backend + "' is unknown (cpu or cuda)");
+  if (spec.runtime.backend != "cpu")
+    throw Error("runtime.backend: '" + spec.runtime.backend + "' is not one of: " + choice_names("runtime.backend"));
   if (spec.runtime.dtype != "fp32")
     throw Error("runtime.dtype: " + spec.runtime.dtype + " is not supported on the cpu backend (only fp32)");
   if (spec.model.attention != "gqa")
@@ -21,10 +23,15 @@ void check_supported_by_cpu_runtime(const JobSpec& spec, bool multi_process) {
     throw Error("parallel.ep: " + std::to_string(p.ep) + " — expert parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·ep)");
   if (p.dp > 1 && !multi_process)
     throw Error("parallel.dp: " + std::to_string(p.dp) + " — data parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·ep)");
+  throw_if_invalid(validate_model(spec.model));
+}
+
+void check_supported_by_cpu_runtime(const JobSpec& spec, bool multi_process) {
+  check_model_supported(spec, multi_process);
   if (spec.model.vocab_size < 256)
     throw Error("model.vocab_size: " + std::to_string(spec.model.vocab_size) + " is smaller than the 256 byte tokens");
   if (const std::string why = deterministic_conflict(spec); !why.empty()) throw Error("parallel.hierarchical_a2a: " + why);
-  throw_if_invalid(validate_spec(spec));  // after the backend's own refusals, which say more
+  throw_if_invalid(validate_spec(spec));  // after the runtime's own refusals, which say more
 }
 
 }  // namespace moe::rt

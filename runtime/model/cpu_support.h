@@ -1,0 +1,19 @@
+#pragma once
+// What the CPU runtime can run, in one place: the cpu backend in fp32, GQA attention, no tensor or
+// pipeline parallelism, expert and data parallelism only as one process per rank. Everything else a
+// spec may ask for is refused with a one-line message naming the field, never silently ignored.
+// The spec's own rules are core's (validate_spec); these are the runtime's limits on top of them.
+#include "job_spec.h"
+
+namespace moe::rt {
+
+// The model's part (MixtralModel checks it when built): the limits above, then core's model rules.
+// `multi_process`: this process is one rank of a launched job (runtime/ep), so parallel.ep and
+// parallel.dp may exceed 1.
+void check_model_supported(const JobSpec& spec, bool multi_process);
+
+// A whole training or evaluation job: the model's part, a byte vocabulary, what deterministic
+// arithmetic cannot keep layout-invariant, then every rule of core's validate_spec.
+void check_supported_by_cpu_runtime(const JobSpec& spec, bool multi_process = false);
+
+}  // namespace moe::rt
