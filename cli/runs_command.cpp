@@ -40,7 +40,7 @@ const char* kUsage =
     "       moe runs tag RUN TAG… --db FILE [--remove]\n"
     "       moe runs import STREAM.jsonl|- --db FILE [--name NAME] [--tag TAG]…\n\n"
     "RUN is a run id or a run name (the newest run of that name). `export --format jsonl` writes the\n"
-    "metrics stream back (ARCHITECTURE.md 3.3); `import` records a stream made elsewhere (a cluster\n"
+    "metrics stream back (docs/architecture.md 3.3); `import` records a stream made elsewhere (a cluster\n"
     "job's stdout). Exit status: 0 success, 1 a failure (one line on stderr), 2 usage.\n";
 
 std::string num_or_dash(double v, int decimals) { return std::isnan(v) ? "-" : fmt_fixed(v, decimals); }

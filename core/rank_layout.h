@@ -1,5 +1,5 @@
 #pragma once
-// Rank layout (ARCHITECTURE.md 3.2): rank = tp + TP·(ep + EP·(dp + DP·pp)), node = rank / gpus_per_node.
+// Rank layout (docs/architecture.md 3.2): rank = tp + TP·(ep + EP·(dp + DP·pp)), node = rank / gpus_per_node.
 // One function computes every rank's coordinates and every communication group; the runtime, the
 // designer grid and the cost model all use it.
 #include <cstdint>

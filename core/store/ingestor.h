@@ -1,5 +1,5 @@
 #pragma once
-// Streaming ingest of a metrics stream (ARCHITECTURE.md 3.3) into the run store.
+// Streaming ingest of a metrics stream (docs/architecture.md 3.3) into the run store.
 //
 //   moe::store::Ingestor ing("runs.sqlite", run_id);
 //   while (n = read(fd, buf, …)) ing.feed({buf, n});   // any byte source, any piece size

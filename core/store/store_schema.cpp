@@ -10,7 +10,7 @@ namespace moe::store {
 
 namespace {
 
-// Version 1: runs and the raw records of the metrics stream (ARCHITECTURE.md 3.3).
+// Version 1: runs and the raw records of the metrics stream (docs/architecture.md 3.3).
 // Tables holding many rows per run are WITHOUT ROWID, clustered on their natural key, so a range of
 // steps of one run (and, for expert_load, one layer) is one contiguous read.
 const char* kV1 = R"sql(

@@ -1,5 +1,5 @@
 #pragma once
-// A deterministic, contract-valid metrics stream (ARCHITECTURE.md 3.3) for tests, benchmarks and
+// A deterministic, contract-valid metrics stream (docs/architecture.md 3.3) for tests, benchmarks and
 // the stand-in runtime: per step, expert_load for every layer (skewed counts with some drops),
 // optional a2a records, and a step record; run_start first, run_end last when asked.
 #include <cstdint>

@@ -1,5 +1,5 @@
 #pragma once
-// Mean next-byte cross-entropy of a text (ARCHITECTURE.md 3.5): bytes are tokens (no BOS), windows
+// Mean next-byte cross-entropy of a text (docs/architecture.md 3.5): bytes are tokens (no BOS), windows
 // of seq_len + 1 bytes share their boundary byte, routing is dropless and noise-free.
 #include <cstdint>
 

@@ -40,7 +40,7 @@ namespace {
 const char* const kTrainHelp =
     "usage: moe-runtime train SPEC [--set k=v]... [--metrics FILE|-] [--checkpoint-dir DIR] [--resume DIR]\n"
     "Trains the spec's Mixtral-style MoE model on the CPU and writes the metrics stream (JSON Lines,\n"
-    "ARCHITECTURE.md 3.3) to stdout or FILE; logs go to stderr.\n\n"
+    "docs/architecture.md 3.3) to stdout or FILE; logs go to stderr.\n\n"
     "  SPEC                 a job spec file, or a preset name from resources/presets (e.g. tiny-cpu)\n"
     "  --set k=v            override a spec field, e.g. --set train.steps=50 (repeatable)\n"
     "  --metrics FILE|-     where the metrics stream goes (default: stdout)\n"
@@ -56,7 +56,7 @@ const char* const kTrainHelp =
 
 const char* const kEvalHelp =
     "usage: moe-runtime eval --checkpoint DIR (--text STRING | --file PATH) [--threads T]\n"
-    "Prints the mean next-byte cross-entropy of the text in nats as its last line (ARCHITECTURE.md 3.5:\n"
+    "Prints the mean next-byte cross-entropy of the text in nats as its last line (docs/architecture.md 3.5:\n"
     "bytes are tokens, windows of seq_len + 1 bytes sharing their boundary byte, dropless routing).\n";
 
 const char* const kBenchHelp =

@@ -1,5 +1,5 @@
 #pragma once
-// The subcommands of moe-runtime (ARCHITECTURE.md 3.4). Each takes its arguments (after the
+// The subcommands of moe-runtime (docs/architecture.md 3.4). Each takes its arguments (after the
 // subcommand name) and returns the process exit code; errors are thrown as moe::Error (one line,
 // exit 1) or UsageError (exit 2), and main() prints them.
 #include <atomic>

@@ -1,6 +1,6 @@
 #pragma once
 // The communicators one rank needs for expert parallelism, built from core's rank layout
-// (ARCHITECTURE.md 3.2) — never re-derived here:
+// (docs/architecture.md 3.2) — never re-derived here:
 //   ep         the EP group: tokens go to their experts by all-to-all
 //   expert_dp  ranks holding the same experts: expert gradients are all-reduced here
 //   dense_dp   ranks holding the same dense weights (dp × ep): dense gradients are all-reduced here

@@ -1,6 +1,6 @@
 #pragma once
 // The per-node launcher of `moe-runtime train SPEC --nproc-per-node N [--nnodes M --node-rank R
-// --master HOST:PORT]` (ARCHITECTURE.md 3.4). It starts the node's ranks as child processes in a
+// --master HOST:PORT]` (docs/architecture.md 3.4). It starts the node's ranks as child processes in a
 // process group of their own, each told its identity through the environment (rendezvous.h), and:
 //   - passes global rank 0's stdout (the metrics stream) through untouched, except that it holds
 //     back rank 0's `run_end` until every rank has exited, so that a failure elsewhere wins;

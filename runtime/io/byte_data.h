@@ -2,7 +2,7 @@
 // Training text as tokens: every byte of a file is one token (vocabulary 256). Loads the data a
 // spec names (a file, the bundled corpus or the synthetic generator), splits it into train and
 // validation (the validation part is the last `val_fraction` of the bytes), and cuts a text into
-// the eval windows of ARCHITECTURE.md 3.5.
+// the eval windows of docs/architecture.md 3.5.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -33,7 +33,7 @@ DataSplit split_data(const Bytes& data, double val_fraction, int64_t seq_len, co
 // The data of a spec: train.data.kind text (path, or the bundled corpus when empty) or synthetic.
 DataSplit load_training_data(const JobSpec& spec);
 
-// Eval windows (ARCHITECTURE.md 3.5): consecutive windows of up to seq_len + 1 bytes that share
+// Eval windows (docs/architecture.md 3.5): consecutive windows of up to seq_len + 1 bytes that share
 // their boundary byte, so every byte after the first is predicted exactly once.
 struct Window {
   int64_t begin = 0;

@@ -1,5 +1,5 @@
 #pragma once
-// Checkpoint directories (ARCHITECTURE.md 3.5). Under a root (--checkpoint-dir) each checkpoint is
+// Checkpoint directories (docs/architecture.md 3.5). Under a root (--checkpoint-dir) each checkpoint is
 //   ROOT/step-00000100/ model.safetensors      weights under Hugging Face Mixtral names
 //                       config.json            Hugging Face MixtralForCausalLM config
 //                       optimizer.safetensors  AdamW moments: "exp_avg.<name>", "exp_avg_sq.<name>"

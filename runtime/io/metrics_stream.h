@@ -1,5 +1,5 @@
 #pragma once
-// The metrics stream (ARCHITECTURE.md 3.3): one JSON object per line on stdout or a file, flushed
+// The metrics stream (docs/architecture.md 3.3): one JSON object per line on stdout or a file, flushed
 // after every record so a reader (the studio's ingestor) sees each step as it happens.
 #include <cstdint>
 #include <cstdio>

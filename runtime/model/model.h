@@ -1,5 +1,5 @@
 #pragma once
-// The Mixtral-style decoder (ARCHITECTURE.md 3.5), forward and backward on the CPU:
+// The Mixtral-style decoder (docs/architecture.md 3.5), forward and backward on the CPU:
 //   tokens → embed_tokens → per layer:
 //       h   = x + self_attn(input_layernorm(x))
 //       out = h + ffn(post_attention_layernorm(h))     ffn: MoE block, or a dense SwiGLU MLP

@@ -1,5 +1,5 @@
 #pragma once
-// The MoE layer's settings, read once from the job spec (ARCHITECTURE.md 3.1) and checked here,
+// The MoE layer's settings, read once from the job spec (docs/architecture.md 3.1) and checked here,
 // so the router, the selection and the experts see plain numbers instead of strings.
 #include <cstdint>
 

@@ -29,7 +29,7 @@ struct RoutingStats {
 
 struct MoeLayerOptions {
   bool training = true;  // jitter only in training
-  bool force_dropless = false;  // eval: dropless routing, no noise (ARCHITECTURE.md 3.5)
+  bool force_dropless = false;  // eval: dropless routing, no noise (docs/architecture.md 3.5)
   // Weight of this layer's aux and z losses in the objective backward() differentiates (e.g.
   // 1/grad_accum when the model averages micro-batches). Captured by forward().
   double loss_scale = 1.0;

@@ -1,5 +1,5 @@
 #pragma once
-// A trainable tensor: its Hugging Face name (checkpoint contract, ARCHITECTURE.md 3.5), its shape
+// A trainable tensor: its Hugging Face name (checkpoint contract, docs/architecture.md 3.5), its shape
 // (row-major, as PyTorch stores nn.Linear weights: [out, in]), its values and its gradient.
 #include <cstdint>
 #include <numeric>

@@ -2,7 +2,7 @@
 """Float64 reference of Hugging Face's MixtralForCausalLM (transformers' modeling_mixtral), in numpy.
 
 Independent of the C++ runtime: it reads a checkpoint directory (model.safetensors + config.json,
-ARCHITECTURE.md 3.5) and prints the mean next-byte cross-entropy in nats of a text, computed as
+docs/architecture.md 3.5) and prints the mean next-byte cross-entropy in nats of a text, computed as
 `moe-runtime eval` defines it: the bytes are the tokens (no BOS), windows of seq_len + 1 bytes
 (seq_len = max_position_embeddings) sharing their boundary byte, dropless routing, no noise.
 
