@@ -213,7 +213,28 @@ std::string read_text_file(const std::filesystem::path& file) {
   return ss.str();
 }
 
+bool json_nesting_exceeds(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
+
 json parse_json_text(const std::string& text, const std::string& origin) {
+  if (json_nesting_exceeds(text))
+    throw Error(origin + ": malformed JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {

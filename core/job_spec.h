@@ -1,11 +1,12 @@
 #pragma once
-// The job spec (ARCHITECTURE.md 3.1): what to train, how to route, how to lay it out and where.
+// The job spec (docs/architecture.md 3.1): what to train, how to route, how to lay it out and where.
 // JSON is the source of truth for files; JobSpec is the typed view every component reads.
 // Loading merges the user's JSON onto the defaults (spec_defaults.cpp), so unknown keys and wrong
 // types are caught by comparing with the default document, and a save/load round trip is lossless.
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -170,7 +171,15 @@ void save_spec(const JobSpec& spec, const std::filesystem::path& file);
 
 // Reads a whole file with one-line errors for a missing file, a directory or unreadable data.
 std::string read_text_file(const std::filesystem::path& file);
-// Parses JSON text; a syntax error names origin, line and column.
+// Parses JSON text; a syntax error names origin, line and column. Nesting deeper than
+// kMaxJsonDepth is an error too.
 nlohmann::json parse_json_text(const std::string& text, const std::string& origin);
+
+// The deepest nesting of arrays and objects the JSON readers accept (parse_json_text, metrics
+// stream lines, safetensors headers). nlohmann::json parses any depth, but copying, dumping and
+// comparing a value recurse once per level: a line of 200 000 '[' overflowed the stack.
+inline constexpr int kMaxJsonDepth = 512;
+// True when `text` nests arrays and objects deeper than `limit` (brackets in strings do not count).
+bool json_nesting_exceeds(std::string_view text, int limit = kMaxJsonDepth);
 
 }  // namespace moe

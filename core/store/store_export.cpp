@@ -63,7 +63,7 @@ int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out) {
              " FROM runs WHERE id = ?1");
   r.bind(1, run);
   if (!r.step()) throw Error(db.path() + ": no run with id " + std::to_string(run));
-  {
+  if (r.col_int(7) != 0) {  // a run that never got its run_start has none to give back (world_size 0 breaks 3.3)
     ojson rec;
     rec["type"] = "run_start";
     rec["schema"] = r.is_null(0) ? 1 : r.col_int(0);

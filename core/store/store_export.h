@@ -1,8 +1,9 @@
 #pragma once
 // Writing a stored run back out. JSONL gives the metrics stream again (ARCHITECTURE.md 3.3):
-// run_start, then per step its expert_load, a2a, step and checkpoint records, then run_end when the
-// run ended with a status the contract knows — the same records, extra fields included, that were
-// ingested (unknown record types were never stored). CSV gives one table in long form.
+// run_start (when the run got one), then per step its expert_load, a2a, step and checkpoint
+// records, then run_end when the run ended with a status the contract knows — the same records,
+// extra fields included, that were ingested (unknown record types were never stored). CSV gives
+// one table in long form.
 #include <cstdint>
 #include <ostream>
 #include <string>

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "job_spec.h"
+
 namespace moe::store {
 
 namespace {
@@ -41,6 +43,18 @@ int64_t get_int(const json& rec, const char* type, const char* key) {
 int64_t get_index(const json& rec, const char* type, const char* key) {
   int64_t v = get_int(rec, type, key);
   if (v < 0) throw Bad{std::string(type) + ": '" + key + "' is negative"};
+  return v;
+}
+
+// Bounds far beyond any real run that keep the store's arithmetic inside int64 (sums of a batch,
+// n_layers = layer + 1, step spans of the plots; steps also travel as doubles, exact below 2^53).
+constexpr int64_t kMaxStep = int64_t{1} << 53;
+constexpr int64_t kMaxLayer = int64_t{1} << 20;
+constexpr int64_t kMaxTokens = int64_t{1} << 40;  // per step, like an expert's count
+
+int64_t get_bounded(const json& rec, const char* type, const char* key, int64_t max) {
+  int64_t v = get_index(rec, type, key);
+  if (v > max) throw Bad{std::string(type) + ": '" + key + "' is out of range (above " + std::to_string(max) + ")"};
   return v;
 }
 
@@ -104,12 +118,12 @@ Record parse_record(const std::string& type, const json& rec) {
   const char* t = type.c_str();
   if (type == "step") {
     StepRecord r;
-    r.step = get_index(rec, t, "step");
+    r.step = get_bounded(rec, t, "step", kMaxStep);
     r.loss = get_num(rec, t, "loss");
     r.aux_loss = get_num(rec, t, "aux_loss");
     r.z_loss = get_num(rec, t, "z_loss");
     r.lr = get_num(rec, t, "lr");
-    r.tokens = get_index(rec, t, "tokens");
+    r.tokens = get_bounded(rec, t, "tokens", kMaxTokens);
     r.step_ms = get_num(rec, t, "step_ms");
     r.tokens_per_s = get_num(rec, t, "tokens_per_s");
     r.extra = extra_of(rec, {"step", "loss", "aux_loss", "z_loss", "lr", "tokens", "step_ms", "tokens_per_s"});
@@ -117,8 +131,8 @@ Record parse_record(const std::string& type, const json& rec) {
   }
   if (type == "expert_load") {
     ExpertLoadRecord r;
-    r.step = get_index(rec, t, "step");
-    r.layer = get_index(rec, t, "layer");
+    r.step = get_bounded(rec, t, "step", kMaxStep);
+    r.layer = get_bounded(rec, t, "layer", kMaxLayer);
     r.counts = get_ints(rec, t, "counts", true);
     r.dropped = get_ints(rec, t, "dropped", true);
     if (r.counts.size() != r.dropped.size()) throw Bad{"expert_load: counts and dropped differ in length"};
@@ -134,8 +148,8 @@ Record parse_record(const std::string& type, const json& rec) {
   }
   if (type == "a2a") {
     A2aRecord r;
-    r.step = get_index(rec, t, "step");
-    r.layer = get_index(rec, t, "layer");
+    r.step = get_bounded(rec, t, "step", kMaxStep);
+    r.layer = get_bounded(rec, t, "layer", kMaxLayer);
     r.phase = get_str(rec, t, "phase");
     r.pass = get_str(rec, t, "pass");
     if (r.phase != "dispatch" && r.phase != "combine") throw Bad{"a2a: phase must be dispatch or combine"};
@@ -165,7 +179,7 @@ Record parse_record(const std::string& type, const json& rec) {
   }
   if (type == "checkpoint") {
     CheckpointRecord r;
-    r.step = get_index(rec, t, "step");
+    r.step = get_bounded(rec, t, "step", kMaxStep);
     r.path = get_str(rec, t, "path");
     r.extra = extra_of(rec, {"step", "path"});
     return r;
@@ -176,7 +190,7 @@ Record parse_record(const std::string& type, const json& rec) {
     if (r.status != "completed" && r.status != "failed" && r.status != "cancelled") {
       throw Bad{"run_end: status must be completed, failed or cancelled"};
     }
-    r.steps = get_index(rec, t, "steps");
+    r.steps = get_bounded(rec, t, "steps", kMaxStep);
     if (rec.contains("reason")) r.reason = get_str(rec, t, "reason");
     r.extra = extra_of(rec, {"status", "steps", "reason"});
     return r;
@@ -193,6 +207,8 @@ Record parse_record(const std::string& type, const json& rec) {
 ParsedLine parse_line(std::string_view line) {
   size_t first = line.find_first_not_of(" \t\r");
   if (first == std::string_view::npos) return Ignored{};
+  // Copying and dumping a value recurse per level: a deep line must not reach them (job_spec.h).
+  if (moe::json_nesting_exceeds(line)) return Malformed{"nested deeper than " + std::to_string(moe::kMaxJsonDepth) + " levels"};
   json rec;
   try {
     rec = json::parse(line);

@@ -98,7 +98,9 @@ fs::path resolve_checkpoint_dir(const fs::path& dir) {
   if (fs::exists(dir / "latest", ec)) {
     std::string name = read_text_file(dir / "latest");
     while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    if (name.empty() || name.find('/') != std::string::npos)
+    // One name in this directory (messages quote it: no control characters, so they stay one line).
+    const bool control = std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == ".." || control)
       throw Error("checkpoint " + (dir / "latest").string() + ": corrupt (no checkpoint name)");
     if (!fs::exists(dir / name / "model.safetensors", ec))
       throw Error("checkpoint " + (dir / name).string() + ": named by latest but has no model.safetensors");

@@ -1,6 +1,11 @@
 // Job spec ⇄ Hugging Face Mixtral config.json.
 #include "hf_config.h"
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
 #include "error.h"
 
 namespace moe::rt {
@@ -55,6 +60,20 @@ namespace {
 template <typename T>
 T get(const nlohmann::json& c, const char* key, const std::string& origin) {
   if (!c.contains(key)) throw Error(origin + ": missing key " + key);
+  if constexpr (std::is_same_v<T, int64_t>) {
+    // nlohmann converts any number to int64_t, a float out of range with undefined behaviour.
+    // The rule of core's importer: an integer, or a float with an integral value (4096.0).
+    const nlohmann::json& v = c.at(key);
+    if (!v.is_number()) throw Error(origin + ": key " + std::string(key) + " has the wrong type (" + v.dump() + ")");
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+      throw Error(origin + ": key " + std::string(key) + " is out of range (" + v.dump() + ")");
+    if (v.is_number_integer()) return v.get<int64_t>();
+    if (v.is_number_float()) {
+      const double x = v.get<double>();
+      if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9e15) return static_cast<int64_t>(x);
+    }
+    throw Error(origin + ": key " + std::string(key) + " must be an integer (" + v.dump() + ")");
+  }
   try {
     return c.at(key).get<T>();
   } catch (const nlohmann::json::exception&) {
@@ -78,8 +97,12 @@ void apply_hf_config(const nlohmann::json& c, JobSpec& spec, const std::string& 
   m.n_layers = get<int64_t>(c, "num_hidden_layers", origin);
   m.n_heads = get<int64_t>(c, "num_attention_heads", origin);
   m.n_kv_heads = get_or<int64_t>(c, "num_key_value_heads", m.n_heads, origin);
+  // head_dim equal to d_model / n_heads is written as 0 ("derived") unless the spec spelled it out
+  // (an imported Qwen3 spec does; resume compares the whole model). n_heads <= 0 is left to
+  // validation: dividing by it would crash or overflow.
+  const bool explicit_head_dim = m.head_dim != 0;
   m.head_dim = get_or<int64_t>(c, "head_dim", 0, origin);
-  if (m.head_dim == m.d_model / m.n_heads) m.head_dim = 0;
+  if (!explicit_head_dim && m.n_heads > 0 && m.head_dim == m.d_model / m.n_heads) m.head_dim = 0;
   m.seq_len = get_or<int64_t>(c, "max_position_embeddings", m.seq_len, origin);
   m.norm_eps = get_or<double>(c, "rms_norm_eps", 1e-5, origin);
   m.rope_theta = get_or<double>(c, "rope_theta", 1e6, origin);  // Mixtral's default
@@ -88,9 +111,11 @@ void apply_hf_config(const nlohmann::json& c, JobSpec& spec, const std::string& 
   m.moe.num_experts = get<int64_t>(c, "num_local_experts", origin);
   m.moe.top_k = get<int64_t>(c, "num_experts_per_tok", origin);
   m.moe.shared_experts = get_or<int64_t>(c, "n_shared_experts", 0, origin);
-  m.moe.d_shared_expert = get_or<int64_t>(c, "shared_expert_intermediate_size", 0, origin);
+  // Widths that hf_config_from_spec writes only when their layers exist: absent, keep the spec's
+  // (an imported Qwen2-MoE spec has d_ff without dense layers; resume compares the whole model).
+  m.moe.d_shared_expert = get_or<int64_t>(c, "shared_expert_intermediate_size", m.moe.d_shared_expert, origin);
   m.moe.first_dense_layers = get_or<int64_t>(c, "first_k_dense_replace", 0, origin);
-  m.d_ff = get_or<int64_t>(c, "dense_intermediate_size", 0, origin);
+  m.d_ff = get_or<int64_t>(c, "dense_intermediate_size", m.d_ff, origin);
   spec.routing.aux_loss_coef = get_or<double>(c, "router_aux_loss_coef", spec.routing.aux_loss_coef, origin);
   spec.routing.score = get_or<std::string>(c, "scoring_func", "softmax", origin);
   spec.routing.norm_topk_prob = get_or<bool>(c, "norm_topk_prob", true, origin);

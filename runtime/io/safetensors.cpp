@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
+#include "job_spec.h"
 
 namespace moe::rt {
 
@@ -99,6 +100,9 @@ TensorMap read_safetensors(const std::filesystem::path& file, std::map<std::stri
     throw Error(where + ": truncated (header of " + std::to_string(header_size) + " bytes, file holds " +
                 std::to_string(bytes.size() - 8) + ")");
   nlohmann::json header;
+  // Dumping a value (in the messages below) recurses per level: refuse deep nesting (job_spec.h).
+  if (json_nesting_exceeds(std::string_view(bytes.data() + 8, header_size)))
+    throw Error(where + ": corrupt (the header nests deeper than " + std::to_string(kMaxJsonDepth) + " levels)");
   try {
     header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_size));
   } catch (const nlohmann::json::exception&) {
@@ -127,9 +131,17 @@ TensorMap read_safetensors(const std::filesystem::path& file, std::map<std::stri
     const auto& offsets = entry["data_offsets"];
     Tensor t;
     if (!shape_json.is_array()) throw Error(at + ": corrupt shape");
+    // Element count with overflow checks, left to right as numel() multiplies: every accepted
+    // shape has at most 2^62 elements (whose byte count fits in 64 bits), reached without overflow.
+    uint64_t elements = 1;
     for (const auto& d : shape_json) {
-      if (!d.is_number_unsigned()) throw Error(at + ": corrupt shape " + shape_json.dump());
-      t.shape.push_back(d.get<int64_t>());
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+        throw Error(at + ": corrupt shape " + shape_json.dump());
+      const uint64_t dim = d.get<uint64_t>();
+      if (elements != 0 && dim > UINT64_MAX / sizeof(float) / elements)
+        throw Error(at + ": corrupt shape " + shape_json.dump() + " (too many elements)");
+      elements *= dim;
+      t.shape.push_back(static_cast<int64_t>(dim));
     }
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
       throw Error(at + ": corrupt data_offsets");
@@ -138,7 +150,7 @@ TensorMap read_safetensors(const std::filesystem::path& file, std::map<std::stri
     if (end > data_size)
       throw Error(at + ": truncated (data ends at byte " + std::to_string(end) + ", file holds " +
                   std::to_string(data_size) + " data bytes)");
-    const uint64_t n = static_cast<uint64_t>(numel(t.shape));
+    const uint64_t n = elements;
     if (end - begin != n * sizeof(float))
       throw Error(at + ": corrupt (shape " + shape_string(t.shape) + " needs " + std::to_string(n * sizeof(float)) +
                   " bytes, data_offsets span " + std::to_string(end - begin) + ")");
@@ -169,7 +181,8 @@ void load_tensors(const TensorMap& tensors, const std::filesystem::path& file, c
                   shape_string(d.shape));
   }
   if (tensors.size() != expected.size()) {
-    for (const auto& [name, t] : tensors) {
+    for (const auto& entry : tensors) {
+      const std::string& name = entry.first;  // not a structured binding: clang < 16 cannot capture one
       const bool known = std::any_of(expected.begin(), expected.end(), [&](const TensorDest& d) { return d.name == name; });
       if (!known) throw Error(where + ": tensor " + name + " is not part of this model");
     }
