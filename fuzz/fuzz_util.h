@@ -13,12 +13,15 @@
 
 namespace moe::fuzz {
 
-// A directory made once per fuzzer process and removed at exit.
+// A directory made once per fuzzer process, under $MOE_FUZZ_TMP when set (fuzz/run-all.sh sets it
+// and removes it: libFuzzer ends with _Exit, so the atexit removal below only covers plain runs).
 inline const std::filesystem::path& scratch_dir() {
   static const std::filesystem::path dir = [] {
     std::error_code ec;
-    std::filesystem::path base = std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
-                                                                              : std::filesystem::temp_directory_path();
+    const char* env = std::getenv("MOE_FUZZ_TMP");
+    std::filesystem::path base = env && *env                                    ? std::filesystem::path(env)
+                                 : std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
+                                                                                : std::filesystem::temp_directory_path();
     std::string tmpl = (base / "moe-fuzz-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) {
       std::perror("mkdtemp");

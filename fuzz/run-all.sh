@@ -24,6 +24,10 @@ fi
 nice -n 19 cmake --build build-fuzz --target "${TARGETS[@]}" -j "${JOBS:-2}"
 
 mkdir -p "$OUT"/{seed,corpus,art,log,gen}
+# The targets' scratch files (tmpfs when there is one), removed at the end.
+MOE_FUZZ_TMP=$(mktemp -d "$( [ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")/moe-fuzz-run.XXXXXX")
+export MOE_FUZZ_TMP
+trap 'rm -rf "$MOE_FUZZ_TMP"' EXIT
 seed() { mkdir -p "$OUT/seed/$1"; echo "$OUT/seed/$1"; }
 
 # Real streams and checkpoints from the runtime (tiny models, so a checkpoint is ~50 KB).
