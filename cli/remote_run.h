@@ -1,18 +1,19 @@
 #pragma once
-// `moe run --hosts HOSTFILE` and `moe run --attach RUN`: the remote half of `moe run` (remote_run.cpp).
+// `moe run --hosts HOSTFILE`: the remote half of `moe run`'s arguments (remote_run.cpp); the run
+// itself is remote::RunSession, as for a local run (run_command.cpp).
 #include "cli_args.h"
+#include "run_session.h"
 
 namespace moe::cli {
 
-// Options of `moe run` that only the remote path reads (added to the run command's parser).
+// Options of `moe run` that only a remote run reads (added to the run command's parser).
 inline const char* const kRemoteRunFlags[] = {"--accept-new-host-keys"};
-inline const char* const kRemoteRunOptions[] = {"--attach", "--known-hosts", "--ssh-config", "--bundle",
-                                               "--master-port"};
+inline const char* const kRemoteRunOptions[] = {"--known-hosts", "--ssh-config", "--bundle", "--master-port"};
 
-// True when the arguments ask for a remote launch or a reattach.
-bool is_remote_run(const Args& args);
-// Runs (or reattaches to) a job on the hostfile's nodes, recording rank 0's metrics into --db.
-// Returns the exit status of `moe run`: 0 completed, 1 failed, 130 cancelled.
-int run_remote(const Args& args);
+// `moe run SPEC --hosts HOSTFILE …`: the hostfile read and checked against the spec (before the
+// bundle is located or made), the bundle, the port and the connection options.
+remote::RunRequest remote_request(const Args& args);
+// Host-key policy (--accept-new-host-keys), --known-hosts, --ssh-config; the run's keepalive.
+remote::ConnectOptions connect_options(const Args& args);
 
 }  // namespace moe::cli

@@ -1,232 +1,192 @@
-// `moe run SPEC --db FILE [--set k=v]…`: validates the spec, records a run, starts the local runtime
-// (`moe-runtime train SPEC --set …`) as a child process and ingests its stdout (the metrics stream)
-// into the store as it arrives. Ctrl-C is forwarded to the runtime as SIGINT; the run is then
-// recorded as `cancelled`. The runtime is $MOE_RUNTIME, else found beside this binary.
-#include <limits.h>
+// `moe run SPEC --db FILE [--set k=v]…` (this machine), `moe run SPEC --db FILE --hosts HOSTFILE`
+// (cluster nodes over SSH, remote_run.cpp) and `moe run --attach RUN --db FILE` (either): records a
+// run and follows its job to the end through remote::RunSession, the code the studio runs too. A
+// local run is a job directory beside the store (<store>-jobs/<job id>/node-0: run.sh, metrics.jsonl,
+// log, exit_code) whose metrics are ingested from their byte offset, so it can be detached
+// (--detach) and reattached (--attach) like a remote one; without a detach, the job stops when this
+// process dies (its watchdog) and the next reader marks the run failed (core/store/run_writers.h).
+// Ctrl-C cancels the job (SIGINT to it, as before) and records the run as `cancelled`.
 #include <signal.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
+#include <mutex>
 
 #include "cli_args.h"
 #include "cli_format.h"
 #include "commands.h"
 #include "error.h"
-#include "ingestor.h"
 #include "job_spec.h"
 #include "remote_run.h"
 #include "run_reader.h"
+#include "run_session.h"
 #include "run_store.h"
 #include "run_writers.h"
-#include "runtime_path.h"
 #include "spec_validation.h"
 
 namespace moe::cli {
 
 namespace {
 
-// A TCP port on 127.0.0.1 that is free now, for the local ranks' rendezvous (the kernel picks it;
-// another process could take it before rank 0 binds, which the launcher then reports clearly).
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw Error(std::string("moe run: socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!ok) throw Error(std::string("moe run: no free port on 127.0.0.1: ") + std::strerror(err));
-  return ntohs(addr.sin_port);
-}
-
-namespace fs = std::filesystem;
-
-volatile sig_atomic_t g_child = 0;
-volatile sig_atomic_t g_cancelled = 0;
-
-void forward_signal(int) {
-  g_cancelled = 1;
-  if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGINT);
-}
+std::atomic<bool> g_cancel{false};
+void on_signal(int) { g_cancel = true; }
 
 const char* kUsage =
     "usage: moe run SPEC --db FILE [--set path.key=value]… [--name NAME] [--tag TAG]…\n"
-    "               [--checkpoint-dir DIR] [--resume DIR]\n\n"
-    "Validates SPEC, records a new run in the run store FILE, starts `moe-runtime train SPEC --set …`\n"
-    "locally and records its metrics stream live (watch it with the studio or `moe runs show`).\n"
+    "               [--checkpoint-dir DIR] [--resume DIR] [--detach]\n"
+    "       moe run --attach RUN --db FILE [--hosts HOSTFILE]\n\n"
+    "Validates SPEC, records a new run in the run store FILE, starts `moe-runtime train` on this machine\n"
+    "and records its metrics stream live (watch it with the studio or `moe runs show`). The job runs in\n"
+    "FILE-jobs/<job id>/ beside the store; it stops when `moe run` dies unless it was detached.\n"
     "Ctrl-C stops the runtime and records the run as cancelled. The runtime is $MOE_RUNTIME, else\n"
     "moe-runtime beside this program. Checkpoints go to --checkpoint-dir DIR, else (when the spec's\n"
     "runtime.checkpoint_every > 0) to STORE-checkpoints/run-ID beside the store; --resume DIR continues\n"
     "from one (a checkpoint directory or a root with `latest`). A spec with dp·tp·pp·ep > 1 ranks\n"
     "runs them all here, one process each (the runtime's launcher, on a free 127.0.0.1 port).\n"
+    "--detach leaves the job running once it has started (prints the run id, exit 0); --attach RUN\n"
+    "follows a detached run (or one whose `moe run --hosts` died) again, from the last recorded byte.\n"
     "Exit status: 0 completed, 1 failed or invalid input, 2 usage, 130 cancelled.\n\n"
     "Remote (docs/remote.md): moe run SPEC --db FILE --hosts HOSTFILE [--accept-new-host-keys]\n"
     "  [--known-hosts FILE] [--ssh-config FILE] [--bundle DIR] [--master-port N] deploys the runtime\n"
-    "  bundle to every node over SSH, starts one launcher per node and records rank 0's metrics.\n"
-    "  moe run --attach RUN --db FILE [--hosts HOSTFILE] reattaches to a remote run whose client died,\n"
-    "  resuming from the last recorded byte.\n";
+    "  bundle to every node over SSH, starts one launcher per node and records rank 0's metrics.\n";
+
+// Console output of a session: the job's stderr lines and progress events on stderr.
+remote::RunCallbacks console_callbacks(std::mutex& console) {
+  remote::RunCallbacks cb;
+  cb.on_log_line = [&console](int, const std::string& line) {
+    std::lock_guard lk(console);
+    std::fprintf(stderr, "%s\n", line.c_str());
+  };
+  cb.on_node_event = [&console](int, const std::string& what) {
+    std::lock_guard lk(console);
+    std::fprintf(stderr, "moe run: %s\n", what.c_str());  // `what` names the host
+  };
+  return cb;
+}
+
+// Starts the session and follows it until it ends (Ctrl-C cancels), or detaches once it started;
+// records and prints the outcome. Returns the exit status of `moe run`.
+int watch(remote::RunSession& session, bool detach, const std::string& db) {
+  struct sigaction sa {}, old_int{}, old_term{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+
+  session.start();
+  if (detach) {
+    session.detach();
+    std::fprintf(stderr, "moe run: run %lld detached: job %s keeps running%s; follow it with moe run --attach %lld --db %s\n",
+                 static_cast<long long>(session.run_id()), session.job_id().c_str(),
+                 session.local() ? " here" : " on the nodes", static_cast<long long>(session.run_id()),
+                 display_text(db).c_str());
+    std::printf("%lld\n", static_cast<long long>(session.run_id()));
+    return 0;
+  }
+  bool cancel_sent = false;
+  while (!session.poll(std::chrono::milliseconds(200))) {
+    if (g_cancel && !cancel_sent) {
+      std::fprintf(stderr, "moe run: cancelling the job%s\n", session.local() ? "" : " on every node");
+      session.cancel();
+      cancel_sent = true;
+    }
+  }
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+
+  const remote::RunOutcome out = session.finish();
+  const std::string where =
+      session.local() ? "" : " on " + std::to_string(session.host_labels().size()) + " node(s)";
+  std::fprintf(stderr, "moe run: run %lld %s%s: %lld steps, final loss %s, %lld malformed line(s)%s%s\n",
+               static_cast<long long>(out.run_id), out.status.c_str(), where.c_str(), static_cast<long long>(out.steps),
+               std::isnan(out.last_loss) ? "-" : fmt_fixed(out.last_loss, 4).c_str(),
+               static_cast<long long>(out.malformed_lines), out.reason.empty() ? "" : "; ", out.reason.c_str());
+  std::printf("%lld\n", static_cast<long long>(out.run_id));
+  if (out.status == "completed") return 0;
+  if (out.status == "cancelled") return 130;
+  return 1;
+}
+
+int attach(const Args& args, const std::string& db) {
+  args.expect_positionals(0, "no SPEC with --attach");
+  const std::string run_text = args.value("--attach");
+  char* end = nullptr;
+  const long long run = std::strtoll(run_text.c_str(), &end, 10);
+  if (*end != '\0' || run <= 0) throw UsageError{"--attach: expected a run id, got '" + run_text + "'"};
+  {
+    store::RunStore st(db);
+    if (!st.run_exists(run)) throw Error(db + ": no run with id " + run_text);
+    // A local run whose recorder died without detaching was stopped by its watchdog: it is
+    // marked failed (naming the recorder), not resumed.
+    store::reap_abandoned_runs(st);
+  }
+  const store::RunInfo info = store::RunReader(db).run(run);
+  if (store::is_final_status(info.status)) {
+    std::fprintf(stderr, "moe run: run %s already ended: %s\n", run_text.c_str(), info.status.c_str());
+    std::printf("%s\n", run_text.c_str());
+    return info.status == "completed" ? 0 : info.status == "cancelled" ? 130 : 1;
+  }
+  // A remote run: the hostfile given now (keys or users may have moved), else the one launched with.
+  std::vector<remote::HostEntry> hosts;
+  if (const std::string hostfile = args.value("--hosts"); !hostfile.empty()) hosts = remote::load_hostfile(hostfile);
+  std::mutex console;
+  auto session = remote::RunSession::reattach(db, run, hosts, connect_options(args), console_callbacks(console));
+  std::fprintf(stderr, "moe run: reattaching to run %s (job %s) from byte %llu of its metrics\n", run_text.c_str(),
+               session->job_id().c_str(), static_cast<unsigned long long>(session->row().metrics_offset));
+  return watch(*session, args.flag("--detach"), db);
+}
 
 }  // namespace
 
 int cmd_run(const std::vector<std::string>& argv) {
-  std::vector<std::string> options = {"--db", "--set", "--name", "--tag", "--hosts", "--checkpoint-dir", "--resume"};
+  std::vector<std::string> options = {"--db", "--set", "--name", "--tag", "--hosts", "--checkpoint-dir", "--resume", "--attach"};
   options.insert(options.end(), std::begin(kRemoteRunOptions), std::end(kRemoteRunOptions));
-  Args args("run", argv, {std::begin(kRemoteRunFlags), std::end(kRemoteRunFlags)}, options);
+  std::vector<std::string> flags = {"--detach"};
+  flags.insert(flags.end(), std::begin(kRemoteRunFlags), std::end(kRemoteRunFlags));
+  Args args("run", argv, flags, options);
   if (args.help()) {
     std::printf("%s", kUsage);
     return 0;
   }
-  if (is_remote_run(args)) {
-    if (!args.value("--checkpoint-dir").empty() || !args.value("--resume").empty())
-      throw UsageError{"--checkpoint-dir and --resume are for local runs (remote nodes keep no checkpoints yet)"};
-    return run_remote(args);  // remote_run.cpp
-  }
-  args.expect_positionals(1, "SPEC (a job spec JSON file)");
   const std::string db = args.value("--db");
   if (db.empty()) throw UsageError{"--db FILE is required"};
-  const std::string spec_file = args.positionals()[0];
-  const std::vector<std::string> sets = args.values("--set");
-  const JobSpec spec = load_spec(spec_file, sets);
-  throw_if_invalid(validate_spec(spec));
-  const std::string runtime = find_runtime().string();
-
-  int64_t id;
-  {
-    store::RunStore st(db);
-    id = st.create_run(args.value("--name", spec.name), spec_to_json(spec).dump());
-    for (const auto& t : args.values("--tag")) st.add_tag(id, t);
-    store::record_writer(st, id, store::this_process());  // a later reader can tell if we die
-  }
-  // Checkpoints: where asked, else beside the store when the spec wants them (the runtime would
-  // otherwise warn and write none): <store>-checkpoints/run-<id>.
-  std::string checkpoint_dir = args.value("--checkpoint-dir");
-  if (checkpoint_dir.empty() && spec.runtime.checkpoint_every > 0) {
-    const fs::path store(db);
-    checkpoint_dir = (store.parent_path() / (store.stem().string() + "-checkpoints") / ("run-" + std::to_string(id))).string();
-  }
-  std::fprintf(stderr, "moe run: run %lld, recording into %s (%s)%s%s\n", static_cast<long long>(id),
-               display_text(db).c_str(), display_text(runtime).c_str(), checkpoint_dir.empty() ? "" : ", checkpoints in ",
-               checkpoint_dir.empty() ? "" : display_text(checkpoint_dir).c_str());
-
-  std::vector<std::string> child_args = {runtime, "train", spec_file};
-  for (const auto& s : sets) {
-    child_args.push_back("--set");
-    child_args.push_back(s);
-  }
-  for (const auto& [flag, value] : {std::pair{"--checkpoint-dir", checkpoint_dir}, std::pair{"--resume", args.value("--resume")}})
-    if (!value.empty()) child_args.insert(child_args.end(), {flag, value});
-  // dp·tp·pp·ep ranks: the runtime's launcher starts them all on this machine (one process each),
-  // meeting on a free loopback port so two local runs never share a rendezvous.
-  const int64_t world = spec.parallel.world_size();
-  if (world > 1) {
-    if (spec.cluster.nodes.size() > 1)
-      std::fprintf(stderr, "moe run: the spec lists %zu nodes; all %lld ranks run on this machine (use --hosts to spread them)\n",
-                   spec.cluster.nodes.size(), static_cast<long long>(world));
-    for (const std::string& a : {std::string("--nproc-per-node"), std::to_string(world), std::string("--master"),
-                                 "127.0.0.1:" + std::to_string(free_loopback_port())})
-      child_args.push_back(a);
-  }
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) throw Error(std::string("moe run: pipe: ") + std::strerror(errno));
-
-  // Forward Ctrl-C and termination to the runtime; it writes run_end "cancelled" and exits.
-  struct sigaction sa {}, old_int{}, old_term{};
-  sa.sa_handler = forward_signal;
-  sigemptyset(&sa.sa_mask);  // no SA_RESTART: a blocked read returns EINTR and is retried
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-
-  pid_t pid = ::fork();
-  if (pid < 0) throw Error(std::string("moe run: fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    // Own process group: a terminal's Ctrl-C reaches moe only, which forwards it once.
-    ::setpgid(0, 0);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    ::dup2(out[1], 1);
-    std::vector<char*> cargs;
-    for (auto& a : child_args) cargs.push_back(a.data());
-    cargs.push_back(nullptr);
-    ::execv(runtime.c_str(), cargs.data());
-    std::fprintf(stderr, "moe run: cannot start %s: %s\n", runtime.c_str(), std::strerror(errno));
-    _exit(127);
-  }
-  g_child = pid;
-  if (g_cancelled) ::kill(pid, SIGINT);  // Ctrl-C between fork and here
-  ::close(out[1]);
-  if (const auto runtime_process = store::process_of(pid)) {
-    store::RunStore st(db);
-    store::record_runtime(st, id, *runtime_process);
+  g_cancel = false;
+  if (!args.value("--attach").empty()) return attach(args, db);
+  if (!args.value("--hosts").empty()) {
+    if (!args.value("--checkpoint-dir").empty() || !args.value("--resume").empty())
+      throw UsageError{"--checkpoint-dir and --resume are for local runs (remote nodes keep no checkpoints yet)"};
+    std::mutex console;
+    const remote::RunRequest r = remote_request(args);  // remote_run.cpp
+    auto session = remote::RunSession::create(r, console_callbacks(console));
+    std::fprintf(stderr, "moe run: run %lld, job %s on %zu node(s), recording into %s (bundle %s)\n",
+                 static_cast<long long>(session->run_id()), session->job_id().c_str(), r.hosts.size(),
+                 display_text(r.db).c_str(), display_text(r.bundle.string()).c_str());
+    return watch(*session, args.flag("--detach"), db);
   }
 
-  store::IngestResult result;
-  std::string ingest_error;
-  int wstatus = 0;
-  {
-    store::Ingestor ing(db, id);
-    try {
-      store::feed_from_fd(ing, out[0], "the runtime's stdout");
-    } catch (const Error& e) {
-      ingest_error = e.what();
-      ::kill(pid, SIGINT);  // cannot record: stop the run rather than train blind
-    }
-    ::close(out[0]);
-    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    g_child = 0;
-    ::sigaction(SIGINT, &old_int, nullptr);
-    ::sigaction(SIGTERM, &old_term, nullptr);
-    const bool clean_exit = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
-    const std::string status_without_end = g_cancelled ? "cancelled" : clean_exit ? "interrupted" : "failed";
-    try {
-      result = ing.finish(status_without_end);
-    } catch (const Error& e) {  // the store refused a write (e.g. a full disk): reported below
-      if (ingest_error.empty()) ingest_error = e.what();
-    }
-  }
-  if (!ingest_error.empty()) {
-    try {  // say why in the run's record if the store still takes a small write (a full disk may not)
-      store::RunStore st(db);
-      st.set_status(id, "failed", "recording stopped: " + ingest_error);
-    } catch (const Error& e) {  // the next `moe runs` marks it failed (its recorder is gone by then)
-      std::fprintf(stderr, "moe run: run %lld: could not record the failure: %s\n", static_cast<long long>(id), e.what());
-    }
-    throw Error(ingest_error);
-  }
-
-  store::RunStore st(db);
-  const char* signame = WIFSIGNALED(wstatus) ? sigabbrev_np(WTERMSIG(wstatus)) : nullptr;
-  std::string how = WIFEXITED(wstatus) ? "exit code " + std::to_string(WEXITSTATUS(wstatus))
-                                       : "signal " + std::to_string(WTERMSIG(wstatus)) +
-                                             (signame ? std::string(" (SIG") + signame + ")" : std::string());
-  if (!result.saw_run_end) {
-    // The stream stopped without run_end: say why in the run's record.
-    st.set_status(id, result.status,
-                  (g_cancelled ? "cancelled by the user" : "moe-runtime ended without run_end") + std::string(": ") + how);
-  }
-
-  store::RunReader reader(db);
-  store::RunInfo info = reader.run(id);
-  std::fprintf(stderr, "moe run: run %lld %s: %lld steps, final loss %s, %lld malformed line(s)\n",
-               static_cast<long long>(id), info.status.c_str(), static_cast<long long>(info.n_steps),
-               std::isnan(info.last_loss) ? "-" : fmt_fixed(info.last_loss, 4).c_str(),
-               static_cast<long long>(info.malformed_lines));
-  std::printf("%lld\n", static_cast<long long>(id));
-  if (info.status == "completed") return 0;
-  if (info.status == "cancelled") return 130;
-  return 1;
+  args.expect_positionals(1, "SPEC (a job spec JSON file)");
+  remote::RunRequest r;
+  r.db = db;
+  r.spec = load_spec(args.positionals()[0], args.values("--set"));
+  throw_if_invalid(validate_spec(r.spec));
+  r.name = args.value("--name", r.spec.name);
+  r.tags = args.values("--tag");
+  r.runtime = remote::find_runtime();
+  r.checkpoint_dir = args.value("--checkpoint-dir");
+  r.resume = args.value("--resume");
+  const int64_t world = r.spec.parallel.world_size();
+  if (world > 1 && r.spec.cluster.nodes.size() > 1)
+    std::fprintf(stderr, "moe run: the spec lists %zu nodes; all %lld ranks run on this machine (use --hosts to spread them)\n",
+                 r.spec.cluster.nodes.size(), static_cast<long long>(world));
+  std::mutex console;
+  auto session = remote::RunSession::create(r, console_callbacks(console));
+  std::fprintf(stderr, "moe run: run %lld, recording into %s (%s), job in %s\n", static_cast<long long>(session->run_id()),
+               display_text(db).c_str(), display_text(r.runtime.string()).c_str(),
+               display_text(session->local_job_dir()).c_str());
+  return watch(*session, args.flag("--detach"), db);
 }
 
 }  // namespace moe::cli

@@ -10,7 +10,6 @@
 #include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
-#include <QRegularExpression>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSettings>
@@ -82,12 +81,7 @@ MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(pa
   connect(run_, &RunWorkspace::runRequested, this, &MainWindow::handleRun);
   connect(hosts_, &HostsPanel::hostsChanged, this, &MainWindow::handleSpecChanged);
   connect(launcher_, &RunLauncher::finished, this, &MainWindow::handleRunFinished);
-  // `moe run` names its run on stderr ("moe run: run 7, recording into …"): follow exactly that one.
-  connect(launcher_, &RunLauncher::outputLine, this, [this](const QString& line, bool) {
-    static const QRegularExpression re(R"(^moe run: run (\d+), recording)");
-    auto m = re.match(line);
-    if (m.hasMatch()) live_->followRun(m.captured(1).toLongLong());
-  });
+  connect(launcher_, &RunLauncher::runStarted, live_, &LiveWorkspace::followRun);  // exactly the run launched
   connect(compare_, &CompareWorkspace::openRunRequested, this, [this](qint64 id) {
     live_->followRun(id);
     tabs_->setCurrentWidget(live_);
@@ -113,8 +107,8 @@ MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(pa
     }
   }
   handleSpecChanged();
-  // Remote jobs left running by the last session: offer to follow them again (once the window is
-  // up). Without prompts only when asked for ($MOE_STUDIO_REATTACH=1).
+  // Jobs left running by the last session (here or on the nodes): offer to follow them again (once
+  // the window is up). Without prompts only when asked for ($MOE_STUDIO_REATTACH=1).
   const bool no_prompts = qEnvironmentVariableIsSet("MOE_STUDIO_NO_PROMPTS");
   if (!no_prompts || qEnvironmentVariable("MOE_STUDIO_REATTACH") == "1")
     QTimer::singleShot(0, this, [this, no_prompts] { offerReattach(!no_prompts); });
@@ -122,7 +116,7 @@ MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(pa
 
 MainWindow::~MainWindow() = default;
 
-QList<qint64> MainWindow::detachedRemoteRuns() const {
+QList<qint64> MainWindow::detachedRuns() const {
   QList<qint64> out;
   try {
     store::RunReader reader(store_path_.toStdString());
@@ -131,8 +125,8 @@ QList<qint64> MainWindow::detachedRemoteRuns() const {
       if (!store::is_final_status(r.status)) candidates.push_back(r.id);
     if (candidates.empty()) return out;
     store::RunStore st(store_path_.toStdString());
-    for (int64_t id : candidates)
-      if (store::find_remote_run(st, id)) out.push_back(id);
+    for (int64_t id : candidates)  // a job to follow, that no live process records now
+      if (store::find_remote_run(st, id) && !store::live_writer(st, id)) out.push_back(id);
   } catch (const std::exception&) {
     // an unreadable store has no runs to offer; the poller reports the error
   }
@@ -140,11 +134,11 @@ QList<qint64> MainWindow::detachedRemoteRuns() const {
   return out;
 }
 
-QString MainWindow::reattachRemoteRun(qint64 run) {
+QString MainWindow::reattachRun(qint64 run) {
   remote::ConnectOptions connect = hosts_->connectOptions();
   connect.keepalive_interval_s = 3;  // a lost node fails the run within ~15 s (as the CLI)
   connect.keepalive_timeout_s = 4;
-  const QString why = launcher_->reattachRemote(store_path_, run, connect);
+  const QString why = launcher_->reattach(store_path_, run, connect);
   if (!why.isEmpty()) {
     run_->setStatus("not reattached: " + why, errorColor(this));
     return why;
@@ -160,9 +154,9 @@ void MainWindow::offerReattach(bool ask) {
     if (ask) statusBar()->showMessage("A run is going: stop or detach it first", 6000);
     return;
   }
-  const QList<qint64> runs = detachedRemoteRuns();
+  const QList<qint64> runs = detachedRuns();
   if (runs.isEmpty()) {
-    if (ask) statusBar()->showMessage("No remote run of this store is still running", 6000);
+    if (ask) statusBar()->showMessage("No detached run of this store is still running", 6000);
     return;
   }
   qint64 chosen = runs.front();
@@ -179,14 +173,14 @@ void MainWindow::offerReattach(bool ask) {
       items << label;
     }
     bool ok = false;
-    const QString item = QInputDialog::getItem(this, "Reattach to a remote run",
-                                               "These remote runs were left running on their nodes.\n"
+    const QString item = QInputDialog::getItem(this, "Reattach to a run",
+                                               "These runs were left running (here or on their nodes).\n"
                                                "Follow one again (its records resume where they stopped)?",
                                                items, 0, false, &ok);
     if (!ok) return;
     chosen = runs[items.indexOf(item)];
   }
-  reattachRemoteRun(chosen);
+  reattachRun(chosen);
 }
 
 void MainWindow::buildMenus() {
@@ -210,18 +204,18 @@ void MainWindow::buildMenus() {
   rebuildRecentMenu();
 
   QMenu* run = menuBar()->addMenu("&Run");
-  run_action_ = run->addAction(style()->standardIcon(QStyle::SP_MediaPlay), "&Run Locally",
+  run_action_ = run->addAction(style()->standardIcon(QStyle::SP_MediaPlay), "&Run",
                                QKeySequence(Qt::CTRL | Qt::Key_R), this, &MainWindow::handleRun);
   stop_action_ = run->addAction(style()->standardIcon(QStyle::SP_MediaStop), "&Stop",
                                 QKeySequence(Qt::CTRL | Qt::Key_Period), launcher_, &RunLauncher::stop);
   stop_action_->setEnabled(false);
-  detach_action_ = run->addAction("&Detach from Remote Run", launcher_, &RunLauncher::detachRemote);
-  detach_action_->setToolTip("Stop watching; the job keeps running on the nodes");
+  detach_action_ = run->addAction("&Detach from Run", launcher_, &RunLauncher::detach);
+  detach_action_->setToolTip("Stop watching; the job keeps running (here or on the nodes)");
   detach_action_->setEnabled(false);
-  run->addAction("Reattach to Remote &Runs…", this, [this] { offerReattach(true); });
+  run->addAction("Reattach to &Runs…", this, [this] { offerReattach(true); });
   connect(launcher_, &RunLauncher::started, this, [this] {
     stop_action_->setEnabled(true);
-    detach_action_->setEnabled(launcher_->isRemote());
+    detach_action_->setEnabled(true);
   });
   connect(launcher_, &RunLauncher::finished, this, [this] {
     stop_action_->setEnabled(false);
@@ -278,20 +272,19 @@ void MainWindow::handleRun() {
   if (model_->hasErrors() || launcher_->isRunning() || !run_->canRun()) return;
   launch_after_run_id_ = poller_->latestRunId();
   QString why;
+  RunLauncher::Launch l;
+  l.spec = model_->spec();
+  l.db_path = store_path_;
   if (run_->where() == RunWorkspace::Where::hosts) {
-    RunLauncher::RemoteLaunch l;
-    l.spec = model_->spec();
-    l.db_path = store_path_;
     l.hosts = hosts_->hosts(&why);
+    if (l.hosts.empty() && why.isEmpty()) why = "no hosts: add them in the Hosts panel";
     l.hostfile_text = hosts_->hostfileText();
     l.connect = hosts_->connectOptions();
     l.connect.keepalive_interval_s = 3;  // a lost node fails the run within ~15 s (as the CLI)
     l.connect.keepalive_timeout_s = 4;
     l.master_port = hosts_->masterPort();
-    if (why.isEmpty()) why = launcher_->startRemote(l);
-  } else {
-    why = launcher_->start(QByteArray::fromStdString(model_->json().dump(2)), store_path_);
   }
+  if (why.isEmpty()) why = launcher_->start(l);
   if (!why.isEmpty()) {
     run_->setStatus("not started: " + why, errorColor(this));
     return;
@@ -301,7 +294,7 @@ void MainWindow::handleRun() {
   tabs_->setCurrentWidget(run_);
 }
 
-void MainWindow::handleRunFinished(int, bool) {
+void MainWindow::handleRunFinished(int) {
   handleSpecChanged();
   poller_->refreshRuns();
 }
@@ -424,7 +417,7 @@ void MainWindow::handleAbout() {
   QMessageBox::about(this, "About MoE Studio",
                      "<b>MoE Studio</b><br>Design, run and understand expert-parallel Mixture-of-Experts "
                      "training.<br><br>The studio edits a job spec; core validates and estimates it, "
-                     "<code>moe run</code> runs it and the run store remembers it.");
+                     "the run session (the code of <code>moe run</code>) runs it and the run store remembers it.");
 }
 
 void MainWindow::addRecentFile(const QString& file) {
@@ -460,28 +453,25 @@ void MainWindow::showError(const QString& title, const QString& text) {
 
 void MainWindow::closeEvent(QCloseEvent* e) {
   const bool no_prompts = qEnvironmentVariableIsSet("MOE_STUDIO_NO_PROMPTS");
-  if (launcher_->isRunning() && launcher_->isRemote()) {
-    // A remote job can outlive the studio: leaving it is the default (reattach on the next start).
+  if (launcher_->isRunning()) {
+    // A job can outlive the studio (here or on the nodes): leaving it is the default (reattach on
+    // the next start).
     if (no_prompts) {
-      launcher_->detachRemote();
+      launcher_->detach();
     } else {
-      QMessageBox box(QMessageBox::Question, "A remote run is going",
-                      "The run is going on the nodes. Leave it running (reattach later from the Run menu) "
+      const QString where = launcher_->isRemote() ? "on the nodes" : "on this machine";
+      QMessageBox box(QMessageBox::Question, "A run is going",
+                      "The run is going " + where + ". Leave it running (reattach later from the Run menu) "
                       "or stop it?", QMessageBox::NoButton, this);
-      QPushButton* leave = box.addButton("Leave the run going on the nodes", QMessageBox::AcceptRole);
+      QPushButton* leave = box.addButton("Leave the run going " + where, QMessageBox::AcceptRole);
       QPushButton* stop = box.addButton("Stop it", QMessageBox::DestructiveRole);
       box.addButton(QMessageBox::Cancel);
       box.setDefaultButton(leave);
       box.exec();
-      if (box.clickedButton() == leave) launcher_->detachRemote();
+      if (box.clickedButton() == leave) launcher_->detach();
       else if (box.clickedButton() == stop) launcher_->stop();
       else return e->ignore();
     }
-  } else if (launcher_->isRunning()) {
-    auto answer = no_prompts ? QMessageBox::Yes
-                             : QMessageBox::question(this, "Stop the run?", "A run is going. Stop it and quit?");
-    if (answer != QMessageBox::Yes) return e->ignore();
-    launcher_->stop();
   }
   if (!confirmDiscard()) return e->ignore();
   QSettings settings;

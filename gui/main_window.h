@@ -49,13 +49,13 @@ class MainWindow : public QMainWindow {
   void importHfConfig(const QString& file);
   QStringList presetNames() const;
 
-  // Remote runs of the open store left running by a closed studio or a killed `moe run` (recorded
-  // in remote_runs, status not final), newest first.
-  QList<qint64> detachedRemoteRuns() const;
-  // Follows remote run `run` again (RunLauncher::reattachRemote with the Hosts panel's connection
+  // Runs of the open store left running by a closed studio, a detached `moe run` or a killed
+  // `moe run --hosts` (a job in remote_runs, status not final, no live recorder), newest first.
+  QList<qint64> detachedRuns() const;
+  // Follows run `run` again, local or remote (RunLauncher::reattach with the Hosts panel's connection
   // options): console and Live follow it, Stop cancels it. Returns "" or why it could not.
-  QString reattachRemoteRun(qint64 run);
-  // Run ▸ Reattach to Remote Runs…: offers the detached runs (with prompts) or reattaches the newest.
+  QString reattachRun(qint64 run);
+  // Run ▸ Reattach to Runs…: offers the detached runs (with prompts) or reattaches the newest.
   void offerReattach(bool ask);
 
  protected:
@@ -65,7 +65,7 @@ class MainWindow : public QMainWindow {
   void buildMenus();
   void handleSpecChanged();
   void handleRun();
-  void handleRunFinished(int exit_code, bool crashed);
+  void handleRunFinished(int exit_code);
   void handleOpen();
   void handleSave();
   void handleSaveAs();

@@ -4,6 +4,7 @@
 #include "bundle.h"
 #include "deploy.h"
 #include "error.h"
+#include "local_shell.h"
 #include "shell_quote.h"
 #include "ssh_session.h"
 
@@ -25,8 +26,11 @@ JobController::JobController(JobPlan plan, JobEvents events) : plan_(std::move(p
   check_job_id(plan_.job_id);
   if (plan_.hosts.empty()) throw moe::Error("job " + plan_.job_id + ": no hosts");
   if (!plan_.command) throw moe::Error("job " + plan_.job_id + ": no command builder");
+  if (!plan_.local_root.empty() && (plan_.hosts.size() != 1 || plan_.bundle))
+    throw moe::Error("job " + plan_.job_id + ": a local job runs on one node, without a bundle");
   log_offsets_.assign(plan_.hosts.size(), 0);
   log_partial_.assign(plan_.hosts.size(), "");
+  node_status_.assign(plan_.hosts.size(), NodeJobStatus{});
 }
 
 JobController::~JobController() {
@@ -92,6 +96,11 @@ std::vector<uint64_t> JobController::log_offsets() const {
   return log_offsets_;
 }
 
+NodeJobStatus JobController::node_status(int node) const {
+  std::lock_guard lock(mu_);
+  return node_status_.at(static_cast<size_t>(node));
+}
+
 void JobController::event(int node, const std::string& what) {
   if (events_.on_node_event) events_.on_node_event(node, plan_.hosts[static_cast<size_t>(node)].label() + ": " + what);
 }
@@ -133,7 +142,7 @@ void JobController::node_done() {
   done_cv_.notify_all();
 }
 
-void JobController::watch_node(SshSession& session, int node, const std::string& dir, bool final_drain) {
+void JobController::watch_node(NodeShell& session, int node, const std::string& dir, bool final_drain) {
   const size_t n = static_cast<size_t>(node);
   uint64_t m_off, l_off;
   {
@@ -170,7 +179,8 @@ void JobController::watch_node(SshSession& session, int node, const std::string&
       size_t start = 0, nl;
       while ((nl = part.find('\n', start)) != std::string::npos) {
         log_offsets_[n] += nl - start + 1;
-        lines.push_back("[" + plan_.hosts[n].label() + "] " + part.substr(start, nl - start));
+        lines.push_back((plan_.local_root.empty() ? "[" + plan_.hosts[n].label() + "] " : std::string()) +
+                        part.substr(start, nl - start));
         start = nl + 1;
       }
       part.erase(0, start);
@@ -194,13 +204,24 @@ void JobController::watch_node(SshSession& session, int node, const std::string&
 void JobController::run_node(int node, bool launch) {
   const size_t n = static_cast<size_t>(node);
   const HostEntry& host = plan_.hosts[n];
-  std::unique_ptr<SshSession> s;
+  const bool local = !plan_.local_root.empty();
+  std::unique_ptr<NodeShell> s;
+  SshSession* ssh = nullptr;
+  auto open = [&] {
+    if (local) {
+      s = std::make_unique<LocalShell>(plan_.local_root, host.host);
+    } else {
+      auto c = SshSession::connect(host, plan_.connect);
+      ssh = c.get();
+      s = std::move(c);
+    }
+  };
   std::string dir;
   // Stops whatever is left of this node's job; over a fresh connection when the old one is gone.
   auto stop_here = [&](bool reconnect) {
     try {
-      if (reconnect) s = SshSession::connect(host, plan_.connect);
-      if (cancel_job(*s, dir, plan_.cancel_grace_s)) event(node, "process group killed, none left");
+      if (reconnect) open();
+      if (cancel_job(*s, dir, plan_.cancel_grace_s, plan_.cancel_signal)) event(node, "process group killed, none left");
     } catch (const moe::Error& e) {
       event(node, std::string("could not stop its processes: ") + e.what());
       std::lock_guard lock(mu_);
@@ -208,9 +229,9 @@ void JobController::run_node(int node, bool launch) {
     }
   };
   try {
-    s = SshSession::connect(host, plan_.connect);
-    event(node, "connected in " + std::to_string(s->connect_time().count()) + " ms");
-    dir = job_dir(s->home(), plan_.job_id, node);
+    open();
+    if (ssh) event(node, "connected in " + std::to_string(ssh->connect_time().count()) + " ms");
+    dir = job_dir(s->jobs_root(), plan_.job_id, node);
     if (launch) {
       NodeContext ctx;
       ctx.node_rank = node;
@@ -228,7 +249,7 @@ void JobController::run_node(int node, bool launch) {
           }
         });
         if (!bundle_) throw moe::Error(bundle_error_);
-        DeployResult d = deploy_bundle(*s, *bundle_);
+        DeployResult d = deploy_bundle(*ssh, *bundle_);
         ctx.bundle_dir = d.remote_dir;
         char secs[32];
         std::snprintf(secs, sizeof secs, "%.2f", d.seconds);
@@ -240,8 +261,9 @@ void JobController::run_node(int node, bool launch) {
         node_done();
         return;
       }
-      const int pid = launch_job(*s, dir, shell_join(plan_.command(ctx)), plan_.files);
+      const int pid = launch_job(*s, dir, shell_join(plan_.command(ctx)), plan_.files, local);
       event(node, "started (process group " + std::to_string(pid) + ")");
+      if (events_.on_started) events_.on_started(node, pid);
     }
     watch_node(*s, node, dir, false);
     if (detach_requested_ && !cancel_requested_) {
@@ -251,6 +273,10 @@ void JobController::run_node(int node, bool launch) {
       watch_node(*s, node, dir, true);  // deliver what was written before the kill
     } else {
       NodeJobStatus st = job_status(*s, dir);
+      {
+        std::lock_guard lock(mu_);
+        node_status_[n] = st;
+      }
       if (st.state == NodeJobState::exited && st.exit_code == 0) event(node, "finished");
       else if (!cancel_requested_) fail(node, st.describe());
       stop_here(false);  // a rank that outlived the launcher must not stay behind

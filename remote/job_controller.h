@@ -1,8 +1,10 @@
 #pragma once
 // Runs one job on several nodes: per node one worker thread (a libssh session is not thread-safe)
 // that connects, deploys the bundle, launches the node's command under setsid in its job directory,
-// then watches it. Node 0's stdout (the metrics stream) is delivered as complete lines with the
-// byte offset after each line; every node's stderr is delivered as lines prefixed "[host] ".
+// then watches it. A plan with local_root runs on one node that is this machine instead (no SSH, no
+// bundle: local_shell.h), with the same job directory, wrapper, watch and cancel. Node 0's stdout
+// (the metrics stream) is delivered as complete lines with the byte offset after each line; every
+// node's stderr is delivered as lines prefixed "[host] " (a local job's without a prefix).
 // A node that exits non-zero, loses its connection or misses a keepalive fails the job: the others
 // are cancelled (process group killed over a second channel, confirmed empty).
 // No method blocks on the network; events arrive on worker threads (a GUI must queue them to its
@@ -33,7 +35,7 @@ struct NodeContext {
   HostEntry host;
   std::string master_addr;  // node 0's rendezvous address (its addr= or host)
   int master_port = 0;
-  std::string job_dir;      // absolute, on this node
+  std::string job_dir;      // absolute, on this node (also for a local job)
   std::string bundle_dir;   // absolute deployed bundle on this node ("" without a bundle)
 };
 // argv for one node, e.g. {bundle_dir + "/moe-runtime", "train", job_dir + "/spec.json", "--nnodes", …}.
@@ -48,7 +50,12 @@ struct JobPlan {
   std::vector<JobFile> files;       // written into every node's job dir before launch (spec.json)
   std::optional<std::filesystem::path> bundle;  // deployed to ~/.cache/moe-studio/<hash>/ first
   ConnectOptions connect;
-  int cancel_grace_s = 5;           // SIGTERM → SIGKILL delay
+  int cancel_grace_s = 5;           // cancel_signal → SIGKILL delay
+  std::string cancel_signal = "TERM";
+  // Non-empty: a local job, its directory under this absolute path on this machine (hosts: one
+  // entry naming this machine); its wrapper stops it when its recorder is gone (remote_job.h);
+  // stderr lines come without a host prefix.
+  std::string local_root;
 };
 
 enum class JobState { idle, running, completed, failed, cancelled, detached };
@@ -64,6 +71,8 @@ struct JobEvents {
   std::function<void(int node, const std::string& what)> on_node_event;
   // Once, when every node is done: completed / failed (reason names the node) / cancelled / detached.
   std::function<void(JobState state, const std::string& reason)> on_finished;
+  // A node's job was started: its wrapper's pid (= process group).
+  std::function<void(int node, int pid)> on_started;
 };
 
 class JobController {
@@ -85,11 +94,14 @@ class JobController {
   bool wait_for(std::chrono::milliseconds timeout) const;  // true once finished
   uint64_t metrics_offset() const;
   std::vector<uint64_t> log_offsets() const;
+  // How node `node`'s command ended (its exit_code file), once the controller looked: exited (with
+  // the code), gone; `missing` while unknown (running, cancelled, unreachable).
+  NodeJobStatus node_status(int node) const;
 
  private:
   void start(bool launch);
   void run_node(int node, bool launch);
-  void watch_node(class SshSession& session, int node, const std::string& dir, bool final_drain);
+  void watch_node(NodeShell& session, int node, const std::string& dir, bool final_drain);
   void fail(int node, const std::string& reason);
   void event(int node, const std::string& what);
   void node_done();
@@ -110,6 +122,7 @@ class JobController {
   std::string metrics_partial_;
   std::vector<uint64_t> log_offsets_;
   std::vector<std::string> log_partial_;
+  std::vector<NodeJobStatus> node_status_;
   // The bundle is scanned once, by whichever worker gets there first.
   std::once_flag bundle_once_;
   std::shared_ptr<struct Bundle> bundle_;

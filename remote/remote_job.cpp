@@ -4,7 +4,6 @@
 #include <charconv>
 
 #include "error.h"
-#include "sftp_client.h"
 #include "shell_quote.h"
 
 namespace moe::remote {
@@ -23,17 +22,52 @@ void check_job_id(const std::string& id) {
     throw moe::Error("job id '" + id + "': must be 1-200 bytes, not . or .., without '/' or NUL");
 }
 
-std::string job_dir(const std::string& home, const std::string& job_id, int node_rank) {
+std::string job_dir(const std::string& jobs_root, const std::string& job_id, int node_rank) {
   check_job_id(job_id);
-  return home + "/.moe-studio/jobs/" + job_id + "/node-" + std::to_string(node_rank);
+  return jobs_root + "/" + job_id + "/node-" + std::to_string(node_rank);
 }
 
-std::string wrapper_script(const std::string& command_line) {
-  return "# moe-studio job wrapper: pid (= process group), command, exit code.\n"
+std::string wrapper_script(const std::string& command_line, bool watch_recorder) {
+  if (!watch_recorder) {
+    return "# moe-studio job wrapper: pid (= process group), command, exit code.\n"
+           "echo $$ > pid.tmp && mv pid.tmp pid\n" +
+           command_line +
+           " >> metrics.jsonl 2>> log\n"
+           "code=$?\n"
+           "echo $code > exit_code.tmp && mv exit_code.tmp exit_code\n";
+  }
+  // The command runs in the background so that a watchdog can poll beside it: every 0.5 s it asks
+  // whether the recorder (pid and start time in ./recorder, rewritten by a reattach) is alive or
+  // the job was detached (./detached); when neither, it sends SIGTERM to the process group (the
+  // launcher stops its ranks), SIGKILL after 5 s. The recorder is checked again after the marker,
+  // so a reattach (new recorder first, then the marker removed) is never mistaken for a death.
+  return "# moe-studio job wrapper (this machine): pid (= process group), command, exit code, and a\n"
+         "# watchdog that stops the job once its recorder is gone unless it was detached.\n"
          "echo $$ > pid.tmp && mv pid.tmp pid\n" +
          command_line +
-         " >> metrics.jsonl 2>> log\n"
+         " >> metrics.jsonl 2>> log &\n"
+         "job=$!\n"
+         "alive() { st=$(sed 's/.*) //' \"/proc/$1/stat\" 2>/dev/null) || return 1; "
+         "case $st in ''|Z*|X*) return 1;; esac; }\n"
+         "recorder_alive() { read -r rp rs < recorder 2>/dev/null || return 1; "
+         "st=$(sed 's/.*) //' \"/proc/$rp/stat\" 2>/dev/null) || return 1; set -- $st; "
+         "[ \"$1\" != Z ] && [ \"$1\" != X ] && [ \"${20}\" = \"$rs\" ]; }\n"
+         "(\n"
+         "  trap 'kill $s 2>/dev/null; exit 0' TERM\n"
+         "  while :; do\n"
+         "    sleep 0.5 & s=$!; wait $s\n"
+         "    if recorder_alive || [ -e detached ] || recorder_alive; then continue; fi\n"
+         "    trap '' TERM\n"
+         "    echo \"moe job: its recorder (pid $rp) is gone and the job was not detached: stopping it\" >> log\n"
+         "    kill -TERM -$$ 2>/dev/null\n"
+         "    i=0; while alive $job && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done\n"
+         "    kill -KILL -$$ 2>/dev/null; exit 0\n"
+         "  done\n"
+         ") &\n"
+         "watchdog=$!\n"
+         "wait $job\n"
          "code=$?\n"
+         "kill $watchdog 2>/dev/null; wait $watchdog\n"
          "echo $code > exit_code.tmp && mv exit_code.tmp exit_code\n";
 }
 
@@ -75,14 +109,14 @@ std::string status_command(const std::string& dir) {
          "else echo gone; fi";
 }
 
-std::string cancel_command(const std::string& dir, int grace_s) {
+std::string cancel_command(const std::string& dir, int grace_s, const std::string& signal) {
   const int term_ticks = grace_s * 10;
   return std::string(kAliveFn) + "cd -- " + shell_quote(dir) + " 2>/dev/null || exit 3; "
          "pid=$(cat pid 2>/dev/null); [ -n \"$pid\" ] || exit 3; alive \"$pid\" || exit 3; "
          "[ -f exit_code ] || : > cancelled; "
-         "kill -TERM -- -\"$pid\" 2>/dev/null; i=0; "
+         "kill -" + signal + " -\"$pid\" 2>/dev/null; i=0; "
          "while alive \"$pid\"; do i=$((i+1)); "
-         "if [ $i -eq " + std::to_string(term_ticks) + " ]; then kill -KILL -- -\"$pid\" 2>/dev/null; fi; "
+         "if [ $i -eq " + std::to_string(term_ticks) + " ]; then kill -KILL -\"$pid\" 2>/dev/null; fi; "
          "if [ $i -gt " + std::to_string(term_ticks + 50) + " ]; then "
          "echo \"processes of group $pid survive SIGKILL:\" $(ps -e -o pid= -o pgid= | awk -v g=\"$pid\" '$2==g {print $1}') >&2; "
          "exit 1; fi; sleep 0.1; done; exit 0";
@@ -100,24 +134,21 @@ std::string NodeJobStatus::describe() const {
   return "?";
 }
 
-int launch_job(SshSession& session, const std::string& dir, const std::string& command_line,
-               const std::vector<JobFile>& files) {
+int launch_job(NodeShell& session, const std::string& dir, const std::string& command_line,
+               const std::vector<JobFile>& files, bool watch_recorder) {
+  for (const JobFile& f : files) {
+    if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == "run.sh" || f.name == "pid" ||
+        f.name == "metrics.jsonl" || f.name == "log" || f.name == "exit_code" || f.name == "cancelled" ||
+        f.name == "detached")
+      throw moe::Error("job file name '" + f.name + "' is not allowed");
+  }
   // Refuse before uploading anything, so a running job's files are never overwritten.
   ExecResult used = session.run("[ -e " + shell_quote(dir + "/pid") + " ]");
   if (used.exit_status == 0)
     throw moe::Error(session.name() + ": " + dir + " already holds a started job (job ids must be unique)");
-  {
-    SftpClient sftp(session);
-    sftp.mkdir_p(session.home() + "/.moe-studio", 0700);
-    sftp.mkdir_p(dir, 0700);
-    for (const JobFile& f : files) {
-      if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == "run.sh" || f.name == "pid" ||
-          f.name == "metrics.jsonl" || f.name == "log" || f.name == "exit_code" || f.name == "cancelled")
-        throw moe::Error("job file name '" + f.name + "' is not allowed");
-      sftp.write_file(dir + "/" + f.name, f.content, f.mode);
-    }
-    sftp.write_file(dir + "/run.sh", wrapper_script(command_line), 0700);
-  }
+  std::vector<JobFile> all = files;
+  all.push_back(JobFile{"run.sh", wrapper_script(command_line, watch_recorder), 0700});
+  session.write_files(dir, all);
   ExecResult r = session.run(launch_command(dir));
   int pid = 0;
   const std::string out = r.out.substr(0, r.out.find_first_of("\r\n"));
@@ -128,7 +159,7 @@ int launch_job(SshSession& session, const std::string& dir, const std::string& c
   return pid;
 }
 
-NodeJobStatus job_status(SshSession& session, const std::string& dir) {
+NodeJobStatus job_status(NodeShell& session, const std::string& dir) {
   ExecResult r = session.run(status_command(dir));
   NodeJobStatus s;
   const std::string out = r.out.substr(0, r.out.find('\n'));
@@ -147,8 +178,8 @@ NodeJobStatus job_status(SshSession& session, const std::string& dir) {
   return s;
 }
 
-bool cancel_job(SshSession& session, const std::string& dir, int grace_s) {
-  ExecResult r = session.run(cancel_command(dir, grace_s));
+bool cancel_job(NodeShell& session, const std::string& dir, int grace_s, const std::string& signal) {
+  ExecResult r = session.run(cancel_command(dir, grace_s, signal));
   if (r.exit_status == 3) return false;
   if (r.exit_status != 0)
     throw moe::Error(session.name() + ": cancel in " + dir + " failed: " + r.err);

@@ -3,6 +3,7 @@
 
 #include "error.h"
 #include "host_keys.h"
+#include "sftp_client.h"
 #include "ssh_auth.h"
 
 namespace moe::remote {
@@ -203,6 +204,12 @@ const std::string& SshSession::home() {
     home_ = r.out;
   }
   return home_;
+}
+
+void SshSession::write_files(const std::string& dir, const std::vector<JobFile>& files) {
+  SftpClient sftp(*this);
+  sftp.mkdir_p(dir, 0700);
+  for (const JobFile& f : files) sftp.write_file(dir + "/" + f.name, f.content, f.mode);
 }
 
 }  // namespace moe::remote

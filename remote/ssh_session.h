@@ -11,51 +11,36 @@
 
 #include "connect_options.h"
 #include "hostfile.h"
+#include "node_shell.h"
 
 namespace moe::remote {
 
-// Result of a command run to completion with its output collected.
-struct ExecResult {
-  int exit_status = -1;  // -1: no status (connection lost, or killed by a signal without status)
-  std::string out, err;
-};
-
-// Result of a streamed command.
-struct StreamResult {
-  int exit_status = -1;    // as above
-  bool stopped = false;    // the caller's stop() returned true; the channel was closed early
-  std::string lost;        // non-empty: the connection or keepalive failed (the reason)
-};
-
-struct StreamHandlers {
-  std::function<void(std::string_view)> on_stdout;  // raw bytes as they arrive
-  std::function<void(std::string_view)> on_stderr;
-  std::function<bool()> stop;                       // polled about every 100 ms
-};
-
-class SshSession {
+class SshSession : public NodeShell {
  public:
   // Connects, verifies the host key (known_hosts + policy), authenticates (agent → key files →
   // password). Throws moe::Error naming the host and the reason.
   static std::unique_ptr<SshSession> connect(const HostEntry& host, const ConnectOptions& options);
-  ~SshSession();
+  ~SshSession() override;
   SshSession(const SshSession&) = delete;
   SshSession& operator=(const SshSession&) = delete;
 
   const HostEntry& host() const { return host_; }
-  const std::string& name() const { return host_.host; }  // for messages
+  const std::string& name() const override { return host_.host; }  // for messages
   ssh_session raw() { return session_; }
 
   // Runs `command` (one shell command line) and collects its output. Throws on connection errors.
-  ExecResult run(const std::string& command);
+  ExecResult run(const std::string& command) override;
   // Runs `command`, streaming stdout/stderr; sends a keepalive round trip every
   // keepalive_interval_s and reports a lost connection instead of throwing.
-  StreamResult stream(const std::string& command, const StreamHandlers& handlers);
+  StreamResult stream(const std::string& command, const StreamHandlers& handlers) override;
   // One round trip to the server (opens and closes a channel): false when it did not answer in
   // keepalive_timeout_s or the connection is gone.
   bool keepalive();
   // The remote $HOME (absolute), asked once. Remote paths are built from it so SFTP and shell agree.
   const std::string& home();
+  // By SFTP (no shell involved): the directory 0700 with its parents, then each file with its mode.
+  void write_files(const std::string& dir, const std::vector<JobFile>& files) override;
+  std::string jobs_root() override { return home() + "/.moe-studio/jobs"; }
   // Time of the last successful connect + auth.
   std::chrono::milliseconds connect_time() const { return connect_time_; }
   const ConnectOptions& options() const { return options_; }

@@ -63,10 +63,25 @@ ProcessId this_process() {
   return *me;
 }
 
-void record_writer(RunStore& store, int64_t run, const ProcessId& writer) {
-  Stmt ins(store.db(), "INSERT OR REPLACE INTO run_writers(run_id, host, boot_id, writer_pid, writer_start)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5)");
-  ins.bind(1, run).bind(2, hostname()).bind(3, boot_id()).bind(4, writer.pid).bind(5, writer.start).run();
+void record_writer(RunStore& store, int64_t run, const ProcessId& writer, const std::string& program) {
+  // A reattach keeps the runtime recorded by the launch.
+  Stmt ins(store.db(), "INSERT INTO run_writers(run_id, host, boot_id, writer_pid, writer_start, recorder)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(run_id) DO UPDATE SET host = ?2, boot_id = ?3,"
+                       " writer_pid = ?4, writer_start = ?5, recorder = ?6, detached = 0");
+  ins.bind(1, run).bind(2, hostname()).bind(3, boot_id()).bind(4, writer.pid).bind(5, writer.start).bind(6, program).run();
+}
+
+void set_writer_detached(RunStore& store, int64_t run, bool detached) {
+  Stmt up(store.db(), "UPDATE run_writers SET detached = ?2 WHERE run_id = ?1");
+  up.bind(1, run).bind(2, detached ? 1 : 0).run();
+}
+
+std::optional<ProcessId> live_writer(RunStore& store, int64_t run) {
+  Stmt q(store.db(), "SELECT writer_pid, writer_start FROM run_writers"
+                     " WHERE run_id = ?1 AND detached = 0 AND host = ?2 AND boot_id = ?3");
+  q.bind(1, run).bind(2, hostname()).bind(3, boot_id());
+  if (!q.step() || !alive(q.col_int(0), q.col_int(1))) return std::nullopt;
+  return ProcessId{q.col_int(0), q.col_int(1)};
 }
 
 void record_runtime(RunStore& store, int64_t run, const ProcessId& runtime) {
@@ -78,16 +93,18 @@ std::vector<int64_t> reap_abandoned_runs(RunStore& store) {
   struct Candidate {
     int64_t run, writer_pid, writer_start, last_step;
     std::optional<ProcessId> runtime;
+    std::string recorder;
   };
   std::vector<Candidate> gone;
   {
     Stmt q(store.db(),
-           "SELECT w.run_id, w.writer_pid, w.writer_start, w.runtime_pid, w.runtime_start, s.last_step"
+           "SELECT w.run_id, w.writer_pid, w.writer_start, w.runtime_pid, w.runtime_start, s.last_step,"
+           " coalesce(w.recorder, 'moe run')"
            " FROM run_writers w JOIN runs r ON r.id = w.run_id LEFT JOIN run_summary s ON s.run_id = w.run_id"
-           " WHERE r.status IN ('created', 'running') AND w.host = ?1 AND w.boot_id = ?2");
+           " WHERE r.status IN ('created', 'running') AND w.host = ?1 AND w.boot_id = ?2 AND w.detached = 0");
     q.bind(1, hostname()).bind(2, boot_id());
     while (q.step()) {
-      Candidate c{q.col_int(0), q.col_int(1), q.col_int(2), q.is_null(5) ? 0 : q.col_int(5), std::nullopt};
+      Candidate c{q.col_int(0), q.col_int(1), q.col_int(2), q.is_null(5) ? 0 : q.col_int(5), std::nullopt, q.col_text(6)};
       if (alive(c.writer_pid, c.writer_start)) continue;
       if (!q.is_null(3)) c.runtime = ProcessId{q.col_int(3), q.col_int(4)};
       gone.push_back(c);
@@ -101,7 +118,7 @@ std::vector<int64_t> reap_abandoned_runs(RunStore& store) {
     Stmt up(store.db(), "UPDATE runs SET status = 'failed', end_reason = ?2, ended_at = coalesce(ended_at, ?3)"
                         " WHERE id = ?1 AND status IN ('created', 'running')");
     up.bind(1, c.run)
-        .bind(2, "the recording process (moe run, pid " + std::to_string(c.writer_pid) +
+        .bind(2, "the recording process (" + c.recorder + ", pid " + std::to_string(c.writer_pid) +
                      ") ended without recording the run's end; last recorded step: " + std::to_string(c.last_step))
         .bind(3, utc_now())
         .run();

@@ -167,7 +167,18 @@ CREATE TABLE run_writers(
   runtime_start INTEGER);
 )sql";
 
-const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5};
+// Version 6: a local run is a job too (a job directory beside the store, watched like a node's), so
+// remote_runs holds its resume point as well: local_root is the directory holding its job directory
+// (NULL for a run on remote hosts). run_writers.detached: the recorder stopped watching on purpose
+// (detach); the job goes on and a reattach continues it, so the reaper leaves such a run alone.
+// run_writers.recorder: which program records (`moe run`, the studio), for the reaper's reason.
+const char* kV6 = R"sql(
+ALTER TABLE remote_runs ADD COLUMN local_root TEXT;
+ALTER TABLE run_writers ADD COLUMN detached INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run_writers ADD COLUMN recorder TEXT;
+)sql";
+
+const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 void refuse_newer(Db& db, int64_t version) {

@@ -1,14 +1,11 @@
 #pragma once
-// RunLauncher: starts `moe run SPEC --db FILE` as a child process — the very path the command line
-// uses, so the studio and the CLI cannot drift — and reports its output lines and its end.
-// startRemote() runs on cluster nodes instead, in process, through remote::RunSession, the same
-// code `moe run --hosts` runs (run_launcher_remote.cpp): a watcher thread drives the session, the
-// nodes' workers deliver their lines, and everything reaches the GUI thread as queued signals.
-// reattachRemote() follows such a run again after the studio closed (`moe run --attach`).
+// RunLauncher: runs a design in process through remote::RunSession — the very code `moe run` runs,
+// for a job on this machine and on the Hosts panel's nodes alike, so the studio and the CLI cannot
+// drift. A watcher thread drives the session (record, start, ingest, poll, finish); its lines and
+// its end reach the GUI thread as queued signals. reattach() follows a run left running by a closed
+// studio or a detached/killed `moe run` again (`moe run --attach`).
 #include <QElapsedTimer>
 #include <QObject>
-#include <QProcess>
-#include <QTemporaryDir>
 #include <memory>
 #include <vector>
 
@@ -22,59 +19,52 @@ class RunLauncher : public QObject {
   Q_OBJECT
  public:
   explicit RunLauncher(QObject* parent = nullptr);
+  // A run still going is detached (its job goes on; reattach later) unless stop() was asked for,
+  // then its cancel is waited for (at most 15 s).
   ~RunLauncher() override;
 
-  // $MOE_CLI, else `moe` beside moe-studio's build folder (../cli/moe) or install folder, else PATH.
-  static QString cliPath();
+  // The moe-runtime of a local run (remote::find_runtime(): $MOE_RUNTIME, else beside the studio).
+  static QString runtimePath();
 
-  // Writes the spec JSON to a temporary file and starts the CLI. Returns "" or the reason it could not.
-  QString start(const QByteArray& spec_json, const QString& db_path, const QStringList& extra_args = {});
-  // Runs `spec` on `hosts` (node 0 first), recording into db_path. Returns "" or why it could not start;
-  // bundling, deploy and launch happen on a worker thread (the first lines tell the progress).
-  struct RemoteLaunch {
+  struct Launch {
     JobSpec spec;
     QString db_path;
-    std::vector<remote::HostEntry> hosts;
-    QString hostfile_text;  // recorded with the run (reattach)
-    remote::ConnectOptions connect;
-    QString bundle;         // empty: $MOE_BUNDLE, else the build tree's runtime bundle
-    int master_port = 29500;
+    std::vector<remote::HostEntry> hosts;  // empty: this machine; else these nodes (node 0 first) over SSH
+    QString hostfile_text;                 // hosts: recorded with the run (reattach)
+    remote::ConnectOptions connect;        // hosts
+    QString bundle;                        // hosts; empty: $MOE_BUNDLE, else the build tree's runtime bundle
+    int master_port = 29500;               // hosts
   };
-  QString startRemote(const RemoteLaunch& launch);
-  // Follows remote run `run` of db_path again (left running by a closed studio or a killed
-  // `moe run`): the path of `moe run --attach`, ingesting from the stored resume point on a worker
-  // thread. Hosts: the run's recorded hostfile. Returns "" or why it could not start.
-  QString reattachRemote(const QString& db_path, qint64 run, const remote::ConnectOptions& connect);
-  bool isRemote() const { return remote_ != nullptr; }
+  // Records the run and starts it. Returns "" or why it could not start; bundling, deploy, launch
+  // happen on the watcher thread (the first lines tell the progress).
+  QString start(const Launch& launch);
+  // Follows run `run` of db_path again from its stored resume point (a local or a remote run).
+  // Returns "" or why it cannot be reattached.
+  QString reattach(const QString& db_path, qint64 run, const remote::ConnectOptions& connect);
 
-  void stop();  // SIGTERM (moe run records `cancelled`), then SIGKILL after a grace period; remote: cancel every node
-  // Remote: stop watching and leave the job running on the nodes (its status stays `running`, the
-  // store keeps the resume point); finished() comes with kDetachedExitCode. Destroying the launcher
-  // does the same unless stop() was asked for first.
-  void detachRemote();
+  void stop();    // cancel the job (the run ends `cancelled`)
+  // Stop watching and leave the job running (its status stays `running`, the store keeps the
+  // resume point); finished() comes with kDetachedExitCode.
+  void detach();
   static constexpr int kDetachedExitCode = 75;
-  struct Remote;  // the watcher thread of a remote run (run_launcher_remote.cpp)
-  bool isRunning() const;
+  struct Watch;  // the watcher thread of a run (run_launcher.cpp)
+  bool isRunning() const { return watch_ != nullptr; }
+  bool isRemote() const { return remote_; }  // the current (or last) run is on hosts
   qint64 elapsedMs() const { return timer_.isValid() ? timer_.elapsed() : 0; }
   QString commandLine() const { return command_line_; }
 
  Q_SIGNALS:
   void outputLine(const QString& line, bool is_stderr);
   void started();
-  void finished(int exit_code, bool crashed);
+  void runStarted(qint64 run);  // the run's rows are written: follow this one
+  void finished(int exit_code);
 
  private:
-  void handleReadyRead(QProcess::ProcessChannel channel);
-  void handleFinished(int exit_code, QProcess::ExitStatus status);
-  void handleRemoteFinished(int exit_code);
-  void stopRemote();
-  void stopRemoteForExit();  // cancel (when stop() was asked for) or detach, and wait (bounded)
+  void begin(const QString& command_line, bool remote);
+  void handleFinished(int exit_code);
 
-  std::shared_ptr<Remote> remote_;
-
-  QProcess* process_ = nullptr;
-  std::unique_ptr<QTemporaryDir> spec_dir_;
-  QByteArray pending_[2];
+  std::shared_ptr<Watch> watch_;
+  bool remote_ = false;
   QElapsedTimer timer_;
   QString command_line_;
 };

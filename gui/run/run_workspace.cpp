@@ -22,7 +22,7 @@ RunWorkspace::RunWorkspace(RunLauncher* launcher, QWidget* parent) : QWidget(par
   auto* row = new QHBoxLayout;
   run_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), "Run");
   run_->setObjectName("runButton");
-  run_->setToolTip("Launch the current design locally through `moe run` (Ctrl+R)");
+  run_->setToolTip("Launch the current design on this machine (Ctrl+R)");
   stop_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaStop), "Stop");
   stop_->setObjectName("stopButton");
   stop_->setEnabled(false);
@@ -63,7 +63,7 @@ RunWorkspace::RunWorkspace(RunLauncher* launcher, QWidget* parent) : QWidget(par
   console_->setReadOnly(true);
   console_->setMaximumBlockCount(20000);  // a long run keeps the recent lines, memory stays bounded
   console_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-  console_->setPlaceholderText("The output of `moe run` appears here, each rank's lines in its colour.");
+  console_->setPlaceholderText("The output of the run appears here, each rank's lines in its colour.");
   layout->addWidget(console_, 1);
 
   connect(run_, &QPushButton::clicked, this, &RunWorkspace::runRequested);
@@ -106,7 +106,7 @@ void RunWorkspace::updateRunButton() {
   const bool ok = why.isEmpty();
   run_->setEnabled(ok && !launcher_->isRunning());
   run_->setToolTip(ok ? (where() == Where::hosts ? "Launch the current design on the hosts over SSH (Ctrl+R)"
-                                                 : "Launch the current design locally through `moe run` (Ctrl+R)")
+                                                 : "Launch the current design on this machine (Ctrl+R)")
                       : why);
   where_->setEnabled(!launcher_->isRunning());
   if (!ok && design_ok_) {
@@ -190,16 +190,16 @@ void RunWorkspace::handleStarted() {
   eta_->clear();
 }
 
-void RunWorkspace::handleFinished(int exit_code, bool crashed) {
+void RunWorkspace::handleFinished(int exit_code) {
   stop_->setEnabled(false);
-  if (crashed) setStatus("stopped (moe run was killed)", errorColor(this));
-  else if (exit_code == 0) setStatus("completed", okColor(this));
+  if (exit_code == 0) setStatus("completed", okColor(this));
   else if (exit_code == 130) setStatus("cancelled", warningColor(this));
-  else if (remote_run_ && exit_code == RunLauncher::kDetachedExitCode)
-    setStatus("detached: still running on the nodes", warningColor(this));
+  else if (exit_code == RunLauncher::kDetachedExitCode)
+    setStatus(remote_run_ ? "detached: still running on the nodes" : "detached: still running on this machine",
+              warningColor(this));
   else setStatus(QString("failed (exit code %1)").arg(exit_code), errorColor(this));
-  console_->appendPlainText(QString("— %1 with code %2 after %3 s —")
-                                .arg(remote_run_ ? "remote run ended" : "moe run exited")
+  console_->appendPlainText(QString("— %1 ended with code %2 after %3 s —")
+                                .arg(remote_run_ ? "remote run" : "run")
                                 .arg(exit_code).arg(launcher_->elapsedMs() / 1000.0, 0, 'f', 1));
   updateRunButton();
 }

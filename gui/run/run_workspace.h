@@ -46,7 +46,7 @@ class RunWorkspace : public QWidget {
  private:
   void handleOutputLine(const QString& line, bool is_stderr);
   void handleStarted();
-  void handleFinished(int exit_code, bool crashed);
+  void handleFinished(int exit_code);
   void updateRunButton();
 
   RunLauncher* launcher_;

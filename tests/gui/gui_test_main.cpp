@@ -7,7 +7,7 @@
 int main(int argc, char** argv) {
   if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
   qputenv("MOE_STUDIO_NO_PROMPTS", "1");
-  if (qEnvironmentVariableIsEmpty("MOE_CLI")) qputenv("MOE_CLI", MOE_CLI_PATH);  // the `moe` of this build
+  if (qEnvironmentVariableIsEmpty("MOE_RUNTIME")) qputenv("MOE_RUNTIME", MOE_RUNTIME_PATH);  // this build's runtime
   QStandardPaths::setTestModeEnabled(true);
   QApplication app(argc, argv);
   QApplication::setOrganizationName("moe-studio-tests");

@@ -3,7 +3,7 @@
 // text in Compare (table, tooltip, filter), Live (run list, header), the reattach list, the Design
 // status and baseline; the Hosts panel shows a refused field verbatim and refuses table cells the
 // hostfile cannot hold; a run started from the studio on a store in a hostile directory records a
-// hostile name byte for byte. Real widgets (offscreen), real SQLite files, the real `moe run`.
+// hostile name byte for byte. Real widgets (offscreen), real SQLite files, the real runtime.
 #include <QApplication>
 #include <QComboBox>
 #include <QDir>
@@ -251,10 +251,10 @@ TEST(HostileGui, HostsPanelShowsRefusedFieldsVerbatimAndRefusesCellsAHostfileCan
 }
 
 // The studio on a store in a directory named with quotes, '$', '`', ';', '%1' and non-ASCII runs
-// tiny-cpu (shrunk) through `moe run` and the real runtime; the design's hostile name (with a line
+// tiny-cpu (shrunk) through the run session and the real runtime; the design's hostile name (with a line
 // break) is the run's name in the store, byte for byte, and Compare lists it.
 TEST(HostileGui, ARunStartedFromTheStudioRecordsAHostileNameExactly) {
-  ASSERT_TRUE(QFileInfo(RunLauncher::cliPath()).isExecutable()) << RunLauncher::cliPath().toStdString();
+  ASSERT_TRUE(QFileInfo(RunLauncher::runtimePath()).isExecutable()) << RunLauncher::runtimePath().toStdString();
   QTemporaryDir tmp;
   const QString dir = tmp.filePath("d 'q' \"dq\" $HOME `id` ; ü ✓ 日本 %1");
   ASSERT_TRUE(QDir().mkpath(dir));
@@ -273,7 +273,7 @@ TEST(HostileGui, ARunStartedFromTheStudioRecordsAHostileNameExactly) {
   ASSERT_FALSE(model->hasErrors());
   w.runAction()->trigger();
   ASSERT_TRUE(w.launcher()->isRunning()) << w.runWorkspace()->statusText().toStdString();
-  ASSERT_TRUE(waitUntil([&] { return !w.launcher()->isRunning(); }, 300000)) << "moe run did not end";
+  ASSERT_TRUE(waitUntil([&] { return !w.launcher()->isRunning(); }, 300000)) << "the run did not end";
   EXPECT_EQ(w.runWorkspace()->statusText(), "completed");
   store::RunReader reader(db.toStdString());
   const auto runs = reader.list_runs();

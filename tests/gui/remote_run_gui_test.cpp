@@ -2,7 +2,9 @@
 // locally by accident), and tiny-cpu launched from the GUI on the two sshd fixture nodes × 2 ranks
 // (ep = 4) through remote::RunSession, ending `completed` with every step in the run store and the
 // nodes' lines in the console prefixed by host; closing the studio mid-run leaves the job running
-// on the nodes, and a new studio reattaches and records every step exactly once.
+// on the nodes, and a new studio reattaches and records every step exactly once; Stop after a
+// reattach cancels every node; a rank killed on node-b fails the run naming the node and the rank.
+// The same run session as a local run (run_live_test.cpp), only the node differs.
 #include <QAction>
 #include <QComboBox>
 #include <QLabel>
@@ -13,6 +15,7 @@
 #include <netinet/in.h>
 #include <algorithm>
 #include <sstream>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -249,9 +252,9 @@ TEST(RemoteRunGui, ClosingLeavesTheJobRunningAndANewStudioReattaches) {
   // A new studio on the same store finds the run and follows it to the end.
   s.window = std::make_unique<MainWindow>(s.db());
   s.window->hosts()->setConnectOptions(rt::trusted_options(tmp.path().toStdString()));
-  const QList<qint64> detached = s.window->detachedRemoteRuns();
+  const QList<qint64> detached = s.window->detachedRuns();
   ASSERT_EQ(detached, QList<qint64>{id});
-  const QString why = s.window->reattachRemoteRun(id);
+  const QString why = s.window->reattachRun(id);
   ASSERT_TRUE(why.isEmpty()) << why.toStdString();
   ASSERT_TRUE(s.window->launcher()->isRunning());
   EXPECT_TRUE(s.window->runWorkspace()->stopButton()->isEnabled());
@@ -271,7 +274,7 @@ TEST(RemoteRunGui, ClosingLeavesTheJobRunningAndANewStudioReattaches) {
   EXPECT_EQ(countRows(s.db(), "SELECT MIN(step) FROM steps WHERE run_id = ?1", id), 1);
   EXPECT_EQ(countRows(s.db(), "SELECT MAX(step) FROM steps WHERE run_id = ?1", id), steps);
   EXPECT_EQ(countRows(s.db(), "SELECT COUNT(*) FROM a2a WHERE run_id = ?1", id), steps * 2 * 4);  // layers × ranks
-  EXPECT_TRUE(s.window->detachedRemoteRuns().isEmpty());
+  EXPECT_TRUE(s.window->detachedRuns().isEmpty());
   std::printf("[remote run gui] detached after %lld of %d steps, reattached from byte %llu: %d steps stored once\n",
               static_cast<long long>(left.n_steps), steps, static_cast<unsigned long long>(row->metrics_offset), steps);
 }
@@ -329,6 +332,62 @@ TEST(RemoteRunGui, AStudioStartedWithReattachFollowsTheRunAndStopCancelsIt) {
     const std::string pid_text = rt::read_file(dir / "pid");
     ASSERT_FALSE(pid_text.empty()) << dir;
     const pid_t group = static_cast<pid_t>(std::stol(pid_text));
+    EXPECT_TRUE(waitUntil([&] { return liveJobProcesses(group, dir.string()) == 0; }, 10000))
+        << liveJobProcesses(group, dir.string()) << " process(es) of the job left on node " << n;
+  }
+}
+
+TEST(RemoteRunGui, ARankKilledOnANodeFailsTheRunNamingTheNodeAndTheRank) {
+  Studio s;
+  QTemporaryDir tmp;
+  s.window->loadPreset("tiny-cpu");
+  designOnFixtureNodes(s.window.get(), 400, tmp.path(), free_port());
+  ASSERT_FALSE(s.window->specModel()->hasErrors());
+  s.window->runWorkspace()->runButton()->click();
+  ASSERT_TRUE(s.window->launcher()->isRunning()) << s.window->runWorkspace()->statusText().toStdString();
+  int64_t id = 0;
+  ASSERT_TRUE(waitUntil([&] {
+    try {
+      auto runs = store::RunReader(s.db().toStdString()).list_runs();
+      if (runs.empty()) return false;
+      id = runs[0].id;
+      return runs[0].n_steps >= 2;
+    } catch (const std::exception&) {
+      return false;  // the worker thread is still creating the store
+    }
+  }, 180000)) << s.window->runWorkspace()->console()->toPlainText().toStdString();
+  std::optional<store::RemoteRunRow> row;
+  {
+    store::RunStore st(s.db().toStdString());
+    row = store::find_remote_run(st, id);
+  }
+  ASSERT_TRUE(row.has_value());
+  // Rank 3 lives on node-b (2 slots per node): the job's process there with MOE_RANK=3.
+  const std::filesystem::path dir1 = rt::node_home(1) / ".moe-studio" / "jobs" / row->job_id / "node-1";
+  pid_t rank3 = -1;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = rt::read_file(e.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(dir1.string()) == std::string::npos) continue;
+    if (rt::read_file(e.path() / "environ").find(std::string("MOE_RANK=3") + '\0') != std::string::npos)
+      rank3 = static_cast<pid_t>(std::stol(name));
+  }
+  ASSERT_GT(rank3, 0) << "no rank 3 under " << dir1;
+  ASSERT_EQ(::kill(rank3, SIGKILL), 0);
+
+  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 60000));
+  const std::string console = s.window->runWorkspace()->console()->toPlainText().toStdString();
+  EXPECT_EQ(s.window->runWorkspace()->statusText(), "failed (exit code 1)") << console;
+  const store::RunInfo info = store::RunReader(s.db().toStdString()).run(id);
+  EXPECT_EQ(info.status, "failed");
+  EXPECT_NE(info.end_reason.find("127.0.0.1:2223"), std::string::npos) << info.end_reason;
+  EXPECT_NE(info.end_reason.find("rank 3 was killed by signal 9"), std::string::npos) << info.end_reason;
+  EXPECT_NE(console.find("run " + std::to_string(id) + " failed on 2 node(s)"), std::string::npos) << console;
+  for (int n = 0; n < 2; ++n) {
+    const std::filesystem::path dir = rt::node_home(n) / ".moe-studio" / "jobs" / row->job_id / ("node-" + std::to_string(n));
+    const pid_t group = static_cast<pid_t>(std::stol(rt::read_file(dir / "pid")));
     EXPECT_TRUE(waitUntil([&] { return liveJobProcesses(group, dir.string()) == 0; }, 10000))
         << liveJobProcesses(group, dir.string()) << " process(es) of the job left on node " << n;
   }

@@ -1,6 +1,8 @@
-// Run + Live: launching tiny-cpu from the studio runs the real `moe run` → moe-runtime → store
-// path; the heatmap gains columns while it runs, the run ends `completed` and appears in Compare.
-// Stop ends a running run `cancelled` with no process left. The heatmap's incremental fold.
+// Run + Live: launching tiny-cpu from the studio runs the real run session → moe-runtime → store
+// path (the code of `moe run`, in process); the heatmap gains columns while it runs, the run ends
+// `completed` and appears in Compare. Stop ends a running run `cancelled` with no process left;
+// closing the studio detaches a local run (its job goes on) and a new studio reattaches it to its
+// end, every step once; a rank that dies fails the run naming the rank. The heatmap's fold.
 #include <QAction>
 #include <QDir>
 #include <QFile>
@@ -17,10 +19,16 @@
 #include "common/qcp.h"
 #include "live/heat_columns.h"
 #include "live/live_workspace.h"
+#include "remote_runs.h"
 #include "run/run_launcher.h"
 #include "run/run_workspace.h"
 #include "run_reader.h"
+#include "run_store.h"
+#include "sqlite_db.h"
+#include <QPlainTextEdit>
 #include <QSortFilterProxyModel>
+#include <optional>
+#include <signal.h>
 
 using namespace moe;
 using namespace moe::gui;
@@ -28,7 +36,7 @@ using moe::gui::test::Studio;
 using moe::gui::test::waitUntil;
 
 TEST(RunLive, LaunchingTinyCpuFillsTheLiveViewsAndEndsCompleted) {
-  ASSERT_TRUE(QFileInfo(RunLauncher::cliPath()).isExecutable()) << RunLauncher::cliPath().toStdString();
+  ASSERT_TRUE(QFileInfo(RunLauncher::runtimePath()).isExecutable()) << RunLauncher::runtimePath().toStdString();
   Studio s;
   SpecModel* model = s.window->specModel();
   s.window->loadPreset("tiny-cpu");
@@ -114,7 +122,71 @@ TEST(RunLive, LaunchingTinyCpuFillsTheLiveViewsAndEndsCompleted) {
 }
 
 namespace {
-// Processes descended from this one (the `moe run` child and whatever it started), read from /proc.
+// Live (not zombie) processes whose /proc entry says: process group `group`, or a command line
+// naming `text` (a job's ranks have a group of their own and name the job's spec.json).
+QList<qint64> jobProcesses(qint64 group, const QString& text) {
+  QList<qint64> found;
+  for (const QString& name : QDir("/proc").entryList(QDir::Dirs)) {
+    bool ok = false;
+    const qint64 pid = name.toLongLong(&ok);
+    if (!ok) continue;
+    QFile stat("/proc/" + name + "/stat");
+    if (!stat.open(QIODevice::ReadOnly)) continue;
+    const QStringList rest = QString::fromUtf8(stat.readAll()).section(") ", 1).split(' ');
+    if (rest.size() < 3 || rest[0] == "Z" || rest[0] == "X") continue;
+    QFile cmd("/proc/" + name + "/cmdline");
+    const QString cmdline = cmd.open(QIODevice::ReadOnly) ? QString::fromUtf8(cmd.readAll()) : QString();
+    if (rest[2].toLongLong() == group || (!text.isEmpty() && cmdline.contains(text))) found << pid;
+  }
+  return found;
+}
+
+// A local run's job directory (<store>-jobs/<job id>/node-0) and its process group (the wrapper's
+// pid), from the store's row.
+struct LocalJob {
+  QString dir;
+  qint64 group = -1;
+  std::string job_id;
+  uint64_t metrics_offset = 0;
+};
+std::optional<LocalJob> localJob(const QString& db, qint64 run) {
+  store::RunStore st(db.toStdString());
+  const auto row = store::find_remote_run(st, run);
+  if (!row || row->local_root.empty()) return std::nullopt;
+  LocalJob j;
+  j.dir = QString::fromStdString(row->local_root + "/" + row->job_id + "/node-0");
+  j.job_id = row->job_id;
+  j.metrics_offset = row->metrics_offset;
+  QFile pid(j.dir + "/pid");
+  if (pid.open(QIODevice::ReadOnly)) j.group = pid.readAll().trimmed().toLongLong();
+  return j;
+}
+
+// Sets environment variables for one test (the runs it starts inherit them), restoring them after.
+struct EnvScope {
+  std::vector<std::pair<const char*, std::optional<QByteArray>>> saved;
+  EnvScope(std::initializer_list<std::pair<const char*, QByteArray>> vars) {
+    for (const auto& [k, v] : vars) {
+      saved.emplace_back(k, qEnvironmentVariableIsSet(k) ? std::optional<QByteArray>(qgetenv(k)) : std::nullopt);
+      qputenv(k, v);
+    }
+  }
+  ~EnvScope() {
+    for (const auto& [k, v] : saved) v ? qputenv(k, *v) : qunsetenv(k);
+  }
+};
+
+// The id and stored steps of the store's newest run (-1 while there is none or no schema yet).
+std::pair<qint64, qint64> newestRun(const QString& db) {
+  try {
+    const auto runs = store::RunReader(db.toStdString()).list_runs();
+    if (!runs.empty()) return {runs[0].id, runs[0].n_steps};
+  } catch (const std::exception&) {
+  }
+  return {-1, -1};
+}
+
+// Processes descended from this one (the watcher shells and whatever they started), read from /proc.
 QList<qint64> descendants() {
   QMap<qint64, qint64> parent;
   for (const QString& name : QDir("/proc").entryList(QDir::Dirs)) {
@@ -153,14 +225,20 @@ TEST(RunLive, StopEndsTheRunCancelledAndLeavesNoProcess) {
   // Stop once the run is really training (steps recorded), as a user would.
   ASSERT_TRUE(waitUntil([&] { return live->runStatus() == "running" && live->stepsShown() >= 2; }, 120000))
       << live->runStatus().toStdString() << " " << live->stepsShown();
-  const QList<qint64> running = descendants();
+  // The job runs under setsid (so it could outlive the studio): its processes are its group's and
+  // those naming its directory, not this process's descendants.
+  const std::optional<LocalJob> job = localJob(s.db(), live->runId());
+  ASSERT_TRUE(job.has_value());
+  ASSERT_GT(job->group, 1);
+  QList<qint64> running = jobProcesses(job->group, job->dir);
   ASSERT_FALSE(running.isEmpty());
+  running += descendants();
   auto* stop = s.window->runWorkspace()->findChild<QPushButton*>("stopButton");
   ASSERT_NE(stop, nullptr);
   ASSERT_TRUE(stop->isEnabled());
   stop->click();
 
-  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 30000)) << "moe run did not stop";
+  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 30000)) << "the run did not stop";
   EXPECT_EQ(s.window->runWorkspace()->statusText(), "cancelled");
   EXPECT_FALSE(stop->isEnabled());
   // The store records the end, and the Live view shows it.
@@ -171,8 +249,8 @@ TEST(RunLive, StopEndsTheRunCancelledAndLeavesNoProcess) {
   }, 10000));
   ASSERT_TRUE(waitUntil([&] { return live->runStatus() == "cancelled"; }, 10000)) << live->runStatus().toStdString();
   EXPECT_LT(live->stepsShown(), 5000);
-  // No process is left behind: neither `moe run` nor the runtime it started (polled: an exiting
-  // child may take a moment to be reaped).
+  // No process is left behind: neither the job (wrapper, launcher, ranks) nor a watcher (polled: an
+  // exiting child may take a moment to be reaped).
   QList<qint64> left;
   const bool all_gone = waitUntil([&] {
     left.clear();
@@ -181,29 +259,124 @@ TEST(RunLive, StopEndsTheRunCancelledAndLeavesNoProcess) {
         QFile stat(QString("/proc/%1/stat").arg(pid));
         if (stat.open(QIODevice::ReadOnly) && !QString::fromUtf8(stat.readAll()).section(") ", 1).startsWith("Z")) left << pid;
       }
-    return left.isEmpty() && descendants().isEmpty();
+    return left.isEmpty() && descendants().isEmpty() && jobProcesses(job->group, job->dir).isEmpty();
   }, 10000);
   EXPECT_TRUE(all_gone) << "still alive: " << left.size() << " of " << running.size() << " processes, "
                         << descendants().size() << " descendants";
 }
 
-TEST(RunLive, ClosingTheStudioMidRunStopsTheRunWithoutACrash) {
-  // Quitting tears the window down while `moe run` is going: the launcher stops it, and no slot of
-  // the half-destroyed workspaces may run (it once did, from QProcess::finished, and crashed).
+// Closing the studio mid-run detaches a local run as it does a remote one: the job goes on beside the
+// store (its watchdog lets it: it was detached), the run stays `running` with its resume point, and
+// a new studio on the same store offers it, reattaches and follows it to `completed`, every step
+// stored exactly once. (A store_fake_runtime stream, so the steps come at a known pace.)
+TEST(RunLive, ClosingTheStudioDetachesALocalRunAndANewStudioReattachesIt) {
+  EnvScope env{{"MOE_RUNTIME", STORE_FAKE_RUNTIME}, {"FAKE_STEP_MS", "40"}};
+  const int steps = 150;
   Studio s;
   s.window->loadPreset("tiny-cpu");
-  ASSERT_TRUE(s.window->specModel()->setValue("train.steps", 5000).isEmpty());
-  s.window->poller()->setIntervalMs(100);
+  ASSERT_TRUE(s.window->specModel()->setValue("train.steps", steps).isEmpty());
   s.window->runAction()->trigger();
-  ASSERT_TRUE(s.window->launcher()->isRunning());
-  ASSERT_TRUE(waitUntil([&] { return s.window->live()->stepsShown() >= 2; }, 120000));
-  s.window.reset();  // what QApplication::quit() ends in
-  QList<qint64> left;
-  EXPECT_TRUE(waitUntil([&] { return (left = descendants()).isEmpty(); }, 10000)) << left.size() << " processes left";
+  ASSERT_TRUE(s.window->launcher()->isRunning()) << s.window->runWorkspace()->statusText().toStdString();
+  qint64 id = -1;
+  ASSERT_TRUE(waitUntil([&] {
+    const auto [run, n] = newestRun(s.db());
+    id = run;
+    return n >= 3;
+  }, 60000)) << s.window->runWorkspace()->console()->toPlainText().toStdString();
+  EXPECT_TRUE(s.window->close());  // no prompts: "leave it running"
+  s.window.reset();
+
   store::RunReader reader(s.db().toStdString());
-  const auto runs = reader.list_runs();
-  ASSERT_EQ(runs.size(), 1u);
-  EXPECT_EQ(runs[0].status, "cancelled");
+  const store::RunInfo left = reader.run(id);
+  EXPECT_EQ(left.status, "running") << left.end_reason;
+  ASSERT_LT(left.n_steps, steps) << "the studio must close mid-run for this test to mean anything";
+  const std::optional<LocalJob> job = localJob(s.db(), id);
+  ASSERT_TRUE(job.has_value());
+  EXPECT_GT(job->metrics_offset, 0u);
+  EXPECT_TRUE(QFileInfo::exists(job->dir + "/detached"));
+  // The job goes on without the studio, past several rounds of its watchdog.
+  const qint64 size0 = QFileInfo(job->dir + "/metrics.jsonl").size();
+  waitUntil([] { return false; }, 1500);
+  EXPECT_FALSE(jobProcesses(job->group, QString()).isEmpty()) << "the detached job was stopped";
+  EXPECT_GT(QFileInfo(job->dir + "/metrics.jsonl").size(), size0) << "its metrics did not grow";
+
+  // A new studio on the same store finds the run and follows it to the end.
+  s.window = std::make_unique<MainWindow>(s.db());
+  ASSERT_EQ(s.window->detachedRuns(), QList<qint64>{id});
+  const QString why = s.window->reattachRun(id);
+  ASSERT_TRUE(why.isEmpty()) << why.toStdString();
+  ASSERT_TRUE(s.window->launcher()->isRunning());
+  // The watcher thread takes the job over: the marker goes, this studio is its recorder now.
+  EXPECT_TRUE(waitUntil([&] { return !QFileInfo::exists(job->dir + "/detached"); }, 10000));
+  EXPECT_TRUE(waitUntil([&] { return s.window->detachedRuns().isEmpty(); }, 10000))
+      << "a run this studio records is not offered again";
+  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 60000));
+  const std::string console = s.window->runWorkspace()->console()->toPlainText().toStdString();
+  EXPECT_EQ(s.window->runWorkspace()->statusText(), "completed") << console;
+  EXPECT_NE(console.find("reattached to job " + job->job_id), std::string::npos) << console;
+  const store::RunInfo done = reader.run(id);
+  EXPECT_EQ(done.status, "completed");
+  EXPECT_EQ(done.n_steps, steps);
+  EXPECT_EQ(done.malformed_lines, 0);
+  store::Db d(s.db().toStdString(), store::Db::Mode::read_only);
+  store::Stmt q(d, "SELECT count(*), count(DISTINCT step), min(step), max(step) FROM steps WHERE run_id = ?1");
+  q.bind(1, int64_t{id});
+  ASSERT_TRUE(q.step());
+  EXPECT_EQ(q.col_int(0), steps);
+  EXPECT_EQ(q.col_int(1), steps);
+  EXPECT_EQ(q.col_int(2), 1);
+  EXPECT_EQ(q.col_int(3), steps);
+  EXPECT_TRUE(s.window->detachedRuns().isEmpty());
+}
+
+// A rank of a local run killed with -9 (ep 2, the real runtime): the launcher stops the other rank,
+// the run ends `failed` with a reason naming the rank and the signal, the console says so, and
+// nothing of the job is left.
+TEST(RunLive, ALocalRunWhoseRankDiesFailsNamingTheRank) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  nlohmann::json j = model->json();
+  j["parallel"]["ep"] = 2;
+  j["parallel"]["gpus_per_node"] = 2;
+  j["cluster"]["nodes"][0]["slots"] = 2;
+  j["train"]["steps"] = 5000;
+  j["train"]["micro_batch"] = 2;
+  j["train"]["data"]["val_fraction"] = 0.002;
+  j["model"]["n_layers"] = 2;
+  j["model"]["seq_len"] = 32;
+  model->setSpecJson(j);
+  for (const auto& d : model->diagnostics()) ASSERT_FALSE(d.severity == Severity::error) << d.text();
+  s.window->runAction()->trigger();
+  ASSERT_TRUE(s.window->launcher()->isRunning()) << s.window->runWorkspace()->statusText().toStdString();
+  qint64 id = -1;
+  ASSERT_TRUE(waitUntil([&] {
+    const auto [run, n] = newestRun(s.db());
+    id = run;
+    return n >= 2;
+  }, 120000)) << s.window->runWorkspace()->console()->toPlainText().toStdString();
+  const std::optional<LocalJob> job = localJob(s.db(), id);
+  ASSERT_TRUE(job.has_value());
+  // Rank 1: the job's process whose environment says MOE_RANK=1.
+  qint64 rank1 = -1;
+  for (qint64 pid : jobProcesses(job->group, job->dir)) {
+    QFile env(QString("/proc/%1/environ").arg(pid));
+    if (env.open(QIODevice::ReadOnly) && env.readAll().contains(QByteArray("MOE_RANK=1\0", 11))) rank1 = pid;
+  }
+  ASSERT_GT(rank1, 0);
+  ASSERT_EQ(::kill(pid_t(rank1), SIGKILL), 0);
+
+  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 60000));
+  const std::string console = s.window->runWorkspace()->console()->toPlainText().toStdString();
+  EXPECT_EQ(s.window->runWorkspace()->statusText(), "failed (exit code 1)") << console;
+  const store::RunInfo info = store::RunReader(s.db().toStdString()).run(id);
+  EXPECT_EQ(info.status, "failed");
+  EXPECT_NE(info.end_reason.find("rank 1 was killed by signal 9"), std::string::npos) << info.end_reason;
+  EXPECT_NE(console.find("run " + std::to_string(id) + " failed"), std::string::npos) << console;
+  EXPECT_NE(console.find("rank 1 was killed by signal 9"), std::string::npos) << console;
+  QList<qint64> left;
+  EXPECT_TRUE(waitUntil([&] { return (left = jobProcesses(job->group, job->dir)).isEmpty(); }, 10000))
+      << left.size() << " process(es) of the job left";
 }
 
 TEST(HeatColumns, FoldsStepsIntoBoundedColumnsKeepingTheMeans) {

@@ -63,6 +63,42 @@ TEST(RunWriters, AnAbandonedLocalRunIsMarkedFailedAndItsRuntimeStopped) {
   EXPECT_EQ(reap_abandoned_runs(st), (std::vector<int64_t>{live}));
 }
 
+// A detached run: its recorder left on purpose and its job goes on, so no reader reaps it (nor kills
+// its runtime) and nobody records it now; once reattached, its new recorder is the one watched.
+TEST(RunWriters, ADetachedRunIsLeftAloneUntilReattached) {
+  TempDir dir;
+  RunStore st(dir.file("runs.sqlite"));
+  const int64_t run = st.create_run("detached");
+  st.set_status(run, "running");
+  const pid_t writer = sleeper(false), runtime = sleeper(true);
+  record_writer(st, run, *process_of(writer), "moe-studio");
+  record_runtime(st, run, *process_of(runtime));
+  ASSERT_TRUE(live_writer(st, run).has_value());
+  EXPECT_EQ(live_writer(st, run)->pid, writer);
+  set_writer_detached(st, run, true);
+  EXPECT_FALSE(live_writer(st, run).has_value());  // offered for reattach
+  int status = 0;
+  ::kill(writer, SIGKILL);
+  ::waitpid(writer, &status, 0);
+  EXPECT_TRUE(reap_abandoned_runs(st).empty());
+  EXPECT_EQ(RunReader(dir.file("runs.sqlite")).run(run).status, "running");
+  EXPECT_EQ(::waitpid(runtime, &status, WNOHANG), 0) << "the detached job's runtime was killed";
+
+  // Reattached by another recorder (detached again cleared), which then dies: reaped as usual,
+  // naming it, and the runtime recorded by the launch is stopped.
+  const pid_t second = sleeper(false);
+  record_writer(st, run, *process_of(second), "moe-studio");
+  EXPECT_EQ(live_writer(st, run)->pid, second);
+  ::kill(second, SIGKILL);
+  ::waitpid(second, &status, 0);
+  EXPECT_FALSE(live_writer(st, run).has_value());
+  EXPECT_EQ(reap_abandoned_runs(st), (std::vector<int64_t>{run}));
+  EXPECT_NE(RunReader(dir.file("runs.sqlite")).run(run).end_reason.find("(moe-studio, pid " + std::to_string(second) + ")"),
+            std::string::npos);
+  ASSERT_EQ(::waitpid(runtime, &status, 0), runtime);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
 // A reused pid (same number, another process) is not the recorder.
 TEST(RunWriters, APidReusedByAnotherProcessIsNotTheWriter) {
   TempDir dir;
