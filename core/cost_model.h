@@ -157,10 +157,6 @@ Plan plan_job(const JobSpec& spec, const HardwareProfile& hw);
 // The memory rule of validate_spec (spec_validation.h), for a spec without errors: a peak over the
 // device's memory is an error at `parallel` ("peak memory per GPU … exceeds …"), over 90 % a warning.
 void add_memory_rule(const JobSpec& spec, const HardwareProfile& hw, std::vector<Diagnostic>& out);
-// validate_spec(spec, &hw), kept for old callers.
-inline std::vector<Diagnostic> validate_with_hardware(const JobSpec& spec, const HardwareProfile& hw) {
-  return validate_spec(spec, &hw);
-}
 
 nlohmann::json plan_to_json(const Plan& plan);
 

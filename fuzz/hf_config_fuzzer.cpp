@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     auto imported = moe::import_hf_config(config, "<fuzz>");
-    (void)moe::validate_with_hardware(imported.spec, profile());
+    (void)moe::validate_spec(imported.spec, &profile());
     if (valid(imported.spec)) {
       (void)moe::plan_to_json(moe::plan_job(imported.spec, profile())).dump();
       check_round_trip(imported.spec);

@@ -15,7 +15,7 @@
 #include "run_reader.h"
 #include "run_store.h"
 #include "store_export.h"
-#include "stream_record.h"
+#include "store_records.h"
 
 namespace {
 
@@ -69,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::ostringstream exported;
   query_everything(reader, run);
   (void)export_jsonl(reader, run, exported);
-  for (const char* table : {"steps", "expert_load", "a2a", "events"}) {
+  for (const std::string& table : csv_tables()) {
     std::ostringstream csv;
     (void)export_csv(reader, run, table, csv);
   }

@@ -1,4 +1,4 @@
-// libFuzzer target: the metrics stream line parser (core/store/stream_record.h) and the line
+// libFuzzer target: the metrics stream line parser (core/metrics/record_codec.h) and the line
 // splitter in front of it. The input is a stream; every line must become a record, a Malformed with
 // a reason, or Ignored — never an exception, crash or sanitizer report. Also checked: the splitter
 // gives the same lines whatever the read sizes, and printable_prefix (the text of malformed-line
@@ -13,7 +13,7 @@
 
 #include "fuzz_util.h"
 #include "line_splitter.h"
-#include "stream_record.h"
+#include "store_records.h"
 
 namespace {
 

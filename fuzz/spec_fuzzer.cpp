@@ -28,7 +28,7 @@ const moe::HardwareProfile& profile() {
 }
 
 void plan_if_valid(const moe::JobSpec& spec) {
-  auto ds = moe::validate_with_hardware(spec, profile());
+  auto ds = moe::validate_spec(spec, &profile());
   if (!moe::has_errors(moe::validate_spec(spec))) (void)moe::plan_to_json(moe::plan_job(spec, profile())).dump();
 }
 

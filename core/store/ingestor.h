@@ -24,7 +24,7 @@
 
 #include "line_splitter.h"
 #include "run_store.h"
-#include "stream_record.h"
+#include "store_records.h"
 
 namespace moe::store {
 

@@ -12,12 +12,16 @@
 #include <nlohmann/json.hpp>
 
 #include "blob_codec.h"
+#include "record_codec.h"
 #include "error.h"
 #include "store_schema.h"
 
 namespace moe::store {
 
 namespace {
+
+// The store names a record type's table after it (store_schema.cpp).
+const std::string_view kExpertLoadTable = metrics::type_name<metrics::ExpertLoadRecord>();
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -242,9 +246,9 @@ std::vector<EventRow> RunReader::events(int64_t run, int64_t after_id, int64_t l
   return out;
 }
 
-int64_t RunReader::resolve_last(int64_t run, int64_t last, const char* table) {
+int64_t RunReader::resolve_last(int64_t run, int64_t last, std::string_view table) {
   if (last >= 0) return last;
-  std::string sql = std::string("SELECT coalesce(max(step), -1) FROM ") + table + " WHERE run_id = ?1";
+  std::string sql = "SELECT coalesce(max(step), -1) FROM " + std::string(table) + " WHERE run_id = ?1";
   Stmt st(db_, sql.c_str());
   st.bind(1, run);
   return st.step() ? st.col_int(0) : -1;
@@ -355,7 +359,7 @@ Heatmap RunReader::expert_heatmap(int64_t run, int64_t layer, int64_t first, int
                                   bool dropped) {
   ReadTxn txn(db_);
   Heatmap h;
-  last = resolve_last(run, last, "expert_load");
+  last = resolve_last(run, last, kExpertLoadTable);
   Buckets grid(first, last, buckets);
   h.n_buckets = grid.n;
   if (grid.n == 0) return h;
@@ -396,7 +400,7 @@ Heatmap RunReader::expert_heatmap(int64_t run, int64_t layer, int64_t first, int
     st.bind(1, run).bind(2, layer).bind(3, seg.first).bind(4, seg.last);
     while (st.step()) {
       int64_t b = grid.of(st.col_int(0));
-      accumulate_ints(st.col_blob(1), std::span<int64_t>(acc.data() + b * E, E), "expert_load");
+      accumulate_ints(st.col_blob(1), std::span<int64_t>(acc.data() + b * E, E), "expert counts");
       ++h.steps_in_bucket[b];
     }
   }
@@ -412,7 +416,7 @@ Heatmap RunReader::expert_heatmap(int64_t run, int64_t layer, int64_t first, int
 LayerExpertMatrix RunReader::layer_expert_matrix(int64_t run, int64_t first, int64_t last) {
   ReadTxn txn(db_);
   LayerExpertMatrix m;
-  last = resolve_last(run, last, "expert_load");
+  last = resolve_last(run, last, kExpertLoadTable);
   m.first_step = first;
   m.last_step = last;
   Stmt sm(db_, "SELECT n_experts FROM run_summary WHERE run_id = ?1");
@@ -435,7 +439,7 @@ LayerExpertMatrix RunReader::layer_expert_matrix(int64_t run, int64_t first, int
     st.reset();
     st.bind(1, run).bind(2, layer).bind(3, first).bind(4, last);
     while (st.step()) {
-      accumulate_ints(st.col_blob(0), acc, "expert_load");
+      accumulate_ints(st.col_blob(0), acc, "expert counts");
       ++n;
     }
     if (n == 0) continue;
@@ -506,7 +510,7 @@ std::vector<LoadBalance> RunReader::load_balance(int64_t run, int64_t layer, int
 
 Series RunReader::load_balance_series(int64_t run, int64_t layer, int64_t first, int64_t last, int64_t buckets) {
   ReadTxn txn(db_);
-  last = resolve_last(run, last, "expert_load");
+  last = resolve_last(run, last, kExpertLoadTable);
   Buckets grid(first, last, buckets);
   Series s;
   if (grid.n == 0) return s;

@@ -305,7 +305,7 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       Stmt& s = st_->step;
       s.bind(1, run).bind(2, r->step).bind(3, r->loss).bind(4, r->aux_loss).bind(5, r->z_loss).bind(6, r->lr);
       s.bind(7, r->tokens).bind(8, r->step_ms).bind(9, r->tokens_per_s);
-      bind_text_or_null(s, 10, r->extra);
+      bind_text_or_null(s, 10, metrics::stored_extra(rec));
       s.run();
       if (!repeated) {
         roll_step(run, *r, state);
@@ -342,7 +342,7 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       s.bind(1, run).bind(2, r->layer).bind(3, r->step).bind(4, static_cast<int64_t>(r->counts.size()));
       s.bind(5, total).bind(6, mx).bind(7, drop).bind(8, cv);
       s.bind_blob(9, counts.data(), counts.size()).bind_blob(10, drops.data(), drops.size());
-      bind_text_or_null(s, 11, r->extra);
+      bind_text_or_null(s, 11, metrics::stored_extra(rec));
       s.run();
       if (!repeated) roll_load(run, *r, state);
       n_layers = std::max(n_layers, r->layer + 1);
@@ -368,12 +368,12 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       else s.bind_null(8);
       if (r->inter_bytes) s.bind(9, *r->inter_bytes);
       else s.bind_null(9);
-      bind_text_or_null(s, 10, r->extra);
+      bind_text_or_null(s, 10, metrics::stored_extra(rec));
       s.run();
     } else if (auto* r = std::get_if<CheckpointRecord>(&rec)) {
       Stmt& s = st_->checkpoint;
       s.bind(1, run).bind(2, r->step).bind(3, r->path);
-      bind_text_or_null(s, 4, r->extra);
+      bind_text_or_null(s, 4, metrics::stored_extra(rec));
       s.run();
     } else if (auto* r = std::get_if<RunStartRecord>(&rec)) {
       if (state.has_run_start) {
@@ -389,7 +389,7 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       Stmt& s = st_->start;
       s.bind(1, run).bind(2, r->spec).bind(3, r->world_size).bind(4, r->backend).bind(5, r->started_at);
       s.bind(6, r->hosts).bind(7, r->schema);
-      bind_text_or_null(s, 8, r->extra);
+      bind_text_or_null(s, 8, metrics::stored_extra(rec));
       s.bind(9, name.empty() ? std::string("run") : name).run();
       state.has_run_start = true;
     } else if (auto* r = std::get_if<RunEndRecord>(&rec)) {
@@ -402,7 +402,7 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       s.bind(1, run).bind(2, r->status).bind(3, r->steps);
       if (r->reason) s.bind(4, *r->reason);
       else s.bind_null(4);
-      bind_text_or_null(s, 5, r->extra);
+      bind_text_or_null(s, 5, metrics::stored_extra(rec));
       s.bind(6, now).run();
       state.has_run_end = true;
     } else if (auto* r = std::get_if<EventRecord>(&rec)) {

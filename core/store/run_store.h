@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "sqlite_db.h"
-#include "stream_record.h"
+#include "store_records.h"
 
 namespace moe::store {
 

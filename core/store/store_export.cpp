@@ -5,29 +5,13 @@
 #include <cstdio>
 #include <limits>
 
-#include <nlohmann/json.hpp>
-
 #include "blob_codec.h"
 #include "error.h"
+#include "store_records.h"
 
 namespace moe::store {
 
 namespace {
-
-using ojson = nlohmann::ordered_json;
-
-void merge_extra(ojson& rec, const std::string& extra) {
-  if (extra.empty()) return;
-  auto e = ojson::parse(extra);
-  for (auto it = e.begin(); it != e.end(); ++it) rec[it.key()] = it.value();
-}
-
-template <typename T>
-ojson array_of(const std::vector<T>& v) {
-  ojson a = ojson::array();
-  for (const T& x : v) a.push_back(x);
-  return a;
-}
 
 std::string csv_quote(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
@@ -54,25 +38,28 @@ int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out) {
   Db& db = reader.db();
   ReadTxn txn(db);
   int64_t written = 0;
-  auto emit = [&](const ojson& rec) {
-    out << rec.dump() << '\n';
+  std::string line;
+  auto emit = [&](const metrics::Record& rec) {
+    line.clear();
+    metrics::append_line(line, rec);
+    out << line;
     ++written;
   };
+  auto text_or_empty = [](Stmt& st, int col) { return st.is_null(col) ? std::string() : st.col_text(col); };
   Stmt r(db, "SELECT stream_schema, spec, world_size, backend, started_at, hosts, start_extra, has_run_start,"
              " status, end_steps, end_reason, end_extra, (SELECT n_steps FROM run_summary WHERE run_id = ?1)"
              " FROM runs WHERE id = ?1");
   r.bind(1, run);
   if (!r.step()) throw Error(db.path() + ": no run with id " + std::to_string(run));
   if (r.col_int(7) != 0) {  // a run that never got its run_start has none to give back (world_size 0 breaks 3.3)
-    ojson rec;
-    rec["type"] = "run_start";
-    rec["schema"] = r.is_null(0) ? 1 : r.col_int(0);
-    rec["spec"] = ojson::parse(r.col_text(1));
-    rec["world_size"] = r.col_int(2);
-    rec["backend"] = r.is_null(3) ? "" : r.col_text(3);
-    rec["started_at"] = r.is_null(4) ? "" : r.col_text(4);
-    rec["hosts"] = ojson::parse(r.col_text(5));
-    merge_extra(rec, r.col_text(6));
+    RunStartRecord rec;
+    rec.schema = r.is_null(0) ? metrics::kStreamSchema : r.col_int(0);
+    rec.spec = r.col_text(1);
+    rec.world_size = r.col_int(2);
+    rec.backend = text_or_empty(r, 3);
+    rec.started_at = text_or_empty(r, 4);
+    rec.hosts = r.col_text(5);
+    rec.extra = text_or_empty(r, 6);
     emit(rec);
   }
 
@@ -94,52 +81,48 @@ int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out) {
     for (int i = 0; i < 4; ++i) s = std::min(s, step_of(i));
     if (s == kEnd) break;
     while (step_of(0) == s) {
-      ojson rec;
-      rec["type"] = "expert_load";
-      rec["step"] = s;
-      rec["layer"] = loads.col_int(1);
-      rec["counts"] = array_of(decode_ints(loads.col_blob(2), "expert_load.counts"));
-      rec["dropped"] = array_of(decode_ints(loads.col_blob(3), "expert_load.dropped"));
-      merge_extra(rec, loads.col_text(4));
+      ExpertLoadRecord rec;
+      rec.step = s;
+      rec.layer = loads.col_int(1);
+      rec.counts = decode_ints(loads.col_blob(2), "expert_load.counts");
+      rec.dropped = decode_ints(loads.col_blob(3), "expert_load.dropped");
+      rec.extra = text_or_empty(loads, 4);
       emit(rec);
       live[0] = loads.step();
     }
     while (step_of(1) == s) {
-      ojson rec;
-      rec["type"] = "a2a";
-      rec["step"] = s;
-      rec["layer"] = a2a.col_int(1);
-      rec["phase"] = a2a.col_text(2);
-      rec["pass"] = a2a.col_text(3);
-      rec["rank_us"] = array_of(decode_doubles(a2a.col_blob(4), "a2a.rank_us"));
-      rec["rank_bytes"] = array_of(decode_ints(a2a.col_blob(5), "a2a.rank_bytes"));
-      if (!a2a.is_null(6)) rec["intra_bytes"] = a2a.col_int(6);
-      if (!a2a.is_null(7)) rec["inter_bytes"] = a2a.col_int(7);
-      merge_extra(rec, a2a.col_text(8));
+      A2aRecord rec;
+      rec.step = s;
+      rec.layer = a2a.col_int(1);
+      rec.phase = a2a.col_text(2);
+      rec.pass = a2a.col_text(3);
+      rec.rank_us = decode_doubles(a2a.col_blob(4), "a2a.rank_us");
+      rec.rank_bytes = decode_ints(a2a.col_blob(5), "a2a.rank_bytes");
+      if (!a2a.is_null(6)) rec.intra_bytes = a2a.col_int(6);
+      if (!a2a.is_null(7)) rec.inter_bytes = a2a.col_int(7);
+      rec.extra = text_or_empty(a2a, 8);
       emit(rec);
       live[1] = a2a.step();
     }
     while (step_of(2) == s) {
-      ojson rec;
-      rec["type"] = "step";
-      rec["step"] = s;
-      rec["loss"] = steps.col_double(1);
-      rec["aux_loss"] = steps.col_double(2);
-      rec["z_loss"] = steps.col_double(3);
-      rec["lr"] = steps.col_double(4);
-      rec["tokens"] = steps.col_int(5);
-      rec["step_ms"] = steps.col_double(6);
-      rec["tokens_per_s"] = steps.col_double(7);
-      merge_extra(rec, steps.col_text(8));
+      StepRecord rec;
+      rec.step = s;
+      rec.loss = steps.col_double(1);
+      rec.aux_loss = steps.col_double(2);
+      rec.z_loss = steps.col_double(3);
+      rec.lr = steps.col_double(4);
+      rec.tokens = steps.col_int(5);
+      rec.step_ms = steps.col_double(6);
+      rec.tokens_per_s = steps.col_double(7);
+      rec.extra = text_or_empty(steps, 8);
       emit(rec);
       live[2] = steps.step();
     }
     while (step_of(3) == s) {
-      ojson rec;
-      rec["type"] = "checkpoint";
-      rec["step"] = s;
-      rec["path"] = ckpt.col_text(1);
-      merge_extra(rec, ckpt.col_text(2));
+      CheckpointRecord rec;
+      rec.step = s;
+      rec.path = ckpt.col_text(1);
+      rec.extra = text_or_empty(ckpt, 2);
       emit(rec);
       live[3] = ckpt.step();
     }
@@ -147,18 +130,24 @@ int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out) {
 
   std::string status = r.col_text(8);
   if (status == "completed" || status == "failed" || status == "cancelled") {
-    ojson rec;
-    rec["type"] = "run_end";
-    rec["status"] = status;
-    rec["steps"] = r.is_null(9) ? r.col_int(12) : r.col_int(9);
-    if (!r.is_null(10)) rec["reason"] = r.col_text(10);
-    merge_extra(rec, r.col_text(11));
+    RunEndRecord rec;
+    rec.status = status;
+    rec.steps = r.is_null(9) ? r.col_int(12) : r.col_int(9);
+    if (!r.is_null(10)) rec.reason = r.col_text(10);
+    rec.extra = text_or_empty(r, 11);
     emit(rec);
   }
   return written;
 }
 
+std::vector<std::string> csv_tables() {
+  // The record tables are named after their record types (store_schema.cpp).
+  return {"steps", std::string(metrics::type_name<ExpertLoadRecord>()), std::string(metrics::type_name<A2aRecord>()),
+          "events"};
+}
+
 int64_t export_csv(RunReader& reader, int64_t run, const std::string& table, std::ostream& out) {
+  const std::vector<std::string> tables = csv_tables();
   Db& db = reader.db();
   ReadTxn txn(db);
   reader.run(run);  // a clear error for a missing run
@@ -174,7 +163,7 @@ int64_t export_csv(RunReader& reader, int64_t run, const std::string& table, std
           << num(st.col_double(6)) << ',' << num(st.col_double(7)) << '\n';
       ++rows;
     }
-  } else if (table == "expert_load") {
+  } else if (table == tables[1]) {
     out << "step,layer,expert,count,dropped\n";
     Stmt st(db, "SELECT step, layer, counts, dropped FROM expert_load WHERE run_id = ?1 ORDER BY step, layer");
     st.bind(1, run);
@@ -187,7 +176,7 @@ int64_t export_csv(RunReader& reader, int64_t run, const std::string& table, std
         ++rows;
       }
     }
-  } else if (table == "a2a") {
+  } else if (table == tables[2]) {
     out << "step,layer,phase,pass,rank,us,bytes\n";
     Stmt st(db, "SELECT step, layer, phase, pass, rank_us, rank_bytes FROM a2a WHERE run_id = ?1"
                 " ORDER BY step, layer, phase DESC, pass DESC");
@@ -208,7 +197,9 @@ int64_t export_csv(RunReader& reader, int64_t run, const std::string& table, std
       ++rows;
     }
   } else {
-    throw Error("--table: unknown '" + table + "' (one of steps, expert_load, a2a, events)");
+    std::string known;
+    for (const std::string& t : tables) known += (known.empty() ? "" : ", ") + t;
+    throw Error("--table: unknown '" + table + "' (one of " + known + ")");
   }
   return rows;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Writing a stored run back out. JSONL gives the metrics stream again (ARCHITECTURE.md 3.3):
+// Writing a stored run back out. JSONL gives the metrics stream again (docs/architecture.md 3.3):
 // run_start (when the run got one), then per step its expert_load, a2a, step and checkpoint
 // records, then run_end when the run ended with a status the contract knows — the same records,
 // extra fields included, that were ingested (unknown record types were never stored). CSV gives
@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "run_reader.h"
 
@@ -14,6 +15,9 @@ namespace moe::store {
 
 // Returns the number of records written.
 int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out);
+
+// The tables export_csv knows: steps, expert_load, a2a, events.
+std::vector<std::string> csv_tables();
 
 // table: steps (one row per step), expert_load (step, layer, expert, count, dropped),
 // a2a (step, layer, phase, pass, rank, us, bytes) or events.

@@ -1,10 +1,13 @@
-// Deterministic synthetic metrics streams (synthetic_stream.h). Written with snprintf, not a JSON
-// library, so generating a large benchmark stream costs little next to ingesting it.
+// Deterministic synthetic metrics streams (synthetic_stream.h), written by core/metrics' codec whose
+// bulk records skip the JSON library, so generating a large benchmark stream costs little next to
+// ingesting it.
 #include "synthetic_stream.h"
 
 #include <cmath>
 #include <cstdio>
 #include <vector>
+
+#include "record_codec.h"
 
 namespace moe::store {
 
@@ -17,30 +20,23 @@ uint64_t mix(uint64_t x) {  // splitmix64
   return x ^ (x >> 31);
 }
 
-void append_int(std::string& out, int64_t v) {
-  char buf[24];
-  int n = std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
-  out.append(buf, n);
-}
-
-void append_num(std::string& out, double v) {
-  char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "%.17g", v);
-  out.append(buf, n);
-}
-
 }  // namespace
 
 std::string synthetic_run_start(const SyntheticShape& s) {
-  char buf[1024];
-  std::snprintf(buf, sizeof buf,
-                "{\"type\":\"run_start\",\"schema\":1,\"spec\":{\"schema\":1,\"name\":\"%s\",\"model\":{\"n_layers\":%lld,"
-                "\"moe\":{\"num_experts\":%lld,\"top_k\":%lld}},\"parallel\":{\"ep\":%lld}},\"world_size\":%lld,"
-                "\"backend\":\"cpu\",\"started_at\":\"2026-11-29T12:00:00Z\",\"hosts\":[\"localhost\"]}\n",
+  const long long ranks = std::max<int64_t>(s.ranks, 1);
+  char spec[512];
+  std::snprintf(spec, sizeof spec,
+                "{\"schema\":1,\"name\":\"%s\",\"model\":{\"n_layers\":%lld,\"moe\":{\"num_experts\":%lld,"
+                "\"top_k\":%lld}},\"parallel\":{\"ep\":%lld}}",
                 s.name.c_str(), static_cast<long long>(s.layers), static_cast<long long>(s.experts),
-                static_cast<long long>(s.top_k), static_cast<long long>(std::max<int64_t>(s.ranks, 1)),
-                static_cast<long long>(std::max<int64_t>(s.ranks, 1)));
-  return buf;
+                static_cast<long long>(s.top_k), ranks);
+  metrics::RunStartRecord rec;
+  rec.spec = spec;
+  rec.world_size = ranks;
+  rec.backend = "cpu";
+  rec.started_at = "2026-11-29T12:00:00Z";
+  rec.hosts = "[\"localhost\"]";
+  return metrics::to_line(rec) + "\n";
 }
 
 std::string synthetic_step(const SyntheticShape& s, int64_t step) {
@@ -48,12 +44,19 @@ std::string synthetic_step(const SyntheticShape& s, int64_t step) {
   out.reserve(static_cast<size_t>(s.layers * (s.experts * 8 + 80) + 400));
   const int64_t routed = s.tokens * s.top_k;
   const int64_t capacity = routed / s.experts * 5 / 4;  // capacity factor 1.25
-  std::vector<int64_t> counts(s.experts);
+  metrics::ExpertLoadRecord load;
+  load.step = step;
+  load.counts.resize(s.experts);
+  load.dropped.resize(s.experts);
+  metrics::A2aRecord a2a;
+  a2a.step = step;
+  a2a.rank_us.resize(s.ranks);
+  a2a.rank_bytes.resize(s.ranks);
+  std::vector<double> w(s.experts);
   for (int64_t layer = 0; layer < s.layers; ++layer) {
     // A skewed split of `routed` tokens: weight 1 + noise, a hot expert per layer.
     uint64_t h = mix(s.seed * 1000003u + static_cast<uint64_t>(step) * 7919u + static_cast<uint64_t>(layer));
     int64_t given = 0;
-    std::vector<double> w(s.experts);
     double sum = 0;
     for (int64_t e = 0; e < s.experts; ++e) {
       h = mix(h);
@@ -61,74 +64,48 @@ std::string synthetic_step(const SyntheticShape& s, int64_t step) {
       sum += w[e];
     }
     for (int64_t e = 0; e < s.experts; ++e) {
-      counts[e] = static_cast<int64_t>(std::floor(routed * w[e] / sum));
-      given += counts[e];
+      load.counts[e] = static_cast<int64_t>(std::floor(routed * w[e] / sum));
+      given += load.counts[e];
     }
-    counts[0] += routed - given;
-    out += "{\"type\":\"expert_load\",\"step\":";
-    append_int(out, step);
-    out += ",\"layer\":";
-    append_int(out, layer);
-    out += ",\"counts\":[";
-    for (int64_t e = 0; e < s.experts; ++e) {
-      if (e) out += ',';
-      append_int(out, counts[e]);
-    }
-    out += "],\"dropped\":[";
-    for (int64_t e = 0; e < s.experts; ++e) {
-      if (e) out += ',';
-      append_int(out, std::max<int64_t>(0, counts[e] - capacity));
-    }
-    out += "]}\n";
+    load.counts[0] += routed - given;
+    for (int64_t e = 0; e < s.experts; ++e) load.dropped[e] = std::max<int64_t>(0, load.counts[e] - capacity);
+    load.layer = layer;
+    metrics::append_line(out, load);
     if (s.ranks > 0) {
+      a2a.layer = layer;
       for (const char* phase : {"dispatch", "combine"}) {
         for (const char* pass : {"fwd", "bwd"}) {
-          out += "{\"type\":\"a2a\",\"step\":";
-          append_int(out, step);
-          out += ",\"layer\":";
-          append_int(out, layer);
-          out += ",\"phase\":\"";
-          out += phase;
-          out += "\",\"pass\":\"";
-          out += pass;
-          out += "\",\"rank_us\":[";
+          a2a.phase = phase;
+          a2a.pass = pass;
           for (int64_t r = 0; r < s.ranks; ++r) {
             h = mix(h);
-            if (r) out += ',';
-            append_num(out, 100.0 + static_cast<double>(h % 5000) / 100.0 + 10.0 * r);
+            a2a.rank_us[r] = 100.0 + static_cast<double>(h % 5000) / 100.0 + 10.0 * r;
+            a2a.rank_bytes[r] = routed * 512 / s.ranks + r * 64;
           }
-          out += "],\"rank_bytes\":[";
-          for (int64_t r = 0; r < s.ranks; ++r) {
-            if (r) out += ',';
-            append_int(out, routed * 512 / s.ranks + r * 64);
-          }
-          out += "]}\n";
+          metrics::append_line(out, a2a);
         }
       }
     }
   }
-  uint64_t h = mix(s.seed + static_cast<uint64_t>(step));
-  double loss = 5.5 * std::exp(-static_cast<double>(step) / 400.0) + 0.5 + static_cast<double>(h % 1000) / 10000.0;
-  out += "{\"type\":\"step\",\"step\":";
-  append_int(out, step);
-  out += ",\"loss\":";
-  append_num(out, loss);
-  out += ",\"aux_loss\":";
-  append_num(out, 1.0 + static_cast<double>(h % 97) / 1000.0);
-  out += ",\"z_loss\":";
-  append_num(out, 0.25 + static_cast<double>(h % 13) / 1000.0);
-  out += ",\"lr\":0.003,\"tokens\":";
-  append_int(out, s.tokens);
-  out += ",\"step_ms\":";
-  append_num(out, 100.0 + static_cast<double>(h % 20));
-  out += ",\"tokens_per_s\":";
-  append_num(out, s.tokens * 1000.0 / (100.0 + static_cast<double>(h % 20)));
-  out += "}\n";
+  const uint64_t h = mix(s.seed + static_cast<uint64_t>(step));
+  metrics::StepRecord rec;
+  rec.step = step;
+  rec.loss = 5.5 * std::exp(-static_cast<double>(step) / 400.0) + 0.5 + static_cast<double>(h % 1000) / 10000.0;
+  rec.aux_loss = 1.0 + static_cast<double>(h % 97) / 1000.0;
+  rec.z_loss = 0.25 + static_cast<double>(h % 13) / 1000.0;
+  rec.lr = 0.003;
+  rec.tokens = s.tokens;
+  rec.step_ms = 100.0 + static_cast<double>(h % 20);
+  rec.tokens_per_s = s.tokens * 1000.0 / rec.step_ms;
+  metrics::append_line(out, rec);
   return out;
 }
 
 std::string synthetic_run_end(const SyntheticShape& s, const std::string& status) {
-  return "{\"type\":\"run_end\",\"status\":\"" + status + "\",\"steps\":" + std::to_string(s.steps) + "}\n";
+  metrics::RunEndRecord rec;
+  rec.status = status;
+  rec.steps = s.steps;
+  return metrics::to_line(rec) + "\n";
 }
 
 std::string synthetic_stream(const SyntheticShape& s) {

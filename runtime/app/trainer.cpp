@@ -159,9 +159,15 @@ struct Trainer::Impl {
     if (spec.runtime.checkpoint_every > 0 && options.checkpoint_dir.empty())
       std::fprintf(stderr, "moe-runtime: warning: runtime.checkpoint_every is %lld but no --checkpoint-dir was given: no checkpoints\n",
                    static_cast<long long>(spec.runtime.checkpoint_every));
-    metrics.run_start(spec_to_json(spec), par ? par->world_size() : 1, spec.runtime.backend, {hostname()},
-                      {{"params", model->num_params()}, {"data", data.origin}, {"train_bytes", data.train.size()},
-                       {"val_bytes", data.val.size()}, {"gemm", gemm_backend()}, {"gemm_threads", gemm_threads()}, {"resumed_at", state.step}});
+    RunStartRecord start;
+    start.spec = spec_to_json(spec).dump();
+    start.world_size = par ? par->world_size() : 1;
+    start.backend = spec.runtime.backend;
+    start.hosts = nlohmann::json::array({hostname()}).dump();
+    start.params = model->num_params(), start.data = data.origin;
+    start.train_bytes = static_cast<int64_t>(data.train.size()), start.val_bytes = static_cast<int64_t>(data.val.size());
+    start.gemm = gemm_backend(), start.gemm_threads = gemm_threads(), start.resumed_at = state.step;
+    metrics.run_start(start);
 
     const int64_t B = spec.train.micro_batch, S = spec.model.seq_len, A = spec.train.grad_accum;
     // With N = dp·ep ranks every rank draws the window of N·B sequences one process with
@@ -187,12 +193,10 @@ struct Trainer::Impl {
       result.reason = reason;
       result.steps = state.step;
       result.peak_rss_bytes = peak_rss_bytes();
-      nlohmann::json extra = {{"peak_rss_bytes", result.peak_rss_bytes}};
-      if (result.val_loss >= 0) {
-        extra["val_loss"] = result.val_loss;
-        extra["val_rank_bytes"] = final_val.rank_bytes;
-      }
-      metrics.run_end(status, state.step, reason, extra);
+      RunEndRecord end;
+      end.peak_rss_bytes = result.peak_rss_bytes;
+      if (result.val_loss >= 0) end.val_loss = result.val_loss, end.val_rank_bytes = final_val.rank_bytes;
+      metrics.run_end(status, state.step, reason, end);
       return result;
     };
 
@@ -277,7 +281,7 @@ struct Trainer::Impl {
       state.step = step;
       state.data_position = sampler.position();
       // Every step (a collective: the decision to report may differ by rank clock), before validation.
-      const std::vector<nlohmann::json> a2a = par ? par->a2a_records(step, moe_index) : std::vector<nlohmann::json>{};
+      const std::vector<metrics::A2aRecord> a2a = par ? par->a2a_records(step, moe_index) : std::vector<metrics::A2aRecord>{};
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
       if (first) result.first_loss = lm, first = false;
@@ -297,11 +301,11 @@ struct Trainer::Impl {
         rec.tokens = B * A * S * slices;
         rec.step_ms = ms;
         rec.tokens_per_s = static_cast<double>(rec.tokens) / (ms / 1000.0);
-        rec.extra["grad_norm"] = norm;
+        rec.grad_norm = norm;
         if (validate) {
           const Validation v = validation_loss(options.val_bytes_periodic);
-          rec.extra["val_loss"] = v.loss;
-          rec.extra["val_rank_bytes"] = v.rank_bytes;
+          rec.val_loss = v.loss;
+          rec.val_rank_bytes = v.rank_bytes;
         }
         metrics.step(rec);
         for (size_t l = 0; l < moe_layers.size(); ++l) metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);

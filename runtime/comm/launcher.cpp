@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
+#include "record_codec.h"
 
 #include "error.h"
 #include "rendezvous.h"
@@ -105,6 +105,13 @@ std::string self_executable() {
 // ---- supervision ---------------------------------------------------------------------------
 
 namespace {
+
+// The record a line holds, if it is one of type R.
+template <typename R>
+const R* record_of(const metrics::ParsedLine& parsed) {
+  const auto* record = std::get_if<metrics::Record>(&parsed);
+  return record ? std::get_if<R>(record) : nullptr;
+}
 
 // Set when a write to stdout (the metrics stream) finds no reader: the supervisor then stops the
 // ranks, since nothing they report would be recorded.
@@ -239,15 +246,12 @@ void Supervisor::spawn(Rank& r, int local_rank) {
 void Supervisor::on_line(Rank& r, bool is_stdout, const std::string& line) {
   if (r.global == 0 && is_stdout) {
     // The metrics stream: untouched, except run_end is held until every rank is done.
-    if (line.find("\"type\"") != std::string::npos) {
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_object() && j.value("type", "") == "run_end") {
-        rank0_run_end_ = line;
-        return;
-      }
-      if (j.is_object() && j.value("type", "") == "step" && j.contains("step") && j["step"].is_number_integer())
-        last_step_ = j["step"].get<int64_t>();
+    const metrics::ParsedLine parsed = metrics::parse_line(line);
+    if (record_of<metrics::RunEndRecord>(parsed)) {
+      rank0_run_end_ = line;
+      return;
     }
+    if (const auto* s = record_of<metrics::StepRecord>(parsed)) last_step_ = s->step;
     write_line(1, line);
     return;
   }
@@ -335,27 +339,30 @@ void Supervisor::finish_metrics() {
   if (to_file) {  // rank 0 wrote the stream to the file, not to us: its last step is in there
     std::ifstream in(o_.metrics_path);
     for (std::string line; std::getline(in, line);) {
-      if (line.find("\"step\"") == std::string::npos) continue;
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_object() && j.value("type", "") == "step" && j.contains("step") && j["step"].is_number_integer())
-        last_step_ = std::max(last_step_, j["step"].get<int64_t>());
+      const metrics::ParsedLine parsed = metrics::parse_line(line);
+      if (const auto* s = record_of<metrics::StepRecord>(parsed)) last_step_ = std::max(last_step_, s->step);
     }
   }
   std::optional<std::string> record;
   if (failed_index_ >= 0) {
     const Rank& r = ranks_[static_cast<size_t>(failed_index_)];
-    std::string reason = "rank " + std::to_string(r.global) + " " + describe_exit(r);
-    if (!r.last_err_line.empty()) reason += ": " + r.last_err_line;
-    nlohmann::json j = {{"type", "run_end"}, {"status", "failed"}, {"steps", last_step_}, {"reason", reason},
-                        {"failed_rank", r.global}};
-    if (WIFSIGNALED(r.status)) j["signal"] = WTERMSIG(r.status);
-    else j["exit_status"] = WEXITSTATUS(r.status);
-    record = j.dump();
+    metrics::RunEndRecord end;
+    end.status = "failed";
+    end.steps = last_step_;
+    end.reason = "rank " + std::to_string(r.global) + " " + describe_exit(r) +
+                 (r.last_err_line.empty() ? "" : ": " + r.last_err_line);
+    end.failed_rank = r.global;
+    if (WIFSIGNALED(r.status)) end.signal = WTERMSIG(r.status);
+    else end.exit_status = WEXITSTATUS(r.status);
+    record = metrics::to_line(end);
   } else if (rank0_run_end_) {
     record = *rank0_run_end_;
   } else if (cancel_signal_) {
-    record = nlohmann::json{{"type", "run_end"}, {"status", "cancelled"}, {"steps", last_step_},
-                            {"reason", "launcher received " + signal_name(cancel_signal_)}}.dump();
+    metrics::RunEndRecord end;
+    end.status = "cancelled";
+    end.steps = last_step_;
+    end.reason = "launcher received " + signal_name(cancel_signal_);
+    record = metrics::to_line(end);
   }
   if (!record) return;
   if (!to_file) {
@@ -367,11 +374,7 @@ void Supervisor::finish_metrics() {
     std::ifstream in(o_.metrics_path);
     for (std::string line; std::getline(in, line);) lines.push_back(line);
   }
-  while (!lines.empty()) {
-    auto j = nlohmann::json::parse(lines.back(), nullptr, false);
-    if (!(j.is_object() && j.value("type", "") == "run_end")) break;
-    lines.pop_back();
-  }
+  while (!lines.empty() && record_of<metrics::RunEndRecord>(metrics::parse_line(lines.back()))) lines.pop_back();
   lines.push_back(*record);
   std::ofstream out(o_.metrics_path, std::ios::trunc);
   for (const auto& line : lines) out << line << '\n';

@@ -54,13 +54,14 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
   MOE_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
 
   MetricsStream metrics(options.metrics);
-  metrics.run_start(spec_to_json(spec), 1, "cuda", {hostname()},
-                    {{"params", cpu.num_params()},
-                     {"data", data.origin},
-                     {"train_bytes", data.train.size()},
-                     {"val_bytes", data.val.size()},
-                     {"device", prop.name},
-                     {"dtype", spec.runtime.dtype}});
+  RunStartRecord start;
+  start.spec = spec_to_json(spec).dump();
+  start.world_size = 1;
+  start.backend = spec.runtime.backend;
+  start.hosts = nlohmann::json::array({hostname()}).dump();
+  start.params = cpu.num_params(), start.data = data.origin, start.device = prop.name, start.dtype = spec.runtime.dtype;
+  start.train_bytes = static_cast<int64_t>(data.train.size()), start.val_bytes = static_cast<int64_t>(data.val.size());
+  metrics.run_start(start);
   CudaTrainResult result;
   int64_t step_done = 0;
   auto finish = [&](const std::string& status, const std::string& reason) {
@@ -151,7 +152,7 @@ CudaTrainResult train(const JobSpec& spec, const CudaTrainOptions& options) {
         rec.tokens = B * A * S;
         rec.step_ms = ms;
         rec.tokens_per_s = static_cast<double>(rec.tokens) / (ms / 1000.0);
-        rec.extra["grad_norm"] = norm;
+        rec.grad_norm = norm;
         metrics.step(rec);
         for (size_t l = 0; l < moe_index.size(); ++l)
           metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);

@@ -133,7 +133,7 @@ void EpRuntime::discard_a2a_totals() {
   for (auto* d : dispatchers_) static_cast<void>(d->take_totals());
 }
 
-std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index) {
+std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index) {
   const size_t L = dispatchers_.size(), per = 4 * 7;  // phases × (us, bytes, intra, inter, exposed us, meta, counts us)
   std::vector<double> mine(L * per, 0.0);
   for (size_t l = 0; l < L; ++l) {
@@ -150,34 +150,37 @@ std::vector<nlohmann::json> EpRuntime::a2a_records(int64_t step, const std::vect
   const int P = world_size();
   std::vector<double> all(mine.size() * static_cast<size_t>(P));
   pg_->world->all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
-  std::vector<nlohmann::json> out;
+  std::vector<metrics::A2aRecord> out;
   if (!is_rank0()) return out;
   for (size_t l = 0; l < L; ++l)
     for (size_t ph = 0; ph < 4; ++ph) {
-      nlohmann::json us = nlohmann::json::array(), bytes = us, intra = us, inter = us, exposed = us, meta = us, counts = us;
+      metrics::A2aRecord a;
+      a.step = step;
+      a.layer = l < layer_index.size() ? layer_index[l] : int64_t(l);
+      a.phase = kPhaseName[ph], a.pass = kPassName[ph];
       int64_t intra_sum = 0, inter_sum = 0, meta_sum = 0;
+      std::vector<int64_t> meta;
+      std::vector<double> counts;
       for (int r = 0; r < P; ++r) {
         const double* m = all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 7;
-        us.push_back(std::round(m[0] * 10.0) / 10.0);
-        exposed.push_back(std::round(m[4] * 10.0) / 10.0);
-        bytes.push_back(static_cast<int64_t>(m[1]));
-        intra.push_back(static_cast<int64_t>(m[2]));
-        inter.push_back(static_cast<int64_t>(m[3]));
+        a.rank_us.push_back(std::round(m[0] * 10.0) / 10.0);
+        a.rank_exposed_us.push_back(std::round(m[4] * 10.0) / 10.0);
+        a.rank_bytes.push_back(static_cast<int64_t>(m[1]));
+        a.rank_intra_bytes.push_back(static_cast<int64_t>(m[2]));
+        a.rank_inter_bytes.push_back(static_cast<int64_t>(m[3]));
         intra_sum += static_cast<int64_t>(m[2]);
         inter_sum += static_cast<int64_t>(m[3]);
         meta.push_back(static_cast<int64_t>(m[5]));
         meta_sum += static_cast<int64_t>(m[5]);
         counts.push_back(std::round(m[6] * 10.0) / 10.0);
       }
-      out.push_back({{"type", "a2a"}, {"step", step}, {"layer", l < layer_index.size() ? layer_index[l] : int64_t(l)},
-                     {"phase", kPhaseName[ph]}, {"pass", kPassName[ph]}, {"rank_us", us}, {"rank_bytes", bytes},
-                     {"intra_bytes", intra_sum}, {"inter_bytes", inter_sum}, {"rank_intra_bytes", intra},
-                     {"rank_inter_bytes", inter}, {"rank_exposed_us", exposed}});
-      // The hierarchical exchange's routing metadata (masks, gate weights, their gradients): extra.
-      if (meta_sum > 0) out.back()["rank_meta_bytes"] = meta;
+      a.intra_bytes = intra_sum, a.inter_bytes = inter_sum;
+      // The hierarchical exchange's routing metadata (masks, gate weights, their gradients).
+      if (meta_sum > 0) a.rank_meta_bytes = meta;
       // Of rank_us, the counts exchange (and planning) that opens the dispatch: mostly the wait for
       // the slowest rank's routing, not bandwidth.
-      if (ph == comm::kDispatchFwd) out.back()["rank_counts_us"] = counts;
+      if (ph == comm::kDispatchFwd) a.rank_counts_us = counts;
+      out.push_back(std::move(a));
     }
   return out;
 }

@@ -20,6 +20,7 @@
 #include "checkpoint.h"
 #include "comm_groups.h"
 #include "job_spec.h"
+#include "metrics_records.h"
 #include "model.h"
 #include "optimizer.h"
 #include "rendezvous.h"
@@ -55,7 +56,7 @@ class EpRuntime {
 
   // The step's `a2a` records (one per MoE layer × phase × pass), every rank's figures gathered;
   // collective over the world, the records are non-empty on rank 0 only.
-  std::vector<nlohmann::json> a2a_records(int64_t step, const std::vector<int64_t>& layer_index);
+  std::vector<metrics::A2aRecord> a2a_records(int64_t step, const std::vector<int64_t>& layer_index);
   // Drops the exchange figures gathered since the last a2a_records (validation's forward passes),
   // so a step's records hold that step's exchanges only. Local, not a collective.
   void discard_a2a_totals();

@@ -9,7 +9,7 @@
 #include "blob_codec.h"
 #include "error.h"
 #include "line_splitter.h"
-#include "stream_record.h"
+#include "store_records.h"
 
 namespace moe::store {
 namespace {
@@ -120,12 +120,16 @@ std::string malformed_reason(const std::string& line) {
 }
 
 TEST(StreamRecord, ParsesContractRecordsAndKeepsExtraFields) {
-  auto p = parse_line(R"({"type":"step","step":3,"loss":2.5,"aux_loss":1,"z_loss":0.1,"lr":0.003,"tokens":4096,"step_ms":12.5,"tokens_per_s":327680,"grad_norm":0.7})");
+  auto p = parse_line(R"({"type":"step","step":3,"loss":2.5,"aux_loss":1,"z_loss":0.1,"lr":0.003,"tokens":4096,"step_ms":12.5,"tokens_per_s":327680,"grad_norm":0.7,"router_temp":1.5})");
   const StepRecord* s = record_of<StepRecord>(p);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->step, 3);
   EXPECT_DOUBLE_EQ(s->loss, 2.5);
-  EXPECT_EQ(s->extra, R"({"grad_norm":0.7})");
+  ASSERT_TRUE(s->grad_norm.has_value());  // a known extension gets its member
+  EXPECT_DOUBLE_EQ(*s->grad_norm, 0.7);
+  EXPECT_EQ(s->extra, R"({"router_temp":1.5})");  // an unknown field travels as extra
+  // The store keeps both beside the columns, so an export writes the line back whole.
+  EXPECT_EQ(metrics::stored_extra(Record(*s)), R"({"grad_norm":0.7,"router_temp":1.5})");
   EXPECT_TRUE(std::holds_alternative<Ignored>(parse_line(R"({"type":"future_record","x":1})")));
   EXPECT_TRUE(std::holds_alternative<Ignored>(parse_line("   ")));
 }

@@ -1,7 +1,7 @@
 // Regression tests for the findings of the libFuzzer targets metrics_fuzzer and ingest_fuzzer
 // (docs/fuzzing.md). Every saved stream under data/fuzz/ goes through ingest_fuzzer's path —
 // Ingestor into a real SQLite file, the dashboard's queries, export_jsonl — and every exported line
-// must parse back as a record (ARCHITECTURE.md 3.3: the export is a stream again).
+// must parse back as a record (docs/architecture.md 3.3: the export is a stream again).
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
@@ -13,7 +13,7 @@
 #include "run_reader.h"
 #include "store_export.h"
 #include "store_test_util.h"
-#include "stream_record.h"
+#include "store_records.h"
 
 namespace moe::store {
 namespace {
@@ -79,7 +79,7 @@ TEST(FuzzRegression, RunWithoutRunStartExportsNoRunStart) {
 // Found by ingest_fuzzer (a timeout): an expert_load record of layer 11099511627776 was stored, the
 // run summary's n_layers became 11099511627776 + 1, and layer_expert_matrix (the live view's
 // "latest" matrix, polled by the studio) queried every layer number below it, one by one. Now
-// layers above 2^20 are malformed (stream_record.cpp) and the matrix visits only the layers that
+// layers above 2^20 are malformed (core/metrics/record_codec.cpp) and the matrix visits only the layers that
 // have rows (run_reader.cpp), so even layer 2^20 costs two queries, not a million.
 TEST(FuzzRegression, HugeLayerNumberDoesNotHangTheLayerMatrix) {
   TempDir dir;

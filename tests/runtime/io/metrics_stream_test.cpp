@@ -27,7 +27,9 @@ TEST(MetricsStream, RecordsKeepTheContractAndAreFlushedPerRecord) {
   const auto file = dir / "m.jsonl";
   {
     MetricsStream m(file.string());
-    m.run_start({{"name", "t"}}, 1, "cpu", {"localhost"});
+    RunStartRecord start;
+    start.spec = R"({"name": "t"})", start.world_size = 1, start.backend = "cpu", start.hosts = R"(["localhost"])";
+    m.run_start(start);
     EXPECT_EQ(test::read_file(file).back(), '\n');  // visible before the writer closes
     StepRecord s;
     s.step = 1;
@@ -35,11 +37,13 @@ TEST(MetricsStream, RecordsKeepTheContractAndAreFlushedPerRecord) {
     s.tokens = 1024;
     s.step_ms = 12.5;
     s.tokens_per_s = 81920;
-    s.extra["grad_norm"] = 0.7;
+    s.grad_norm = 0.7;
     m.step(s);
     m.expert_load(1, 0, {3, 5, 0, 8}, {0, 1, 0, 2});
     m.checkpoint(1, "/tmp/x/step-00000001");
-    m.run_end("completed", 1, "", {{"peak_rss_bytes", 1234}});
+    RunEndRecord end;
+    end.peak_rss_bytes = 1234;
+    m.run_end("completed", 1, "", end);
     const std::string text = test::read_file(file);
     EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5);
   }
@@ -66,7 +70,9 @@ TEST(MetricsStream, CheckerCatchesABrokenStream) {
   const auto file = dir / "bad.jsonl";
   {
     MetricsStream m(file.string());
-    m.run_start({}, 1, "cpu", {"localhost"});
+    RunStartRecord start;
+    start.world_size = 1, start.backend = "cpu", start.hosts = R"(["localhost"])";
+    m.run_start(start);
     m.expert_load(1, 0, {1, 2}, {2, 0});  // dropped more than chose: a contract violation
     m.run_end("failed", 1, "loss is NaN at step 1");
   }
