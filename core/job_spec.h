@@ -83,7 +83,16 @@ struct ParallelSpec {
 };
 
 struct PlacementSpec {
-  std::string strategy = "uniform";
+  std::string strategy = "uniform";  // spec_choices.h; "explicit": `map` below
+  // Physical expert slots per EP rank; 0: num_experts / ep (no replicas). More slots than that hold
+  // replicas (the replicate strategy, or an explicit map that names an expert twice).
+  int64_t slots_per_rank = 0;
+  // strategy "explicit": per MoE layer, the logical expert of each physical slot (ep × slots_per_rank
+  // entries, slot s on EP rank s / slots_per_rank); a single row applies to every MoE layer.
+  std::vector<std::vector<int64_t>> map;
+  std::string replica_choice = "spread";  // spec_choices.h: which replica a token goes to
+  // Record the co-selection counts every N steps (0: never): what data_driven plans from.
+  int64_t stats_every = 10;
 };
 
 struct DataSpec {

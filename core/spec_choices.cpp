@@ -23,7 +23,15 @@ constexpr std::array kDropPolicies = {
     Choice{"probability", "over capacity, an expert keeps the tokens with the largest gate weight"},
 };
 constexpr std::array kPlacements = {
-    Choice{"uniform", "expert e on EP rank e / (experts per rank): contiguous blocks, no replicas"},
+    Choice{"uniform", "expert e on EP rank e / (experts per rank): contiguous blocks; spare slots hold no replicas"},
+    Choice{"data_driven", "experts often chosen together by one token on the same node (co-selection graph partition), balanced by load"},
+    Choice{"hierarchical", "EPLB's hierarchical mode: expert groups packed onto nodes, then experts onto the node's GPUs, balanced by load"},
+    Choice{"replicate", "hot experts get extra replicas in the spare slots (placement.slots_per_rank), then packed so ranks carry equal load"},
+    Choice{"explicit", "placement.map: the logical expert of every physical slot, per MoE layer"},
+};
+constexpr std::array kReplicaChoices = {
+    Choice{"spread", "a rank sends an expert's tokens round-robin to all its replicas (best balance)"},
+    Choice{"local", "to the replicas on the sender's node when there are any (fewer cross-node bytes), else to all"},
 };
 constexpr std::array kAttention = {
     Choice{"gqa", "grouped-query attention (n_kv_heads ≤ n_heads); what moe-runtime trains"},
@@ -49,6 +57,7 @@ struct Field {
 constexpr std::array kFields = {
     Field{"routing.type", kRoutingTypes},     Field{"routing.score", kScores},
     Field{"routing.drop_policy", kDropPolicies}, Field{"placement.strategy", kPlacements},
+    Field{"placement.replica_choice", kReplicaChoices},
     Field{"model.attention", kAttention},     Field{"train.data.kind", kDataKinds},
     Field{"runtime.backend", kBackends},      Field{"runtime.dtype", kDtypes},
 };

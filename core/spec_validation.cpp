@@ -5,6 +5,7 @@
 
 #include "cost_model.h"
 #include "error.h"
+#include "expert_placement.h"
 #include "spec_choices.h"
 
 namespace moe {
@@ -63,8 +64,15 @@ class Checker {
     return true;
   }
   // A field with a closed set of values (spec_choices.h).
-  void one_of(const std::string& path, const std::string& v) {
-    if (!is_choice(path, v)) error(path, "'" + v + "' is not one of: " + choice_names(path));
+  bool one_of(const std::string& path, const std::string& v) {
+    if (is_choice(path, v)) return true;
+    error(path, "'" + v + "' is not one of: " + choice_names(path));
+    return false;
+  }
+  bool has_error_at(const std::string& prefix) const {
+    for (const Diagnostic& d : out)
+      if (d.severity == Severity::error && d.path.rfind(prefix, 0) == 0) return true;
+    return false;
   }
 };
 
@@ -238,6 +246,36 @@ void check_train(const JobSpec& s, Checker& c) {
     c.warning("train.warmup_steps", str(t.warmup_steps) + " exceeds train.steps (" + str(t.steps) + "): the run never leaves warmup");
 }
 
+void check_placement(const JobSpec& s, Checker& c) {
+  const PlacementSpec& pl = s.placement;
+  bool ok = c.one_of("placement.strategy", pl.strategy);
+  ok &= c.one_of("placement.replica_choice", pl.replica_choice);
+  ok &= c.range("placement.slots_per_rank", pl.slots_per_rank, 0, 1 << 16);
+  ok &= c.range("placement.stats_every", pl.stats_every, 0, int64_t{1} << 40);
+  if (!pl.map.empty() && pl.strategy != "explicit")
+    c.warning("placement.map", "is ignored: placement.strategy is '" + pl.strategy + "', not 'explicit'");
+  const int64_t E = s.model.moe.num_experts, ep = s.parallel.ep;
+  if (pl.slots_per_rank > 0 && ep >= 1 && double(pl.slots_per_rank) * double(ep) < double(E))
+    c.error("placement.slots_per_rank", str(pl.slots_per_rank) + " × parallel.ep (" + str(ep) + ") slots cannot hold " +
+                                            str(E) + " experts");
+  if (pl.slots_per_rank > E && E >= 1)
+    c.error("placement.slots_per_rank", str(pl.slots_per_rank) + " exceeds model.moe.num_experts (" + str(E) +
+                                            "): a rank would hold two replicas of one expert");
+  // The sizes the placement depends on were checked above; only a sane spec is placed.
+  const bool sizes_ok = E >= 1 && E <= (1 << 16) && ep >= 1 && E % ep == 0 && s.parallel.world_size() <= (1 << 20) &&
+                        s.parallel.tp >= 1 && s.parallel.dp >= 1 && s.parallel.pp >= 1 && s.parallel.gpus_per_node >= 1 &&
+                        s.model.n_layers >= 1 && s.model.n_layers <= 4096 && s.model.moe_layers() >= 1;
+  if (!ok || !sizes_ok || c.has_error_at("placement")) return;
+  try {
+    (void)placement_for_spec(s);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    const size_t colon = what.find(": ");
+    if (what.rfind("placement.", 0) == 0 && colon != std::string::npos) c.error(what.substr(0, colon), what.substr(colon + 2));
+    else c.error("placement", what);
+  }
+}
+
 void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
   c.one_of("runtime.backend", s.runtime.backend);
   c.one_of("runtime.dtype", s.runtime.dtype);
@@ -247,7 +285,6 @@ void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
   if (s.runtime.backend == "cuda" && s.runtime.deterministic)
     c.warning("runtime.deterministic", "the cuda backend does not implement layout-invariant arithmetic: its runs match "
                                        "other layouts within rounding, not bit for bit (set false to silence this)");
-  c.one_of("placement.strategy", s.placement.strategy);
 
   const auto& nodes = s.cluster.nodes;
   const ParallelSpec& par = s.parallel;
@@ -286,6 +323,7 @@ std::vector<Diagnostic> validate_spec(const JobSpec& spec, const HardwareProfile
   check_routing(spec, c);
   check_parallel(spec, c);
   check_train(spec, c);
+  check_placement(spec, c);
   check_runtime_and_cluster(spec, c);
   if (hardware && !has_errors(c.out)) add_memory_rule(spec, *hardware, c.out);  // cost_model.h
   return c.out;

@@ -77,6 +77,27 @@ struct RunEndRecord {
   std::string extra;
 };
 
+// Extension (docs/placement.md): the expert placement in force from `step` on (0: the start) for
+// one MoE layer — the logical expert of each physical slot, slot s on EP rank s / slots_per_rank.
+// A re-placement during training adds what moving the experts cost.
+struct PlacementRecord {
+  int64_t step = 0, layer = 0, slots_per_rank = 0;
+  std::vector<int64_t> phy_to_log;
+  std::optional<int64_t> migrated_bytes;
+  std::optional<double> migrate_ms;
+  std::string extra;
+};
+
+// Extension (docs/placement.md): how often two experts of one MoE layer were chosen by the same
+// token in the step's global batch (sampled every placement.stats_every steps). `pairs` holds
+// triples (a, b, tokens) with a < b: for each expert its `top` most co-selected partners, so the
+// record stays small at 256 experts.
+struct CoselectionRecord {
+  int64_t step = 0, layer = 0, experts = 0;
+  std::vector<int64_t> pairs;
+  std::string extra;
+};
+
 // A `log` record ({"type":"log","level":"warning","message":"…"}) or a note made by the ingestor
 // (kind "malformed" for a bad line, "warning" for an out-of-order record).
 struct EventRecord {
@@ -86,6 +107,6 @@ struct EventRecord {
 };
 
 using Record = std::variant<RunStartRecord, StepRecord, ExpertLoadRecord, A2aRecord, CheckpointRecord,
-                            RunEndRecord, EventRecord>;
+                            RunEndRecord, EventRecord, PlacementRecord, CoselectionRecord>;
 
 }  // namespace moe::metrics

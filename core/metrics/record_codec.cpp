@@ -58,6 +58,10 @@ void put_extensions(ojson& o, const RunEndRecord& r) {
   put(o, "peak_rss_bytes", r.peak_rss_bytes), put(o, "val_loss", r.val_loss), put(o, "val_rank_bytes", r.val_rank_bytes);
 }
 void put_extensions(ojson&, const EventRecord&) {}
+void put_extensions(ojson& o, const PlacementRecord& r) {
+  put(o, "migrated_bytes", r.migrated_bytes), put(o, "migrate_ms", r.migrate_ms);
+}
+void put_extensions(ojson&, const CoselectionRecord&) {}
 
 // The required fields (and the contract's optional ones) of each record.
 void put_fields(ojson& o, const RunStartRecord& r) {
@@ -96,6 +100,14 @@ void put_fields(ojson& o, const RunEndRecord& r) {
 void put_fields(ojson& o, const EventRecord& r) {
   o["type"] = "log";
   o["level"] = r.kind, o["message"] = r.message;
+}
+void put_fields(ojson& o, const PlacementRecord& r) {
+  o["type"] = "placement";
+  o["step"] = r.step, o["layer"] = r.layer, o["slots_per_rank"] = r.slots_per_rank, o["phy_to_log"] = r.phy_to_log;
+}
+void put_fields(ojson& o, const CoselectionRecord& r) {
+  o["type"] = "coselection";
+  o["step"] = r.step, o["layer"] = r.layer, o["experts"] = r.experts, o["pairs"] = r.pairs;
 }
 
 std::string dump(const ojson& o) { return o.dump(-1, ' ', false, ojson::error_handler_t::replace); }
@@ -394,6 +406,32 @@ Record parse_record(const std::string& type, const json& rec) {
     r.extra = rest.extra();
     return r;
   }
+  if (type == "placement") {
+    PlacementRecord r;
+    r.step = get_bounded(rec, t, "step", kMaxStep);
+    r.layer = get_bounded(rec, t, "layer", kMaxLayer);
+    r.slots_per_rank = get_bounded(rec, t, "slots_per_rank", kMaxLayer);
+    r.phy_to_log = get_ints(rec, t, "phy_to_log", true);
+    if (r.slots_per_rank < 1 || r.phy_to_log.empty() || r.phy_to_log.size() % static_cast<size_t>(r.slots_per_rank) != 0)
+      throw Bad{"placement: phy_to_log must hold a positive multiple of slots_per_rank entries"};
+    Rest rest(rec, {"step", "layer", "slots_per_rank", "phy_to_log"});
+    rest.take("migrated_bytes", r.migrated_bytes), rest.take("migrate_ms", r.migrate_ms);
+    r.extra = rest.extra();
+    return r;
+  }
+  if (type == "coselection") {
+    CoselectionRecord r;
+    r.step = get_bounded(rec, t, "step", kMaxStep);
+    r.layer = get_bounded(rec, t, "layer", kMaxLayer);
+    r.experts = get_bounded(rec, t, "experts", kMaxLayer);
+    r.pairs = get_ints(rec, t, "pairs", true);
+    if (r.pairs.size() % 3 != 0) throw Bad{"coselection: pairs must hold (a, b, tokens) triples"};
+    for (size_t i = 0; i < r.pairs.size(); i += 3)
+      if (r.pairs[i] >= r.pairs[i + 1] || r.pairs[i + 1] >= r.experts)
+        throw Bad{"coselection: pair " + std::to_string(i / 3) + " must have a < b < experts"};
+    r.extra = Rest(rec, {"step", "layer", "experts", "pairs"}).extra();
+    return r;
+  }
   // type == "log"
   EventRecord r;
   r.kind = rec.contains("level") && rec["level"].is_string() ? rec["level"].get<std::string>() : "log";
@@ -472,7 +510,8 @@ ParsedLine parse_line(std::string_view line) {
   auto type_it = rec.find("type");
   if (type_it == rec.end() || !type_it->is_string()) return Malformed{"no string field 'type'"};
   const std::string& type = type_it->get_ref<const std::string&>();
-  static const char* const known[] = {"run_start", "step", "expert_load", "a2a", "checkpoint", "run_end", "log"};
+  static const char* const known[] = {"run_start", "step", "expert_load", "a2a", "checkpoint", "run_end", "log",
+                                      "placement", "coselection"};
   bool is_known = false;
   for (const char* k : known) is_known = is_known || type == k;
   if (!is_known) return Ignored{};
@@ -491,6 +530,8 @@ template <> std::string_view type_name<ExpertLoadRecord>() { return "expert_load
 template <> std::string_view type_name<A2aRecord>() { return "a2a"; }
 template <> std::string_view type_name<CheckpointRecord>() { return "checkpoint"; }
 template <> std::string_view type_name<RunEndRecord>() { return "run_end"; }
+template <> std::string_view type_name<PlacementRecord>() { return "placement"; }
+template <> std::string_view type_name<CoselectionRecord>() { return "coselection"; }
 
 std::string printable_prefix(std::string_view text, size_t max_bytes) {
   std::string out;

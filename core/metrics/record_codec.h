@@ -40,6 +40,8 @@ template <> std::string_view type_name<ExpertLoadRecord>();
 template <> std::string_view type_name<A2aRecord>();
 template <> std::string_view type_name<CheckpointRecord>();
 template <> std::string_view type_name<RunEndRecord>();
+template <> std::string_view type_name<PlacementRecord>();
+template <> std::string_view type_name<CoselectionRecord>();
 
 // The JSON object text a store keeps beside a record's columns: the record's extensions and its
 // extra, so that writing the record back from the columns and this text gives the same fields.

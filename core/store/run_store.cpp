@@ -71,6 +71,10 @@ struct RunStore::Statements {
         a2a(db, "INSERT OR REPLACE INTO a2a(run_id, step, layer, phase, pass, rank_us, rank_bytes,"
                 " intra_bytes, inter_bytes, extra) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
         checkpoint(db, "INSERT OR REPLACE INTO checkpoints(run_id, step, path, extra) VALUES(?1, ?2, ?3, ?4)"),
+        placement(db, "INSERT OR REPLACE INTO placements(run_id, layer, step, slots_per_rank, phy_to_log, extra)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
+        coselection(db, "INSERT OR REPLACE INTO coselection(run_id, layer, step, n_experts, pairs, extra)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
         event(db, "INSERT INTO events(run_id, at, kind, line, message) VALUES(?1, ?2, ?3, ?4, ?5)"),
         start(db, "UPDATE runs SET spec = ?2, world_size = ?3, backend = ?4, started_at = ?5, hosts = ?6,"
                   " stream_schema = ?7, start_extra = ?8, has_run_start = 1, status = 'running',"
@@ -93,7 +97,7 @@ struct RunStore::Statements {
         drop_step_block(db, "DELETE FROM step_blocks WHERE run_id = ?1 AND block = ?2"),
         prior_step(db, "SELECT tokens FROM steps WHERE run_id = ?1 AND step = ?2"),
         prior_load(db, "SELECT total, dropped_total FROM expert_load WHERE run_id = ?1 AND layer = ?2 AND step = ?3") {}
-  Stmt step, load, a2a, checkpoint, event, start, end, summary, load_block, drop_load_block, step_block,
+  Stmt step, load, a2a, checkpoint, placement, coselection, event, start, end, summary, load_block, drop_load_block, step_block,
       drop_step_block, prior_step, prior_load;
 };
 
@@ -374,6 +378,18 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       Stmt& s = st_->checkpoint;
       s.bind(1, run).bind(2, r->step).bind(3, r->path);
       bind_text_or_null(s, 4, metrics::stored_extra(rec));
+      s.run();
+    } else if (auto* r = std::get_if<PlacementRecord>(&rec)) {
+      const std::string map = encode_ints(r->phy_to_log);
+      Stmt& s = st_->placement;
+      s.bind(1, run).bind(2, r->layer).bind(3, r->step).bind(4, r->slots_per_rank).bind_blob(5, map.data(), map.size());
+      bind_text_or_null(s, 6, metrics::stored_extra(rec));
+      s.run();
+    } else if (auto* r = std::get_if<CoselectionRecord>(&rec)) {
+      const std::string pairs = encode_ints(r->pairs);
+      Stmt& s = st_->coselection;
+      s.bind(1, run).bind(2, r->layer).bind(3, r->step).bind(4, r->experts).bind_blob(5, pairs.data(), pairs.size());
+      bind_text_or_null(s, 6, metrics::stored_extra(rec));
       s.run();
     } else if (auto* r = std::get_if<RunStartRecord>(&rec)) {
       if (state.has_run_start) {

@@ -69,17 +69,31 @@ int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out) {
   Stmt a2a(db, "SELECT step, layer, phase, pass, rank_us, rank_bytes, intra_bytes, inter_bytes, extra FROM a2a"
                " WHERE run_id = ?1 ORDER BY step, layer, phase DESC, pass DESC");
   Stmt ckpt(db, "SELECT step, path, extra FROM checkpoints WHERE run_id = ?1 ORDER BY step, path");
-  Stmt* cursors[] = {&loads, &a2a, &steps, &ckpt};
-  bool live[4];
-  for (int i = 0; i < 4; ++i) {
+  Stmt place(db, "SELECT step, layer, slots_per_rank, phy_to_log, extra FROM placements WHERE run_id = ?1 ORDER BY step, layer");
+  Stmt cosel(db, "SELECT step, layer, n_experts, pairs, extra FROM coselection WHERE run_id = ?1 ORDER BY step, layer");
+  // Per step: the placement in force from it, the routing (expert_load, coselection), a2a, step, checkpoint.
+  Stmt* cursors[] = {&loads, &a2a, &steps, &ckpt, &place, &cosel};
+  constexpr int kCursors = 6;
+  bool live[kCursors];
+  for (int i = 0; i < kCursors; ++i) {
     cursors[i]->bind(1, run);
     live[i] = cursors[i]->step();
   }
   auto step_of = [&](int i) { return live[i] ? cursors[i]->col_int(0) : kEnd; };
   for (;;) {
     int64_t s = kEnd;
-    for (int i = 0; i < 4; ++i) s = std::min(s, step_of(i));
+    for (int i = 0; i < kCursors; ++i) s = std::min(s, step_of(i));
     if (s == kEnd) break;
+    while (step_of(4) == s) {
+      PlacementRecord rec;
+      rec.step = s;
+      rec.layer = place.col_int(1);
+      rec.slots_per_rank = place.col_int(2);
+      rec.phy_to_log = decode_ints(place.col_blob(3), "placements.phy_to_log");
+      rec.extra = text_or_empty(place, 4);
+      emit(rec);
+      live[4] = place.step();
+    }
     while (step_of(0) == s) {
       ExpertLoadRecord rec;
       rec.step = s;
@@ -89,6 +103,16 @@ int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out) {
       rec.extra = text_or_empty(loads, 4);
       emit(rec);
       live[0] = loads.step();
+    }
+    while (step_of(5) == s) {
+      CoselectionRecord rec;
+      rec.step = s;
+      rec.layer = cosel.col_int(1);
+      rec.experts = cosel.col_int(2);
+      rec.pairs = decode_ints(cosel.col_blob(3), "coselection.pairs");
+      rec.extra = text_or_empty(cosel, 4);
+      emit(rec);
+      live[5] = cosel.step();
     }
     while (step_of(1) == s) {
       A2aRecord rec;

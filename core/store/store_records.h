@@ -7,11 +7,13 @@ namespace moe::store {
 
 using metrics::A2aRecord;
 using metrics::CheckpointRecord;
+using metrics::CoselectionRecord;
 using metrics::EventRecord;
 using metrics::ExpertLoadRecord;
 using metrics::Ignored;
 using metrics::Malformed;
 using metrics::ParsedLine;
+using metrics::PlacementRecord;
 using metrics::Record;
 using metrics::RunEndRecord;
 using metrics::RunStartRecord;

@@ -178,7 +178,30 @@ ALTER TABLE run_writers ADD COLUMN detached INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE run_writers ADD COLUMN recorder TEXT;
 )sql";
 
-const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6};
+// Version 7 (issue 14): the placement records — the expert placement in force per MoE layer from a
+// step on (phy_to_log as an int blob), and the sampled co-selection counts (pairs as (a, b,
+// tokens) triples, an int blob). Both are small next to expert_load: E ints per layer per
+// re-placement, and at most E·top triples per layer per sample.
+const char* kV7 = R"sql(
+CREATE TABLE placements(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  layer INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  slots_per_rank INTEGER NOT NULL,
+  phy_to_log BLOB NOT NULL,
+  extra TEXT,
+  PRIMARY KEY(run_id, layer, step)) WITHOUT ROWID;
+CREATE TABLE coselection(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  layer INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  n_experts INTEGER NOT NULL,
+  pairs BLOB NOT NULL,
+  extra TEXT,
+  PRIMARY KEY(run_id, layer, step)) WITHOUT ROWID;
+)sql";
+
+const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 void refuse_newer(Db& db, int64_t version) {

@@ -35,13 +35,10 @@ void LayoutView::setSpec(const JobSpec& spec) {
       experts_ = spec.model.moe.num_experts;
       placement_.clear();
       if (experts_ > 0 && experts_ % p.ep == 0) {
-        PlacementInput in;
-        in.num_experts = experts_;
-        in.ep = p.ep;
-        in.physical_experts = experts_;
-        in.gpus_per_node = p.gpus_per_node;
-        in.layers = 1;
-        placement_ = place_experts(spec.placement.strategy, in);
+        try {
+          placement_ = placement_for_spec(spec);  // validation names a bad placement
+        } catch (const std::exception&) {
+        }
       }
       valid_ = true;
     } catch (const std::exception& e) {

@@ -20,6 +20,7 @@
 #include "metrics_stream.h"
 #include "model_state.h"
 #include "optimizer.h"
+#include "placement_records.h"
 #include "schedule.h"
 
 namespace moe::rt {
@@ -180,6 +181,9 @@ struct Trainer::Impl {
     const auto moe_index = model->moe_layer_indices();
     const auto params = model->named_params();
     const int64_t E = spec.model.moe.num_experts;
+    // The placement in force from the run's first step (resumed: from the resume point).
+    for (const auto& rec : placement_records(par ? par->placement() : placement_for_spec(spec), state.step, moe_index))
+      metrics.write(rec);
     // Test hook (fault injection): fill one parameter with NaN before this step.
     const char* fault = std::getenv("MOE_FAULT_NAN_STEP");
     const int64_t fault_step = fault ? std::atoll(fault) : -1;
@@ -228,7 +232,10 @@ struct Trainer::Impl {
       model->zero_grad();
       double lm = 0, aux = 0, z = 0;
       std::vector<std::vector<int64_t>> counts(moe_layers.size(), std::vector<int64_t>(E, 0)), dropped = counts;
+      const bool sample = spec.placement.stats_every > 0 && step % spec.placement.stats_every == 0;
+      std::vector<std::vector<int64_t>> cosel(sample ? moe_layers.size() : 0, std::vector<int64_t>(E * E, 0));
       MoeLayerOptions mo;
+      mo.coselection = sample;
       mo.training = true;
       mo.loss_scale = 1.0 / static_cast<double>(A);
       mo.data_slices = slices;
@@ -254,6 +261,9 @@ struct Trainer::Impl {
         aux += r.aux_loss / static_cast<double>(A);
         z += r.z_loss / static_cast<double>(A);
         add_routing_counts(r, counts, dropped);
+        for (size_t l = 0; l < cosel.size() && l < r.routing.size(); ++l)
+          for (size_t i = 0; i < cosel[l].size() && i < r.routing[l].stats.coselection.size(); ++i)
+            cosel[l][i] += r.routing[l].stats.coselection[i];
       }
       if (!par) model->round_exact_grads();  // deterministic arithmetic: the step's sums into the grads
       if (par) {  // the global batch's figures, as one process would compute them
@@ -267,6 +277,7 @@ struct Trainer::Impl {
           par->sum_over_data(counts[l].data(), counts[l].size());
           par->sum_over_data(dropped[l].data(), dropped[l].size());
         }
+        for (auto& c : cosel) par->sum_over_data(c.data(), c.size());
       }
       const double norm = par ? par->clip_grad_norm(params, spec.train.grad_clip) : clip_grad_norm(params, spec.train.grad_clip);
       if (!std::isfinite(norm)) {
@@ -311,6 +322,7 @@ struct Trainer::Impl {
         for (size_t l = 0; l < moe_layers.size(); ++l) metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);
         for (const auto& rec_a2a : a2a) metrics.write(rec_a2a);
       }
+      for (size_t l = 0; l < cosel.size(); ++l) metrics.write(coselection_record(step, moe_index[l], E, cosel[l]));
       const bool due = spec.runtime.checkpoint_every > 0 && step % spec.runtime.checkpoint_every == 0;
       if (!options.checkpoint_dir.empty() && (due || last)) checkpoint(metrics);
     }

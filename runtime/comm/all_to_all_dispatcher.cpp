@@ -13,6 +13,13 @@ namespace moe::rt::comm {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+template <typename T>
+const int32_t* add_order(const DispatchHandle<T>& h) {
+  return h.add_order.empty() ? nullptr : h.add_order.data();
+}
+}  // namespace
+
 template <typename T>
 AllToAllDispatcher<T>::AllToAllDispatcher(Communicator& ep, int64_t num_experts)
     : ep_(ep), num_experts_(num_experts) {
@@ -228,7 +235,7 @@ void AllToAllDispatcher<T>::combine(DispatchHandle<T>& h, const T* expert_out, c
   }
   h.row_weight.resize(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) h.row_weight[r] = weight[h.row_assignment[r]];
-  weighted_scatter_add_rows(y, w.returned.data(), h.row_token.data(), h.row_weight.data(), R, d);
+  weighted_scatter_add_rows(y, w.returned.data(), h.row_token.data(), h.row_weight.data(), R, d, add_order(h));
   h.returned_rows = w.returned.data();
 }
 
@@ -265,7 +272,7 @@ void AllToAllDispatcher<T>::dispatch_backward(DispatchHandle<T>& h, const T* d_e
   } else {
     exchange(w, d_expert_in, expert_blocks(h, w), rows_.data(), local_blocks(h, w), kDispatchBwd);
   }
-  scatter_add_rows(dx, rows_.data(), h.row_token.data(), R, d);
+  scatter_add_rows(dx, rows_.data(), h.row_token.data(), R, d, add_order(h));
 }
 
 template <typename T>

@@ -7,6 +7,8 @@
 
 #include "error.h"
 #include "global_routing.h"
+#include "placed_dispatcher.h"
+#include "replica_choice.h"
 
 namespace moe::rt::ep {
 
@@ -55,9 +57,13 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
   if (spec.model.moe.num_experts % p.ep != 0)
     throw Error("parallel.ep: " + std::to_string(p.ep) + " does not divide model.moe.num_experts (" +
                 std::to_string(spec.model.moe.num_experts) + ")");
+  placement_input_ = placement_input(spec);
+  Placement placement = placement_for_spec(spec);
   pg_ = comm::init_process_group(env);
   layout_ = make_rank_layout(p);
   groups_ = comm::make_comm_groups(*pg_->world, layout_);
+  uniform_ = is_uniform(placement, spec.model.moe.num_experts);
+  replicas_ = std::make_unique<ExpertReplicas>(std::move(placement), groups_.ep->rank());
 }
 
 EpRuntime::~EpRuntime() = default;
@@ -68,13 +74,20 @@ ModelOptions EpRuntime::model_options() {
   std::vector<int64_t> peer_node;
   for (int r : groups_.ep->world_ranks()) peer_node.push_back(layout_.ranks[static_cast<size_t>(r)].node);
   options.make_moe_layer = [this, routing, peer_node](int64_t layer) {
-    auto dispatcher = std::make_unique<comm::AllToAllDispatcher<float>>(*groups_.ep, spec_.model.moe.num_experts);
+    // Layers are built in order: the MoE layer ordinal indexes the placement.
+    const LayerPlacement& lp = replicas_->placement().at(dispatchers_.size());
+    auto dispatcher = std::make_unique<comm::AllToAllDispatcher<float>>(*groups_.ep, lp.slots());
     dispatcher->set_peer_nodes(peer_node);
     if (spec_.parallel.hierarchical_a2a) dispatcher->set_hierarchical(*groups_.ep_intra, *groups_.ep_inter);
     dispatcher->set_overlap_chunks(spec_.parallel.overlap_chunks);
     dispatchers_.push_back(dispatcher.get());
     MoeLayerParallel parallel;
-    parallel.dispatcher = std::move(dispatcher);
+    if (uniform_) {
+      parallel.dispatcher = std::move(dispatcher);
+    } else {
+      const ReplicaChoice choice(lp, placement_input_.node_of_member, groups_.ep->rank(), spec_.placement.replica_choice);
+      parallel.dispatcher = std::make_unique<PlacedDispatcher<float>>(std::move(dispatcher), lp, choice, spec_.model.seq_len);
+    }
     parallel.routing_sync = routing;
     return std::make_unique<MoeLayer>(spec_, layer, std::move(parallel));
   };
@@ -86,21 +99,27 @@ void EpRuntime::reduce_gradients(const std::vector<Param*>& params) {
   // (MoeLayerOptions::data_slices): the global gradient is their sum.
   all_reduce_grads(*groups_.dense_dp, params, false);
   all_reduce_grads(*groups_.expert_dp, params, true);
+  if (replicas_->has_replicas()) {
+    std::vector<Param*> experts;
+    for (Param* p : params)
+      if (is_expert(p)) experts.push_back(p);
+    replicas_->sum_replica_grads(*groups_.ep, experts);
+  }
 }
 
 double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_norm) {
   // The one-process norm adds the params' squared sums in its params order, where each MoE
   // layer lists experts 0 … E−1. Here dense grads are identical on every rank and each expert
-  // lives on one rank of the EP group, which holds the layer's experts [r·L, (r+1)·L): gather
-  // the experts' sums over the EP group and add everything in that same order (same bits).
+  // lives on one or more ranks of the EP group: gather the experts' sums over the EP group and add
+  // everything in that same order, each logical expert once, from its primary replica (same bits).
   std::vector<double> mine;
   for (Param* p : params)
     if (is_expert(p)) mine.push_back(squared_sum(*p));
   comm::Communicator& ep = *groups_.ep;
   std::vector<double> all(mine.size() * static_cast<size_t>(ep.size()));
   if (!mine.empty()) ep.all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
-  const auto moe_layers = static_cast<size_t>(std::max<int64_t>(1, spec_.model.n_layers - spec_.model.moe.first_dense_layers));
-  const size_t per_layer = mine.size() / moe_layers;  // local experts × 3 weights
+  const int64_t S = replicas_->slots_per_rank();
+  const size_t per_layer = static_cast<size_t>(3 * S);  // local slots × 3 weights
   double ss = 0.0;
   size_t seen = 0;  // local expert params passed so far
   for (Param* p : params) {
@@ -108,10 +127,14 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
       ss += squared_sum(*p);
       continue;
     }
-    if (per_layer > 0 && seen % per_layer == 0) {  // the layer's first local expert: all ranks' experts of the layer
+    if (seen % per_layer == 0) {  // the layer's first local expert: all of the layer's experts
       const size_t layer = seen / per_layer;
-      for (int r = 0; r < ep.size(); ++r)
-        for (size_t k = 0; k < per_layer; ++k) ss += all[static_cast<size_t>(r) * mine.size() + layer * per_layer + k];
+      const LayerPlacement& lp = replicas_->placement().at(layer);
+      for (const std::vector<int64_t>& slots : lp.log_to_phy) {
+        const int64_t r = lp.rank_of_slot(slots[0]), i = slots[0] - r * S;
+        for (size_t w = 0; w < 3; ++w)
+          ss += all[static_cast<size_t>(r) * mine.size() + layer * per_layer + static_cast<size_t>(i) * 3 + w];
+      }
     }
     ++seen;
   }
@@ -210,7 +233,7 @@ const CheckpointData& EpRuntime::gather_remote_experts(MixtralModel& model, Adam
     ep.send(pack.data(), pack.size() * sizeof(float), 0, 7001);
     return remote_;
   }
-  const int64_t local = spec_.model.moe.num_experts / ep.size();
+  const int64_t S = replicas_->slots_per_rank();
   const auto layers = model.moe_layer_indices();
   const char* const w_name[3] = {"w1", "w2", "w3"};
   gathered_.resize(static_cast<size_t>(ep.size()));
@@ -221,12 +244,19 @@ const CheckpointData& EpRuntime::gather_remote_experts(MixtralModel& model, Adam
     size_t at = 0;
     for (int part = 0; part < parts; ++part) {
       size_t k = 0;  // index into rank 0's expert params: same shapes in the same order
-      for (int64_t layer : layers)
-        for (int64_t j = peer * local; j < (peer + 1) * local; ++j)
+      for (size_t l = 0; l < layers.size(); ++l)
+        for (int64_t slot = peer * S; slot < (peer + 1) * S; ++slot)
           for (const char* w : w_name) {
             const Param* like = experts[k++];
-            const std::string name = "model.layers." + std::to_string(layer) + ".block_sparse_moe.experts." +
-                                     std::to_string(j) + "." + w + ".weight";
+            // A replicated expert is written once, from its lowest member (rank 0's own are in
+            // the model's params).
+            const int64_t e = replicas_->placement()[l].phy_to_log[static_cast<size_t>(slot)];
+            if (replicas_->primary_member(static_cast<int64_t>(l), e) != peer) {
+              at += like->value.size();
+              continue;
+            }
+            const std::string name = "model.layers." + std::to_string(layers[l]) + ".block_sparse_moe.experts." +
+                                     std::to_string(e) + "." + w + ".weight";
             if (part == 0)
               remote_.weights.push_back({name, like->shape, buf.data() + at});
             else

@@ -19,6 +19,7 @@
 #include "all_to_all_dispatcher.h"
 #include "checkpoint.h"
 #include "comm_groups.h"
+#include "expert_replicas.h"
 #include "job_spec.h"
 #include "metrics_records.h"
 #include "model.h"
@@ -39,6 +40,9 @@ class EpRuntime {
   bool is_rank0() const { return env_.rank == 0; }
   int64_t data_slice() const { return groups_.dense_dp->rank(); }   // this rank's share of a window
   int64_t data_slices() const { return groups_.dense_dp->size(); }  // dp × ep
+
+  // The expert placement in force, one entry per MoE layer.
+  const Placement& placement() const { return replicas_->placement(); }
 
   // Model options whose make_moe_layer builds this rank's MoE blocks (keeps the dispatchers).
   ModelOptions model_options();
@@ -74,6 +78,9 @@ class EpRuntime {
   std::unique_ptr<comm::ProcessGroup> pg_;
   comm::CommGroups groups_;
   RankLayout layout_;
+  PlacementInput placement_input_;           // sizes and the EP members' nodes
+  bool uniform_ = true;                      // the placement is uniform without replicas
+  std::unique_ptr<ExpertReplicas> replicas_;  // the placement in force and this rank's slots in it
   std::vector<comm::AllToAllDispatcher<float>*> dispatchers_;  // owned by the model's layers
   std::vector<std::vector<float>> gathered_;
   CheckpointData remote_;

@@ -6,6 +6,7 @@
 #include <map>
 #include <type_traits>
 
+#include "coselection.h"
 #include "error.h"
 #include "gemm.h"
 #include "local_dispatcher.h"
@@ -131,6 +132,8 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   stats_.aux_loss = router_.aux_loss();
   stats_.z_loss = router_.z_loss();
   stats_.tokens_without_expert = assignments_.tokens_without_expert;
+  stats_.coselection.clear();
+  if (options.coselection) add_coselection(assignments_, stats_.coselection);
 }
 
 template <typename T>

@@ -1,6 +1,7 @@
 // MoeLayer (see moe_layer.h): the Params under their Hugging Face names, wired to MoeCompute<float>.
 #include "moe_layer.h"
 
+#include <algorithm>
 #include <string>
 
 #include "error.h"
@@ -18,15 +19,19 @@ struct MoeLayer::Impl {
   MoeWeights<float> weights;
   double loss_scale = 1.0;
   int64_t segment_tokens = 0;  // of the last forward
+  int64_t slots = 0;           // expert slots of the layer over all ranks (num_experts without a placement)
 
   Impl(const MoeConfig& c, const std::string& prefix, std::unique_ptr<Dispatcher<float>> dispatcher = nullptr)
       : config(c), compute(c, std::move(dispatcher)) {
     const int64_t E = c.num_experts, d = c.d_model, f = c.d_expert;
-    // Only the dispatcher's experts get params (all of them for the LocalDispatcher).
-    const int64_t first = compute.dispatcher().first_expert(), last = first + compute.dispatcher().local_experts();
+    // Only the dispatcher's experts get params (all of them for the LocalDispatcher). They are
+    // named after the logical expert a slot holds, so replicas share a name (and their init).
+    const Dispatcher<float>& held = compute.dispatcher();
+    const int64_t first = held.first_expert(), last = first + held.local_experts();
+    slots = std::max(E, last);
     gate = Param(prefix + "gate.weight", {E, d});
     for (int64_t j = first; j < last; ++j) {
-      const std::string p = prefix + "experts." + std::to_string(j) + ".";
+      const std::string p = prefix + "experts." + std::to_string(held.logical_expert(j)) + ".";
       w1.emplace_back(p + "w1.weight", std::vector<int64_t>{f, d}, true);
       w2.emplace_back(p + "w2.weight", std::vector<int64_t>{d, f}, true);
       w3.emplace_back(p + "w3.weight", std::vector<int64_t>{f, d}, true);
@@ -40,8 +45,8 @@ struct MoeLayer::Impl {
     bias.assign(E, 0.0f);
     // Views into the Params (their vectors never reallocate after construction).
     weights.gate = gate.value.data();
-    // Indexed by global expert; experts held by other ranks stay null.
-    weights.experts.w1.assign(E, nullptr), weights.experts.w2.assign(E, nullptr), weights.experts.w3.assign(E, nullptr);
+    // Indexed by slot (= global expert without a placement); slots of other ranks stay null.
+    weights.experts.w1.assign(slots, nullptr), weights.experts.w2.assign(slots, nullptr), weights.experts.w3.assign(slots, nullptr);
     for (int64_t j = first; j < last; ++j) {
       const size_t i = static_cast<size_t>(j - first);
       weights.experts.w1[j] = w1[i].value.data();
@@ -55,9 +60,9 @@ struct MoeLayer::Impl {
   // arithmetic, which the trainer may switch on after construction), by global expert.
   MoeGrads<float> sinks() {
     MoeGrads<float> g;
-    const int64_t E = config.num_experts, first = compute.dispatcher().first_expert();
+    const int64_t first = compute.dispatcher().first_expert();
     g.gate = grad_sink(gate, segment_tokens);
-    g.experts.w1.resize(E), g.experts.w2.resize(E), g.experts.w3.resize(E);
+    g.experts.w1.resize(slots), g.experts.w2.resize(slots), g.experts.w3.resize(slots);
     for (size_t i = 0; i < w1.size(); ++i) {
       const size_t j = static_cast<size_t>(first) + i;
       g.experts.w1[j] = grad_sink(w1[i], segment_tokens);

@@ -25,6 +25,9 @@ struct RoutingStats {
   double aux_loss = 0.0;         // α · E · Σ f_i · P_i (already scaled by aux_loss_coef)
   double z_loss = 0.0;           // β · mean(logsumexp(logits)²) (already scaled by z_loss_coef)
   int64_t tokens_without_expert = 0;  // tokens routed to no expert at all (drops, expert choice)
+  // With MoeLayerOptions::coselection: [E×E] tokens whose kept experts include a and b (a < b, at
+  // a·E + b); empty otherwise.
+  std::vector<int64_t> coselection;
 };
 
 struct MoeLayerOptions {
@@ -40,6 +43,8 @@ struct MoeLayerOptions {
   // Tokens per sequence (set by the model): the unit in which deterministic arithmetic sums weight
   // gradients (grad_sink.h). 0: the whole call is one unit.
   int64_t segment_tokens = 0;
+  // Count co-selected expert pairs into RoutingStats::coselection (a sampled step, placement.stats_every).
+  bool coselection = false;
 };
 
 template <typename T>

@@ -37,8 +37,9 @@ void gather_rows(T* dst, const T* src, const int32_t* index, int64_t rows, int64
 }
 
 template <typename T>
-void scatter_add_rows(T* dst, const T* src, const int32_t* index, int64_t rows, int64_t d) {
-  for (int64_t r = 0; r < rows; ++r) {
+void scatter_add_rows(T* dst, const T* src, const int32_t* index, int64_t rows, int64_t d, const int32_t* order) {
+  for (int64_t k = 0; k < rows; ++k) {
+    const int64_t r = order ? order[k] : k;
     T* out = dst + index[r] * d;
     const T* in = src + r * d;
     for (int64_t i = 0; i < d; ++i) out[i] += in[i];
@@ -47,8 +48,9 @@ void scatter_add_rows(T* dst, const T* src, const int32_t* index, int64_t rows, 
 
 template <typename T>
 void weighted_scatter_add_rows(T* dst, const T* src, const int32_t* index, const T* weight, int64_t rows,
-                               int64_t d) {
-  for (int64_t r = 0; r < rows; ++r) {
+                               int64_t d, const int32_t* order) {
+  for (int64_t k = 0; k < rows; ++k) {
+    const int64_t r = order ? order[k] : k;
     T* out = dst + index[r] * d;
     const T* in = src + r * d;
     const T w = weight[r];
@@ -80,8 +82,8 @@ void row_dots(T* out, const T* a, const T* b, const int32_t* index, int64_t rows
 
 #define MOE_INSTANTIATE(T)                                                                          \
   template void gather_rows<T>(T*, const T*, const int32_t*, int64_t, int64_t);                   \
-  template void scatter_add_rows<T>(T*, const T*, const int32_t*, int64_t, int64_t);              \
-  template void weighted_scatter_add_rows<T>(T*, const T*, const int32_t*, const T*, int64_t, int64_t); \
+  template void scatter_add_rows<T>(T*, const T*, const int32_t*, int64_t, int64_t, const int32_t*);              \
+  template void weighted_scatter_add_rows<T>(T*, const T*, const int32_t*, const T*, int64_t, int64_t, const int32_t*); \
   template void weighted_gather_rows<T>(T*, const T*, const int32_t*, const T*, int64_t, int64_t); \
   template void row_dots<T>(T*, const T*, const T*, const int32_t*, int64_t, int64_t);
 MOE_INSTANTIATE(float)

@@ -30,14 +30,16 @@ void sort_by_expert(const int32_t* expert, int64_t assignments, const int64_t* o
 template <typename T>
 void gather_rows(T* dst, const T* src, const int32_t* index, int64_t rows, int64_t d);
 
-// dst[index[r]] += src[r]: the dispatch backward (gradient of a gather).
+// dst[index[r]] += src[r]: the dispatch backward (gradient of a gather). `order` (optional, `rows`
+// entries) visits the rows in that order instead: it fixes the order of a destination's additions.
 template <typename T>
-void scatter_add_rows(T* dst, const T* src, const int32_t* index, int64_t rows, int64_t d);
+void scatter_add_rows(T* dst, const T* src, const int32_t* index, int64_t rows, int64_t d,
+                      const int32_t* order = nullptr);
 
 // dst[index[r]] += weight[r] · src[r]: the weighted combine (unpermute) of expert outputs.
 template <typename T>
 void weighted_scatter_add_rows(T* dst, const T* src, const int32_t* index, const T* weight, int64_t rows,
-                               int64_t d);
+                               int64_t d, const int32_t* order = nullptr);
 
 // dst[r] = weight[r] · src[index[r]]: combine backward, the gradient reaching each expert row.
 template <typename T>

@@ -51,6 +51,11 @@ struct DispatchHandle {
   int64_t segment_tokens = 0;
   std::vector<int32_t> expert_row_sequence;  // [expert rows]
 
+  // Optional [local rows]: the order in which combine and dispatch_backward add the local rows into
+  // y and dx (a placement: logical expert order, so a token's outputs are summed as one process
+  // sums them). Empty: row order.
+  std::vector<int32_t> add_order;
+
   int64_t local_rows() const { return static_cast<int64_t>(row_token.size()); }
   int64_t expert_rows() const { return expert_offsets.empty() ? 0 : expert_offsets.back(); }
 };
@@ -62,6 +67,9 @@ class Dispatcher {
   // The experts this process computes: global experts [first_expert, first_expert + local_experts).
   virtual int64_t first_expert() const = 0;
   virtual int64_t local_experts() const = 0;
+  // The logical expert held at `slot` (the dispatcher's expert index space): itself, unless a
+  // placement puts experts elsewhere or replicates them (placed_dispatcher.h).
+  virtual int64_t logical_expert(int64_t slot) const { return slot; }
   // Fills the handle (reused across calls to keep its buffers) from the assignments and x [T×d].
   virtual void dispatch(const Assignments& assignments, const T* x, int64_t d, DispatchHandle<T>& handle) = 0;
   // y[T×d] += Σ_a weight[a] · output row of a; expert_out is in expert-row layout.

@@ -80,6 +80,23 @@ TEST(MetricsCodec, EveryRecordTypeRoundTripsWithItsExtensions) {
   EXPECT_EQ(e2.signal, 9);
   EXPECT_FALSE(e2.exit_status.has_value());
 
+  PlacementRecord place;
+  place.step = 40, place.layer = 2, place.slots_per_rank = 3, place.phy_to_log = {0, 1, 2, 3, 0, 1};
+  place.migrated_bytes = 1 << 20, place.migrate_ms = 2.5;
+  const auto p2 = parsed<PlacementRecord>(to_line(place));
+  EXPECT_EQ(p2.phy_to_log, place.phy_to_log);
+  EXPECT_EQ(p2.slots_per_rank, 3);
+  EXPECT_EQ(p2.migrated_bytes, 1 << 20);
+  EXPECT_EQ(p2.migrate_ms, 2.5);
+  EXPECT_EQ(p2.extra, "");
+  EXPECT_TRUE(std::holds_alternative<Malformed>(parse_line(R"({"type":"placement","step":0,"layer":0,"slots_per_rank":4,"phy_to_log":[0,1,2]})")));
+
+  const CoselectionRecord cosel{10, 0, 4, {0, 1, 7, 2, 3, 5}, {}};
+  const auto k2 = parsed<CoselectionRecord>(to_line(cosel));
+  EXPECT_EQ(k2.pairs, cosel.pairs);
+  EXPECT_EQ(k2.experts, 4);
+  EXPECT_TRUE(std::holds_alternative<Malformed>(parse_line(R"({"type":"coselection","step":0,"layer":0,"experts":4,"pairs":[1,1,3]})")));
+
   const auto g2 = parsed<EventRecord>(to_line(EventRecord{"warning", 0, "disk almost full"}));
   EXPECT_EQ(g2.kind, "warning");
   EXPECT_EQ(g2.message, "disk almost full");

@@ -15,6 +15,7 @@ TEST(SpecChoices, EveryListedValueIsDescribedAndTheDefaultsAreAmongThem) {
   const std::pair<const char*, std::string> fields[] = {
       {"routing.type", d.routing.type},       {"routing.score", d.routing.score},
       {"routing.drop_policy", d.routing.drop_policy}, {"placement.strategy", d.placement.strategy},
+      {"placement.replica_choice", d.placement.replica_choice},
       {"model.attention", d.model.attention}, {"train.data.kind", d.train.data.kind},
       {"runtime.backend", d.runtime.backend}, {"runtime.dtype", d.runtime.dtype}};
   for (const auto& [path, value] : fields) {
@@ -35,8 +36,10 @@ TEST(SpecChoices, ValidationAcceptsTheListAndNamesItWhenRefusing) {
   for (const auto& d : validate_spec(parse_spec("{}", {"routing.drop_policy=random"})))
     named |= d.path == "routing.drop_policy" && d.message == "'random' is not one of: " + choice_names("routing.drop_policy");
   EXPECT_TRUE(named);
-  EXPECT_EQ(placement_strategies().size(), choices_of("placement.strategy").size());
+  // Every listed strategy but "explicit" (a map in the spec, not a function) is a place_experts one.
+  EXPECT_EQ(placement_strategies().size() + 1, choices_of("placement.strategy").size());
   for (const std::string& s : placement_strategies()) EXPECT_TRUE(is_choice("placement.strategy", s)) << s;
+  EXPECT_TRUE(is_choice("placement.strategy", "explicit"));
 }
 
 TEST(SpecChoices, TypedRoutingModesFollowTheListsAndRefuseOthersNamingTheField) {

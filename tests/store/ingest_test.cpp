@@ -70,6 +70,9 @@ TEST(Ingest, RoundTripThroughJsonlExportGivesTheSameRecords) {
   // Extra fields, a checkpoint and an end reason must survive too.
   stream.insert(stream.find('\n') + 1,
                 "{\"type\":\"checkpoint\",\"step\":0,\"path\":\"ckpt/0\",\"bytes\":12}\n"
+                "{\"type\":\"placement\",\"step\":0,\"layer\":1,\"slots_per_rank\":3,\"phy_to_log\":[0,1,2,3,4,5],"
+                "\"migrated_bytes\":4096,\"migrate_ms\":1.5}\n"
+                "{\"type\":\"coselection\",\"step\":0,\"layer\":1,\"experts\":6,\"pairs\":[0,1,7,2,5,3]}\n"
                 "{\"type\":\"a2a\",\"step\":0,\"layer\":1,\"phase\":\"combine\",\"pass\":\"bwd\",\"rank_us\":[1.5,2.25],"
                 "\"rank_bytes\":[10,20],\"intra_bytes\":30,\"inter_bytes\":0,\"note\":\"x\"}\n"
                 "{\"type\":\"step\",\"step\":0,\"loss\":9.75,\"aux_loss\":1e-3,\"z_loss\":0,\"lr\":0,\"tokens\":1,"

@@ -1,12 +1,6 @@
 // Expert parallelism proven equal to one process (issues 4, 12): the real moe-runtime launches N
 // rank processes (ep, dp × ep) and trains tiny-cpu (shrunk for CI) on the same global batch and
-// seed as one process with micro_batch × dp × ep. With the default deterministic arithmetic
-// (runtime.deterministic) the final checkpoints (rank 0 gathers the experts) hold bit-identical
-// weights under the same Hugging Face names, the expert_load counts and capacity drops are
-// identical, and every step's reported losses agree within 1e-12: they are double-precision means
-// of the same per-token values, added in the layout's order (n ≤ 256 terms: ≤ n·2^-53 ≈ 3e-14
-// apart). The fast arithmetic (runtime.deterministic false: OpenBLAS, float all-reduce) is held to
-// 1e-5 in the losses and 1e-3 per tensor in the weights.
+// seed as one process with micro_batch × dp × ep (ep_run_support.h says what "equal" means).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,120 +22,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ep_run_support.h"
 #include "safetensors.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-// Small enough for 2 shared cores: 20 steps of 8 × 32 tokens, 2 MoE layers of 8 experts.
-const std::string kBase =
-    " --set train.steps=20 --set model.seq_len=32 --set model.n_layers=2 --set train.data.val_fraction=0.002"
-    " --set cluster.nodes.0.slots=4 --set train.warmup_steps=5";
-
-struct TrainRun {
-  int rc = -1;
-  std::vector<nlohmann::json> records;
-  fs::path dir;
-  std::string err;
-  std::vector<nlohmann::json> of(const std::string& type) const {
-    std::vector<nlohmann::json> out;
-    for (const auto& r : records)
-      if (r.value("type", "") == type) out.push_back(r);
-    return out;
-  }
-};
-
-int next_port() {
-  static std::atomic<int> port{29700 + static_cast<int>(getpid() % 200) * 5};
-  return port += 1;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// `procs` 1: one process; otherwise --nproc-per-node procs. `env`: variables for the runtime.
-TrainRun train(const std::string& name, int procs, const std::string& sets, const std::string& env = "") {
-  TrainRun r;
-  r.dir = fs::temp_directory_path() / ("moe_ep_test_" + std::to_string(getpid())) / name;
-  fs::remove_all(r.dir);
-  fs::create_directories(r.dir);
-  std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(MOE_RUNTIME_EXE) + " train tiny-cpu" + kBase + sets;
-  if (procs > 1)
-    cmd += " --nproc-per-node " + std::to_string(procs) + " --master 127.0.0.1:" + std::to_string(next_port());
-  cmd += " --metrics " + (r.dir / "metrics.jsonl").string() + " --checkpoint-dir " + (r.dir / "ck").string() + " 2>" +
-         (r.dir / "stderr.txt").string();
-  const int status = std::system(cmd.c_str());
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = read_file(r.dir / "stderr.txt");
-  std::ifstream in(r.dir / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) r.records.push_back(nlohmann::json::parse(line));
-  return r;
-}
-
-// The one-process runs, shared by the tests that compare against them.
-const TrainRun& baseline(const std::string& sets) {
-  static std::map<std::string, TrainRun> cache;
-  auto it = cache.find(sets);
-  if (it == cache.end()) it = cache.emplace(sets, train("one" + std::to_string(cache.size()), 1, sets + " --set train.micro_batch=8")).first;
-  return it->second;
-}
-
-enum class Arithmetic { deterministic, fast };
-
-void expect_same_training(const TrainRun& one, const TrainRun& many, Arithmetic arithmetic = Arithmetic::deterministic) {
-  const bool exact = arithmetic == Arithmetic::deterministic;
-  const double loss_tolerance = exact ? 1e-12 : 1e-5;
-  ASSERT_EQ(one.rc, 0) << one.err;
-  ASSERT_EQ(many.rc, 0) << many.err;
-  const auto s1 = one.of("step"), sn = many.of("step");
-  ASSERT_EQ(s1.size(), 20u);
-  ASSERT_EQ(sn.size(), 20u);
-  for (size_t i = 0; i < s1.size(); ++i) {
-    for (const char* key : {"loss", "aux_loss", "z_loss"}) {
-      const double a = s1[i][key], b = sn[i][key];
-      EXPECT_LE(std::abs(a - b), loss_tolerance * std::abs(a)) << key << " at step " << i + 1 << ": " << a << " vs " << b;
-    }
-    EXPECT_EQ(s1[i]["tokens"], sn[i]["tokens"]);
-  }
-  // Routing decisions are discrete: the counts (summed over ranks) and drops are identical.
-  const auto l1 = one.of("expert_load"), ln = many.of("expert_load");
-  ASSERT_EQ(l1.size(), ln.size());
-  for (size_t i = 0; i < l1.size(); ++i) {
-    EXPECT_EQ(l1[i]["counts"], ln[i]["counts"]) << "step " << l1[i]["step"] << " layer " << l1[i]["layer"];
-    EXPECT_EQ(l1[i]["dropped"], ln[i]["dropped"]) << "step " << l1[i]["step"] << " layer " << l1[i]["layer"];
-  }
-  // The final checkpoints: the same tensors (rank 0 gathered the other ranks' experts).
-  const auto w1 = moe::rt::read_safetensors(one.dir / "ck" / "step-00000020" / "model.safetensors");
-  const auto wn = moe::rt::read_safetensors(many.dir / "ck" / "step-00000020" / "model.safetensors");
-  ASSERT_EQ(w1.size(), wn.size());
-  double worst = 0;
-  std::string worst_name;
-  for (const auto& [name, t] : w1) {
-    auto it = wn.find(name);
-    ASSERT_NE(it, wn.end()) << name << " missing from the multi-process checkpoint";
-    ASSERT_EQ(it->second.shape, t.shape) << name;
-    // Per tensor: largest |difference| over largest |value|. (Not per element: AdamW divides by
-    // sqrt(v), so an element whose gradient is ~0 moves by up to lr on float-rounding noise.)
-    double diff = 0, scale = 0;
-    for (size_t j = 0; j < t.data.size(); ++j) {
-      diff = std::max(diff, std::abs(double(t.data[j]) - double(it->second.data[j])));
-      scale = std::max(scale, std::abs(double(t.data[j])));
-    }
-    if (diff / scale > worst) worst = diff / scale, worst_name = name;
-  }
-  if (exact)
-    EXPECT_EQ(worst, 0.0) << "largest relative weight difference in " << worst_name << " (expected the same bits)";
-  else
-    EXPECT_LE(worst, 1e-3) << "largest relative weight difference in " << worst_name;
-  const int check = std::system((std::string("python3 ") + CHECK_STREAM + " " + (many.dir / "metrics.jsonl").string() + " >/dev/null").c_str());
-  EXPECT_EQ(check, 0) << "check-stream rejected " << many.dir / "metrics.jsonl";
-}
-
-const std::string kDropless = " --set routing.capacity_factor=0";
+using namespace ep_test;
 
 TEST(EpEquivalence, FourRanksEp4MatchOneProcessDropless) {
   const TrainRun many = train("ep4", 4, kDropless + " --set parallel.ep=4 --set train.micro_batch=2");
