@@ -14,7 +14,8 @@
 #ifdef MOE_WITH_STORE
 #define MOE_STORE_COMMANDS(X)                                                                         \
   X(run, "run", "run a spec on the local runtime, recording it live in a run store (--db)")          \
-  X(runs, "runs", "list, show, export, compare, delete, tag or import recorded runs (--db)")
+  X(runs, "runs", "list, show, export, compare, delete, tag or import recorded runs (--db)")        \
+  X(placement, "placement", "suggest an expert placement from a recorded run's routing (--db)")
 #else
 #define MOE_STORE_COMMANDS(X)
 #endif

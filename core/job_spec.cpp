@@ -26,7 +26,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RoutingSpec, type, score, capaci
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ParallelSpec, dp, tp, pp, ep, gpus_per_node,
                                                 hierarchical_a2a, overlap_chunks)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PlacementSpec, strategy, slots_per_rank, map, replica_choice,
-                                                stats_every)
+                                                replace_every, stats_every)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DataSpec, kind, path, val_fraction)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainSpec, steps, micro_batch, grad_accum, lr,
                                                 min_lr_ratio, warmup_steps, weight_decay, adam_beta1,

@@ -91,6 +91,9 @@ struct PlacementSpec {
   // entries, slot s on EP rank s / slots_per_rank); a single row applies to every MoE layer.
   std::vector<std::vector<int64_t>> map;
   std::string replica_choice = "spread";  // spec_choices.h: which replica a token goes to
+  // Re-plan the placement from the loads since the last one (and the latest co-selection) every N
+  // steps during training, moving the experts (0: never).
+  int64_t replace_every = 0;
   // Record the co-selection counts every N steps (0: never): what data_driven plans from.
   int64_t stats_every = 10;
 };

@@ -252,6 +252,9 @@ void check_placement(const JobSpec& s, Checker& c) {
   ok &= c.one_of("placement.replica_choice", pl.replica_choice);
   ok &= c.range("placement.slots_per_rank", pl.slots_per_rank, 0, 1 << 16);
   ok &= c.range("placement.stats_every", pl.stats_every, 0, int64_t{1} << 40);
+  ok &= c.range("placement.replace_every", pl.replace_every, 0, int64_t{1} << 40);
+  if (pl.replace_every > 0 && (pl.strategy == "uniform" || pl.strategy == "explicit"))
+    c.warning("placement.replace_every", "the " + pl.strategy + " placement does not depend on the loads: re-planning it changes nothing");
   if (!pl.map.empty() && pl.strategy != "explicit")
     c.warning("placement.map", "is ignored: placement.strategy is '" + pl.strategy + "', not 'explicit'");
   const int64_t E = s.model.moe.num_experts, ep = s.parallel.ep;

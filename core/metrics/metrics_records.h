@@ -55,6 +55,7 @@ struct A2aRecord {
   // hierarchical exchange's routing metadata, the counts exchange that opens a dispatch.
   std::vector<int64_t> rank_intra_bytes, rank_inter_bytes, rank_meta_bytes;
   std::vector<double> rank_exposed_us, rank_counts_us;
+  std::vector<int64_t> rank_rows;  // dispatch fwd: rows each rank's experts computed (its load)
   std::string extra;
 };
 

@@ -323,6 +323,8 @@ struct Trainer::Impl {
         for (const auto& rec_a2a : a2a) metrics.write(rec_a2a);
       }
       for (size_t l = 0; l < cosel.size(); ++l) metrics.write(coselection_record(step, moe_index[l], E, cosel[l]));
+      if (par && !last)  // re-placement (placement.replace_every): the next step runs on the new placement
+        for (const auto& rec : par->replace_if_due(step, counts, cosel, *model, optimizer.get(), moe_index)) metrics.write(rec);
       const bool due = spec.runtime.checkpoint_every > 0 && step % spec.runtime.checkpoint_every == 0;
       if (!options.checkpoint_dir.empty() && (due || last)) checkpoint(metrics);
     }

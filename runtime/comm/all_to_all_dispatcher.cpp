@@ -131,6 +131,12 @@ A2ATimes AllToAllDispatcher<T>::take_totals() {
 
 template <typename T>
 void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t d, DispatchHandle<T>& h) {
+  dispatch_rows(asg, x, d, h);
+  totals_[kDispatchFwd].rows += h.expert_rows();  // this rank's experts' load (every path)
+}
+
+template <typename T>
+void AllToAllDispatcher<T>::dispatch_rows(const Assignments& asg, const T* x, int64_t d, DispatchHandle<T>& h) {
   if (asg.num_experts != num_experts_)
     throw Error("dispatcher: assignments name " + std::to_string(asg.num_experts) + " experts, the layer has " +
                 std::to_string(num_experts_));

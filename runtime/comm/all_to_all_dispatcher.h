@@ -32,6 +32,8 @@ struct A2AStat {
   // Routing metadata sent besides the rows (hierarchical only: the expert bitmasks with dispatch,
   // the gate weights with combine, their gradients with combine backward); not in `bytes`.
   int64_t meta_bytes = 0;
+  // Dispatch fwd, in the totals: the rows this rank's experts received to compute (its load).
+  int64_t rows = 0;
 };
 
 // Index into A2ATimes: dispatch/combine × fwd/bwd.
@@ -90,6 +92,8 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   void start_dispatch_backward_chunk(DispatchHandle<T>& handle, int64_t chunk, const T* d_expert_in) override;
 
  private:
+  // dispatch() without the load accounting (the flat, hierarchical and chunked paths).
+  void dispatch_rows(const Assignments& assignments, const T* x, int64_t d, DispatchHandle<T>& handle);
   struct HierChunk;
   // What one handle needs beyond DispatchHandle: the wire layout and the returned rows.
   struct Wire {

@@ -1,11 +1,13 @@
 // One rank of an expert-parallel training job (see ep_runtime.h).
 #include "ep_runtime.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <type_traits>
 
 #include "error.h"
+#include "expert_migration.h"
 #include "global_routing.h"
 #include "placed_dispatcher.h"
 #include "replica_choice.h"
@@ -62,7 +64,8 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
   pg_ = comm::init_process_group(env);
   layout_ = make_rank_layout(p);
   groups_ = comm::make_comm_groups(*pg_->world, layout_);
-  uniform_ = is_uniform(placement, spec.model.moe.num_experts);
+  // A run that re-places keeps the placed dispatchers even while its placement is uniform.
+  uniform_ = is_uniform(placement, spec.model.moe.num_experts) && spec.placement.replace_every == 0;
   replicas_ = std::make_unique<ExpertReplicas>(std::move(placement), groups_.ep->rank());
 }
 
@@ -86,12 +89,62 @@ ModelOptions EpRuntime::model_options() {
       parallel.dispatcher = std::move(dispatcher);
     } else {
       const ReplicaChoice choice(lp, placement_input_.node_of_member, groups_.ep->rank(), spec_.placement.replica_choice);
-      parallel.dispatcher = std::make_unique<PlacedDispatcher<float>>(std::move(dispatcher), lp, choice, spec_.model.seq_len);
+      auto placed = std::make_unique<PlacedDispatcher<float>>(std::move(dispatcher), lp, choice, spec_.model.seq_len);
+      placed_.push_back(placed.get());
+      parallel.dispatcher = std::move(placed);
     }
     parallel.routing_sync = routing;
     return std::make_unique<MoeLayer>(spec_, layer, std::move(parallel));
   };
   return options;
+}
+
+std::vector<metrics::PlacementRecord> EpRuntime::replace_if_due(int64_t step,
+                                                                const std::vector<std::vector<int64_t>>& counts,
+                                                                const std::vector<std::vector<int64_t>>& cosel,
+                                                                MixtralModel& model, AdamW* optimizer,
+                                                                const std::vector<int64_t>& layer_index) {
+  const int64_t every = spec_.placement.replace_every, E = spec_.model.moe.num_experts;
+  if (every <= 0) return {};
+  window_load_.resize(counts.size(), std::vector<double>(static_cast<size_t>(E), 0.0));
+  for (size_t l = 0; l < counts.size(); ++l)
+    for (size_t e = 0; e < counts[l].size(); ++e) window_load_[l][e] += static_cast<double>(counts[l][e]);
+  if (!cosel.empty()) {  // the strategies want the matrix symmetric
+    last_cosel_.assign(cosel.size(), std::vector<double>(static_cast<size_t>(E * E), 0.0));
+    for (size_t l = 0; l < cosel.size(); ++l)
+      for (int64_t a = 0; a < E; ++a)
+        for (int64_t b = a + 1; b < E; ++b)
+          last_cosel_[l][a * E + b] = last_cosel_[l][b * E + a] = static_cast<double>(cosel[l][a * E + b]);
+  }
+  if (step % every != 0) return {};
+  Placement next = placement_for_spec(spec_, window_load_, last_cosel_);
+  window_load_.clear();
+  if (next == replicas_->placement()) return {};
+  std::vector<Param*> experts;
+  for (Param* p : model.named_params())
+    if (is_expert(p)) experts.push_back(p);
+  const Migration moved = migrate_experts(*groups_.ep, *replicas_, next, experts, optimizer);
+  const int64_t member = groups_.ep->rank();
+  for (size_t l = 0; l < placed_.size(); ++l)
+    placed_[l]->set_placement(next[l], ReplicaChoice(next[l], placement_input_.node_of_member, member,
+                                                     spec_.placement.replica_choice));
+  replicas_ = std::make_unique<ExpertReplicas>(std::move(next), member);
+  // The slowest rank's move is what the step paid.
+  std::vector<double> ms(static_cast<size_t>(world_size()));
+  pg_->world->all_gather(&moved.ms, ms.data(), sizeof(double));
+  const double worst = *std::max_element(ms.begin(), ms.end());
+  std::vector<metrics::PlacementRecord> out;
+  if (!is_rank0()) return out;
+  for (size_t l = 0; l < replicas_->placement().size(); ++l) {
+    metrics::PlacementRecord r;
+    r.step = step;
+    r.layer = l < layer_index.size() ? layer_index[l] : static_cast<int64_t>(l);
+    r.slots_per_rank = replicas_->placement()[l].slots_per_rank;
+    r.phy_to_log = replicas_->placement()[l].phy_to_log;
+    if (l == 0) r.migrated_bytes = moved.bytes, r.migrate_ms = std::round(worst * 1000.0) / 1000.0;
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 void EpRuntime::reduce_gradients(const std::vector<Param*>& params) {
@@ -157,17 +210,18 @@ void EpRuntime::discard_a2a_totals() {
 }
 
 std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index) {
-  const size_t L = dispatchers_.size(), per = 4 * 7;  // phases × (us, bytes, intra, inter, exposed us, meta, counts us)
+  const size_t L = dispatchers_.size(), per = 4 * 8;  // phases × (us, bytes, intra, inter, exposed us, meta, counts us, rows)
   std::vector<double> mine(L * per, 0.0);
   for (size_t l = 0; l < L; ++l) {
     const comm::A2ATimes t = dispatchers_[l]->take_totals();
     for (size_t ph = 0; ph < 4; ++ph) {
-      double* m = mine.data() + l * per + ph * 7;
+      double* m = mine.data() + l * per + ph * 8;
       m[0] = t[ph].us, m[1] = static_cast<double>(t[ph].bytes);
       m[2] = static_cast<double>(t[ph].intra_bytes), m[3] = static_cast<double>(t[ph].inter_bytes);
       m[4] = t[ph].exposed_us;
       m[5] = static_cast<double>(t[ph].meta_bytes);
       m[6] = t[ph].count_us;
+      m[7] = static_cast<double>(t[ph].rows);
     }
   }
   const int P = world_size();
@@ -184,8 +238,9 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
       int64_t intra_sum = 0, inter_sum = 0, meta_sum = 0;
       std::vector<int64_t> meta;
       std::vector<double> counts;
+      std::vector<int64_t> rows;
       for (int r = 0; r < P; ++r) {
-        const double* m = all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 7;
+        const double* m = all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 8;
         a.rank_us.push_back(std::round(m[0] * 10.0) / 10.0);
         a.rank_exposed_us.push_back(std::round(m[4] * 10.0) / 10.0);
         a.rank_bytes.push_back(static_cast<int64_t>(m[1]));
@@ -196,6 +251,7 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
         meta.push_back(static_cast<int64_t>(m[5]));
         meta_sum += static_cast<int64_t>(m[5]);
         counts.push_back(std::round(m[6] * 10.0) / 10.0);
+        rows.push_back(static_cast<int64_t>(m[7]));
       }
       a.intra_bytes = intra_sum, a.inter_bytes = inter_sum;
       // The hierarchical exchange's routing metadata (masks, gate weights, their gradients).
@@ -203,6 +259,8 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
       // Of rank_us, the counts exchange (and planning) that opens the dispatch: mostly the wait for
       // the slowest rank's routing, not bandwidth.
       if (ph == comm::kDispatchFwd) a.rank_counts_us = counts;
+      // And the rows each rank's experts computed: the measured load a placement balances.
+      if (ph == comm::kDispatchFwd) a.rank_rows = rows;
       out.push_back(std::move(a));
     }
   return out;

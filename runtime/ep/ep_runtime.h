@@ -20,6 +20,7 @@
 #include "checkpoint.h"
 #include "comm_groups.h"
 #include "expert_replicas.h"
+#include "placed_dispatcher.h"
 #include "job_spec.h"
 #include "metrics_records.h"
 #include "model.h"
@@ -43,6 +44,16 @@ class EpRuntime {
 
   // The expert placement in force, one entry per MoE layer.
   const Placement& placement() const { return replicas_->placement(); }
+
+  // Dynamic re-placement (placement.replace_every): adds the step's expert counts (summed over the
+  // data ranks) to the window and, when a re-placement is due, plans the placement from the
+  // window's loads and the latest co-selection (`cosel`: [MoE layer][E×E], empty when not sampled),
+  // moves the experts and their AdamW moments, and returns the new placement's records (with what
+  // the move cost) on rank 0. Collective over the world; the decision is the same on every rank.
+  std::vector<metrics::PlacementRecord> replace_if_due(int64_t step, const std::vector<std::vector<int64_t>>& counts,
+                                                       const std::vector<std::vector<int64_t>>& cosel,
+                                                       MixtralModel& model, AdamW* optimizer,
+                                                       const std::vector<int64_t>& layer_index);
 
   // Model options whose make_moe_layer builds this rank's MoE blocks (keeps the dispatchers).
   ModelOptions model_options();
@@ -81,6 +92,8 @@ class EpRuntime {
   PlacementInput placement_input_;           // sizes and the EP members' nodes
   bool uniform_ = true;                      // the placement is uniform without replicas
   std::unique_ptr<ExpertReplicas> replicas_;  // the placement in force and this rank's slots in it
+  std::vector<PlacedDispatcher<float>*> placed_;  // owned by the model's layers (a non-uniform placement)
+  std::vector<std::vector<double>> window_load_, last_cosel_;  // re-placement's inputs
   std::vector<comm::AllToAllDispatcher<float>*> dispatchers_;  // owned by the model's layers
   std::vector<std::vector<float>> gathered_;
   CheckpointData remote_;

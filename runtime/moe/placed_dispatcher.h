@@ -43,6 +43,11 @@ class PlacedDispatcher final : public Dispatcher<T> {
   }
 
   Dispatcher<T>& inner() { return *inner_; }
+  // Dynamic re-placement: the next dispatch uses this placement (same slots per rank).
+  void set_placement(LayerPlacement placement, const ReplicaChoice& choice) {
+    placement_ = std::move(placement);
+    choice_ = choice;
+  }
   const LayerPlacement& placement() const { return placement_; }
 
  private:
