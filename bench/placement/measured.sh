@@ -40,7 +40,7 @@ d = sys.argv[1]
 rows = {}
 for run in ("uniform", "replicate", "data_driven"):
     ratios, inter, intra, steps = [], 0, 0, set()
-    loss = {}
+    loss, total = {}, {}
     for line in open(f"{d}/{run}.jsonl"):
         r = json.loads(line)
         if r["type"] == "a2a":
@@ -49,12 +49,17 @@ for run in ("uniform", "replicate", "data_driven"):
             if r["phase"] == "dispatch" and r["pass"] == "fwd":
                 rr = r["rank_rows"]
                 ratios.append(max(rr) / (sum(rr) / len(rr)))
+                acc = total.setdefault(r["layer"], [0] * len(rr))
+                for i, v in enumerate(rr): acc[i] += v
         if r["type"] == "step":
             loss[r["step"]] = r["loss"]
-    rows[run] = (sum(ratios) / len(ratios), max(ratios), inter, intra, loss)
+    whole = sum(max(a) / (sum(a) / len(a)) for a in total.values()) / len(total)
+    rows[run] = (sum(ratios) / len(ratios), max(ratios), whole, inter, intra, loss)
 base = rows["uniform"]
-print(f"{'placement':<12} {'rank load max/mean':>19} {'worst':>7} {'cross-node MB':>14} {'vs uniform':>11} {'intra-node MB':>14} {'same losses':>12}")
-for run, (mean_ratio, worst, inter, intra, loss) in rows.items():
-    same = "yes" if loss == base[4] else "NO"
-    print(f"{run:<12} {mean_ratio:>19.3f} {worst:>7.3f} {inter / 1e6:>14.3f} {inter / base[2] - 1:>+11.1%} {intra / 1e6:>14.3f} {same:>12}")
+# per step: max/mean of the ranks' rows in each (step, layer), averaged, and the worst; whole run:
+# the ranks' rows summed over the run per layer, max/mean, averaged over the layers.
+print(f"{'placement':<12} {'load max/mean per step':>23} {'worst':>6} {'whole run':>10} {'cross-node MB':>14} {'vs uniform':>11} {'intra-node MB':>14} {'same losses':>12}")
+for run, (mean_ratio, worst, whole, inter, intra, loss) in rows.items():
+    same = "yes" if loss == base[5] else "NO"
+    print(f"{run:<12} {mean_ratio:>23.3f} {worst:>6.3f} {whole:>10.3f} {inter / 1e6:>14.3f} {inter / base[3] - 1:>+11.1%} {intra / 1e6:>14.3f} {same:>12}")
 PY

@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "blob_codec.h"
 #include "error.h"
 #include "placement_traffic.h"
@@ -221,11 +223,23 @@ RecordedRouting recorded_routing(RunReader& reader, int64_t run, int64_t first, 
 std::vector<PlacementRow> recorded_placements(RunReader& reader, int64_t run) {
   ReadTxn txn(reader.db());
   (void)reader.run(run);  // throws for a missing run
-  Stmt st(reader.db(), "SELECT layer, step, slots_per_rank, phy_to_log FROM placements WHERE run_id = ?1 ORDER BY step, layer");
+  Stmt st(reader.db(), "SELECT layer, step, slots_per_rank, phy_to_log, extra FROM placements WHERE run_id = ?1"
+                       " ORDER BY step, layer");
   st.bind(1, run);
   std::vector<PlacementRow> out;
-  while (st.step())
-    out.push_back({st.col_int(0), st.col_int(1), st.col_int(2), decode_ints(st.col_blob(3), "placements.phy_to_log")});
+  while (st.step()) {
+    PlacementRow row{st.col_int(0), st.col_int(1), st.col_int(2), decode_ints(st.col_blob(3), "placements.phy_to_log")};
+    // A re-placement's cost travels in the record's extensions (the stored extra).
+    if (!st.is_null(4)) {
+      const auto extra = nlohmann::json::parse(st.col_text(4), nullptr, false);
+      if (extra.is_object()) {
+        if (extra.contains("migrated_bytes") && extra["migrated_bytes"].is_number_integer())
+          row.migrated_bytes = extra["migrated_bytes"].get<int64_t>();
+        if (extra.contains("migrate_ms") && extra["migrate_ms"].is_number()) row.migrate_ms = extra["migrate_ms"].get<double>();
+      }
+    }
+    out.push_back(std::move(row));
+  }
   return out;
 }
 

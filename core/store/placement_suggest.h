@@ -35,6 +35,8 @@ RecordedRouting recorded_routing(RunReader& reader, int64_t run, int64_t first =
 struct PlacementRow {
   int64_t layer = 0, step = 0, slots_per_rank = 0;
   std::vector<int64_t> phy_to_log;
+  int64_t migrated_bytes = 0;  // a re-placement's move (on its first layer's row), 0 otherwise
+  double migrate_ms = 0;
 };
 // The run's placement records (the placement in force from each step on), by step then layer.
 std::vector<PlacementRow> recorded_placements(RunReader& reader, int64_t run);

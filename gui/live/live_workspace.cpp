@@ -233,6 +233,18 @@ void LiveWorkspace::handleLayerChanged(int layer) {
   if (run_id_ >= 0) poller_->follow(run_id_, layer);
 }
 
+// "re-placed 3× · last at step 15: 1.2 MiB moved in 4.1 ms" (placement.replace_every), or "".
+QString LiveWorkspace::replacementLine(const std::vector<store::PlacementRow>& moves) {
+  replacement_text_.clear();
+  if (moves.empty()) return {};
+  const store::PlacementRow& last = moves.back();
+  replacement_text_ = QString("experts re-placed %1× · last at step %2: %3 MiB moved in %4 ms")
+                          .arg(QString::number(moves.size()), QString::number(last.step),
+                               QString::number(double(last.migrated_bytes) / (1024.0 * 1024.0), 'f', 2),
+                               QString::number(last.migrate_ms, 'f', 1));
+  return " · " + replacement_text_;
+}
+
 void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
   QElapsedTimer timer;
   timer.start();
@@ -263,7 +275,8 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
                           u.planned_steps > 0 ? QString(" / %1").arg(u.planned_steps) : QString(),
                           QString::number(u.run.world_size), QString(u.run.world_size == 1 ? "" : "s"),
                           std::isfinite(u.run.last_tokens_per_s) ? QString::number(u.run.last_tokens_per_s, 'f', 0)
-                                                                 : QString("–")));
+                                                                 : QString("–")) +
+                   replacementLine(u.replacements));
 
   // Steps × experts heatmap of the chosen layer. heat_cells_ mirrors the fold's columns; only the
   // changed columns are written into it and into the map, except when the column count changes

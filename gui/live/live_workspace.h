@@ -37,6 +37,8 @@ class LiveWorkspace : public QWidget {
   double lastApplyMs() const { return apply_ms_; }
   double lastReplotMs() const;
   void setEma(double alpha);  // 0: raw
+  // The re-placements line of the header ("" when the run never re-placed its experts).
+  QString replacementText() const { return replacement_text_; }
 
  Q_SIGNALS:
   void runOpened(qint64 run_id);
@@ -49,6 +51,7 @@ class LiveWorkspace : public QWidget {
   void handleLayerChanged(int layer);
   void redrawCurves();
   void drawA2a(const LiveUpdate& u);
+  QString replacementLine(const std::vector<store::PlacementRow>& moves);
   void replotVisible();
   void showEvent(QShowEvent* event) override;
 
@@ -58,6 +61,7 @@ class LiveWorkspace : public QWidget {
   QSlider* ema_;
   QLabel* ema_label_;
   QLabel* info_;
+  QString replacement_text_;
   QCustomPlot* heat_plot_;
   QCPColorMap* heat_map_;
   QCustomPlot* latest_plot_;

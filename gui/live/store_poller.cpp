@@ -168,6 +168,8 @@ void PollWorker::readLive(bool reset) {
     if (!u.a2a_total.empty() && !is_final(u.run.status)) u.a2a_total.pop_back();
     if (!u.a2a_total.empty()) last_a2a_step_ = u.a2a_total.back().first;
   }
+  for (auto& row : store::recorded_placements(*reader_, run_))
+    if (row.step > 0 && row.migrated_bytes > 0) u.replacements.push_back(std::move(row));
   u.read_ms = timer.nsecsElapsed() / 1e6;
   Q_EMIT liveUpdate(u);
 }

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "live/heat_columns.h"
+#include "placement_suggest.h"
 #include "run_reader.h"
 
 class QThread;
@@ -36,6 +37,8 @@ struct LiveUpdate {
   // Whole views, re-read each tick (bounded by a window of steps):
   store::LayerExpertMatrix latest;  // the latest window of steps
   std::array<store::A2aRankStats, 4> a2a_stats;  // dispatch/fwd, combine/fwd, dispatch/bwd, combine/bwd
+  // Re-placements during training (placement.replace_every): one row per move, with its cost.
+  std::vector<store::PlacementRow> replacements;
   double read_ms = 0;  // time the worker spent on this tick
 };
 

@@ -22,6 +22,7 @@
 #include "remote_runs.h"
 #include "run/run_launcher.h"
 #include "run/run_workspace.h"
+#include "placement_suggest.h"
 #include "run_reader.h"
 #include "run_store.h"
 #include "sqlite_db.h"
@@ -377,6 +378,34 @@ TEST(RunLive, ALocalRunWhoseRankDiesFailsNamingTheRank) {
   QList<qint64> left;
   EXPECT_TRUE(waitUntil([&] { return (left = jobProcesses(job->group, job->dir)).isEmpty(); }, 10000))
       << left.size() << " process(es) of the job left";
+}
+
+// A run that re-places its experts (placement.replace_every) says so in Live's header, with what
+// the last move cost, as the store recorded it.
+TEST(RunLive, ARunThatRePlacesItsExpertsShowsTheMovesInTheHeader) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  for (const auto& [path, value] : std::vector<std::pair<QString, QVariant>>{
+           {"train.steps", 12}, {"train.warmup_steps", 4}, {"model.seq_len", 32}, {"model.n_layers", 2},
+           {"parallel.ep", 4}, {"cluster.nodes.0.slots", 4}, {"train.micro_batch", 2},
+           {"placement.strategy", "replicate"}, {"placement.slots_per_rank", 3}, {"placement.replace_every", 5}})
+    ASSERT_TRUE(model->setValue(path, value).isEmpty()) << path.toStdString();
+  ASSERT_FALSE(model->hasErrors());
+  s.window->poller()->setIntervalMs(100);
+  s.window->runAction()->trigger();
+  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 600000)) << "moe run did not end";
+  LiveWorkspace* live = s.window->live();
+  ASSERT_TRUE(waitUntil([&] { return live->runStatus() == "completed"; }, 10000)) << live->runStatus().toStdString();
+  store::RunReader reader(s.db().toStdString());
+  std::vector<store::PlacementRow> moves;
+  for (const auto& row : store::recorded_placements(reader, live->runId()))
+    if (row.step > 0 && row.migrated_bytes > 0) moves.push_back(row);
+  ASSERT_FALSE(moves.empty()) << "the run never moved an expert";
+  ASSERT_TRUE(waitUntil([&] { return !live->replacementText().isEmpty(); }, 10000));
+  const QString text = live->replacementText();
+  EXPECT_TRUE(text.startsWith(QString("experts re-placed %1×").arg(moves.size()))) << text.toStdString();
+  EXPECT_TRUE(text.contains(QString("last at step %1").arg(moves.back().step))) << text.toStdString();
 }
 
 TEST(HeatColumns, FoldsStepsIntoBoundedColumnsKeepingTheMeans) {
