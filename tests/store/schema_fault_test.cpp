@@ -149,7 +149,11 @@ TEST(Faults, FullDiskStopsIngestWithAClearErrorAndKeepsCommittedBatches) {
   }
   IngestOptions opt;
   opt.store.max_page_count = pages + 6;  // ~100 KB more
+  // Small transactions, so some commit before the disk is full. batch_rows only wakes the writer;
+  // a writer that wakes late (a loaded machine) takes the whole queue as one batch, so the queue
+  // is bounded too (the flake hunt saw a first batch over 100 KB: nothing committed).
   opt.batch_rows = 64;
+  opt.max_queue_rows = 64;
   int64_t committed = 0;
   opt.on_commit = [&](const BatchResult&, int64_t total) { committed = total; };
   SyntheticShape shape{.steps = 400, .layers = 4, .experts = 64, .ranks = 0};
