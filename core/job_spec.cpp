@@ -199,6 +199,18 @@ void apply_override(json& resolved, const std::string& assignment) {
 
 JobSpec spec_from_json(const json& resolved) { return resolved.get<JobSpec>(); }
 
+RecordedSpec read_recorded_spec(const std::string& text) {
+  RecordedSpec out;
+  if (json_nesting_exceeds(text)) return out;
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return out;
+  if (auto name = j.find("name"); name != j.end() && name->is_string()) out.name = name->get<std::string>();
+  if (auto train = j.find("train"); train != j.end() && train->is_object())
+    if (auto steps = train->find("steps"); steps != train->end() && steps->is_number_integer())
+      out.steps = steps->get<int64_t>();
+  return out;
+}
+
 json spec_to_json(const JobSpec& spec) { return json(spec); }
 
 std::string read_text_file(const std::filesystem::path& file) {

@@ -181,6 +181,15 @@ JobSpec parse_spec(const std::string& text, const std::vector<std::string>& over
                    const std::string& origin = "<spec>");
 void save_spec(const JobSpec& spec, const std::filesystem::path& file);
 
+// What the store and the studio need from a recorded spec (a run_start's JSON text), read
+// leniently: a spec written by another version or producer may hold keys this one does not know,
+// or be no spec at all. Empty / 0 for what is absent.
+struct RecordedSpec {
+  std::string name;
+  int64_t steps = 0;  // train.steps
+};
+RecordedSpec read_recorded_spec(const std::string& text);
+
 // Reads a whole file with one-line errors for a missing file, a directory or unreadable data.
 std::string read_text_file(const std::filesystem::path& file);
 // Parses JSON text; a syntax error names origin, line and column. Nesting deeper than

@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <ctime>
 
-#include <nlohmann/json.hpp>
 
 #include "blob_codec.h"
 #include "error.h"
+#include "job_spec.h"
 #include "store_schema.h"
 
 namespace moe::store {
@@ -396,12 +396,7 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
         add_event("warning", 0, "a second run_start was ignored");
         continue;
       }
-      std::string name;
-      try {
-        auto spec = nlohmann::json::parse(r->spec);
-        if (spec.contains("name") && spec["name"].is_string()) name = spec["name"].get<std::string>();
-      } catch (const nlohmann::json::exception&) {
-      }
+      const std::string name = read_recorded_spec(r->spec).name;
       Stmt& s = st_->start;
       s.bind(1, run).bind(2, r->spec).bind(3, r->world_size).bind(4, r->backend).bind(5, r->started_at);
       s.bind(6, r->hosts).bind(7, r->schema);

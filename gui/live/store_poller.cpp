@@ -7,7 +7,7 @@
 #include <QTimer>
 #include <cmath>
 
-#include <nlohmann/json.hpp>
+#include "job_spec.h"
 
 namespace moe::gui {
 
@@ -15,14 +15,6 @@ namespace {
 constexpr int64_t kRowsPerRead = 2048;     // expert-load rows per query (a finished run is read in chunks)
 constexpr int64_t kLatestWindow = 20;      // steps averaged in the layers × experts view
 constexpr int64_t kA2aWindow = 20;         // steps averaged in the per-rank bars
-
-int64_t planned_steps_of(const std::string& spec_json) {
-  auto j = nlohmann::json::parse(spec_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return 0;
-  auto train = j.find("train");
-  if (train == j.end() || !train->is_object() || !train->contains("steps") || !(*train)["steps"].is_number()) return 0;
-  return (*train)["steps"].get<int64_t>();
-}
 
 bool same_runs(const std::vector<store::RunInfo>& a, const std::vector<store::RunInfo>& b) {
   if (a.size() != b.size()) return false;
@@ -121,7 +113,7 @@ void PollWorker::readLive(bool reset) {
   // Nothing new and the run is not moving: skip the whole views too.
   if (!reset && u.run.last_step == last_step_ && u.run.status == last_status_) return;
   last_status_ = u.run.status;
-  if (planned_steps_ == 0) planned_steps_ = planned_steps_of(reader_->spec_json(run_));
+  if (planned_steps_ == 0) planned_steps_ = read_recorded_spec(reader_->spec_json(run_)).steps;
   u.planned_steps = planned_steps_;
   u.reset = reset;
   u.layer = layer_;
