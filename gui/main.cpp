@@ -11,6 +11,7 @@
 
 #include "compare/compare_workspace.h"
 #include "live/live_workspace.h"
+#include "common/theme.h"
 #include "main_window.h"
 #include "run/run_workspace.h"
 
@@ -51,24 +52,7 @@ int main(int argc, char** argv) {
 
   if (parser.isSet(dark)) {
     QApplication::setStyle("Fusion");
-    QPalette p;
-    p.setColor(QPalette::Window, QColor(37, 37, 38));
-    p.setColor(QPalette::WindowText, QColor(220, 220, 220));
-    p.setColor(QPalette::Base, QColor(30, 30, 30));
-    p.setColor(QPalette::AlternateBase, QColor(45, 45, 48));
-    p.setColor(QPalette::Text, QColor(220, 220, 220));
-    p.setColor(QPalette::Button, QColor(50, 50, 52));
-    p.setColor(QPalette::ButtonText, QColor(220, 220, 220));
-    p.setColor(QPalette::Highlight, QColor(38, 79, 120));
-    p.setColor(QPalette::HighlightedText, Qt::white);
-    p.setColor(QPalette::ToolTipBase, QColor(50, 50, 52));
-    p.setColor(QPalette::ToolTipText, QColor(220, 220, 220));
-    p.setColor(QPalette::PlaceholderText, QColor(140, 140, 140));
-    p.setColor(QPalette::Mid, QColor(90, 90, 90));
-    p.setColor(QPalette::Disabled, QPalette::Text, QColor(120, 120, 120));
-    p.setColor(QPalette::Disabled, QPalette::WindowText, QColor(120, 120, 120));
-    p.setColor(QPalette::Disabled, QPalette::ButtonText, QColor(120, 120, 120));
-    QApplication::setPalette(p);
+    QApplication::setPalette(moe::gui::darkPalette());
   }
   moe::gui::MainWindow window(parser.value(db));
   if (!spec.isEmpty()) window.openSpec(spec);

@@ -24,6 +24,7 @@
 #include "common/theme.h"
 #include "compare/compare_workspace.h"
 #include "design/design_workspace.h"
+#include "design/placement_view.h"
 #include "design/spec_model.h"
 #include "error.h"
 #include "hf_import.h"
@@ -85,6 +86,17 @@ MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(pa
   connect(compare_, &CompareWorkspace::openRunRequested, this, [this](qint64 id) {
     live_->followRun(id);
     tabs_->setCurrentWidget(live_);
+  });
+  connect(compare_, &CompareWorkspace::placementChosen, this, [this](const JobSpec& spec, const PlacementLoad& load) {
+    if (!confirmDiscard()) return;
+    try {
+      model_->setSpecJson(spec_to_json(spec));  // a new, unsaved design (as a preset)
+    } catch (const std::exception& e) {
+      return showError("Cannot use the placement", e.what());
+    }
+    design_->showRecordedLoad(load);
+    tabs_->setCurrentWidget(design_);
+    statusBar()->showMessage("Design filled from " + load.source + ": placement.strategy explicit", 8000);
   });
   connect(poller_, &StorePoller::liveUpdate, this, [this](const LiveUpdate& u) {
     run_->setProgress(u.run.id, u.run.last_step, u.planned_steps, QString::fromStdString(u.run.status));

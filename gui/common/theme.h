@@ -10,6 +10,8 @@ class QCustomPlot;
 namespace moe::gui {
 
 bool isDark(const QPalette& palette);
+// The studio's dark palette (moe-studio --dark; the GUI tests' dark screenshots).
+QPalette darkPalette();
 QColor errorColor(const QWidget* w);
 QColor warningColor(const QWidget* w);
 QColor okColor(const QWidget* w);

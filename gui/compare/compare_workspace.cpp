@@ -9,6 +9,7 @@
 #include <QItemSelectionModel>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSlider>
@@ -24,6 +25,7 @@
 
 #include "common/plot_tools.h"
 #include "common/theme.h"
+#include "compare/placement_suggest_dialog.h"
 #include "compare/runs_model.h"
 #include "live/live_workspace.h"
 #include "run_store.h"
@@ -95,10 +97,16 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   auto* tag = new QPushButton("Tag…");
   auto* notes = new QPushButton("Notes…");
   auto* open = new QPushButton("Open in Live");
+  auto* suggest = suggest_ = new QPushButton("Suggest Placement…");
+  suggest->setObjectName("suggestPlacement");
+  suggest->setEnabled(false);  // one run selected
+  suggest->setToolTip("Plan every expert placement strategy from the selected run's recorded routing, compare them, "
+                      "and use one in the design");
   auto* del = new QPushButton(style()->standardIcon(QStyle::SP_TrashIcon), "Delete…");
   bar->addWidget(tag);
   bar->addWidget(notes);
   bar->addWidget(open);
+  bar->addWidget(suggest);
   bar->addWidget(del);
   tl->addLayout(bar);
   runs_model_ = new RunsModel(this);
@@ -113,6 +121,8 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   runs_view_->setSelectionMode(QAbstractItemView::ExtendedSelection);
   runs_view_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   runs_view_->horizontalHeader()->setSectionResizeMode(RunsModel::Notes, QHeaderView::Stretch);
+  runs_view_->setContextMenuPolicy(Qt::CustomContextMenu);
+  connect(runs_view_, &QWidget::customContextMenuRequested, this, &CompareWorkspace::showRunsMenu);
   tl->addWidget(runs_view_);
   split->addWidget(top);
 
@@ -188,6 +198,28 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
     if (ok) setNotes(n);
   });
   connect(del, &QPushButton::clicked, this, [this] { deleteSelected(false); });
+  connect(suggest, &QPushButton::clicked, this, [this] {
+    if (selected_.size() == 1) suggestPlacement(selected_.first());
+  });
+}
+
+void CompareWorkspace::showRunsMenu(const QPoint& pos) {
+  const QModelIndex index = runs_view_->indexAt(pos);
+  if (!index.isValid()) return;
+  const qint64 id = runs_model_->run(proxy_->mapToSource(index).row()).id;
+  if (selected_ != QList<qint64>{id}) selectRuns({id});  // the menu acts on the run under the cursor
+  QMenu menu(this);
+  menu.addAction("Open in Live", this, [this, id] { Q_EMIT openRunRequested(id); });
+  menu.addAction("Suggest placement from this run…", this, [this, id] { suggestPlacement(id); });
+  menu.exec(runs_view_->viewport()->mapToGlobal(pos));
+}
+
+PlacementSuggestDialog* CompareWorkspace::suggestPlacement(qint64 run) {
+  auto* dialog = new PlacementSuggestDialog(poller_->storePath(), run, this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  connect(dialog, &PlacementSuggestDialog::useInDesign, this, &CompareWorkspace::placementChosen);
+  dialog->open();
+  return dialog;
 }
 
 CompareWorkspace::~CompareWorkspace() = default;
@@ -223,6 +255,7 @@ void CompareWorkspace::selectRuns(const QList<qint64>& ids) {
   selected_.clear();
   for (qint64 id : ids)
     if (runs_model_->rowOfRun(id) >= 0) selected_ << id;
+  suggest_->setEnabled(selected_.size() == 1);
   if (!restoring_selection_) redraw();
 }
 
@@ -234,6 +267,7 @@ void CompareWorkspace::handleSelectionChanged() {
   for (const QModelIndex& i : runs_view_->selectionModel()->selectedRows())
     selected_ << runs_model_->run(proxy_->mapToSource(i).row()).id;
   std::sort(selected_.begin(), selected_.end());
+  suggest_->setEnabled(selected_.size() == 1);
   redraw();
 }
 

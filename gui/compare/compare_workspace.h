@@ -3,14 +3,19 @@
 // the selected runs' curves overlaid, aligned by step and smoothed; a config diff table with only
 // the keys that differ; a summary table (final loss, tokens/s, drop rate, max/mean expert load,
 // all-to-all share of step time). Queries go through core's RunReader, edits through RunStore.
+// "Suggest Placement…" (button and the table's context menu) plans every placement strategy from
+// a run's recorded routing (PlacementSuggestDialog) and can hand the chosen plan to Design.
 #include <QWidget>
 #include <memory>
 
+#include "design/placement_view.h"
+#include "job_spec.h"
 #include "live/store_poller.h"
 
 class QComboBox;
 class QCustomPlot;
 class QLineEdit;
+class QPushButton;
 class QSlider;
 class QSortFilterProxyModel;
 class QStandardItemModel;
@@ -18,6 +23,7 @@ class QTableView;
 
 namespace moe::gui {
 
+class PlacementSuggestDialog;
 class RunsModel;
 
 class CompareWorkspace : public QWidget {
@@ -33,6 +39,8 @@ class CompareWorkspace : public QWidget {
   void addTag(const QString& tag);
   void setNotes(const QString& notes);
   void deleteSelected(bool confirmed = false);
+  // Opens "Suggest placement from this run" for `run` (window-modal, not blocking) and returns it.
+  PlacementSuggestDialog* suggestPlacement(qint64 run);
 
   QTableView* runsView() const { return runs_view_; }
   QSortFilterProxyModel* runsProxy() const { return proxy_; }
@@ -43,10 +51,13 @@ class CompareWorkspace : public QWidget {
 
  Q_SIGNALS:
   void openRunRequested(qint64 run_id);
+  // A placement suggestion's "Use in Design": the run's spec with the chosen map, and its load.
+  void placementChosen(const moe::JobSpec& spec, const moe::gui::PlacementLoad& load);
 
  private:
   void handleRunsListed(const std::vector<store::RunInfo>& runs);
   void handleSelectionChanged();
+  void showRunsMenu(const QPoint& pos);
   void redraw();
   void withStore(const std::function<void(class RunStoreHandle&)>& edit);
   store::RunReader* reader();
@@ -56,6 +67,7 @@ class CompareWorkspace : public QWidget {
   QSortFilterProxyModel* proxy_;
   QTableView* runs_view_;
   QLineEdit* filter_;
+  QPushButton* suggest_;
   QComboBox* metric_;
   QSlider* ema_;
   QCustomPlot* curves_;

@@ -14,6 +14,7 @@
 #include "common/theme.h"
 #include "design/estimates_view.h"
 #include "design/layout_view.h"
+#include "design/placement_view.h"
 #include "design/spec_form.h"
 
 namespace moe::gui {
@@ -50,9 +51,9 @@ DesignWorkspace::DesignWorkspace(SpecModel* model, QWidget* parent) : QWidget(pa
   auto* right = new QSplitter(Qt::Vertical);
   auto* layout_box = new QWidget;
   auto* lb = new QVBoxLayout(layout_box);
-  lb->setContentsMargins(0, 0, 0, 0);
+  lb->setContentsMargins(4, 4, 4, 0);
   auto* row = new QHBoxLayout;
-  row->addWidget(new QLabel("<b>Layout</b> — colour by"));
+  row->addWidget(new QLabel("Colour by"));
   dimension_ = new QComboBox;
   dimension_->setObjectName("layoutDimension");
   dimension_->addItems({"TP group", "EP group", "DP replica", "PP stage"});
@@ -91,7 +92,28 @@ DesignWorkspace::DesignWorkspace(SpecModel* model, QWidget* parent) : QWidget(pa
     estimates_->setBaseline(std::nullopt);
     unpin->setEnabled(false);
   });
-  right->addWidget(layout_box);
+  auto* placement_box = new QWidget;
+  auto* pb = new QVBoxLayout(placement_box);
+  pb->setContentsMargins(4, 4, 4, 0);
+  placement_view_ = new PlacementView;
+  placement_view_->setObjectName("placementView");
+  pb->addWidget(placement_view_);
+  view_tabs_ = new QTabWidget;
+  view_tabs_->setObjectName("designViews");
+  view_tabs_->setDocumentMode(true);
+  view_tabs_->addTab(layout_box, "Layout");
+  view_tabs_->addTab(placement_box, "Placement");
+  view_tabs_->setTabToolTip(0, "The cluster: one cell per GPU, coloured by a parallel dimension");
+  view_tabs_->setTabToolTip(1, "Which expert each GPU's slots hold (placement.*), per MoE layer, coloured by load");
+  // The form being edited brings its view forward.
+  connect(tabs_, &QTabWidget::currentChanged, this, [this](int i) {
+    const QString section = i >= 0 && i < forms_.size() && !forms_[i]->paths().isEmpty()
+                                ? forms_[i]->paths().first().section('.', 0, 0) : QString();
+    if (section == "placement") view_tabs_->setCurrentIndex(1);
+    else if (section == "parallel" || section == "cluster") view_tabs_->setCurrentIndex(0);
+  });
+  connect(model_, &SpecModel::specReplaced, placement_view_, &PlacementView::clearRecordedLoad);
+  right->addWidget(view_tabs_);
   right->addWidget(est_box);
   right->setStretchFactor(0, 1);
   right->setStretchFactor(1, 3);
@@ -139,7 +161,13 @@ void DesignWorkspace::handleSpecChanged() {
     problems_->addItem(item);
   }
   layout_view_->setSpec(model_->spec());
+  placement_view_->setSpec(model_->spec(), model_->diagnostics());
   estimates_->setPlan(model_->plan(), first_error);
+}
+
+void DesignWorkspace::showRecordedLoad(const PlacementLoad& load) {
+  placement_view_->setRecordedLoad(load);
+  view_tabs_->setCurrentIndex(1);
 }
 
 void DesignWorkspace::handleProblemActivated() {

@@ -1,7 +1,7 @@
 #pragma once
-// DesignWorkspace: the forms of every spec section on the left; on the right the layout grid and
-// the estimates; under the forms, the list of every diagnostic core reports. It edits the one
-// SpecModel the main window owns.
+// DesignWorkspace: the forms of every spec section on the left; on the right the layout grid or the
+// expert placement (tabs) over the estimates; under the forms, the list of every diagnostic core
+// reports. It edits the one SpecModel the main window owns.
 #include <QWidget>
 
 #include "design/spec_model.h"
@@ -14,6 +14,8 @@ namespace moe::gui {
 
 class EstimatesView;
 class LayoutView;
+class PlacementView;
+struct PlacementLoad;
 class SpecForm;
 
 class DesignWorkspace : public QWidget {
@@ -22,10 +24,16 @@ class DesignWorkspace : public QWidget {
   DesignWorkspace(SpecModel* model, QWidget* parent = nullptr);
 
   SpecForm* form(const QString& section) const;
+  QTabWidget* formTabs() const { return tabs_; }
   // The form holding a dotted path's editor (tests: designer()->editorFor("parallel.ep")).
   QWidget* editorFor(const QString& path) const;
   QString messageFor(const QString& path) const;
   LayoutView* layoutView() const { return layout_view_; }
+  PlacementView* placementView() const { return placement_view_; }
+  QTabWidget* viewTabs() const { return view_tabs_; }  // Layout | Placement
+  // Colours the placement view by a run's recorded load (after the design was filled from a
+  // placement suggestion) and shows it. A new design (open, preset, import) clears it.
+  void showRecordedLoad(const PlacementLoad& load);
   EstimatesView* estimatesView() const { return estimates_; }
   QListWidget* problems() const { return problems_; }
 
@@ -38,6 +46,8 @@ class DesignWorkspace : public QWidget {
   QList<SpecForm*> forms_;
   QListWidget* problems_;
   LayoutView* layout_view_;
+  PlacementView* placement_view_;
+  QTabWidget* view_tabs_;
   QComboBox* dimension_;
   EstimatesView* estimates_;
 };

@@ -9,6 +9,8 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QRegularExpression>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QVBoxLayout>
@@ -49,6 +51,9 @@ SpecForm::SpecForm(SpecModel* model, const QString& section, QWidget* parent)
   layout->setContentsMargins(6, 6, 6, 6);
   build(this, model_->json().at(section.toStdString()), section);
   layout->addStretch(1);
+  updating_ = true;
+  for (auto it = rows_.begin(); it != rows_.end(); ++it) refreshRows(it.key());  // array editors' first text
+  updating_ = false;
   connect(model_, &SpecModel::specReplaced, this, &SpecForm::handleSpecReplaced);
   connect(model_, &SpecModel::specChanged, this, &SpecForm::handleSpecChanged);
   handleSpecChanged();
@@ -67,7 +72,9 @@ void SpecForm::build(QWidget* parent_widget, const nlohmann::json& node, const Q
       groups.push_back({path, &*it});
       continue;
     }
-    QWidget* editor = it->is_array() ? makeNodesTable() : makeEditor(path, *it);
+    QWidget* editor = path == "cluster.nodes" ? makeNodesTable()
+                      : it->is_array()          ? makeRowsEditor(path)
+                                                : makeEditor(path, *it);
     editor->setObjectName(path);
     editor->setToolTip(choiceTooltip(path));
     auto* message = new QLabel;
@@ -160,6 +167,64 @@ QWidget* SpecForm::makeNodesTable() {
   return nodes_;
 }
 
+QWidget* SpecForm::makeRowsEditor(const QString& path) {
+  auto* text = new QPlainTextEdit;
+  text->setLineWrapMode(QPlainTextEdit::NoWrap);
+  text->setPlaceholderText("one line per MoE layer (or one line for all): the logical expert of each slot, e.g. 0, 1, 2, 3");
+  text->setFixedHeight(text->fontMetrics().lineSpacing() * 4 + 12);
+  connect(text, &QPlainTextEdit::textChanged, this, [this, path, text] {
+    if (updating_) return;
+    nlohmann::json rows = nlohmann::json::array();
+    int line_no = 0;
+    QString bad;
+    for (const QString& line : text->toPlainText().split('\n')) {
+      ++line_no;
+      QString cleaned = line;
+      cleaned.remove(QRegularExpression("[\\[\\]]"));
+      const QStringList tokens = cleaned.split(QRegularExpression("[,\\s]+"), Qt::SkipEmptyParts);
+      if (tokens.isEmpty()) continue;
+      nlohmann::json row = nlohmann::json::array();
+      for (const QString& t : tokens) {
+        bool ok = false;
+        const qlonglong v = t.toLongLong(&ok);
+        if (!ok && bad.isEmpty()) bad = QStringLiteral("line %1: '%2' is not an expert number").arg(line_no).arg(t);
+        row.push_back(int64_t(v));
+      }
+      rows.push_back(row);
+    }
+    Row row = rows_.value(path);
+    if (!bad.isEmpty()) {  // shown inline; the spec keeps its last valid map
+      row.message->setText(QStringLiteral("✖ ") + bad);
+      row.message->setStyleSheet(QStringLiteral("color: %1").arg(errorColor(this).name()));
+      row.message->setVisible(true);
+      return;
+    }
+    const QString why = model_->setJsonValue(path, rows);
+    if (!why.isEmpty()) {
+      row.message->setText(QStringLiteral("✖ ") + why);
+      row.message->setStyleSheet(QStringLiteral("color: %1").arg(errorColor(this).name()));
+      row.message->setVisible(true);
+    }
+  });
+  return text;
+}
+
+void SpecForm::refreshRows(const QString& path) {
+  auto* text = qobject_cast<QPlainTextEdit*>(rows_.value(path).editor);
+  if (!text) return;
+  nlohmann::json::json_pointer ptr(("/" + QString(path).replace('.', '/')).toStdString());
+  QStringList lines;
+  if (model_->json().contains(ptr))
+    for (const auto& row : model_->json().at(ptr)) {
+      QStringList cells;
+      if (row.is_array())
+        for (const auto& v : row) cells << QString::fromStdString(v.dump());
+      lines << cells.join(", ");
+    }
+  const QString next = lines.join('\n');
+  if (text->toPlainText() != next) text->setPlainText(next);
+}
+
 void SpecForm::refreshNodes() {
   if (!nodes_) return;
   updating_ = true;
@@ -209,6 +274,8 @@ void SpecForm::refreshValue(const QString& path) {
     spin->setValue(static_cast<int>(v.toLongLong()));
   } else if (auto* line = qobject_cast<QLineEdit*>(w)) {
     line->setText(v.typeId() == QMetaType::Double ? QString::number(v.toDouble(), 'g', 10) : v.toString());
+  } else if (qobject_cast<QPlainTextEdit*>(w)) {
+    refreshRows(path);
   }
 }
 

@@ -31,6 +31,9 @@ class SpecForm : public QWidget {
   void build(QWidget* parent_widget, const nlohmann::json& node, const QString& prefix);
   QWidget* makeEditor(const QString& path, const nlohmann::json& value);
   QWidget* makeNodesTable();
+  // An array of integer rows (placement.map): one line per row, numbers separated by commas.
+  QWidget* makeRowsEditor(const QString& path);
+  void refreshRows(const QString& path);
   void handleSpecReplaced();
   void handleSpecChanged();
   void handleNodesEdited();

@@ -58,6 +58,23 @@ QString SpecModel::setValue(const QString& path, const QVariant& value) {
   return {};
 }
 
+QString SpecModel::setJsonValue(const QString& path, const nlohmann::json& value) {
+  nlohmann::json::json_pointer ptr(to_pointer(path));
+  if (!json_.contains(ptr)) return path + ": no such field";
+  auto& target = json_.at(ptr);
+  if (target == value) return {};
+  nlohmann::json saved = target;
+  target = value;
+  try {
+    spec_ = spec_from_json(json_);
+  } catch (const std::exception& e) {
+    target = saved;
+    return QString::fromStdString(e.what());
+  }
+  handleEdit();
+  return {};
+}
+
 void SpecModel::setNodes(const std::vector<NodeSpec>& nodes) {
   JobSpec next = spec_;
   next.cluster.nodes = nodes;

@@ -37,6 +37,8 @@ class SpecModel : public QObject {
   // Sets a leaf; the value's type must match the spec's (core rejects the rest with a message).
   // Returns an empty string on success, else the reason.
   QString setValue(const QString& path, const QVariant& value);
+  // Sets any field to a JSON value (an array such as placement.map); core checks it as setValue does.
+  QString setJsonValue(const QString& path, const nlohmann::json& value);
   // Replaces the cluster's node list (the one array in the spec).
   void setNodes(const std::vector<NodeSpec>& nodes);
 
