@@ -15,6 +15,7 @@
 #include "error.h"
 #include "hardware_profile.h"
 #include "job_spec.h"
+#include "placement_simulate.h"
 #include "placement_suggest.h"
 #include "run_reader.h"
 #include "spec_validation.h"
@@ -26,6 +27,7 @@ namespace {
 const char* kHelp =
     "usage: moe placement suggest RUN --db FILE [--set path.key=value]… [--from STEP] [--to STEP] [--json]\n"
     "                             [--write-spec OUT.json --strategy NAME]\n"
+    "       moe placement simulate RUN --db FILE [--set path.key=value]…\n"
     "\n"
     "Plans every expert placement strategy (uniform, replicate, hierarchical, data_driven) from a\n"
     "recorded run's routing (the mean kept rows of each expert per step and the summed co-selection\n"
@@ -47,6 +49,12 @@ const char* kHelp =
     "node; dispatch, all MoE layers, the recorded batch), estimated from the co-selection (exact for\n"
     "top-2); a2a ms/step = the flat exchanges on the spec's hardware profile. Senders are taken to\n"
     "route alike (the store has per-expert totals, not per-sender counts).\n"
+    "\n"
+    "\n"
+    "simulate replays the routing the run recorded at its sampled steps (placement.stats_every: the\n"
+    "rows each rank sent to each expert slot) under the placement it used and under every strategy's\n"
+    "plan, with the flat all-to-all's byte counting, and checks that the placement it used gives each\n"
+    "rank's measured bytes exactly (docs/placement.md section 10).\n"
     "\n"
     "Exit status: 0 success, 1 a failure (one line on stderr), 2 usage.\n";
 
@@ -143,6 +151,39 @@ const store::PlacementSuggestion& chosen(const std::vector<store::PlacementSugge
   throw UsageError{"--strategy: '" + name + "' is not one of: " + names};
 }
 
+int simulate(const Args& args) {
+  if (args.positionals().size() != 2) throw UsageError{"simulate takes one RUN (an id or a name)"};
+  const std::string db = args.value("--db");
+  if (db.empty()) throw UsageError{"--db FILE is required"};
+  store::RunReader reader(db);
+  const int64_t id = reader.find_run(args.positionals()[1]);
+  const store::RunInfo info = reader.run(id);
+  const JobSpec spec = parse_spec(reader.spec_json(id), args.values("--set"), "run " + std::to_string(id) + "'s spec");
+  const store::Simulation sim = store::simulate_placements(reader, id, spec);
+  std::printf("moe placement simulate: run %lld %s, %lld sampled (step, layer) pair(s), ep %lld\n\n",
+              static_cast<long long>(info.id), display_text(info.name).c_str(), static_cast<long long>(sim.samples),
+              static_cast<long long>(spec.parallel.ep));
+  std::printf("  %-13s %14s %14s %9s %12s\n", "placement", "cross-node MB", "intra-node MB", "max/mean", "a2a ms");
+  for (const auto& p : sim.placements) {
+    if (!p.error.empty()) {
+      std::printf("  %-13s %14s %14s %9s %12s  cannot place: %s\n", p.strategy.c_str(), "-", "-", "-", "-",
+                  one_line(p.error).c_str());
+      continue;
+    }
+    std::printf("  %-13s %14s %14s %9s %12s\n", p.strategy.c_str(), num(p.inter_bytes / 1e6, 3).c_str(),
+                num(p.intra_bytes / 1e6, 3).c_str(), num(p.max_over_mean, 3).c_str(), num(p.a2a_seconds * 1e3, 3).c_str());
+  }
+  std::printf("\n(dispatch, forward, summed over the samples; a2a ms: the four flat exchanges of a sample, mean)\n");
+  if (sim.hierarchical)
+    std::printf("the run used the hierarchical exchange: its measured bytes are not the flat ones, nothing to check\n");
+  else
+    std::printf("recorded placement replayed: measured bytes of every rank reproduced exactly in %lld of %lld sample(s)%s\n",
+                static_cast<long long>(sim.exact), static_cast<long long>(sim.samples),
+                sim.first_mismatch.empty() ? "" : (" (" + sim.first_mismatch + ")").c_str());
+  std::fflush(stdout);
+  return sim.hierarchical || sim.exact == sim.samples ? 0 : 1;
+}
+
 }  // namespace
 
 int cmd_placement(const std::vector<std::string>& argv) {
@@ -151,8 +192,10 @@ int cmd_placement(const std::vector<std::string>& argv) {
     std::fputs(kHelp, stdout);
     return 0;
   }
+  if (!args.positionals().empty() && args.positionals()[0] == "simulate") return simulate(args);
   if (args.positionals().empty() || args.positionals()[0] != "suggest")
-    throw UsageError{args.positionals().empty() ? "which? suggest" : "unknown subcommand '" + args.positionals()[0] + "' (suggest)"};
+    throw UsageError{args.positionals().empty() ? "which? suggest or simulate"
+                                                : "unknown subcommand '" + args.positionals()[0] + "' (suggest, simulate)"};
   if (args.positionals().size() != 2) throw UsageError{"suggest takes one RUN (an id or a name)"};
   const std::string db = args.value("--db");
   if (db.empty()) throw UsageError{"--db FILE is required"};

@@ -56,6 +56,9 @@ struct A2aRecord {
   std::vector<int64_t> rank_intra_bytes, rank_inter_bytes, rank_meta_bytes;
   std::vector<double> rank_exposed_us, rank_counts_us;
   std::vector<int64_t> rank_rows;  // dispatch fwd: rows each rank's experts computed (its load)
+  // Dispatch fwd of a sampled step (placement.stats_every): [rank × slot] rows each rank sent to each
+  // expert slot, its own included — what the trace simulator replays (docs/placement.md).
+  std::vector<int64_t> rank_slot_rows;
   std::string extra;
 };
 

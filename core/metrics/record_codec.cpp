@@ -51,6 +51,7 @@ void put_extensions(ojson& o, const A2aRecord& r) {
   put(o, "rank_intra_bytes", r.rank_intra_bytes), put(o, "rank_inter_bytes", r.rank_inter_bytes);
   put(o, "rank_exposed_us", r.rank_exposed_us), put(o, "rank_meta_bytes", r.rank_meta_bytes);
   put(o, "rank_counts_us", r.rank_counts_us), put(o, "rank_rows", r.rank_rows);
+  put(o, "rank_slot_rows", r.rank_slot_rows);
 }
 void put_extensions(ojson&, const CheckpointRecord&) {}
 void put_extensions(ojson& o, const RunEndRecord& r) {
@@ -157,7 +158,7 @@ bool append_fast(std::string& out, const ExpertLoadRecord& r) {
 bool append_fast(std::string& out, const A2aRecord& r) {
   const bool plain = r.extra.empty() && r.rank_intra_bytes.empty() && r.rank_inter_bytes.empty() &&
                      r.rank_meta_bytes.empty() && r.rank_exposed_us.empty() && r.rank_counts_us.empty() &&
-                     r.rank_rows.empty();
+                     r.rank_rows.empty() && r.rank_slot_rows.empty();
   const auto safe = [](const std::string& s) { return s.find_first_of("\"\\") == std::string::npos && s.size() < 64; };
   if (!plain || !safe(r.phase) || !safe(r.pass)) return false;
   out += "{\"type\":\"a2a\"";
@@ -364,6 +365,7 @@ Record parse_record(const std::string& type, const json& rec) {
     rest.take("rank_intra_bytes", r.rank_intra_bytes), rest.take("rank_inter_bytes", r.rank_inter_bytes);
     rest.take("rank_exposed_us", r.rank_exposed_us), rest.take("rank_meta_bytes", r.rank_meta_bytes);
     rest.take("rank_counts_us", r.rank_counts_us), rest.take("rank_rows", r.rank_rows);
+    rest.take("rank_slot_rows", r.rank_slot_rows);
     r.extra = rest.extra();
     return r;
   }

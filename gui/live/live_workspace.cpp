@@ -233,12 +233,12 @@ void LiveWorkspace::handleLayerChanged(int layer) {
   if (run_id_ >= 0) poller_->follow(run_id_, layer);
 }
 
-// "re-placed 3× · last at step 15: 1.2 MiB moved in 4.1 ms" (placement.replace_every), or "".
+// "experts re-placed 3× · the last from step 16: 1.2 MiB moved in 4.1 ms" (placement.replace_every), or "".
 QString LiveWorkspace::replacementLine(const std::vector<store::PlacementRow>& moves) {
   replacement_text_.clear();
   if (moves.empty()) return {};
   const store::PlacementRow& last = moves.back();
-  replacement_text_ = QString("experts re-placed %1× · last at step %2: %3 MiB moved in %4 ms")
+  replacement_text_ = QString("experts re-placed %1× · the last from step %2: %3 MiB moved in %4 ms")
                           .arg(QString::number(moves.size()), QString::number(last.step),
                                QString::number(double(last.migrated_bytes) / (1024.0 * 1024.0), 'f', 2),
                                QString::number(last.migrate_ms, 'f', 1));

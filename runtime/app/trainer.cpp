@@ -292,7 +292,7 @@ struct Trainer::Impl {
       state.step = step;
       state.data_position = sampler.position();
       // Every step (a collective: the decision to report may differ by rank clock), before validation.
-      const std::vector<metrics::A2aRecord> a2a = par ? par->a2a_records(step, moe_index) : std::vector<metrics::A2aRecord>{};
+      const std::vector<metrics::A2aRecord> a2a = par ? par->a2a_records(step, moe_index, sample) : std::vector<metrics::A2aRecord>{};
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
       if (first) result.first_loss = lm, first = false;

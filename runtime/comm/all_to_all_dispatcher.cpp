@@ -130,9 +130,19 @@ A2ATimes AllToAllDispatcher<T>::take_totals() {
 }
 
 template <typename T>
+std::vector<int64_t> AllToAllDispatcher<T>::take_slot_rows() {
+  std::vector<int64_t> out(static_cast<size_t>(num_experts_), 0);
+  for (size_t s = 0; s < slot_rows_.size() && s < out.size(); ++s) out[s] = slot_rows_[s];
+  slot_rows_.clear();
+  return out;
+}
+
+template <typename T>
 void AllToAllDispatcher<T>::dispatch(const Assignments& asg, const T* x, int64_t d, DispatchHandle<T>& h) {
   dispatch_rows(asg, x, d, h);
   totals_[kDispatchFwd].rows += h.expert_rows();  // this rank's experts' load (every path)
+  slot_rows_.resize(h.counts.size(), 0);
+  for (size_t s = 0; s < h.counts.size(); ++s) slot_rows_[s] += h.counts[s];
 }
 
 template <typename T>

@@ -58,6 +58,9 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   const A2ATimes& stats(const DispatchHandle<T>& handle) const;
   // The figures summed over every handle since the last call (a training step's a2a records).
   A2ATimes take_totals();
+  // The rows this rank sent to each expert slot (its own included) by dispatch since the last call
+  // (a step's, for the trace simulator: docs/placement.md), [num_experts].
+  std::vector<int64_t> take_slot_rows();
   // Node of each EP peer (by position in the group), for the intra/inter split of the bytes;
   // without it every off-rank byte counts as intra-node.
   void set_peer_nodes(std::vector<int64_t> node_of_peer) { peer_node_ = std::move(node_of_peer); }
@@ -201,6 +204,7 @@ class AllToAllDispatcher final : public moe::rt::Dispatcher<T> {
   int64_t num_experts_, local_, first_;
   std::unordered_map<const void*, Wire> wires_;
   A2ATimes totals_{};
+  std::vector<int64_t> slot_rows_;
   std::vector<int64_t> peer_node_;
   Communicator* intra_ = nullptr;  // hierarchical stages (null: flat)
   Communicator* inter_ = nullptr;

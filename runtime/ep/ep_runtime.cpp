@@ -137,7 +137,7 @@ std::vector<metrics::PlacementRecord> EpRuntime::replace_if_due(int64_t step,
   if (!is_rank0()) return out;
   for (size_t l = 0; l < replicas_->placement().size(); ++l) {
     metrics::PlacementRecord r;
-    r.step = step;
+    r.step = step + 1;  // in force from the next step
     r.layer = l < layer_index.size() ? layer_index[l] : static_cast<int64_t>(l);
     r.slots_per_rank = replicas_->placement()[l].slots_per_rank;
     r.phy_to_log = replicas_->placement()[l].phy_to_log;
@@ -206,10 +206,23 @@ bool EpRuntime::any(bool flag) {
 }
 
 void EpRuntime::discard_a2a_totals() {
-  for (auto* d : dispatchers_) static_cast<void>(d->take_totals());
+  for (auto* d : dispatchers_) static_cast<void>(d->take_totals()), static_cast<void>(d->take_slot_rows());
 }
 
-std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index) {
+std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index,
+                                                       bool slot_rows) {
+  // Every layer's slot rows of every rank (one all-gather), when asked for.
+  std::vector<int64_t> slots_mine, slots_all;
+  size_t slots_per_layer = 0;
+  for (auto* d : dispatchers_) {
+    std::vector<int64_t> rows = d->take_slot_rows();
+    slots_per_layer = rows.size();
+    slots_mine.insert(slots_mine.end(), rows.begin(), rows.end());
+  }
+  if (slot_rows && !slots_mine.empty()) {
+    slots_all.resize(slots_mine.size() * static_cast<size_t>(world_size()));
+    pg_->world->all_gather(slots_mine.data(), slots_all.data(), slots_mine.size() * sizeof(int64_t));
+  }
   const size_t L = dispatchers_.size(), per = 4 * 8;  // phases × (us, bytes, intra, inter, exposed us, meta, counts us, rows)
   std::vector<double> mine(L * per, 0.0);
   for (size_t l = 0; l < L; ++l) {
@@ -261,6 +274,11 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
       if (ph == comm::kDispatchFwd) a.rank_counts_us = counts;
       // And the rows each rank's experts computed: the measured load a placement balances.
       if (ph == comm::kDispatchFwd) a.rank_rows = rows;
+      if (ph == comm::kDispatchFwd && !slots_all.empty())
+        for (int r = 0; r < P; ++r) {
+          const auto* from = slots_all.data() + static_cast<size_t>(r) * slots_mine.size() + l * slots_per_layer;
+          a.rank_slot_rows.insert(a.rank_slot_rows.end(), from, from + slots_per_layer);
+        }
       out.push_back(std::move(a));
     }
   return out;

@@ -71,7 +71,10 @@ class EpRuntime {
 
   // The step's `a2a` records (one per MoE layer × phase × pass), every rank's figures gathered;
   // collective over the world, the records are non-empty on rank 0 only.
-  std::vector<metrics::A2aRecord> a2a_records(int64_t step, const std::vector<int64_t>& layer_index);
+  // `slot_rows` (a sampled step, placement.stats_every; the same on every rank): the dispatch/fwd
+  // records also carry rank_slot_rows, the rows each rank sent to each slot.
+  std::vector<metrics::A2aRecord> a2a_records(int64_t step, const std::vector<int64_t>& layer_index,
+                                              bool slot_rows = false);
   // Drops the exchange figures gathered since the last a2a_records (validation's forward passes),
   // so a step's records hold that step's exchanges only. Local, not a collective.
   void discard_a2a_totals();

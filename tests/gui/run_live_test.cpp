@@ -405,7 +405,7 @@ TEST(RunLive, ARunThatRePlacesItsExpertsShowsTheMovesInTheHeader) {
   ASSERT_TRUE(waitUntil([&] { return !live->replacementText().isEmpty(); }, 10000));
   const QString text = live->replacementText();
   EXPECT_TRUE(text.startsWith(QString("experts re-placed %1×").arg(moves.size()))) << text.toStdString();
-  EXPECT_TRUE(text.contains(QString("last at step %1").arg(moves.back().step))) << text.toStdString();
+  EXPECT_TRUE(text.contains(QString("the last from step %1").arg(moves.back().step))) << text.toStdString();
 }
 
 TEST(HeatColumns, FoldsStepsIntoBoundedColumnsKeepingTheMeans) {

@@ -289,5 +289,27 @@ TEST(PlacementCli, SuggestPrintsEveryStrategyAndWritesARunnableSpec) {
   EXPECT_EQ(moe(dir, "placement suggest 1 --db " + db + " --strategy nope --write-spec x.json", out, err), 2);
 }
 
+// The trace simulator against the runtime: a real 4-rank run on 2 virtual nodes with replicas and
+// re-placements, recorded by `moe run`; replaying the placement it used gives every rank's measured
+// dispatch bytes exactly, at every sampled step (the placement in force changes at 6 and 11).
+TEST(PlacementCli, SimulateReproducesTheMeasuredBytesOfARealRunExactly) {
+  if (!std::filesystem::exists(MOE_RUNTIME_BIN)) GTEST_SKIP() << "moe-runtime not built at " << MOE_RUNTIME_BIN;
+  TempDir dir;
+  const std::string db = dir.file("runs.sqlite");
+  std::string out, err;
+  const std::string sets =
+      " --set train.steps=12 --set train.warmup_steps=2 --set model.seq_len=32 --set model.n_layers=2"
+      " --set parallel.ep=4 --set parallel.gpus_per_node=2 --set train.micro_batch=2 --set cluster.nodes.0.slots=4"
+      " --set placement.strategy=replicate --set placement.slots_per_rank=3 --set placement.replace_every=5"
+      " --set placement.stats_every=2 --set train.data.val_fraction=0.002";
+  ASSERT_EQ(moe(dir, std::string("run ") + MOE_SOURCE_DIR + "/resources/presets/tiny-cpu.json --db " + db + " --name rep" + sets,
+                out, err), 0) << err;
+  ASSERT_EQ(moe(dir, "placement simulate rep --db " + db, out, err), 0) << out << err;
+  EXPECT_NE(out.find("12 sampled (step, layer) pair(s)"), std::string::npos) << out;
+  EXPECT_NE(out.find("reproduced exactly in 12 of 12 sample(s)"), std::string::npos) << out;
+  for (const char* row : {"\n  recorded ", "\n  replicate ", "\n  hierarchical ", "\n  data_driven "})
+    EXPECT_NE(out.find(row), std::string::npos) << row << " in\n" << out;
+}
+
 }  // namespace
 }  // namespace moe::store
