@@ -6,10 +6,10 @@
 // cohesive parts), Kernighan–Lin swap refinement under the load bound, the better of the two.
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <numeric>
 
 #include "error.h"
+#include "node_placement.h"
 #include "placement_strategies.h"
 
 namespace moe {
@@ -194,38 +194,12 @@ std::vector<int64_t> partition(const std::vector<double>* cosel, const std::vect
 
 Placement place_data_driven(const PlacementInput& in) {
   const int64_t E = in.num_experts, ep = in.ep;
-  if (E < 1 || ep < 1) throw Error("placement.data_driven: needs num_experts ≥ 1 and ep ≥ 1");
-  if (!in.node_of_member.empty() && static_cast<int64_t>(in.node_of_member.size()) != ep)
-    throw Error("placement.data_driven: " + str(static_cast<int64_t>(in.node_of_member.size())) + " node entries for " +
-                str(ep) + " EP members");
-  if (in.slots_per_rank == 0 && E % ep != 0)
-    throw Error("placement.slots_per_rank: 0 means num_experts / ep, but ep (" + str(ep) +
-                ") does not divide num_experts (" + str(E) + "); give the slots per rank");
-  std::map<int64_t, std::vector<int64_t>> by_node;
-  for (int64_t m = 0; m < ep; ++m) by_node[in.node_of_member.empty() ? 0 : in.node_of_member[m]].push_back(m);
-  std::vector<std::vector<int64_t>> node_members;
-  for (auto& [node, members] : by_node) node_members.push_back(std::move(members));
-  const int64_t N = static_cast<int64_t>(node_members.size()), per_node = ep / N;
-  for (const auto& members : node_members)
-    if (static_cast<int64_t>(members.size()) != per_node)
-      throw Error("placement.data_driven: the EP members are spread unevenly over the " + str(N) +
-                  " nodes (a node holds " + str(static_cast<int64_t>(members.size())) + ", expected " + str(per_node) +
-                  ")");
-  if (E % N != 0)
-    throw Error("placement.data_driven: " + str(N) + " nodes do not divide num_experts (" + str(E) +
-                "), so the experts cannot be split evenly over the nodes");
-  const int64_t per_rank = in.slots() / ep, node_experts = E / N;
-  if (in.slots() < E)
-    throw Error("placement.slots_per_rank: " + str(per_rank) + " × ep (" + str(ep) + ") slots cannot hold " + str(E) +
-                " experts");
-  if (per_rank > node_experts)
-    throw Error("placement.slots_per_rank: " + str(per_rank) + " slots per rank exceed the " + str(node_experts) +
-                " experts of a node: a rank would hold two replicas of one expert");
+  const NodeLayout nodes = node_layout(in, "data_driven", E);
+  const int64_t N = nodes.nodes();
 
   Placement out;
   for (int64_t l = 0; l < std::max<int64_t>(in.layers, 1); ++l) {
-    const std::vector<double>* load = checked_row(in.load, l, static_cast<size_t>(E), "load");
-    const std::vector<double> w = load ? *load : std::vector<double>(static_cast<size_t>(E), 1.0);
+    const std::vector<double> w = layer_load(in, l, "data_driven");
     const std::vector<int64_t> part =
         partition(checked_row(in.coselection, l, static_cast<size_t>(E * E), "coselection"), w, N);
     std::vector<int64_t> map(static_cast<size_t>(in.slots()));
@@ -233,13 +207,7 @@ Placement place_data_driven(const PlacementInput& in) {
       std::vector<int64_t> experts;
       for (int64_t e = 0; e < E; ++e)
         if (part[e] == n) experts.push_back(e);
-      PlacementInput sub;
-      sub.num_experts = node_experts, sub.ep = per_node, sub.slots_per_rank = per_rank;
-      sub.load.emplace_back();
-      for (int64_t e : experts) sub.load[0].push_back(w[e]);
-      const LayerPlacement lp = place_replicate(sub).front();
-      for (int64_t s = 0; s < lp.slots(); ++s)
-        map[node_members[n][lp.rank_of_slot(s)] * per_rank + s % per_rank] = experts[lp.phy_to_log[s]];
+      place_on_node(nodes, n, experts, w, map);
     }
     out.push_back(layer_from_map(map, E, ep));
   }

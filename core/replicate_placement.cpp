@@ -9,6 +9,7 @@
 #include <queue>
 
 #include "error.h"
+#include "node_placement.h"
 #include "placement_strategies.h"
 
 namespace moe {
@@ -17,22 +18,6 @@ namespace {
 
 std::string str(int64_t v) {
   return std::to_string(v);
-}
-
-// The load of layer l: the input's row, or uniform when missing or all zero (nothing seen yet).
-std::vector<double> layer_load(const PlacementInput& in, int64_t l) {
-  std::vector<double> w(static_cast<size_t>(in.num_experts), 1.0);
-  if (l >= static_cast<int64_t>(in.load.size())) return w;
-  const std::vector<double>& row = in.load[static_cast<size_t>(l)];
-  if (static_cast<int64_t>(row.size()) != in.num_experts)
-    throw Error("placement.replicate: load of layer " + str(l) + " has " + str(static_cast<int64_t>(row.size())) +
-                " entries, expected num_experts (" + str(in.num_experts) + ")");
-  for (size_t e = 0; e < row.size(); ++e)
-    if (!std::isfinite(row[e]) || row[e] < 0)
-      throw Error("placement.replicate: load of layer " + str(l) + ", expert " + str(static_cast<int64_t>(e)) +
-                  " is not a finite count ≥ 0");
-  if (std::accumulate(row.begin(), row.end(), 0.0) > 0) w = row;
-  return w;
 }
 
 // Replica counts: one each, then every spare slot to the largest load per replica (ties: lower
@@ -179,7 +164,7 @@ Placement place_replicate(const PlacementInput& in) {
                 "): a rank would hold two replicas of one expert");
   Placement out;
   for (int64_t l = 0; l < std::max<int64_t>(in.layers, 1); ++l)
-    out.push_back(layer_from_map(plan_layer(layer_load(in, l), ep, per_member), E, ep));
+    out.push_back(layer_from_map(plan_layer(layer_load(in, l, "replicate"), ep, per_member), E, ep));
   return out;
 }
 
