@@ -396,7 +396,9 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
                    double(st.layers) * (lp.attn_norms + lp.norms) + double(st.moe_layers) * lp.router;
     if (st.first) dense += pr.embedding / tp;
     if (st.last) dense += head_params_last / tp + d;
-    const double expert = double(st.moe_layers) * (E / ep) * lp.expert / tp;
+    // Expert slots per GPU: E/ep, or placement.slots_per_rank when spare slots hold replicas.
+    const double slots = s.placement.slots_per_rank > 0 ? double(s.placement.slots_per_rank) : E / ep;
+    const double expert = double(st.moe_layers) * slots * lp.expert / tp;
     const double params = dense + expert;
     const int64_t in_flight = std::min<int64_t>(p.pp - si, t.grad_accum);
     const double act_mb = tokens_mb_gpu * (double(st.layers) * la.attention + double(st.dense_layers) * la.dense_ffn +
@@ -464,6 +466,14 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
     const bool expert_cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, 0, p.dp - 1, cs));
     tm.dp = ring_allreduce_bytes(dense_bytes, dp * ep) / link_bw(dense_cross) +
             ring_allreduce_bytes(expert_bytes, dp) / link_bw(expert_cross);
+    // Replicas (spare slots): the replicated experts' gradients are summed over the EP group too
+    // (runtime/ep/expert_replicas.h: one all-reduce of those experts, members without one add zeros).
+    const double spare = double(s.placement.slots_per_rank) * ep - E;
+    if (s.placement.slots_per_rank > 0 && spare > 0 && ep > 1) {
+      const double per_slot = pr.expert_per_gpu / double(s.placement.slots_per_rank);
+      const bool ep_cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, p.ep - 1, 0, cs));
+      tm.dp += ring_allreduce_bytes(std::min(spare, E) * per_slot * bytes_g, ep) / link_bw(ep_cross);
+    }
   }
   // PP: each micro-batch's activations forward and their gradients backward across a boundary.
   if (p.pp > 1) {

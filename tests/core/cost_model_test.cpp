@@ -149,6 +149,21 @@ TEST(Memory, TinyHandComputation) {
   EXPECT_EQ(m.peak, 55658496.0 + 50528256.0 + 1048576.0 + 2621440.0);
 }
 
+// Spare expert slots (placement.slots_per_rank) hold replicas: each GPU keeps 3 slots' experts
+// instead of E/ep = 2, and the replicated experts' gradients are also summed over the EP group.
+TEST(Memory, ReplicaSlotsAddExpertsPerGpuAndTheirGradientSum) {
+  const std::vector<std::string> base = {"parallel.ep=4", "cluster.nodes.0.slots=4", "parallel.gpus_per_node=4"};
+  std::vector<std::string> replicated = base;
+  replicated.push_back("placement.strategy=replicate");
+  replicated.push_back("placement.slots_per_rank=3");
+  const Plan plain = plan_job(parse_spec("{}", base), test_gpu());
+  const Plan spare = plan_job(parse_spec("{}", replicated), test_gpu());
+  EXPECT_DOUBLE_EQ(spare.params.expert_per_gpu, plain.params.expert_per_gpu * 3 / 2);
+  EXPECT_DOUBLE_EQ(spare.params.dense_per_gpu, plain.params.dense_per_gpu);
+  EXPECT_GT(spare.memory.weights, plain.memory.weights);
+  EXPECT_GT(spare.time.dp, plain.time.dp);  // the replicas' gradient all-reduce over ep
+}
+
 // bf16 uses 2 + 2 + 12 bytes per parameter (fp32 master weights, m and v); 1F1B keeps
 // min(pp, grad_accum) micro-batches on the first stage.
 TEST(Memory, MixedPrecisionAndPipelineInFlight) {
