@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "safetensors.h"
+#include "socket_util.h"
 
 namespace ep_test {
 
@@ -48,10 +48,10 @@ struct TrainRun {
   }
 };
 
-inline int next_port() {
-  static std::atomic<int> port{29700 + static_cast<int>(getpid() % 200) * 5};
-  return port += 1;
-}
+// A free 127.0.0.1 port for a job's master, picked by the kernel as the other multi-process tests
+// and `moe run` pick theirs. (A range derived from the pid collided: the flake hunt saw two test
+// processes, from two suites running at once, start jobs on the same port.)
+inline int next_port() { return moe::rt::comm::free_loopback_port(); }
 
 inline std::string read_file(const fs::path& p) {
   std::ifstream in(p);
