@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <ctime>
 
 
 #include "blob_codec.h"
@@ -49,14 +48,7 @@ void require_utf8(const std::string& s, const char* what) {
 
 }  // namespace
 
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string utc_now() { return metrics::iso8601_now(); }
 
 bool is_final_status(const std::string& s) {
   return s == "completed" || s == "failed" || s == "cancelled" || s == "interrupted";

@@ -45,17 +45,7 @@ QString SpecModel::setValue(const QString& path, const QVariant& value) {
   else if (target.is_number()) next = value.toDouble(&ok);
   else next = value.toString().toStdString();
   if (!ok) return path + ": expected a number";
-  if (target == next) return {};
-  nlohmann::json saved = target;
-  target = next;
-  try {
-    spec_ = spec_from_json(json_);
-  } catch (const std::exception& e) {
-    target = saved;
-    return QString::fromStdString(e.what());
-  }
-  handleEdit();
-  return {};
+  return setJsonValue(path, next);
 }
 
 QString SpecModel::setJsonValue(const QString& path, const nlohmann::json& value) {
