@@ -8,6 +8,7 @@
 #define MOE_COMMAND_TABLE(X)                                                                          \
   X(plan, "plan", "memory, FLOPs, all-to-all bytes and step time of a spec on its hardware")          \
   X(import_hf, "import-hf", "convert a Hugging Face config.json (Mixtral, Qwen-MoE, DeepSeek) to a spec") \
+  X(export, "export", "write a spec as Megatron-Core arguments or a DeepSpeed config")                \
   MOE_STORE_COMMANDS(X)
 
 // Commands over the run store (core/store, SQLite): not in runtime-only builds.

@@ -5,6 +5,7 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
+#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QInputDialog>
@@ -26,6 +27,7 @@
 #include "design/design_workspace.h"
 #include "design/placement_view.h"
 #include "design/spec_model.h"
+#include "engine_export.h"
 #include "error.h"
 #include "hf_import.h"
 #include "hosts/host_prompts.h"
@@ -208,6 +210,9 @@ void MainWindow::buildMenus() {
   file->addSeparator();
   file->addAction("&Save Spec", QKeySequence::Save, this, &MainWindow::handleSave);
   file->addAction("Save Spec &As…", QKeySequence::SaveAs, this, &MainWindow::handleSaveAs);
+  QMenu* engines = file->addMenu("Export Design &To");
+  engines->addAction("&Megatron-Core (pretrain_gpt.py arguments)…", this, [this] { handleExportDesign("megatron"); });
+  engines->addAction("&DeepSpeed (ds_config and MoE layer)…", this, [this] { handleExportDesign("deepspeed"); });
   file->addSeparator();
   file->addAction("Open Run &Store…", QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O), this, &MainWindow::handleOpenStore);
   file->addAction("&Export Plot or Table…", QKeySequence(Qt::CTRL | Qt::Key_E), this, &MainWindow::handleExport);
@@ -370,6 +375,32 @@ void MainWindow::handleImportHf() {
   if (!confirmDiscard()) return;
   QString file = QFileDialog::getOpenFileName(this, "Import Hugging Face config", {}, "config.json (*.json)");
   if (!file.isEmpty()) importHfConfig(file);
+}
+
+void MainWindow::handleExportDesign(const QString& engine) {
+  const QString suffix = engine == "megatron" ? ".megatron.sh" : ".deepspeed.json";
+  const QString filter = engine == "megatron" ? "Shell scripts (*.sh)" : "JSON (*.json)";
+  const QString file = QFileDialog::getSaveFileName(this, "Export Design To " + engine,
+                                                    QString::fromStdString(model_->spec().name) + suffix, filter);
+  if (!file.isEmpty()) exportDesign(engine, file);
+}
+
+QString MainWindow::exportDesign(const QString& engine, const QString& file) {
+  try {
+    const EngineExport out = export_spec(engine.toStdString(), model_->spec());
+    QFile f(file);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) || f.write(QByteArray::fromStdString(out.text)) < 0)
+      throw Error(file.toStdString() + ": cannot write: " + f.errorString().toStdString());
+    f.close();
+    if (engine == "megatron") f.setPermissions(f.permissions() | QFileDevice::ExeOwner | QFileDevice::ExeGroup);
+    statusBar()->showMessage(QString("Exported %1 for %2: %3 setting(s) without a counterpart, listed in the file")
+                                 .arg(QFileInfo(file).fileName(), engine, QString::number(out.unmapped.size())),
+                             8000);
+    return {};
+  } catch (const std::exception& e) {
+    showError("Cannot export the design", e.what());
+    return QString::fromUtf8(e.what());
+  }
 }
 
 void MainWindow::importHfConfig(const QString& file) {

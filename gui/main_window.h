@@ -47,6 +47,9 @@ class MainWindow : public QMainWindow {
   void loadPreset(const QString& name);    // resources/presets/NAME.json
   void setStorePath(const QString& file);  // opens (and creates) another run store
   void importHfConfig(const QString& file);
+  // File ▸ Export Design To: the design as ENGINE's settings (core's `moe export`), written to
+  // FILE. Returns "" or the one-line reason (also shown) it could not.
+  QString exportDesign(const QString& engine, const QString& file);
   QStringList presetNames() const;
 
   // Runs of the open store left running by a closed studio, a detached `moe run` or a killed
@@ -72,6 +75,7 @@ class MainWindow : public QMainWindow {
   void handleNew();
   void handleOpenStore();
   void handleImportHf();
+  void handleExportDesign(const QString& engine);
   void handleExport();
   void handleAbout();
   void addRecentFile(const QString& file);

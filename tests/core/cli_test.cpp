@@ -196,3 +196,43 @@ TEST_F(Cli, ImportHfWritesALoadableSpec) {
   EXPECT_EQ(d.rc, 1);
   EXPECT_NE(d.err.find("is a directory"), std::string::npos);
 }
+
+TEST_F(Cli, ExportWritesEngineSettingsAndCountsWhatItCannotMap) {
+  Result r = run({"export", "megatron", test::preset("mixtral-8x7b").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("--num-experts 8\n"), std::string::npos);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("without a megatron counterpart"), std::string::npos);
+
+  const fs::path out = tmp / "ds.json";
+  Result d = run({"export", "deepspeed", test::preset("tiny-cpu").string(), "--set", "routing.type=expert_choice",
+                  "-o", out.string()});
+  ASSERT_EQ(d.rc, 0) << d.err;
+  EXPECT_EQ(d.out, "");
+  const auto doc = nlohmann::json::parse(slurp(out));
+  EXPECT_EQ(doc["moe_layer"]["k"], 2);
+  bool listed = false;
+  for (const auto& u : doc["not_exported"]) listed = listed || u["field"] == "routing.type";
+  EXPECT_TRUE(listed) << "expert choice must be listed as not exported";
+
+  const fs::path script = tmp / "train.sh";
+  ASSERT_EQ(run({"export", "megatron", test::preset("tiny-cpu").string(), "-o", script.string()}).rc, 0);
+  EXPECT_TRUE((fs::status(script).permissions() & fs::perms::owner_exec) != fs::perms::none) << "the script is executable";
+}
+
+TEST_F(Cli, ExportRefusesBadInputInOneLine) {
+  Result e = run({"export", "megatorn", test::preset("tiny-cpu").string()});
+  EXPECT_EQ(e.rc, 1);
+  EXPECT_TRUE(one_line(e.err)) << e.err;
+  EXPECT_NE(e.err.find("did you mean 'megatron'"), std::string::npos) << e.err;
+  Result bad = run({"export", "megatron", test::preset("tiny-cpu").string(), "--set", "parallel.ep=3"});
+  EXPECT_EQ(bad.rc, 1) << "8 experts do not split over ep 3";
+  EXPECT_TRUE(one_line(bad.err)) << bad.err;
+  EXPECT_NE(bad.err.find("parallel.ep"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.out, "");
+  Result usage = run({"export", "megatron"});
+  EXPECT_EQ(usage.rc, 2);
+  Result dir = run({"export", "megatron", test::preset("tiny-cpu").string(), "-o", tmp.string()});
+  EXPECT_EQ(dir.rc, 1);
+  EXPECT_NE(dir.err.find("is a directory"), std::string::npos) << dir.err;
+}

@@ -3,6 +3,9 @@
 // Hugging Face config.json imports into the design.
 #include <QAction>
 #include <QFile>
+#include <QFileInfo>
+#include <QMenu>
+#include <QMenuBar>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QLineEdit>
@@ -14,6 +17,7 @@
 #include "design/estimates_view.h"
 #include "design/layout_view.h"
 #include "design/spec_model.h"
+#include "engine_export.h"
 #include "gui_test_util.h"
 #include "job_spec.h"
 #include "run/run_workspace.h"
@@ -170,4 +174,43 @@ TEST(Design, ImportHuggingFaceConfigFillsTheDesign) {
   const int64_t before = model->spec().model.d_model;
   s.window->importHfConfig(bad.fileName());
   EXPECT_EQ(model->spec().model.d_model, before);
+}
+
+TEST(Design, ExportDesignToMegatronAndDeepSpeed) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("mixtral-8x7b");
+  // The menu offers both engines.
+  QStringList entries;
+  for (QAction* a : s.window->menuBar()->actions())
+    if (a->menu())
+      for (QAction* b : a->menu()->actions())
+        if (b->menu())
+          for (QAction* c : b->menu()->actions()) entries << c->text();
+  EXPECT_TRUE(entries.filter("Megatron-Core").size() == 1) << entries.join(", ").toStdString();
+  EXPECT_TRUE(entries.filter("DeepSpeed").size() == 1) << entries.join(", ").toStdString();
+
+  const QString script = s.dir.filePath("mixtral.megatron.sh");
+  ASSERT_EQ(s.window->exportDesign("megatron", script), "");
+  QFile f(script);
+  ASSERT_TRUE(f.open(QIODevice::ReadOnly));
+  const std::string text = f.readAll().toStdString();
+  EXPECT_EQ(text, export_megatron(model->spec()).text) << "the studio writes core's export, unchanged";
+  EXPECT_TRUE(QFileInfo(script).isExecutable());
+
+  // An edit in the form reaches the export; an invalid design is refused naming the field.
+  ASSERT_TRUE(model->setValue("routing.type", QString("expert_choice")).isEmpty());
+  ASSERT_TRUE(model->setValue("routing.capacity_factor", 1.25).isEmpty());  // expert choice has a capacity
+  ASSERT_FALSE(model->hasErrors());
+  const QString ds = s.dir.filePath("mixtral.deepspeed.json");
+  ASSERT_EQ(s.window->exportDesign("deepspeed", ds), "");
+  QFile d(ds);
+  ASSERT_TRUE(d.open(QIODevice::ReadOnly));
+  const auto doc = nlohmann::json::parse(d.readAll().toStdString());
+  EXPECT_EQ(doc["not_exported"][0]["field"], "routing.type");
+  ASSERT_TRUE(model->setValue("parallel.ep", 3).isEmpty());  // 8 experts do not split over 3 ranks
+  ASSERT_TRUE(model->hasErrors());
+  const QString why = s.window->exportDesign("megatron", s.dir.filePath("bad.sh"));
+  EXPECT_TRUE(why.contains("parallel.ep")) << why.toStdString();
+  EXPECT_FALSE(QFileInfo::exists(s.dir.filePath("bad.sh")));
 }
