@@ -206,6 +206,13 @@ void MainWindow::buildMenus() {
   for (const QString& name : presetNames())
     presets->addAction(name, this, [this, name] { loadPreset(name); });
   if (presets->isEmpty()) presets->addAction("(no presets found)")->setEnabled(false);
+  // Layouts of published large runs (docs/cost-model.md §8): what the cost model is checked against.
+  const QStringList published = presetNames("published");
+  if (!published.isEmpty()) {
+    QMenu* runs = presets->addMenu("Published &Runs");
+    for (const QString& name : published)
+      runs->addAction(name.section('/', 1), this, [this, name] { loadPreset(name); });
+  }
   file->addAction("&Import Hugging Face config…", QKeySequence(Qt::CTRL | Qt::Key_I), this, &MainWindow::handleImportHf);
   file->addSeparator();
   file->addAction("&Save Spec", QKeySequence::Save, this, &MainWindow::handleSave);
@@ -249,11 +256,12 @@ void MainWindow::buildMenus() {
   help->addAction("&About MoE Studio", this, &MainWindow::handleAbout);
 }
 
-QStringList MainWindow::presetNames() const {
+QStringList MainWindow::presetNames(const QString& folder) const {
   QStringList names;
   try {
-    QDir dir(QString::fromStdString((resources_dir() / "presets").string()));
-    for (const QFileInfo& fi : dir.entryInfoList({"*.json"}, QDir::Files, QDir::Name)) names << fi.completeBaseName();
+    QDir dir(QString::fromStdString((resources_dir() / "presets").string()) + (folder.isEmpty() ? "" : "/" + folder));
+    for (const QFileInfo& fi : dir.entryInfoList({"*.json"}, QDir::Files, QDir::Name))
+      names << (folder.isEmpty() ? "" : folder + "/") + fi.completeBaseName();
   } catch (const std::exception&) {
   }
   return names;

@@ -50,7 +50,8 @@ class MainWindow : public QMainWindow {
   // File ▸ Export Design To: the design as ENGINE's settings (core's `moe export`), written to
   // FILE. Returns "" or the one-line reason (also shown) it could not.
   QString exportDesign(const QString& engine, const QString& file);
-  QStringList presetNames() const;
+  // resources/presets/*.json by name, or those of a subfolder ("published/NAME").
+  QStringList presetNames(const QString& folder = {}) const;
 
   // Runs of the open store left running by a closed studio, a detached `moe run` or a killed
   // `moe run --hosts` (a job in remote_runs, status not final, no live recorder), newest first.

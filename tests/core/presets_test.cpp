@@ -1,5 +1,6 @@
 // Presets: each loads, names its source, fits its cluster and its GPU without validation errors.
 #include <filesystem>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -61,4 +62,35 @@ TEST(Presets, TinyCpuTrainsOnTwoCores) {
   Plan p = plan_job(s, hw);
   // "Trains in minutes": the estimated run (steps × step time) is under 10 minutes.
   EXPECT_LT(double(s.train.steps) * p.time.step, 600.0);
+}
+
+// The layouts of published large runs (resources/presets/published/, bench/cost_model/
+// published_runs.json): each loads, cites its source, fills its cluster, and plans. The only error
+// allowed is the memory rule: those runs used a distributed optimizer and recomputation, which the
+// cost model does not model (docs/cost-model.md §8).
+TEST(Presets, PublishedRunLayoutsPlanAndAreEachBenchmarked) {
+  const auto dir = test::source_dir() / "resources" / "presets" / "published";
+  const auto bench = nlohmann::json::parse(read_text_file(test::source_dir() / "bench" / "cost_model" / "published_runs.json"));
+  std::set<std::string> benchmarked;
+  for (const auto& row : bench["rows"]) benchmarked.insert(row["spec"].get<std::string>());
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".json") continue;
+    ++n;
+    const std::string name = e.path().stem().string();
+    SCOPED_TRACE(name);
+    JobSpec s = load_spec(e.path());
+    EXPECT_EQ(s.name, "published-" + name);
+    EXPECT_GT(s.comment.size(), 150u) << "the comment cites the published source and its layout";
+    EXPECT_EQ(s.parallel.world_size(), s.cluster.total_slots());
+    EXPECT_TRUE(benchmarked.count("published/" + name)) << "no row in bench/cost_model/published_runs.json";
+    const HardwareProfile& hw = find_hardware(builtin_hardware_profiles(), s.cluster.hardware);
+    for (const auto& d : validate_spec(s, &hw)) {
+      if (d.severity == Severity::error) {
+        EXPECT_NE(d.message.find("peak memory per GPU"), std::string::npos) << d.text();
+      }
+    }
+    EXPECT_GT(plan_job(s, hw).time.step, 0.0);
+  }
+  EXPECT_EQ(n, int(benchmarked.size()));
 }

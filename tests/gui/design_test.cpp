@@ -214,3 +214,13 @@ TEST(Design, ExportDesignToMegatronAndDeepSpeed) {
   EXPECT_TRUE(why.contains("parallel.ep")) << why.toStdString();
   EXPECT_FALSE(QFileInfo::exists(s.dir.filePath("bad.sh")));
 }
+
+TEST(Design, PublishedRunLayoutsLoadFromThePresetsMenu) {
+  Studio s;
+  const QStringList published = s.window->presetNames("published");
+  ASSERT_TRUE(published.contains("published/deepseek-v3-h800x2048")) << published.join(", ").toStdString();
+  s.window->loadPreset("published/deepseek-v3-h800x2048");
+  EXPECT_EQ(s.window->specModel()->spec().name, "published-deepseek-v3-h800x2048");
+  EXPECT_EQ(s.window->specModel()->spec().cluster.hardware, "H800");
+  EXPECT_EQ(s.window->specModel()->spec().parallel.pp, 16);
+}
