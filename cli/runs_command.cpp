@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -17,6 +18,7 @@
 #include "cli_format.h"
 #include "commands.h"
 #include "error.h"
+#include "external_run.h"
 #include "ingestor.h"
 #include "run_reader.h"
 #include "run_store.h"
@@ -38,10 +40,12 @@ const char* kUsage =
     "       moe runs compare RUN RUN… --db FILE [--metric loss] [--points N]\n"
     "       moe runs delete RUN… --db FILE\n"
     "       moe runs tag RUN TAG… --db FILE [--remove]\n"
-    "       moe runs import STREAM.jsonl|- --db FILE [--name NAME] [--tag TAG]…\n\n"
+    "       moe runs import FILE|- --db FILE [--format auto|stream|tensorboard|megatron-log] [--name NAME] [--tag TAG]…\n\n"
     "RUN is a run id or a run name (the newest run of that name). `export --format jsonl` writes the\n"
     "metrics stream back (docs/architecture.md 3.3); `import` records a stream made elsewhere (a cluster\n"
-    "job's stdout). Exit status: 0 success, 1 a failure (one line on stderr), 2 usage.\n";
+    "job's stdout), or another engine's run: a TensorBoard event file (Megatron-LM, DeepSpeed,\n"
+    "torch.utils.tensorboard) or a Megatron-LM training log, recognised by content with --format auto\n"
+    "(docs/run-store.md). Exit status: 0 success, 1 a failure (one line on stderr), 2 usage.\n";
 
 std::string num_or_dash(double v, int decimals) { return std::isnan(v) ? "-" : fmt_fixed(v, decimals); }
 
@@ -293,10 +297,34 @@ int tag(const Args& args) {
   return 0;
 }
 
+// Another engine's run (a TensorBoard event file, a Megatron log) as a metrics stream, recorded.
+int import_external(const Args& args, const std::string& db, const std::string& file, const std::string& format) {
+  const store::ExternalRun run = store::read_external_run(file, format);
+  std::string name = args.value("--name");
+  if (name.empty()) name = std::filesystem::path(file).filename().string();
+  int64_t id;
+  {
+    store::RunStore st(db);
+    id = st.create_run(name);
+    for (const auto& t : args.values("--tag")) st.add_tag(id, t);
+  }
+  store::Ingestor ing(db, id);
+  ing.feed(store::external_run_stream(run, name));
+  const store::IngestResult r = ing.finish();
+  std::printf("%lld\n", static_cast<long long>(id));
+  std::fprintf(stderr, "moe runs import: run %lld: %zu step(s) from a %s file, status %s%s%s\n",
+               static_cast<long long>(id), run.steps.size(), run.format.c_str(), r.status.c_str(),
+               run.unmapped.empty() ? "" : "; not stored: ", one_line(join(run.unmapped, ", ")).c_str());
+  return 0;
+}
+
 int import(const Args& args) {
-  args.expect_positionals(2, "STREAM.jsonl (or - for stdin)");
+  args.expect_positionals(2, "FILE (a metrics stream, an event file or a Megatron log; - for stdin)");
   const std::string db = db_of(args);
   const std::string file = args.positionals()[1];
+  std::string format = args.value("--format", "auto");
+  if (format == "auto") format = file == "-" ? "stream" : store::detect_import_format(file);
+  if (format != "stream") return import_external(args, db, file, format);
   int fd = file == "-" ? 0 : ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(file + ": cannot open the stream: " + std::strerror(errno));
   int64_t id;

@@ -100,6 +100,9 @@ RunInfo read_run(const Stmt& st) {
   r.last_step = st.col_int(12);
   r.last_loss = st.col_double(13);
   r.last_tokens_per_s = st.col_double(14);
+  // A run whose steps carry no throughput (an imported TensorBoard file without token counts)
+  // records 0: unknown, not zero.
+  if (!(r.last_tokens_per_s > 0)) r.last_tokens_per_s = std::numeric_limits<double>::quiet_NaN();
   r.total_tokens = st.col_int(15);
   r.n_layers = st.col_int(16);
   r.n_experts = st.col_int(17);

@@ -30,7 +30,7 @@ struct RunInfo {
   // Latest-values summary, maintained by the ingestor.
   int64_t n_steps = 0;
   int64_t last_step = -1;
-  double last_loss = 0, last_tokens_per_s = 0;  // NaN when no step yet
+  double last_loss = 0, last_tokens_per_s = 0;  // NaN when no step yet (tokens/s also when unknown: 0)
   int64_t total_tokens = 0;
   int64_t n_layers = 0, n_experts = 0;
   int64_t routed_total = 0, dropped_total = 0;

@@ -438,5 +438,43 @@ TEST_F(Cli, RealRuntimeCheckpointsBesideTheStoreAndResumes) {
   EXPECT_NE(remote.err.find("--resume"), std::string::npos) << remote.err;
 }
 
+
+// Another engine's runs, recognised by content, recorded beside a native run and compared with it.
+TEST_F(Cli, ImportsTensorBoardAndMegatronRunsBesideANativeOne) {
+  const std::string data = std::string(MOE_EXTERNAL_DATA) + "/";
+  Proc tb = run(dir, {MOE_CLI, "runs", "import", data + "megatron.tfevents", "--db", db, "--name", "megatron tb"});
+  ASSERT_EQ(tb.code, 0) << tb.err;
+  EXPECT_NE(tb.err.find("40 step(s) from a tensorboard file, status completed"), std::string::npos) << tb.err;
+  EXPECT_NE(tb.err.find("not stored: moe/load_balancing_loss_layer_0"), std::string::npos) << tb.err;
+  Proc log = run(dir, {MOE_CLI, "runs", "import", data + "megatron.log", "--db", db});
+  ASSERT_EQ(log.code, 0) << log.err;
+  const std::string native = dir.file("native.jsonl");
+  test::write_file(native, synthetic_stream(SyntheticShape{.steps = 40, .layers = 2, .experts = 4, .ranks = 0}));
+  ASSERT_EQ(run(dir, {MOE_CLI, "runs", "import", native, "--db", db}).code, 0);
+
+  Proc list = run(dir, {MOE_CLI, "runs", "list", "--db", db, "--json"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  const auto runs = nlohmann::json::parse(list.out);
+  ASSERT_EQ(runs.size(), 3u);
+  // The exported stream of an imported run passes the contract checker.
+  const std::string out = dir.file("tb-export.jsonl");
+  ASSERT_EQ(run(dir, {MOE_CLI, "runs", "export", "megatron tb", "--db", db, "--format", "jsonl", "-o", out}).code, 0);
+  EXPECT_EQ(check_stream(dir, out), "");
+  Proc cmp = run(dir, {MOE_CLI, "runs", "compare", "megatron tb", "megatron.log", "synthetic", "--db", db});
+  ASSERT_EQ(cmp.code, 0) << cmp.err;
+  EXPECT_NE(cmp.out.find("megatron tb"), std::string::npos) << cmp.out;
+
+  // A corrupt event file is refused with the byte offset, and nothing is recorded.
+  std::string bytes = test::read_file(data + "megatron.tfevents");
+  bytes[bytes.size() - 10] ^= 0x01;
+  const std::string bad = dir.file("bad.tfevents");
+  test::write_file(bad, bytes);
+  Proc refused = run(dir, {MOE_CLI, "runs", "import", bad, "--db", db});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("data CRC mismatch"), std::string::npos) << refused.err;
+  EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  EXPECT_EQ(nlohmann::json::parse(run(dir, {MOE_CLI, "runs", "list", "--db", db, "--json"}).out).size(), 3u);
+}
+
 }  // namespace
 }  // namespace moe::store
