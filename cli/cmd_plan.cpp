@@ -6,6 +6,7 @@
 #include "cli_args.h"
 #include "cli_format.h"
 #include "commands.h"
+#include "a2a_simulator.h"
 #include "cost_model.h"
 #include "error.h"
 #include "hardware_profile.h"
@@ -27,6 +28,10 @@ const char* kHelp =
     "  --hardware NAME        use this hardware profile instead of cluster.hardware\n"
     "  --hardware-file FILE   read profiles from FILE instead of resources/hardware.json\n"
     "  --json                 print {spec, diagnostics, plan} as JSON for tools\n"
+    "  --simulate-a2a         also simulate one expert all-to-all at 8 … 8192 GPUs (NVLink inside a\n"
+    "                         node, rail-optimised InfiniBand across; flat and hierarchical)\n"
+    "  --skew S               routing skew for the simulation: expert popularity ∝ rank^-S\n"
+    "                         (repeatable; default 0 = uniform and 0.5)\n"
     "\n"
     "Exit status: 0 valid (warnings allowed), 1 validation errors or unreadable input, 2 usage.\n";
 
@@ -108,10 +113,49 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
           fmt_percent(t.a2a_ratio));
 }
 
+std::vector<double> skews_of(const Args& args) {
+  std::vector<double> skews;
+  for (const auto& v : args.values("--skew")) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !(x >= 0) || x > 10) throw UsageError{"--skew '" + v + "' is not a number in [0, 10]"};
+    skews.push_back(x);
+  }
+  return skews.empty() ? std::vector<double>{0.0, 0.5} : skews;
+}
+
+nlohmann::json sim_to_json(const std::vector<A2aSimResult>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : rows)
+    out.push_back({{"gpus", r.c.gpus}, {"skew", r.c.skew}, {"hierarchical", r.c.hierarchical}, {"ep", r.ep},
+                   {"nodes", r.nodes}, {"send_intra", r.send_intra}, {"send_inter", r.send_inter},
+                   {"recv_intra", r.recv_intra}, {"recv_inter", r.recv_inter}, {"mean_send_inter", r.mean_send_inter},
+                   {"load_max_over_mean", r.load_max_over_mean}, {"seconds", r.seconds}});
+  return out;
+}
+
+void print_sim(const JobSpec& s, const HardwareProfile& hw, const std::vector<A2aSimResult>& rows) {
+  std::printf("\nAll-to-all at scale: one dispatch of one MoE layer, the slowest GPU (%s; NVLink %s/s, IB %s/s per GPU,\n"
+              "latency %.1f / %.1f us per stage; tp %lld, %lld GPUs per node; docs/cost-model.md §9)\n",
+              hw.name.c_str(), fmt_bytes(hw.intra_node_bw).c_str(), fmt_bytes(hw.inter_node_bw).c_str(),
+              hw.intra_node_latency * 1e6, hw.inter_node_latency * 1e6, (long long)s.parallel.tp,
+              (long long)s.parallel.gpus_per_node);
+  std::printf("  %6s %5s %5s %6s  %10s %10s  %10s %10s  %9s\n", "GPUs", "EP", "nodes", "skew", "flat", "hier",
+              "IB flat", "IB hier", "max/mean");
+  for (size_t i = 0; i + 1 < rows.size(); i += 2) {
+    const A2aSimResult& f = rows[i];
+    const A2aSimResult& h = rows[i + 1];
+    std::printf("  %6lld %5lld %5lld %6.2f  %10s %10s  %10s %10s  %9.3f\n", (long long)f.c.gpus, (long long)f.ep,
+                (long long)f.nodes, f.c.skew, fmt_seconds(f.seconds).c_str(), fmt_seconds(h.seconds).c_str(),
+                fmt_bytes(std::max(f.send_inter, f.recv_inter)).c_str(),
+                fmt_bytes(std::max(h.send_inter, h.recv_inter)).c_str(), f.load_max_over_mean);
+  }
+}
+
 }  // namespace
 
 int cmd_plan(const std::vector<std::string>& argv) {
-  Args args("plan", argv, {"--json"}, {"--set", "--hardware", "--hardware-file"});
+  Args args("plan", argv, {"--json", "--simulate-a2a"}, {"--set", "--hardware", "--hardware-file", "--skew"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -142,6 +186,7 @@ int cmd_plan(const std::vector<std::string>& argv) {
       out["diagnostics"].push_back(
           {{"severity", d.severity == Severity::error ? "error" : "warning"}, {"path", d.path}, {"message", d.message}});
     out["plan"] = spec_ok ? plan_to_json(plan_job(spec, hw)) : nlohmann::json();
+    if (spec_ok && args.flag("--simulate-a2a")) out["a2a_simulation"] = sim_to_json(simulate_a2a_sweep(spec, hw, skews_of(args)));
     std::cout << out.dump(2) << "\n";
   } else {
     const ParallelSpec& p = spec.parallel;
@@ -155,6 +200,7 @@ int cmd_plan(const std::vector<std::string>& argv) {
                                               d.path.c_str(), d.message.c_str());
     }
     if (spec_ok) print_plan(spec, hw, plan_job(spec, hw));
+    if (spec_ok && args.flag("--simulate-a2a")) print_sim(spec, hw, simulate_a2a_sweep(spec, hw, skews_of(args)));
   }
   std::fflush(stdout);
   if (errors > 0) {

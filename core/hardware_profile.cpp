@@ -31,7 +31,8 @@ double number(const json& p, const std::string& key, const std::string& at, bool
 
 const std::vector<std::string> kKeys = {"kind", "memory_gib", "peak_tflops_bf16", "peak_tflops_fp32",
                                         "intra_node_gb_s", "inter_node_gb_s", "efficiency",
-                                        "comm_efficiency", "source", "comment"};
+                                        "comm_efficiency", "intra_node_latency_us", "inter_node_latency_us",
+                                        "source", "comment"};
 
 }  // namespace
 
@@ -62,6 +63,8 @@ std::vector<HardwareProfile> parse_hardware_profiles(const json& doc, const std:
     h.inter_node_bw = number(p, "inter_node_gb_s", at, true, 0, 1e6) * 1e9;
     h.efficiency = number(p, "efficiency", at, false, 0.5, 1.0);
     h.comm_efficiency = number(p, "comm_efficiency", at, false, 0.8, 1.0);
+    h.intra_node_latency = number(p, "intra_node_latency_us", at, false, 2.0, 1e6) * 1e-6;
+    h.inter_node_latency = number(p, "inter_node_latency_us", at, false, 5.0, 1e6) * 1e-6;
     if (p.contains("source") && !p["source"].is_string()) throw Error(at + ".source: expected a string");
     h.source = p.value("source", std::string());
     out.push_back(std::move(h));

@@ -20,6 +20,10 @@ struct HardwareProfile {
   double inter_node_bw = 0;        // per device and direction, B/s (InfiniBand)
   double efficiency = 0.5;         // achieved fraction of peak FLOP/s on GEMMs
   double comm_efficiency = 0.8;    // achieved fraction of link bandwidth
+  // Start-up cost of one exchange stage (the all-to-all simulator): a few microseconds, NCCL's
+  // order for small messages; assumptions, not datasheet values (docs/cost-model.md §9).
+  double intra_node_latency = 2e-6;  // s
+  double inter_node_latency = 5e-6;  // s
   std::string source;
 
   double peak_flops(const std::string& dtype) const { return dtype == "bf16" ? peak_flops_bf16 : peak_flops_fp32; }

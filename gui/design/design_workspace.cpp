@@ -12,6 +12,7 @@
 #include <QVBoxLayout>
 
 #include "common/theme.h"
+#include "design/a2a_scaling_view.h"
 #include "design/estimates_view.h"
 #include "design/layout_view.h"
 #include "design/placement_view.h"
@@ -103,8 +104,12 @@ DesignWorkspace::DesignWorkspace(SpecModel* model, QWidget* parent) : QWidget(pa
   view_tabs_->setDocumentMode(true);
   view_tabs_->addTab(layout_box, "Layout");
   view_tabs_->addTab(placement_box, "Placement");
+  a2a_scaling_ = new A2aScalingView;
+  a2a_scaling_->setObjectName("a2aScaling");
+  view_tabs_->addTab(a2a_scaling_, "A2A Scaling");
   view_tabs_->setTabToolTip(0, "The cluster: one cell per GPU, coloured by a parallel dimension");
   view_tabs_->setTabToolTip(1, "Which expert each GPU's slots hold (placement.*), per MoE layer, coloured by load");
+  view_tabs_->setTabToolTip(2, "The expert all-to-all simulated from 8 to 8,192 GPUs (moe plan --simulate-a2a)");
   // The form being edited brings its view forward.
   connect(tabs_, &QTabWidget::currentChanged, this, [this](int i) {
     const QString section = i >= 0 && i < forms_.size() && !forms_[i]->paths().isEmpty()
@@ -163,6 +168,7 @@ void DesignWorkspace::handleSpecChanged() {
   layout_view_->setSpec(model_->spec());
   placement_view_->setSpec(model_->spec(), model_->diagnostics());
   estimates_->setPlan(model_->plan(), first_error);
+  a2a_scaling_->setSpec(model_->spec(), model_->hasErrors(), first_error);
 }
 
 void DesignWorkspace::showRecordedLoad(const PlacementLoad& load) {

@@ -12,6 +12,7 @@ class QTabWidget;
 
 namespace moe::gui {
 
+class A2aScalingView;
 class EstimatesView;
 class LayoutView;
 class PlacementView;
@@ -30,7 +31,8 @@ class DesignWorkspace : public QWidget {
   QString messageFor(const QString& path) const;
   LayoutView* layoutView() const { return layout_view_; }
   PlacementView* placementView() const { return placement_view_; }
-  QTabWidget* viewTabs() const { return view_tabs_; }  // Layout | Placement
+  QTabWidget* viewTabs() const { return view_tabs_; }  // Layout | Placement | A2A Scaling
+  A2aScalingView* a2aScaling() const { return a2a_scaling_; }
   // Colours the placement view by a run's recorded load (after the design was filled from a
   // placement suggestion) and shows it. A new design (open, preset, import) clears it.
   void showRecordedLoad(const PlacementLoad& load);
@@ -48,6 +50,7 @@ class DesignWorkspace : public QWidget {
   LayoutView* layout_view_;
   PlacementView* placement_view_;
   QTabWidget* view_tabs_;
+  A2aScalingView* a2a_scaling_;
   QComboBox* dimension_;
   EstimatesView* estimates_;
 };

@@ -13,7 +13,11 @@
 #include <QSpinBox>
 #include <gtest/gtest.h>
 
+#include "a2a_simulator.h"
+#include "common/qcp.h"
+#include "design/a2a_scaling_view.h"
 #include "design/design_workspace.h"
+#include "hardware_profile.h"
 #include "design/estimates_view.h"
 #include "design/layout_view.h"
 #include "design/spec_model.h"
@@ -223,4 +227,36 @@ TEST(Design, PublishedRunLayoutsLoadFromThePresetsMenu) {
   EXPECT_EQ(s.window->specModel()->spec().name, "published-deepseek-v3-h800x2048");
   EXPECT_EQ(s.window->specModel()->spec().cluster.hardware, "H800");
   EXPECT_EQ(s.window->specModel()->spec().parallel.pp, 16);
+}
+
+// Design ▸ A2A Scaling: core's simulator swept for the design on screen, off the GUI thread.
+TEST(Design, A2aScalingViewSimulatesTheDesign) {
+  Studio s;
+  s.window->loadPreset("deepseek-v3");
+  DesignWorkspace* design = s.window->design();
+  A2aScalingView* view = design->a2aScaling();
+  int done = 0;
+  QObject::connect(view, &A2aScalingView::simulated, [&done] { ++done; });
+  design->viewTabs()->setCurrentWidget(view);
+  ASSERT_TRUE(test::waitUntil([&] { return done == 1; }, 60000)) << "no simulation";
+  ASSERT_EQ(view->results().size(), 44u);  // 11 GPU counts × flat/hierarchical × uniform/skewed
+  ASSERT_EQ(view->plot()->graphCount(), 4);
+  for (int g = 0; g < 4; ++g) EXPECT_EQ(view->plot()->graph(g)->dataCount(), 11);
+  // The curve is core's sweep, point for point.
+  const auto core = simulate_a2a_sweep(s.window->specModel()->spec(),
+                                       find_hardware(builtin_hardware_profiles(), "H100-SXM"), {0.0, 0.5});
+  ASSERT_EQ(core.size(), view->results().size());
+  for (size_t i = 0; i < core.size(); ++i) EXPECT_DOUBLE_EQ(core[i].seconds, view->results()[i].seconds);
+  // docs/screenshots/a2a-scaling.png: MOE_SCREENSHOT_DIR=docs/screenshots ctest -R Design.A2aScaling
+  if (const QString dir = qEnvironmentVariable("MOE_SCREENSHOT_DIR"); !dir.isEmpty()) {
+    s.window->resize(1440, 900);
+    test::waitUntil([] { return false; }, 300);  // let the layout settle
+    EXPECT_TRUE(s.window->grab().save(dir + "/a2a-scaling.png"));
+  }
+  // An edit re-simulates; a broken design says why and draws nothing.
+  ASSERT_TRUE(s.window->specModel()->setValue("model.moe.top_k", 4).isEmpty());
+  ASSERT_TRUE(test::waitUntil([&] { return done == 2; }, 60000));
+  ASSERT_TRUE(s.window->specModel()->setValue("parallel.ep", 3).isEmpty());
+  EXPECT_EQ(view->plot()->graphCount(), 0);
+  EXPECT_TRUE(view->results().empty());
 }
