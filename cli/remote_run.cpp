@@ -13,6 +13,7 @@
 #include "error.h"
 #include "hostfile.h"
 #include "job_spec.h"
+#include "spec_validation.h"
 
 namespace moe::cli {
 
@@ -53,12 +54,20 @@ remote::RunRequest remote_request(const Args& args) {
   args.expect_positionals(1, "SPEC (a job spec JSON file)");
   remote::RunRequest r;
   r.db = args.value("--db");
-  r.hostfile_name = args.value("--hosts");
+  r.slurm = !args.value("--slurm").empty();
+  r.hostfile_name = r.slurm ? args.value("--slurm") : args.value("--hosts");
   r.hostfile_text = read_text_file(r.hostfile_name);
   r.hosts = remote::parse_hostfile(r.hostfile_text, r.hostfile_name);
   r.spec = load_spec(args.positionals()[0], args.values("--set"));
-  remote::check_hosts_against_spec(r.hosts, r.spec, r.hostfile_name);
-  remote::spec_for_hosts(r.spec, r.hosts);  // fail on the spec before bundling
+  if (r.slurm) {  // the login node: the allocation supplies the nodes
+    if (r.hosts.size() != 1)
+      throw Error(r.hostfile_name + ": --slurm takes one host, the login node (" + std::to_string(r.hosts.size()) + " listed)");
+    r.slurm_bin = args.value("--slurm-bin");
+    throw_if_invalid(validate_spec(remote::spec_for_slurm(r.spec)));  // fail on the spec before bundling
+  } else {
+    remote::check_hosts_against_spec(r.hosts, r.spec, r.hostfile_name);
+    remote::spec_for_hosts(r.spec, r.hosts);  // fail on the spec before bundling
+  }
   r.bundle = locate_bundle(args);
   r.name = args.value("--name", r.spec.name);
   r.tags = args.values("--tag");

@@ -8,9 +8,10 @@ namespace moe::cli {
 
 // Options of `moe run` that only a remote run reads (added to the run command's parser).
 inline const char* const kRemoteRunFlags[] = {"--accept-new-host-keys"};
-inline const char* const kRemoteRunOptions[] = {"--known-hosts", "--ssh-config", "--bundle", "--master-port"};
+inline const char* const kRemoteRunOptions[] = {"--known-hosts", "--ssh-config", "--bundle", "--master-port", "--slurm",
+                                                "--slurm-bin"};
 
-// `moe run SPEC --hosts HOSTFILE …`: the hostfile read and checked against the spec (before the
+// `moe run SPEC --hosts HOSTFILE …` (or --slurm LOGINFILE, one host): the hostfile read and checked against the spec (before the
 // bundle is located or made), the bundle, the port and the connection options.
 remote::RunRequest remote_request(const Args& args);
 // Host-key policy (--accept-new-host-keys), --known-hosts, --ssh-config; the run's keepalive.

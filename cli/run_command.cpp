@@ -51,7 +51,11 @@ const char* kUsage =
     "Exit status: 0 completed, 1 failed or invalid input, 2 usage, 130 cancelled.\n\n"
     "Remote (docs/remote.md): moe run SPEC --db FILE --hosts HOSTFILE [--accept-new-host-keys]\n"
     "  [--known-hosts FILE] [--ssh-config FILE] [--bundle DIR] [--master-port N] deploys the runtime\n"
-    "  bundle to every node over SSH, starts one launcher per node and records rank 0's metrics.\n";
+    "  bundle to every node over SSH, starts one launcher per node and records rank 0's metrics.\n"
+    "Slurm: moe run SPEC --db FILE --slurm LOGINFILE (a hostfile naming the login node) deploys the\n"
+    "  bundle there and submits with sbatch (cluster.slurm: partition, account, time_limit; one node per\n"
+    "  parallel.gpus_per_node ranks, one launcher per node through srun); Slurm's states appear on the\n"
+    "  console, Ctrl-C scancels, --attach follows it again. The nodes must share the login node's home.\n";
 
 // Console output of a session: the job's stderr lines and progress events on stderr.
 remote::RunCallbacks console_callbacks(std::mutex& console) {
@@ -155,14 +159,17 @@ int cmd_run(const std::vector<std::string>& argv) {
   if (db.empty()) throw UsageError{"--db FILE is required"};
   g_cancel = false;
   if (!args.value("--attach").empty()) return attach(args, db);
-  if (!args.value("--hosts").empty()) {
+  if (!args.value("--hosts").empty() && !args.value("--slurm").empty())
+    throw UsageError{"--hosts and --slurm exclude each other (--slurm names the login node; Slurm picks the nodes)"};
+  if (!args.value("--hosts").empty() || !args.value("--slurm").empty()) {
     if (!args.value("--checkpoint-dir").empty() || !args.value("--resume").empty())
       throw UsageError{"--checkpoint-dir and --resume are for local runs (remote nodes keep no checkpoints yet)"};
     std::mutex console;
     const remote::RunRequest r = remote_request(args);  // remote_run.cpp
     auto session = remote::RunSession::create(r, console_callbacks(console));
-    std::fprintf(stderr, "moe run: run %lld, job %s on %zu node(s), recording into %s (bundle %s)\n",
+    std::fprintf(stderr, "moe run: run %lld, job %s on %zu %s, recording into %s (bundle %s)\n",
                  static_cast<long long>(session->run_id()), session->job_id().c_str(), r.hosts.size(),
+                 r.slurm ? "Slurm login node" : "node(s)",
                  display_text(r.db).c_str(), display_text(r.bundle.string()).c_str());
     return watch(*session, args.flag("--detach"), db);
   }

@@ -227,6 +227,8 @@ json training_loop(const JobSpec& s, ExportLedger& ledger) {
   else
     ledger.use({"runtime.deterministic"});
   ledger.use({"runtime.threads", "cluster.hardware", "cluster.nodes"});
+  // Where MoE Studio submits (moe run --slurm); the engine's own launcher decides that.
+  ledger.use({"cluster.slurm.partition", "cluster.slurm.account", "cluster.slurm.time_limit"});
   return j;
 }
 

@@ -141,9 +141,17 @@ struct NodeSpec {
   int64_t slots = 1;
 };
 
+// Where `moe run --slurm LOGIN` submits (docs/remote.md, "Slurm"); empty: the cluster's default.
+struct SlurmSpec {
+  std::string partition;
+  std::string account;
+  std::string time_limit;  // sbatch --time: "MM", "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM" or "D-HH:MM:SS"
+};
+
 struct ClusterSpec {
   std::string hardware = "H100-SXM";  // a profile of resources/hardware.json
   std::vector<NodeSpec> nodes{NodeSpec{}};
+  SlurmSpec slurm;
 
   int64_t total_slots() const;
 };

@@ -256,6 +256,8 @@ Section runtime_section(const JobSpec& s, ExportLedger& ledger) {
   else
     ledger.use({"runtime.backend"});
   ledger.use({"runtime.threads", "cluster.hardware", "cluster.nodes"});  // CPU threads; the cost model's profile; hosts
+  // Where MoE Studio submits (moe run --slurm); the engine's own launcher decides that.
+  ledger.use({"cluster.slurm.partition", "cluster.slurm.account", "cluster.slurm.time_limit"});
   if (rt.deterministic) sec.add("--deterministic-mode");
   ledger.use({"runtime.deterministic"});
   sec.add("--log-interval", num(rt.metrics_every));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <regex>
 
 #include "cost_model.h"
 #include "error.h"
@@ -288,6 +289,14 @@ void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
   if (s.runtime.backend == "cuda" && s.runtime.deterministic)
     c.warning("runtime.deterministic", "the cuda backend does not implement layout-invariant arithmetic: its runs match "
                                        "other layouts within rounding, not bit for bit (set false to silence this)");
+
+  // Slurm fields become #SBATCH lines: a newline or a quote would inject a directive.
+  const SlurmSpec& sl = s.cluster.slurm;
+  for (const auto& [path, value] : {std::pair{"cluster.slurm.partition", sl.partition}, std::pair{"cluster.slurm.account", sl.account}})
+    if (!std::regex_match(value, std::regex("[A-Za-z0-9_.,-]*")))
+      c.error(path, "'" + value + "' may hold only letters, digits, '_', '.', ',' and '-'");
+  if (!std::regex_match(sl.time_limit, std::regex(R"((\d+|\d+:\d\d|\d+:\d\d:\d\d|\d+-\d+|\d+-\d+:\d\d|\d+-\d+:\d\d:\d\d)?)")))
+    c.error("cluster.slurm.time_limit", "'" + sl.time_limit + "' is not a Slurm time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)");
 
   const auto& nodes = s.cluster.nodes;
   const ParallelSpec& par = s.parallel;

@@ -78,6 +78,36 @@ CommandBuilder runtime_command() {
   };
 }
 
+JobSpec spec_for_slurm(JobSpec spec) {
+  const int64_t world = spec.parallel.world_size();
+  const int64_t per_node = std::max<int64_t>(1, spec.parallel.gpus_per_node);
+  const int64_t nodes = (world + per_node - 1) / per_node;
+  if (world % nodes != 0)
+    throw Error("--slurm: " + std::to_string(world) + " ranks do not split evenly over " + std::to_string(nodes) +
+                " nodes of parallel.gpus_per_node " + std::to_string(per_node));
+  spec.cluster.nodes.clear();
+  for (int64_t i = 0; i < nodes; ++i) spec.cluster.nodes.push_back(NodeSpec{"slurm-node-" + std::to_string(i), 22, "", world / nodes});
+  return spec;
+}
+
+CommandBuilder slurm_command(const JobSpec& spec, const std::string& slurm_bin) {
+  const int64_t nodes = int64_t(spec.cluster.nodes.size()), per_node = spec.cluster.nodes.front().slots;
+  const SlurmSpec sl = spec.cluster.slurm;
+  const bool gpus = spec.runtime.backend == "cuda";
+  return [=](const NodeContext& c) {
+    std::vector<std::string> argv = {c.bundle_dir + "/resources/slurm/moe-slurm-job", "--job-dir", c.job_dir,
+                                     "--nodes", std::to_string(nodes), "--nproc-per-node", std::to_string(per_node),
+                                     "--master-port", std::to_string(c.master_port), "--job-name", "moe-" + spec.name};
+    if (gpus) argv.insert(argv.end(), {"--gpus-per-node", std::to_string(per_node)});
+    if (!sl.time_limit.empty()) argv.insert(argv.end(), {"--time", sl.time_limit});
+    if (!sl.partition.empty()) argv.insert(argv.end(), {"--partition", sl.partition});
+    if (!sl.account.empty()) argv.insert(argv.end(), {"--account", sl.account});
+    if (!slurm_bin.empty()) argv.insert(argv.end(), {"--slurm-bin", slurm_bin});
+    argv.insert(argv.end(), {"--", c.bundle_dir + "/moe-runtime", "train", c.job_dir + "/spec.json", "--metrics", "-"});
+    return argv;
+  };
+}
+
 ConnectOptions default_run_connect_options() {
   ConnectOptions o;
   // A lost node must fail the run within ~15 s: a round trip every 3 s, 4 s to answer.
@@ -194,6 +224,11 @@ std::unique_ptr<RunSession> RunSession::create(const RunRequest& r, RunCallbacks
   JobSpec spec = r.spec;
   if (here) {
     throw_if_invalid(validate_spec(spec));
+  } else if (r.slurm) {
+    if (r.hosts.size() != 1)
+      throw Error(r.hostfile_name + ": --slurm takes one host, the login node (" + std::to_string(r.hosts.size()) + " listed)");
+    spec = spec_for_slurm(spec);
+    throw_if_invalid(validate_spec(spec));
   } else {
     check_hosts_against_spec(r.hosts, spec, r.hostfile_name);
     spec = spec_for_hosts(spec, r.hosts);
@@ -226,7 +261,7 @@ std::unique_ptr<RunSession> RunSession::create(const RunRequest& r, RunCallbacks
     plan.hosts = r.hosts;
     plan.bundle = r.bundle;
     plan.files = {JobFile{"spec.json", spec_to_json(spec).dump(2) + "\n", 0600}};
-    plan.command = runtime_command();
+    plan.command = r.slurm ? slurm_command(spec, r.slurm_bin) : runtime_command();
     return std::unique_ptr<RunSession>(new RunSession(r.db, row, std::move(plan), true, std::move(callbacks), r.recorder));
   }
   HostEntry localhost;

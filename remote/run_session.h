@@ -42,6 +42,15 @@ std::string new_job_id(int64_t run);
 // argv of moe-runtime on one node (train spec.json --nnodes … --metrics -).
 CommandBuilder runtime_command();
 
+// Slurm (docs/remote.md, "Slurm"): the spec as submitted — ⌈world / gpus_per_node⌉ nodes of equal
+// slots, named slurm-node-i (the allocation decides the hosts). Throws moe::Error when the world
+// does not split evenly over them.
+JobSpec spec_for_slurm(JobSpec spec);
+// argv on the login node: the bundle's resources/slurm/moe-slurm-job, which writes the batch
+// script, submits it, relays node 0's metrics and Slurm's states, and scancels on SIGTERM.
+// `slurm_bin`: a directory put first on the login node's PATH (the tests' Slurm stand-ins).
+CommandBuilder slurm_command(const JobSpec& spec, const std::string& slurm_bin = "");
+
 // The bundle to deploy: `given` (a directory holding an executable moe-runtime) when not empty,
 // else BUILD/runtime-bundle made by `bundle_script` from `runtime_exe` (BUILD/runtime/app/moe-runtime),
 // remade when the runtime is newer. `note` hears "bundling …". Throws moe::Error saying what is missing.
@@ -73,6 +82,9 @@ struct RunRequest {
   std::string checkpoint_dir;      // this machine: "" → <store>-checkpoints/run-<id> when the spec checkpoints
   std::string resume;              // this machine: --resume DIR
   std::string recorder = "moe run";  // this machine: the recording program, named if it dies (run_writers.h)
+  // hosts: one entry, a Slurm login node; the job goes through sbatch/srun there (slurm_command).
+  bool slurm = false;
+  std::string slurm_bin;           // slurm: tests' stand-ins (slurm_command)
 };
 
 struct RunCallbacks {

@@ -1,0 +1,137 @@
+// `moe run --slurm LOGINFILE` end to end: the real moe CLI connects to the sshd fixture's node-a as
+// the login node, deploys the bundle (store_fake_runtime as moe-runtime, and the Slurm driver),
+// and the driver submits through the Slurm stand-ins (slurm-standins/, a test fixture) first on
+// its PATH; the metrics stream comes back over SSH into the store as for `--hosts`.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "remote_fixture.h"
+#include "run_reader.h"
+#include "sqlite_db.h"
+
+namespace moe::remote::test {
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+Result run_moe(const std::vector<std::string>& args, const fs::path& dir) {
+  const fs::path o = dir / "out.txt", e = dir / "err.txt";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fo = ::open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int fe = ::open(e.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fo, 1);
+    ::dup2(fe, 2);
+    std::vector<char*> argv = {const_cast<char*>(MOE_CLI)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(MOE_CLI, argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(o), read_file(e)};
+}
+
+class SlurmRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tmp_ = temp_dir("slurm-run");
+    db_ = (tmp_ / "runs.sqlite").string();
+    known_hosts_ = (tmp_ / "known_hosts").string();
+    write_file(known_hosts_, known_hosts_line(0) + known_hosts_line(1));
+    bundle_ = tmp_ / "bundle";
+    fs::create_directories(bundle_ / "resources" / "slurm");
+    fs::copy_file(STORE_FAKE_RUNTIME, bundle_ / "moe-runtime");
+    fs::copy_file(MOE_SLURM_DRIVER, bundle_ / "resources" / "slurm" / "moe-slurm-job");
+    login_ = (tmp_ / "login.txt").string();
+    write_file(login_, "127.0.0.1 slots=1 port=2222 key=" + (fixture_dir() / "client_key").string() + "  # the login node\n");
+  }
+  void TearDown() override { fs::remove_all(tmp_); }
+  std::vector<std::string> moe_run(const std::string& loginfile, const std::vector<std::string>& extra) const {
+    std::vector<std::string> a = {"run", MOE_TINY_SPEC, "--db", db_, "--slurm", loginfile, "--slurm-bin", MOE_SLURM_STANDINS,
+                                  "--known-hosts", known_hosts_, "--bundle", bundle_.string(), "--master-port", "29657",
+                                  "--set", "parallel.ep=2", "--set", "parallel.gpus_per_node=1", "--set", "train.steps=3"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  size_t runs() const {
+    if (!fs::exists(db_)) return 0;
+    return store::RunReader(db_).list_runs().size();
+  }
+  fs::path tmp_, bundle_;
+  std::string db_, known_hosts_, login_;
+};
+
+}  // namespace
+
+TEST_F(SlurmRun, SubmitsThroughTheLoginNodeAndRecordsTheStream) {
+  const Result r = run_moe(moe_run(login_, {"--set", "cluster.slurm.partition=debug", "--set", "cluster.slurm.account=moe-lab",
+                                            "--set", "cluster.slurm.time_limit=0-01:30:00"}),
+                           tmp_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("on 1 Slurm login node"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("slurm: submitted batch job"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ended COMPLETED"), std::string::npos) << r.err;
+  const int64_t run = std::stoll(r.out);
+  store::RunReader reader(db_);
+  const store::RunInfo info = reader.run(run);
+  EXPECT_EQ(info.status, "completed") << info.end_reason;
+  EXPECT_EQ(info.n_steps, 3);
+  // The spec as submitted: two Slurm nodes of one rank (ep 2, one GPU a node).
+  const auto spec = nlohmann::json::parse(reader.spec_json(run));
+  ASSERT_EQ(spec["cluster"]["nodes"].size(), 2u);
+  EXPECT_EQ(spec["cluster"]["nodes"][0]["host"], "slurm-node-0");
+  // On the login node: the batch script as sbatch got it, and the Slurm job id.
+  std::string job;
+  {
+    store::Db db(db_, store::Db::Mode::read_only);
+    store::Stmt q(db, "SELECT job_id FROM remote_runs WHERE run_id = ?1");
+    q.bind(1, run);
+    ASSERT_TRUE(q.step());
+    job = q.col_text(0);
+  }
+  const fs::path jd = node_home(0) / ".moe-studio" / "jobs" / job / "node-0";
+  const std::string batch = read_file(jd / "batch.sh");
+  for (const char* line : {"#SBATCH --nodes=2\n", "#SBATCH --partition=debug\n", "#SBATCH --account=moe-lab\n",
+                           "#SBATCH --time=0-01:30:00\n", "#SBATCH --job-name=moe-tiny-cpu\n"})
+    EXPECT_NE(batch.find(line), std::string::npos) << line << batch;
+  EXPECT_EQ(batch.find("--gpus-per-node"), std::string::npos) << "a CPU job asks for no GPU";
+  EXPECT_FALSE(read_file(jd / "slurm_job_id").empty());
+}
+
+TEST_F(SlurmRun, BadInputIsRefusedBeforeAnythingIsRecorded) {
+  // Two hosts: --slurm names one login node.
+  const std::string two = (tmp_ / "two.txt").string();
+  write_file(two, read_file(login_) + "127.0.0.1 slots=1 port=2223 key=" + (fixture_dir() / "client_key").string() + "\n");
+  Result r = run_moe(moe_run(two, {}), tmp_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--slurm takes one host, the login node (2 listed)"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // A partition that would add a #SBATCH line.
+  r = run_moe(moe_run(login_, {"--set", "cluster.slurm.partition=a\n#SBATCH --uid=0"}), tmp_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("cluster.slurm.partition"), std::string::npos) << r.err;
+  r = run_moe(moe_run(login_, {"--set", "cluster.slurm.time_limit=90 minutes"}), tmp_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("cluster.slurm.time_limit"), std::string::npos) << r.err;
+  // --hosts and --slurm together.
+  std::vector<std::string> both = moe_run(login_, {"--hosts", login_});
+  r = run_moe(both, tmp_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(runs(), 0u) << "nothing recorded";
+}
+
+}  // namespace moe::remote::test
