@@ -1,9 +1,9 @@
 // A spec as Megatron-Core's pretrain_gpt.py command line (engine_export.h). The flag names, types
 // and choices are those of Megatron-LM's megatron/training/arguments.py at the version named in
 // kMegatronVersion (docs/engine-export.md cites the lines).
-#include <cstdint>
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <sstream>
 #include <string>
