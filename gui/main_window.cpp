@@ -300,7 +300,8 @@ void MainWindow::handleRun() {
   RunLauncher::Launch l;
   l.spec = model_->spec();
   l.db_path = store_path_;
-  if (run_->where() == RunWorkspace::Where::hosts) {
+  if (run_->where() != RunWorkspace::Where::local) {
+    l.slurm = run_->where() == RunWorkspace::Where::slurm;
     l.hosts = hosts_->hosts(&why);
     if (l.hosts.empty() && why.isEmpty()) why = "no hosts: add them in the Hosts panel";
     l.hostfile_text = hosts_->hostfileText();

@@ -11,7 +11,9 @@
 #include <mutex>
 #include <thread>
 
+#include "error.h"
 #include "run_session.h"
+#include "spec_validation.h"
 
 namespace moe::gui {
 
@@ -140,7 +142,14 @@ QString RunLauncher::start(const Launch& launch) {
     if (launch.hosts.empty()) {
       req.runtime = remote::find_runtime();
     } else {
-      remote::check_hosts_against_spec(launch.hosts, launch.spec, "Hosts panel");
+      if (launch.slurm) {
+        if (launch.hosts.size() != 1) throw Error("Slurm: the Hosts panel must list one host, the login node");
+        throw_if_invalid(validate_spec(remote::spec_for_slurm(launch.spec)));
+        req.slurm = true;
+        req.slurm_bin = qEnvironmentVariable("MOE_SLURM_BIN").toStdString();  // tests: the Slurm stand-ins
+      } else {
+        remote::check_hosts_against_spec(launch.hosts, launch.spec, "Hosts panel");
+      }
       req.hosts = launch.hosts;
       req.hostfile_text = launch.hostfile_text.toStdString();
       req.hostfile_name = "Hosts panel";
@@ -154,6 +163,7 @@ QString RunLauncher::start(const Launch& launch) {
   w->owner = this;
   watch_ = w;
   QString command = launch.hosts.empty() ? QString("on this machine: %1").arg(QString::fromStdString(req.runtime.string()))
+                    : launch.slurm       ? QString("Slurm run through the login node ")
                                          : QString("remote run on %1 node(s): ").arg(launch.hosts.size());
   for (const auto& h : launch.hosts) command += QString::fromStdString(h.label()) + " ";
   begin(command, !launch.hosts.empty());

@@ -34,6 +34,7 @@ class RunLauncher : public QObject {
     remote::ConnectOptions connect;        // hosts
     QString bundle;                        // hosts; empty: $MOE_BUNDLE, else the build tree's runtime bundle
     int master_port = 29500;               // hosts
+    bool slurm = false;                    // hosts: one entry, a Slurm login node (moe run --slurm)
   };
   // Records the run and starts it. Returns "" or why it could not start; bundling, deploy, launch
   // happen on the watcher thread (the first lines tell the progress).

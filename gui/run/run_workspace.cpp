@@ -41,7 +41,9 @@ RunWorkspace::RunWorkspace(RunLauncher* launcher, QWidget* parent) : QWidget(par
   where_->setObjectName("runWhere");
   where_->addItem(style()->standardIcon(QStyle::SP_ComputerIcon), "This machine");
   where_->addItem(style()->standardIcon(QStyle::SP_DriveNetIcon), "Hosts (Hosts panel)");
-  where_->setToolTip("Where the run goes: local processes, or the nodes of the Hosts panel over SSH");
+  where_->addItem(style()->standardIcon(QStyle::SP_DriveNetIcon), "Slurm (login node: the Hosts panel's host)");
+  where_->setToolTip("Where the run goes: local processes, the nodes of the Hosts panel over SSH, or a Slurm "
+                     "cluster through its login node (sbatch/srun; cluster.slurm in the design)");
   row->addWidget(where_);
   row->addWidget(run_);
   row->addWidget(stop_);
@@ -91,9 +93,12 @@ void RunWorkspace::setHostsSummary(const QString& summary, bool valid) {
   updateRunButton();
 }
 
-RunWorkspace::Where RunWorkspace::where() const { return where_->currentIndex() == 1 ? Where::hosts : Where::local; }
+RunWorkspace::Where RunWorkspace::where() const {
+  const int i = where_->currentIndex();
+  return i == 1 ? Where::hosts : i == 2 ? Where::slurm : Where::local;
+}
 
-void RunWorkspace::setWhere(Where w) { where_->setCurrentIndex(w == Where::hosts ? 1 : 0); }
+void RunWorkspace::setWhere(Where w) { where_->setCurrentIndex(w == Where::hosts ? 1 : w == Where::slurm ? 2 : 0); }
 
 void RunWorkspace::updateRunButton() {
   QString why;
@@ -101,7 +106,7 @@ void RunWorkspace::updateRunButton() {
   else if (where() == Where::local && spec_nodes_ > 1)
     why = QString("The design's cluster.nodes lists %1 nodes: a local run would put every rank on this machine. "
                   "Choose \"Hosts\" to run on the nodes of the Hosts panel.").arg(spec_nodes_);
-  else if (where() == Where::hosts && !hosts_valid_)
+  else if (where() != Where::local && !hosts_valid_)
     why = "The Hosts panel cannot be used: " + (hosts_summary_.isEmpty() ? QString("no hosts") : hosts_summary_);
   const bool ok = why.isEmpty();
   run_->setEnabled(ok && !launcher_->isRunning());
@@ -115,6 +120,11 @@ void RunWorkspace::updateRunButton() {
   } else if (where() == Where::hosts) {
     where_note_->setText("On the hosts: " + hosts_summary_ + " · the runtime bundle is deployed once per node "
                          "(content-hashed), per-node output is prefixed with the host, Stop cancels every node.");
+    where_note_->setStyleSheet({});
+  } else if (where() == Where::slurm) {
+    where_note_->setText("Through the Slurm login node " + hosts_summary_ + " · the bundle is deployed there, the job "
+                         "is submitted with sbatch (cluster.slurm: partition, account, time limit), Slurm's states "
+                         "appear below, Stop runs scancel (docs/remote.md, \"Slurm\").");
     where_note_->setStyleSheet({});
   } else {
     where_note_->clear();

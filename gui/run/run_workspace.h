@@ -21,7 +21,7 @@ class RunWorkspace : public QWidget {
  public:
   RunWorkspace(RunLauncher* launcher, QWidget* parent = nullptr);
 
-  enum class Where { local, hosts };
+  enum class Where { local, hosts, slurm };  // slurm: the Hosts panel's one host is a login node
   void setRunEnabled(bool enabled, const QString& why_not = {});
   // cluster.nodes of the design: more than one node cannot run locally.
   void setSpecNodes(int nodes);

@@ -450,3 +450,26 @@ TEST(HeatColumns, FoldsStepsIntoBoundedColumnsKeepingTheMeans) {
     ASSERT_DOUBLE_EQ(big.value(c, 0), sum / double(n)) << "column " << c;
   }
 }
+
+// Run ▸ where: Slurm takes the Hosts panel's one host as the login node; anything else is refused
+// before a run is recorded, with the reason (the end-to-end Slurm path: tests/remote/slurm_run_test.cpp).
+TEST(RunWhere, SlurmNeedsOneLoginNodeAndAValidSlurmDesign) {
+  Studio s;
+  s.window->loadPreset("tiny-cpu");
+  s.window->runWorkspace()->setWhere(RunWorkspace::Where::slurm);
+  EXPECT_EQ(s.window->runWorkspace()->where(), RunWorkspace::Where::slurm);
+  remote::HostEntry a, b;
+  a.host = "login-a";
+  b.host = "login-b";
+  RunLauncher::Launch l;
+  l.spec = s.window->specModel()->spec();
+  l.db_path = s.dir.filePath("runs.sqlite");
+  l.slurm = true;
+  l.hosts = {a, b};
+  EXPECT_EQ(s.window->launcher()->start(l), "Slurm: the Hosts panel must list one host, the login node");
+  l.hosts = {a};
+  l.spec.cluster.slurm.partition = "gpu\n#SBATCH --uid=0";
+  EXPECT_TRUE(s.window->launcher()->start(l).contains("cluster.slurm.partition"));
+  EXPECT_FALSE(s.window->launcher()->isRunning());
+  EXPECT_FALSE(QFileInfo::exists(l.db_path)) << "nothing recorded";
+}
