@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,12 +25,14 @@
 namespace moe::remote::test {
 namespace {
 
+using namespace std::chrono_literals;
+
 struct Result {
   int code = -1;
   std::string out, err;
 };
 
-Result run_moe(const std::vector<std::string>& args, const fs::path& dir) {
+pid_t spawn_moe(const std::vector<std::string>& args, const fs::path& dir) {
   const fs::path o = dir / "out.txt", e = dir / "err.txt";
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -40,9 +46,44 @@ Result run_moe(const std::vector<std::string>& args, const fs::path& dir) {
     ::execv(MOE_CLI, argv.data());
     _exit(127);
   }
+  return pid;
+}
+
+Result wait_moe(pid_t pid, const fs::path& dir) {
   int status = 0;
   ::waitpid(pid, &status, 0);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(o), read_file(e)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(dir / "out.txt"),
+          read_file(dir / "err.txt")};
+}
+
+Result run_moe(const std::vector<std::string>& args, const fs::path& dir) { return wait_moe(spawn_moe(args, dir), dir); }
+
+std::string job_of(const std::string& db_path, int64_t run) {
+  store::Db db(db_path, store::Db::Mode::read_only);
+  store::Stmt q(db, "SELECT job_id FROM remote_runs WHERE run_id = ?1");
+  q.bind(1, run);
+  return q.step() ? q.col_text(0) : "";
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+// Steps of run 1 stored so far (the store is read while moe writes it).
+int64_t stored_steps(const std::string& db) {
+  if (!fs::exists(db)) return 0;
+  try {
+    store::RunReader reader(db);
+    const auto runs = reader.list_runs();
+    return runs.empty() ? 0 : runs.front().n_steps;
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 class SlurmRun : public ::testing::Test {
@@ -54,7 +95,10 @@ class SlurmRun : public ::testing::Test {
     write_file(known_hosts_, known_hosts_line(0) + known_hosts_line(1));
     bundle_ = tmp_ / "bundle";
     fs::create_directories(bundle_ / "resources" / "slurm");
-    fs::copy_file(STORE_FAKE_RUNTIME, bundle_ / "moe-runtime");
+    // The nodes' runtime: store_fake_runtime at 20 ms a step (its pace comes from the environment,
+    // which srun passes on but SSH does not, hence the script).
+    write_file(bundle_ / "moe-runtime", std::string("#!/bin/sh\nFAKE_STEP_MS=20 exec '") + STORE_FAKE_RUNTIME + "' \"$@\"\n");
+    fs::permissions(bundle_ / "moe-runtime", fs::perms::owner_all);
     fs::copy_file(MOE_SLURM_DRIVER, bundle_ / "resources" / "slurm" / "moe-slurm-job");
     login_ = (tmp_ / "login.txt").string();
     write_file(login_, "127.0.0.1 slots=1 port=2222 key=" + (fixture_dir() / "client_key").string() + "  # the login node\n");
@@ -95,14 +139,8 @@ TEST_F(SlurmRun, SubmitsThroughTheLoginNodeAndRecordsTheStream) {
   ASSERT_EQ(spec["cluster"]["nodes"].size(), 2u);
   EXPECT_EQ(spec["cluster"]["nodes"][0]["host"], "slurm-node-0");
   // On the login node: the batch script as sbatch got it, and the Slurm job id.
-  std::string job;
-  {
-    store::Db db(db_, store::Db::Mode::read_only);
-    store::Stmt q(db, "SELECT job_id FROM remote_runs WHERE run_id = ?1");
-    q.bind(1, run);
-    ASSERT_TRUE(q.step());
-    job = q.col_text(0);
-  }
+  const std::string job = job_of(db_, run);
+  ASSERT_FALSE(job.empty());
   const fs::path jd = node_home(0) / ".moe-studio" / "jobs" / job / "node-0";
   const std::string batch = read_file(jd / "batch.sh");
   for (const char* line : {"#SBATCH --nodes=2\n", "#SBATCH --partition=debug\n", "#SBATCH --account=moe-lab\n",
@@ -110,6 +148,40 @@ TEST_F(SlurmRun, SubmitsThroughTheLoginNodeAndRecordsTheStream) {
     EXPECT_NE(batch.find(line), std::string::npos) << line << batch;
   EXPECT_EQ(batch.find("--gpus-per-node"), std::string::npos) << "a CPU job asks for no GPU";
   EXPECT_FALSE(read_file(jd / "slurm_job_id").empty());
+}
+
+TEST_F(SlurmRun, CtrlCScancelsTheJobAndRecordsItCancelled) {
+  const pid_t moe = spawn_moe(moe_run(login_, {"--set", "train.steps=100000"}), tmp_);
+  ASSERT_TRUE(wait_until([&] { return stored_steps(db_) >= 5; }, 60s)) << read_file(tmp_ / "err.txt");
+  ::kill(moe, SIGINT);
+  const Result r = wait_moe(moe, tmp_);
+  EXPECT_EQ(r.code, 130) << r.err;
+  const store::RunInfo info = store::RunReader(db_).list_runs().front();
+  EXPECT_EQ(info.status, "cancelled") << info.end_reason;
+  // Slurm saw the cancel, and nothing of the job is left on the "nodes": no process whose command
+  // line names the job (the driver, task.sh and the runtimes all do, through its directory).
+  EXPECT_NE(r.err.find("ended CANCELLED"), std::string::npos) << r.err;
+  const std::string job = job_of(db_, info.id);
+  ASSERT_FALSE(job.empty());
+  // "[r]un-…": a pattern that does not match the shell running pgrep, whose command line holds it.
+  const std::string pattern = "'[" + job.substr(0, 1) + "]" + job.substr(1) + "'";
+  EXPECT_TRUE(wait_until([&] { return std::system(("pgrep -f " + pattern + " > /dev/null").c_str()) != 0; }, 10s))
+      << "a process of job " << job << " outlived the cancel:\n"
+      << (std::system(("pgrep -af " + pattern + " > '" + (tmp_ / "left.txt").string() + "'").c_str()), read_file(tmp_ / "left.txt"));
+}
+
+TEST_F(SlurmRun, AttachFollowsTheJobAfterTheClientIsKilled) {
+  const pid_t moe = spawn_moe(moe_run(login_, {"--set", "train.steps=150"}), tmp_);
+  ASSERT_TRUE(wait_until([&] { return stored_steps(db_) >= 5; }, 60s)) << read_file(tmp_ / "err.txt");
+  ::kill(moe, SIGKILL);
+  wait_moe(moe, tmp_);
+  const int64_t run = store::RunReader(db_).list_runs().front().id;
+  const Result r = run_moe({"run", "--attach", std::to_string(run), "--db", db_, "--known-hosts", known_hosts_}, tmp_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const store::RunInfo info = store::RunReader(db_).run(run);
+  EXPECT_EQ(info.status, "completed") << info.end_reason;
+  EXPECT_EQ(info.n_steps, 150) << "every step once";
+  EXPECT_EQ(info.malformed_lines, 0);
 }
 
 TEST_F(SlurmRun, BadInputIsRefusedBeforeAnythingIsRecorded) {
