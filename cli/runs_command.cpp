@@ -1,4 +1,4 @@
-// `moe runs list|show|export|compare|delete|tag|import --db FILE …`: the recorded runs of a run
+// `moe runs list|show|export|compare|delete|tag|import|prune|vacuum --db FILE …`: the recorded runs of a run
 // store (core/store). Reads go through RunReader, edits through RunStore, import through Ingestor.
 #include <fcntl.h>
 #include <unistd.h>
@@ -24,6 +24,7 @@
 #include "run_store.h"
 #include "run_writers.h"
 #include "store_export.h"
+#include "store_prune.h"
 
 namespace moe::cli {
 
@@ -36,16 +37,20 @@ using store::RunReader;
 const char* kUsage =
     "usage: moe runs list --db FILE [--json]\n"
     "       moe runs show RUN --db FILE\n"
-    "       moe runs export RUN --db FILE --format jsonl|csv [--table steps|expert_load|a2a|events] [-o FILE]\n"
+    "       moe runs export RUN --db FILE --format jsonl|csv [--table steps|expert_load|a2a|a2a_steps|events] [-o FILE]\n"
     "       moe runs compare RUN RUN… --db FILE [--metric loss] [--points N]\n"
     "       moe runs delete RUN… --db FILE\n"
     "       moe runs tag RUN TAG… --db FILE [--remove]\n"
-    "       moe runs import FILE|- --db FILE [--format auto|stream|tensorboard|megatron-log] [--name NAME] [--tag TAG]…\n\n"
+    "       moe runs import FILE|- --db FILE [--format auto|stream|tensorboard|megatron-log] [--name NAME] [--tag TAG]…\n"
+    "       moe runs prune [RUN…] --db FILE [--keep-last N] [--dry-run]\n"
+    "       moe runs vacuum --db FILE [--dry-run]\n\n"
     "RUN is a run id or a run name (the newest run of that name). `export --format jsonl` writes the\n"
     "metrics stream back (docs/architecture.md 3.3); `import` records a stream made elsewhere (a cluster\n"
     "job's stdout), or another engine's run: a TensorBoard event file (Megatron-LM, DeepSpeed,\n"
     "torch.utils.tensorboard) or a Megatron-LM training log, recognised by content with --format auto\n"
-    "(docs/run-store.md). Exit status: 0 success, 1 a failure (one line on stderr), 2 usage.\n";
+    "(docs/run-store.md). `prune` drops finished runs' per-rank all-to-all records older than the last N\n"
+    "steps (default 0; every step's per-rank sums stay); `vacuum` gives the freed pages back to the disk.\n"
+    "Exit status: 0 success, 1 a failure (one line on stderr), 2 usage.\n";
 
 std::string num_or_dash(double v, int decimals) { return std::isnan(v) ? "-" : fmt_fixed(v, decimals); }
 
@@ -350,16 +355,56 @@ int import(const Args& args) {
   return 0;
 }
 
+std::string mb(int64_t bytes) { return fmt_fixed(static_cast<double>(bytes) / 1e6, 1) + " MB"; }
+
+int prune(const Args& args) {
+  const std::string db = db_of(args);
+  std::vector<int64_t> ids;
+  {
+    RunReader reader(db);
+    for (size_t i = 1; i < args.positionals().size(); ++i) ids.push_back(reader.find_run(args.positionals()[i]));
+  }
+  const std::string keep_text = args.value("--keep-last", "0");
+  int64_t keep = -1;
+  try {
+    size_t used = 0;
+    keep = std::stoll(keep_text, &used);
+    if (used != keep_text.size()) keep = -1;
+  } catch (const std::exception&) {
+  }
+  if (keep < 0) throw UsageError{"--keep-last: '" + keep_text + "' is not a number of steps (0 or more)"};
+  const bool dry = args.flag("--dry-run");
+  store::RunStore st(db);
+  const store::PruneReport r = store::prune_a2a_detail(st, ids, keep, dry);
+  for (int64_t id : r.skipped_running)
+    std::fprintf(stderr, "moe runs prune: run %lld has not ended: left alone\n", static_cast<long long>(id));
+  std::printf("%s%lld finished run(s): %lld per-rank a2a record(s), %s freed in the file%s\n",
+              dry ? "dry run: " : "", static_cast<long long>(r.runs), static_cast<long long>(r.rows),
+              mb(r.freed_bytes).c_str(), dry ? " (nothing changed)" : "; `moe runs vacuum` gives it back to the disk");
+  return 0;
+}
+
+int vacuum(const Args& args) {
+  const std::string db = db_of(args);
+  store::RunStore st(db);
+  const bool dry = args.flag("--dry-run");
+  const store::VacuumReport r = store::vacuum_store(st, dry);
+  std::printf("%s%s: %s -> %s\n", dry ? "dry run: " : "", display_text(db).c_str(), mb(r.bytes_before).c_str(),
+              mb(r.bytes_after).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_runs(const std::vector<std::string>& argv) {
-  Args args("runs", argv, {"--json", "--remove"},
-            {"--db", "--format", "--table", "--output", "--name", "--tag", "--metric", "--points"}, {{"-o", "--output"}});
+  Args args("runs", argv, {"--json", "--remove", "--dry-run"},
+            {"--db", "--format", "--table", "--output", "--name", "--tag", "--metric", "--points", "--keep-last"},
+            {{"-o", "--output"}});
   if (args.help()) {
     std::printf("%s", kUsage);
     return 0;
   }
-  if (args.positionals().empty()) throw UsageError{"which? list, show, export, compare, delete, tag or import"};
+  if (args.positionals().empty()) throw UsageError{"which? list, show, export, compare, delete, tag, import, prune or vacuum"};
   const std::string sub = args.positionals()[0];
   if (sub == "list") return list(args);
   if (sub == "show") return show(args);
@@ -368,7 +413,9 @@ int cmd_runs(const std::vector<std::string>& argv) {
   if (sub == "delete") return delete_runs(args);
   if (sub == "tag") return tag(args);
   if (sub == "import") return import(args);
-  throw UsageError{"unknown subcommand '" + sub + "' (list, show, export, compare, delete, tag, import)"};
+  if (sub == "prune") return prune(args);
+  if (sub == "vacuum") return vacuum(args);
+  throw UsageError{"unknown subcommand '" + sub + "' (list, show, export, compare, delete, tag, import, prune, vacuum)"};
 }
 
 }  // namespace moe::cli

@@ -1,11 +1,13 @@
-// Run store benchmark (issue 5's targets), printing a table:
+// Run store benchmark (issues 5 and 16), printing a table with the load average beside each figure:
 //  1. ingest of a 64-layer × 256-expert stream through the real path (JSON text → Ingestor →
 //     SQLite), in metric values per second (each expert count is a value; drops not counted);
-//  2. database size per step of that stream, extrapolated to 100,000 steps;
-//  3. heatmap: one layer, 256 experts × 100,000 steps into 1,000 buckets;
-//  4. aligned, downsampled loss series of 10 runs × 100,000 steps into 1,000 buckets.
+//  2. database size of a long run of that stream (--size-steps, default 20,000, generated step by
+//     step as it is fed), per table and extrapolated to 100,000 steps;
+//  3. heatmap: one layer, 256 experts × 100,000 steps into 1,000 buckets, and 1% windows of it;
+//  4. aligned, downsampled loss series of 10 runs × 100,000 steps into 1,000 buckets, and 1% windows.
 // The query databases are filled with RunStore::write_batch (the ingestor's own write call) to skip
-// generating gigabytes of JSON. usage: store_bench [--ingest-steps N] [--dir DIR]
+// generating gigabytes of JSON.
+// usage: store_bench [--ingest-steps N] [--size-steps N] [--dir DIR] [--keep 1]
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +48,22 @@ double thread_cpu_s() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+std::string load_average() {
+  double l[3] = {0, 0, 0};
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) != 3) l[0] = -1;
+    std::fclose(f);
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", l[0]);
+  return buf;
+}
+
+// One line of the table: measure, value, target, and the 1-minute load average when it was taken.
+void row(const char* label, double value, const char* target, int decimals = 1) {
+  std::printf("%-60s %14.*f %10s %6s\n", label, decimals, value, target, load_average().c_str());
+}
+
 double median_ms(const std::vector<double>& v) {
   std::vector<double> s = v;
   std::sort(s.begin(), s.end());
@@ -55,25 +73,27 @@ double median_ms(const std::vector<double>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t ingest_steps = 300;
+  int64_t ingest_steps = 300, size_steps = 20000;
   bool keep = false;
   std::string dir = (fs::temp_directory_path() / ("moe-store-bench-" + std::to_string(::getpid()))).string();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--ingest-steps") ingest_steps = std::atoll(argv[i + 1]);
+    else if (a == "--size-steps") size_steps = std::atoll(argv[i + 1]);
     else if (a == "--dir") dir = argv[i + 1];
     else if (a == "--keep") keep = std::string(argv[i + 1]) == "1";
   }
   fs::create_directories(dir);
   const int64_t kLayers = 64, kExperts = 256, kSteps = 100000, kBuckets = 1000, kRuns = 10;
   std::printf("run store benchmark (dir %s)\n\n", dir.c_str());
-  std::printf("%-58s %14s %12s\n", "measure", "value", "target");
+  std::printf("%-60s %14s %10s %6s\n", "measure", "value", "target", "load");
 
-  // 1 + 2: ingest through the real path.
+  // 1: ingest through the real path, the stream generated beforehand.
+  const SyntheticShape big{.steps = ingest_steps, .layers = kLayers, .experts = kExperts, .ranks = 8, .tokens = 8192};
   {
     const std::string db = dir + "/ingest.sqlite";
     fs::remove(db);
-    SyntheticShape shape{.steps = ingest_steps, .layers = kLayers, .experts = kExperts, .ranks = 8, .tokens = 8192};
+    SyntheticShape shape = big;
     std::vector<std::string> pieces;  // the stream as it would arrive: one step at a time
     pieces.push_back(synthetic_run_start(shape));
     size_t bytes = pieces[0].size();
@@ -93,29 +113,56 @@ int main(int argc, char** argv) {
     IngestResult r = ing.finish();
     double secs = seconds_since(t0);
     double values = static_cast<double>(ingest_steps * kLayers * kExperts);
-    std::printf("%-58s %14.0f %12s\n", "ingest: expert-count values/s (64 layers x 256 experts)", values / secs,
-                ">= 500000");
-    std::printf("%-58s %14.1f %12s\n", "ingest: stream MB/s (JSON incl. a2a for 8 ranks)", bytes / secs / 1e6, "");
-    std::printf("%-58s %14.0f %12s\n", "ingest: steps/s", ingest_steps / secs, "");
+    row("ingest: expert-count values/s (64 layers x 256 experts)", values / secs, ">= 1000000", 0);
+    row("ingest: stream MB/s (JSON incl. a2a for 8 ranks)", bytes / secs / 1e6, "");
+    row("ingest: steps/s", ingest_steps / secs, "", 0);
+    if (r.malformed != 0 || r.status != "completed") std::printf("!! ingest problem: status %s\n", r.status.c_str());
+  }
+
+  // 2: size of a long run, fed step by step as it is generated (a 20,000-step stream is ~3 GB of
+  // text); the rate here includes generating it.
+  if (size_steps > 0) {
+    const std::string db = dir + "/size.sqlite";
+    fs::remove(db);
+    SyntheticShape shape = big;
+    shape.steps = size_steps;
+    int64_t run;
+    {
+      RunStore store(db);
+      run = store.create_run("");
+    }
+    auto t0 = Clock::now();
+    IngestResult r;
+    {
+      Ingestor ing(db, run);
+      ing.feed(synthetic_run_start(shape));
+      for (int64_t s = 1; s <= shape.steps; ++s) ing.feed(synthetic_step(shape, s));
+      ing.feed(synthetic_run_end(shape));
+      r = ing.finish();
+    }
+    const double secs = seconds_since(t0);
     if (r.malformed != 0 || r.status != "completed") std::printf("!! ingest problem: status %s\n", r.status.c_str());
     {
       RunStore store(db);  // checkpoint the WAL so the main file holds everything
       store.db().exec("PRAGMA wal_checkpoint(TRUNCATE)", "checkpointing");
     }
-    double per_step = static_cast<double>(file_bytes(db)) / ingest_steps;
+    const double per_step = static_cast<double>(file_bytes(db)) / size_steps;
+    std::string label = "size run: " + std::to_string(size_steps) + " steps ingested, values/s incl. generating";
+    row(label.c_str(), static_cast<double>(size_steps * kLayers * kExperts) / secs, "", 0);
     try {  // bytes per table, when SQLite was built with the dbstat table (Debian's is)
       Db d(db, Db::Mode::read_only);
-      Stmt st(d, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 4");
+      Stmt st(d, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 6");
       while (st.step()) {
-        std::string label = "db size: bytes per step in table " + st.col_text(0);
-        std::printf("%-58s %14.0f %12s\n", label.c_str(), st.col_double(1) / ingest_steps, "");
+        std::string l = "db size: bytes per step in " + st.col_text(0);
+        row(l.c_str(), st.col_double(1) / size_steps, "", 0);
       }
     } catch (const std::exception&) {
     }
-    std::printf("%-58s %14.0f %12s\n", "db size: bytes per step (64 x 256 loads, 8-rank a2a)", per_step, "");
-    std::printf("%-58s %14.2f %12s\n", "db size: GB for 100,000 steps (extrapolated)", per_step * kSteps / 1e9, "");
-    std::printf("%-58s %14.1f %12s\n", "db size: bytes per expert count (loads+drops+a2a+steps)",
-                per_step / (kLayers * kExperts), "");
+    row("db size: bytes per step, whole file (64 x 256 loads, 8-rank a2a)", per_step, "", 0);
+    row("db size: bytes per expert count (everything)", per_step / (kLayers * kExperts), "", 2);
+    label = "db size: whole file after " + std::to_string(size_steps) + " steps (GB)";
+    row(label.c_str(), static_cast<double>(file_bytes(db)) / 1e9, "", 3);
+    row("db size: GB for 100,000 steps (that file's bytes/step x 100,000)", per_step * kSteps / 1e9, "<= 1.0", 3);
   }
 
   // 3: heatmap over one layer of 100,000 steps.
@@ -152,12 +199,21 @@ int main(int argc, char** argv) {
       cpu.push_back(thread_cpu_s() - c0);
       times.push_back(seconds_since(q0));
     }
-    std::printf("%-58s %14.1f %12s\n", "heatmap 256 experts x 100,000 steps -> 1,000 buckets (ms)", median_ms(times),
-                "<= 50");
-    std::printf("%-58s %14.1f %12s\n", "  CPU time of the query thread (ms, median)", median_ms(cpu), "");
-    std::printf("%-58s %14.1f %12s\n", "  first (cold) query (ms)", times[0] * 1000.0, "");
-    std::printf("%-58s %14.1f %12s\n", "  (fill: 100,000 rows written in s)", fill, "");
+    row("heatmap 256 experts x 100,000 steps -> 1,000 buckets (ms)", median_ms(times), "<= 20");
+    row("  CPU time of the query thread (ms, median)", median_ms(cpu), "");
+    row("  first (cold) query (ms)", times[0] * 1000.0, "");
+    row("  (fill: 100,000 rows written in s)", fill, "");
     if (h.n_experts != kExperts || h.n_buckets != kBuckets) std::printf("!! heatmap shape wrong\n");
+    // Zoom: 1% windows (1,000 steps into 1,000 buckets) at 15 places, the slowest and the median.
+    std::vector<double> zoom;
+    for (int i = 0; i < 15; ++i) {
+      const int64_t first = 1 + (i * 6571) % (kSteps - 1000);
+      auto q0 = Clock::now();
+      h = reader.expert_heatmap(run, 0, first, first + 999, kBuckets);
+      zoom.push_back(seconds_since(q0));
+    }
+    row("heatmap zoom: any 1% window -> 1,000 buckets, median (ms)", median_ms(zoom), "<= 20");
+    row("heatmap zoom: slowest of 15 windows (ms)", *std::max_element(zoom.begin(), zoom.end()) * 1000.0, "<= 20");
   }
 
   // 4: aligned series over 10 runs.
@@ -201,17 +257,25 @@ int main(int argc, char** argv) {
       cpu.push_back(thread_cpu_s() - c0);
       times.push_back(seconds_since(q0));
     }
-    std::printf("%-58s %14.1f %12s\n", "aligned loss series 10 runs x 100,000 steps -> 1,000 (ms)", median_ms(times),
-                "<= 200");
-    std::printf("%-58s %14.1f %12s\n", "  CPU time of the query thread (ms, median)", median_ms(cpu), "");
-    std::printf("%-58s %14.1f %12s\n", "  first query (ms)", times[0] * 1000.0, "");
+    row("aligned loss series 10 runs x 100,000 steps -> 1,000 (ms)", median_ms(times), "<= 50");
+    row("  CPU time of the query thread (ms, median)", median_ms(cpu), "");
+    row("  first query (ms)", times[0] * 1000.0, "");
+    std::vector<double> zoom;
+    for (int i = 0; i < 15; ++i) {
+      const int64_t first = 1 + (i * 6571) % (kSteps - 1000);
+      auto q0 = Clock::now();
+      (void)reader.aligned_series(runs, Metric::loss, first, first + 999, kBuckets);
+      zoom.push_back(seconds_since(q0));
+    }
+    row("aligned loss zoom: any 1% window of 10 runs, median (ms)", median_ms(zoom), "<= 20");
+    row("aligned loss zoom: slowest of 15 windows (ms)", *std::max_element(zoom.begin(), zoom.end()) * 1000.0, "<= 20");
     std::vector<double> list_times;
     for (int i = 0; i < 5; ++i) {
       auto q0 = Clock::now();
       reader.list_runs();
       list_times.push_back(seconds_since(q0));
     }
-    std::printf("%-58s %14.2f %12s\n", "list runs with summaries (ms)", median_ms(list_times), "");
+    row("list runs with summaries (ms)", median_ms(list_times), "", 2);
     if (a.last.size() != static_cast<size_t>(kRuns) || a.bucket_first_step.size() != static_cast<size_t>(kBuckets)) {
       std::printf("!! aligned series shape wrong\n");
     }

@@ -1,9 +1,12 @@
 #pragma once
 // Compact blobs for the per-expert and per-rank arrays of the stream.
-// Integers: frame of reference with a byte-aligned width — [width: u8][n: varint][base: zigzag
-// varint][n × width bytes of (v − base), little endian], width ∈ {0,1,2,4,8}. Expert counts of one
-// step sit in a narrow band, so 256 counts usually take ~260 bytes, an all-zero drop array 3 bytes,
-// and decoding is a plain widening loop the compiler vectorises (the heatmap query decodes millions).
+// Integers: frame of reference, bit-packed with exceptions (written since schema 8) —
+// [0x80 | bits: u8][n: varint][base: zigzag varint][k: varint][k × (index gap, zigzag(v − base))
+// varints][n × bits bits of (v − base), little endian, 0 for an exception]. Expert counts of one
+// step sit in a band of a few dozen values with a hot or a cold outlier, so 256 counts take ~170
+// bytes (5–6 bits each), an all-zero drop array 5 bytes. Mostly-zero arrays use a sparse form.
+// Blobs of schema versions 1–7 (byte-aligned width: [width ∈ {0,1,2,4,8}][n][base][n × width
+// bytes]) still decode. Decoding reads one 64-bit window per value (the heatmap decodes millions).
 // Doubles: n × 8 bytes, little endian (exact round trip of the stream's numbers).
 #include <cstdint>
 #include <span>

@@ -240,6 +240,25 @@ std::vector<A2aRow> RunReader::a2a_after(int64_t run, int64_t after_step, int64_
   return out;
 }
 
+std::vector<A2aStepTotal> RunReader::a2a_step_totals_after(int64_t run, int64_t after_step, int64_t limit) {
+  Stmt st(db_, "SELECT step, sum_ns FROM a2a_steps WHERE run_id = ?1 AND step > ?2 ORDER BY step");
+  st.bind(1, run).bind(2, after_step);
+  std::vector<A2aStepTotal> out;
+  std::vector<int64_t> acc;
+  while (st.step()) {
+    const int64_t step = st.col_int(0);
+    if (out.empty() || out.back().step != step) {
+      if (static_cast<int64_t>(out.size()) == limit) break;
+      out.push_back({step, {}});
+    }
+    const auto ns = decode_ints(st.col_blob(1), "a2a_steps.sum_ns");
+    auto& us = out.back().rank_us;
+    if (us.size() < ns.size()) us.resize(ns.size(), 0.0);
+    for (size_t p = 0; p < ns.size(); ++p) us[p] += static_cast<double>(ns[p]) * 1e-3;
+  }
+  return out;
+}
+
 std::vector<EventRow> RunReader::events(int64_t run, int64_t after_id, int64_t limit) {
   Stmt st(db_, "SELECT id, at, kind, coalesce(line, 0), message FROM events WHERE run_id = ?1 AND id > ?2"
                " ORDER BY id LIMIT ?3");
@@ -457,31 +476,52 @@ A2aRankStats RunReader::a2a_rank_stats(int64_t run, const std::string& phase, co
                                        int64_t layer, int64_t first, int64_t last) {
   A2aRankStats s;
   if (last < 0) last = std::numeric_limits<int64_t>::max();
-  Stmt st(db_, "SELECT rank_us, rank_bytes FROM a2a WHERE run_id = ?1 AND step BETWEEN ?2 AND ?3"
-               " AND phase = ?4 AND pass = ?5 AND (?6 < 0 OR layer = ?6)");
-  st.bind(1, run).bind(2, first).bind(3, last).bind(4, phase).bind(5, pass).bind(6, layer);
-  std::vector<double> sum_bytes;
-  while (st.step()) {
-    std::vector<double> us = decode_doubles(st.col_blob(0), "a2a.rank_us");
-    std::vector<int64_t> bytes = decode_ints(st.col_blob(1), "a2a.rank_bytes");
-    size_t P = us.size();
-    if (s.mean_us.size() < P) {
-      s.mean_us.resize(P, 0.0);
-      s.min_us.resize(P, std::numeric_limits<double>::infinity());
-      s.max_us.resize(P, -std::numeric_limits<double>::infinity());
-      sum_bytes.resize(P, 0.0);
+  std::vector<double> sum_us, sum_bytes;
+  auto widen = [&](size_t P) {
+    if (sum_us.size() >= P) return;
+    sum_us.resize(P, 0.0);
+    s.min_us.resize(P, std::numeric_limits<double>::infinity());
+    s.max_us.resize(P, -std::numeric_limits<double>::infinity());
+    sum_bytes.resize(P, 0.0);
+  };
+  if (layer < 0) {
+    Stmt st(db_, "SELECT records, sum_ns, min_ns, max_ns, sum_bytes FROM a2a_steps WHERE run_id = ?1"
+                 " AND step BETWEEN ?2 AND ?3 AND phase = ?4 AND pass = ?5");
+    st.bind(1, run).bind(2, first).bind(3, last).bind(4, phase).bind(5, pass);
+    while (st.step()) {
+      const auto sum = decode_ints(st.col_blob(1), "a2a_steps.sum_ns");
+      const auto mn = decode_ints(st.col_blob(2), "a2a_steps.min_ns");
+      const auto mx = decode_ints(st.col_blob(3), "a2a_steps.max_ns");
+      const auto bytes = decode_ints(st.col_blob(4), "a2a_steps.sum_bytes");
+      widen(sum.size());
+      for (size_t p = 0; p < sum.size(); ++p) {
+        sum_us[p] += static_cast<double>(sum[p]) * 1e-3;
+        if (p < mn.size()) s.min_us[p] = std::min(s.min_us[p], static_cast<double>(mn[p]) * 1e-3);
+        if (p < mx.size()) s.max_us[p] = std::max(s.max_us[p], static_cast<double>(mx[p]) * 1e-3);
+        if (p < bytes.size()) sum_bytes[p] += static_cast<double>(bytes[p]);
+      }
+      s.samples += st.col_int(0);
     }
-    for (size_t p = 0; p < P; ++p) {
-      s.mean_us[p] += us[p];
-      s.min_us[p] = std::min(s.min_us[p], us[p]);
-      s.max_us[p] = std::max(s.max_us[p], us[p]);
-      if (p < bytes.size()) sum_bytes[p] += static_cast<double>(bytes[p]);
+  } else {
+    Stmt st(db_, "SELECT rank_us, rank_bytes FROM a2a WHERE run_id = ?1 AND step BETWEEN ?2 AND ?3"
+                 " AND phase = ?4 AND pass = ?5 AND layer = ?6");
+    st.bind(1, run).bind(2, first).bind(3, last).bind(4, phase).bind(5, pass).bind(6, layer);
+    while (st.step()) {
+      std::vector<double> us = decode_doubles(st.col_blob(0), "a2a.rank_us");
+      std::vector<int64_t> bytes = decode_ints(st.col_blob(1), "a2a.rank_bytes");
+      widen(us.size());
+      for (size_t p = 0; p < us.size(); ++p) {
+        sum_us[p] += us[p];
+        s.min_us[p] = std::min(s.min_us[p], us[p]);
+        s.max_us[p] = std::max(s.max_us[p], us[p]);
+        if (p < bytes.size()) sum_bytes[p] += static_cast<double>(bytes[p]);
+      }
+      ++s.samples;
     }
-    ++s.samples;
   }
-  for (size_t p = 0; p < s.mean_us.size(); ++p) {
-    s.mean_us[p] /= s.samples;
-    s.mean_bytes.push_back(sum_bytes[p] / s.samples);
+  for (size_t p = 0; p < sum_us.size(); ++p) {
+    s.mean_us.push_back(sum_us[p] / static_cast<double>(s.samples));
+    s.mean_bytes.push_back(sum_bytes[p] / static_cast<double>(s.samples));
   }
   return s;
 }

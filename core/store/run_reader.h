@@ -91,7 +91,15 @@ struct LayerExpertMatrix {
   int64_t first_step = 0, last_step = 0;
 };
 
+// All-to-all time of one step per rank, summed over its layers, phases and passes.
+struct A2aStepTotal {
+  int64_t step = 0;
+  std::vector<double> rank_us;
+};
+
 // Per-rank all-to-all statistics over a step window (one phase and pass, all or one layer).
+// All layers: exact, from every step's per-rank sums (a2a_steps). One layer: from the per-rank
+// records kept (table a2a: the run's first 100 steps, every 100th, anomalies; docs/run-store.md).
 struct A2aRankStats {
   int64_t samples = 0;  // a2a records used
   std::vector<double> mean_us, min_us, max_us;  // per rank
@@ -137,7 +145,10 @@ class RunReader {
   std::vector<StepRow> steps_after(int64_t run, int64_t after_step, int64_t limit = 100000);
   std::vector<ExpertLoadRow> expert_load_after(int64_t run, int64_t layer, int64_t after_step,
                                                int64_t limit = 100000);
+  // The per-rank records kept (see A2aRankStats), not every step's.
   std::vector<A2aRow> a2a_after(int64_t run, int64_t after_step, int64_t limit = 100000);
+  // Every step's per-rank total, for steps > after_step (at most `limit` steps), ascending.
+  std::vector<A2aStepTotal> a2a_step_totals_after(int64_t run, int64_t after_step, int64_t limit = 100000);
   std::vector<EventRow> events(int64_t run, int64_t after_id = 0, int64_t limit = 1000);
 
   Series series(int64_t run, Metric metric, int64_t first, int64_t last, int64_t buckets);

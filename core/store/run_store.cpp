@@ -93,7 +93,8 @@ struct RunStore::Statements {
       drop_step_block, prior_step, prior_load;
 };
 
-RunStore::RunStore(const std::string& path, StoreOptions options) : db_(path, Db::Mode::read_write) {
+RunStore::RunStore(const std::string& path, StoreOptions options)
+    : db_(path, Db::Mode::read_write), options_(options) {
   migrate(db_);
   if (options.max_page_count > 0) {
     db_.exec("PRAGMA max_page_count=" + std::to_string(options.max_page_count), "capping the file size");
@@ -263,6 +264,44 @@ void RunStore::roll_step(int64_t run, const StepRecord& r, RunWriteState& state)
   for (int m = 0; m < 7; ++m) acc.stats[3 * m] = acc.stats[3 * m + 1] = acc.stats[3 * m + 2] = v[m];
 }
 
+void RunStore::add_a2a(int64_t run, const A2aRecord& r, const std::string& extra, RunWriteState& state) {
+  if (r.step != state.a2a_step) {
+    flush_a2a(run, state);
+    state.a2a_step = r.step;
+    state.a2a_sums.clear();
+    state.a2a_seen.clear();
+  }
+  auto key = std::make_pair(r.phase, r.pass);
+  auto it = state.a2a_sums.find(key);
+  if (it == state.a2a_sums.end()) {
+    // The step's first record of this kind in this session: go on from what an earlier batch or
+    // session stored (a step split across commits, a reattach).
+    it = state.a2a_sums.emplace(key, read_a2a_step(db_, run, r.step, r.phase, r.pass).value_or(A2aStepSum{})).first;
+  }
+  if (state.a2a_seen.emplace(r.layer, r.phase, r.pass).second) {
+    it->second.add(r);
+    state.a2a_dirty = true;
+  }
+  if (!keep_a2a_detail(r, !extra.empty(), options_.a2a_detail_every, options_.a2a_anomaly_ratio)) return;
+  std::string us = encode_doubles(r.rank_us), bytes = encode_ints(r.rank_bytes);
+  Stmt& s = st_->a2a;
+  s.bind(1, run).bind(2, r.step).bind(3, r.layer).bind(4, r.phase).bind(5, r.pass);
+  s.bind_blob(6, us.data(), us.size()).bind_blob(7, bytes.data(), bytes.size());
+  if (r.intra_bytes) s.bind(8, *r.intra_bytes);
+  else s.bind_null(8);
+  if (r.inter_bytes) s.bind(9, *r.inter_bytes);
+  else s.bind_null(9);
+  bind_text_or_null(s, 10, extra);
+  s.run();
+}
+
+// Writes the current step's sums (again: each batch rewrites them as the step's records arrive).
+void RunStore::flush_a2a(int64_t run, RunWriteState& state) {
+  if (!state.a2a_dirty) return;
+  for (const auto& [key, sum] : state.a2a_sums) write_a2a_step(db_, run, state.a2a_step, key.first, key.second, sum);
+  state.a2a_dirty = false;
+}
+
 BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, RunWriteState& state) {
   // Summary deltas of this batch.
   int64_t n_steps = 0, tokens = 0, last_step = -1, n_layers = 0, n_experts = 0, routed = 0, dropped = 0;
@@ -356,16 +395,7 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       }
     } else if (auto* r = std::get_if<A2aRecord>(&rec)) {
       before_start();
-      std::string us = encode_doubles(r->rank_us), bytes = encode_ints(r->rank_bytes);
-      Stmt& s = st_->a2a;
-      s.bind(1, run).bind(2, r->step).bind(3, r->layer).bind(4, r->phase).bind(5, r->pass);
-      s.bind_blob(6, us.data(), us.size()).bind_blob(7, bytes.data(), bytes.size());
-      if (r->intra_bytes) s.bind(8, *r->intra_bytes);
-      else s.bind_null(8);
-      if (r->inter_bytes) s.bind(9, *r->inter_bytes);
-      else s.bind_null(9);
-      bind_text_or_null(s, 10, metrics::stored_extra(rec));
-      s.run();
+      add_a2a(run, *r, metrics::stored_extra(rec), state);
     } else if (auto* r = std::get_if<CheckpointRecord>(&rec)) {
       Stmt& s = st_->checkpoint;
       s.bind(1, run).bind(2, r->step).bind(3, r->path);
@@ -417,6 +447,7 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       add_event(r->kind, r->line, r->message);
     }
   }
+  flush_a2a(run, state);
   Stmt& s = st_->summary;
   s.bind(1, run).bind(2, n_steps).bind(3, tokens).bind(4, last_step).bind(5, last_loss).bind(6, last_tps);
   s.bind(7, n_layers).bind(8, n_experts).bind(9, routed).bind(10, dropped);

@@ -4,12 +4,16 @@
 // one transaction each. The Ingestor (ingestor.h) is the usual caller of write_batch; queries live
 // in RunReader (run_reader.h). A RunStore is not thread-safe: one per thread.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "a2a_summary.h"
 #include "sqlite_db.h"
 #include "store_records.h"
 
@@ -18,6 +22,12 @@ namespace moe::store {
 struct StoreOptions {
   // Caps the file at this many pages (0: no cap). Used by tests to simulate a full disk.
   int64_t max_page_count = 0;
+  // All-to-all detail (a2a_summary.h): every step keeps its per-rank sums (a2a_steps); the full
+  // per-rank records (a2a) only for the first a2a_detail_every steps, every a2a_detail_every-th step
+  // after, records with extra fields, and records whose slowest rank took more than
+  // a2a_anomaly_ratio × the median rank's time. a2a_detail_every ≤ 0 keeps every record.
+  int64_t a2a_detail_every = 100;
+  double a2a_anomaly_ratio = 2.0;
 };
 
 // What the writer remembers about a run between batches.
@@ -44,6 +54,12 @@ struct RunWriteState {
   int64_t malformed_events = 0;  // already stored as events (capped, the count is not)
   std::vector<LoadBlockAcc> load_blocks;  // per layer
   StepBlockAcc step_block;
+  // The all-to-all sums of the step being written, per (phase, pass), and the (layer, phase, pass)
+  // records already in them (a record delivered twice is summed once).
+  int64_t a2a_step = -1;
+  bool a2a_dirty = false;
+  std::map<std::pair<std::string, std::string>, A2aStepSum> a2a_sums;
+  std::set<std::tuple<int64_t, std::string, std::string>> a2a_seen;
   // Set by the Ingestor (feed_line): the source byte offset covered by the batch being written;
   // write_batch stores it in remote_runs.metrics_offset inside the batch's transaction, then clears it.
   std::optional<uint64_t> source_offset;
@@ -84,7 +100,10 @@ class RunStore {
   void require_run(int64_t run);
   void roll_load(int64_t run, const ExpertLoadRecord& r, RunWriteState& state);
   void roll_step(int64_t run, const StepRecord& r, RunWriteState& state);
+  void add_a2a(int64_t run, const A2aRecord& r, const std::string& extra, RunWriteState& state);
+  void flush_a2a(int64_t run, RunWriteState& state);
   Db db_;
+  StoreOptions options_;
   std::unique_ptr<Statements> st_;
 };
 

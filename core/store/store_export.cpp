@@ -167,7 +167,7 @@ int64_t export_jsonl(RunReader& reader, int64_t run, std::ostream& out) {
 std::vector<std::string> csv_tables() {
   // The record tables are named after their record types (store_schema.cpp).
   return {"steps", std::string(metrics::type_name<ExpertLoadRecord>()), std::string(metrics::type_name<A2aRecord>()),
-          "events"};
+          "events", "a2a_steps"};
 }
 
 int64_t export_csv(RunReader& reader, int64_t run, const std::string& table, std::ostream& out) {
@@ -211,6 +211,23 @@ int64_t export_csv(RunReader& reader, int64_t run, const std::string& table, std
       for (size_t p = 0; p < us.size(); ++p) {
         out << st.col_int(0) << ',' << st.col_int(1) << ',' << st.col_text(2) << ',' << st.col_text(3) << ','
             << p << ',' << num(us[p]) << ',' << (p < bytes.size() ? bytes[p] : 0) << '\n';
+        ++rows;
+      }
+    }
+  } else if (table == "a2a_steps") {
+    out << "step,phase,pass,records,rank,sum_us,min_us,max_us,bytes\n";
+    Stmt st(db, "SELECT step, phase, pass, records, sum_ns, min_ns, max_ns, sum_bytes FROM a2a_steps"
+                " WHERE run_id = ?1 ORDER BY step, phase DESC, pass DESC");
+    st.bind(1, run);
+    while (st.step()) {
+      auto sum = decode_ints(st.col_blob(4), "a2a_steps.sum_ns");
+      auto mn = decode_ints(st.col_blob(5), "a2a_steps.min_ns");
+      auto mx = decode_ints(st.col_blob(6), "a2a_steps.max_ns");
+      auto bytes = decode_ints(st.col_blob(7), "a2a_steps.sum_bytes");
+      for (size_t p = 0; p < sum.size(); ++p) {
+        out << st.col_int(0) << ',' << st.col_text(1) << ',' << st.col_text(2) << ',' << st.col_int(3) << ',' << p
+            << ',' << num(sum[p] * 1e-3) << ',' << num((p < mn.size() ? mn[p] : 0) * 1e-3) << ','
+            << num((p < mx.size() ? mx[p] : 0) * 1e-3) << ',' << (p < bytes.size() ? bytes[p] : 0) << '\n';
         ++rows;
       }
     }

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "a2a_summary.h"
 #include "error.h"
 
 namespace moe::store {
@@ -201,7 +202,26 @@ CREATE TABLE coselection(
   PRIMARY KEY(run_id, layer, step)) WITHOUT ROWID;
 )sql";
 
-const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
+// Version 8 (issue 16): per-step all-to-all sums per (phase, pass) and rank (a2a_summary.h); the
+// per-rank records of table a2a are kept only where detail is wanted from now on. Backfilled from
+// the a2a rows already there (in C++: the arrays are blobs).
+const char* kV8 = R"sql(
+CREATE TABLE a2a_steps(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  phase TEXT NOT NULL,
+  pass TEXT NOT NULL,
+  records INTEGER NOT NULL,
+  sum_ns BLOB NOT NULL,
+  min_ns BLOB NOT NULL,
+  max_ns BLOB NOT NULL,
+  sum_bytes BLOB NOT NULL,
+  intra_bytes INTEGER,
+  inter_bytes INTEGER,
+  PRIMARY KEY(run_id, step, phase, pass)) WITHOUT ROWID;
+)sql";
+
+const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 void refuse_newer(Db& db, int64_t version) {
@@ -228,6 +248,7 @@ void migrate(Db& db, int64_t target) {
   if (version > kSchemaVersion) refuse_newer(db, version);
   for (int64_t v = version; v < target; ++v) {
     db.exec(kMigrations[v], ("migrating the schema to version " + std::to_string(v + 1)).c_str());
+    if (v + 1 == 8) backfill_a2a_steps(db);
   }
   if (version < target) db.exec("PRAGMA user_version=" + std::to_string(target), "setting user_version");
   txn.commit();

@@ -8,7 +8,7 @@
 
 namespace moe::store {
 
-inline constexpr int64_t kSchemaVersion = 7;
+inline constexpr int64_t kSchemaVersion = 8;
 // Steps per block of the rollup tables (version 3): see run_store.h.
 inline constexpr int64_t kBlockSteps = 16;
 

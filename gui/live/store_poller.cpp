@@ -149,13 +149,7 @@ void PollWorker::readLive(bool reset) {
     for (int i = 0; i < 4; ++i)
       u.a2a_stats[i] = reader_->a2a_rank_stats(run_, phases[i], passes[i], -1,
                                                std::max<int64_t>(0, last - kA2aWindow + 1), last);
-    auto rows = reader_->a2a_after(run_, last_a2a_step_);
-    for (const auto& r : rows) {
-      if (u.a2a_total.empty() || u.a2a_total.back().first != r.step) u.a2a_total.push_back({r.step, {}});
-      auto& per_rank = u.a2a_total.back().second;
-      if (per_rank.size() < r.rank_us.size()) per_rank.resize(r.rank_us.size(), 0.0);
-      for (size_t k = 0; k < r.rank_us.size(); ++k) per_rank[k] += r.rank_us[k];
-    }
+    for (auto& t : reader_->a2a_step_totals_after(run_, last_a2a_step_)) u.a2a_total.push_back({t.step, std::move(t.rank_us)});
     // The newest step may still be half written (its later layers not in yet): keep it for next time.
     if (!u.a2a_total.empty() && !is_final(u.run.status)) u.a2a_total.pop_back();
     if (!u.a2a_total.empty()) last_a2a_step_ = u.a2a_total.back().first;

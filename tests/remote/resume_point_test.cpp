@@ -3,6 +3,7 @@
 // neither loses nor repeats a record, whatever moment the client is killed at.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -66,25 +67,34 @@ TEST(ResumePoint, StoredOffsetCoversExactlyTheCommittedRecords) {
   IngestOptions opt;
   opt.batch_rows = 7;  // commits fall between the records of one step, not only between steps
   opt.flush_interval = std::chrono::milliseconds(1);
-  int commits = 0, mismatches = 0;
-  opt.on_commit = [&](const BatchResult&, int64_t) {
+  std::atomic<int> commits = 0, mismatches = 0;
+  std::atomic<int64_t> committed_records = 0;
+  opt.on_commit = [&](const BatchResult&, int64_t committed) {
     int64_t offset = 0, steps = 0;
     stored(offset, steps);
     ++commits;
     if (step_lines(stream, static_cast<size_t>(offset)) != steps) ++mismatches;
+    committed_records = committed;
   };
   {
     Ingestor ing(db, run, opt);
     size_t pos = 0;
+    int64_t fed = 0;
     while (pos < stream.size()) {
       const size_t nl = stream.find('\n', pos);
       ing.feed_line(std::string_view(stream).substr(pos, nl - pos), nl + 1);
       pos = nl + 1;
-      std::this_thread::sleep_for(std::chrono::microseconds(200));  // let the writer commit mid-stream
+      if (pos <= end_of_run_end) ++fed;  // every line before the unknown one is a record
+      // Every 5 lines (a step is 11), wait until the writer has committed them: commits fall
+      // between the records of one step at varying places, however slow the machine.
+      if (fed % 5 == 0 && pos <= end_of_run_end) {
+        for (int i = 0; i < 20000 && committed_records.load() < fed; ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
     EXPECT_TRUE(ing.finish().saw_run_end);
   }
-  EXPECT_GT(commits, 5);
+  EXPECT_GT(commits.load(), static_cast<int>(step_lines(stream, stream.size())));
   EXPECT_EQ(mismatches, 0);
   int64_t offset = 0, steps = 0;
   stored(offset, steps);

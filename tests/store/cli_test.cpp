@@ -155,6 +155,37 @@ TEST_F(Cli, TagCompareDeleteAndErrors) {
   EXPECT_NE(missing.err.find("nope.jsonl"), std::string::npos);
 }
 
+// `moe runs prune` reports what it frees (the dry run changes nothing), `vacuum` gives it back;
+// the a2a_steps CSV lists every step's sums.
+TEST_F(Cli, PruneAndVacuumGiveBackThePerRankRecords) {
+  const std::string stream = dir.file("stream.jsonl");
+  test::write_file(stream, synthetic_stream(SyntheticShape{.steps = 400, .layers = 4, .experts = 8, .ranks = 8}));
+  Proc imp = run(dir, {MOE_CLI, "runs", "import", stream, "--db", db});
+  ASSERT_EQ(imp.code, 0) << imp.err;
+  const std::string id = imp.out.substr(0, imp.out.find('\n'));
+  Proc dry = run(dir, {MOE_CLI, "runs", "prune", "--db", db, "--keep-last", "50", "--dry-run"});
+  ASSERT_EQ(dry.code, 0) << dry.err;
+  // Kept: steps 1–100, 200, 300, 400; below 350: 102 steps × 4 layers × 4 exchanges.
+  EXPECT_EQ(dry.out.rfind("dry run: 1 finished run(s): 1632 per-rank a2a record(s), ", 0), 0u) << dry.out;
+  Proc csv = run(dir, {MOE_CLI, "runs", "export", id, "--db", db, "--format", "csv", "--table", "a2a"});
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 103 * 4 * 4 * 8 + 1);  // unchanged
+  Proc real = run(dir, {MOE_CLI, "runs", "prune", id, "--db", db, "--keep-last", "50"});
+  ASSERT_EQ(real.code, 0) << real.err;
+  EXPECT_EQ(real.out.rfind("1 finished run(s): 1632 per-rank a2a record(s), ", 0), 0u) << real.out;
+  csv = run(dir, {MOE_CLI, "runs", "export", id, "--db", db, "--format", "csv", "--table", "a2a"});
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1 * 4 * 4 * 8 + 1);  // step 400's
+  Proc sums = run(dir, {MOE_CLI, "runs", "export", id, "--db", db, "--format", "csv", "--table", "a2a_steps"});
+  ASSERT_EQ(sums.code, 0) << sums.err;
+  EXPECT_EQ(sums.out.rfind("step,phase,pass,records,rank,sum_us,min_us,max_us,bytes\n", 0), 0u);
+  EXPECT_EQ(std::count(sums.out.begin(), sums.out.end(), '\n'), 400 * 4 * 8 + 1);
+  Proc vac = run(dir, {MOE_CLI, "runs", "vacuum", "--db", db});
+  ASSERT_EQ(vac.code, 0) << vac.err;
+  EXPECT_NE(vac.out.find(" MB -> "), std::string::npos) << vac.out;
+  Proc bad = run(dir, {MOE_CLI, "runs", "prune", "--db", db, "--keep-last", "ten"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--keep-last: 'ten'"), std::string::npos) << bad.err;
+}
+
 TEST_F(Cli, RunRecordsTheRuntimeStreamLive) {
   Proc r = run(dir, {MOE_CLI, "run", preset("tiny-cpu.json"), "--db", db, "--set", "train.steps=12"},
                {std::string("MOE_RUNTIME=") + STORE_FAKE_RUNTIME});

@@ -35,7 +35,70 @@ TEST(BlobCodec, CompactForTypicalExpertCounts) {
   std::vector<int64_t> counts(256), zeros(256, 0);
   for (int i = 0; i < 256; ++i) counts[i] = 40 + (i * 37) % 90;  // a band of 90 values
   EXPECT_LE(encode_ints(counts).size(), 256u + 6u);
-  EXPECT_LE(encode_ints(zeros).size(), 4u);
+  EXPECT_LE(encode_ints(zeros).size(), 5u);
+}
+
+// Bit-packed with exceptions (schema 8): a band of 32 values plus a hot and a dead expert packs at
+// 5 bits a count plus the two exceptions; the byte-aligned form needed 8 bits (7 without outliers).
+TEST(BlobCodec, BitPackedCountsWithOutliersAreExact) {
+  std::mt19937_64 rng(11);
+  std::vector<int64_t> counts(256);
+  for (auto& c : counts) c = 48 + static_cast<int64_t>(rng() % 32);
+  counts[7] = 115;  // hot
+  counts[200] = 0;  // dead
+  std::string blob = encode_ints(counts);
+  EXPECT_LE(blob.size(), 256u * 5 / 8 + 16u);
+  auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size());
+  EXPECT_EQ(decode_ints(bytes), counts);
+  std::vector<int64_t> acc(256, 1000);
+  ASSERT_EQ(accumulate_ints(bytes, acc), 256u);
+  for (size_t i = 0; i < 256; ++i) ASSERT_EQ(acc[i], counts[i] + 1000) << i;
+  // Every width, random lengths (the tail reads through the padded path), random outliers.
+  for (unsigned bits = 1; bits <= 63; ++bits) {
+    std::vector<int64_t> v(1 + rng() % 300);
+    const uint64_t span = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+    for (auto& x : v) x = -1000 + static_cast<int64_t>(rng() & span);
+    if (v.size() > 3) v[rng() % v.size()] = std::numeric_limits<int64_t>::max();
+    std::string b = encode_ints(v);
+    ASSERT_EQ(decode_ints({reinterpret_cast<const uint8_t*>(b.data()), b.size()}), v) << bits;
+  }
+}
+
+TEST(BlobCodec, ByteAlignedBlobsOfOlderFilesStillDecode) {
+  // [width 1][n 3][zigzag(base 40) = 80][3 bytes]: what schema 7 wrote for {40, 41, 295 − 255}.
+  const uint8_t old_form[] = {1, 3, 80, 0, 1, 200};
+  EXPECT_EQ(decode_ints(old_form), (std::vector<int64_t>{40, 41, 240}));
+  const uint8_t old_sparse[] = {0x40, 4, 1, 2, 0, 1, 14};  // n 4, one non-zero at 2, value 7
+  EXPECT_EQ(decode_ints(old_sparse), (std::vector<int64_t>{0, 0, 7, 0}));
+}
+
+TEST(BlobCodec, CorruptBitPackedBlobsAreErrors) {
+  std::vector<int64_t> v(100);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 50 + static_cast<int64_t>(i % 20);
+  v[5] = 9000;
+  const std::string good = encode_ints(v);
+  ASSERT_TRUE(static_cast<uint8_t>(good[0]) & 0x80);
+  auto bytes = [](const std::string& s) { return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
+  std::string cut = good.substr(0, good.size() - 1);
+  EXPECT_THROW(decode_ints(bytes(cut)), Error);
+  std::string wide = good;
+  wide[0] = static_cast<char>(0x80 | 65);  // width 65
+  EXPECT_THROW(decode_ints(bytes(wide)), Error);
+  std::string longer = good + '\0';
+  EXPECT_THROW(decode_ints(bytes(longer)), Error);
+  std::vector<int64_t> small(4);
+  EXPECT_THROW(accumulate_ints(bytes(good), small), Error);
+  // Every truncation and every single-byte flip either decodes to 100 values or throws moe::Error.
+  for (size_t at = 0; at < good.size(); ++at) {
+    for (int flip : {0x01, 0x80, 0xff}) {
+      std::string bad = good;
+      bad[at] = static_cast<char>(bad[at] ^ flip);
+      try {
+        (void)decode_ints(bytes(bad));
+      } catch (const Error&) {
+      }
+    }
+  }
 }
 
 TEST(BlobCodec, SparseArraysAreSmallAndExact) {

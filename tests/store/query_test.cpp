@@ -139,32 +139,47 @@ TEST(Query, LayerExpertMatrixAndLoadBalance) {
   for (size_t i = 0; i < lbs.min.size(); ++i) EXPECT_LE(lbs.min[i], lbs.max[i]);
 }
 
+// One layer: from the per-rank records kept (steps 1–100 and 200 of 257, the defaults); all layers:
+// exact over every record, from the per-step sums.
 TEST(Query, A2aRankStatsPerRank) {
   Fixture f;
   RunReader reader(f.db);
   const int64_t P = f.shape.ranks;
-  std::vector<double> sum(P, 0), mn(P, INFINITY), mx(P, -INFINITY), bytes(P, 0);
-  int64_t n = 0;
-  for (const json& r : f.records()) {
-    if (r["type"] != "a2a" || r["phase"] != "dispatch" || r["pass"] != "bwd" || r["layer"] != 2) continue;
-    ++n;
-    for (int64_t p = 0; p < P; ++p) {
-      double us = r["rank_us"][p];
-      sum[p] += us;
-      mn[p] = std::min(mn[p], us);
-      mx[p] = std::max(mx[p], us);
-      bytes[p] += r["rank_bytes"][p].get<double>();
+  struct Acc {
+    std::vector<double> sum, mn, mx, bytes;
+    int64_t n = 0;
+    explicit Acc(int64_t P) : sum(P, 0), mn(P, INFINITY), mx(P, -INFINITY), bytes(P, 0) {}
+    void add(const json& r) {
+      ++n;
+      for (size_t p = 0; p < sum.size(); ++p) {
+        double us = r["rank_us"][p];
+        sum[p] += us;
+        mn[p] = std::min(mn[p], us);
+        mx[p] = std::max(mx[p], us);
+        bytes[p] += r["rank_bytes"][p].get<double>();
+      }
     }
+    void expect(const A2aRankStats& s) const {
+      ASSERT_EQ(s.samples, n);
+      ASSERT_EQ(s.mean_us.size(), sum.size());
+      for (size_t p = 0; p < sum.size(); ++p) {
+        EXPECT_NEAR(s.mean_us[p], sum[p] / n, 1e-9);
+        EXPECT_DOUBLE_EQ(s.min_us[p], mn[p]);
+        EXPECT_DOUBLE_EQ(s.max_us[p], mx[p]);
+        EXPECT_DOUBLE_EQ(s.mean_bytes[p], bytes[p] / n);
+      }
+    }
+  };
+  Acc layer2(P), all(P);
+  for (const json& r : f.records()) {
+    if (r["type"] != "a2a" || r["phase"] != "dispatch" || r["pass"] != "bwd") continue;
+    const int64_t step = r["step"];
+    all.add(r);
+    if (r["layer"] == 2 && (step <= 100 || step % 100 == 0)) layer2.add(r);
   }
-  A2aRankStats s = reader.a2a_rank_stats(f.run, "dispatch", "bwd", 2, 0, -1);
-  ASSERT_EQ(s.samples, n);
-  ASSERT_EQ(s.mean_us.size(), static_cast<size_t>(P));
-  for (int64_t p = 0; p < P; ++p) {
-    EXPECT_NEAR(s.mean_us[p], sum[p] / n, 1e-9);
-    EXPECT_EQ(s.min_us[p], mn[p]);
-    EXPECT_EQ(s.max_us[p], mx[p]);
-    EXPECT_DOUBLE_EQ(s.mean_bytes[p], bytes[p] / n);
-  }
+  layer2.expect(reader.a2a_rank_stats(f.run, "dispatch", "bwd", 2, 0, -1));
+  all.expect(reader.a2a_rank_stats(f.run, "dispatch", "bwd", -1, 0, -1));
+  EXPECT_EQ(all.n, 3 * f.shape.steps);
   EXPECT_EQ(reader.a2a_rank_stats(f.run, "combine", "fwd", -1, 0, -1).samples, 3 * f.shape.steps);
 }
 
@@ -179,7 +194,12 @@ TEST(Query, IncrementalReadsReturnOnlyNewRows) {
   int64_t total = 0;
   for (int64_t c : loads[0].counts) total += c;
   EXPECT_EQ(total, f.shape.tokens * f.shape.top_k);
-  EXPECT_EQ(reader.a2a_after(f.run, 256).size(), static_cast<size_t>(3 * 4));
+  EXPECT_TRUE(reader.a2a_after(f.run, 256).empty());  // step 257's per-rank records are summed only
+  EXPECT_EQ(reader.a2a_after(f.run, 199, 12).size(), static_cast<size_t>(3 * 4));  // step 200's are kept
+  auto totals = reader.a2a_step_totals_after(f.run, 256);
+  ASSERT_EQ(totals.size(), 1u);
+  EXPECT_EQ(totals[0].step, 257);
+  EXPECT_EQ(totals[0].rank_us.size(), static_cast<size_t>(f.shape.ranks));
   EXPECT_TRUE(reader.steps_after(f.run, 257).empty());
 }
 
