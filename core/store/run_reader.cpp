@@ -25,19 +25,38 @@ const std::string_view kExpertLoadTable = metrics::type_name<metrics::ExpertLoad
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Maps steps of an inclusive window onto N buckets.
+// Maps steps of an inclusive window onto N buckets (run_reader.h): bucket b covers
+// [first + b·w, first + (b+1)·w), w = span / N. When w ≥ kBlockSteps the inner bucket edges move to
+// the nearest multiple of kBlockSteps, so every bucket but the window's ends is whole rollup blocks.
 struct Buckets {
   int64_t first = 0, span = 0, n = 0;
+  std::vector<int64_t> edge;  // n + 1 edges when snapped, else empty
   Buckets(int64_t first_step, int64_t last_step, int64_t buckets) : first(first_step) {
     span = std::max<int64_t>(0, last_step - first_step + 1);
     n = std::min<int64_t>(std::max<int64_t>(buckets, 1), span);
+    if (n == 0 || span / n < kBlockSteps) return;
+    edge.resize(static_cast<size_t>(n + 1));
+    for (int64_t b = 0; b <= n; ++b) {
+      int64_t e = first + static_cast<int64_t>(static_cast<__int128>(b) * span / n);
+      if (b > 0 && b < n) e = floor_div(e + kBlockSteps / 2, kBlockSteps) * kBlockSteps;
+      edge[static_cast<size_t>(b)] = e;
+    }
   }
+  static int64_t floor_div(int64_t a, int64_t d) { return a >= 0 ? a / d : -((-a + d - 1) / d); }
   int64_t of(int64_t step) const {
+    if (!edge.empty()) return std::upper_bound(edge.begin(), edge.end(), step) - edge.begin() - 1;
     // 128-bit product: step spans and bucket counts can both be large.
     return static_cast<int64_t>(static_cast<__int128>(step - first) * n / span);
   }
   double first_step(int64_t b) const {
+    if (!edge.empty()) return static_cast<double>(edge[static_cast<size_t>(b)]);
     return static_cast<double>(first + (static_cast<__int128>(b) * span + n - 1) / n);
+  }
+  int64_t widest() const {  // steps in the widest bucket
+    if (edge.empty()) return n > 0 ? (span + n - 1) / n : 0;
+    int64_t w = 0;
+    for (size_t b = 0; b + 1 < edge.size(); ++b) w = std::max(w, edge[b + 1] - edge[b]);
+    return w;
   }
 };
 
@@ -61,26 +80,55 @@ const char* kRunColumns =
     " (SELECT json_group_array(tag) FROM (SELECT tag FROM run_tags t WHERE t.run_id = r.id ORDER BY tag))"
     " FROM runs r LEFT JOIN run_summary s ON s.run_id = r.id";
 
-// The step window split into rollup blocks that fall inside one bucket (used whole) and raw
-// step ranges (everything else), in ascending step order.
-struct Segment {
-  bool is_block;
+// The step window covered by rollup blocks (level ≥ 0) and raw step ranges (level −1), sorted.
+struct Piece {
+  int level;
   int64_t first, last;  // steps
+  int64_t tag;          // a chosen block's order of choice (the caller's payload index); −1 raw
 };
 
-std::vector<Segment> segments(const Buckets& grid, const std::vector<int64_t>& blocks) {
-  std::vector<Segment> out;
-  const int64_t last = grid.first + grid.span - 1;
-  int64_t cur = grid.first;
-  for (int64_t b : blocks) {
-    int64_t s0 = b * kBlockSteps, s1 = s0 + kBlockSteps - 1;
-    if (s0 < cur || s1 > last || grid.of(s0) != grid.of(s1)) continue;
-    if (s0 > cur) out.push_back({false, cur, s0 - 1});
-    out.push_back({true, s0, s1});
-    cur = s1 + 1;
+// Reads the stored blocks of one level with block index in [lo, hi], ascending, calling take(block)
+// for each; take says whether the block was chosen (the reader then uses the row's payload).
+using LevelReader = std::function<void(int level, int64_t lo, int64_t hi, const std::function<bool(int64_t)>& take)>;
+
+// Covers the window with rollup blocks, coarsest level first: a block is chosen when it lies wholly
+// inside the window and one bucket and inside no block already chosen; raw ranges fill the rest.
+// A level whose blocks are wider than every bucket is not read at all.
+std::vector<Piece> cover(const Buckets& grid, const LevelReader& read) {
+  std::vector<Piece> out;
+  if (grid.n == 0) return out;
+  const int64_t last = grid.first + grid.span - 1, widest = grid.widest();
+  std::vector<std::pair<int64_t, int64_t>> chosen;  // step ranges of coarser levels, sorted
+  int64_t tag = 0;
+  for (int level = kRollupLevels - 1; level >= 0; --level) {
+    const int64_t size = rollup_steps(level);
+    if (size > widest) continue;
+    const int64_t lo = Buckets::floor_div(grid.first + size - 1, size), hi = Buckets::floor_div(last + 1, size) - 1;
+    if (lo > hi) continue;
+    std::vector<std::pair<int64_t, int64_t>> now;
+    read(level, lo, hi, [&](int64_t block) {
+      const int64_t s0 = block * size, s1 = s0 + size - 1;
+      if (s0 < grid.first || s1 > last || grid.of(s0) != grid.of(s1)) return false;
+      // Blocks nest: s0 lies in a chosen coarser block iff that block holds all of this one.
+      auto it = std::upper_bound(chosen.begin(), chosen.end(), std::make_pair(s0, std::numeric_limits<int64_t>::max()));
+      if (it != chosen.begin() && std::prev(it)->second >= s0) return false;
+      out.push_back({level, s0, s1, tag++});
+      now.emplace_back(s0, s1);
+      return true;
+    });
+    chosen.insert(chosen.end(), now.begin(), now.end());
+    std::sort(chosen.begin(), chosen.end());
   }
-  if (cur <= last) out.push_back({false, cur, last});
-  return out;
+  std::sort(out.begin(), out.end(), [](const Piece& a, const Piece& b) { return a.first < b.first; });
+  std::vector<Piece> all;
+  int64_t cur = grid.first;
+  for (const Piece& p : out) {
+    if (p.first > cur) all.push_back({-1, cur, p.first - 1, -1});
+    all.push_back(p);
+    cur = p.last + 1;
+  }
+  if (cur <= last) all.push_back({-1, cur, last, -1});
+  return all;
 }
 
 RunInfo read_run(const Stmt& st) {
@@ -280,35 +328,40 @@ void RunReader::fold_steps(int64_t run, Metric metric, const void* grid_ptr, con
   const Buckets& grid = *static_cast<const Buckets*>(grid_ptr);
   if (grid.n == 0) return;
   const int m = static_cast<int>(metric);
-  // Complete blocks inside the window, with their stats.
-  Stmt blk(db_, "SELECT block, last_step, stats FROM step_blocks WHERE run_id = ?1 AND block BETWEEN ?2 AND ?3"
-                " ORDER BY block");
-  const int64_t last = grid.first + grid.span - 1;
-  blk.bind(1, run).bind(2, (grid.first + kBlockSteps - 1) / kBlockSteps).bind(3, (last + 1) / kBlockSteps - 1);
-  std::vector<int64_t> blocks;
-  std::vector<std::array<double, 3>> stats;
-  std::vector<int64_t> block_last;
-  while (blk.step()) {
-    auto bytes = blk.col_blob(2);
-    if (bytes.size() != 21 * sizeof(double)) throw Error(db_.path() + ": step_blocks: corrupt stats");
-    std::array<double, 3> v;
-    std::memcpy(v.data(), bytes.data() + 3 * m * sizeof(double), sizeof v);
-    blocks.push_back(blk.col_int(0));
-    block_last.push_back(blk.col_int(1));
-    stats.push_back(v);
-  }
+  Stmt l0(db_, "SELECT block, last_step, stats FROM step_blocks WHERE run_id = ?1 AND block BETWEEN ?2 AND ?3"
+               " ORDER BY block");
+  Stmt ln(db_, "SELECT block, last_step, stats FROM step_levels WHERE run_id = ?1 AND level = ?4"
+               " AND block BETWEEN ?2 AND ?3 ORDER BY block");
+  struct Stats {
+    double min, max, last;
+    int64_t last_step;
+  };
+  std::vector<Stats> chosen;  // by tag
+  const std::vector<Piece> pieces = cover(grid, [&](int level, int64_t lo, int64_t hi, const auto& take) {
+    Stmt& st = level == 0 ? l0 : ln;
+    st.reset();
+    st.bind(1, run).bind(2, lo).bind(3, hi);
+    if (level > 0) st.bind(4, int64_t{level});
+    while (st.step()) {
+      if (!take(st.col_int(0))) continue;
+      auto bytes = st.col_blob(2);
+      if (bytes.size() != 21 * sizeof(double)) throw Error(db_.path() + ": step rollups: corrupt stats");
+      double v[3];
+      std::memcpy(v, bytes.data() + 3 * m * sizeof(double), sizeof v);
+      chosen.push_back({v[0], v[1], v[2], st.col_int(1)});
+    }
+  });
   std::string sql = std::string("SELECT step, ") + metric_name(metric) +
                     " FROM steps WHERE run_id = ?1 AND step BETWEEN ?2 AND ?3 ORDER BY step";
   Stmt raw(db_, sql.c_str());
-  size_t bi = 0;
-  for (const Segment& seg : segments(grid, blocks)) {
-    if (seg.is_block) {
-      while (blocks[bi] * kBlockSteps != seg.first) ++bi;
-      fold(grid.of(seg.first), stats[bi][0], stats[bi][1], stats[bi][2], block_last[bi]);
+  for (const Piece& p : pieces) {
+    if (p.level >= 0) {
+      const Stats& c = chosen[static_cast<size_t>(p.tag)];
+      fold(grid.of(p.first), c.min, c.max, c.last, c.last_step);
       continue;
     }
     raw.reset();
-    raw.bind(1, run).bind(2, seg.first).bind(3, seg.last);
+    raw.bind(1, run).bind(2, p.first).bind(3, p.last);
     while (raw.step()) {
       if (raw.is_null(1)) continue;
       int64_t step = raw.col_int(0);
@@ -393,33 +446,33 @@ Heatmap RunReader::expert_heatmap(int64_t run, int64_t layer, int64_t first, int
   std::vector<int64_t> acc(static_cast<size_t>(grid.n * E), 0);  // [bucket][expert]
   h.steps_in_bucket.assign(grid.n, 0);
   const char* column = dropped ? "dropped" : "counts";
-  const int64_t last_step = grid.first + grid.span - 1;
-  std::string bsql = std::string("SELECT block, n, ") + column +
-                     " FROM expert_load_blocks WHERE run_id = ?1 AND layer = ?2 AND block BETWEEN ?3 AND ?4 ORDER BY block";
-  Stmt blk(db_, bsql.c_str());
-  blk.bind(1, run).bind(2, layer).bind(3, (grid.first + kBlockSteps - 1) / kBlockSteps);
-  blk.bind(4, (last_step + 1) / kBlockSteps - 1);
-  std::vector<int64_t> blocks;
-  std::vector<std::pair<int64_t, std::vector<uint8_t>>> sums;  // n, blob
-  while (blk.step()) {
-    blocks.push_back(blk.col_int(0));
-    auto bytes = blk.col_blob(2);
-    sums.emplace_back(blk.col_int(1), std::vector<uint8_t>(bytes.begin(), bytes.end()));
-  }
+  // Rollup blocks (sums of whole blocks) first, then raw rows for the rest.
+  std::string l0sql = std::string("SELECT block, n, ") + column +
+                      " FROM expert_load_blocks WHERE run_id = ?1 AND layer = ?2 AND block BETWEEN ?3 AND ?4 ORDER BY block";
+  std::string lnsql = std::string("SELECT block, n, ") + column +
+                      " FROM expert_load_levels WHERE run_id = ?1 AND layer = ?2 AND level = ?5"
+                      " AND block BETWEEN ?3 AND ?4 ORDER BY block";
+  Stmt l0(db_, l0sql.c_str()), ln(db_, lnsql.c_str());
+  const std::vector<Piece> pieces = cover(grid, [&](int level, int64_t lo, int64_t hi, const auto& take) {
+    Stmt& st = level == 0 ? l0 : ln;
+    st.reset();
+    st.bind(1, run).bind(2, layer).bind(3, lo).bind(4, hi);
+    if (level > 0) st.bind(5, int64_t{level});
+    while (st.step()) {
+      const int64_t block = st.col_int(0);
+      if (!take(block)) continue;
+      const int64_t b = grid.of(block * rollup_steps(level));
+      accumulate_ints(st.col_blob(2), std::span<int64_t>(acc.data() + b * E, E), "expert load rollups");
+      h.steps_in_bucket[b] += st.col_int(1);
+    }
+  });
   std::string sql = std::string("SELECT step, ") + column +
                     " FROM expert_load WHERE run_id = ?1 AND layer = ?2 AND step BETWEEN ?3 AND ?4";
   Stmt st(db_, sql.c_str());
-  size_t bi = 0;
-  for (const Segment& seg : segments(grid, blocks)) {
-    if (seg.is_block) {
-      while (blocks[bi] * kBlockSteps != seg.first) ++bi;
-      int64_t b = grid.of(seg.first);
-      accumulate_ints(sums[bi].second, std::span<int64_t>(acc.data() + b * E, E), "expert_load_blocks");
-      h.steps_in_bucket[b] += sums[bi].first;
-      continue;
-    }
+  for (const Piece& p : pieces) {
+    if (p.level >= 0) continue;
     st.reset();
-    st.bind(1, run).bind(2, layer).bind(3, seg.first).bind(4, seg.last);
+    st.bind(1, run).bind(2, layer).bind(3, p.first).bind(4, p.last);
     while (st.step()) {
       int64_t b = grid.of(st.col_int(0));
       accumulate_ints(st.col_blob(1), std::span<int64_t>(acc.data() + b * E, E), "expert counts");

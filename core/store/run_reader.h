@@ -9,9 +9,12 @@
 //
 // Steps: bucketed queries take an inclusive step window [first, last] (last < 0: up to the latest
 // step) and a number of buckets N (pixel columns). Bucket b covers steps
-// [first + b·w, first + (b+1)·w) with w = (last − first + 1) / N as a real number; when the window
+// [first + b·w, first + (b+1)·w) with w = (last − first + 1) / N as a real number; when w ≥ 16 the
+// inner edges are rounded to the nearest multiple of 16 steps, so each bucket but the window's two
+// ends is made of whole rollup blocks (the results carry each bucket's first step). When the window
 // holds fewer than N steps, each bucket is one step. Downsampling keeps min, max and last of each
-// bucket (never a random sample), so spikes survive.
+// bucket (never a random sample), so spikes survive. Rollups of 16, 64, 256 and 1024 steps let a
+// bucket be read as a few rows: a 100,000-step window in 1,000 buckets reads ~3,000 rollup rows.
 #include <cstdint>
 #include <functional>
 #include <string>

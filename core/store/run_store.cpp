@@ -87,10 +87,16 @@ struct RunStore::Statements {
         drop_load_block(db, "DELETE FROM expert_load_blocks WHERE run_id = ?1 AND layer = ?2 AND block = ?3"),
         step_block(db, "INSERT OR REPLACE INTO step_blocks(run_id, block, n, last_step, stats) VALUES(?1, ?2, ?3, ?4, ?5)"),
         drop_step_block(db, "DELETE FROM step_blocks WHERE run_id = ?1 AND block = ?2"),
+        level_load(db, "INSERT OR REPLACE INTO expert_load_levels(run_id, layer, level, block, n, counts, dropped)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        drop_level_load(db, "DELETE FROM expert_load_levels WHERE run_id = ?1 AND layer = ?2 AND level = ?3 AND block = ?4"),
+        level_step(db, "INSERT OR REPLACE INTO step_levels(run_id, level, block, n, last_step, stats)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
+        drop_level_step(db, "DELETE FROM step_levels WHERE run_id = ?1 AND level = ?2 AND block = ?3"),
         prior_step(db, "SELECT tokens FROM steps WHERE run_id = ?1 AND step = ?2"),
         prior_load(db, "SELECT total, dropped_total FROM expert_load WHERE run_id = ?1 AND layer = ?2 AND step = ?3") {}
   Stmt step, load, a2a, checkpoint, placement, coselection, event, start, end, summary, load_block, drop_load_block, step_block,
-      drop_step_block, prior_step, prior_load;
+      drop_step_block, level_load, drop_level_load, level_step, drop_level_step, prior_step, prior_load;
 };
 
 RunStore::RunStore(const std::string& path, StoreOptions options)
@@ -191,6 +197,7 @@ void RunStore::roll_load(int64_t run, const ExpertLoadRecord& r, RunWriteState& 
   if (state.load_blocks.size() <= static_cast<size_t>(r.layer)) {
     if (r.layer > 100000) return;  // absurd layer numbers get no rollup (raw rows still serve them)
     state.load_blocks.resize(r.layer + 1);
+    state.load_levels.resize(r.layer + 1);
   }
   LoadBlockAcc& acc = state.load_blocks[r.layer];
   const int64_t block = r.step / kBlockSteps;
@@ -208,15 +215,20 @@ void RunStore::roll_load(int64_t run, const ExpertLoadRecord& r, RunWriteState& 
     return;
   }
   if (block < acc.block) {
-    // Out of order: the row landed in an older block whose rollup may exist; drop that rollup.
+    // Out of order: the row landed in an older block whose rollups may exist; drop them.
     st_->drop_load_block.bind(1, run).bind(2, r.layer).bind(3, block).run();
+    drop_parents(run, r.layer, block, state);
     return;
   }
-  if (acc.valid && acc.n > 0) {
-    std::string c = encode_ints(acc.counts), d = encode_ints(acc.dropped);
-    Stmt& s = st_->load_block;
-    s.bind(1, run).bind(2, r.layer).bind(3, acc.block).bind(4, acc.n);
-    s.bind_blob(5, c.data(), c.size()).bind_blob(6, d.data(), d.size()).run();
+  if (acc.block >= 0) {
+    const bool whole = acc.valid && acc.n > 0;
+    if (whole) {
+      std::string c = encode_ints(acc.counts), d = encode_ints(acc.dropped);
+      Stmt& s = st_->load_block;
+      s.bind(1, run).bind(2, r.layer).bind(3, acc.block).bind(4, acc.n);
+      s.bind_blob(5, c.data(), c.size()).bind_blob(6, d.data(), d.size()).run();
+    }
+    close_load_child(run, r.layer, 1, acc, whole, state);
   }
   // A new block; the first of a session may already hold rows of an earlier session.
   acc.valid = acc.block >= 0 || !state.first_blocks;
@@ -226,6 +238,65 @@ void RunStore::roll_load(int64_t run, const ExpertLoadRecord& r, RunWriteState& 
   acc.last_step = r.step;
   acc.counts = r.counts;
   acc.dropped = r.dropped;
+}
+
+// A block of level − 1 closed (whole: its sums are good): it goes into its parent at `level`, which
+// closes first (written when whole, passed up) if the child lies past it.
+void RunStore::close_load_child(int64_t run, int64_t layer, int level, const LoadBlockAcc& child, bool whole,
+                                RunWriteState& state) {
+  if (level >= kRollupLevels) return;
+  LoadBlockAcc& p = state.load_levels[layer][level - 1];
+  const int64_t parent = child.block >> 2;
+  if (parent != p.block) {
+    if (p.block >= 0) {
+      const bool p_whole = p.valid && p.n > 0;
+      if (p_whole) {
+        std::string c = encode_ints(p.counts), d = encode_ints(p.dropped);
+        Stmt& s = st_->level_load;
+        s.bind(1, run).bind(2, layer).bind(3, int64_t{level}).bind(4, p.block).bind(5, p.n);
+        s.bind_blob(6, c.data(), c.size()).bind_blob(7, d.data(), d.size()).run();
+      }
+      close_load_child(run, layer, level + 1, p, p_whole, state);
+    }
+    // The first parent of a session may hold children of an earlier session: never rolled up.
+    p.valid = p.block >= 0 || !state.first_blocks;
+    if (!p.valid) st_->drop_level_load.bind(1, run).bind(2, layer).bind(3, int64_t{level}).bind(4, parent).run();
+    p.block = parent;
+    p.n = 0;
+    p.counts.clear();
+    p.dropped.clear();
+  }
+  if (!whole || (p.n > 0 && p.counts.size() != child.counts.size())) {
+    p.valid = false;
+    return;
+  }
+  if (p.n == 0) {
+    p.counts = child.counts;
+    p.dropped = child.dropped;
+  } else {
+    for (size_t e = 0; e < child.counts.size(); ++e) {
+      p.counts[e] += child.counts[e];
+      p.dropped[e] += child.dropped[e];
+    }
+  }
+  p.n += child.n;
+  p.last_step = child.last_step;
+}
+
+// A row landed in level-0 block `block` after it closed: every coarser block holding it is spoiled.
+void RunStore::drop_parents(int64_t run, int64_t layer, int64_t block, RunWriteState& state) {
+  for (int level = 1; level < kRollupLevels; ++level) {
+    const int64_t parent = block >> (2 * level);
+    if (layer >= 0) {
+      LoadBlockAcc& p = state.load_levels[layer][level - 1];
+      if (p.block == parent) p.valid = false;
+      else st_->drop_level_load.bind(1, run).bind(2, layer).bind(3, int64_t{level}).bind(4, parent).run();
+    } else {
+      StepBlockAcc& p = state.step_levels[level - 1];
+      if (p.block == parent) p.valid = false;
+      else st_->drop_level_step.bind(1, run).bind(2, int64_t{level}).bind(3, parent).run();
+    }
+  }
 }
 
 void RunStore::roll_step(int64_t run, const StepRecord& r, RunWriteState& state) {
@@ -248,13 +319,18 @@ void RunStore::roll_step(int64_t run, const StepRecord& r, RunWriteState& state)
   }
   if (block < acc.block) {
     st_->drop_step_block.bind(1, run).bind(2, block).run();
+    drop_parents(run, -1, block, state);
     return;
   }
-  if (acc.valid && acc.n > 0) {
-    std::string stats(reinterpret_cast<const char*>(acc.stats), sizeof acc.stats);
-    Stmt& s = st_->step_block;
-    s.bind(1, run).bind(2, acc.block).bind(3, acc.n).bind(4, acc.last_step);
-    s.bind_blob(5, stats.data(), stats.size()).run();
+  if (acc.block >= 0) {
+    const bool whole = acc.valid && acc.n > 0;
+    if (whole) {
+      std::string stats(reinterpret_cast<const char*>(acc.stats), sizeof acc.stats);
+      Stmt& s = st_->step_block;
+      s.bind(1, run).bind(2, acc.block).bind(3, acc.n).bind(4, acc.last_step);
+      s.bind_blob(5, stats.data(), stats.size()).run();
+    }
+    close_step_child(run, 1, acc, whole, state);
   }
   acc.valid = acc.block >= 0 || !state.first_blocks;
   if (!acc.valid) st_->drop_step_block.bind(1, run).bind(2, block).run();
@@ -262,6 +338,45 @@ void RunStore::roll_step(int64_t run, const StepRecord& r, RunWriteState& state)
   acc.n = 1;
   acc.last_step = r.step;
   for (int m = 0; m < 7; ++m) acc.stats[3 * m] = acc.stats[3 * m + 1] = acc.stats[3 * m + 2] = v[m];
+}
+
+// As close_load_child, for the step metrics: min of the minima, max of the maxima, the last child's last.
+void RunStore::close_step_child(int64_t run, int level, const StepBlockAcc& child, bool whole, RunWriteState& state) {
+  if (level >= kRollupLevels) return;
+  StepBlockAcc& p = state.step_levels[level - 1];
+  const int64_t parent = child.block >> 2;
+  if (parent != p.block) {
+    if (p.block >= 0) {
+      const bool p_whole = p.valid && p.n > 0;
+      if (p_whole) {
+        std::string stats(reinterpret_cast<const char*>(p.stats), sizeof p.stats);
+        Stmt& s = st_->level_step;
+        s.bind(1, run).bind(2, int64_t{level}).bind(3, p.block).bind(4, p.n).bind(5, p.last_step);
+        s.bind_blob(6, stats.data(), stats.size()).run();
+      }
+      close_step_child(run, level + 1, p, p_whole, state);
+    }
+    p.valid = p.block >= 0 || !state.first_blocks;
+    if (!p.valid) st_->drop_level_step.bind(1, run).bind(2, int64_t{level}).bind(3, parent).run();
+    p.block = parent;
+    p.n = 0;
+  }
+  if (!whole) {
+    p.valid = false;
+    return;
+  }
+  for (int m = 0; m < 7; ++m) {
+    if (p.n == 0) {
+      p.stats[3 * m] = child.stats[3 * m];
+      p.stats[3 * m + 1] = child.stats[3 * m + 1];
+    } else {
+      p.stats[3 * m] = std::min(p.stats[3 * m], child.stats[3 * m]);
+      p.stats[3 * m + 1] = std::max(p.stats[3 * m + 1], child.stats[3 * m + 1]);
+    }
+    p.stats[3 * m + 2] = child.stats[3 * m + 2];
+  }
+  p.n += child.n;
+  p.last_step = child.last_step;
 }
 
 void RunStore::add_a2a(int64_t run, const A2aRecord& r, const std::string& extra, RunWriteState& state) {

@@ -3,6 +3,7 @@
 // It creates and edits runs (status, tags, notes, delete) and writes batches of stream records in
 // one transaction each. The Ingestor (ingestor.h) is the usual caller of write_batch; queries live
 // in RunReader (run_reader.h). A RunStore is not thread-safe: one per thread.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "a2a_summary.h"
 #include "sqlite_db.h"
 #include "store_records.h"
+#include "store_schema.h"
 
 namespace moe::store {
 
@@ -54,6 +56,10 @@ struct RunWriteState {
   int64_t malformed_events = 0;  // already stored as events (capped, the count is not)
   std::vector<LoadBlockAcc> load_blocks;  // per layer
   StepBlockAcc step_block;
+  // Coarser rollups (schema 9): the open block of levels 1.. (64, 256, 1024 steps), per layer for
+  // the loads; each sums its four children as they close, and is written when it closes whole.
+  std::vector<std::array<LoadBlockAcc, kRollupLevels - 1>> load_levels;
+  std::array<StepBlockAcc, kRollupLevels - 1> step_levels;
   // The all-to-all sums of the step being written, per (phase, pass), and the (layer, phase, pass)
   // records already in them (a record delivered twice is summed once).
   int64_t a2a_step = -1;
@@ -100,6 +106,9 @@ class RunStore {
   void require_run(int64_t run);
   void roll_load(int64_t run, const ExpertLoadRecord& r, RunWriteState& state);
   void roll_step(int64_t run, const StepRecord& r, RunWriteState& state);
+  void close_load_child(int64_t run, int64_t layer, int level, const LoadBlockAcc& child, bool whole, RunWriteState& state);
+  void close_step_child(int64_t run, int level, const StepBlockAcc& child, bool whole, RunWriteState& state);
+  void drop_parents(int64_t run, int64_t layer, int64_t block, RunWriteState& state);
   void add_a2a(int64_t run, const A2aRecord& r, const std::string& extra, RunWriteState& state);
   void flush_a2a(int64_t run, RunWriteState& state);
   Db db_;

@@ -221,7 +221,31 @@ CREATE TABLE a2a_steps(
   PRIMARY KEY(run_id, step, phase, pass)) WITHOUT ROWID;
 )sql";
 
-const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
+// Version 9 (issue 16): coarser rollups, blocks of 64, 256 and 1024 steps (levels 1–3; level 0 is
+// the 16-step blocks of version 3), each the sum (or min/max/last) of its four children, so a
+// bucket of any width is read as a few whole blocks. Not backfilled: queries fall back to the finer
+// levels and raw rows, with the same answers.
+const char* kV9 = R"sql(
+CREATE TABLE expert_load_levels(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  layer INTEGER NOT NULL,
+  level INTEGER NOT NULL,
+  block INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  counts BLOB NOT NULL,
+  dropped BLOB NOT NULL,
+  PRIMARY KEY(run_id, layer, level, block)) WITHOUT ROWID;
+CREATE TABLE step_levels(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  level INTEGER NOT NULL,
+  block INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  last_step INTEGER NOT NULL,
+  stats BLOB NOT NULL,
+  PRIMARY KEY(run_id, level, block)) WITHOUT ROWID;
+)sql";
+
+const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 void refuse_newer(Db& db, int64_t version) {

@@ -8,9 +8,12 @@
 
 namespace moe::store {
 
-inline constexpr int64_t kSchemaVersion = 8;
+inline constexpr int64_t kSchemaVersion = 9;
 // Steps per block of the rollup tables (version 3): see run_store.h.
 inline constexpr int64_t kBlockSteps = 16;
+// Rollup levels (version 9): level L holds blocks of kBlockSteps · 4^L steps (16, 64, 256, 1024).
+inline constexpr int kRollupLevels = 4;
+constexpr int64_t rollup_steps(int level) { return kBlockSteps << (2 * level); }
 
 // Brings db (opened read_write) to `target` (default: the current version). Also switches the
 // file to WAL and sets synchronous=NORMAL. Tests pass an older target to build old files.

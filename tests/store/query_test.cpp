@@ -34,10 +34,23 @@ struct Fixture {
   }
 };
 
-int64_t bucket_of(int64_t step, int64_t first, int64_t last, int64_t n) {
-  int64_t span = last - first + 1;
+// The bucket grid as run_reader.h documents it: w = span / n; when w ≥ 16 the inner edges are
+// rounded to the nearest multiple of 16 steps.
+std::vector<int64_t> bucket_edges(int64_t first, int64_t last, int64_t n) {
+  const int64_t span = last - first + 1;
   n = std::min(n, span);
-  return (step - first) * n / span;
+  std::vector<int64_t> edges;
+  for (int64_t b = 0; b <= n; ++b) {
+    int64_t e = first + (b * span + n - 1) / n;  // the first step s with floor((s − first)·n / span) = b
+    if (span / n >= 16 && b > 0 && b < n) e = (first + b * span / n + 8) / 16 * 16;
+    edges.push_back(e);
+  }
+  return edges;
+}
+
+int64_t bucket_of(int64_t step, int64_t first, int64_t last, int64_t n) {
+  const auto edges = bucket_edges(first, last, n);
+  return std::upper_bound(edges.begin(), edges.end(), step) - edges.begin() - 1;
 }
 
 TEST(Query, SeriesKeepsMinMaxAndLastOfEachBucket) {
@@ -94,7 +107,9 @@ TEST(Query, HeatmapIsTheMeanLoadPerBucketAndExpert) {
       EXPECT_DOUBLE_EQ(d.values[e * N + b], dsum[e * N + b] / n[b]);
     }
   }
-  EXPECT_EQ(h.bucket_first_step.front(), 1.0);
+  const auto edges = bucket_edges(1, f.shape.steps, N);
+  for (int64_t b = 0; b < N; ++b) EXPECT_EQ(h.bucket_first_step[b], static_cast<double>(edges[b])) << b;
+  EXPECT_EQ(edges[1], 32);  // 257 steps in 10: w = 25.7, 26.7 rounds to 32
 }
 
 TEST(Query, LayerExpertMatrixAndLoadBalance) {
@@ -265,9 +280,51 @@ TEST(Query, RollupBlocksGiveExactlyTheAnswersOfRawRows) {
   auto with_blocks = snapshot();
   {
     RunStore store(db);
-    store.db().exec("DELETE FROM expert_load_blocks; DELETE FROM step_blocks", "dropping rollups");
+    store.db().exec("DELETE FROM expert_load_blocks; DELETE FROM step_blocks; DELETE FROM expert_load_levels;"
+                    " DELETE FROM step_levels", "dropping rollups");
   }
   EXPECT_EQ(with_blocks, snapshot());
+}
+
+// Every rollup level (16, 64, 256, 1024 steps) gives exactly the raw rows' answers, over wide and
+// narrow buckets and odd windows, also when a repeated and a late record spoiled some blocks, and
+// a wide bucket is read as a few blocks.
+TEST(Query, EveryRollupLevelGivesExactlyTheAnswersOfRawRows) {
+  TempDir dir;
+  const std::string db = dir.file("runs.sqlite");
+  SyntheticShape shape{.steps = 9000, .layers = 1, .experts = 4, .ranks = 0};
+  std::string stream = synthetic_stream(shape);
+  // A repeated step in block 300 (steps 4800–4815) and a late one landing in block 70 after block 200.
+  const std::string again = synthetic_step(shape, 4801), late = synthetic_step(shape, 1125);
+  stream.insert(stream.find(synthetic_step(shape, 4900)), again);
+  stream.insert(stream.find(synthetic_step(shape, 3300)), late);
+  int64_t run = test::ingest_string(db, stream, 1 << 16);
+  RunReader reader(db);
+  Stmt levels(reader.db(), "SELECT level, count(*) FROM expert_load_levels GROUP BY level ORDER BY level");
+  std::vector<int64_t> per_level;
+  while (levels.step()) per_level.push_back(levels.col_int(1));
+  ASSERT_EQ(per_level.size(), 3u);
+  EXPECT_GE(per_level[2], 9000 / 1024 - 3);  // 1024-step blocks, less the spoiled ones
+  auto snapshot = [&] {
+    std::vector<std::vector<double>> out;
+    for (auto [first, last, n] : {std::tuple<int64_t, int64_t, int64_t>{1, -1, 7}, {1, -1, 40}, {1, -1, 1000},
+                                  {37, 8500, 3}, {100, 4000, 17}, {2000, 2999, 1000}, {0, 9000, 9}}) {
+      Heatmap h = reader.expert_heatmap(run, 0, first, last, n);
+      Heatmap d = reader.expert_heatmap(run, 0, first, last, n, true);
+      Series s = reader.series(run, Metric::loss, first, last, n);
+      std::vector<double> steps(h.steps_in_bucket.begin(), h.steps_in_bucket.end());
+      for (const auto* v : {&h.values, &steps, &h.bucket_first_step, &d.values, &s.step, &s.min, &s.max, &s.last})
+        out.push_back(*v);
+    }
+    return out;
+  };
+  auto with_rollups = snapshot();
+  {
+    RunStore store(db);
+    store.db().exec("DELETE FROM expert_load_blocks; DELETE FROM step_blocks; DELETE FROM expert_load_levels;"
+                    " DELETE FROM step_levels", "dropping rollups");
+  }
+  EXPECT_EQ(with_rollups, snapshot());
 }
 
 TEST(Query, ThousandRunsListQuickly) {
