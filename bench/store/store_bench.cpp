@@ -82,6 +82,14 @@ int main(int argc, char** argv) {
     else if (a == "--size-steps") size_steps = std::atoll(argv[i + 1]);
     else if (a == "--dir") dir = argv[i + 1];
     else if (a == "--keep") keep = std::string(argv[i + 1]) == "1";
+    else {
+      std::fprintf(stderr, "usage: store_bench [--ingest-steps N] [--size-steps N] [--dir DIR] [--keep 1]\n");
+      return 2;
+    }
+  }
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "usage: store_bench [--ingest-steps N] [--size-steps N] [--dir DIR] [--keep 1]\n");
+    return 2;
   }
   fs::create_directories(dir);
   const int64_t kLayers = 64, kExperts = 256, kSteps = 100000, kBuckets = 1000, kRuns = 10;
