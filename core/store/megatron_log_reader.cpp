@@ -51,10 +51,15 @@ double number(const std::string& v, const std::string& where, const std::string&
 
 }  // namespace
 
+// An iteration line with a loss, or the arguments banner Megatron prints at start-up (a job's
+// first iteration line may come after megabytes of start-up output; the banner comes first).
 bool looks_like_megatron_log(const std::string& text) {
+  static const std::regex banner(R"(^\s*-{8,} arguments -{8,}\s*$)");
   std::stringstream ss(text);
-  for (std::string line; std::getline(ss, line);)
+  for (std::string line; std::getline(ss, line);) {
     if (std::regex_search(line, iteration_re()) && line.find("loss") != std::string::npos) return true;
+    if (std::regex_match(line, banner)) return true;
+  }
   return false;
 }
 

@@ -3,6 +3,9 @@
 // values match what the writers were given (data/external/expected.json).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "error.h"
@@ -99,6 +102,20 @@ TEST(ExternalImport, FormatIsRecognisedByContent) {
   EXPECT_EQ(detect_import_format(fixture("deepspeed.tfevents")), "tensorboard");
   EXPECT_EQ(detect_import_format(fixture("megatron.log")), "megatron-log");
   EXPECT_EQ(detect_import_format(fixture("expected.json")), "stream");
+  // The first iteration line after 100 KB of start-up output: the arguments banner still tells.
+  const std::string log = read_text_file(fixture("megatron.log"));
+  const size_t iter = log.find(" iteration ");
+  ASSERT_NE(iter, std::string::npos);
+  const size_t line_start = log.rfind('\n', iter) + 1;
+  std::string noisy = log.substr(0, line_start);
+  for (int i = 0; i < 2000; ++i) noisy += "> building dataset index: shard " + std::to_string(i) + " of 2000 ...\n";
+  noisy += log.substr(line_start);
+  ASSERT_GT(noisy.find(" iteration "), size_t{64 * 1024});
+  const std::string path = ::testing::TempDir() + "noisy-megatron.log";
+  { std::ofstream(path, std::ios::binary) << noisy; }
+  EXPECT_EQ(detect_import_format(path), "megatron-log");
+  EXPECT_EQ(read_external_run(path, "megatron-log").steps.size(), read_external_run(fixture("megatron.log"), "megatron-log").steps.size());
+  std::remove(path.c_str());
 }
 
 TEST(ExternalImport, CorruptAndCutOffEventFiles) {
