@@ -1,6 +1,7 @@
 #include "rank_layout.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -68,6 +69,54 @@ TEST_F(SeedLayout, GroupsHoldTheRightRanks) {
     EXPECT_EQ(l.ranks[r].tp, 4);
     EXPECT_EQ(l.ranks[r].pp, 2);
   }
+}
+
+// Every shape with tp, ep, dp, pp in 1..4 and 1–8 GPUs per node (issue 15: the process groups of
+// 4-D parallelism come from here): each group kind is exactly the set of ranks that agree on the
+// coordinates the contract says it shares, written out from rank = tp + TP·(ep + EP·(dp + DP·pp)).
+TEST(RankLayout, GroupsMatchTheContractForEveryShape) {
+  for (int64_t tp = 1; tp <= 4; ++tp)
+    for (int64_t ep = 1; ep <= 4; ++ep)
+      for (int64_t dp = 1; dp <= 4; ++dp)
+        for (int64_t pp = 1; pp <= 4; ++pp)
+          for (int64_t gpn : {1, 3, 8}) {
+            const RankLayout l = make_rank_layout(tp, ep, dp, pp, gpn);
+            const int64_t world = tp * ep * dp * pp;
+            ASSERT_EQ(l.world_size(), world);
+            auto coord = [&](int64_t r) {
+              return std::array<int64_t, 4>{r % tp, (r / tp) % ep, (r / (tp * ep)) % dp, r / (tp * ep * dp)};
+            };
+            // The ranks sharing the coordinates marked in `same` with rank r, ascending.
+            auto expected = [&](int64_t r, std::array<bool, 4> same) {
+              RankGroup g;
+              for (int64_t q = 0; q < world; ++q) {
+                bool ok = true;
+                for (int k = 0; k < 4; ++k) ok = ok && (!same[k] || coord(q)[k] == coord(r)[k]);
+                if (ok) g.push_back(q);
+              }
+              return g;
+            };
+            for (int64_t r = 0; r < world; ++r) {
+              const auto c = coord(r);
+              const RankCoord& rc = l.ranks[r];
+              ASSERT_EQ((std::array<int64_t, 4>{rc.tp, rc.ep, rc.dp, rc.pp}), c) << r;
+              ASSERT_EQ(rc.node, r / gpn);
+              ASSERT_EQ(rc.local_rank, r % gpn);
+              //                        tp     ep     dp     pp   : coordinates shared
+              ASSERT_EQ(l.group_of(l.tp_groups, r), expected(r, {false, true, true, true}));
+              ASSERT_EQ(l.group_of(l.ep_groups, r), expected(r, {true, false, true, true}));
+              ASSERT_EQ(l.group_of(l.dp_groups, r), expected(r, {true, true, false, true}));
+              ASSERT_EQ(l.group_of(l.pp_groups, r), expected(r, {true, true, true, false}));
+              ASSERT_EQ(l.group_of(l.expert_dp_groups, r), expected(r, {true, true, false, true}));
+              ASSERT_EQ(l.group_of(l.dense_dp_groups, r), expected(r, {true, false, false, true}));
+            }
+            for (const auto* kind : {&l.tp_groups, &l.ep_groups, &l.dp_groups, &l.pp_groups, &l.expert_dp_groups,
+                                     &l.dense_dp_groups}) {
+              int64_t members = 0;
+              for (const auto& g : *kind) members += static_cast<int64_t>(g.size());
+              ASSERT_EQ(members, world) << "a partition: every rank in exactly one group of each kind";
+            }
+          }
 }
 
 TEST(RankLayout, RefusesNonPositiveSizes) {
