@@ -58,6 +58,14 @@ remote::RunRequest remote_request(const Args& args) {
   r.hostfile_name = r.slurm ? args.value("--slurm") : args.value("--hosts");
   r.hostfile_text = read_text_file(r.hostfile_name);
   r.hosts = remote::parse_hostfile(r.hostfile_text, r.hostfile_name);
+  // A hostfile may name a Slurm login node (role=slurm-login): --hosts then submits through it.
+  for (const remote::HostEntry& h : r.hosts) {
+    if (!h.slurm_login) continue;
+    if (r.hosts.size() != 1)
+      throw Error(r.hostfile_name + ":" + std::to_string(h.line) + ": a Slurm login node (role=slurm-login) must be the"
+                  " hostfile's only host (Slurm picks the nodes; " + std::to_string(r.hosts.size()) + " listed)");
+    r.slurm = true;
+  }
   r.spec = load_spec(args.positionals()[0], args.values("--set"));
   if (r.slurm) {  // the login node: the allocation supplies the nodes
     if (r.hosts.size() != 1)

@@ -52,10 +52,11 @@ const char* kUsage =
     "Remote (docs/remote.md): moe run SPEC --db FILE --hosts HOSTFILE [--accept-new-host-keys]\n"
     "  [--known-hosts FILE] [--ssh-config FILE] [--bundle DIR] [--master-port N] deploys the runtime\n"
     "  bundle to every node over SSH, starts one launcher per node and records rank 0's metrics.\n"
-    "Slurm: moe run SPEC --db FILE --slurm LOGINFILE (a hostfile naming the login node) deploys the\n"
-    "  bundle there and submits with sbatch (cluster.slurm: partition, account, time_limit; one node per\n"
-    "  parallel.gpus_per_node ranks, one launcher per node through srun); Slurm's states appear on the\n"
-    "  console, Ctrl-C scancels, --attach follows it again. The nodes must share the login node's home.\n";
+    "Slurm: moe run SPEC --db FILE --slurm LOGINFILE (a hostfile naming the login node; or --hosts FILE\n"
+    "  whose one host has role=slurm-login) deploys the bundle there and submits with sbatch\n"
+    "  (cluster.slurm: partition, account, time_limit; one node per parallel.gpus_per_node ranks, one\n"
+    "  launcher per node through srun); Slurm's states appear on the console, Ctrl-C scancels,\n"
+    "  --attach follows it again. The nodes must share the login node's home.\n";
 
 // Console output of a session: the job's stderr lines and progress events on stderr.
 remote::RunCallbacks console_callbacks(std::mutex& console) {

@@ -170,7 +170,7 @@ std::vector<HostEntry> parse_hostfile(std::string_view text, const std::string& 
       throw moe::Error(where + ": a line must start with a host name, found '" + shown(h.host) + "'");
     if (std::string why = host_field_problem(h.host); !why.empty())
       throw moe::Error(where + ": host '" + shown(h.host) + "' " + why);
-    bool seen_slots = false, seen_user = false, seen_port = false, seen_key = false, seen_addr = false;
+    bool seen_slots = false, seen_user = false, seen_port = false, seen_key = false, seen_addr = false, seen_role = false;
     for (size_t w = 1; w < words.size(); ++w) {
       std::string_view word = words[w];
       size_t eq = word.find('=');
@@ -186,9 +186,15 @@ std::vector<HostEntry> parse_hostfile(std::string_view text, const std::string& 
       else if (k == "user") { once(seen_user); h.user = std::string(v); }
       else if (k == "key") { once(seen_key); h.key = std::string(v); }
       else if (k == "addr") { once(seen_addr); h.addr = std::string(v); }
+      else if (k == "role") {
+        once(seen_role);
+        if (v != "node" && v != "slurm-login")
+          throw moe::Error(where + ": role '" + shown(v) + "' is not one of node, slurm-login");
+        h.slurm_login = v == "slurm-login";
+      }
       else
         throw moe::Error(where + ": unknown option '" + shown(k) +
-                         "' (known: slots, user, port, key, addr)");
+                         "' (known: slots, user, port, key, addr, role)");
     }
     check_host_entry(h, where);
     for (const HostEntry& other : hosts)
@@ -217,6 +223,7 @@ std::string format_hostfile(const std::vector<HostEntry>& hosts) {
     if (h.port != 0) out += " port=" + std::to_string(h.port);
     if (!h.key.empty()) out += " key=" + h.key;
     if (!h.addr.empty()) out += " addr=" + h.addr;
+    if (h.slurm_login) out += " role=slurm-login";
     out += "\n";
   }
   return out;

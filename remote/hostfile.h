@@ -16,6 +16,7 @@ struct HostEntry {
   int port = 0;       // 0: ~/.ssh/config or 22
   std::string key;    // private key file; empty: agent, ~/.ssh/config, default identities
   std::string addr;   // rendezvous address seen by other nodes; empty: host
+  bool slurm_login = false;  // role=slurm-login: a Slurm login node, not a node to run ranks on
   int line = 0;       // line in the hostfile (0 when built in code)
 
   // "alice@node-a:2222" style name for messages (only the parts that were given).

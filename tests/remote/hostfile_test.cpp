@@ -63,6 +63,18 @@ TEST(Hostfile, ErrorsNameTheLine) {
   EXPECT_NE(error_of("-oProxyCommand=x\n").find("must not start with '-'"), std::string::npos);
 }
 
+// role=slurm-login marks a Slurm login node (moe run --hosts then submits through it).
+TEST(Hostfile, RoleMarksASlurmLoginNode) {
+  auto hosts = parse_hostfile("login.cluster.example user=alice role=slurm-login  # sbatch here\n", "h");
+  ASSERT_EQ(hosts.size(), 1u);
+  EXPECT_TRUE(hosts[0].slurm_login);
+  EXPECT_TRUE(parse_hostfile(moe::remote::format_hostfile(hosts), "h")[0].slurm_login);
+  EXPECT_FALSE(parse_hostfile("a role=node\n", "h")[0].slurm_login);
+  EXPECT_FALSE(parse_hostfile("a\n", "h")[0].slurm_login);
+  EXPECT_EQ(error_of("a role=head\n"), "cluster.txt:1: role 'head' is not one of node, slurm-login");
+  EXPECT_NE(error_of("a role=node role=node\n").find("'role' given twice"), std::string::npos);
+}
+
 TEST(Hostfile, LoadNamesAMissingFile) {
   try {
     moe::remote::load_hostfile("/nonexistent/hosts");

@@ -184,6 +184,28 @@ TEST_F(SlurmRun, AttachFollowsTheJobAfterTheClientIsKilled) {
   EXPECT_EQ(info.malformed_lines, 0);
 }
 
+// A hostfile whose one host is marked role=slurm-login: plain --hosts submits through Slurm.
+TEST_F(SlurmRun, HostfileMarkingALoginNodeSubmitsThroughIt) {
+  const std::string marked = (tmp_ / "marked.txt").string();
+  write_file(marked, "127.0.0.1 slots=1 port=2222 role=slurm-login key=" + (fixture_dir() / "client_key").string() + "\n");
+  std::vector<std::string> args = moe_run(login_, {});
+  auto at = std::find(args.begin(), args.end(), "--slurm");
+  *at = "--hosts";
+  *(at + 1) = marked;
+  const Result r = run_moe(args, tmp_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("on 1 Slurm login node"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("slurm: submitted batch job"), std::string::npos) << r.err;
+  EXPECT_EQ(store::RunReader(db_).run(std::stoll(r.out)).n_steps, 3);
+  // With a second host the login node is refused, naming its line.
+  write_file(marked, read_file(marked) + "127.0.0.1 slots=1 port=2223\n");
+  const Result two = run_moe(args, tmp_);
+  EXPECT_EQ(two.code, 1);
+  EXPECT_NE(two.err.find("marked.txt:1: a Slurm login node (role=slurm-login) must be the hostfile's only host"),
+            std::string::npos) << two.err;
+  EXPECT_EQ(runs(), 1u) << "the refused run was not recorded";
+}
+
 TEST_F(SlurmRun, BadInputIsRefusedBeforeAnythingIsRecorded) {
   // Two hosts: --slurm names one login node.
   const std::string two = (tmp_ / "two.txt").string();
