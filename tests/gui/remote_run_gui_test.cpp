@@ -198,6 +198,52 @@ TEST(RemoteRunGui, TinyCpuOnTwoFixtureNodesCompletesIntoTheStore) {
   }
 }
 
+// Run ▸ where ▸ Slurm end to end: the Hosts panel's one host (fixture node-a) is the login node;
+// the studio deploys the bundle there and the driver submits through the Slurm stand-ins
+// (tests/remote/slurm-standins, a test fixture); the run is recorded like any other.
+TEST(RemoteRunGui, SlurmFromTheStudioSubmitsThroughTheLoginNode) {
+  Studio s;
+  QTemporaryDir tmp;
+  // A bundle whose moe-runtime is store_fake_runtime (20 ms a step), with the Slurm driver.
+  const std::filesystem::path bundle = std::filesystem::path(tmp.path().toStdString()) / "bundle";
+  std::filesystem::create_directories(bundle / "resources" / "slurm");
+  rt::write_file(bundle / "moe-runtime", std::string("#!/bin/sh\nFAKE_STEP_MS=20 exec '") + STORE_FAKE_RUNTIME + "' \"$@\"\n");
+  std::filesystem::permissions(bundle / "moe-runtime", std::filesystem::perms::owner_all);
+  std::filesystem::copy_file(MOE_SLURM_DRIVER, bundle / "resources" / "slurm" / "moe-slurm-job");
+  qputenv("MOE_BUNDLE", QByteArray::fromStdString(bundle.string()));
+  qputenv("MOE_SLURM_BIN", MOE_SLURM_STANDINS);
+  s.window->loadPreset("tiny-cpu");
+  for (const auto& [k, v] : std::vector<std::pair<QString, QVariant>>{
+           {"parallel.ep", 2}, {"parallel.gpus_per_node", 1}, {"cluster.nodes.0.slots", 2}, {"train.steps", 3},
+           {"cluster.slurm.partition", "debug"}})
+    ASSERT_TRUE(s.window->specModel()->setValue(k, v).isEmpty()) << k.toStdString();
+  remote::ConnectOptions o = rt::trusted_options(tmp.path().toStdString());
+  o.ssh_config_file = (rt::fixture_dir() / "ssh_config").string();
+  s.window->hosts()->setConnectOptions(o);
+  s.window->hosts()->setMasterPort(free_port());
+  s.window->hosts()->addHost(rt::node(0));
+  RunWorkspace* run = s.window->runWorkspace();
+  run->setWhere(RunWorkspace::Where::slurm);
+  ASSERT_TRUE(run->runButton()->isEnabled()) << run->runButton()->toolTip().toStdString();
+  run->runButton()->click();
+  ASSERT_TRUE(s.window->launcher()->isRunning()) << run->statusText().toStdString();
+  const bool ended = waitUntil([&] { return !s.window->launcher()->isRunning(); }, 180000);
+  qunsetenv("MOE_BUNDLE");
+  qunsetenv("MOE_SLURM_BIN");
+  const std::string console = run->console()->toPlainText().toStdString();
+  ASSERT_TRUE(ended) << console;
+  EXPECT_EQ(run->statusText(), "completed") << console;
+  EXPECT_NE(console.find("submitted batch job"), std::string::npos) << console;
+  store::RunReader reader(s.db().toStdString());
+  auto runs = reader.list_runs();
+  ASSERT_EQ(runs.size(), 1u) << console;
+  EXPECT_EQ(runs[0].status, "completed");
+  EXPECT_EQ(runs[0].n_steps, 3);
+  const auto spec = nlohmann::json::parse(reader.spec_json(runs[0].id));
+  EXPECT_EQ(spec["cluster"]["nodes"][0]["host"], "slurm-node-0");
+  EXPECT_EQ(spec["cluster"]["slurm"]["partition"], "debug");
+}
+
 TEST(RemoteRunGui, ClosingLeavesTheJobRunningAndANewStudioReattaches) {
   const int steps = 120;
   Studio s;
