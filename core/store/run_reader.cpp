@@ -316,11 +316,15 @@ std::vector<EventRow> RunReader::events(int64_t run, int64_t after_id, int64_t l
   return out;
 }
 
-int64_t RunReader::resolve_last(int64_t run, int64_t last, std::string_view table) {
+int64_t RunReader::resolve_last(int64_t run, int64_t last, std::string_view table, int64_t layer) {
   if (last >= 0) return last;
-  std::string sql = "SELECT coalesce(max(step), -1) FROM " + std::string(table) + " WHERE run_id = ?1";
+  // With the layer, one seek to the end of its key range; without it, expert_load's max(step) is a
+  // scan of every row of the run (17 ms for 100,000 steps: most of a heatmap query's time).
+  std::string sql = "SELECT coalesce(max(step), -1) FROM " + std::string(table) + " WHERE run_id = ?1" +
+                    (layer >= 0 ? " AND layer = ?2" : "");
   Stmt st(db_, sql.c_str());
   st.bind(1, run);
+  if (layer >= 0) st.bind(2, layer);
   return st.step() ? st.col_int(0) : -1;
 }
 
@@ -434,7 +438,7 @@ Heatmap RunReader::expert_heatmap(int64_t run, int64_t layer, int64_t first, int
                                   bool dropped) {
   ReadTxn txn(db_);
   Heatmap h;
-  last = resolve_last(run, last, kExpertLoadTable);
+  last = resolve_last(run, last, kExpertLoadTable, layer);
   Buckets grid(first, last, buckets);
   h.n_buckets = grid.n;
   if (grid.n == 0) return h;
@@ -606,7 +610,7 @@ std::vector<LoadBalance> RunReader::load_balance(int64_t run, int64_t layer, int
 
 Series RunReader::load_balance_series(int64_t run, int64_t layer, int64_t first, int64_t last, int64_t buckets) {
   ReadTxn txn(db_);
-  last = resolve_last(run, last, kExpertLoadTable);
+  last = resolve_last(run, last, kExpertLoadTable, layer);
   Buckets grid(first, last, buckets);
   Series s;
   if (grid.n == 0) return s;

@@ -173,7 +173,7 @@ class RunReader {
   Db& db() { return db_; }
 
  private:
-  int64_t resolve_last(int64_t run, int64_t last, std::string_view table);
+  int64_t resolve_last(int64_t run, int64_t last, std::string_view table, int64_t layer = -1);
   // Calls fold(bucket, min, max, last, last_step) for rollup blocks and raw rows in step order.
   using StepFold = std::function<void(int64_t, double, double, double, int64_t)>;
   void fold_steps(int64_t run, Metric metric, const void* grid, const StepFold& fold);
