@@ -71,9 +71,9 @@ TEST_F(SeedLayout, GroupsHoldTheRightRanks) {
   }
 }
 
-// Every shape with tp, ep, dp, pp in 1..4 and 1–8 GPUs per node (issue 15: the process groups of
-// 4-D parallelism come from here): each group kind is exactly the set of ranks that agree on the
-// coordinates the contract says it shares, written out from rank = tp + TP·(ep + EP·(dp + DP·pp)).
+// Every shape with tp, ep, dp, pp in 1..4 and 1, 3 or 8 GPUs per node, 768 in all (issue 15: the
+// groups of 4-D parallelism come from here): each group kind is exactly the set of ranks that agree
+// on the coordinates the contract says it shares, from rank = tp + TP·(ep + EP·(dp + DP·pp)).
 TEST(RankLayout, GroupsMatchTheContractForEveryShape) {
   for (int64_t tp = 1; tp <= 4; ++tp)
     for (int64_t ep = 1; ep <= 4; ++ep)
