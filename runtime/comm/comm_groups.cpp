@@ -54,6 +54,10 @@ CommGroups make_comm_groups(Communicator& world, const RankLayout& layout) {
   hierarchical_groups(layout, me, intra, inter);
   g.ep_intra = make_group(world, intra, "ep_intra");
   g.ep_inter = make_group(world, inter, "ep_inter");
+  // Every rank takes the same branches (the sizes are the layout's), so the collective calls match.
+  if (layout.tp > 1) g.tp = make_group(world, layout.group_of(layout.tp_groups, me), "tp");
+  if (layout.pp > 1) g.pp = make_group(world, layout.group_of(layout.pp_groups, me), "pp");
+  g.dp = g.expert_dp.get();
   return g;
 }
 

@@ -6,6 +6,10 @@
 //   dense_dp   ranks holding the same dense weights (dp × ep): dense gradients are all-reduced here
 //   ep_intra / ep_inter  the two stages of the hierarchical all-to-all: this rank's EP peers on its
 //              own node, and its EP peers with the same local index on the other nodes.
+//   tp, pp     tensor-parallel shards (same ep, dp, pp) and pipeline stages (same tp, ep, dp); built
+//              only when that dimension is > 1 (issue 15), null otherwise
+//   dp         data-parallel replicas (same tp, ep, pp): the same ranks as expert_dp while experts
+//              are not split over tp differently from attention, so it is that communicator
 #include <memory>
 
 #include "communicator.h"
@@ -20,6 +24,9 @@ struct CommGroups {
   std::unique_ptr<Communicator> dense_dp;
   std::unique_ptr<Communicator> ep_intra;
   std::unique_ptr<Communicator> ep_inter;
+  std::unique_ptr<Communicator> tp;  // null when tp = 1
+  std::unique_ptr<Communicator> pp;  // null when pp = 1
+  Communicator* dp = nullptr;        // = expert_dp.get(), not owned
 };
 
 // Collective over the world: every rank calls it with the same layout.

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numeric>
 #include <gtest/gtest.h>
+
+#include <array>
 #include <random>
 
 #include "comm_groups.h"
@@ -259,6 +261,35 @@ TEST(GlooCollectives, LayoutSubGroupsReduceOverTheRightRanks) {
     expect(in[0] == ep_base * 10 + me % 2 && in[1] == (ep_base + 1) * 10 + me % 2, "ep all_to_all_v");
   });
   EXPECT_EQ(test::failures(r), "");
+}
+
+// 4-D layouts (issue 15): every communicator of a rank holds exactly the ranks of its layout group,
+// checked by all-reducing a bit per member (an exact membership test) in 8 real processes.
+TEST(GlooCollectives, FourDimensionalLayoutsGetTheirGroupCommunicators) {
+  for (auto [tp, ep, dp, pp] : {std::array<int64_t, 4>{2, 2, 2, 1}, {2, 1, 2, 2}, {1, 2, 2, 2}}) {
+    auto r = with_world(8, [&](ProcessGroup& g) {
+      const moe::RankLayout layout = moe::make_rank_layout(tp, ep, dp, pp, 4);
+      CommGroups groups = make_comm_groups(*g.world, layout);
+      const int me = g.world->rank();
+      auto members = [&](Communicator* c) {
+        int64_t mask = int64_t{1} << me;
+        if (c) c->all_reduce_sum(&mask, 1);
+        return mask;
+      };
+      auto mask_of = [](const moe::RankGroup& grp) {
+        int64_t m = 0;
+        for (int64_t q : grp) m |= int64_t{1} << q;
+        return m;
+      };
+      expect((groups.tp != nullptr) == (tp > 1) && (groups.pp != nullptr) == (pp > 1), "tp/pp built iff > 1");
+      if (tp > 1) expect(members(groups.tp.get()) == mask_of(layout.group_of(layout.tp_groups, me)), "tp members");
+      if (pp > 1) expect(members(groups.pp.get()) == mask_of(layout.group_of(layout.pp_groups, me)), "pp members");
+      expect(members(groups.dp) == mask_of(layout.group_of(layout.dp_groups, me)), "dp members");
+      expect(members(groups.ep.get()) == mask_of(layout.group_of(layout.ep_groups, me)), "ep members");
+      expect(members(groups.dense_dp.get()) == mask_of(layout.group_of(layout.dense_dp_groups, me)), "dense_dp members");
+    });
+    EXPECT_EQ(test::failures(r), "") << tp << "x" << ep << "x" << dp << "x" << pp;
+  }
 }
 
 TEST(GlooCollectives, HierarchicalGroupsFollowNodes) {
