@@ -1,12 +1,12 @@
 // Gloo collectives on real processes over 127.0.0.1, each checked against a plain reference
 // computed from every rank's (deterministic, rank-dependent) inputs: all-reduce, all-to-all with
 // per-peer counts including zero-count peers, all-gather, broadcast, send/recv, async all-to-all,
-// and the layout's sub-groups.
-#include <cmath>
-#include <numeric>
+// and the layout's sub-groups (also for 4-D layouts).
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
+#include <numeric>
 #include <random>
 
 #include "comm_groups.h"
