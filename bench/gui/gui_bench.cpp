@@ -49,24 +49,31 @@ void row(const char* what, const std::vector<double>& v, const char* unit, const
   std::printf("| %-38s | %6zu | %8.2f | %8.2f | %8.2f | %-4s | %-10s |\n", what, v.size(), percentile(v, 50),
               percentile(v, 99), v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()), unit, target);
 }
-// Runs the event loop for `ms` while a 5 ms timer measures how late it fires.
-std::vector<double> probe_for(int ms) {
+// A 5 ms timer on the GUI thread: lateness_ms gets how late each tick fired (event-loop latency).
+struct LatencyProbe {
   std::vector<double> lateness_ms;
   QElapsedTimer clock;
-  clock.start();
   qint64 last = 0;
-  QTimer probe;
-  probe.setTimerType(Qt::PreciseTimer);
-  QObject::connect(&probe, &QTimer::timeout, [&] {
-    qint64 now = clock.nsecsElapsed();
-    if (last) lateness_ms.push_back(std::max(0.0, (now - last) / 1e6 - 5.0));
-    last = now;
-  });
-  probe.start(5);
+  QTimer timer;
+  LatencyProbe() {
+    clock.start();
+    timer.setTimerType(Qt::PreciseTimer);
+    QObject::connect(&timer, &QTimer::timeout, [this] {
+      const qint64 now = clock.nsecsElapsed();
+      if (last) lateness_ms.push_back(std::max(0.0, (now - last) / 1e6 - 5.0));
+      last = now;
+    });
+    timer.start(5);
+  }
+};
+
+// Runs the event loop for `ms` under a LatencyProbe.
+std::vector<double> probe_for(int ms) {
+  LatencyProbe probe;
   QEventLoop loop;
   QTimer::singleShot(ms, &loop, &QEventLoop::quit);
   loop.exec();
-  return lateness_ms;
+  return probe.lateness_ms;
 }
 
 int bench_open(const QString& db, double seconds) {
@@ -156,19 +163,7 @@ int main(int argc, char** argv) {
   window.workspaces()->setCurrentWidget(window.live());
   window.live()->followRun(run_id);
 
-  // Event-loop latency probe.
-  std::vector<double> lateness_ms;
-  QElapsedTimer probe_clock;
-  probe_clock.start();
-  qint64 last = 0;
-  QTimer probe;
-  probe.setTimerType(Qt::PreciseTimer);
-  QObject::connect(&probe, &QTimer::timeout, [&] {
-    qint64 now = probe_clock.nsecsElapsed();
-    if (last) lateness_ms.push_back(std::max(0.0, (now - last) / 1e6 - 5.0));
-    last = now;
-  });
-  probe.start(5);
+  LatencyProbe probe;
 
   std::vector<double> apply_ms, replot_ms, read_ms;
   QObject::connect(window.poller(), &StorePoller::liveUpdate, [&](const LiveUpdate& u) { read_ms.push_back(u.read_ms); });
@@ -207,7 +202,8 @@ int main(int argc, char** argv) {
   done_check.start(50);
   loop.exec();
   writer.join();
-  probe.stop();
+  probe.timer.stop();
+  const std::vector<double>& lateness_ms = probe.lateness_ms;
   const int64_t shown = window.live()->stepsShown();
   if (!screenshot.isEmpty()) {
     app.processEvents();
