@@ -83,9 +83,7 @@ PlacementInput placement_input(const JobSpec& spec) {
   in.layers = std::max<int64_t>(spec.model.moe_layers(), 1);
   // Every EP group has the same node pattern when the layout is aligned (validation); take the
   // first one's, relative to its first node.
-  const RankLayout layout = make_rank_layout(spec.parallel);
-  const RankGroup& group = layout.ep_groups.at(0);
-  for (int64_t rank : group) in.node_of_member.push_back(layout.ranks[rank].node - layout.ranks[group[0]].node);
+  in.node_of_member = first_ep_group_nodes(spec.parallel);
   return in;
 }
 

@@ -62,4 +62,11 @@ RankLayout make_rank_layout(const ParallelSpec& p) {
   return make_rank_layout(p.tp, p.ep, p.dp, p.pp, p.gpus_per_node);
 }
 
+std::vector<int64_t> first_ep_group_nodes(const ParallelSpec& p) {
+  if (p.tp < 1 || p.ep < 1 || p.gpus_per_node < 1) throw Error("rank layout: sizes must be positive");
+  std::vector<int64_t> nodes;
+  for (int64_t i = 0; i < p.ep; ++i) nodes.push_back(p.tp * i / p.gpus_per_node);  // rank tp + TP·ep = TP·i
+  return nodes;
+}
+
 }  // namespace moe

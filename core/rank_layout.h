@@ -41,4 +41,9 @@ struct RankLayout {
 RankLayout make_rank_layout(int64_t tp, int64_t ep, int64_t dp, int64_t pp, int64_t gpus_per_node);
 RankLayout make_rank_layout(const ParallelSpec& parallel);
 
+// The nodes of the first EP group's members (tp = dp = pp = 0), relative to its first member's node,
+// from the same formulas without building the whole layout (validation asks for it on every edit;
+// the layout of a 2,048-rank design took 1.9 ms to build).
+std::vector<int64_t> first_ep_group_nodes(const ParallelSpec& parallel);
+
 }  // namespace moe

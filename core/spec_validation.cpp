@@ -290,12 +290,15 @@ void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
     c.warning("runtime.deterministic", "the cuda backend does not implement layout-invariant arithmetic: its runs match "
                                        "other layouts within rounding, not bit for bit (set false to silence this)");
 
-  // Slurm fields become #SBATCH lines: a newline or a quote would inject a directive.
+  // Slurm fields become #SBATCH lines: a newline or a quote would inject a directive. The patterns
+  // are compiled once (validation runs on every keystroke in the studio).
+  static const std::regex slurm_word("[A-Za-z0-9_.,-]*");
+  static const std::regex slurm_time(R"((\d+|\d+:\d\d|\d+:\d\d:\d\d|\d+-\d+|\d+-\d+:\d\d|\d+-\d+:\d\d:\d\d)?)");
   const SlurmSpec& sl = s.cluster.slurm;
   for (const auto& [path, value] : {std::pair{"cluster.slurm.partition", sl.partition}, std::pair{"cluster.slurm.account", sl.account}})
-    if (!std::regex_match(value, std::regex("[A-Za-z0-9_.,-]*")))
+    if (!std::regex_match(value, slurm_word))
       c.error(path, "'" + value + "' may hold only letters, digits, '_', '.', ',' and '-'");
-  if (!std::regex_match(sl.time_limit, std::regex(R"((\d+|\d+:\d\d|\d+:\d\d:\d\d|\d+-\d+|\d+-\d+:\d\d|\d+-\d+:\d\d:\d\d)?)")))
+  if (!std::regex_match(sl.time_limit, slurm_time))
     c.error("cluster.slurm.time_limit", "'" + sl.time_limit + "' is not a Slurm time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)");
 
   const auto& nodes = s.cluster.nodes;

@@ -110,6 +110,11 @@ TEST(RankLayout, GroupsMatchTheContractForEveryShape) {
               ASSERT_EQ(l.group_of(l.expert_dp_groups, r), expected(r, {true, true, false, true}));
               ASSERT_EQ(l.group_of(l.dense_dp_groups, r), expected(r, {true, false, false, true}));
             }
+            std::vector<int64_t> first_nodes;
+            for (int64_t q : l.ep_groups.at(0)) first_nodes.push_back(l.ranks[q].node - l.ranks[l.ep_groups[0][0]].node);
+            ParallelSpec ps;
+            ps.tp = tp, ps.ep = ep, ps.dp = dp, ps.pp = pp, ps.gpus_per_node = gpn;
+            ASSERT_EQ(first_ep_group_nodes(ps), first_nodes);
             for (const auto* kind : {&l.tp_groups, &l.ep_groups, &l.dp_groups, &l.pp_groups, &l.expert_dp_groups,
                                      &l.dense_dp_groups}) {
               int64_t members = 0;
