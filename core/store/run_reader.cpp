@@ -627,6 +627,26 @@ Series RunReader::load_balance_series(int64_t run, int64_t layer, int64_t first,
   return s;
 }
 
+Series RunReader::drop_rate_series(int64_t run, int64_t layer, int64_t first, int64_t last, int64_t buckets) {
+  ReadTxn txn(db_);
+  last = resolve_last(run, last, kExpertLoadTable, layer);
+  const Heatmap counts = expert_heatmap(run, layer, first, last, buckets);
+  const Heatmap dropped = expert_heatmap(run, layer, first, last, buckets, /*dropped=*/true);
+  Series s;
+  const int64_t N = counts.n_buckets, E = counts.n_experts;
+  for (int64_t b = 0; b < N; ++b) {
+    if (counts.steps_in_bucket[b] == 0) continue;
+    double routed = 0, drop = 0;  // means per step of the bucket: the step count cancels
+    for (int64_t e = 0; e < E; ++e) routed += counts.values[e * N + b], drop += dropped.values[e * N + b];
+    const double rate = routed > 0 ? drop / routed : 0.0;
+    s.step.push_back(b + 1 < N ? counts.bucket_first_step[b + 1] - 1 : static_cast<double>(last));  // its last step
+    s.min.push_back(rate);
+    s.max.push_back(rate);
+    s.last.push_back(rate);
+  }
+  return s;
+}
+
 std::vector<LayerBalance> RunReader::layer_balance(int64_t run) {
   ReadTxn txn(db_);
   Stmt st(db_, "SELECT layer, count(*),"

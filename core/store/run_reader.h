@@ -167,6 +167,10 @@ class RunReader {
   std::vector<LoadBalance> load_balance(int64_t run, int64_t layer, int64_t first, int64_t last);
   Series load_balance_series(int64_t run, int64_t layer, int64_t first, int64_t last, int64_t buckets);
   std::vector<LayerBalance> layer_balance(int64_t run);
+  // Drop rate (dropped / routed tokens) of one layer per bucket, from the same rollups as the
+  // heatmap: the bucket's totals, so min = max = last = the bucket's rate. Live's history of a
+  // long run, where one point per step and layer would be millions.
+  Series drop_rate_series(int64_t run, int64_t layer, int64_t first, int64_t last, int64_t buckets);
 
   std::vector<ConfigDiffRow> config_diff(const std::vector<int64_t>& runs);
 

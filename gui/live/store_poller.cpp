@@ -15,6 +15,8 @@ namespace {
 constexpr int64_t kRowsPerRead = 2048;     // expert-load rows per query (a finished run is read in chunks)
 constexpr int64_t kLatestWindow = 20;      // steps averaged in the layers × experts view
 constexpr int64_t kA2aWindow = 20;         // steps averaged in the per-rank bars
+constexpr int64_t kA2aMapSteps = 600;      // steps of the rank × step map (LiveWorkspace keeps as many)
+constexpr int64_t kDropsPerStepUpTo = 4096;  // a longer run's drop history opens as 1,000 buckets a layer
 
 bool same_runs(const std::vector<store::RunInfo>& a, const std::vector<store::RunInfo>& b) {
   if (a.size() != b.size()) return false;
@@ -149,7 +151,9 @@ void PollWorker::readLive(bool reset) {
     for (int i = 0; i < 4; ++i)
       u.a2a_stats[i] = reader_->a2a_rank_stats(run_, phases[i], passes[i], -1,
                                                std::max<int64_t>(0, last - kA2aWindow + 1), last);
-    for (auto& t : reader_->a2a_step_totals_after(run_, last_a2a_step_)) u.a2a_total.push_back({t.step, std::move(t.rank_us)});
+    // Only the steps the map shows: a 100,000-step run's first read would be 400,000 rows.
+    for (auto& t : reader_->a2a_step_totals_after(run_, std::max(last_a2a_step_, last - kA2aMapSteps)))
+      u.a2a_total.push_back({t.step, std::move(t.rank_us)});
     // The newest step may still be half written (its later layers not in yet): keep it for next time.
     if (!u.a2a_total.empty() && !is_final(u.run.status)) u.a2a_total.pop_back();
     if (!u.a2a_total.empty()) last_a2a_step_ = u.a2a_total.back().first;
@@ -167,7 +171,23 @@ void PollWorker::readLive(bool reset) {
 void PollWorker::readDrops(LiveUpdate& u) {
   const int64_t layers = u.run.n_layers;
   u.balance.assign(size_t(layers), {});
-  if (last_balance_step_.empty()) {
+  if (last_balance_step_.empty() && u.run.last_step > kDropsPerStepUpTo) {
+    // A long run opened: each layer's history as 1,000 buckets (their drop rates) from the rollups,
+    // not one point per step and layer (6.4 million for 100,000 steps × 64 layers); new steps then
+    // arrive one by one below.
+    last_balance_step_.assign(size_t(layers), -1);
+    for (int64_t l = 0; l < layers; ++l) {
+      const store::Series s = reader_->drop_rate_series(run_, l, 0, u.run.last_step, 1000);
+      for (size_t i = 0; i < s.step.size(); ++i) {
+        store::LoadBalance b;
+        b.layer = l;
+        b.step = int64_t(s.step[i]);
+        b.drop_rate = s.last[i];
+        u.balance[size_t(l)].push_back(b);
+      }
+      last_balance_step_[size_t(l)] = u.run.last_step;
+    }
+  } else if (last_balance_step_.empty()) {
     last_balance_step_.assign(size_t(layers), -1);
     for (const auto& b : reader_->load_balance(run_, -1, 0, -1))
       if (b.layer >= 0 && b.layer < layers) u.balance[size_t(b.layer)].push_back(b);

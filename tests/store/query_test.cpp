@@ -112,6 +112,28 @@ TEST(Query, HeatmapIsTheMeanLoadPerBucketAndExpert) {
   EXPECT_EQ(edges[1], 32);  // 257 steps in 10: w = 25.7, 26.7 rounds to 32
 }
 
+// Live's drop history of a long run: per bucket, the layer's dropped / routed tokens, exactly.
+TEST(Query, DropRateSeriesIsEachBucketsDroppedOverRouted) {
+  Fixture f;
+  RunReader reader(f.db);
+  const int64_t layer = 2, N = 10, first = 1, last = f.shape.steps;
+  std::vector<double> routed(N, 0), dropped(N, 0);
+  for (const json& r : f.records()) {
+    if (r["type"] != "expert_load" || r["layer"] != layer) continue;
+    const int64_t b = bucket_of(r["step"], first, last, N);
+    for (const auto& c : r["counts"]) routed[b] += c.get<double>();
+    for (const auto& d : r["dropped"]) dropped[b] += d.get<double>();
+  }
+  Series s = reader.drop_rate_series(f.run, layer, first, -1, N);
+  ASSERT_EQ(s.last.size(), static_cast<size_t>(N));
+  const auto edges = bucket_edges(first, last, N);
+  for (int64_t b = 0; b < N; ++b) {
+    EXPECT_NEAR(s.last[b], dropped[b] / routed[b], 1e-12) << b;
+    EXPECT_EQ(s.step[b], static_cast<double>(edges[b + 1] - 1)) << b;
+  }
+  EXPECT_GT(*std::max_element(s.last.begin(), s.last.end()), 0.0) << "the fixture drops tokens";
+}
+
 TEST(Query, LayerExpertMatrixAndLoadBalance) {
   Fixture f;
   RunReader reader(f.db);
