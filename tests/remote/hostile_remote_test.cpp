@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "moe_cli_proc.h"
 #include "remote_fixture.h"
 #include "run_reader.h"
 #include "shell_quote.h"
@@ -27,29 +28,7 @@ namespace {
 
 std::string marker() { return "/tmp/moe-pwned-remote-" + std::to_string(::getpid()); }
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result run_moe(const std::vector<std::string>& args, const fs::path& dir) {
-  const fs::path o = dir / "out.txt", e = dir / "err.txt";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fo = ::open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int fe = ::open(e.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fo, 1);
-    ::dup2(fe, 2);
-    std::vector<char*> argv = {const_cast<char*>(MOE_CLI)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(MOE_CLI, argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(o), read_file(e)};
-}
+using Result = MoeResult;
 
 size_t job_dirs(int n) {
   const fs::path jobs = node_home(n) / ".moe-studio" / "jobs";

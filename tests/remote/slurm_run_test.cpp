@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "moe_cli_proc.h"
 #include "remote_fixture.h"
 #include "run_reader.h"
 #include "sqlite_db.h"
@@ -27,36 +28,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-pid_t spawn_moe(const std::vector<std::string>& args, const fs::path& dir) {
-  const fs::path o = dir / "out.txt", e = dir / "err.txt";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fo = ::open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int fe = ::open(e.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fo, 1);
-    ::dup2(fe, 2);
-    std::vector<char*> argv = {const_cast<char*>(MOE_CLI)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(MOE_CLI, argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-Result wait_moe(pid_t pid, const fs::path& dir) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(dir / "out.txt"),
-          read_file(dir / "err.txt")};
-}
-
-Result run_moe(const std::vector<std::string>& args, const fs::path& dir) { return wait_moe(spawn_moe(args, dir), dir); }
+using Result = MoeResult;
 
 std::string job_of(const std::string& db_path, int64_t run) {
   store::Db db(db_path, store::Db::Mode::read_only);
