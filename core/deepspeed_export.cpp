@@ -194,6 +194,10 @@ json model_code(const JobSpec& s, ExportLedger& ledger) {
                 {"qk_rope_head_dim", m.mla.qk_rope_head_dim},
                 {"v_head_dim", m.mla.v_head_dim}};
   if (s.parallel.pp > 1) j["pipeline_stages"] = s.parallel.pp;
+  if (m.moe.router_init != "normal")
+    ledger.unmapped("model.moe.router_init", "DeepSpeed's gate initialises like every linear layer; exported as normal");
+  else
+    ledger.use({"model.moe.router_init"});
   ledger.use({"model.vocab_size", "model.seq_len", "model.n_layers", "model.moe.first_dense_layers", "model.d_ff",
               "model.attention", "model.n_heads", "model.n_kv_heads", "model.head_dim", "model.rope_theta",
               "model.norm_eps", "model.tie_embeddings", "model.init_std", "model.moe.d_expert",

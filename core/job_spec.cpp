@@ -14,7 +14,7 @@ namespace moe {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MlaSpec, q_lora_rank, kv_lora_rank, qk_nope_head_dim,
                                                 qk_rope_head_dim, v_head_dim)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MoeSpec, num_experts, top_k, d_expert, shared_experts,
-                                                d_shared_expert, first_dense_layers)
+                                                d_shared_expert, first_dense_layers, router_init)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelSpec, vocab_size, seq_len, d_model, n_layers,
                                                 attention, n_heads, n_kv_heads, head_dim, mla, d_ff,
                                                 rope_theta, norm_eps, tie_embeddings, init_std, moe)

@@ -28,6 +28,9 @@ struct MoeSpec {
   int64_t shared_experts = 0;
   int64_t d_shared_expert = 0;
   int64_t first_dense_layers = 0;
+  // How the router's weights start (spec_choices.h): "normal" like every matrix, or "clustered":
+  // planted co-selection for placement experiments (runtime/model/router_init.h).
+  std::string router_init = "normal";
 };
 
 struct ModelSpec {

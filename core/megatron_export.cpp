@@ -88,6 +88,10 @@ Section model_section(const JobSpec& s, ExportLedger& ledger) {
   if (!m.tie_embeddings) sec.add("--untie-embeddings-and-output-weights");
   sec.add("--init-method-std", num(m.init_std));
   ledger.use({"model.rope_theta", "model.norm_eps", "model.tie_embeddings", "model.init_std"});
+  if (m.moe.router_init != "normal")
+    ledger.unmapped("model.moe.router_init", "Megatron initialises the router like every matrix; exported as normal");
+  else
+    ledger.use({"model.moe.router_init"});
   return sec;
 }
 

@@ -41,6 +41,10 @@ constexpr std::array kDataKinds = {
     Choice{"text", "bytes of a text file (train.data.path; empty: the bundled corpus)"},
     Choice{"synthetic", "generated multi-domain bytes (tests, balancing experiments)"},
 };
+constexpr std::array kRouterInits = {
+    Choice{"normal", "N(0, init_std) like every other matrix"},
+    Choice{"clustered", "planted co-selection: seeded groups of top_k experts share most of their router row, so a token tends to pick a whole group (placement experiments)"},
+};
 constexpr std::array kBackends = {
     Choice{"cpu", "moe-runtime on CPU cores: OpenBLAS or the deterministic kernels, Gloo between processes"},
     Choice{"cuda", "moe-runtime on NVIDIA GPUs: cuBLAS, NCCL"},
@@ -59,6 +63,7 @@ constexpr std::array kFields = {
     Field{"routing.drop_policy", kDropPolicies}, Field{"placement.strategy", kPlacements},
     Field{"placement.replica_choice", kReplicaChoices},
     Field{"model.attention", kAttention},     Field{"train.data.kind", kDataKinds},
+    Field{"model.moe.router_init", kRouterInits},
     Field{"runtime.backend", kBackends},      Field{"runtime.dtype", kDtypes},
 };
 

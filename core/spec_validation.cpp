@@ -119,6 +119,7 @@ void check_model(const ModelSpec& m, Checker& c) {
   moe_ok &= c.range("model.moe.shared_experts", e.shared_experts, 0, 1024);
   moe_ok &= c.range("model.moe.d_shared_expert", e.d_shared_expert, 0, kMaxDim);
   moe_ok &= c.range("model.moe.first_dense_layers", e.first_dense_layers, 0, 100000);
+  c.one_of("model.moe.router_init", e.router_init);
   if (!moe_ok) return;
   if (e.top_k > e.num_experts)
     c.error("model.moe.top_k", str(e.top_k) + " exceeds model.moe.num_experts (" + str(e.num_experts) + ")");

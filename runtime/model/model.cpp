@@ -10,7 +10,9 @@
 #include "embedding.h"
 #include "error.h"
 #include "linear.h"
+#include "param_shard.h"
 #include "rmsnorm.h"
+#include "router_init.h"
 
 namespace moe::rt {
 
@@ -26,9 +28,9 @@ struct MixtralModel::Layer {
       : input_layernorm("model.layers." + std::to_string(i) + ".input_layernorm.weight", {spec.model.d_model}),
         post_attention_layernorm("model.layers." + std::to_string(i) + ".post_attention_layernorm.weight",
                                  {spec.model.d_model}),
-        attention(spec.model, i) {
+        attention(spec.model, i, options.tp) {
     if (dense)
-      mlp = std::make_unique<DenseMlp>(i, spec.model.d_model, d_ff);
+      mlp = std::make_unique<DenseMlp>(i, spec.model.d_model, d_ff, options.tp);
     else
       moe = options.make_moe_layer ? options.make_moe_layer(i) : std::make_unique<MoeLayer>(spec, i);
   }
@@ -44,6 +46,11 @@ uint64_t name_hash(const std::string& s) {
 }
 
 bool is_norm(const Param& p) { return p.shape.size() == 1; }
+
+bool is_router(const Param& p) {
+  constexpr std::string_view suffix = "block_sparse_moe.gate.weight";
+  return p.name.size() >= suffix.size() && p.name.compare(p.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
 }  // namespace
 
@@ -73,9 +80,22 @@ void MixtralModel::init_params(uint64_t seed) {
       std::fill(p->value.begin(), p->value.end(), 1.0f);
       continue;
     }
-    std::mt19937_64 rng(seed ^ name_hash(p->name));
+    const uint64_t stream = seed ^ name_hash(p->name);
+    if (spec_.model.moe.router_init == "clustered" && is_router(*p)) {
+      const MoeSpec& e = spec_.model.moe;
+      // Each layer its own groups and directions (the parameter's stream).
+      init_clustered_router(p->value, e.num_experts, spec_.model.d_model, e.top_k, spec_.model.init_std, stream);
+      continue;
+    }
+    std::mt19937_64 rng(stream);
     std::normal_distribution<float> normal(0.0f, static_cast<float>(spec_.model.init_std));
-    for (float& v : p->value) v = normal(rng);
+    if (!p->shard.sharded()) {
+      for (float& v : p->value) v = normal(rng);
+      continue;
+    }
+    std::vector<float> full(static_cast<size_t>(full_numel(*p)));  // a slice: the logical tensor's draw
+    for (float& v : full) v = normal(rng);
+    take_slice(*p, full.data(), p->value.data());
   }
 }
 
