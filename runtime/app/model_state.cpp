@@ -1,15 +1,44 @@
 // Model/optimizer/run state ⇄ checkpoint directory (see model_state.h).
 #include "model_state.h"
 
+#include <deque>
+
 #include "error.h"
+#include "param_shard.h"
 
 namespace moe::rt {
+
+namespace {
+// Loading into tensor-parallel slices: the checkpoint holds logical tensors, so a sliced param's
+// tensor is read whole into a buffer and its slice kept (take).
+class SliceLoads {
+ public:
+  TensorDest dest(const Param& p, const std::string& name, std::vector<float>& into) {
+    if (!p.shard.sharded()) return {name, p.shape, into.data()};
+    pending_.push_back({&p, &into, std::vector<float>(static_cast<size_t>(full_numel(p)))});
+    return {name, p.shard.full, pending_.back().full.data()};
+  }
+  void take() {
+    for (auto& s : pending_) take_slice(*s.param, s.full.data(), s.into->data());
+  }
+
+ private:
+  struct Pending {
+    const Param* param;
+    std::vector<float>* into;
+    std::vector<float> full;
+  };
+  std::deque<Pending> pending_;  // stable addresses: the dests point into it
+};
+}  // namespace
 
 std::filesystem::path save_training_checkpoint(const std::filesystem::path& root, MixtralModel& model,
                                                AdamW* optimizer, const RunState& state,
                                                const CheckpointData* extra) {
   CheckpointData data;
-  for (Param* p : model.named_params()) data.weights.push_back({p->name, p->shape, p->value.data()});
+  // A tensor-parallel slice is written as its logical tensor, which `extra` carries (gathered).
+  for (Param* p : model.named_params())
+    if (!p->shard.sharded()) data.weights.push_back({p->name, p->shape, p->value.data()});
   if (extra) data.weights.insert(data.weights.end(), extra->weights.begin(), extra->weights.end());
   if (extra && optimizer) data.optimizer = extra->optimizer;
   if (optimizer) {
@@ -17,6 +46,7 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& root
     auto& m = optimizer->exp_avg();
     auto& v = optimizer->exp_avg_sq();
     for (size_t i = 0; i < params.size(); ++i) {
+      if (params[i]->shard.sharded()) continue;
       data.optimizer.push_back({"exp_avg." + params[i]->name, params[i]->shape, m[i].data()});
       data.optimizer.push_back({"exp_avg_sq." + params[i]->name, params[i]->shape, v[i].data()});
     }
@@ -34,8 +64,10 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& root
 
 void load_model_weights(const LoadedCheckpoint& ck, MixtralModel& model) {
   std::vector<TensorDest> dest;
-  for (Param* p : model.named_params()) dest.push_back({p->name, p->shape, p->value.data()});
+  SliceLoads slices;
+  for (Param* p : model.named_params()) dest.push_back(slices.dest(*p, p->name, p->value));
   load_tensors(ck.weights, ck.dir / "model.safetensors", dest);
+  slices.take();
   if (!ck.trainer_state.contains("balancing_bias")) return;
   const auto& biases = ck.trainer_state["balancing_bias"];
   const auto layers = model.moe_layers();
@@ -72,12 +104,14 @@ RunState load_run_state(const LoadedCheckpoint& ck, AdamW& optimizer) {
     throw Error(where + ": step, data_position, optimizer_steps or rng has the wrong type");
   }
   std::vector<TensorDest> dest;
+  SliceLoads slices;
   const auto& params = optimizer.params();
   for (size_t i = 0; i < params.size(); ++i) {
-    dest.push_back({"exp_avg." + params[i]->name, params[i]->shape, optimizer.exp_avg()[i].data()});
-    dest.push_back({"exp_avg_sq." + params[i]->name, params[i]->shape, optimizer.exp_avg_sq()[i].data()});
+    dest.push_back(slices.dest(*params[i], "exp_avg." + params[i]->name, optimizer.exp_avg()[i]));
+    dest.push_back(slices.dest(*params[i], "exp_avg_sq." + params[i]->name, optimizer.exp_avg_sq()[i]));
   }
   load_tensors(ck.optimizer, ck.dir / "optimizer.safetensors", dest);
+  slices.take();
   return state;
 }
 

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "expert_migration.h"
 #include "global_routing.h"
+#include "param_shard.h"
 #include "placed_dispatcher.h"
 #include "replica_choice.h"
 
@@ -54,8 +55,8 @@ const char* const kPassName[4] = {"fwd", "fwd", "bwd", "bwd"};
 
 EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec), env_(env) {
   const auto& p = spec.parallel;
-  if (p.tp > 1 || p.pp > 1)
-    throw Error("parallel.tp/pp: the multi-process CPU runtime does expert and data parallelism only (tp = pp = 1)");
+  if (p.pp > 1)
+    throw Error("parallel.pp: " + std::to_string(p.pp) + " — pipeline parallelism is not supported by moe-runtime yet (use 1)");
   if (spec.model.moe.num_experts % p.ep != 0)
     throw Error("parallel.ep: " + std::to_string(p.ep) + " does not divide model.moe.num_experts (" +
                 std::to_string(spec.model.moe.num_experts) + ")");
@@ -76,6 +77,11 @@ ModelOptions EpRuntime::model_options() {
   auto routing = std::make_shared<GlobalRouting>(*groups_.dense_dp);
   std::vector<int64_t> peer_node;
   for (int r : groups_.ep->world_ranks()) peer_node.push_back(layout_.ranks[static_cast<size_t>(r)].node);
+  if (groups_.tp) {
+    comm::Communicator* tp = groups_.tp.get();
+    options.tp.rank = tp->rank(), options.tp.size = tp->size();
+    options.tp.all_reduce = [tp](float* data, int64_t count) { tp->all_reduce_sum(data, static_cast<size_t>(count)); };
+  }
   options.make_moe_layer = [this, routing, peer_node](int64_t layer) {
     // Layers are built in order: the MoE layer ordinal indexes the placement.
     const LayerPlacement& lp = replicas_->placement().at(dispatchers_.size());
@@ -165,19 +171,22 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
   // layer lists experts 0 … E−1. Here dense grads are identical on every rank and each expert
   // lives on one or more ranks of the EP group: gather the experts' sums over the EP group and add
   // everything in that same order, each logical expert once, from its primary replica (same bits).
-  std::vector<double> mine;
+  std::vector<double> mine, shards;
   for (Param* p : params)
     if (is_expert(p)) mine.push_back(squared_sum(*p));
+    else if (p->shard.sharded()) shards.push_back(squared_sum(*p));
+  // A tensor-parallel param's sum is its slices' sums added over the tp group.
+  if (groups_.tp && !shards.empty()) groups_.tp->all_reduce_sum(shards.data(), shards.size());
   comm::Communicator& ep = *groups_.ep;
   std::vector<double> all(mine.size() * static_cast<size_t>(ep.size()));
   if (!mine.empty()) ep.all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
   const int64_t S = replicas_->slots_per_rank();
   const size_t per_layer = static_cast<size_t>(3 * S);  // local slots × 3 weights
   double ss = 0.0;
-  size_t seen = 0;  // local expert params passed so far
+  size_t seen = 0, sharded = 0;  // local expert params and tp slices passed so far
   for (Param* p : params) {
     if (!is_expert(p)) {
-      ss += squared_sum(*p);
+      ss += p->shard.sharded() ? shards[sharded++] : squared_sum(*p);
       continue;
     }
     if (seen % per_layer == 0) {  // the layer's first local expert: all of the layer's experts
@@ -284,9 +293,51 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
   return out;
 }
 
+void EpRuntime::gather_tp_slices(MixtralModel& model, AdamW* optimizer) {
+  tp_full_.clear();
+  if (!groups_.tp || groups_.tp->world_ranks()[0] != 0) return;  // rank 0's tp group writes
+  comm::Communicator& tp = *groups_.tp;
+  std::map<const Param*, size_t> opt_index;
+  if (optimizer)
+    for (size_t i = 0; i < optimizer->params().size(); ++i) opt_index[optimizer->params()[i]] = i;
+  std::vector<Param*> sliced;
+  for (Param* p : model.named_params())
+    if (p->shard.sharded()) sliced.push_back(p);
+  const int parts = optimizer ? 3 : 1;  // values, exp_avg, exp_avg_sq
+  auto part_of = [&](const Param* p, int part) -> const std::vector<float>& {
+    return part == 0 ? p->value : part == 1 ? optimizer->exp_avg()[opt_index.at(p)] : optimizer->exp_avg_sq()[opt_index.at(p)];
+  };
+  std::vector<float> pack;
+  for (int part = 0; part < parts; ++part)
+    for (const Param* p : sliced) pack.insert(pack.end(), part_of(p, part).begin(), part_of(p, part).end());
+  if (tp.rank() != 0) {
+    tp.send(pack.data(), pack.size() * sizeof(float), 0, 7002);
+    return;
+  }
+  std::vector<std::vector<float>> peer(static_cast<size_t>(tp.size()));
+  for (int r = 1; r < tp.size(); ++r) {
+    peer[static_cast<size_t>(r)].resize(pack.size());
+    tp.recv(peer[static_cast<size_t>(r)].data(), pack.size() * sizeof(float), r, 7002);
+  }
+  tp_full_.resize(sliced.size() * static_cast<size_t>(parts));  // sized once: the refs point into it
+  size_t at = 0;  // offset of (part, param) in every rank's pack: the same shapes in the same order
+  for (int part = 0; part < parts; ++part)
+    for (size_t i = 0; i < sliced.size(); ++i) {
+      const Param* p = sliced[i];
+      std::vector<float>& full = tp_full_[static_cast<size_t>(part) * sliced.size() + i];
+      full.resize(static_cast<size_t>(full_numel(*p)));
+      put_slice(*p, part_of(p, part).data(), full.data());
+      for (int r = 1; r < tp.size(); ++r) put_slice(*p, r, peer[static_cast<size_t>(r)].data() + at, full.data());
+      at += p->value.size();
+      const std::string name = part == 0 ? p->name : (part == 1 ? "exp_avg." : "exp_avg_sq.") + p->name;
+      (part == 0 ? remote_.weights : remote_.optimizer).push_back({name, p->shard.full, full.data()});
+    }
+}
+
 const CheckpointData& EpRuntime::gather_remote_experts(MixtralModel& model, AdamW* optimizer) {
   remote_ = CheckpointData{};
   gathered_.clear();
+  gather_tp_slices(model, optimizer);
   comm::Communicator& ep = *groups_.ep;
   if (ep.world_ranks()[0] != 0 || ep.size() == 1) return remote_;  // only rank 0's EP group gathers
   std::map<const Param*, size_t> opt_index;

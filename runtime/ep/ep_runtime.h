@@ -32,7 +32,9 @@ namespace moe::rt::ep {
 class EpRuntime {
  public:
   // Collective over the world: every rank calls it with the same spec. Refuses what the
-  // multi-process CPU runtime does not do (tp/pp > 1, world ≠ dp·tp·pp·ep).
+  // multi-process CPU runtime does not do (pp > 1, world ≠ dp·tp·pp·ep). With tp > 1 attention
+  // and the dense MLPs are split over the tp group (tensor_parallel.h); the MoE blocks, router
+  // and experts, are replicated over it: each tp rank's EP group routes the same tokens.
   EpRuntime(const JobSpec& spec, const comm::RankEnv& env);
   ~EpRuntime();
 
@@ -80,8 +82,9 @@ class EpRuntime {
   void discard_a2a_totals();
 
   // Checkpoints: rank 0 gathers the experts (values and AdamW moments) of the other ranks of its
-  // EP group and writes one complete, one-process-loadable checkpoint. Collective over rank 0's
-  // EP group; the returned data (tensors owned by *this) is non-empty on rank 0 only.
+  // EP group, and the tensor-parallel slices of its tp group assembled into logical tensors, and
+  // writes one complete, one-process-loadable checkpoint. Collective over rank 0's EP and tp
+  // groups; the returned data (tensors owned by *this) is non-empty on rank 0 only.
   const CheckpointData& gather_remote_experts(MixtralModel& model, AdamW* optimizer);
   // The part of a loaded checkpoint that this rank's model holds (for --resume).
   LoadedCheckpoint local_part(const LoadedCheckpoint& ck, MixtralModel& model) const;
@@ -99,6 +102,8 @@ class EpRuntime {
   std::vector<std::vector<double>> window_load_, last_cosel_;  // re-placement's inputs
   std::vector<comm::AllToAllDispatcher<float>*> dispatchers_;  // owned by the model's layers
   std::vector<std::vector<float>> gathered_;
+  std::vector<std::vector<float>> tp_full_;  // logical tensors assembled from the tp slices
+  void gather_tp_slices(MixtralModel& model, AdamW* optimizer);
   CheckpointData remote_;
 };
 

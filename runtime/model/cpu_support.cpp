@@ -17,12 +17,18 @@ void check_model_supported(const JobSpec& spec, bool multi_process) {
     throw Error("runtime.dtype: " + spec.runtime.dtype + " is not supported on the cpu backend (only fp32)");
   if (spec.model.attention != "gqa")
     throw Error("model.attention: " + spec.model.attention + " is not supported by the CPU runtime (only gqa)");
-  if (p.tp > 1) throw Error("parallel.tp: " + std::to_string(p.tp) + " — tensor parallelism is not supported by moe-runtime (use 1)");
+  if (p.tp > 1 && !multi_process)
+    throw Error("parallel.tp: " + std::to_string(p.tp) + " — tensor parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·tp·ep)");
+  if (p.tp > 1 && spec.model.n_kv_heads % p.tp != 0)
+    throw Error("parallel.tp: " + std::to_string(p.tp) + " does not divide model.n_kv_heads (" +
+                std::to_string(spec.model.n_kv_heads) + "): moe-runtime splits the KV heads over tp");
+  if (p.tp > 1 && spec.model.moe.first_dense_layers > 0 && spec.model.d_ff % p.tp != 0)
+    throw Error("parallel.tp: " + std::to_string(p.tp) + " does not divide model.d_ff (" + std::to_string(spec.model.d_ff) + ")");
   if (p.pp > 1) throw Error("parallel.pp: " + std::to_string(p.pp) + " — pipeline parallelism is not supported by moe-runtime (use 1)");
   if (p.ep > 1 && !multi_process)
-    throw Error("parallel.ep: " + std::to_string(p.ep) + " — expert parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·ep)");
+    throw Error("parallel.ep: " + std::to_string(p.ep) + " — expert parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·tp·ep)");
   if (p.dp > 1 && !multi_process)
-    throw Error("parallel.dp: " + std::to_string(p.dp) + " — data parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·ep)");
+    throw Error("parallel.dp: " + std::to_string(p.dp) + " — data parallelism needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·tp·ep)");
   throw_if_invalid(validate_model(spec.model));
 }
 

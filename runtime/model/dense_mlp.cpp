@@ -4,6 +4,7 @@
 #include <string>
 
 #include "linear.h"
+#include "param_shard.h"
 #include "swiglu.h"
 
 namespace moe::rt {
@@ -14,12 +15,13 @@ std::string name(int64_t layer, const char* proj) {
 }
 }  // namespace
 
-DenseMlp::DenseMlp(int64_t layer, int64_t d_model, int64_t d_ff)
+DenseMlp::DenseMlp(int64_t layer, int64_t d_model, int64_t d_ff, const TensorParallel& tp)
     : d_model_(d_model),
-      d_ff_(d_ff),
-      gate_proj_(name(layer, "gate_proj"), {d_ff, d_model}),
-      up_proj_(name(layer, "up_proj"), {d_ff, d_model}),
-      down_proj_(name(layer, "down_proj"), {d_model, d_ff}) {}
+      d_ff_(d_ff / tp.size),
+      tp_(tp),
+      gate_proj_(sharded_param(name(layer, "gate_proj"), {d_ff, d_model}, 0, tp.rank, tp.size)),
+      up_proj_(sharded_param(name(layer, "up_proj"), {d_ff, d_model}, 0, tp.rank, tp.size)),
+      down_proj_(sharded_param(name(layer, "down_proj"), {d_model, d_ff}, 1, tp.rank, tp.size)) {}
 
 void DenseMlp::forward(const float* x, float* y, int64_t rows, int64_t segment_rows) {
   rows_ = rows;
@@ -30,6 +32,7 @@ void DenseMlp::forward(const float* x, float* y, int64_t rows, int64_t segment_r
   linear_forward(b_.data(), x, up_proj_.value.data(), rows, d_model_, d_ff_);
   swiglu_forward(h_.data(), a_.data(), b_.data(), rows * d_ff_);
   linear_forward(y, h_.data(), down_proj_.value.data(), rows, d_ff_, d_model_);
+  tp_.reduce(y, rows * d_model_);  // row-parallel: the hidden units' partial sums
 }
 
 void DenseMlp::backward(const float* dy, float* dx) {
@@ -40,6 +43,7 @@ void DenseMlp::backward(const float* dy, float* dx) {
   linear_backward(dx, grad_sink(gate_proj_, segment_rows_), da_.data(), x_, gate_proj_.value.data(), rows_, d_model_, d_ff_);
   linear_backward(dx, grad_sink(up_proj_, segment_rows_), db_.data(), x_, up_proj_.value.data(), rows_, d_model_, d_ff_,
                   true);
+  tp_.reduce(dx, rows_ * d_model_);  // the conjugate: x fed every rank's hidden units
 }
 
 }  // namespace moe::rt

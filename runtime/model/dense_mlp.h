@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "param.h"
+#include "tensor_parallel.h"
 
 namespace moe::rt {
 
 class DenseMlp {
  public:
-  DenseMlp(int64_t layer_index, int64_t d_model, int64_t d_ff);
+  // With tp: this rank's d_ff/tp hidden units (tensor_parallel.h).
+  DenseMlp(int64_t layer_index, int64_t d_model, int64_t d_ff, const TensorParallel& tp = {});
 
   // `segment_rows`: tokens per sequence (the unit of deterministic gradient sums, grad_sink.h).
   void forward(const float* x, float* y, int64_t rows, int64_t segment_rows);
@@ -21,7 +23,8 @@ class DenseMlp {
   std::vector<Param*> params() { return {&gate_proj_, &up_proj_, &down_proj_}; }
 
  private:
-  int64_t d_model_, d_ff_, rows_ = 0, segment_rows_ = 0;
+  int64_t d_model_, d_ff_, rows_ = 0, segment_rows_ = 0;  // d_ff_: local under tp
+  TensorParallel tp_;
   Param gate_proj_, up_proj_, down_proj_;  // [f×d], [f×d], [d×f]
   const float* x_ = nullptr;
   std::vector<float> a_, b_, h_;     // gate(x), up(x), silu(a)·b

@@ -21,6 +21,7 @@
 #include "moe_layer.h"
 #include "param.h"
 #include "self_attention.h"
+#include "tensor_parallel.h"
 
 namespace moe::rt {
 
@@ -31,6 +32,9 @@ struct ModelOptions {
   // Runtime II: builds the MoE block of decoder layer i (local experts, all-to-all dispatcher).
   // Set by the expert-parallel runtime (runtime/ep); with it, parallel.ep/dp > 1 are accepted.
   std::function<std::unique_ptr<MoeLayer>(int64_t layer)> make_moe_layer;
+  // Runtime III: this rank's place in its tensor-parallel group; attention and the dense MLPs
+  // hold their slices (tensor_parallel.h). Set by the multi-process runtime when parallel.tp > 1.
+  TensorParallel tp;
 };
 
 struct LayerRouting {

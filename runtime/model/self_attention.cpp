@@ -4,6 +4,7 @@
 #include <string>
 
 #include "linear.h"
+#include "param_shard.h"
 #include "rope.h"
 
 namespace moe::rt {
@@ -14,16 +15,17 @@ std::string name(int64_t layer, const char* proj) {
 }
 }  // namespace
 
-SelfAttention::SelfAttention(const ModelSpec& spec, int64_t layer)
+SelfAttention::SelfAttention(const ModelSpec& spec, int64_t layer, const TensorParallel& tp)
     : d_model_(spec.d_model),
-      heads_(spec.n_heads),
-      kv_heads_(spec.n_kv_heads),
+      heads_(spec.n_heads / tp.size),
+      kv_heads_(spec.n_kv_heads / tp.size),
       head_dim_(spec.resolved_head_dim()),
+      tp_(tp),
       rope_theta_(spec.rope_theta),
-      q_proj_(name(layer, "q_proj"), {heads_ * head_dim_, d_model_}),
-      k_proj_(name(layer, "k_proj"), {kv_heads_ * head_dim_, d_model_}),
-      v_proj_(name(layer, "v_proj"), {kv_heads_ * head_dim_, d_model_}),
-      o_proj_(name(layer, "o_proj"), {d_model_, heads_ * head_dim_}) {}
+      q_proj_(sharded_param(name(layer, "q_proj"), {spec.n_heads * head_dim_, d_model_}, 0, tp.rank, tp.size)),
+      k_proj_(sharded_param(name(layer, "k_proj"), {spec.n_kv_heads * head_dim_, d_model_}, 0, tp.rank, tp.size)),
+      v_proj_(sharded_param(name(layer, "v_proj"), {spec.n_kv_heads * head_dim_, d_model_}, 0, tp.rank, tp.size)),
+      o_proj_(sharded_param(name(layer, "o_proj"), {d_model_, spec.n_heads * head_dim_}, 1, tp.rank, tp.size)) {}
 
 void SelfAttention::forward(const float* x, float* y, int64_t batch, int64_t seq) {
   const int64_t T = batch * seq, qw = heads_ * head_dim_, kvw = kv_heads_ * head_dim_;
@@ -38,6 +40,7 @@ void SelfAttention::forward(const float* x, float* y, int64_t batch, int64_t seq
   rope_forward(k_.data(), batch, seq, kv_heads_, head_dim_, rope_theta_);
   attention_forward(context_.data(), probs_.data(), q_.data(), k_.data(), v_.data(), shape_);
   linear_forward(y, context_.data(), o_proj_.value.data(), T, qw, d_model_);
+  tp_.reduce(y, T * d_model_);  // row-parallel: the heads' partial sums
 }
 
 void SelfAttention::backward(const float* dy, float* dx) {
@@ -54,6 +57,7 @@ void SelfAttention::backward(const float* dy, float* dx) {
   linear_backward(dx, grad_sink(q_proj_, shape_.seq), dq_.data(), x_, q_proj_.value.data(), T, d_model_, qw);
   linear_backward(dx, grad_sink(k_proj_, shape_.seq), dk_.data(), x_, k_proj_.value.data(), T, d_model_, kvw, true);
   linear_backward(dx, grad_sink(v_proj_, shape_.seq), dv_.data(), x_, v_proj_.value.data(), T, d_model_, kvw, true);
+  tp_.reduce(dx, T * d_model_);  // the conjugate: x fed every rank's heads
 }
 
 }  // namespace moe::rt

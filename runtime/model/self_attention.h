@@ -10,12 +10,14 @@
 #include "attention.h"
 #include "job_spec.h"
 #include "param.h"
+#include "tensor_parallel.h"
 
 namespace moe::rt {
 
 class SelfAttention {
  public:
-  SelfAttention(const ModelSpec& spec, int64_t layer_index);
+  // With tp: this rank's n_heads/tp query heads and n_kv_heads/tp KV heads (tensor_parallel.h).
+  SelfAttention(const ModelSpec& spec, int64_t layer_index, const TensorParallel& tp = {});
 
   void forward(const float* x, float* y, int64_t batch, int64_t seq);
   // dy [T×d] → dx [T×d] (overwritten); accumulates the four weights' grads.
@@ -24,7 +26,8 @@ class SelfAttention {
   std::vector<Param*> params() { return {&q_proj_, &k_proj_, &v_proj_, &o_proj_}; }
 
  private:
-  int64_t d_model_, heads_, kv_heads_, head_dim_;
+  int64_t d_model_, heads_, kv_heads_, head_dim_;  // local heads under tp
+  TensorParallel tp_;
   double rope_theta_;
   Param q_proj_, k_proj_, v_proj_, o_proj_;  // [H·hd × d], [KV·hd × d] ×2, [d × H·hd]
   AttentionShape shape_;

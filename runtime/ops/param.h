@@ -10,6 +10,16 @@
 
 namespace moe::rt {
 
+// The part of a logical tensor one rank holds under tensor parallelism: the `index`-th of `count`
+// equal slices along `dim` (0: rows, 1: columns) of a tensor of shape `full`. dim −1: the whole.
+// Checkpoints and the init always see the logical tensor (param_shard.h).
+struct ParamShard {
+  int dim = -1;
+  int64_t index = 0, count = 1;
+  std::vector<int64_t> full;
+  bool sharded() const { return dim >= 0; }
+};
+
 struct Param {
   std::string name;
   std::vector<int64_t> shape;
@@ -20,6 +30,7 @@ struct Param {
   // 0) otherwise.
   ExactSum exact_grad;
   bool is_expert = false;  // an expert's weight: reduced over the expert-data-parallel group only
+  ParamShard shard;        // tensor parallelism: the slice of the logical tensor held here
 
   Param() = default;
   Param(std::string n, std::vector<int64_t> s, bool expert = false)
