@@ -268,16 +268,18 @@ struct Trainer::Impl {
       if (!par) model->round_exact_grads();  // deterministic arithmetic: the step's sums into the grads
       if (par) {  // the global batch's figures, as one process would compute them
         par->reduce_gradients(params);
-        double losses[3] = {lm, aux, z};
-        par->sum_over_data(losses, 3);
-        lm = losses[0] / static_cast<double>(slices);
-        aux = losses[1] / static_cast<double>(slices);
-        z = losses[2] / static_cast<double>(slices);
+        par->sum_over_data(&lm, 1);  // tp ranks hold the same LM loss
+        lm /= static_cast<double>(slices);
+        // The router's figures: every share of the MoE blocks' tokens (tp ranks route theirs).
+        double router[2] = {aux, z};
+        par->sum_over_moe_shares(router, 2);
+        aux = router[0] / static_cast<double>(par->moe_shares());
+        z = router[1] / static_cast<double>(par->moe_shares());
         for (size_t l = 0; l < counts.size(); ++l) {
-          par->sum_over_data(counts[l].data(), counts[l].size());
-          par->sum_over_data(dropped[l].data(), dropped[l].size());
+          par->sum_over_moe_shares(counts[l].data(), counts[l].size());
+          par->sum_over_moe_shares(dropped[l].data(), dropped[l].size());
         }
-        for (auto& c : cosel) par->sum_over_data(c.data(), c.size());
+        for (auto& c : cosel) par->sum_over_moe_shares(c.data(), c.size());
       }
       const double norm = par ? par->clip_grad_norm(params, spec.train.grad_clip) : clip_grad_norm(params, spec.train.grad_clip);
       if (!std::isfinite(norm)) {

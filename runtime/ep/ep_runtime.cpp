@@ -22,30 +22,40 @@ bool is_expert(const Param* p) { return p->is_expert; }
 // Every gradient of one kind (dense or expert) in one buffer: one all-reduce instead of one per
 // param. Deterministic arithmetic reduces the ExactSums' integers (exact in any ring order) and
 // rounds them into the grads; otherwise the float grads are summed.
-template <typename V>
-void all_reduce_flat(comm::Communicator& group, const std::vector<Param*>& params, bool experts, V&& view) {
+template <typename Pred, typename V>
+void all_reduce_flat(comm::Communicator& group, const std::vector<Param*>& params, Pred&& pick, V&& view) {
   size_t n = 0;
   for (Param* p : params)
-    if (is_expert(p) == experts) n += view(*p).size();
+    if (pick(p)) n += view(*p).size();
   if (n == 0 || group.size() == 1) return;
   using Elem = typename std::decay_t<decltype(view(*params[0]))>::value_type;
   std::vector<Elem> flat;
   flat.reserve(n);
   for (Param* p : params)
-    if (is_expert(p) == experts) flat.insert(flat.end(), view(*p).begin(), view(*p).end());
+    if (pick(p)) flat.insert(flat.end(), view(*p).begin(), view(*p).end());
   group.all_reduce_sum(flat.data(), flat.size());
   size_t at = 0;
   for (Param* p : params)
-    if (is_expert(p) == experts)
+    if (pick(p))
       for (auto& v : view(*p)) v = flat[at++];
 }
 
+bool exact_grads(const std::vector<Param*>& params) { return !params.empty() && params[0]->exact_grad.size() > 0; }
+
+// Sums the picked params' gradients (the ExactSums' integers under deterministic arithmetic,
+// left unrounded: a later all_reduce_grads rounds them).
+template <typename Pred>
+void all_reduce_unrounded(comm::Communicator& group, const std::vector<Param*>& params, Pred&& pick) {
+  if (!exact_grads(params)) return all_reduce_flat(group, params, pick, [](Param& p) -> std::vector<float>& { return p.grad; });
+  all_reduce_flat(group, params, pick, [](Param& p) -> std::vector<int64_t>& { return p.exact_grad.limbs(); });
+}
+
 void all_reduce_grads(comm::Communicator& group, const std::vector<Param*>& params, bool experts) {
-  const bool exact = !params.empty() && params[0]->exact_grad.size() > 0;
-  if (!exact) return all_reduce_flat(group, params, experts, [](Param& p) -> std::vector<float>& { return p.grad; });
-  all_reduce_flat(group, params, experts, [](Param& p) -> std::vector<int64_t>& { return p.exact_grad.limbs(); });
-  for (Param* p : params)
-    if (is_expert(p) == experts) p->exact_grad.round_to(p->grad.data());
+  auto pick = [experts](const Param* p) { return is_expert(p) == experts; };
+  all_reduce_unrounded(group, params, pick);
+  if (exact_grads(params))
+    for (Param* p : params)
+      if (pick(p)) p->exact_grad.round_to(p->grad.data());
 }
 
 const char* const kPhaseName[4] = {"dispatch", "combine", "combine", "dispatch"};
@@ -74,7 +84,9 @@ EpRuntime::~EpRuntime() = default;
 
 ModelOptions EpRuntime::model_options() {
   ModelOptions options;
-  auto routing = std::make_shared<GlobalRouting>(*groups_.dense_dp);
+  // Routing decisions span every rank that holds tokens of the MoE blocks: the data ranks, and
+  // with tp each tp rank's share (the world while pp = 1; its order is the tokens' order).
+  auto routing = std::make_shared<GlobalRouting>(moe_group());
   std::vector<int64_t> peer_node;
   for (int r : groups_.ep->world_ranks()) peer_node.push_back(layout_.ranks[static_cast<size_t>(r)].node);
   if (groups_.tp) {
@@ -156,6 +168,8 @@ std::vector<metrics::PlacementRecord> EpRuntime::replace_if_due(int64_t step,
 void EpRuntime::reduce_gradients(const std::vector<Param*>& params) {
   // Each rank's gradients are already scaled for the mean over all dp × ep ranks' tokens
   // (MoeLayerOptions::data_slices): the global gradient is their sum.
+  if (groups_.tp)  // the MoE blocks' params: every tp rank routed its share of the tokens
+    all_reduce_unrounded(*groups_.tp, params, [](const Param* p) { return p->tp_partial; });
   all_reduce_grads(*groups_.dense_dp, params, false);
   all_reduce_grads(*groups_.expert_dp, params, true);
   if (replicas_->has_replicas()) {
@@ -207,6 +221,9 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
 
 void EpRuntime::sum_over_data(double* values, size_t n) { groups_.dense_dp->all_reduce_sum(values, n); }
 void EpRuntime::sum_over_data(int64_t* values, size_t n) { groups_.dense_dp->all_reduce_sum(values, n); }
+void EpRuntime::sum_over_moe_shares(double* values, size_t n) { moe_group().all_reduce_sum(values, n); }
+void EpRuntime::sum_over_moe_shares(int64_t* values, size_t n) { moe_group().all_reduce_sum(values, n); }
+comm::Communicator& EpRuntime::moe_group() const { return groups_.tp ? *pg_->world : *groups_.dense_dp; }
 
 bool EpRuntime::any(bool flag) {
   int64_t v = flag ? 1 : 0;

@@ -34,7 +34,8 @@ class EpRuntime {
   // Collective over the world: every rank calls it with the same spec. Refuses what the
   // multi-process CPU runtime does not do (pp > 1, world ≠ dp·tp·pp·ep). With tp > 1 attention
   // and the dense MLPs are split over the tp group (tensor_parallel.h); the MoE blocks, router
-  // and experts, are replicated over it: each tp rank's EP group routes the same tokens.
+  // and experts, are replicated over it, and each tp rank's EP group routes its share of the
+  // batch (whole sequences), whose gradients are then summed over tp.
   EpRuntime(const JobSpec& spec, const comm::RankEnv& env);
   ~EpRuntime();
 
@@ -65,9 +66,14 @@ class EpRuntime {
   void reduce_gradients(const std::vector<Param*>& params);
   // Global L2 norm of all gradients (dense once, every expert once) and torch-style clipping.
   double clip_grad_norm(const std::vector<Param*>& params, double max_norm);
-  // Sums over all dp × ep ranks (losses, expert counts).
+  // Sums over all dp × ep ranks (the LM loss: tp ranks hold the same value).
   void sum_over_data(double* values, size_t n);
   void sum_over_data(int64_t* values, size_t n);
+  // Sums over every share of the MoE blocks' tokens: dp × ep ranks, × tp (each tp rank routes its
+  // share). Router losses, expert counts, co-selection.
+  void sum_over_moe_shares(double* values, size_t n);
+  void sum_over_moe_shares(int64_t* values, size_t n);
+  int64_t moe_shares() const { return moe_group().size(); }
   // True on every rank when `flag` is true on any rank (stop decisions must agree).
   bool any(bool flag);
 
@@ -104,6 +110,7 @@ class EpRuntime {
   std::vector<std::vector<float>> gathered_;
   std::vector<std::vector<float>> tp_full_;  // logical tensors assembled from the tp slices
   void gather_tp_slices(MixtralModel& model, AdamW* optimizer);
+  comm::Communicator& moe_group() const;  // the ranks sum_over_moe_shares adds over
   CheckpointData remote_;
 };
 

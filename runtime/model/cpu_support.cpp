@@ -34,6 +34,9 @@ void check_model_supported(const JobSpec& spec, bool multi_process) {
 
 void check_supported_by_cpu_runtime(const JobSpec& spec, bool multi_process) {
   check_model_supported(spec, multi_process);
+  if (spec.parallel.tp > 1 && spec.train.micro_batch % spec.parallel.tp != 0)
+    throw Error("train.micro_batch: " + std::to_string(spec.train.micro_batch) + " is not divisible by parallel.tp (" +
+                std::to_string(spec.parallel.tp) + "): each tp rank routes whole sequences of it through the MoE blocks");
   if (spec.model.vocab_size < 256)
     throw Error("model.vocab_size: " + std::to_string(spec.model.vocab_size) + " is smaller than the 256 byte tokens");
   if (const std::string why = deterministic_conflict(spec); !why.empty()) throw Error("parallel.hierarchical_a2a: " + why);

@@ -60,6 +60,7 @@ MixtralModel::MixtralModel(const JobSpec& spec, const ModelOptions& options)
       vocab_(spec.model.vocab_size),
       head_dim_(spec.model.resolved_head_dim()) {
   check_model_supported(spec, static_cast<bool>(options.make_moe_layer));
+  tp_ = options.tp;
   embed_tokens_ = Param("model.embed_tokens.weight", {vocab_, d_model_});
   norm_ = Param("model.norm.weight", {d_model_});
   if (!spec.model.tie_embeddings) lm_head_ = Param("lm_head.weight", {vocab_, d_model_});
@@ -68,6 +69,8 @@ MixtralModel::MixtralModel(const JobSpec& spec, const ModelOptions& options)
     const bool dense = options.all_dense || i < m.moe.first_dense_layers;
     const int64_t d_ff = m.d_ff > 0 ? m.d_ff : m.moe.d_expert;
     layers_.push_back(std::make_unique<Layer>(spec, i, dense, d_ff, options));
+    if (tp_.active() && layers_.back()->moe)  // each tp rank's gradient covers its share of the tokens
+      for (Param* p : layers_.back()->moe->params()) p->tp_partial = true;
   }
   init_params(static_cast<uint64_t>(spec.train.seed));
 }
@@ -183,7 +186,7 @@ ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* target
     if (L.mlp) {
       L.mlp->forward(L.normed2.data(), L.ffn_out.data(), T, seq_);
     } else {
-      L.moe->forward(L.normed2.data(), L.ffn_out.data(), T, moe_options, rng);
+      moe_forward(L, moe_options, rng);
       const RoutingStats& s = L.moe->stats();
       result.aux_loss += s.aux_loss;
       result.z_loss += s.z_loss;
@@ -206,6 +209,39 @@ ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* target
   return result;
 }
 
+MixtralModel::TokenShare MixtralModel::moe_share() const {
+  // Whole sequences (the unit of deterministic gradient sums), as even as the batch allows.
+  const int64_t first = batch_ * tp_.rank / tp_.size, last = batch_ * (tp_.rank + 1) / tp_.size;
+  return {first * seq_, (last - first) * seq_};
+}
+
+void MixtralModel::moe_forward(Layer& L, const MoeLayerOptions& options, std::mt19937_64& rng) {
+  const int64_t T = batch_ * seq_, d = d_model_;
+  if (!tp_.active()) return L.moe->forward(L.normed2.data(), L.ffn_out.data(), T, options, rng);
+  // Tensor parallelism: each tp rank routes its share of the tokens (one more data slice each to
+  // the routing and the loss means); the shares' outputs are summed into every rank's copy.
+  MoeLayerOptions share_options = options;
+  share_options.data_slices = std::max<int64_t>(options.data_slices, 1) * tp_.size;
+  const TokenShare share = moe_share();
+  std::vector<float>& out = L.ffn_out;
+  moe_share_out_.resize(static_cast<size_t>(share.rows * d));
+  L.moe->forward(L.normed2.data() + share.first * d, moe_share_out_.data(), share.rows, share_options, rng);
+  std::fill(out.begin(), out.end(), 0.0f);
+  std::copy(moe_share_out_.begin(), moe_share_out_.end(), out.begin() + share.first * d);
+  tp_.reduce(out.data(), T * d);
+}
+
+void MixtralModel::moe_backward(Layer& L) {
+  const int64_t T = batch_ * seq_, d = d_model_;
+  if (!tp_.active()) return L.moe->backward(dres_.data(), dnormed_.data());
+  const TokenShare share = moe_share();
+  moe_share_out_.resize(static_cast<size_t>(share.rows * d));
+  L.moe->backward(dres_.data() + share.first * d, moe_share_out_.data());
+  std::fill(dnormed_.begin(), dnormed_.end(), 0.0f);
+  std::copy(moe_share_out_.begin(), moe_share_out_.end(), dnormed_.begin() + share.first * d);
+  tp_.reduce(dnormed_.data(), T * d);
+}
+
 void MixtralModel::backward() {
   if (!targets_) throw Error("model: backward() needs a forward() with targets");
   const int64_t T = batch_ * seq_, d = d_model_;
@@ -225,7 +261,7 @@ void MixtralModel::backward() {
     if (L.mlp)
       L.mlp->backward(dres_.data(), dnormed_.data());
     else
-      L.moe->backward(dres_.data(), dnormed_.data());
+      moe_backward(L);
     dh_ = dres_;
     rmsnorm_backward(dh_.data(), grad_sink(L.post_attention_layernorm, seq_), dnormed_.data(), L.h.data(),
                      L.post_attention_layernorm.value.data(), L.rstd2.data(), T, d);

@@ -91,6 +91,7 @@ class MixtralModel {
   // experts, shared expert, as MoeLayer::params() lists them); model.norm; lm_head (untied only).
   std::vector<Param*> named_params();
   int64_t num_params();
+  const TensorParallel& tensor_parallel() const { return tp_; }
   // The MoE blocks in layer order (balancing bias updates, expert_load records).
   std::vector<MoeLayer*> moe_layers();
   // Decoder layer index of each entry of moe_layers().
@@ -114,6 +115,17 @@ class MixtralModel {
   std::vector<float> final_norm_, final_rstd_, logits_, probs_;
   // Gradient scratch.
   std::vector<float> dres_, dh_, dnormed_;
+
+  // Tensor parallelism: the MoE blocks see this rank's share of the batch (moe_share), whose rows
+  // moe_forward/moe_backward pass through the block and sum over the tp group.
+  TensorParallel tp_;
+  struct TokenShare {
+    int64_t first = 0, rows = 0;  // first row, row count
+  };
+  TokenShare moe_share() const;
+  void moe_forward(Layer& L, const MoeLayerOptions& options, std::mt19937_64& rng);
+  void moe_backward(Layer& L);
+  std::vector<float> moe_share_out_;
 };
 
 }  // namespace moe::rt

@@ -3,9 +3,12 @@
 // MLP's gate/up are column-parallel (each tp rank owns n_heads/tp heads, d_ff/tp hidden units),
 // o_proj and down_proj row-parallel. The block's output is a partial sum, all-reduced over the tp
 // group in the forward pass; the block's input gradient likewise in the backward pass (the
-// conjugate). Norms, router, experts, embedding and head are replicated over tp and see identical
-// inputs and gradients on every tp rank. The model knows the group only through `all_reduce`, so
-// it stays free of the communication library.
+// conjugate). Norms, embedding and head are replicated over tp and see identical inputs and
+// gradients on every tp rank. The MoE blocks (router, experts, shared experts) are replicated too,
+// but each tp rank passes only its share of the batch through them (whole sequences; the outputs
+// and input gradients are summed back into every rank's copy), so experts compute each token once;
+// their gradients (Param::tp_partial) are summed over tp by the runtime. The model knows the group
+// only through `all_reduce`, so it stays free of the communication library.
 #include <cstdint>
 #include <functional>
 

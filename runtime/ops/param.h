@@ -31,6 +31,9 @@ struct Param {
   ExactSum exact_grad;
   bool is_expert = false;  // an expert's weight: reduced over the expert-data-parallel group only
   ParamShard shard;        // tensor parallelism: the slice of the logical tensor held here
+  // Tensor parallelism: the gradient covers this tp rank's share of the tokens only (the MoE
+  // block's params); the runtime sums it over the tp group.
+  bool tp_partial = false;
 
   Param() = default;
   Param(std::string n, std::vector<int64_t> s, bool expert = false)
