@@ -101,7 +101,7 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
   row("compute", fmt_seconds(t.compute));
   row("all-to-all", fmt_seconds(t.a2a), "exposed " + fmt_seconds(t.a2a_exposed) + " with " +
                                              std::to_string(par.overlap_chunks) + " overlap chunk(s)");
-  row("tensor-parallel all-reduce", fmt_seconds(t.tp));
+  row("tensor-parallel all-reduce", fmt_seconds(t.tp), t.tp_bytes > 0 ? fmt_bytes(t.tp_bytes) + " payload per step" : "");
   row("pipeline send/recv", fmt_seconds(t.pp_p2p));
   row("pipeline bubble", fmt_seconds(t.bubble));
   row("data-parallel gradient all-reduce", fmt_seconds(t.dp));

@@ -456,6 +456,7 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   const Stage& st = stages[cs];
   // TP: 2 all-reduces forward and 2 backward per layer of the micro-batch's activations.
   if (p.tp > 1) {
+    tm.tp_bytes = mb * seq * d * B * 4 * double(st.layers) * ga;
     const double bytes = ring_allreduce_bytes(mb * seq * d * B, tp) * 4 * double(st.layers) * ga;
     tm.tp = bytes / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs)));
   }
@@ -558,7 +559,7 @@ json plan_to_json(const Plan& pl) {
                {"flat_inter", a.flat_inter}, {"hier_intra", a.hier_intra}, {"hier_inter", a.hier_inter},
                {"hier_inter_ratio", a.hier_inter_ratio}, {"ep_ranks_per_node", a.ep_ranks_per_node},
                {"ep_nodes", a.ep_nodes}, {"hierarchical", a.hierarchical}}},
-      {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed}, {"tp", t.tp}, {"dp", t.dp},
+      {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"dp", t.dp},
                 {"pp_p2p", t.pp_p2p}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
                 {"mfu", t.mfu}, {"comm_ratio", t.comm_ratio}, {"a2a_ratio", t.a2a_ratio}, {"comm_ok", t.comm_ok}}},
   };

@@ -96,6 +96,10 @@ struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest 
   double a2a = 0;          // all four all-to-alls of every MoE layer of the stage
   double a2a_exposed = 0;  // not hidden by overlap_chunks
   double tp = 0;           // TP all-reduces (ring)
+  // The TP all-reduces' payload one rank hands over per step (4 per layer of the micro-batch's
+  // activations, b·s·d·B each, × grad_accum), before the ring's 2·(tp−1)/tp: what moe-runtime
+  // reports as the step record's tp_bytes.
+  double tp_bytes = 0;
   double dp = 0;           // gradient all-reduce over the DP groups (ring), not overlapped
   double pp_p2p = 0;       // activations between stages
   double bubble = 0;       // 1F1B: (pp−1)/grad_accum of the pipelined part

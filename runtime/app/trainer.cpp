@@ -229,6 +229,7 @@ struct Trainer::Impl {
       const int64_t step = state.step + 1;  // 1-based in the stream
       if (step == fault_step) std::fill(poisoned->value.begin(), poisoned->value.end(), std::nanf(""));
       const auto t0 = std::chrono::steady_clock::now();
+      if (par) par->take_tp_bytes();  // drop the last validation's
       model->zero_grad();
       double lm = 0, aux = 0, z = 0;
       std::vector<std::vector<int64_t>> counts(moe_layers.size(), std::vector<int64_t>(E, 0)), dropped = counts;
@@ -295,6 +296,7 @@ struct Trainer::Impl {
       state.data_position = sampler.position();
       // Every step (a collective: the decision to report may differ by rank clock), before validation.
       const std::vector<metrics::A2aRecord> a2a = par ? par->a2a_records(step, moe_index, sample) : std::vector<metrics::A2aRecord>{};
+      const int64_t tp_bytes = par ? par->take_tp_bytes() : 0;
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
       if (first) result.first_loss = lm, first = false;
@@ -315,6 +317,7 @@ struct Trainer::Impl {
         rec.step_ms = ms;
         rec.tokens_per_s = static_cast<double>(rec.tokens) / (ms / 1000.0);
         rec.grad_norm = norm;
+        if (tp_bytes > 0) rec.extra = nlohmann::json{{"tp_bytes", tp_bytes}}.dump();  // extension (docs/parallelism.md)
         if (validate) {
           const Validation v = validation_loss(options.val_bytes_periodic);
           rec.val_loss = v.loss;

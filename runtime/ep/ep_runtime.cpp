@@ -92,7 +92,10 @@ ModelOptions EpRuntime::model_options() {
   if (groups_.tp) {
     comm::Communicator* tp = groups_.tp.get();
     options.tp.rank = tp->rank(), options.tp.size = tp->size();
-    options.tp.all_reduce = [tp](float* data, int64_t count) { tp->all_reduce_sum(data, static_cast<size_t>(count)); };
+    options.tp.all_reduce = [this, tp](float* data, int64_t count) {
+      tp_bytes_ += count * static_cast<int64_t>(sizeof(float));
+      tp->all_reduce_sum(data, static_cast<size_t>(count));
+    };
   }
   options.make_moe_layer = [this, routing, peer_node](int64_t layer) {
     // Layers are built in order: the MoE layer ordinal indexes the placement.

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -74,6 +75,9 @@ class EpRuntime {
   void sum_over_moe_shares(double* values, size_t n);
   void sum_over_moe_shares(int64_t* values, size_t n);
   int64_t moe_shares() const { return moe_group().size(); }
+  // The payload this rank handed to the tensor-parallel activation all-reduces since the last
+  // call (the step record's tp_bytes; the cost model's TimeBreakdown::tp_bytes). Local.
+  int64_t take_tp_bytes() { return std::exchange(tp_bytes_, 0); }
   // True on every rank when `flag` is true on any rank (stop decisions must agree).
   bool any(bool flag);
 
@@ -109,6 +113,7 @@ class EpRuntime {
   std::vector<comm::AllToAllDispatcher<float>*> dispatchers_;  // owned by the model's layers
   std::vector<std::vector<float>> gathered_;
   std::vector<std::vector<float>> tp_full_;  // logical tensors assembled from the tp slices
+  int64_t tp_bytes_ = 0;                      // take_tp_bytes
   void gather_tp_slices(MixtralModel& model, AdamW* optimizer);
   comm::Communicator& moe_group() const;  // the ranks sum_over_moe_shares adds over
   CheckpointData remote_;

@@ -12,7 +12,10 @@
 #include <filesystem>
 #include <string>
 
+#include "cost_model.h"
 #include "ep_run_support.h"
+#include "hardware_profile.h"
+#include "job_spec.h"
 #include "safetensors.h"
 
 namespace fs = std::filesystem;
@@ -21,12 +24,29 @@ namespace {
 
 using namespace ep_test;
 
+// Every step's tp_bytes (the payload of the tp activation all-reduces) equals the cost model's,
+// for the spec the run recorded.
+void expect_tp_bytes_as_planned(const TrainRun& run) {
+  const auto start = run.of("run_start");
+  ASSERT_EQ(start.size(), 1u);
+  const nlohmann::json& recorded = start[0]["spec"];
+  const moe::JobSpec spec =
+      moe::spec_from_json(recorded.is_string() ? nlohmann::json::parse(recorded.get<std::string>()) : recorded);
+  const moe::Plan plan = moe::plan_job(spec, moe::find_hardware(moe::builtin_hardware_profiles(), spec.cluster.hardware));
+  ASSERT_GT(plan.time.tp_bytes, 0);
+  const auto steps = run.of("step");
+  ASSERT_FALSE(steps.empty());
+  for (const auto& s : steps)
+    EXPECT_EQ(s.value("tp_bytes", int64_t{-1}), static_cast<int64_t>(plan.time.tp_bytes)) << "step " << s["step"];
+}
+
 // One dense layer first, so the dense MLP's split is exercised too.
 const std::string kDenseFirst = " --set model.moe.first_dense_layers=1 --set model.d_ff=256";
 
 TEST(TpEquivalence, Tp2MatchesOneProcess) {
   const TrainRun many = train("tp2", 2, kDropless + kDenseFirst + " --set parallel.tp=2 --set train.micro_batch=8");
   expect_same_training(baseline(kDropless + kDenseFirst), many, Arithmetic::fast);
+  expect_tp_bytes_as_planned(many);
   // The checkpoint holds logical tensors: q_proj whole, not rank 0's half.
   const auto w = moe::rt::read_safetensors(many.dir / "ck" / "step-00000020" / "model.safetensors");
   EXPECT_EQ(w.at("model.layers.1.self_attn.q_proj.weight").shape, (std::vector<int64_t>{128, 128}));
@@ -49,6 +69,7 @@ TEST(TpEquivalence, Dp2Tp2Ep2MatchesOneProcess) {
                                                   " --set parallel.dp=2 --set parallel.tp=2 --set parallel.ep=2"
                                                   " --set train.micro_batch=2 --set cluster.nodes.0.slots=8");
   expect_same_training(baseline(kDropless + kDenseFirst), many, Arithmetic::fast);
+  expect_tp_bytes_as_planned(many);
 }
 
 // A checkpoint saved at dp 2 × ep 2 resumes at tp 2 × ep 2, and one saved at tp 2 in one process:
