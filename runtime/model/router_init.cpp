@@ -2,6 +2,7 @@
 #include "router_init.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -33,13 +34,17 @@ void init_clustered_router(std::span<float> weight, int64_t num_experts, int64_t
                 std::to_string(num_experts * d_model));
   const std::vector<int64_t> group = clustered_router_groups(num_experts, top_k, seed);
   const int64_t groups = (num_experts + top_k - 1) / top_k;
+  // Logits of unit scale on a normalised hidden state (|x| ≈ √d), as a trained router's: a row of
+  // init_std (0.02) would be outgrown by AdamW's first few steps of ≈ lr each, and the planted
+  // groups with it.
+  const double unit = std::max(init_std, 1.0 / std::sqrt(static_cast<double>(d_model)));
   std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
   std::normal_distribution<double> normal(0.0, 1.0);
   std::vector<double> direction(static_cast<size_t>(groups * d_model));
   for (double& v : direction) v = normal(rng);
   for (int64_t e = 0; e < num_experts; ++e) {
     const int64_t g = group[static_cast<size_t>(e)];
-    const double scale = init_std * (1.0 + static_cast<double>(groups - 1 - g) / static_cast<double>(groups));
+    const double scale = unit * (1.0 + static_cast<double>(groups - 1 - g) / static_cast<double>(groups));
     for (int64_t c = 0; c < d_model; ++c)
       weight[static_cast<size_t>(e * d_model + c)] =
           static_cast<float>(scale * (direction[static_cast<size_t>(g * d_model + c)] + kOwn * normal(rng)));

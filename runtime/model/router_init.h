@@ -11,9 +11,11 @@
 
 namespace moe::rt {
 
-// Overwrites `weight` ([num_experts, d_model], row-major) from `seed`. Group g's rows are scaled by
-// 1 + (G − 1 − g) / G, so the groups also differ in popularity (a skewed load, as real routers
-// have). Every rank computes the same rows from the same seed.
+// Overwrites `weight` ([num_experts, d_model], row-major) from `seed`. The rows have the scale of
+// max(init_std, 1/√d_model) per element (logits of unit scale, as a trained router's, so the
+// plant outlasts the first optimizer steps), group g's × (1 + (G − 1 − g) / G), so the groups also
+// differ in popularity (a skewed load, as real routers have). Every rank computes the same rows
+// from the same seed.
 void init_clustered_router(std::span<float> weight, int64_t num_experts, int64_t d_model, int64_t top_k,
                            double init_std, uint64_t seed);
 
