@@ -9,9 +9,11 @@
 #include <QScrollArea>
 #include <QSplitter>
 #include <QTabWidget>
+#include <QThread>
 #include <QVBoxLayout>
 
 #include "common/theme.h"
+#include "cpu_runtime_limits.h"
 #include "design/a2a_scaling_view.h"
 #include "design/estimates_view.h"
 #include "design/layout_view.h"
@@ -44,8 +46,18 @@ DesignWorkspace::DesignWorkspace(SpecModel* model, QWidget* parent) : QWidget(pa
   problems_->setObjectName("problems");
   problems_->setToolTip("Every rule core reports for this design; double-click to go to the field");
   connect(problems_, &QListWidget::itemActivated, this, &DesignWorkspace::handleProblemActivated);
+  local_run_ = new QLabel;
+  local_run_->setObjectName("localRun");
+  local_run_->setWordWrap(true);
+  local_run_->setToolTip("Whether moe run can train this design here: moe-runtime's CPU backend limits "
+                         "(core/cpu_runtime_limits.h) and this machine's cores against the layout's ranks");
+  auto* problems_box = new QWidget;
+  auto* problems_layout = new QVBoxLayout(problems_box);
+  problems_layout->setContentsMargins(0, 0, 0, 0);
+  problems_layout->addWidget(problems_, 1);
+  problems_layout->addWidget(local_run_);
   left->addWidget(tabs_);
-  left->addWidget(problems_);
+  left->addWidget(problems_box);
   left->setStretchFactor(0, 4);
   left->setStretchFactor(1, 1);
 
@@ -165,6 +177,11 @@ void DesignWorkspace::handleSpecChanged() {
     item->setForeground(okColor(this));
     problems_->addItem(item);
   }
+  const LocalRunFit fit = local_run_fit(model_->spec(), QThread::idealThreadCount());
+  local_run_->setText(QStringLiteral("This machine: ") + QString::fromStdString(fit.text));
+  QPalette palette = local_run_->palette();
+  palette.setColor(QPalette::WindowText, fit.runnable ? okColor(this) : warningColor(this));
+  local_run_->setPalette(palette);
   layout_view_->setSpec(model_->spec());
   placement_view_->setSpec(model_->spec(), model_->diagnostics());
   estimates_->setPlan(model_->plan(), first_error);

@@ -7,6 +7,7 @@
 #include "design/spec_model.h"
 
 class QComboBox;
+class QLabel;
 class QListWidget;
 class QTabWidget;
 
@@ -38,6 +39,7 @@ class DesignWorkspace : public QWidget {
   void showRecordedLoad(const PlacementLoad& load);
   EstimatesView* estimatesView() const { return estimates_; }
   QListWidget* problems() const { return problems_; }
+  QLabel* localRun() const { return local_run_; }  // whether this machine can train the design
 
  private:
   void handleSpecChanged();
@@ -47,6 +49,7 @@ class DesignWorkspace : public QWidget {
   QTabWidget* tabs_;
   QList<SpecForm*> forms_;
   QListWidget* problems_;
+  QLabel* local_run_;
   LayoutView* layout_view_;
   PlacementView* placement_view_;
   QTabWidget* view_tabs_;

@@ -1,8 +1,8 @@
 #pragma once
-// What the CPU runtime can run, in one place: the cpu backend in fp32, GQA attention, no tensor or
-// pipeline parallelism, expert and data parallelism only as one process per rank. Everything else a
-// spec may ask for is refused with a one-line message naming the field, never silently ignored.
-// The spec's own rules are core's (validate_spec); these are the runtime's limits on top of them.
+// What the CPU runtime can run: the cpu backend in this build, then core's cpu_runtime_limits.h
+// (fp32, GQA attention, no pipeline parallelism, tp/ep/dp only as one process per rank, …), whose
+// one-line refusals are thrown as moe::Error, never silently ignored. The spec's own rules are
+// core's (validate_spec); these are the runtime's limits on top of them.
 #include "job_spec.h"
 
 namespace moe::rt {

@@ -8,12 +8,15 @@
 #include <QMenuBar>
 #include <QTabWidget>
 #include <QTemporaryDir>
+#include <QThread>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSpinBox>
 #include <gtest/gtest.h>
 
 #include "a2a_simulator.h"
+#include "cpu_runtime_limits.h"
 #include "common/qcp.h"
 #include "design/a2a_scaling_view.h"
 #include "design/design_workspace.h"
@@ -259,4 +262,39 @@ TEST(Design, A2aScalingViewSimulatesTheDesign) {
   ASSERT_TRUE(s.window->specModel()->setValue("parallel.ep", 3).isEmpty());
   EXPECT_EQ(view->plot()->graphCount(), 0);
   EXPECT_TRUE(view->results().empty());
+}
+
+// Design says whether this machine can train the layout (issue 15): tp runs, pp does not yet, and
+// more ranks than cores run oversubscribed. The words are core's (local_run_fit).
+TEST(Design, MarksWhetherThisMachineCanRunTheLayout) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  QLabel* label = s.window->design()->localRun();
+  ASSERT_NE(label, nullptr);
+  EXPECT_TRUE(label->text().startsWith("This machine: runs here")) << label->text().toStdString();
+
+  auto* tp = qobject_cast<QSpinBox*>(s.window->design()->editorFor("parallel.tp"));
+  ASSERT_NE(tp, nullptr);
+  tp->setValue(2);
+  EXPECT_TRUE(label->text().startsWith("This machine: runs here")) << label->text().toStdString();
+  EXPECT_EQ(label->text().toStdString(),
+            "This machine: " + local_run_fit(model->spec(), QThread::idealThreadCount()).text);
+
+  auto* pp = qobject_cast<QSpinBox*>(s.window->design()->editorFor("parallel.pp"));
+  ASSERT_NE(pp, nullptr);
+  pp->setValue(2);
+  EXPECT_TRUE(label->text().contains("cannot run here: parallel.pp")) << label->text().toStdString();
+  pp->setValue(1);
+
+  // 32 ranks on this machine's few cores.
+  auto* ep = qobject_cast<QSpinBox*>(s.window->design()->editorFor("parallel.ep"));
+  auto* dp = qobject_cast<QSpinBox*>(s.window->design()->editorFor("parallel.dp"));
+  ASSERT_NE(ep, nullptr);
+  ASSERT_NE(dp, nullptr);
+  ep->setValue(8);
+  dp->setValue(4);
+  if (QThread::idealThreadCount() < 32) {
+    EXPECT_TRUE(label->text().contains("oversubscribed")) << label->text().toStdString();
+  }
 }

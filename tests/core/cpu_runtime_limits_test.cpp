@@ -1,0 +1,58 @@
+// What moe-runtime's CPU backend trains (cpu_runtime_limits.h): each refusal names its field, tp
+// and ep/dp need one process per rank, pp is refused, and the local fit counts ranks per core.
+#include <gtest/gtest.h>
+
+#include "cpu_runtime_limits.h"
+
+using namespace moe;
+
+namespace {
+JobSpec tiny() {
+  JobSpec s;  // the defaults: a small gqa model in fp32 on the cpu backend
+  s.train.micro_batch = 8;
+  return s;
+}
+bool starts(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+}  // namespace
+
+TEST(CpuRuntimeLimits, RefusalsNameTheirField) {
+  JobSpec s = tiny();
+  EXPECT_EQ(cpu_training_refusal(s, false), "");
+  s.parallel.tp = 2;
+  EXPECT_TRUE(starts(cpu_model_refusal(s, false), "parallel.tp: 2 — tensor parallelism needs one process per rank"));
+  EXPECT_EQ(cpu_model_refusal(s, true), "");
+  s.model.n_kv_heads = 1;
+  EXPECT_TRUE(starts(cpu_model_refusal(s, true), "parallel.tp: 2 does not divide model.n_kv_heads (1)"));
+  s = tiny();
+  s.parallel.tp = 2;
+  s.train.micro_batch = 3;
+  EXPECT_TRUE(starts(cpu_training_refusal(s, true), "train.micro_batch: 3 is not divisible by parallel.tp (2)"));
+  s = tiny();
+  s.parallel.pp = 2;
+  EXPECT_TRUE(starts(cpu_model_refusal(s, true), "parallel.pp: 2 — pipeline parallelism is not supported"));
+  s = tiny();
+  s.runtime.dtype = "bf16";
+  EXPECT_TRUE(starts(cpu_model_refusal(s, true), "runtime.dtype: bf16"));
+  s = tiny();
+  s.model.vocab_size = 100;
+  EXPECT_TRUE(starts(cpu_training_refusal(s, true), "model.vocab_size: 100"));
+}
+
+TEST(CpuRuntimeLimits, LocalFitCountsRanksPerCore) {
+  JobSpec s = tiny();
+  s.parallel.ep = 4;
+  s.parallel.tp = 2;
+  LocalRunFit fit = local_run_fit(s, 16);
+  EXPECT_TRUE(fit.runnable);
+  EXPECT_EQ(fit.text, "runs here: 8 rank(s) on 16 core(s)");
+  fit = local_run_fit(s, 2);
+  EXPECT_TRUE(fit.runnable);
+  EXPECT_EQ(fit.text, "runs here, oversubscribed: 8 ranks share 2 core(s), each rank about 4× slower than on a core of its own");
+  s.parallel.pp = 2;
+  fit = local_run_fit(s, 16);
+  EXPECT_FALSE(fit.runnable);
+  EXPECT_TRUE(starts(fit.text, "cannot run here: parallel.pp: 2")) << fit.text;
+  s.parallel.pp = 1;
+  s.runtime.backend = "cuda";
+  EXPECT_FALSE(local_run_fit(s, 16).runnable);
+}
