@@ -103,6 +103,33 @@ TEST(TpEquivalence, ResumeAcrossLayouts) {
   EXPECT_EQ(one.of("step").size(), 2u);
 }
 
+// Validation on a tp layout (every 2 steps and at the end): the data ranks split each batch, the tp
+// ranks of a data rank evaluate the same slice together; the loss is one process's within
+// rounding and every byte is counted once (val_rank_bytes: one entry per data rank).
+TEST(TpEquivalence, ValidationOnTp2Ep2MatchesOneProcess) {
+  const std::string sets = kDropless + " --set train.steps=6 --set train.eval_every=2";
+  const TrainRun one = train("tp_val_one", 1, sets + " --set train.micro_batch=8");
+  const TrainRun many = train("tp_val_tp2ep2", 4, sets + " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4");
+  ASSERT_EQ(one.rc, 0) << one.err;
+  ASSERT_EQ(many.rc, 0) << many.err;
+  std::vector<nlohmann::json> v1, vn;
+  for (const auto& r : one.of("step"))
+    if (r.contains("val_loss")) v1.push_back(r);
+  for (const auto& r : many.of("step"))
+    if (r.contains("val_loss")) vn.push_back(r);
+  v1.push_back(one.of("run_end").at(0));
+  vn.push_back(many.of("run_end").at(0));
+  ASSERT_EQ(v1.size(), 3u);
+  ASSERT_EQ(vn.size(), v1.size());
+  for (size_t i = 0; i < v1.size(); ++i) {
+    const double a = v1[i]["val_loss"], b = vn[i]["val_loss"];
+    EXPECT_LE(std::abs(a - b), 1e-5 * std::abs(a)) << "validation " << i << ": " << a << " vs " << b;
+    ASSERT_EQ(vn[i]["val_rank_bytes"].size(), 2u);
+    EXPECT_EQ(vn[i]["val_rank_bytes"][0].get<int64_t>() + vn[i]["val_rank_bytes"][1].get<int64_t>(),
+              v1[i]["val_rank_bytes"][0].get<int64_t>());
+  }
+}
+
 TEST(TpEquivalence, RefusesKvHeadsThatTpDoesNotDivide) {
   const TrainRun r = train("tp_kv", 2, " --set parallel.tp=2 --set model.n_kv_heads=1 --set train.steps=1");
   EXPECT_NE(r.rc, 0);
