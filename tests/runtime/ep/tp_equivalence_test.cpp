@@ -63,6 +63,29 @@ TEST(TpEquivalence, Dp2Tp2WithCapacityDropsMatchesOneProcess) {
   expect_same_training(baseline(kDenseFirst), many, Arithmetic::fast);
 }
 
+// tp pairs fill the 2 virtual nodes (tp is fastest), so each EP group spans both nodes and its
+// exchange goes through the hierarchical all-to-all's two stages.
+TEST(TpEquivalence, Tp2Ep2HierarchicalOnTwoVirtualNodesMatchesOneProcess) {
+  const TrainRun many = train("tp2ep2hier", 4, kDropless + " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4"
+                                                         " --set parallel.gpus_per_node=2 --set parallel.hierarchical_a2a=true");
+  expect_same_training(baseline(kDropless), many, Arithmetic::fast);
+  for (const auto& r : many.of("a2a")) EXPECT_GT(r["inter_bytes"].get<int64_t>(), 0) << "step " << r["step"];
+}
+
+// Replicas (3 slots per rank) re-planned every 5 steps, gradient accumulation, router jitter and
+// bias balancing, all under tp: the MoE shares' sums and the routing over every share hold.
+TEST(TpEquivalence, Tp2Ep2WithReplicasReplacementAccumulationAndJitterMatchesOneProcess) {
+  const std::string sets = kDropless + " --set train.grad_accum=2 --set routing.jitter=0.01"
+                                       " --set routing.bias_balancing.enabled=true --set routing.aux_loss_coef=0";
+  const TrainRun many = train("tp2ep2rep", 4, sets + " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4"
+                                                     " --set placement.strategy=replicate --set placement.slots_per_rank=5"
+                                                     " --set placement.replace_every=5");
+  expect_same_training(baseline(sets), many, Arithmetic::fast);
+  int moved = 0;
+  for (const auto& r : many.of("placement")) moved += r.value("migrated_bytes", int64_t{0}) > 0;
+  EXPECT_GT(moved, 0) << "no expert moved";
+}
+
 // Every dimension the runtime trains at once: 8 ranks, tp fastest (rank_layout.h).
 TEST(TpEquivalence, Dp2Tp2Ep2MatchesOneProcess) {
   const TrainRun many = train("dp2tp2ep2", 8, kDropless + kDenseFirst +
