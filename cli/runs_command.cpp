@@ -180,6 +180,9 @@ int show(const Args& args) {
               num_or_dash(r.last_imbalance, 3).c_str());
   std::printf("  layers×experts   %lld × %lld\n", static_cast<long long>(r.n_layers), static_cast<long long>(r.n_experts));
   std::printf("  malformed lines  %lld\n", static_cast<long long>(r.malformed_lines));
+  if (const auto tp = reader.last_step_extension(id, "tp_bytes"))
+    std::printf("  tp all-reduce    %s per step (payload of rank 0, last step; docs/parallelism.md)\n",
+                fmt_bytes(static_cast<double>(*tp)).c_str());
   auto layers = reader.layer_balance(id);
   if (!layers.empty()) {
     std::printf("\n  %5s %7s %14s %14s %9s %9s\n", "layer", "steps", "max/mean avg", "max/mean last", "CV avg", "drop");

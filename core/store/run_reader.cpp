@@ -251,6 +251,16 @@ std::string RunReader::spec_json(int64_t run) {
   return st.col_text(0);
 }
 
+std::optional<int64_t> RunReader::last_step_extension(int64_t run, const std::string& key) {
+  // Extensions nobody typed travel in `extra` (a JSON object); the LIKE only narrows the scan.
+  Stmt st(db_, "SELECT extra FROM steps WHERE run_id = ?1 AND extra LIKE ?2 ORDER BY step DESC LIMIT 1");
+  st.bind(1, run).bind(2, "%\"" + key + "\"%");
+  if (!st.step()) return std::nullopt;
+  const nlohmann::json extra = nlohmann::json::parse(st.col_text(0), nullptr, false);
+  if (!extra.is_object() || !extra.contains(key) || !extra[key].is_number_integer()) return std::nullopt;
+  return extra[key].get<int64_t>();
+}
+
 std::vector<StepRow> RunReader::steps_after(int64_t run, int64_t after_step, int64_t limit) {
   Stmt st(db_, "SELECT step, loss, aux_loss, z_loss, lr, tokens, step_ms, tokens_per_s FROM steps"
                " WHERE run_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3");

@@ -17,6 +17,7 @@
 // bucket be read as a few rows: a 100,000-step window in 1,000 buckets decodes 3,832 rows.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,9 @@ class RunReader {
   RunInfo run(int64_t id);                 // throws moe::Error when there is no such run
   int64_t find_run(const std::string& id_or_name);  // an id, or the newest run with that name
   std::string spec_json(int64_t run);
+  // The latest step record's integer extension `key` (e.g. "tp_bytes": the payload of the
+  // tensor-parallel all-reduces, docs/parallelism.md); nullopt when no step carries it.
+  std::optional<int64_t> last_step_extension(int64_t run, const std::string& key);
 
   // Incremental reads for live views: rows with step > after_step, at most `limit`, ascending.
   std::vector<StepRow> steps_after(int64_t run, int64_t after_step, int64_t limit = 100000);

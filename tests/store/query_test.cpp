@@ -367,3 +367,27 @@ TEST(Query, ThousandRunsListQuickly) {
 
 }  // namespace
 }  // namespace moe::store
+
+namespace moe::store {
+namespace {
+
+// A step record's untyped extension (the runtime's tp_bytes) is read back from the latest step
+// that carries it; a run without it has none.
+TEST(Query, LastStepExtensionReadsTheLatestStepThatCarriesIt) {
+  TempDir dir;
+  const std::string db = dir.file("runs.sqlite");
+  const std::string stream =
+      R"({"type":"run_start","run_id":"tp","spec":{},"world_size":2,"backend":"cpu","hosts":["h"],"started_at":"2026-12-07T00:00:00Z"})" "\n"
+      R"({"type":"step","step":1,"loss":2.0,"aux_loss":0,"z_loss":0,"lr":0.1,"tokens":8,"step_ms":1,"tokens_per_s":8,"tp_bytes":1048576})" "\n"
+      R"({"type":"step","step":2,"loss":1.5,"aux_loss":0,"z_loss":0,"lr":0.1,"tokens":8,"step_ms":1,"tokens_per_s":8,"tp_bytes":2097152})" "\n"
+      R"({"type":"step","step":3,"loss":1.4,"aux_loss":0,"z_loss":0,"lr":0.1,"tokens":8,"step_ms":1,"tokens_per_s":8,"grad_norm":1.0})" "\n";
+  const int64_t run = test::ingest_string(db, stream, 100);
+  RunReader reader(db);
+  EXPECT_EQ(reader.last_step_extension(run, "tp_bytes"), std::optional<int64_t>(2097152));
+  EXPECT_EQ(reader.last_step_extension(run, "no_such_key"), std::nullopt);
+  const int64_t plain = test::ingest_string(db, synthetic_stream(SyntheticShape{.steps = 5, .layers = 1, .experts = 4, .ranks = 2}), 100);
+  EXPECT_EQ(reader.last_step_extension(plain, "tp_bytes"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace moe::store
