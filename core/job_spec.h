@@ -198,6 +198,7 @@ void save_spec(const JobSpec& spec, const std::filesystem::path& file);
 struct RecordedSpec {
   std::string name;
   int64_t steps = 0;  // train.steps
+  int64_t tp = 1;     // parallel.tp
 };
 RecordedSpec read_recorded_spec(const std::string& text);
 

@@ -245,6 +245,14 @@ QString LiveWorkspace::replacementLine(const std::vector<store::PlacementRow>& m
   return " · " + replacement_text_;
 }
 
+// "tp all-reduce 1.00 MiB per step" (a tp run's latest step record, docs/parallelism.md), or "".
+QString LiveWorkspace::tensorParallelLine(const LiveUpdate& u) {
+  if (u.reset) tp_text_.clear();
+  if (u.tp_bytes)
+    tp_text_ = QString("tp all-reduce %1 MiB per step").arg(double(*u.tp_bytes) / (1024.0 * 1024.0), 0, 'f', 2);
+  return tp_text_.isEmpty() ? QString() : " · " + tp_text_;
+}
+
 void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
   QElapsedTimer timer;
   timer.start();
@@ -276,7 +284,7 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
                           QString::number(u.run.world_size), QString(u.run.world_size == 1 ? "" : "s"),
                           std::isfinite(u.run.last_tokens_per_s) ? QString::number(u.run.last_tokens_per_s, 'f', 0)
                                                                  : QString("–")) +
-                   replacementLine(u.replacements));
+                   replacementLine(u.replacements) + tensorParallelLine(u));
 
   // Steps × experts heatmap of the chosen layer. heat_cells_ mirrors the fold's columns; only the
   // changed columns are written into it and into the map, except when the column count changes

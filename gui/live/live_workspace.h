@@ -39,6 +39,8 @@ class LiveWorkspace : public QWidget {
   void setEma(double alpha);  // 0: raw
   // The re-placements line of the header ("" when the run never re-placed its experts).
   QString replacementText() const { return replacement_text_; }
+  // The tensor-parallel line of the header ("" unless the run has tp > 1).
+  QString tensorParallelText() const { return tp_text_; }
 
  Q_SIGNALS:
   void runOpened(qint64 run_id);
@@ -52,6 +54,7 @@ class LiveWorkspace : public QWidget {
   void redrawCurves();
   void drawA2a(const LiveUpdate& u);
   QString replacementLine(const std::vector<store::PlacementRow>& moves);
+  QString tensorParallelLine(const LiveUpdate& u);
   void replotVisible();
   void showEvent(QShowEvent* event) override;
 
@@ -62,6 +65,7 @@ class LiveWorkspace : public QWidget {
   QLabel* ema_label_;
   QLabel* info_;
   QString replacement_text_;
+  QString tp_text_;
   QCustomPlot* heat_plot_;
   QCPColorMap* heat_map_;
   QCustomPlot* latest_plot_;

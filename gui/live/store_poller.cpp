@@ -115,7 +115,11 @@ void PollWorker::readLive(bool reset) {
   // Nothing new and the run is not moving: skip the whole views too.
   if (!reset && u.run.last_step == last_step_ && u.run.status == last_status_) return;
   last_status_ = u.run.status;
-  if (planned_steps_ == 0) planned_steps_ = read_recorded_spec(reader_->spec_json(run_)).steps;
+  if (planned_steps_ == 0) {
+    const RecordedSpec recorded = read_recorded_spec(reader_->spec_json(run_));
+    planned_steps_ = recorded.steps;
+    planned_tp_ = recorded.tp;
+  }
   u.planned_steps = planned_steps_;
   u.reset = reset;
   u.layer = layer_;
@@ -123,6 +127,8 @@ void PollWorker::readLive(bool reset) {
   if (!u.steps.empty()) {
     if (first_step_ < 0) first_step_ = u.steps.front().step;
     last_step_ = u.steps.back().step;
+    // Only tp runs carry it: the query stops at the latest step instead of scanning them all.
+    if (planned_tp_ > 1) u.tp_bytes = reader_->last_step_extension(run_, "tp_bytes");
   }
   const int64_t last = u.run.last_step;
   if (u.run.n_layers > 0 && last >= 0) {

@@ -12,6 +12,8 @@
 
 #include "live/heat_columns.h"
 #include "placement_suggest.h"
+#include <optional>
+
 #include "run_reader.h"
 
 class QThread;
@@ -39,6 +41,8 @@ struct LiveUpdate {
   std::array<store::A2aRankStats, 4> a2a_stats;  // dispatch/fwd, combine/fwd, dispatch/bwd, combine/bwd
   // Re-placements during training (placement.replace_every): one row per move, with its cost.
   std::vector<store::PlacementRow> replacements;
+  // A tensor-parallel run (parallel.tp > 1): the latest step's tp all-reduce payload (rank 0).
+  std::optional<int64_t> tp_bytes;
   double read_ms = 0;  // time the worker spent on this tick
 };
 
@@ -71,6 +75,7 @@ class PollWorker : public QObject {
   std::vector<store::RunInfo> runs_;
   qint64 run_ = -1, layer_ = 0, newer_than_ = -2;
   int64_t planned_steps_ = 0;
+  int64_t planned_tp_ = 1;
   int64_t first_step_ = -1, last_step_ = -1, last_a2a_step_ = -1;
   HeatColumns heat_{512};  // heatmap columns: one per step until there are more
   std::vector<int64_t> last_balance_step_;

@@ -473,3 +473,28 @@ TEST(RunWhere, SlurmNeedsOneLoginNodeAndAValidSlurmDesign) {
   EXPECT_FALSE(s.window->launcher()->isRunning());
   EXPECT_FALSE(QFileInfo::exists(l.db_path)) << "nothing recorded";
 }
+
+// A tensor-parallel run launched from the studio (tp 2 × ep 2, 4 processes) trains to the end, and
+// Live's header shows its tp all-reduce payload per step, the figure the step records carry.
+TEST(RunLive, ATensorParallelRunShowsItsAllReducePayload) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  for (const auto& [path, value] : std::vector<std::pair<QString, QVariant>>{
+           {"train.steps", 6}, {"train.warmup_steps", 2}, {"model.seq_len", 32}, {"model.n_layers", 2},
+           {"parallel.tp", 2}, {"parallel.ep", 2}, {"cluster.nodes.0.slots", 4}, {"train.micro_batch", 4}})
+    ASSERT_TRUE(model->setValue(path, value).isEmpty()) << path.toStdString();
+  ASSERT_FALSE(model->hasErrors());
+  s.window->poller()->setIntervalMs(100);
+  s.window->runAction()->trigger();
+  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 600000)) << "moe run did not end";
+  LiveWorkspace* live = s.window->live();
+  ASSERT_TRUE(waitUntil([&] { return live->runStatus() == "completed"; }, 10000)) << live->runStatus().toStdString();
+  store::RunReader reader(s.db().toStdString());
+  const auto bytes = reader.last_step_extension(live->runId(), "tp_bytes");
+  ASSERT_TRUE(bytes.has_value());
+  // 4 all-reduces × 2 layers of micro_batch · seq_len · d_model floats.
+  EXPECT_EQ(*bytes, int64_t{4} * 2 * 4 * 32 * 128 * 4);
+  ASSERT_TRUE(waitUntil([&] { return !live->tensorParallelText().isEmpty(); }, 10000));
+  EXPECT_EQ(live->tensorParallelText(), QString("tp all-reduce 0.50 MiB per step"));
+}
