@@ -382,21 +382,29 @@ TEST(RunLive, ALocalRunWhoseRankDiesFailsNamingTheRank) {
 
 // A run that re-places its experts (placement.replace_every) says so in Live's header, with what
 // the last move cost, as the store recorded it.
-TEST(RunLive, ARunThatRePlacesItsExpertsShowsTheMovesInTheHeader) {
-  Studio s;
+namespace {
+// Loads tiny-cpu with `settings`, runs it from the studio and waits until Live shows it completed.
+void runTinyCpuToCompletion(Studio& s, const std::vector<std::pair<QString, QVariant>>& settings) {
   SpecModel* model = s.window->specModel();
   s.window->loadPreset("tiny-cpu");
-  for (const auto& [path, value] : std::vector<std::pair<QString, QVariant>>{
-           {"train.steps", 12}, {"train.warmup_steps", 4}, {"model.seq_len", 32}, {"model.n_layers", 2},
-           {"parallel.ep", 4}, {"cluster.nodes.0.slots", 4}, {"train.micro_batch", 2},
-           {"placement.strategy", "replicate"}, {"placement.slots_per_rank", 3}, {"placement.replace_every", 5}})
-    ASSERT_TRUE(model->setValue(path, value).isEmpty()) << path.toStdString();
+  for (const auto& [path, value] : settings) ASSERT_TRUE(model->setValue(path, value).isEmpty()) << path.toStdString();
   ASSERT_FALSE(model->hasErrors());
   s.window->poller()->setIntervalMs(100);
   s.window->runAction()->trigger();
   ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 600000)) << "moe run did not end";
   LiveWorkspace* live = s.window->live();
   ASSERT_TRUE(waitUntil([&] { return live->runStatus() == "completed"; }, 10000)) << live->runStatus().toStdString();
+}
+}  // namespace
+
+TEST(RunLive, ARunThatRePlacesItsExpertsShowsTheMovesInTheHeader) {
+  Studio s;
+  runTinyCpuToCompletion(s, {{"train.steps", 12}, {"train.warmup_steps", 4}, {"model.seq_len", 32}, {"model.n_layers", 2},
+                             {"parallel.ep", 4}, {"cluster.nodes.0.slots", 4}, {"train.micro_batch", 2},
+                             {"placement.strategy", "replicate"}, {"placement.slots_per_rank", 3},
+                             {"placement.replace_every", 5}});
+  if (::testing::Test::HasFatalFailure()) return;
+  LiveWorkspace* live = s.window->live();
   store::RunReader reader(s.db().toStdString());
   std::vector<store::PlacementRow> moves;
   for (const auto& row : store::recorded_placements(reader, live->runId()))
@@ -478,18 +486,10 @@ TEST(RunWhere, SlurmNeedsOneLoginNodeAndAValidSlurmDesign) {
 // Live's header shows its tp all-reduce payload per step, the figure the step records carry.
 TEST(RunLive, ATensorParallelRunShowsItsAllReducePayload) {
   Studio s;
-  SpecModel* model = s.window->specModel();
-  s.window->loadPreset("tiny-cpu");
-  for (const auto& [path, value] : std::vector<std::pair<QString, QVariant>>{
-           {"train.steps", 6}, {"train.warmup_steps", 2}, {"model.seq_len", 32}, {"model.n_layers", 2},
-           {"parallel.tp", 2}, {"parallel.ep", 2}, {"cluster.nodes.0.slots", 4}, {"train.micro_batch", 4}})
-    ASSERT_TRUE(model->setValue(path, value).isEmpty()) << path.toStdString();
-  ASSERT_FALSE(model->hasErrors());
-  s.window->poller()->setIntervalMs(100);
-  s.window->runAction()->trigger();
-  ASSERT_TRUE(waitUntil([&] { return !s.window->launcher()->isRunning(); }, 600000)) << "moe run did not end";
+  runTinyCpuToCompletion(s, {{"train.steps", 6}, {"train.warmup_steps", 2}, {"model.seq_len", 32}, {"model.n_layers", 2},
+                             {"parallel.tp", 2}, {"parallel.ep", 2}, {"cluster.nodes.0.slots", 4}, {"train.micro_batch", 4}});
+  if (::testing::Test::HasFatalFailure()) return;
   LiveWorkspace* live = s.window->live();
-  ASSERT_TRUE(waitUntil([&] { return live->runStatus() == "completed"; }, 10000)) << live->runStatus().toStdString();
   store::RunReader reader(s.db().toStdString());
   const auto bytes = reader.last_step_extension(live->runId(), "tp_bytes");
   ASSERT_TRUE(bytes.has_value());
