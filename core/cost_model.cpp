@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "error.h"
+#include "pipeline_schedule.h"
 #include "rank_layout.h"
 #include "spec_choices.h"
 
@@ -88,7 +89,7 @@ struct Stage {
 std::vector<Stage> make_stages(const ModelSpec& m, int64_t pp) {
   std::vector<Stage> out(pp);
   for (int64_t s = 0; s < pp; ++s) {
-    int64_t begin = s * m.n_layers / pp, end = (s + 1) * m.n_layers / pp;
+    const auto [begin, end] = stage_layers(m.n_layers, pp, s);
     Stage& st = out[s];
     st.layers = end - begin;
     st.dense_layers = std::max<int64_t>(0, std::min(end, m.moe.first_dense_layers) - begin);
@@ -480,7 +481,8 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   if (p.pp > 1) {
     const int64_t nb = cs + 1 < p.pp ? cs + 1 : cs - 1;
     const bool cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, 0, 0, nb));
-    tm.pp_p2p = 2 * ga * (mb * seq * d * B / tp) / link_bw(cross);
+    tm.pp_bytes = 2 * ga * (mb * seq * d * B / tp);
+    tm.pp_p2p = tm.pp_bytes / link_bw(cross);
   }
   const double pipelined = tm.compute + tm.a2a_exposed + tm.tp + tm.pp_p2p;
   tm.bubble = pipelined * double(p.pp - 1) / ga;
@@ -560,7 +562,7 @@ json plan_to_json(const Plan& pl) {
                {"hier_inter_ratio", a.hier_inter_ratio}, {"ep_ranks_per_node", a.ep_ranks_per_node},
                {"ep_nodes", a.ep_nodes}, {"hierarchical", a.hierarchical}}},
       {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"dp", t.dp},
-                {"pp_p2p", t.pp_p2p}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
+                {"pp_p2p", t.pp_p2p}, {"pp_bytes", t.pp_bytes}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
                 {"mfu", t.mfu}, {"comm_ratio", t.comm_ratio}, {"a2a_ratio", t.a2a_ratio}, {"comm_ok", t.comm_ok}}},
   };
 }

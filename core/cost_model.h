@@ -102,6 +102,10 @@ struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest 
   double tp_bytes = 0;
   double dp = 0;           // gradient all-reduce over the DP groups (ring), not overlapped
   double pp_p2p = 0;       // activations between stages
+  // The payload a middle stage's rank sends per step: each micro-batch's activations forward and
+  // their gradients back, b·s·d·B each, split over the tp ranks (each sends its 1/tp; the receiver
+  // all-gathers). The first and last stages send one of the two: moe-runtime's pp_bytes per stage.
+  double pp_bytes = 0;
   double bubble = 0;       // 1F1B: (pp−1)/grad_accum of the pipelined part
   double step = 0;
   double tokens_per_s = 0;

@@ -9,7 +9,7 @@ namespace moe {
 
 namespace {
 std::string str(int64_t v) { return std::to_string(v); }
-const char* kOneProcessPerRank = " needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·tp·ep)";
+const char* kOneProcessPerRank = " needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·tp·pp·ep)";
 }  // namespace
 
 std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
@@ -23,7 +23,9 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
            "): moe-runtime splits the KV heads over tp";
   if (p.tp > 1 && spec.model.moe.first_dense_layers > 0 && spec.model.d_ff % p.tp != 0)
     return "parallel.tp: " + str(p.tp) + " does not divide model.d_ff (" + str(spec.model.d_ff) + ")";
-  if (p.pp > 1) return "parallel.pp: " + str(p.pp) + " — pipeline parallelism is not supported by moe-runtime yet (use 1)";
+  if (p.pp > 1 && !multi_process) return "parallel.pp: " + str(p.pp) + " — pipeline parallelism" + kOneProcessPerRank;
+  if (p.pp > spec.model.n_layers)
+    return "parallel.pp: " + str(p.pp) + " exceeds model.n_layers (" + str(spec.model.n_layers) + "): a stage would be empty";
   if (p.ep > 1 && !multi_process) return "parallel.ep: " + str(p.ep) + " — expert parallelism" + kOneProcessPerRank;
   if (p.dp > 1 && !multi_process) return "parallel.dp: " + str(p.dp) + " — data parallelism" + kOneProcessPerRank;
   return "";
@@ -34,6 +36,9 @@ std::string cpu_training_refusal(const JobSpec& spec, bool multi_process) {
   if (spec.parallel.tp > 1 && spec.train.micro_batch % spec.parallel.tp != 0)
     return "train.micro_batch: " + str(spec.train.micro_batch) + " is not divisible by parallel.tp (" +
            str(spec.parallel.tp) + "): each tp rank routes whole sequences of it through the MoE blocks";
+  if (spec.parallel.pp > 1 && spec.placement.replace_every > 0)
+    return "placement.replace_every: " + str(spec.placement.replace_every) +
+           " — re-placing experts during a pipeline-parallel run is not supported yet (use 0, or parallel.pp 1)";
   if (spec.model.vocab_size < 256)
     return "model.vocab_size: " + str(spec.model.vocab_size) + " is smaller than the 256 byte tokens";
   if (std::string why = deterministic_conflict(spec); !why.empty()) return "parallel.hierarchical_a2a: " + why;

@@ -8,7 +8,8 @@
 
 namespace moe::rt {
 
-EvalResult evaluate_bytes(MixtralModel& model, const uint8_t* text, int64_t n, int64_t max_batch, EvalShare share) {
+EvalResult evaluate_bytes(MixtralModel& model, const uint8_t* text, int64_t n, int64_t max_batch, EvalShare share,
+                          const EvalForward& forward) {
   if (n < 2) throw Error("eval: the text needs at least 2 bytes, got " + std::to_string(n));
   if (max_batch < 1) throw Error("eval: max_batch must be at least 1, got " + std::to_string(max_batch));
   if (share.slices < 1 || share.slice < 0 || share.slice >= share.slices)
@@ -42,7 +43,8 @@ EvalResult evaluate_bytes(MixtralModel& model, const uint8_t* text, int64_t n, i
         targets[static_cast<size_t>(b * seq + t)] = win[t + 1];
       }
     }
-    const ForwardResult r = model.forward(tokens.data(), targets.data(), mine, options, rng, seq);
+    const ForwardResult r = forward ? forward(tokens.data(), targets.data(), mine, options, rng, seq)
+                                    : model.forward(tokens.data(), targets.data(), mine, options, rng, seq);
     total += r.lm_loss * static_cast<double>(mine * seq);
     predicted += mine * seq;
     w += static_cast<size_t>(batch);

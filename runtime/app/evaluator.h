@@ -2,6 +2,7 @@
 // Mean next-byte cross-entropy of a text (docs/architecture.md 3.5): bytes are tokens (no BOS), windows
 // of seq_len + 1 bytes share their boundary byte, routing is dropless and noise-free.
 #include <cstdint>
+#include <functional>
 
 #include "model.h"
 
@@ -23,9 +24,14 @@ struct EvalShare {
   int64_t slices = 1;
 };
 
+// How a batch goes through the model: MixtralModel::forward, or through the pipeline's stages
+// (the trainer's, with parallel.pp > 1; only the last stage's lm_loss is non-zero).
+using EvalForward = std::function<ForwardResult(const int32_t* tokens, const int32_t* targets, int64_t batch,
+                                                const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq)>;
+
 // `max_batch` full windows go through the model together (same result, fewer calls). With a share
 // the result is this rank's part: sum total_nats and predicted over the ranks for the mean.
 EvalResult evaluate_bytes(MixtralModel& model, const uint8_t* text, int64_t n, int64_t max_batch = 16,
-                          EvalShare share = {});
+                          EvalShare share = {}, const EvalForward& forward = {});
 
 }  // namespace moe::rt

@@ -56,6 +56,8 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& root
   const auto layers = model.moe_layers();
   const auto index = model.moe_layer_indices();
   for (size_t i = 0; i < layers.size(); ++i) biases[std::to_string(index[i])] = layers[i]->balancing_bias();
+  if (extra && extra->trainer_state.contains("balancing_bias"))  // the other pipeline stages' layers
+    for (const auto& [layer, bias] : extra->trainer_state["balancing_bias"].items()) biases[layer] = bias;
   data.trainer_state["balancing_bias"] = biases;
   data.trainer_state["data_position"] = state.data_position;
   data.trainer_state["rng"] = rng_to_string(state.rng);

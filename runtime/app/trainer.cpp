@@ -20,6 +20,7 @@
 #include "metrics_stream.h"
 #include "model_state.h"
 #include "optimizer.h"
+#include "pipeline_step.h"
 #include "placement_records.h"
 #include "schedule.h"
 
@@ -122,11 +123,13 @@ struct Trainer::Impl {
     // slice of every batch (as in training); then one sum over all ranks of [nats, each rank's
     // bytes] (the bytes at the rank's own index), so each byte counts once.
     const int64_t slices = par->data_slices(), slice = par->data_slice();
-    const EvalResult mine = evaluate_bytes(*model, data.val.data(), n, spec.train.micro_batch, EvalShare{slice, slices});
+    const EvalResult mine = evaluate_bytes(*model, data.val.data(), n, spec.train.micro_batch, EvalShare{slice, slices},
+                                           pipelined_forward());
     std::vector<double> sums(static_cast<size_t>(1 + slices), 0.0);
     sums[0] = mine.total_nats;
     sums[static_cast<size_t>(1 + slice)] = static_cast<double>(mine.predicted);
     par->sum_over_data(sums.data(), sums.size());
+    par->sum_over_pipeline(sums.data(), 1);  // the last stage's nats (every stage counts the bytes)
     par->discard_a2a_totals();  // the next step's a2a records count that step's exchanges only
     Validation v;
     double predicted = 0;
@@ -136,6 +139,24 @@ struct Trainer::Impl {
     }
     v.loss = sums[0] / predicted;
     return v;
+  }
+
+  // With pp > 1, evaluation's forward passes go through the stages one batch at a time.
+  EvalForward pipelined_forward() {
+    ep::EpRuntime* par = options.parallel;
+    if (!par || par->pipeline_stages() == 1) return {};
+    return [this, par](const int32_t* tokens, const int32_t* targets, int64_t batch, const MoeLayerOptions& o,
+                       std::mt19937_64& rng, int64_t seq) {
+      const PipelineStage& stage = model->pipeline_stage();
+      std::vector<float> x;
+      if (!stage.first()) {
+        x.resize(static_cast<size_t>(batch * seq * spec.model.d_model));
+        par->recv_activations(x);
+      }
+      ForwardResult r = model->forward(tokens, targets, batch, o, rng, seq, stage.first() ? nullptr : x.data());
+      if (!stage.last()) par->send_activations(model->stage_output());
+      return r;
+    };
   }
 
   std::string checkpoint(MetricsStream& metrics) {
@@ -149,6 +170,49 @@ struct Trainer::Impl {
     const auto dir = save_training_checkpoint(options.checkpoint_dir, *model, optimizer.get(), state);
     metrics.checkpoint(state.step, dir.string());
     return dir.string();
+  }
+
+  // Per-layer figures of this stage's MoE layers (`mine`, decoder layers `local`, `width` values
+  // each) placed among all MoE layers (`all`) and summed over the stages: every layer's on every stage.
+  std::vector<std::vector<int64_t>> on_every_stage(const std::vector<std::vector<int64_t>>& mine, size_t widest,
+                                                   const std::vector<int64_t>& all, const std::vector<int64_t>& local) {
+    std::vector<int64_t> flat(all.size() * widest, 0);
+    for (size_t l = 0; l < mine.size(); ++l) {
+      const size_t at = static_cast<size_t>(std::find(all.begin(), all.end(), local[l]) - all.begin());
+      std::copy(mine[l].begin(), mine[l].end(), flat.begin() + static_cast<std::ptrdiff_t>(at * widest));
+    }
+    options.parallel->sum_over_pipeline(flat.data(), flat.size());
+    std::vector<std::vector<int64_t>> out(all.size());
+    for (size_t l = 0; l < all.size(); ++l)
+      out[l].assign(flat.begin() + static_cast<std::ptrdiff_t>(l * widest),
+                    flat.begin() + static_cast<std::ptrdiff_t>((l + 1) * widest));
+    return out;
+  }
+
+  // The step's pipeline figures, one entry per stage (rank 0's pipeline group): the time each stage
+  // computed (forward, recompute, backward) and the rest of its schedule's wall time (waiting on
+  // its neighbours: the bubble), the bytes it sent to its neighbours, and its ops' timeline. A
+  // collective.
+  nlohmann::json pipeline_figures(const PipelineStepResult& piped) {
+    ep::EpRuntime& par = *options.parallel;
+    const std::vector<double> busy = par.gather_over_pipeline(piped.busy_ms);
+    const std::vector<double> wall = par.gather_over_pipeline(piped.wall_ms);
+    const std::vector<double> bytes = par.gather_over_pipeline(static_cast<double>(par.take_pp_bytes()));
+    const std::vector<std::vector<double>> timeline = par.gather_over_pipeline(piped.timeline);
+    nlohmann::json out = {{"pp_busy_ms", nlohmann::json::array()}, {"pp_idle_ms", nlohmann::json::array()},
+                          {"pp_bytes", nlohmann::json::array()}, {"pp_timeline", nlohmann::json::array()}};
+    auto ms = [](double v) { return std::round(v * 100.0) / 100.0; };
+    for (size_t s = 0; s < busy.size(); ++s) {
+      out["pp_busy_ms"].push_back(ms(busy[s]));
+      out["pp_idle_ms"].push_back(ms(std::max(0.0, wall[s] - busy[s])));
+      out["pp_bytes"].push_back(static_cast<int64_t>(bytes[s]));
+      nlohmann::json ops = nlohmann::json::array();  // [kind, micro, start ms, end ms] per op
+      for (size_t i = 0; i + 3 < timeline[s].size(); i += 4)
+        ops.push_back({static_cast<int>(timeline[s][i]), static_cast<int64_t>(timeline[s][i + 1]), ms(timeline[s][i + 2]),
+                       ms(timeline[s][i + 3])});
+      out["pp_timeline"].push_back(ops);
+    }
+    return out;
   }
 
   TrainResult run() {
@@ -181,8 +245,17 @@ struct Trainer::Impl {
     const auto moe_index = model->moe_layer_indices();
     const auto params = model->named_params();
     const int64_t E = spec.model.moe.num_experts;
-    // The placement in force from the run's first step (resumed: from the resume point).
-    for (const auto& rec : placement_records(par ? par->placement() : placement_for_spec(spec), state.step, moe_index))
+    // Pipeline parallelism: this rank holds its stage's MoE layers; rank 0 reports all of them.
+    const bool pipelined = par && par->pipeline_stages() > 1;
+    std::vector<int64_t> report_index = moe_index;
+    if (pipelined) {
+      report_index.clear();
+      for (int64_t i = spec.model.moe.first_dense_layers; i < spec.model.n_layers; ++i) report_index.push_back(i);
+    }
+    // The placement in force from the run's first step (resumed: from the resume point). With pp it
+    // is the spec's (re-placement is refused), whose layers the stages split.
+    for (const auto& rec : placement_records(par && !pipelined ? par->placement() : placement_for_spec(spec), state.step,
+                                             report_index))
       metrics.write(rec);
     // Test hook (fault injection): fill one parameter with NaN before this step.
     const char* fault = std::getenv("MOE_FAULT_NAN_STEP");
@@ -229,7 +302,7 @@ struct Trainer::Impl {
       const int64_t step = state.step + 1;  // 1-based in the stream
       if (step == fault_step) std::fill(poisoned->value.begin(), poisoned->value.end(), std::nanf(""));
       const auto t0 = std::chrono::steady_clock::now();
-      if (par) par->take_tp_bytes();  // drop the last validation's
+      if (par) par->take_tp_bytes(), par->take_pp_bytes();  // drop the last validation's
       model->zero_grad();
       double lm = 0, aux = 0, z = 0;
       std::vector<std::vector<int64_t>> counts(moe_layers.size(), std::vector<int64_t>(E, 0)), dropped = counts;
@@ -240,14 +313,30 @@ struct Trainer::Impl {
       mo.training = true;
       mo.loss_scale = 1.0 / static_cast<double>(A);
       mo.data_slices = slices;
-      for (int64_t micro = 0; micro < A; ++micro) {
+      // This rank's slice of the next window.
+      auto draw = [&](std::vector<int32_t>& into_tokens, std::vector<int32_t>& into_targets) {
         sampler.next(B * slices, window);
+        into_tokens.resize(static_cast<size_t>(B * S)), into_targets.resize(static_cast<size_t>(B * S));
         for (int64_t b = 0; b < B; ++b)
           for (int64_t t = 0; t < S; ++t) {
             const size_t w = static_cast<size_t>((slice * B + b) * (S + 1) + t);
-            tokens[static_cast<size_t>(b * S + t)] = window[w];
-            targets[static_cast<size_t>(b * S + t)] = window[w + 1];
+            into_tokens[static_cast<size_t>(b * S + t)] = window[w];
+            into_targets[static_cast<size_t>(b * S + t)] = window[w + 1];
           }
+      };
+      PipelineStepResult piped;
+      if (pipelined) {  // every stage draws every window, as one process does
+        std::vector<MicroBatch> micro(static_cast<size_t>(A));
+        for (MicroBatch& mb : micro) draw(mb.tokens, mb.targets);
+        piped = run_pipeline_step(*model, *par, micro, B, mo, state.rng, E);
+        if (par->any(!piped.finite))
+          return finish("failed", "loss is not finite at step " + std::to_string(step) + " (in a pipeline stage's forward)");
+        lm = piped.lm, aux = piped.aux, z = piped.z;
+        counts = piped.counts, dropped = piped.dropped;
+        if (sample) cosel = piped.cosel;
+      }
+      for (int64_t micro = 0; micro < A && !pipelined; ++micro) {
+        draw(tokens, targets);
         const ForwardResult r = model->forward(tokens.data(), targets.data(), B, mo, state.rng);
         if (!std::isfinite(r.loss)) {
           std::string where = locate_non_finite(*model, false);
@@ -281,7 +370,15 @@ struct Trainer::Impl {
           par->sum_over_moe_shares(dropped[l].data(), dropped[l].size());
         }
         for (auto& c : cosel) par->sum_over_moe_shares(c.data(), c.size());
+        double stage_sums[3] = {lm, aux, z};  // each stage's part: the LM loss is the last stage's
+        par->sum_over_pipeline(stage_sums, 3);
+        lm = stage_sums[0], aux = stage_sums[1], z = stage_sums[2];
       }
+      // What rank 0 reports: every MoE layer's figures (with pp, the other stages' placed beside these).
+      const size_t e = static_cast<size_t>(E);
+      const auto report_counts = pipelined ? on_every_stage(counts, e, report_index, moe_index) : counts;
+      const auto report_dropped = pipelined ? on_every_stage(dropped, e, report_index, moe_index) : dropped;
+      const auto report_cosel = pipelined && sample ? on_every_stage(cosel, e * e, report_index, moe_index) : cosel;
       const double norm = par ? par->clip_grad_norm(params, spec.train.grad_clip) : clip_grad_norm(params, spec.train.grad_clip);
       if (!std::isfinite(norm)) {
         const std::string where = locate_non_finite(*model, true);
@@ -295,8 +392,9 @@ struct Trainer::Impl {
       state.step = step;
       state.data_position = sampler.position();
       // Every step (a collective: the decision to report may differ by rank clock), before validation.
-      const std::vector<metrics::A2aRecord> a2a = par ? par->a2a_records(step, moe_index, sample) : std::vector<metrics::A2aRecord>{};
+      const std::vector<metrics::A2aRecord> a2a = par ? par->a2a_records(step, report_index, sample) : std::vector<metrics::A2aRecord>{};
       const int64_t tp_bytes = par ? par->take_tp_bytes() : 0;
+      const nlohmann::json pipeline = pipelined ? pipeline_figures(piped) : nlohmann::json();  // a collective
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
       if (first) result.first_loss = lm, first = false;
@@ -317,17 +415,20 @@ struct Trainer::Impl {
         rec.step_ms = ms;
         rec.tokens_per_s = static_cast<double>(rec.tokens) / (ms / 1000.0);
         rec.grad_norm = norm;
-        if (tp_bytes > 0) rec.extra = nlohmann::json{{"tp_bytes", tp_bytes}}.dump();  // extension (docs/parallelism.md)
+        nlohmann::json extra = pipeline.is_object() ? pipeline : nlohmann::json::object();  // extensions (docs/parallelism.md)
+        if (tp_bytes > 0) extra["tp_bytes"] = tp_bytes;
+        if (!extra.empty()) rec.extra = extra.dump();
         if (validate) {
           const Validation v = validation_loss(options.val_bytes_periodic);
           rec.val_loss = v.loss;
           rec.val_rank_bytes = v.rank_bytes;
         }
         metrics.step(rec);
-        for (size_t l = 0; l < moe_layers.size(); ++l) metrics.expert_load(step, moe_index[l], counts[l], dropped[l]);
+        for (size_t l = 0; l < report_index.size(); ++l)
+          metrics.expert_load(step, report_index[l], report_counts[l], report_dropped[l]);
         for (const auto& rec_a2a : a2a) metrics.write(rec_a2a);
       }
-      for (size_t l = 0; l < cosel.size(); ++l) metrics.write(coselection_record(step, moe_index[l], E, cosel[l]));
+      for (size_t l = 0; l < report_cosel.size(); ++l) metrics.write(coselection_record(step, report_index[l], E, report_cosel[l]));
       if (par && !last)  // re-placement (placement.replace_every): the next step runs on the new placement
         for (const auto& rec : par->replace_if_due(step, counts, cosel, *model, optimizer.get(), moe_index)) metrics.write(rec);
       const bool due = spec.runtime.checkpoint_every > 0 && step % spec.runtime.checkpoint_every == 0;

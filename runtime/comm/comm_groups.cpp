@@ -57,6 +57,12 @@ CommGroups make_comm_groups(Communicator& world, const RankLayout& layout) {
   // Every rank takes the same branches (the sizes are the layout's), so the collective calls match.
   if (layout.tp > 1) g.tp = make_group(world, layout.group_of(layout.tp_groups, me), "tp");
   if (layout.pp > 1) g.pp = make_group(world, layout.group_of(layout.pp_groups, me), "pp");
+  if (layout.pp > 1) {
+    const int64_t per_stage = layout.tp * layout.ep * layout.dp, first = layout.ranks[static_cast<size_t>(me)].pp * per_stage;
+    RankGroup stage;
+    for (int64_t r = first; r < first + per_stage; ++r) stage.push_back(r);
+    g.stage = make_group(world, stage, "stage");
+  }
   g.dp = g.expert_dp.get();
   return g;
 }

@@ -8,6 +8,8 @@
 //              own node, and its EP peers with the same local index on the other nodes.
 //   tp, pp     tensor-parallel shards (same ep, dp, pp) and pipeline stages (same tp, ep, dp); built
 //              only when that dimension is > 1 (issue 15), null otherwise
+//   stage      every rank of this pipeline stage (same pp): the MoE blocks' routing spans it; built
+//              only when pp > 1 (otherwise that is the world)
 //   dp         data-parallel replicas (same tp, ep, pp): the same ranks as expert_dp while experts
 //              are not split over tp differently from attention, so it is that communicator
 #include <memory>
@@ -26,6 +28,7 @@ struct CommGroups {
   std::unique_ptr<Communicator> ep_inter;
   std::unique_ptr<Communicator> tp;  // null when tp = 1
   std::unique_ptr<Communicator> pp;  // null when pp = 1
+  std::unique_ptr<Communicator> stage;  // null when pp = 1
   Communicator* dp = nullptr;        // = expert_dp.get(), not owned
 };
 

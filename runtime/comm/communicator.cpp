@@ -148,6 +148,15 @@ void Communicator::recv(void* data, size_t bytes, int peer, uint32_t tag) {
   });
 }
 
+void Communicator::send_recv(const void* send_data, size_t send_bytes, int send_peer, uint32_t send_tag,
+                             void* recv_data, size_t recv_bytes, int recv_peer, uint32_t recv_tag) {
+  run("send_recv", [&] {
+    for (int peer : {send_peer, recv_peer})
+      if (peer < 0 || peer >= size() || peer == rank_) throw Error("send_recv with invalid peer " + std::to_string(peer));
+    do_send_recv(send_data, send_bytes, send_peer, send_tag, recv_data, recv_bytes, recv_peer, recv_tag);
+  });
+}
+
 std::vector<int64_t> Communicator::exchange_counts(const std::vector<int64_t>& send_counts) {
   std::vector<int64_t> ones(static_cast<size_t>(size()), 1);
   std::vector<int64_t> recv_counts(static_cast<size_t>(size()), 0);

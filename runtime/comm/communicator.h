@@ -61,6 +61,11 @@ class Communicator {
   // Point-to-point, matched by (peer, tag).
   void send(const void* data, size_t bytes, int peer, uint32_t tag);
   void recv(void* data, size_t bytes, int peer, uint32_t tag);
+  // A send and a receive posted together, done when both are (a pipeline stage's "send my
+  // activations, receive your gradients"): two stages that each send to the other first would
+  // wait forever, as a send completes only once its receive is posted.
+  void send_recv(const void* send_data, size_t send_bytes, int send_peer, uint32_t send_tag, void* recv_data,
+                 size_t recv_bytes, int recv_peer, uint32_t recv_tag);
 
   // recv_counts[p] = what peer p's send_counts[rank()] is (an all-to-all of one int64 per peer).
   std::vector<int64_t> exchange_counts(const std::vector<int64_t>& send_counts);
@@ -100,6 +105,8 @@ class Communicator {
   virtual void do_barrier() = 0;
   virtual void do_send(const void* data, size_t bytes, int peer, uint32_t tag) = 0;
   virtual void do_recv(void* data, size_t bytes, int peer, uint32_t tag) = 0;
+  virtual void do_send_recv(const void* send_data, size_t send_bytes, int send_peer, uint32_t send_tag, void* recv_data,
+                            size_t recv_bytes, int recv_peer, uint32_t recv_tag) = 0;
   // `key` is unique per group creation and identical on all members (for the rendezvous prefix).
   virtual std::unique_ptr<Communicator> do_sub_group(const std::vector<int>& members, int new_rank,
                                                      const std::string& name, const std::string& key) = 0;

@@ -200,6 +200,17 @@ void GlooCommunicator::do_recv(void* data, size_t bytes, int peer, uint32_t tag)
   if (!buf->waitRecv(timeout_)) throw Error("recv: timed out");
 }
 
+void GlooCommunicator::do_send_recv(const void* send_data, size_t send_bytes, int send_peer, uint32_t send_tag,
+                                    void* recv_data, size_t recv_bytes, int recv_peer, uint32_t recv_tag) {
+  auto in = context_->createUnboundBuffer(recv_bytes ? recv_data : &g_empty_byte, recv_bytes ? recv_bytes : 1);
+  auto out = context_->createUnboundBuffer(send_bytes ? const_cast<void*>(send_data) : &g_empty_byte,
+                                           send_bytes ? send_bytes : 1);
+  in->recv(recv_peer, kPointToPointSlot | recv_tag, 0, recv_bytes ? recv_bytes : 1);  // posted first
+  out->send(send_peer, kPointToPointSlot | send_tag, 0, send_bytes ? send_bytes : 1);
+  if (!out->waitSend(timeout_)) throw Error("send_recv: send timed out");
+  if (!in->waitRecv(timeout_)) throw Error("send_recv: recv timed out");
+}
+
 std::unique_ptr<Communicator> GlooCommunicator::do_sub_group(const std::vector<int>& members, int new_rank,
                                                              const std::string& name, const std::string& key) {
   std::vector<int> ranks;

@@ -44,6 +44,8 @@ class GlooCommunicator : public Communicator {
   void do_barrier() override;
   void do_send(const void* data, size_t bytes, int peer, uint32_t tag) override;
   void do_recv(void* data, size_t bytes, int peer, uint32_t tag) override;
+  void do_send_recv(const void* send_data, size_t send_bytes, int send_peer, uint32_t send_tag, void* recv_data,
+                    size_t recv_bytes, int recv_peer, uint32_t recv_tag) override;
   std::unique_ptr<Communicator> do_sub_group(const std::vector<int>& members, int new_rank, const std::string& name,
                                              const std::string& key) override;
 

@@ -150,6 +150,15 @@ void NcclCommunicator::do_recv(void* data, size_t bytes, int peer, uint32_t /*ta
   stream_->synchronize();
 }
 
+void NcclCommunicator::do_send_recv(const void* send_data, size_t send_bytes, int send_peer, uint32_t /*send_tag*/,
+                                    void* recv_data, size_t recv_bytes, int recv_peer, uint32_t /*recv_tag*/) {
+  MOE_NCCL_CHECK(ncclGroupStart());  // one fused launch: neither side waits for the other's send
+  MOE_NCCL_CHECK(ncclSend(send_data, send_bytes, ncclChar, send_peer, comm_, stream()));
+  MOE_NCCL_CHECK(ncclRecv(recv_data, recv_bytes, ncclChar, recv_peer, comm_, stream()));
+  MOE_NCCL_CHECK(ncclGroupEnd());
+  stream_->synchronize();
+}
+
 std::unique_ptr<comm::Communicator> NcclCommunicator::do_sub_group(const std::vector<int>& members, int new_rank,
                                                                    const std::string& name, const std::string& key) {
   std::vector<int> ranks;

@@ -10,6 +10,7 @@
 #include "expert_migration.h"
 #include "global_routing.h"
 #include "param_shard.h"
+#include "pipeline_schedule.h"
 #include "placed_dispatcher.h"
 #include "replica_choice.h"
 
@@ -40,6 +41,22 @@ void all_reduce_flat(comm::Communicator& group, const std::vector<Param*>& param
       for (auto& v : view(*p)) v = flat[at++];
 }
 
+// Every member's `mine`, in member order (lengths may differ).
+std::vector<std::vector<double>> gather_each(comm::Communicator& group, const std::vector<double>& mine) {
+  const int64_t n = static_cast<int64_t>(mine.size());
+  std::vector<int64_t> lengths(static_cast<size_t>(group.size()));
+  group.all_gather(&n, lengths.data(), sizeof(int64_t));
+  const size_t most = static_cast<size_t>(*std::max_element(lengths.begin(), lengths.end()));
+  std::vector<double> padded(mine), all(most * lengths.size());
+  padded.resize(most, 0.0);
+  if (most > 0) group.all_gather(padded.data(), all.data(), most * sizeof(double));
+  std::vector<std::vector<double>> out;
+  for (size_t m = 0; m < lengths.size(); ++m)
+    out.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(m * most),
+                     all.begin() + static_cast<std::ptrdiff_t>(m * most + static_cast<size_t>(lengths[m])));
+  return out;
+}
+
 bool exact_grads(const std::vector<Param*>& params) { return !params.empty() && params[0]->exact_grad.size() > 0; }
 
 // Sums the picked params' gradients (the ExactSums' integers under deterministic arithmetic,
@@ -58,6 +75,8 @@ void all_reduce_grads(comm::Communicator& group, const std::vector<Param*>& para
       if (pick(p)) p->exact_grad.round_to(p->grad.data());
 }
 
+constexpr const char* kEmbedding = "model.embed_tokens.weight";
+
 const char* const kPhaseName[4] = {"dispatch", "combine", "combine", "dispatch"};
 const char* const kPassName[4] = {"fwd", "fwd", "bwd", "bwd"};
 
@@ -65,8 +84,6 @@ const char* const kPassName[4] = {"fwd", "fwd", "bwd", "bwd"};
 
 EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec), env_(env) {
   const auto& p = spec.parallel;
-  if (p.pp > 1)
-    throw Error("parallel.pp: " + std::to_string(p.pp) + " — pipeline parallelism is not supported by moe-runtime yet (use 1)");
   if (spec.model.moe.num_experts % p.ep != 0)
     throw Error("parallel.ep: " + std::to_string(p.ep) + " does not divide model.moe.num_experts (" +
                 std::to_string(spec.model.moe.num_experts) + ")");
@@ -77,7 +94,21 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
   groups_ = comm::make_comm_groups(*pg_->world, layout_);
   // A run that re-places keeps the placed dispatchers even while its placement is uniform.
   uniform_ = is_uniform(placement, spec.model.moe.num_experts) && spec.placement.replace_every == 0;
+  // Pipeline stages: this rank's MoE layers are the placement's [moe_offset_, + its count).
+  stage_ = layout_.ranks[static_cast<size_t>(env.rank)].pp;
+  std::vector<int64_t> stage_moe(static_cast<size_t>(p.pp), 0);
+  for (int64_t s = 0; s < p.pp; ++s) {
+    const StageLayers l = stage_layers(spec.model.n_layers, p.pp, s);
+    for (int64_t i = l.begin; i < l.end; ++i) stage_moe[static_cast<size_t>(s)] += i >= spec.model.moe.first_dense_layers;
+    if (s < stage_) moe_offset_ += stage_moe[static_cast<size_t>(s)];
+  }
+  max_stage_moe_layers_ = *std::max_element(stage_moe.begin(), stage_moe.end());
+  placement = Placement(placement.begin() + moe_offset_,
+                        placement.begin() + moe_offset_ + stage_moe[static_cast<size_t>(stage_)]);
   replicas_ = std::make_unique<ExpertReplicas>(std::move(placement), groups_.ep->rank());
+  // Tied embeddings: the first stage's embedding and the last stage's head are one tensor.
+  if (p.pp > 1 && spec.model.tie_embeddings && (stage_ == 0 || stage_ == p.pp - 1))
+    tied_embedding_ = groups_.pp->sub_group({0, static_cast<int>(p.pp - 1)}, "tied_embedding");
 }
 
 EpRuntime::~EpRuntime() = default;
@@ -85,7 +116,7 @@ EpRuntime::~EpRuntime() = default;
 ModelOptions EpRuntime::model_options() {
   ModelOptions options;
   // Routing decisions span every rank that holds tokens of the MoE blocks: the data ranks, and
-  // with tp each tp rank's share (the world while pp = 1; its order is the tokens' order).
+  // with tp each tp rank's share (the stage's ranks; its order is the tokens' order).
   auto routing = std::make_shared<GlobalRouting>(moe_group());
   std::vector<int64_t> peer_node;
   for (int r : groups_.ep->world_ranks()) peer_node.push_back(layout_.ranks[static_cast<size_t>(r)].node);
@@ -97,6 +128,7 @@ ModelOptions EpRuntime::model_options() {
       tp->all_reduce_sum(data, static_cast<size_t>(count));
     };
   }
+  options.pp.stage = stage_, options.pp.stages = spec_.parallel.pp;
   options.make_moe_layer = [this, routing, peer_node](int64_t layer) {
     // Layers are built in order: the MoE layer ordinal indexes the placement.
     const LayerPlacement& lp = replicas_->placement().at(dispatchers_.size());
@@ -173,6 +205,8 @@ void EpRuntime::reduce_gradients(const std::vector<Param*>& params) {
   // (MoeLayerOptions::data_slices): the global gradient is their sum.
   if (groups_.tp)  // the MoE blocks' params: every tp rank routed its share of the tokens
     all_reduce_unrounded(*groups_.tp, params, [](const Param* p) { return p->tp_partial; });
+  if (tied_embedding_)  // the embedding's gradient plus the head's: one process's sum, unrounded
+    all_reduce_unrounded(*tied_embedding_, params, [](const Param* p) { return p->name == kEmbedding; });
   all_reduce_grads(*groups_.dense_dp, params, false);
   all_reduce_grads(*groups_.expert_dp, params, true);
   if (replicas_->has_replicas()) {
@@ -199,11 +233,14 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
   if (!mine.empty()) ep.all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
   const int64_t S = replicas_->slots_per_rank();
   const size_t per_layer = static_cast<size_t>(3 * S);  // local slots × 3 weights
-  double ss = 0.0;
+  // The one-process sum's terms in its order; with pp this stage's part of them.
+  std::vector<double> terms;
   size_t seen = 0, sharded = 0;  // local expert params and tp slices passed so far
+  const bool tied_head = tied_embedding_ && stage_ > 0;  // the first stage counts the tied embedding
   for (Param* p : params) {
     if (!is_expert(p)) {
-      ss += p->shard.sharded() ? shards[sharded++] : squared_sum(*p);
+      const double term = p->shard.sharded() ? shards[sharded++] : squared_sum(*p);
+      if (!(tied_head && p->name == kEmbedding)) terms.push_back(term);
       continue;
     }
     if (seen % per_layer == 0) {  // the layer's first local expert: all of the layer's experts
@@ -212,11 +249,18 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
       for (const std::vector<int64_t>& slots : lp.log_to_phy) {
         const int64_t r = lp.rank_of_slot(slots[0]), i = slots[0] - r * S;
         for (size_t w = 0; w < 3; ++w)
-          ss += all[static_cast<size_t>(r) * mine.size() + layer * per_layer + static_cast<size_t>(i) * 3 + w];
+          terms.push_back(all[static_cast<size_t>(r) * mine.size() + layer * per_layer + static_cast<size_t>(i) * 3 + w]);
       }
     }
     ++seen;
   }
+  if (groups_.pp) {  // stages hold consecutive params: their terms in stage order
+    std::vector<double> all;
+    for (const auto& stage : gather_each(*groups_.pp, terms)) all.insert(all.end(), stage.begin(), stage.end());
+    terms = std::move(all);
+  }
+  double ss = 0.0;
+  for (double t : terms) ss += t;
   const double norm = std::sqrt(ss);
   clip_to_norm(params, norm, max_norm);
   return norm;
@@ -226,7 +270,96 @@ void EpRuntime::sum_over_data(double* values, size_t n) { groups_.dense_dp->all_
 void EpRuntime::sum_over_data(int64_t* values, size_t n) { groups_.dense_dp->all_reduce_sum(values, n); }
 void EpRuntime::sum_over_moe_shares(double* values, size_t n) { moe_group().all_reduce_sum(values, n); }
 void EpRuntime::sum_over_moe_shares(int64_t* values, size_t n) { moe_group().all_reduce_sum(values, n); }
-comm::Communicator& EpRuntime::moe_group() const { return groups_.tp ? *pg_->world : *groups_.dense_dp; }
+comm::Communicator& EpRuntime::moe_group() const {
+  if (!groups_.tp) return *groups_.dense_dp;
+  return groups_.stage ? *groups_.stage : *pg_->world;
+}
+
+uint32_t EpRuntime::pipe_tag(int kind, uint32_t& counter) {
+  return (static_cast<uint32_t>(kind + 1) << 24) | (counter++ & 0xFFFFFFu);  // below: 24 bits of message number
+}
+
+EpRuntime::Part EpRuntime::tp_part(size_t n) const {
+  if (!groups_.tp || n % static_cast<size_t>(groups_.tp->size()) != 0) return {0, n};
+  const size_t each = n / static_cast<size_t>(groups_.tp->size());
+  return {static_cast<size_t>(groups_.tp->rank()) * each, each};
+}
+
+void EpRuntime::gather_tp_parts(std::vector<float>& x) const {
+  const Part part = tp_part(x.size());
+  if (part.count == x.size()) return;
+  const std::vector<float> mine(x.begin() + static_cast<std::ptrdiff_t>(part.first),
+                                x.begin() + static_cast<std::ptrdiff_t>(part.first + part.count));
+  groups_.tp->all_gather(mine.data(), x.data(), part.count * sizeof(float));
+}
+
+void EpRuntime::send_activations(const std::vector<float>& x) {
+  comm::Communicator& pp = *groups_.pp;
+  const Part out = tp_part(x.size());
+  pp_bytes_ += static_cast<int64_t>(out.count * sizeof(float));
+  pp.send(x.data() + out.first, out.count * sizeof(float), pp.rank() + 1, pipe_tag(0, sent_[0]));
+}
+
+void EpRuntime::recv_activations(std::vector<float>& x) {
+  comm::Communicator& pp = *groups_.pp;
+  const Part in = tp_part(x.size());
+  pp.recv(x.data() + in.first, in.count * sizeof(float), pp.rank() - 1, pipe_tag(0, received_[0]));
+  gather_tp_parts(x);
+}
+
+void EpRuntime::send_gradient(const std::vector<float>& g) {
+  comm::Communicator& pp = *groups_.pp;
+  const Part out = tp_part(g.size());
+  pp_bytes_ += static_cast<int64_t>(out.count * sizeof(float));
+  pp.send(g.data() + out.first, out.count * sizeof(float), pp.rank() - 1, pipe_tag(1, sent_[1]));
+}
+
+void EpRuntime::recv_gradient(std::vector<float>& g) {
+  comm::Communicator& pp = *groups_.pp;
+  const Part in = tp_part(g.size());
+  pp.recv(g.data() + in.first, in.count * sizeof(float), pp.rank() + 1, pipe_tag(1, received_[1]));
+  gather_tp_parts(g);
+}
+
+void EpRuntime::send_activations_recv_gradient(const std::vector<float>& x, std::vector<float>& g) {
+  comm::Communicator& pp = *groups_.pp;
+  const Part out = tp_part(x.size()), in = tp_part(g.size());
+  pp_bytes_ += static_cast<int64_t>(out.count * sizeof(float));
+  const uint32_t out_tag = pipe_tag(0, sent_[0]), in_tag = pipe_tag(1, received_[1]);
+  pp.send_recv(x.data() + out.first, out.count * sizeof(float), pp.rank() + 1, out_tag, g.data() + in.first,
+               in.count * sizeof(float), pp.rank() + 1, in_tag);
+  gather_tp_parts(g);
+}
+
+void EpRuntime::send_gradient_recv_activations(const std::vector<float>& g, std::vector<float>& x) {
+  comm::Communicator& pp = *groups_.pp;
+  const Part out = tp_part(g.size()), in = tp_part(x.size());
+  pp_bytes_ += static_cast<int64_t>(out.count * sizeof(float));
+  const uint32_t out_tag = pipe_tag(1, sent_[1]), in_tag = pipe_tag(0, received_[0]);
+  pp.send_recv(g.data() + out.first, out.count * sizeof(float), pp.rank() - 1, out_tag, x.data() + in.first,
+               in.count * sizeof(float), pp.rank() - 1, in_tag);
+  gather_tp_parts(x);
+}
+
+void EpRuntime::sum_over_pipeline(double* values, size_t n) {
+  if (groups_.pp) groups_.pp->all_reduce_sum(values, n);
+}
+
+void EpRuntime::sum_over_pipeline(int64_t* values, size_t n) {
+  if (groups_.pp) groups_.pp->all_reduce_sum(values, n);
+}
+
+std::vector<std::vector<double>> EpRuntime::gather_over_pipeline(const std::vector<double>& values) {
+  if (!groups_.pp) return {values};
+  return gather_each(*groups_.pp, values);
+}
+
+std::vector<double> EpRuntime::gather_over_pipeline(double value) {
+  if (!groups_.pp) return {value};
+  std::vector<double> out(static_cast<size_t>(groups_.pp->size()));
+  groups_.pp->all_gather(&value, out.data(), sizeof(double));
+  return out;
+}
 
 bool EpRuntime::any(bool flag) {
   int64_t v = flag ? 1 : 0;
@@ -241,6 +374,8 @@ void EpRuntime::discard_a2a_totals() {
 std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::vector<int64_t>& layer_index,
                                                        bool slot_rows) {
   // Every layer's slot rows of every rank (one all-gather), when asked for.
+  // With pp every rank sends max_stage_moe_layers_ layers (a stage with fewer pads with zeros).
+  const size_t L = static_cast<size_t>(std::max<int64_t>(max_stage_moe_layers_, static_cast<int64_t>(dispatchers_.size())));
   std::vector<int64_t> slots_mine, slots_all;
   size_t slots_per_layer = 0;
   for (auto* d : dispatchers_) {
@@ -248,13 +383,20 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
     slots_per_layer = rows.size();
     slots_mine.insert(slots_mine.end(), rows.begin(), rows.end());
   }
+  if (groups_.pp) {  // a stage without MoE layers has no row count of its own
+    std::vector<int64_t> each(static_cast<size_t>(world_size()));
+    const int64_t n = static_cast<int64_t>(slots_per_layer);
+    pg_->world->all_gather(&n, each.data(), sizeof(int64_t));
+    slots_per_layer = static_cast<size_t>(*std::max_element(each.begin(), each.end()));
+    slots_mine.resize(L * slots_per_layer, 0);
+  }
   if (slot_rows && !slots_mine.empty()) {
     slots_all.resize(slots_mine.size() * static_cast<size_t>(world_size()));
     pg_->world->all_gather(slots_mine.data(), slots_all.data(), slots_mine.size() * sizeof(int64_t));
   }
-  const size_t L = dispatchers_.size(), per = 4 * 8;  // phases × (us, bytes, intra, inter, exposed us, meta, counts us, rows)
+  const size_t per = 4 * 8;  // phases × (us, bytes, intra, inter, exposed us, meta, counts us, rows)
   std::vector<double> mine(L * per, 0.0);
-  for (size_t l = 0; l < L; ++l) {
+  for (size_t l = 0; l < dispatchers_.size(); ++l) {
     const comm::A2ATimes t = dispatchers_[l]->take_totals();
     for (size_t ph = 0; ph < 4; ++ph) {
       double* m = mine.data() + l * per + ph * 8;
@@ -271,18 +413,29 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
   pg_->world->all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
   std::vector<metrics::A2aRecord> out;
   if (!is_rank0()) return out;
-  for (size_t l = 0; l < L; ++l)
+  // Global MoE layer g lives on stage stage_of[g] as its local layer local_of[g]; the ranks of the
+  // other stages report zeros for it.
+  std::vector<int64_t> stage_of, local_of;
+  for (int64_t s = 0, g = 0; s < spec_.parallel.pp; ++s) {
+    const StageLayers sl = stage_layers(spec_.model.n_layers, spec_.parallel.pp, s);
+    for (int64_t i = sl.begin, l = 0; i < sl.end; ++i)
+      if (i >= spec_.model.moe.first_dense_layers) stage_of.push_back(s), local_of.push_back(l++), ++g;
+  }
+  for (size_t g = 0; g < stage_of.size(); ++g)
     for (size_t ph = 0; ph < 4; ++ph) {
+      const size_t l = static_cast<size_t>(local_of[g]);
       metrics::A2aRecord a;
       a.step = step;
-      a.layer = l < layer_index.size() ? layer_index[l] : int64_t(l);
+      a.layer = g < layer_index.size() ? layer_index[g] : int64_t(g);
       a.phase = kPhaseName[ph], a.pass = kPassName[ph];
       int64_t intra_sum = 0, inter_sum = 0, meta_sum = 0;
       std::vector<int64_t> meta;
       std::vector<double> counts;
       std::vector<int64_t> rows;
+      const std::vector<double> none(8, 0.0);
       for (int r = 0; r < P; ++r) {
-        const double* m = all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 8;
+        const bool on_stage = layout_.ranks[static_cast<size_t>(r)].pp == stage_of[g];
+        const double* m = on_stage ? all.data() + static_cast<size_t>(r) * mine.size() + l * per + ph * 8 : none.data();
         a.rank_us.push_back(std::round(m[0] * 10.0) / 10.0);
         a.rank_exposed_us.push_back(std::round(m[4] * 10.0) / 10.0);
         a.rank_bytes.push_back(static_cast<int64_t>(m[1]));
@@ -306,7 +459,10 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
       if (ph == comm::kDispatchFwd && !slots_all.empty())
         for (int r = 0; r < P; ++r) {
           const auto* from = slots_all.data() + static_cast<size_t>(r) * slots_mine.size() + l * slots_per_layer;
-          a.rank_slot_rows.insert(a.rank_slot_rows.end(), from, from + slots_per_layer);
+          if (layout_.ranks[static_cast<size_t>(r)].pp == stage_of[g])
+            a.rank_slot_rows.insert(a.rank_slot_rows.end(), from, from + slots_per_layer);
+          else
+            a.rank_slot_rows.insert(a.rank_slot_rows.end(), slots_per_layer, 0);
         }
       out.push_back(std::move(a));
     }
@@ -315,7 +471,7 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
 
 void EpRuntime::gather_tp_slices(MixtralModel& model, AdamW* optimizer) {
   tp_full_.clear();
-  if (!groups_.tp || groups_.tp->world_ranks()[0] != 0) return;  // rank 0's tp group writes
+  if (!groups_.tp || groups_.tp->world_ranks()[0] != stage_leader()) return;  // the stage leader's tp group
   comm::Communicator& tp = *groups_.tp;
   std::map<const Param*, size_t> opt_index;
   if (optimizer)
@@ -359,7 +515,10 @@ const CheckpointData& EpRuntime::gather_remote_experts(MixtralModel& model, Adam
   gathered_.clear();
   gather_tp_slices(model, optimizer);
   comm::Communicator& ep = *groups_.ep;
-  if (ep.world_ranks()[0] != 0 || ep.size() == 1) return remote_;  // only rank 0's EP group gathers
+  if (ep.world_ranks()[0] != stage_leader() || ep.size() == 1) {  // only the stage leaders' EP groups gather
+    gather_pipeline_stages(model, optimizer);
+    return remote_;
+  }
   std::map<const Param*, size_t> opt_index;
   if (optimizer)
     for (size_t i = 0; i < optimizer->params().size(); ++i) opt_index[optimizer->params()[i]] = i;
@@ -378,6 +537,7 @@ const CheckpointData& EpRuntime::gather_remote_experts(MixtralModel& model, Adam
     }
   if (ep.rank() != 0) {
     ep.send(pack.data(), pack.size() * sizeof(float), 0, 7001);
+    gather_pipeline_stages(model, optimizer);
     return remote_;
   }
   const int64_t S = replicas_->slots_per_rank();
@@ -412,9 +572,72 @@ const CheckpointData& EpRuntime::gather_remote_experts(MixtralModel& model, Adam
           }
     }
   }
+  gather_pipeline_stages(model, optimizer);
   return remote_;
 }
 
+void EpRuntime::gather_pipeline_stages(MixtralModel& model, AdamW* optimizer) {
+  stage_tensors_.clear();
+  if (!groups_.pp || rank() != stage_leader()) return;
+  comm::Communicator& pp = *groups_.pp;  // the stage leaders, rank 0 first
+  if (pp.rank() > 0) {
+    // This stage, assembled like rank 0's: the model's whole tensors, then the gathered ones.
+    nlohmann::json head = {{"tensors", nlohmann::json::array()}, {"balancing_bias", nlohmann::json::object()}};
+    std::vector<float> payload;
+    auto add = [&](const std::string& name, const std::vector<int64_t>& shape, const float* data, size_t n) {
+      head["tensors"].push_back({{"name", name}, {"shape", shape}});
+      payload.insert(payload.end(), data, data + n);
+    };
+    std::map<const Param*, size_t> opt_index;
+    if (optimizer)
+      for (size_t i = 0; i < optimizer->params().size(); ++i) opt_index[optimizer->params()[i]] = i;
+    for (Param* p : model.named_params()) {
+      if (p->shard.sharded() || p->name == kEmbedding) continue;  // slices: in remote_; the tied copy: stage 0's
+      add(p->name, p->shape, p->value.data(), p->value.size());
+      if (!optimizer) continue;
+      const size_t i = opt_index.at(p);
+      add("exp_avg." + p->name, p->shape, optimizer->exp_avg()[i].data(), p->value.size());
+      add("exp_avg_sq." + p->name, p->shape, optimizer->exp_avg_sq()[i].data(), p->value.size());
+    }
+    for (const auto* list : {&remote_.weights, &remote_.optimizer})
+      for (const TensorRef& t : *list) {
+        size_t n = 1;
+        for (int64_t d : t.shape) n *= static_cast<size_t>(d);
+        add(t.name, t.shape, t.data, n);
+      }
+    const auto layers = model.moe_layers();
+    const auto index = model.moe_layer_indices();
+    for (size_t i = 0; i < layers.size(); ++i) head["balancing_bias"][std::to_string(index[i])] = layers[i]->balancing_bias();
+    const std::string text = head.dump();
+    const int64_t sizes[2] = {static_cast<int64_t>(text.size()), static_cast<int64_t>(payload.size())};
+    pp.send(sizes, sizeof sizes, 0, 7003);
+    pp.send(text.data(), text.size(), 0, 7004);
+    pp.send(payload.data(), payload.size() * sizeof(float), 0, 7005);
+    return;
+  }
+  nlohmann::json biases = nlohmann::json::object();
+  stage_tensors_.reserve(static_cast<size_t>(pp.size()));  // the refs point into these buffers
+  for (int stage = 1; stage < pp.size(); ++stage) {
+    int64_t sizes[2] = {0, 0};
+    pp.recv(sizes, sizeof sizes, stage, 7003);
+    std::string text(static_cast<size_t>(sizes[0]), '\0');
+    pp.recv(text.data(), text.size(), stage, 7004);
+    std::vector<float>& payload = stage_tensors_.emplace_back(static_cast<size_t>(sizes[1]));
+    pp.recv(payload.data(), payload.size() * sizeof(float), stage, 7005);
+    const nlohmann::json head = nlohmann::json::parse(text);
+    size_t at = 0;
+    for (const auto& t : head["tensors"]) {
+      TensorRef ref{t["name"].get<std::string>(), t["shape"].get<std::vector<int64_t>>(), payload.data() + at};
+      size_t n = 1;
+      for (int64_t d : ref.shape) n *= static_cast<size_t>(d);
+      at += n;
+      const bool moment = ref.name.rfind("exp_avg", 0) == 0;
+      (moment ? remote_.optimizer : remote_.weights).push_back(std::move(ref));
+    }
+    for (const auto& [layer, bias] : head["balancing_bias"].items()) biases[layer] = bias;
+  }
+  remote_.trainer_state["balancing_bias"] = biases;
+}
 LoadedCheckpoint EpRuntime::local_part(const LoadedCheckpoint& ck, MixtralModel& model) const {
   LoadedCheckpoint out;
   out.dir = ck.dir;

@@ -33,10 +33,12 @@ namespace moe::rt::ep {
 class EpRuntime {
  public:
   // Collective over the world: every rank calls it with the same spec. Refuses what the
-  // multi-process CPU runtime does not do (pp > 1, world ≠ dp·tp·pp·ep). With tp > 1 attention
+  // multi-process CPU runtime does not do (world ≠ dp·tp·pp·ep). With tp > 1 attention
   // and the dense MLPs are split over the tp group (tensor_parallel.h); the MoE blocks, router
   // and experts, are replicated over it, and each tp rank's EP group routes its share of the
-  // batch (whole sequences), whose gradients are then summed over tp.
+  // batch (whole sequences), whose gradients are then summed over tp. With pp > 1 this rank holds
+  // its stage's layers (model.h PipelineStage); every group above lies inside one stage, and the
+  // trainer moves activations and gradients between the stages (pipeline_step.h).
   EpRuntime(const JobSpec& spec, const comm::RankEnv& env);
   ~EpRuntime();
 
@@ -81,6 +83,29 @@ class EpRuntime {
   // True on every rank when `flag` is true on any rank (stop decisions must agree).
   bool any(bool flag);
 
+  // Pipeline parallelism. With pp = 1 there is one stage, the sums are no-ops and the transfers
+  // must not be called.
+  int64_t pipeline_stage() const { return stage_; }
+  int64_t pipeline_stages() const { return spec_.parallel.pp; }
+  // Activations go to the next stage, gradients to the previous one (the rank with the same tp, ep
+  // and dp there; with tp > 1 each tp rank sends its 1/tp and the receivers all-gather). Messages
+  // are numbered per direction, so every one has its own tag. The paired calls post both halves at
+  // once: 1F1B's steady state needs them (communicator.h send_recv).
+  void send_activations(const std::vector<float>& x);
+  void recv_activations(std::vector<float>& x);  // x sized by the caller
+  void send_gradient(const std::vector<float>& g);
+  void recv_gradient(std::vector<float>& g);
+  void send_activations_recv_gradient(const std::vector<float>& x, std::vector<float>& g);
+  void send_gradient_recv_activations(const std::vector<float>& g, std::vector<float>& x);
+  // Bytes this rank sent to other stages since the last call (the step record's pp_bytes). Local.
+  int64_t take_pp_bytes() { return std::exchange(pp_bytes_, 0); }
+  // Sums over this rank's pipeline group (one rank per stage): a stage's figure added to the others'.
+  void sum_over_pipeline(double* values, size_t n);
+  void sum_over_pipeline(int64_t* values, size_t n);
+  // Every stage's `value`, in stage order (one entry with pp = 1).
+  std::vector<double> gather_over_pipeline(double value);
+  std::vector<std::vector<double>> gather_over_pipeline(const std::vector<double>& values);
+
   // The step's `a2a` records (one per MoE layer × phase × pass), every rank's figures gathered;
   // collective over the world, the records are non-empty on rank 0 only.
   // `slot_rows` (a sampled step, placement.stats_every; the same on every rank): the dispatch/fwd
@@ -93,8 +118,10 @@ class EpRuntime {
 
   // Checkpoints: rank 0 gathers the experts (values and AdamW moments) of the other ranks of its
   // EP group, and the tensor-parallel slices of its tp group assembled into logical tensors, and
-  // writes one complete, one-process-loadable checkpoint. Collective over rank 0's EP and tp
-  // groups; the returned data (tensors owned by *this) is non-empty on rank 0 only.
+  // writes one complete, one-process-loadable checkpoint. With pp > 1 the first rank of every other
+  // stage assembles its stage the same way and sends it to rank 0 (with its layers' balancing
+  // biases, in trainer_state). Collective over rank 0's EP, tp and pipeline groups and every
+  // stage's; the returned data (tensors owned by *this) is non-empty on rank 0 only.
   const CheckpointData& gather_remote_experts(MixtralModel& model, AdamW* optimizer);
   // The part of a loaded checkpoint that this rank's model holds (for --resume).
   LoadedCheckpoint local_part(const LoadedCheckpoint& ck, MixtralModel& model) const;
@@ -114,6 +141,25 @@ class EpRuntime {
   std::vector<std::vector<float>> gathered_;
   std::vector<std::vector<float>> tp_full_;  // logical tensors assembled from the tp slices
   int64_t tp_bytes_ = 0;                      // take_tp_bytes
+  int64_t stage_ = 0;                         // this rank's pipeline stage
+  int64_t moe_offset_ = 0;                    // MoE layers on the stages before this one
+  int64_t max_stage_moe_layers_ = 0;          // the most MoE layers any stage holds
+  std::unique_ptr<comm::Communicator> tied_embedding_;  // first and last stage (tied embeddings, pp > 1)
+  int64_t pp_bytes_ = 0;                      // take_pp_bytes
+  uint32_t sent_[2] = {0, 0}, received_[2] = {0, 0};  // pipeline messages: [activations, gradients]
+  uint32_t pipe_tag(int kind, uint32_t& counter);
+  // With tp > 1 each tp rank sends only its 1/tp of a transfer between stages and the receiving tp
+  // group all-gathers the parts (Megatron's scatter-gather): tp× fewer bytes between the stages.
+  struct Part {
+    size_t first = 0, count = 0;  // elements
+  };
+  Part tp_part(size_t n) const;  // the whole tensor when tp = 1 or tp does not divide n
+  void gather_tp_parts(std::vector<float>& x) const;
+  // The rank that assembles this stage's checkpoint part (tp = ep = dp = 0 in the stage).
+  int64_t stage_leader() const { return stage_ * spec_.parallel.tp * spec_.parallel.ep * spec_.parallel.dp; }
+  void gather_pipeline_stages(MixtralModel& model, AdamW* optimizer);
+  std::vector<std::vector<float>> stage_tensors_;  // checkpoint tensors received from other stages
+  nlohmann::json stage_biases_;                    // their MoE layers' balancing biases
   void gather_tp_slices(MixtralModel& model, AdamW* optimizer);
   comm::Communicator& moe_group() const;  // the ranks sum_over_moe_shares adds over
   CheckpointData remote_;

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "linear.h"
 #include "param_shard.h"
+#include "pipeline_schedule.h"
 #include "rmsnorm.h"
 #include "router_init.h"
 
@@ -61,12 +62,22 @@ MixtralModel::MixtralModel(const JobSpec& spec, const ModelOptions& options)
       head_dim_(spec.model.resolved_head_dim()) {
   check_model_supported(spec, static_cast<bool>(options.make_moe_layer));
   tp_ = options.tp;
+  pp_ = options.pp;
+  holds_embedding_ = pp_.first() || (pp_.last() && spec.model.tie_embeddings);
   embed_tokens_ = Param("model.embed_tokens.weight", {vocab_, d_model_});
   norm_ = Param("model.norm.weight", {d_model_});
   if (!spec.model.tie_embeddings) lm_head_ = Param("lm_head.weight", {vocab_, d_model_});
   const auto& m = spec.model;
-  for (int64_t i = 0; i < m.n_layers; ++i) {
-    const bool dense = options.all_dense || i < m.moe.first_dense_layers;
+  const StageLayers mine = stage_layers(m.n_layers, pp_.stages, pp_.stage);
+  first_layer_ = mine.begin;
+  auto is_dense = [&](int64_t i) { return options.all_dense || i < m.moe.first_dense_layers; };
+  for (int64_t i = 0; i < m.n_layers; ++i) {  // the other stages' routers, for the jitter stream
+    if (is_dense(i)) continue;
+    if (i < mine.begin) ++jitter_draws_before_;
+    if (i >= mine.end) ++jitter_draws_after_;
+  }
+  for (int64_t i = mine.begin; i < mine.end; ++i) {
+    const bool dense = is_dense(i);
     const int64_t d_ff = m.d_ff > 0 ? m.d_ff : m.moe.d_expert;
     layers_.push_back(std::make_unique<Layer>(spec, i, dense, d_ff, options));
     if (tp_.active() && layers_.back()->moe)  // each tp rank's gradient covers its share of the tokens
@@ -103,13 +114,15 @@ void MixtralModel::init_params(uint64_t seed) {
 }
 
 std::vector<Param*> MixtralModel::named_params() {
-  std::vector<Param*> out{&embed_tokens_};
+  std::vector<Param*> out;
+  if (holds_embedding_) out.push_back(&embed_tokens_);
   for (auto& layer : layers_) {
     out.push_back(&layer->input_layernorm);
     for (Param* p : layer->attention.params()) out.push_back(p);
     out.push_back(&layer->post_attention_layernorm);
     for (Param* p : layer->mlp ? layer->mlp->params() : layer->moe->params()) out.push_back(p);
   }
+  if (!pp_.last()) return out;
   out.push_back(&norm_);
   if (!spec_.model.tie_embeddings) out.push_back(&lm_head_);
   return out;
@@ -131,7 +144,7 @@ std::vector<MoeLayer*> MixtralModel::moe_layers() {
 std::vector<int64_t> MixtralModel::moe_layer_indices() const {
   std::vector<int64_t> out;
   for (size_t i = 0; i < layers_.size(); ++i)
-    if (layers_[i]->moe) out.push_back(static_cast<int64_t>(i));
+    if (layers_[i]->moe) out.push_back(first_layer_ + static_cast<int64_t>(i));
   return out;
 }
 
@@ -149,7 +162,8 @@ void MixtralModel::round_exact_grads() {
 }
 
 ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
-                                    const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq) {
+                                    const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq,
+                                    const float* stage_input) {
   batch_ = batch;
   seq_ = seq > 0 ? seq : spec_.model.seq_len;
   const int64_t T = batch_ * seq_, d = d_model_;
@@ -172,7 +186,15 @@ ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* target
 
   ForwardResult result;
   std::vector<float> x(T * d);
-  embedding_forward(x.data(), tokens_.data(), embed_tokens_.value.data(), T, d);
+  if (pp_.first()) {
+    embedding_forward(x.data(), tokens_.data(), embed_tokens_.value.data(), T, d);
+  } else {
+    if (!stage_input && T > 0) throw Error("model: pipeline stage " + std::to_string(pp_.stage) + " needs the previous stage's activations");
+    if (T > 0) std::copy(stage_input, stage_input + T * d, x.begin());
+  }
+  // Each router draws once from `rng` when it jitters: skip the other stages' draws.
+  const bool jitters = options.training && !options.force_dropless && spec_.routing.jitter > 0.0;
+  if (jitters) rng.discard(static_cast<unsigned long long>(jitter_draws_before_));
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& L = *layers_[i];
     L.x = std::move(x);
@@ -190,10 +212,16 @@ ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* target
       const RoutingStats& s = L.moe->stats();
       result.aux_loss += s.aux_loss;
       result.z_loss += s.z_loss;
-      result.routing.push_back(LayerRouting{static_cast<int64_t>(i), s});
+      result.routing.push_back(LayerRouting{first_layer_ + static_cast<int64_t>(i), s});
     }
     x.resize(T * d);
     for (int64_t j = 0; j < T * d; ++j) x[j] = L.h[j] + L.ffn_out[j];
+  }
+  if (jitters) rng.discard(static_cast<unsigned long long>(jitter_draws_after_));
+  if (!pp_.last()) {
+    stage_output_ = std::move(x);
+    result.loss = result.aux_loss + result.z_loss;
+    return result;
   }
   // x is the last layer's output: keep it as the final norm's input.
   dres_ = std::move(x);
@@ -242,19 +270,30 @@ void MixtralModel::moe_backward(Layer& L) {
   tp_.reduce(dnormed_.data(), T * d);
 }
 
-void MixtralModel::backward() {
+const std::vector<float>& MixtralModel::stage_input() const {
+  if (layers_.empty()) throw Error("model: this pipeline stage holds no layers");
+  return layers_.front()->x;
+}
+
+void MixtralModel::backward(const float* output_grad) {
   if (!targets_) throw Error("model: backward() needs a forward() with targets");
   const int64_t T = batch_ * seq_, d = d_model_;
-  std::vector<float> final_input = std::move(dres_);  // the last layer's output (see forward)
-  Param& head = spec_.model.tie_embeddings ? embed_tokens_ : lm_head_;
-  // The softmax buffer becomes dlogits in place.
-  cross_entropy_backward(probs_.data(), probs_.data(), targets_, T, vocab_, loss_scale_, mean_tokens_);
   dnormed_.resize(T * d);
-  linear_backward(dnormed_.data(), grad_sink(head, seq_), probs_.data(), final_norm_.data(), head.value.data(), T, d,
-                  vocab_);
-  dres_.assign(T * d, 0.0f);
-  rmsnorm_backward(dres_.data(), grad_sink(norm_, seq_), dnormed_.data(), final_input.data(), norm_.value.data(),
-                   final_rstd_.data(), T, d);
+  if (pp_.last()) {
+    std::vector<float> final_input = std::move(dres_);  // the last layer's output (see forward)
+    Param& head = spec_.model.tie_embeddings ? embed_tokens_ : lm_head_;
+    // The softmax buffer becomes dlogits in place.
+    cross_entropy_backward(probs_.data(), probs_.data(), targets_, T, vocab_, loss_scale_, mean_tokens_);
+    linear_backward(dnormed_.data(), grad_sink(head, seq_), probs_.data(), final_norm_.data(), head.value.data(), T,
+                    d, vocab_);
+    dres_.assign(T * d, 0.0f);
+    rmsnorm_backward(dres_.data(), grad_sink(norm_, seq_), dnormed_.data(), final_input.data(), norm_.value.data(),
+                     final_rstd_.data(), T, d);
+  } else {
+    if (!output_grad && T > 0) throw Error("model: pipeline stage " + std::to_string(pp_.stage) + " needs the next stage's gradient");
+    dres_.assign(static_cast<size_t>(T * d), 0.0f);
+    if (T > 0) std::copy(output_grad, output_grad + T * d, dres_.begin());
+  }
   for (size_t i = layers_.size(); i-- > 0;) {
     Layer& L = *layers_[i];
     // out = h + ffn(norm2(h)):  dh = dout + norm2ᵀ(ffnᵀ(dout))
@@ -271,7 +310,7 @@ void MixtralModel::backward() {
     rmsnorm_backward(dres_.data(), grad_sink(L.input_layernorm, seq_), dnormed_.data(), L.x.data(),
                      L.input_layernorm.value.data(), L.rstd1.data(), T, d);
   }
-  embedding_backward(grad_sink(embed_tokens_, seq_), dres_.data(), tokens_.data(), T, d);
+  if (pp_.first()) embedding_backward(grad_sink(embed_tokens_, seq_), dres_.data(), tokens_.data(), T, d);
   targets_ = nullptr;  // one backward per forward: the saved softmax is now dlogits
 }
 

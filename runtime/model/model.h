@@ -25,6 +25,17 @@
 
 namespace moe::rt {
 
+// Pipeline parallelism (issue 15): this process is stage `stage` of `stages` and holds the decoder
+// layers core's stage_layers gives it (pipeline_schedule.h); the embedding lives on the first stage,
+// the final norm and head on the last (and, with tied embeddings, a copy of the embedding there,
+// whose gradient the runtime sums with the first stage's).
+struct PipelineStage {
+  int64_t stage = 0, stages = 1;
+  bool active() const { return stages > 1; }
+  bool first() const { return stage == 0; }
+  bool last() const { return stage == stages - 1; }
+};
+
 struct ModelOptions {
   // Test only: every layer gets a dense MLP (width d_ff, or d_expert when d_ff is 0), so the
   // dense path can be checked without the MoE block. Specs cannot ask for this.
@@ -35,6 +46,7 @@ struct ModelOptions {
   // Runtime III: this rank's place in its tensor-parallel group; attention and the dense MLPs
   // hold their slices (tensor_parallel.h). Set by the multi-process runtime when parallel.tp > 1.
   TensorParallel tp;
+  PipelineStage pp;
 };
 
 struct LayerRouting {
@@ -72,11 +84,22 @@ class MixtralModel {
   // `rng` drives the routers' jitter noise (training only). backward() will differentiate
   // options.loss_scale · loss (e.g. 1/grad_accum, so micro-batch grads sum to the mean's grad),
   // with the loss a mean over options.data_slices such batches (one per data-parallel rank).
+  // A pipeline stage other than the first starts from `stage_input` [batch·seq × d], the previous
+  // stage's output (the tokens are then only checked); a stage other than the last stops after its
+  // layers, with stage_output() for the next stage and only its layers' aux and z losses. `rng`
+  // advances as one process's does over all layers (each router draws once when it jitters).
   ForwardResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
-                        const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq = 0);
+                        const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq = 0,
+                        const float* stage_input = nullptr);
   // d(loss_scale · loss)/d(params) of the last forward, added into every Param's grad (or its
-  // ExactSum, after use_exact_grads).
-  void backward();
+  // ExactSum, after use_exact_grads). A stage other than the last starts from `output_grad`, the
+  // gradient of its stage_output() (from the next stage); a stage other than the first ends with
+  // input_grad(), the gradient of its stage input, for the previous stage.
+  void backward(const float* output_grad = nullptr);
+  const std::vector<float>& stage_input() const;  // the last forward's input of this stage's first layer
+  const std::vector<float>& stage_output() const { return stage_output_; }
+  const std::vector<float>& input_grad() const { return dres_; }
+  const PipelineStage& pipeline_stage() const { return pp_; }
   void zero_grad();
   // Deterministic arithmetic (grad_sink.h): every Param's gradient is summed in its ExactSum;
   // round_exact_grads() then writes the (reduced) sums into the grads.
@@ -94,7 +117,7 @@ class MixtralModel {
   const TensorParallel& tensor_parallel() const { return tp_; }
   // The MoE blocks in layer order (balancing bias updates, expert_load records).
   std::vector<MoeLayer*> moe_layers();
-  // Decoder layer index of each entry of moe_layers().
+  // Decoder layer index (in the whole model) of each entry of moe_layers().
   std::vector<int64_t> moe_layer_indices() const;
 
   const JobSpec& spec() const { return spec_; }
@@ -119,6 +142,12 @@ class MixtralModel {
   // Tensor parallelism: the MoE blocks see this rank's share of the batch (moe_share), whose rows
   // moe_forward/moe_backward pass through the block and sum over the tp group.
   TensorParallel tp_;
+  // Pipeline parallelism: this stage's layers are the model's [first_layer_, first_layer_ + size).
+  PipelineStage pp_;
+  int64_t first_layer_ = 0;
+  int64_t jitter_draws_before_ = 0, jitter_draws_after_ = 0;  // MoE layers of the stages before/after
+  bool holds_embedding_ = true;
+  std::vector<float> stage_output_;
   struct TokenShare {
     int64_t first = 0, rows = 0;  // first row, row count
   };

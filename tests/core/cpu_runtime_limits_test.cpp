@@ -1,5 +1,5 @@
 // What moe-runtime's CPU backend trains (cpu_runtime_limits.h): each refusal names its field, tp
-// and ep/dp need one process per rank, pp is refused, and the local fit counts ranks per core.
+// ep/dp/pp need one process per rank, and the local fit counts ranks per core.
 #include <gtest/gtest.h>
 
 #include "cpu_runtime_limits.h"
@@ -29,7 +29,14 @@ TEST(CpuRuntimeLimits, RefusalsNameTheirField) {
   EXPECT_TRUE(starts(cpu_training_refusal(s, true), "train.micro_batch: 3 is not divisible by parallel.tp (2)"));
   s = tiny();
   s.parallel.pp = 2;
-  EXPECT_TRUE(starts(cpu_model_refusal(s, true), "parallel.pp: 2 — pipeline parallelism is not supported"));
+  EXPECT_TRUE(starts(cpu_model_refusal(s, false), "parallel.pp: 2 — pipeline parallelism needs one process per rank"));
+  EXPECT_EQ(cpu_model_refusal(s, true), "");
+  s.model.n_layers = 1;
+  EXPECT_TRUE(starts(cpu_model_refusal(s, true), "parallel.pp: 2 exceeds model.n_layers (1)"));
+  s = tiny();
+  s.parallel.pp = 2;
+  s.placement.replace_every = 10;
+  EXPECT_TRUE(starts(cpu_training_refusal(s, true), "placement.replace_every: 10 — re-placing experts during a pipeline"));
   s = tiny();
   s.runtime.dtype = "bf16";
   EXPECT_TRUE(starts(cpu_model_refusal(s, true), "runtime.dtype: bf16"));
@@ -50,9 +57,13 @@ TEST(CpuRuntimeLimits, LocalFitCountsRanksPerCore) {
   EXPECT_EQ(fit.text, "runs here, oversubscribed: 8 ranks share 2 core(s), each rank about 4× slower than on a core of its own");
   s.parallel.pp = 2;
   fit = local_run_fit(s, 16);
+  EXPECT_TRUE(fit.runnable);
+  EXPECT_EQ(fit.text, "runs here: 16 rank(s) on 16 core(s)");
+  s.model.n_layers = 1;
+  fit = local_run_fit(s, 16);
   EXPECT_FALSE(fit.runnable);
-  EXPECT_TRUE(starts(fit.text, "cannot run here: parallel.pp: 2")) << fit.text;
-  s.parallel.pp = 1;
+  EXPECT_TRUE(starts(fit.text, "cannot run here: parallel.pp: 2 exceeds")) << fit.text;
+  s = tiny();
   s.runtime.backend = "cuda";
   EXPECT_FALSE(local_run_fit(s, 16).runnable);
 }

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Pipeline parallelism's bubble, measured against the 1F1B formula (issue 15): tiny-cpu with
+# 4 layers split over pp stages, train.grad_accum micro-batches of 2 sequences of 64 tokens. Each
+# step record carries every stage's busy time (forward, recompute, backward) and idle time (the
+# rest of its 1F1B schedule: waiting on a neighbour). Prints per layout the measured idle share
+# (median over steps 3.., the mean over stages) beside (pp − 1)/(m + pp − 1), the idle share per
+# stage, the bytes each stage sent and moe plan's pp_bytes, and the tokens/s against one process.
+# Ranks share cores on a small machine (1 GEMM thread each): read the shares, not the rates.
+#   bench/parallel/pipeline.sh [STEPS] [--set k=v]...   (BUILD=build by default)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${BUILD:-$root/build}"
+steps="${1:-12}"
+shift || true
+extra=("$@")
+rt="$build/runtime/app/moe-runtime"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+common=(--set "train.steps=$steps" --set model.seq_len=64 --set runtime.threads=1 --set routing.capacity_factor=0
+        --set train.micro_batch=2 --set train.data.val_fraction=0.002 --set cluster.nodes.0.slots=4
+        --set train.warmup_steps=2 "${extra[@]}")
+echo "tiny-cpu (4 layers), $steps steps, micro-batches of 2 x 64 tokens, 1 GEMM thread per rank ${extra[*]}; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+run() {  # name procs sets...
+  local name=$1 procs=$2
+  shift 2
+  local launch=()
+  [ "$procs" -gt 1 ] && launch=(--nproc-per-node "$procs" --master "127.0.0.1:$((29900 + RANDOM % 500))")
+  "$rt" train tiny-cpu "${common[@]}" "$@" "${launch[@]}" --metrics "$tmp/$name.jsonl" 2>"$tmp/$name.err" ||
+    { echo "$name failed:"; tail -3 "$tmp/$name.err"; exit 1; }
+}
+plan_pp_bytes() {
+  "$build/cli/moe" plan "$root/resources/presets/tiny-cpu.json" "${common[@]}" "$@" --json |
+    python3 -c 'import json,sys; print(int(json.load(sys.stdin)["plan"]["time"]["pp_bytes"]))'
+}
+layouts=("one4 1 4 --set train.grad_accum=4" "one8 1 8 --set train.grad_accum=8"
+         "pp2m4 2 4 --set parallel.pp=2 --set train.grad_accum=4" "pp2m8 2 8 --set parallel.pp=2 --set train.grad_accum=8"
+         "pp4m8 4 8 --set parallel.pp=4 --set train.grad_accum=8")
+for l in "${layouts[@]}"; do
+  read -r name procs _ sets <<<"$l"
+  # shellcheck disable=SC2086
+  run "$name" "$procs" $sets
+done
+# shellcheck disable=SC2046
+printf '%s\n' "pp2m4 $(plan_pp_bytes --set parallel.pp=2 --set train.grad_accum=4)" \
+  "pp2m8 $(plan_pp_bytes --set parallel.pp=2 --set train.grad_accum=8)" \
+  "pp4m8 $(plan_pp_bytes --set parallel.pp=4 --set train.grad_accum=8)" >"$tmp/planned"
+python3 - "$tmp" <<'PY'
+import json, statistics, sys
+d = sys.argv[1]
+planned = dict(line.split() for line in open(f"{d}/planned"))
+def steps(name):
+    return [r for r in map(json.loads, open(f"{d}/{name}.jsonl")) if r.get("type") == "step" and r["step"] >= 3]
+print(f"{'layout':<7} {'pp':>2} {'m':>2} {'idle share':>10} {'1F1B formula':>12} {'per stage':>24} {'bytes/stage/step':>22} {'plan pp_bytes':>13} {'tokens/s vs one':>15}")
+for name, pp, m, base in (("pp2m4", 2, 4, "one4"), ("pp2m8", 2, 8, "one8"), ("pp4m8", 4, 8, "one8")):
+    rs = steps(name)
+    per_stage = [statistics.median(r["pp_idle_ms"][s] / (r["pp_idle_ms"][s] + r["pp_busy_ms"][s]) for r in rs) for s in range(pp)]
+    share = sum(per_stage) / pp
+    formula = (pp - 1) / (m + pp - 1)
+    sent = sorted({b for r in rs for b in r["pp_bytes"]})
+    speed = statistics.median(r["tokens_per_s"] for r in rs) / statistics.median(r["tokens_per_s"] for r in steps(base))
+    print(f"{name:<7} {pp:>2} {m:>2} {share:>10.3f} {formula:>12.3f} {' '.join(f'{x:.2f}' for x in per_stage):>24} "
+          f"{'/'.join(str(b) for b in sent):>22} {planned[name]:>13} {speed:>15.2f}")
+PY

@@ -1,0 +1,35 @@
+// Pipeline stages and the 1F1B order (see pipeline_schedule.h).
+#include "pipeline_schedule.h"
+
+#include <algorithm>
+
+namespace moe {
+
+StageLayers stage_layers(int64_t n_layers, int64_t stages, int64_t stage) {
+  stages = std::max<int64_t>(stages, 1);
+  return {stage * n_layers / stages, (stage + 1) * n_layers / stages};
+}
+
+int64_t warmup_forwards(int64_t stages, int64_t stage, int64_t micro_batches) {
+  return std::clamp<int64_t>(stages - stage - 1, 0, micro_batches);
+}
+
+std::vector<PipelineOp> one_f_one_b(int64_t stages, int64_t stage, int64_t micro_batches) {
+  const int64_t warmup = warmup_forwards(stages, stage, micro_batches);
+  std::vector<PipelineOp> ops;
+  int64_t next_forward = 0, next_backward = 0;
+  for (; next_forward < warmup; ++next_forward) ops.push_back({true, next_forward});
+  while (next_forward < micro_batches) {  // steady state: one forward, one backward
+    ops.push_back({true, next_forward++});
+    ops.push_back({false, next_backward++});
+  }
+  while (next_backward < micro_batches) ops.push_back({false, next_backward++});  // cool-down
+  return ops;
+}
+
+double bubble_fraction(int64_t stages, int64_t micro_batches) {
+  if (stages <= 1 || micro_batches <= 0) return 0.0;
+  return static_cast<double>(stages - 1) / static_cast<double>(micro_batches + stages - 1);
+}
+
+}  // namespace moe

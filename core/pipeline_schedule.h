@@ -1,0 +1,38 @@
+#pragma once
+// Pipeline parallelism's plan (issue 15), shared by the runtime and the cost model:
+//   - which decoder layers each stage holds (an even split: stage s holds [s·L/pp, (s+1)·L/pp));
+//   - the order in which a stage runs its micro-batches under 1F1B (PipeDream-Flush, as in
+//     Megatron-Core): stage s first runs min(pp − s − 1, m) forward passes (warm-up), then
+//     alternates one forward and one backward, then drains the remaining backward passes;
+//   - the bubble that schedule leaves with equal stage times: (pp − 1) / (m + pp − 1) of the step.
+// The embedding is on the first stage, the final norm and the head on the last.
+#include <cstdint>
+#include <vector>
+
+namespace moe {
+
+struct StageLayers {
+  int64_t begin = 0, end = 0;  // decoder layers [begin, end)
+};
+
+// Stage `stage` of `stages` over `n_layers` decoder layers. Stages ≤ n_layers keep every stage
+// non-empty (the validation refuses more stages than layers).
+StageLayers stage_layers(int64_t n_layers, int64_t stages, int64_t stage);
+
+struct PipelineOp {
+  bool forward = true;
+  int64_t micro = 0;  // micro-batch index, 0-based
+  bool operator==(const PipelineOp& o) const { return forward == o.forward && micro == o.micro; }
+};
+
+// The 1F1B order of stage `stage` over `micro_batches` micro-batches: every micro-batch's forward
+// once and its backward once, forwards and backwards each in micro-batch order.
+std::vector<PipelineOp> one_f_one_b(int64_t stages, int64_t stage, int64_t micro_batches);
+
+// Warm-up forwards of `stage` (what it keeps in flight before its first backward, less one).
+int64_t warmup_forwards(int64_t stages, int64_t stage, int64_t micro_batches);
+
+// The idle share of each stage's step under 1F1B with equal stage times: (pp − 1) / (m + pp − 1).
+double bubble_fraction(int64_t stages, int64_t micro_batches);
+
+}  // namespace moe

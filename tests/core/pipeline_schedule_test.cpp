@@ -1,0 +1,90 @@
+// The pipeline's stage split and 1F1B order (core/pipeline_schedule.h), checked by playing the
+// schedule: every stage runs its ops in order, a forward waits for the previous stage's forward of
+// that micro-batch and a backward for the next stage's backward.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "pipeline_schedule.h"
+
+namespace {
+
+using moe::PipelineOp;
+
+// Plays every stage's 1F1B order with forward time f and backward time b; returns the makespan,
+// or −1 if the stages wait on each other forever.
+double play(int64_t stages, int64_t micro, double f, double b) {
+  std::vector<std::vector<PipelineOp>> ops;
+  for (int64_t s = 0; s < stages; ++s) ops.push_back(moe::one_f_one_b(stages, s, micro));
+  std::vector<size_t> next(static_cast<size_t>(stages), 0);
+  std::vector<double> clock(static_cast<size_t>(stages), 0.0);
+  std::map<std::tuple<bool, int64_t, int64_t>, double> done;  // (forward, stage, micro) → end time
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (int64_t s = 0; s < stages; ++s) {
+      auto& i = next[static_cast<size_t>(s)];
+      if (i == ops[static_cast<size_t>(s)].size()) continue;
+      const PipelineOp op = ops[static_cast<size_t>(s)][i];
+      const bool edge = op.forward ? s == 0 : s == stages - 1;
+      const auto dep = done.find({op.forward, op.forward ? s - 1 : s + 1, op.micro});
+      if (!edge && dep == done.end()) continue;
+      if (!op.forward && !done.count({true, s, op.micro})) continue;
+      const double start = std::max(clock[static_cast<size_t>(s)], edge ? 0.0 : dep->second);
+      clock[static_cast<size_t>(s)] = start + (op.forward ? f : b);
+      done[{op.forward, s, op.micro}] = clock[static_cast<size_t>(s)];
+      ++i, progress = true;
+    }
+  }
+  for (int64_t s = 0; s < stages; ++s)
+    if (next[static_cast<size_t>(s)] != ops[static_cast<size_t>(s)].size()) return -1;
+  return *std::max_element(clock.begin(), clock.end());
+}
+
+TEST(PipelineSchedule, StagesPartitionTheLayersEvenly) {
+  for (int64_t layers : {1, 2, 5, 8, 61})
+    for (int64_t stages = 1; stages <= layers && stages <= 8; ++stages) {
+      int64_t at = 0;
+      for (int64_t s = 0; s < stages; ++s) {
+        const moe::StageLayers l = moe::stage_layers(layers, stages, s);
+        EXPECT_EQ(l.begin, at);
+        EXPECT_GE(l.end - l.begin, layers / stages);
+        EXPECT_LE(l.end - l.begin, layers / stages + 1);
+        at = l.end;
+      }
+      EXPECT_EQ(at, layers);
+    }
+}
+
+TEST(PipelineSchedule, EveryStageRunsEachMicroBatchOnceForwardThenBackward) {
+  for (int64_t stages = 1; stages <= 6; ++stages)
+    for (int64_t micro = 1; micro <= 9; ++micro)
+      for (int64_t s = 0; s < stages; ++s) {
+        const auto ops = moe::one_f_one_b(stages, s, micro);
+        ASSERT_EQ(ops.size(), static_cast<size_t>(2 * micro));
+        int64_t forwards = 0, backwards = 0, most_in_flight = 0;
+        for (const PipelineOp& op : ops) {
+          EXPECT_EQ(op.micro, op.forward ? forwards : backwards) << "in micro-batch order";
+          (op.forward ? forwards : backwards) += 1;
+          EXPECT_LE(backwards, forwards);
+          most_in_flight = std::max(most_in_flight, forwards - backwards);
+        }
+        // 1F1B's memory bound: stage s never holds more than pp − s micro-batches.
+        EXPECT_EQ(most_in_flight, std::min(stages - s, micro)) << stages << " stages, stage " << s << ", " << micro;
+      }
+}
+
+TEST(PipelineSchedule, PlayedOutTheBubbleIsTheFormulas) {
+  for (int64_t stages = 1; stages <= 6; ++stages)
+    for (int64_t micro = 1; micro <= 12; ++micro) {
+      const double f = 1.0, b = 2.0;
+      const double makespan = play(stages, micro, f, b);
+      ASSERT_GT(makespan, 0) << stages << " stages, " << micro << " micro-batches deadlock";
+      const double busy = static_cast<double>(micro) * (f + b);
+      EXPECT_NEAR(1.0 - busy / makespan, moe::bubble_fraction(stages, micro), 1e-12) << stages << " × " << micro;
+    }
+  EXPECT_DOUBLE_EQ(moe::bubble_fraction(4, 8), 3.0 / 11.0);
+  EXPECT_EQ(moe::bubble_fraction(1, 8), 0.0);
+}
+
+}  // namespace

@@ -1,0 +1,190 @@
+// Pipeline parallelism proven equal to one process (issue 15): the real moe-runtime with the
+// decoder layers split over pp stages, 1F1B over train.grad_accum micro-batches, activations and
+// gradients moving between the stages by point-to-point transfers (runtime/app/pipeline_step.h).
+// Without tp the arithmetic is the same per layer and the gradient norm adds the same terms in the
+// same order, so the runs are held to deterministic arithmetic's bounds: the same weights to the
+// bit (ep_run_support.h). With tp the fast bounds apply (see tp_equivalence_test.cpp).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "cost_model.h"
+#include "ep_run_support.h"
+#include "hardware_profile.h"
+#include "job_spec.h"
+#include "safetensors.h"
+
+namespace {
+
+using namespace ep_test;
+
+const std::string kMicro4 = " --set train.grad_accum=4";
+
+// Every step records each stage's busy and idle time and the bytes it sent: activations forward
+// from every stage but the last, gradients back from every stage but the first, one [batch·seq ×
+// d] float tensor per micro-batch each way, split over the tp ranks. The cost model's pp_bytes is
+// a middle stage's (both ways): the same figure.
+void expect_pipeline_figures(const TrainRun& run, int64_t stages, int64_t micro, int64_t batch, int64_t tp = 1) {
+  const int64_t tensor = batch * 32 * 128 * 4 / tp;  // seq_len 32 (kBase), d_model 128 (tiny-cpu)
+  const auto start = run.of("run_start");
+  ASSERT_EQ(start.size(), 1u);
+  const nlohmann::json& recorded = start[0]["spec"];
+  const moe::JobSpec spec =
+      moe::spec_from_json(recorded.is_string() ? nlohmann::json::parse(recorded.get<std::string>()) : recorded);
+  const moe::Plan plan = moe::plan_job(spec, moe::find_hardware(moe::builtin_hardware_profiles(), spec.cluster.hardware));
+  EXPECT_EQ(static_cast<int64_t>(plan.time.pp_bytes), 2 * micro * tensor);
+  const auto steps = run.of("step");
+  ASSERT_FALSE(steps.empty());
+  for (const auto& s : steps) {
+    ASSERT_TRUE(s.contains("pp_busy_ms")) << s.dump();
+    ASSERT_EQ(s["pp_busy_ms"].size(), static_cast<size_t>(stages));
+    ASSERT_EQ(s["pp_idle_ms"].size(), static_cast<size_t>(stages));
+    ASSERT_EQ(s["pp_bytes"].size(), static_cast<size_t>(stages));
+    for (int64_t st = 0; st < stages; ++st) {
+      EXPECT_GT(s["pp_busy_ms"][st].get<double>(), 0.0);
+      EXPECT_GE(s["pp_idle_ms"][st].get<double>(), 0.0);
+      const int64_t ways = (st > 0) + (st < stages - 1);
+      EXPECT_EQ(s["pp_bytes"][st].get<int64_t>(), ways * micro * tensor) << "stage " << st << ", step " << s["step"];
+      EXPECT_EQ(s["pp_bytes"][st].get<int64_t>(), ways * static_cast<int64_t>(plan.time.pp_bytes) / 2) << "stage " << st;
+      // The timeline: 1F1B's ops one after the other; every stage but the last recomputes each
+      // micro-batch's forward before its backward (its forward is never the op just before).
+      const auto& ops = s["pp_timeline"][st];
+      const bool last = st == stages - 1;
+      ASSERT_EQ(ops.size(), static_cast<size_t>((last ? 2 : 3) * micro)) << "stage " << st;
+      double end = 0;
+      int64_t forwards = 0, backwards = 0;
+      for (const auto& op : ops) {
+        EXPECT_GE(op[2].get<double>(), end);
+        EXPECT_GE(op[3].get<double>(), op[2].get<double>());
+        end = op[3];
+        const int kind = op[0];
+        if (kind == 0) {
+          EXPECT_EQ(op[1].get<int64_t>(), forwards++);
+        }
+        if (kind == 2) {
+          EXPECT_EQ(op[1].get<int64_t>(), backwards++);
+        }
+      }
+      EXPECT_EQ(forwards, micro);
+      EXPECT_EQ(backwards, micro);
+    }
+  }
+}
+
+// The global gradient norm adds every stage's terms in one process's order: the same bits.
+void expect_same_grad_norms(const TrainRun& one, const TrainRun& many) {
+  const auto s1 = one.of("step"), sn = many.of("step");
+  ASSERT_EQ(s1.size(), sn.size());
+  for (size_t i = 0; i < s1.size(); ++i)
+    EXPECT_EQ(s1[i]["grad_norm"].get<double>(), sn[i]["grad_norm"].get<double>()) << "step " << s1[i]["step"];
+}
+
+TEST(PpEquivalence, Pp2With4MicroBatchesMatchesOneProcess) {
+  const TrainRun many = train("pp2", 2, kDropless + kMicro4 + " --set parallel.pp=2 --set train.micro_batch=8");
+  expect_same_training(baseline(kDropless + kMicro4), many);
+  expect_same_grad_norms(baseline(kDropless + kMicro4), many);
+  expect_pipeline_figures(many, 2, 4, 8);
+}
+
+// Four stages of one layer each, 8 micro-batches; capacity drops, router jitter (each stage skips
+// the others' draws) and aux-loss-free bias balancing (each stage updates its layers' biases).
+TEST(PpEquivalence, Pp4With8MicroBatchesJitterAndBiasBalancingMatchesOneProcess) {
+  const std::string sets = " --set model.n_layers=4 --set train.grad_accum=8 --set train.micro_batch=2"
+                           " --set routing.jitter=0.01 --set routing.bias_balancing.enabled=true";
+  const TrainRun many = train("pp4", 4, sets + " --set parallel.pp=4");
+  const TrainRun one = train("pp4_one", 1, sets);
+  expect_same_training(one, many);
+  expect_same_grad_norms(one, many);
+  expect_pipeline_figures(many, 4, 8, 2);
+}
+
+// A first stage without MoE layers (layer 0 dense) and tied embeddings: the first stage's
+// embedding and the last stage's head are one tensor, its two gradients summed.
+TEST(PpEquivalence, Pp2TiedEmbeddingsAndADenseFirstStageMatchesOneProcess) {
+  const std::string sets = kDropless + kMicro4 + " --set model.tie_embeddings=true --set model.moe.first_dense_layers=1"
+                                                 " --set model.d_ff=256";
+  const TrainRun many = train("pp2tied", 2, sets + " --set parallel.pp=2 --set train.micro_batch=8");
+  expect_same_training(baseline(sets), many);
+}
+
+TEST(PpEquivalence, Pp2Ep2MatchesOneProcess) {
+  const TrainRun many = train("pp2ep2", 4, kMicro4 + " --set parallel.pp=2 --set parallel.ep=2 --set train.micro_batch=4");
+  expect_same_training(baseline(kMicro4), many);
+  expect_same_grad_norms(baseline(kMicro4), many);
+}
+
+// Every dimension at once: dp 2 × tp 2 × pp 2 × ep 2 = 16 ranks (tp fastest, pp slowest).
+TEST(PpEquivalence, Dp2Tp2Pp2Ep2MatchesOneProcess) {
+  const std::string sets = kDropless + kMicro4 + " --set model.moe.first_dense_layers=1 --set model.d_ff=256";
+  const TrainRun many = train("dp2tp2pp2ep2", 16, sets + " --set parallel.dp=2 --set parallel.tp=2 --set parallel.pp=2"
+                                                       " --set parallel.ep=2 --set train.micro_batch=2"
+                                                       " --set cluster.nodes.0.slots=16");
+  expect_same_training(baseline(sets), many, Arithmetic::fast);
+  expect_pipeline_figures(many, 2, 4, 2, 2);
+}
+
+// Validation (every 2 steps and at the end) goes through the stages; the loss is one process's.
+TEST(PpEquivalence, ValidationOnPp2Ep2MatchesOneProcess) {
+  const std::string sets = kDropless + " --set train.steps=6 --set train.eval_every=2 --set train.grad_accum=2";
+  const TrainRun one = train("pp_val_one", 1, sets + " --set train.micro_batch=8");
+  const TrainRun many = train("pp_val_pp2ep2", 4, sets + " --set parallel.pp=2 --set parallel.ep=2 --set train.micro_batch=4");
+  ASSERT_EQ(one.rc, 0) << one.err;
+  ASSERT_EQ(many.rc, 0) << many.err;
+  std::vector<nlohmann::json> v1, vn;
+  for (const auto& r : one.of("step"))
+    if (r.contains("val_loss")) v1.push_back(r);
+  for (const auto& r : many.of("step"))
+    if (r.contains("val_loss")) vn.push_back(r);
+  v1.push_back(one.of("run_end").at(0));
+  vn.push_back(many.of("run_end").at(0));
+  ASSERT_EQ(v1.size(), 3u);
+  ASSERT_EQ(vn.size(), v1.size());
+  for (size_t i = 0; i < v1.size(); ++i) {
+    const double a = v1[i]["val_loss"], b = vn[i]["val_loss"];
+    EXPECT_LE(std::abs(a - b), 1e-12 * std::abs(a)) << "validation " << i << ": " << a << " vs " << b;
+    ASSERT_EQ(vn[i]["val_rank_bytes"].size(), 2u);
+    EXPECT_EQ(vn[i]["val_rank_bytes"][0].get<int64_t>() + vn[i]["val_rank_bytes"][1].get<int64_t>(),
+              v1[i]["val_rank_bytes"][0].get<int64_t>());
+  }
+}
+
+// Saved at dp 2 × ep 2, resumed at tp 2 × pp 2 (and that run's checkpoint by one process): the
+// losses continue as the uninterrupted run's.
+TEST(PpEquivalence, ResumeFromDp2Ep2AtTp2Pp2) {
+  const std::string sets = kDropless + " --set model.moe.first_dense_layers=1 --set model.d_ff=256 --set train.grad_accum=2"
+                                       " --set runtime.checkpoint_every=3 --set train.steps=6";
+  const TrainRun full = train("pp_resume_full", 4, sets + " --set parallel.dp=2 --set parallel.ep=2 --set train.micro_batch=2");
+  ASSERT_EQ(full.rc, 0) << full.err;
+  const std::string from = " --resume " + (full.dir / "ck" / "step-00000003").string();
+  const TrainRun piped = train("pp_resume_tp2pp2", 4, sets + " --set parallel.tp=2 --set parallel.pp=2 --set train.micro_batch=8" + from);
+  ASSERT_EQ(piped.rc, 0) << piped.err;
+  const auto f = full.of("step"), t = piped.of("step");
+  ASSERT_EQ(f.size(), 6u);
+  ASSERT_EQ(t.size(), 3u);
+  for (size_t i = 0; i < t.size(); ++i) {
+    EXPECT_EQ(t[i]["step"], f[i + 3]["step"]);
+    const double x = t[i]["loss"], y = f[i + 3]["loss"];
+    EXPECT_LE(std::abs(x - y), 1e-5 * std::abs(y)) << "tp 2 × pp 2 resume, step " << t[i]["step"];
+  }
+  // The pipeline run's checkpoint holds every stage's tensors, whole: one process loads it.
+  const auto w = moe::rt::read_safetensors(piped.dir / "ck" / "step-00000006" / "model.safetensors");
+  const auto wf = moe::rt::read_safetensors(full.dir / "ck" / "step-00000006" / "model.safetensors");
+  ASSERT_EQ(w.size(), wf.size());
+  for (const auto& [name, tensor] : wf) {
+    ASSERT_TRUE(w.count(name)) << name;
+    EXPECT_EQ(w.at(name).shape, tensor.shape) << name;
+  }
+  const std::string from_piped = " --resume " + (piped.dir / "ck" / "step-00000006").string();
+  const TrainRun one = train("pp_resume_one", 1, sets + " --set train.steps=8 --set train.micro_batch=8" + from_piped);
+  ASSERT_EQ(one.rc, 0) << one.err;
+  EXPECT_EQ(one.of("step").size(), 2u);
+}
+
+TEST(PpEquivalence, RefusesMoreStagesThanLayers) {
+  const TrainRun r = train("pp_too_many", 4, " --set parallel.pp=4 --set train.steps=1");  // kBase: 2 layers
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("parallel.pp: 4 exceeds model.n_layers (2)"), std::string::npos) << r.err;
+}
+
+}  // namespace
