@@ -209,8 +209,10 @@ RecordedSpec read_recorded_spec(const std::string& text) {
   if (auto train = j.find("train"); train != j.end() && train->is_object())
     if (auto steps = train->find("steps"); steps != train->end() && steps->is_number_integer())
       out.steps = steps->get<int64_t>();
-  if (auto parallel = j.find("parallel"); parallel != j.end() && parallel->is_object())
+  if (auto parallel = j.find("parallel"); parallel != j.end() && parallel->is_object()) {
     if (auto tp = parallel->find("tp"); tp != parallel->end() && tp->is_number_integer()) out.tp = tp->get<int64_t>();
+    if (auto pp = parallel->find("pp"); pp != parallel->end() && pp->is_number_integer()) out.pp = pp->get<int64_t>();
+  }
   return out;
 }
 

@@ -199,6 +199,7 @@ struct RecordedSpec {
   std::string name;
   int64_t steps = 0;  // train.steps
   int64_t tp = 1;     // parallel.tp
+  int64_t pp = 1;     // parallel.pp
 };
 RecordedSpec read_recorded_spec(const std::string& text);
 

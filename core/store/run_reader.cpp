@@ -261,6 +261,13 @@ std::optional<int64_t> RunReader::last_step_extension(int64_t run, const std::st
   return extra[key].get<int64_t>();
 }
 
+std::optional<PipelineFigures> RunReader::last_pipeline_step(int64_t run) {
+  Stmt st(db_, "SELECT step, extra FROM steps WHERE run_id = ?1 AND extra LIKE '%\"pp_busy_ms\"%' ORDER BY step DESC LIMIT 1");
+  st.bind(1, run);
+  if (!st.step()) return std::nullopt;
+  return pipeline_figures(st.col_int(0), nlohmann::json::parse(st.col_text(1), nullptr, false));
+}
+
 std::vector<StepRow> RunReader::steps_after(int64_t run, int64_t after_step, int64_t limit) {
   Stmt st(db_, "SELECT step, loss, aux_loss, z_loss, lr, tokens, step_ms, tokens_per_s FROM steps"
                " WHERE run_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3");

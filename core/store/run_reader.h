@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline_figures.h"
 #include "sqlite_db.h"
 
 namespace moe::store {
@@ -147,6 +148,8 @@ class RunReader {
   // The latest step record's integer extension `key` (e.g. "tp_bytes": the payload of the
   // tensor-parallel all-reduces, docs/parallelism.md); nullopt when no step carries it.
   std::optional<int64_t> last_step_extension(int64_t run, const std::string& key);
+  // The latest step that carries pipeline figures (a pp > 1 run), parsed; nullopt when none does.
+  std::optional<PipelineFigures> last_pipeline_step(int64_t run);
 
   // Incremental reads for live views: rows with step > after_step, at most `limit`, ascending.
   std::vector<StepRow> steps_after(int64_t run, int64_t after_step, int64_t limit = 100000);

@@ -153,6 +153,10 @@ LiveWorkspace::LiveWorkspace(StorePoller* poller, QWidget* parent) : QWidget(par
   tps_plot_->addGraph()->setName("tokens/s");
   tps_plot_->graph(0)->setPen(QPen(categoryColor(4, palette()), 2));
 
+  pipeline_plot_ = makePlot("pipeline_timeline", "Pipeline", "ms since the step's schedule began", "stage");
+  pipeline_plot_->setVisible(false);  // a pp > 1 run shows it
+  pipeline_ = std::make_unique<PipelineTimeline>(pipeline_plot_);
+
   auto* grid = new QGridLayout;
   grid->addWidget(heat_plot_, 0, 0, 1, 2);
   grid->addWidget(latest_plot_, 0, 2);
@@ -161,6 +165,7 @@ LiveWorkspace::LiveWorkspace(StorePoller* poller, QWidget* parent) : QWidget(par
   grid->addWidget(tps_plot_, 1, 2);
   grid->addWidget(a2a_plot_, 2, 0);
   grid->addWidget(a2a_steps_plot_, 2, 1, 1, 2);
+  grid->addWidget(pipeline_plot_, 3, 0, 1, 3);
   for (int c = 0; c < 3; ++c) grid->setColumnStretch(c, 1);
   grid->setRowStretch(0, 5);
   grid->setRowStretch(1, 4);
@@ -179,7 +184,7 @@ LiveWorkspace::LiveWorkspace(StorePoller* poller, QWidget* parent) : QWidget(par
 }
 
 QList<QCustomPlot*> LiveWorkspace::plots() const {
-  return {heat_plot_, latest_plot_, loss_plot_, drops_plot_, tps_plot_, a2a_plot_, a2a_steps_plot_};
+  return {heat_plot_, latest_plot_, loss_plot_, drops_plot_, tps_plot_, a2a_plot_, a2a_steps_plot_, pipeline_plot_};
 }
 
 int LiveWorkspace::heatmapColumns() const { return heat_columns_; }
@@ -348,6 +353,9 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
 
   for (const auto& a : u.a2a_total) a2a_total_.push_back(a);
   drawA2a(u);
+  if (u.reset) pipeline_->clear();
+  if (u.pipeline) pipeline_->show(*u.pipeline);
+  pipeline_plot_->setVisible(!pipeline_->text().isEmpty());
   redrawCurves();
 
   replotVisible();

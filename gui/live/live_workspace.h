@@ -2,9 +2,11 @@
 // LiveWorkspace: the dashboard of one run, live or finished — the expert-load heatmap of a layer
 // (steps × experts), the layers × experts load of the latest window, token drops per layer over
 // time, per-rank all-to-all times (the slowest rank marked), loss / aux / z-loss with EMA
-// smoothing, and tokens/s. It draws the LiveUpdates of the StorePoller and nothing else.
+// smoothing, tokens/s, and for a pipeline-parallel run the latest step's 1F1B timeline. It draws the LiveUpdates of the StorePoller and nothing else.
 #include <QWidget>
+#include <memory>
 
+#include "live/pipeline_timeline.h"
 #include "live/store_poller.h"
 
 class QCPColorMap;
@@ -41,6 +43,9 @@ class LiveWorkspace : public QWidget {
   QString replacementText() const { return replacement_text_; }
   // The tensor-parallel line of the header ("" unless the run has tp > 1).
   QString tensorParallelText() const { return tp_text_; }
+  // The pipeline timeline's summary ("" unless the run has pp > 1) and its plot (hidden then).
+  QString pipelineText() const { return pipeline_->text(); }
+  QCustomPlot* pipelinePlot() const { return pipeline_plot_; }
 
  Q_SIGNALS:
   void runOpened(qint64 run_id);
@@ -77,6 +82,8 @@ class LiveWorkspace : public QWidget {
   QCPItemText* a2a_steps_empty_;
   QCustomPlot* loss_plot_;
   QCustomPlot* tps_plot_;
+  QCustomPlot* pipeline_plot_;
+  std::unique_ptr<PipelineTimeline> pipeline_;
   qint64 run_id_ = -1;
   QString status_;
   bool filling_combo_ = false;

@@ -119,6 +119,7 @@ void PollWorker::readLive(bool reset) {
     const RecordedSpec recorded = read_recorded_spec(reader_->spec_json(run_));
     planned_steps_ = recorded.steps;
     planned_tp_ = recorded.tp;
+    planned_pp_ = recorded.pp;
   }
   u.planned_steps = planned_steps_;
   u.reset = reset;
@@ -129,6 +130,7 @@ void PollWorker::readLive(bool reset) {
     last_step_ = u.steps.back().step;
     // Only tp runs carry it: the query stops at the latest step instead of scanning them all.
     if (planned_tp_ > 1) u.tp_bytes = reader_->last_step_extension(run_, "tp_bytes");
+    if (planned_pp_ > 1) u.pipeline = reader_->last_pipeline_step(run_);
   }
   const int64_t last = u.run.last_step;
   if (u.run.n_layers > 0 && last >= 0) {

@@ -43,6 +43,8 @@ struct LiveUpdate {
   std::vector<store::PlacementRow> replacements;
   // A tensor-parallel run (parallel.tp > 1): the latest step's tp all-reduce payload (rank 0).
   std::optional<int64_t> tp_bytes;
+  // A pipeline-parallel run (parallel.pp > 1): the latest step's per-stage figures and timeline.
+  std::optional<store::PipelineFigures> pipeline;
   double read_ms = 0;  // time the worker spent on this tick
 };
 
@@ -76,6 +78,7 @@ class PollWorker : public QObject {
   qint64 run_ = -1, layer_ = 0, newer_than_ = -2;
   int64_t planned_steps_ = 0;
   int64_t planned_tp_ = 1;
+  int64_t planned_pp_ = 1;
   int64_t first_step_ = -1, last_step_ = -1, last_a2a_step_ = -1;
   HeatColumns heat_{512};  // heatmap columns: one per step until there are more
   std::vector<int64_t> last_balance_step_;

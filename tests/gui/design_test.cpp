@@ -264,8 +264,8 @@ TEST(Design, A2aScalingViewSimulatesTheDesign) {
   EXPECT_TRUE(view->results().empty());
 }
 
-// Design says whether this machine can train the layout (issue 15): tp runs, pp does not yet, and
-// more ranks than cores run oversubscribed. The words are core's (local_run_fit).
+// Design says whether this machine can train the layout (issue 15): tp and pp run, more stages
+// than layers do not, and more ranks than cores run oversubscribed. The words are core's (local_run_fit).
 TEST(Design, MarksWhetherThisMachineCanRunTheLayout) {
   Studio s;
   SpecModel* model = s.window->specModel();
@@ -284,7 +284,9 @@ TEST(Design, MarksWhetherThisMachineCanRunTheLayout) {
   auto* pp = qobject_cast<QSpinBox*>(s.window->design()->editorFor("parallel.pp"));
   ASSERT_NE(pp, nullptr);
   pp->setValue(2);
-  EXPECT_TRUE(label->text().contains("cannot run here: parallel.pp")) << label->text().toStdString();
+  EXPECT_TRUE(label->text().startsWith("This machine: runs here")) << label->text().toStdString();
+  pp->setValue(5);  // tiny-cpu has 4 layers
+  EXPECT_TRUE(label->text().contains("cannot run here: parallel.pp: 5 exceeds model.n_layers")) << label->text().toStdString();
   pp->setValue(1);
 
   // 32 ranks on this machine's few cores.

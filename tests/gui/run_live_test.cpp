@@ -416,6 +416,24 @@ TEST(RunLive, ARunThatRePlacesItsExpertsShowsTheMovesInTheHeader) {
   EXPECT_TRUE(text.contains(QString("the last from step %1").arg(moves.back().step))) << text.toStdString();
 }
 
+// A pipeline-parallel run launched from the studio (pp 2, 4 micro-batches) trains to the end, and
+// Live shows its latest step's 1F1B timeline: every op of both stages, the measured idle share
+// beside the formula's. A run without pp keeps the timeline hidden.
+TEST(RunLive, APipelineRunShowsItsTimeline) {
+  Studio s;
+  runTinyCpuToCompletion(s, {{"train.steps", 4}, {"train.warmup_steps", 2}, {"model.seq_len", 32}, {"model.n_layers", 2},
+                             {"parallel.pp", 2}, {"train.grad_accum", 4}, {"cluster.nodes.0.slots", 2}, {"train.micro_batch", 2}});
+  if (::testing::Test::HasFatalFailure()) return;
+  LiveWorkspace* live = s.window->live();
+  ASSERT_TRUE(waitUntil([&] { return !live->pipelineText().isEmpty(); }, 10000));
+  const QString text = live->pipelineText();
+  EXPECT_TRUE(text.startsWith("pipeline step 4: idle ")) << text.toStdString();
+  EXPECT_TRUE(text.endsWith("(1F1B with 2 stages, 4 micro-batches: 20.0 %)")) << text.toStdString();
+  EXPECT_FALSE(live->pipelinePlot()->isHidden());
+  // Stage 0: 4 forwards, 4 recomputes, 4 backwards; stage 1 (the last): 4 forwards, 4 backwards.
+  EXPECT_EQ(live->pipelinePlot()->itemCount(), 2 * 20);  // a bar and its label per op
+}
+
 TEST(HeatColumns, FoldsStepsIntoBoundedColumnsKeepingTheMeans) {
   HeatColumns h(4);
   for (int64_t s = 10; s < 14; ++s) h.add(s, {s, 2 * s});
@@ -497,4 +515,5 @@ TEST(RunLive, ATensorParallelRunShowsItsAllReducePayload) {
   EXPECT_EQ(*bytes, int64_t{4} * 2 * 4 * 32 * 128 * 4);
   ASSERT_TRUE(waitUntil([&] { return !live->tensorParallelText().isEmpty(); }, 10000));
   EXPECT_EQ(live->tensorParallelText(), QString("tp all-reduce 0.50 MiB per step"));
+  EXPECT_TRUE(live->pipelinePlot()->isHidden()) << "no pipeline in a pp 1 run";
 }

@@ -389,5 +389,44 @@ TEST(Query, LastStepExtensionReadsTheLatestStepThatCarriesIt) {
   EXPECT_EQ(reader.last_step_extension(plain, "tp_bytes"), std::nullopt);
 }
 
+// A pipeline run's per-stage figures (docs/parallelism.md §3) come back from the latest step that
+// carries them, timeline included; malformed figures are none, not a crash.
+TEST(Query, LastPipelineStepReadsTheStagesAndTheirTimeline) {
+  TempDir dir;
+  const std::string db = dir.file("runs.sqlite");
+  const std::string head =
+      R"({"type":"run_start","run_id":"pp","spec":{},"world_size":2,"backend":"cpu","hosts":["h"],"started_at":"2026-12-07T00:00:00Z"})" "\n";
+  auto at = [](int n, const std::string& extensions) {
+    return R"({"type":"step","step":)" + std::to_string(n) +
+           R"(,"loss":2.0,"aux_loss":0,"z_loss":0,"lr":0.1,"tokens":8,"step_ms":1,"tokens_per_s":8)" + extensions + "}\n";
+  };
+  const std::string stream =
+      head + at(1, R"(,"pp_busy_ms":[1,1],"pp_idle_ms":[9,9],"pp_bytes":[8,8])") +
+      at(2, R"(,"pp_busy_ms":[30,20],"pp_idle_ms":[10,20],"pp_bytes":[65536,65536],)"
+            R"("pp_timeline":[[[0,0,0,5],[0,1,5,10],[1,0,12,16],[2,0,16,26]],[[0,0,6,9],[2,0,9,14]]])") +
+      at(3, "");
+  const int64_t run = test::ingest_string(db, stream, 100);
+  RunReader reader(db);
+  const auto f = reader.last_pipeline_step(run);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->step, 2);
+  EXPECT_EQ(f->busy_ms, (std::vector<double>{30, 20}));
+  EXPECT_EQ(f->bytes, (std::vector<int64_t>{65536, 65536}));
+  ASSERT_EQ(f->ops.size(), 2u);
+  ASSERT_EQ(f->ops[0].size(), 4u);
+  EXPECT_EQ(f->ops[0][2].kind, PipelineOpTime::recompute);
+  EXPECT_EQ(f->ops[1][1].kind, PipelineOpTime::backward);
+  EXPECT_DOUBLE_EQ(f->ops[1][1].end_ms, 14);
+  EXPECT_DOUBLE_EQ(f->idle_share(), (10.0 / 40 + 20.0 / 40) / 2);
+  // Stage counts that disagree, an op of three numbers, an unknown kind: none.
+  EXPECT_FALSE(pipeline_figures(1, nlohmann::json::parse(R"({"pp_busy_ms":[1,2],"pp_idle_ms":[1],"pp_bytes":[1,2]})")));
+  EXPECT_FALSE(pipeline_figures(1, nlohmann::json::parse(
+                                       R"({"pp_busy_ms":[1],"pp_idle_ms":[1],"pp_bytes":[1],"pp_timeline":[[[0,0,1]]]})")));
+  EXPECT_FALSE(pipeline_figures(1, nlohmann::json::parse(
+                                       R"({"pp_busy_ms":[1],"pp_idle_ms":[1],"pp_bytes":[1],"pp_timeline":[[[7,0,1,2]]]})")));
+  const int64_t plain = test::ingest_string(db, synthetic_stream(SyntheticShape{.steps = 5, .layers = 1, .experts = 4, .ranks = 2}), 100);
+  EXPECT_FALSE(reader.last_pipeline_step(plain).has_value());
+}
+
 }  // namespace
 }  // namespace moe::store
