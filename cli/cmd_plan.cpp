@@ -105,7 +105,7 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
   row("tensor-parallel all-reduce", fmt_seconds(t.tp), t.tp_bytes > 0 ? fmt_bytes(t.tp_bytes) + " payload per step" : "");
   row("pipeline send/recv", fmt_seconds(t.pp_p2p), t.pp_bytes > 0 ? fmt_bytes(t.pp_bytes) + " per middle stage's rank per step" : "");
   row("pipeline bubble", fmt_seconds(t.bubble),
-      par.pp > 1 ? fmt_percent(bubble_fraction(par.pp, s.train.grad_accum)) + " of the step (1F1B, " +
+      par.pp > 1 ? fmt_percent(bubble_fraction(par.pp, s.train.grad_accum)) + " of each stage's pipelined time (1F1B, " +
                        std::to_string(s.train.grad_accum) + " micro-batches)" : "");
   row("data-parallel gradient all-reduce", fmt_seconds(t.dp));
   row("step", fmt_seconds(t.step));

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -183,6 +184,13 @@ int show(const Args& args) {
   if (const auto tp = reader.last_step_extension(id, "tp_bytes"))
     std::printf("  tp all-reduce    %s per step (payload of rank 0, last step; docs/parallelism.md)\n",
                 fmt_bytes(static_cast<double>(*tp)).c_str());
+  if (const auto pp = reader.last_pipeline_step(id)) {
+    std::string stages;
+    for (size_t s = 0; s < pp->busy_ms.size(); ++s)
+      stages += (s ? ", " : "") + fmt_percent(pp->idle_ms[s] / std::max(1e-9, pp->idle_ms[s] + pp->busy_ms[s]));
+    std::printf("  pipeline         idle %s of step %lld (stages: %s; docs/parallelism.md)\n", fmt_percent(pp->idle_share()).c_str(),
+                static_cast<long long>(pp->step), stages.c_str());
+  }
   auto layers = reader.layer_balance(id);
   if (!layers.empty()) {
     std::printf("\n  %5s %7s %14s %14s %9s %9s\n", "layer", "steps", "max/mean avg", "max/mean last", "CV avg", "drop");

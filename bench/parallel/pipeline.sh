@@ -3,9 +3,15 @@
 # 4 layers split over pp stages, train.grad_accum micro-batches of 2 sequences of 64 tokens. Each
 # step record carries every stage's busy time (forward, recompute, backward) and idle time (the
 # rest of its 1F1B schedule: waiting on a neighbour). Prints per layout the measured idle share
-# (median over steps 3.., the mean over stages) beside (pp − 1)/(m + pp − 1), the idle share per
-# stage, the bytes each stage sent and moe plan's pp_bytes, and the tokens/s against one process.
-# Ranks share cores on a small machine (1 GEMM thread each): read the shares, not the rates.
+# (median over steps 3.., the mean over stages) beside the formula for equal stages,
+# (pp − 1)/(m + pp − 1), and beside the recorded ops replayed (each stage runs its ops in the
+# recorded order with their recorded durations, a forward after the previous stage's forward of
+# that micro-batch, a backward after the next stage's backward, transfers free: what 1F1B gives
+# with these uneven stages, for every stage but the last recomputes its forwards); then the idle
+# share per stage, the bytes each stage sent and moe plan's pp_bytes, and the tokens/s against one
+# process. Ranks share cores on a small
+# machine (1 GEMM thread each): a layout with more ranks than cores measures the sharing, not the
+# schedule; read the shares, not the rates.
 #   bench/parallel/pipeline.sh [STEPS] [--set k=v]...   (BUILD=build by default)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -19,7 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 common=(--set "train.steps=$steps" --set model.seq_len=64 --set runtime.threads=1 --set routing.capacity_factor=0
         --set train.micro_batch=2 --set train.data.val_fraction=0.002 --set cluster.nodes.0.slots=4
         --set train.warmup_steps=2 "${extra[@]}")
-echo "tiny-cpu (4 layers), $steps steps, micro-batches of 2 x 64 tokens, 1 GEMM thread per rank ${extra[*]}; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "tiny-cpu (4 layers), $steps steps, micro-batches of 2 sequences, 1 GEMM thread per rank ${extra[*]}; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 run() {  # name procs sets...
   local name=$1 procs=$2
   shift 2
@@ -50,14 +56,37 @@ d = sys.argv[1]
 planned = dict(line.split() for line in open(f"{d}/planned"))
 def steps(name):
     return [r for r in map(json.loads, open(f"{d}/{name}.jsonl")) if r.get("type") == "step" and r["step"] >= 3]
-print(f"{'layout':<7} {'pp':>2} {'m':>2} {'idle share':>10} {'1F1B formula':>12} {'per stage':>24} {'bytes/stage/step':>22} {'plan pp_bytes':>13} {'tokens/s vs one':>15}")
+def replayed(r):
+    ops = r["pp_timeline"]
+    pp = len(ops)
+    done, clock, nxt = {}, [0.0] * pp, [0] * pp
+    progress = True
+    while progress:
+        progress = False
+        for s in range(pp):
+            if nxt[s] == len(ops[s]):
+                continue
+            kind, m, start, end = ops[s][nxt[s]]
+            dep = None if kind == 1 else (("f", s - 1, m) if kind == 0 else ("b", s + 1, m))
+            if dep and 0 <= dep[1] < pp and dep not in done:
+                continue
+            t0 = max(clock[s], done.get(dep, 0.0) if dep else 0.0)
+            clock[s] = t0 + (end - start)
+            if kind != 1:
+                done[("f" if kind == 0 else "b", s, m)] = clock[s]
+            nxt[s] += 1
+            progress = True
+    makespan = max(clock)
+    return sum(1 - sum(e - b for _, _, b, e in ops[s]) / makespan for s in range(pp)) / pp
+print(f"{'layout':<7} {'pp':>2} {'m':>2} {'idle share':>10} {'equal stages':>12} {'replayed':>11} {'per stage':>24} {'bytes/stage/step':>22} {'plan pp_bytes':>13} {'tokens/s vs one':>15}")
 for name, pp, m, base in (("pp2m4", 2, 4, "one4"), ("pp2m8", 2, 8, "one8"), ("pp4m8", 4, 8, "one8")):
     rs = steps(name)
     per_stage = [statistics.median(r["pp_idle_ms"][s] / (r["pp_idle_ms"][s] + r["pp_busy_ms"][s]) for r in rs) for s in range(pp)]
     share = sum(per_stage) / pp
     formula = (pp - 1) / (m + pp - 1)
+    uneven = statistics.median(replayed(r) for r in rs)
     sent = sorted({b for r in rs for b in r["pp_bytes"]})
     speed = statistics.median(r["tokens_per_s"] for r in rs) / statistics.median(r["tokens_per_s"] for r in steps(base))
-    print(f"{name:<7} {pp:>2} {m:>2} {share:>10.3f} {formula:>12.3f} {' '.join(f'{x:.2f}' for x in per_stage):>24} "
+    print(f"{name:<7} {pp:>2} {m:>2} {share:>10.3f} {formula:>12.3f} {uneven:>11.3f} {' '.join(f'{x:.2f}' for x in per_stage):>24} "
           f"{'/'.join(str(b) for b in sent):>22} {planned[name]:>13} {speed:>15.2f}")
 PY

@@ -51,7 +51,7 @@ void PipelineTimeline::show(const store::PipelineFigures& f) {
   if (micro > 0)
     text_ += QString(" (1F1B with %1 stages, %2 micro-batches: %3 %)")
                  .arg(stages).arg(micro).arg(100 * bubble_fraction(stages, micro), 0, 'f', 1);
-  static_cast<QCPTextElement*>(plot_->plotLayout()->element(0, 0))->setText("Pipeline, " + text_);
+  static_cast<QCPTextElement*>(plot_->plotLayout()->element(0, 0))->setText("P" + text_.mid(1));  // "Pipeline step 8: …"
   plot_->xAxis->setRange(0, std::max(end, 1.0) * 1.02);
   plot_->yAxis->setRange(-0.6, double(stages) - 0.4);
 }
