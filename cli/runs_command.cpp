@@ -184,6 +184,11 @@ int show(const Args& args) {
   if (const auto tp = reader.last_step_extension(id, "tp_bytes"))
     std::printf("  tp all-reduce    %s per step (payload of rank 0, last step; docs/parallelism.md)\n",
                 fmt_bytes(static_cast<double>(*tp)).c_str());
+  if (const auto groups = reader.last_gradient_bytes(id); !groups.empty()) {
+    std::string text;
+    for (const auto& [group, bytes] : groups) text += (text.empty() ? "" : ", ") + group + " " + fmt_bytes(static_cast<double>(bytes));
+    std::printf("  gradient sums    %s per step (payload of rank 0, last step; docs/parallelism.md)\n", text.c_str());
+  }
   if (const auto pp = reader.last_pipeline_step(id)) {
     std::string stages;
     for (size_t s = 0; s < pp->busy_ms.size(); ++s)

@@ -464,6 +464,8 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   // DP: dense gradients over dp·ep replicas, expert gradients over dp replicas.
   {
     const double dense_bytes = pr.dense_per_gpu * bytes_g, expert_bytes = pr.expert_per_gpu * bytes_g;
+    tm.dense_dp_bytes = dp * ep > 1 ? dense_bytes : 0;
+    tm.expert_dp_bytes = dp > 1 ? expert_bytes : 0;
     const bool dense_cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, p.ep - 1, p.dp - 1, cs));
     const bool expert_cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, 0, p.dp - 1, cs));
     tm.dp = ring_allreduce_bytes(dense_bytes, dp * ep) / link_bw(dense_cross) +
@@ -562,6 +564,7 @@ json plan_to_json(const Plan& pl) {
                {"hier_inter_ratio", a.hier_inter_ratio}, {"ep_ranks_per_node", a.ep_ranks_per_node},
                {"ep_nodes", a.ep_nodes}, {"hierarchical", a.hierarchical}}},
       {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"dp", t.dp},
+                {"dense_dp_bytes", t.dense_dp_bytes}, {"expert_dp_bytes", t.expert_dp_bytes},
                 {"pp_p2p", t.pp_p2p}, {"pp_bytes", t.pp_bytes}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
                 {"mfu", t.mfu}, {"comm_ratio", t.comm_ratio}, {"a2a_ratio", t.a2a_ratio}, {"comm_ok", t.comm_ok}}},
   };

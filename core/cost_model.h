@@ -101,6 +101,10 @@ struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest 
   // reports as the step record's tp_bytes.
   double tp_bytes = 0;
   double dp = 0;           // gradient all-reduce over the DP groups (ring), not overlapped
+  // Their payload per rank and step, before the ring's 2·(n−1)/n: the dense gradients over the
+  // dp·ep replicas, the expert gradients over the dp replicas (0 where the group has one rank):
+  // what moe-runtime reports as the step record's grad_bytes.dense_dp / .expert_dp.
+  double dense_dp_bytes = 0, expert_dp_bytes = 0;
   double pp_p2p = 0;       // activations between stages
   // The payload a middle stage's rank sends per step: each micro-batch's activations forward and
   // their gradients back, b·s·d·B each, split over the tp ranks (each sends its 1/tp; the receiver

@@ -261,6 +261,20 @@ std::optional<int64_t> RunReader::last_step_extension(int64_t run, const std::st
   return extra[key].get<int64_t>();
 }
 
+std::vector<std::pair<std::string, int64_t>> RunReader::last_gradient_bytes(int64_t run) {
+  // The latest step only: a run that records it does so every step, and an older run has none,
+  // which a filtered scan would find out by reading every step.
+  Stmt st(db_, "SELECT extra FROM steps WHERE run_id = ?1 ORDER BY step DESC LIMIT 1");
+  st.bind(1, run);
+  std::vector<std::pair<std::string, int64_t>> out;
+  if (!st.step() || st.is_null(0)) return out;
+  const nlohmann::json extra = nlohmann::json::parse(st.col_text(0), nullptr, false);
+  if (!extra.is_object() || !extra.contains("grad_bytes") || !extra["grad_bytes"].is_object()) return out;
+  for (const auto& [group, bytes] : extra["grad_bytes"].items())
+    if (bytes.is_number_integer()) out.emplace_back(group, bytes.get<int64_t>());
+  return out;
+}
+
 std::optional<PipelineFigures> RunReader::last_pipeline_step(int64_t run) {
   Stmt st(db_, "SELECT step, extra FROM steps WHERE run_id = ?1 AND extra LIKE '%\"pp_busy_ms\"%' ORDER BY step DESC LIMIT 1");
   st.bind(1, run);

@@ -19,6 +19,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pipeline_figures.h"
@@ -148,6 +149,9 @@ class RunReader {
   // The latest step record's integer extension `key` (e.g. "tp_bytes": the payload of the
   // tensor-parallel all-reduces, docs/parallelism.md); nullopt when no step carries it.
   std::optional<int64_t> last_step_extension(int64_t run, const std::string& key);
+  // The latest step's gradient-sum payload per group of rank 0 (the step extension grad_bytes:
+  // dense_dp, expert_dp, tp, tied_embedding), groups in name order; empty when that step has none.
+  std::vector<std::pair<std::string, int64_t>> last_gradient_bytes(int64_t run);
   // The latest step that carries pipeline figures (a pp > 1 run), parsed; nullopt when none does.
   std::optional<PipelineFigures> last_pipeline_step(int64_t run);
 

@@ -258,6 +258,19 @@ QString LiveWorkspace::tensorParallelLine(const LiveUpdate& u) {
   return tp_text_.isEmpty() ? QString() : " · " + tp_text_;
 }
 
+// "gradient sums per step: dense_dp 0.80 MiB, expert_dp 1.50 MiB" (a multi-rank run's latest step
+// record, rank 0's payload per group), or "".
+QString LiveWorkspace::gradientLine(const LiveUpdate& u) {
+  if (u.reset) grad_text_.clear();
+  if (!u.grad_bytes.empty()) {
+    QStringList groups;
+    for (const auto& [group, bytes] : u.grad_bytes)
+      groups << QString("%1 %2 MiB").arg(QString::fromStdString(group)).arg(double(bytes) / (1024.0 * 1024.0), 0, 'f', 2);
+    grad_text_ = "gradient sums per step: " + groups.join(", ");
+  }
+  return grad_text_.isEmpty() ? QString() : " · " + grad_text_;
+}
+
 void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
   QElapsedTimer timer;
   timer.start();
@@ -289,7 +302,7 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
                           QString::number(u.run.world_size), QString(u.run.world_size == 1 ? "" : "s"),
                           std::isfinite(u.run.last_tokens_per_s) ? QString::number(u.run.last_tokens_per_s, 'f', 0)
                                                                  : QString("–")) +
-                   replacementLine(u.replacements) + tensorParallelLine(u));
+                   replacementLine(u.replacements) + tensorParallelLine(u) + gradientLine(u));
 
   // Steps × experts heatmap of the chosen layer. heat_cells_ mirrors the fold's columns; only the
   // changed columns are written into it and into the map, except when the column count changes

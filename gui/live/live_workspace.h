@@ -43,6 +43,8 @@ class LiveWorkspace : public QWidget {
   QString replacementText() const { return replacement_text_; }
   // The tensor-parallel line of the header ("" unless the run has tp > 1).
   QString tensorParallelText() const { return tp_text_; }
+  // The gradient sums' line of the header ("" for a one-rank run).
+  QString gradientText() const { return grad_text_; }
   // The pipeline timeline's summary ("" unless the run has pp > 1) and its plot (hidden then).
   QString pipelineText() const { return pipeline_->text(); }
   QCustomPlot* pipelinePlot() const { return pipeline_plot_; }
@@ -60,6 +62,7 @@ class LiveWorkspace : public QWidget {
   void drawA2a(const LiveUpdate& u);
   QString replacementLine(const std::vector<store::PlacementRow>& moves);
   QString tensorParallelLine(const LiveUpdate& u);
+  QString gradientLine(const LiveUpdate& u);
   void replotVisible();
   void showEvent(QShowEvent* event) override;
 
@@ -71,6 +74,7 @@ class LiveWorkspace : public QWidget {
   QLabel* info_;
   QString replacement_text_;
   QString tp_text_;
+  QString grad_text_;
   QCustomPlot* heat_plot_;
   QCPColorMap* heat_map_;
   QCustomPlot* latest_plot_;

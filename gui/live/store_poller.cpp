@@ -131,6 +131,7 @@ void PollWorker::readLive(bool reset) {
     // Only tp runs carry it: the query stops at the latest step instead of scanning them all.
     if (planned_tp_ > 1) u.tp_bytes = reader_->last_step_extension(run_, "tp_bytes");
     if (planned_pp_ > 1) u.pipeline = reader_->last_pipeline_step(run_);
+    if (u.run.world_size > 1) u.grad_bytes = reader_->last_gradient_bytes(run_);
   }
   const int64_t last = u.run.last_step;
   if (u.run.n_layers > 0 && last >= 0) {

@@ -43,6 +43,8 @@ struct LiveUpdate {
   std::vector<store::PlacementRow> replacements;
   // A tensor-parallel run (parallel.tp > 1): the latest step's tp all-reduce payload (rank 0).
   std::optional<int64_t> tp_bytes;
+  // A multi-rank run: the latest step's gradient-sum payload per group (rank 0's).
+  std::vector<std::pair<std::string, int64_t>> grad_bytes;
   // A pipeline-parallel run (parallel.pp > 1): the latest step's per-stage figures and timeline.
   std::optional<store::PipelineFigures> pipeline;
   double read_ms = 0;  // time the worker spent on this tick

@@ -229,7 +229,8 @@ struct Trainer::Impl {
     start.world_size = par ? par->world_size() : 1;
     start.backend = spec.runtime.backend;
     start.hosts = nlohmann::json::array({hostname()}).dump();
-    start.params = model->num_params(), start.data = data.origin;
+    start.params = par ? par->logical_params(*model) : model->num_params();  // the whole model's, on every layout
+    start.data = data.origin;
     start.train_bytes = static_cast<int64_t>(data.train.size()), start.val_bytes = static_cast<int64_t>(data.val.size());
     start.gemm = gemm_backend(), start.gemm_threads = gemm_threads(), start.resumed_at = state.step;
     metrics.run_start(start);
@@ -356,8 +357,13 @@ struct Trainer::Impl {
             cosel[l][i] += r.routing[l].stats.coselection[i];
       }
       if (!par) model->round_exact_grads();  // deterministic arithmetic: the step's sums into the grads
+      nlohmann::json grad_bytes = nlohmann::json::object();
       if (par) {  // the global batch's figures, as one process would compute them
         par->reduce_gradients(params);
+        const ep::EpRuntime::GradientBytes gb = par->take_grad_bytes();
+        for (const auto& [group, bytes] : {std::pair{"dense_dp", gb.dense_dp}, std::pair{"expert_dp", gb.expert_dp},
+                                           std::pair{"tp", gb.tp}, std::pair{"tied_embedding", gb.tied_embedding}})
+          if (bytes > 0) grad_bytes[group] = bytes;
         par->sum_over_data(&lm, 1);  // tp ranks hold the same LM loss
         lm /= static_cast<double>(slices);
         // The router's figures: every share of the MoE blocks' tokens (tp ranks route theirs).
@@ -417,6 +423,7 @@ struct Trainer::Impl {
         rec.grad_norm = norm;
         nlohmann::json extra = pipeline.is_object() ? pipeline : nlohmann::json::object();  // extensions (docs/parallelism.md)
         if (tp_bytes > 0) extra["tp_bytes"] = tp_bytes;
+        if (!grad_bytes.empty()) extra["grad_bytes"] = grad_bytes;
         if (!extra.empty()) rec.extra = extra.dump();
         if (validate) {
           const Validation v = validation_loss(options.val_bytes_periodic);

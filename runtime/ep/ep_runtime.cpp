@@ -23,12 +23,13 @@ bool is_expert(const Param* p) { return p->is_expert; }
 // Every gradient of one kind (dense or expert) in one buffer: one all-reduce instead of one per
 // param. Deterministic arithmetic reduces the ExactSums' integers (exact in any ring order) and
 // rounds them into the grads; otherwise the float grads are summed.
+// Returns the payload in bytes (0 when the group has one member).
 template <typename Pred, typename V>
-void all_reduce_flat(comm::Communicator& group, const std::vector<Param*>& params, Pred&& pick, V&& view) {
+int64_t all_reduce_flat(comm::Communicator& group, const std::vector<Param*>& params, Pred&& pick, V&& view) {
   size_t n = 0;
   for (Param* p : params)
     if (pick(p)) n += view(*p).size();
-  if (n == 0 || group.size() == 1) return;
+  if (n == 0 || group.size() == 1) return 0;
   using Elem = typename std::decay_t<decltype(view(*params[0]))>::value_type;
   std::vector<Elem> flat;
   flat.reserve(n);
@@ -39,6 +40,7 @@ void all_reduce_flat(comm::Communicator& group, const std::vector<Param*>& param
   for (Param* p : params)
     if (pick(p))
       for (auto& v : view(*p)) v = flat[at++];
+  return static_cast<int64_t>(n * sizeof(Elem));
 }
 
 // Every member's `mine`, in member order (lengths may differ).
@@ -62,17 +64,18 @@ bool exact_grads(const std::vector<Param*>& params) { return !params.empty() && 
 // Sums the picked params' gradients (the ExactSums' integers under deterministic arithmetic,
 // left unrounded: a later all_reduce_grads rounds them).
 template <typename Pred>
-void all_reduce_unrounded(comm::Communicator& group, const std::vector<Param*>& params, Pred&& pick) {
+int64_t all_reduce_unrounded(comm::Communicator& group, const std::vector<Param*>& params, Pred&& pick) {
   if (!exact_grads(params)) return all_reduce_flat(group, params, pick, [](Param& p) -> std::vector<float>& { return p.grad; });
-  all_reduce_flat(group, params, pick, [](Param& p) -> std::vector<int64_t>& { return p.exact_grad.limbs(); });
+  return all_reduce_flat(group, params, pick, [](Param& p) -> std::vector<int64_t>& { return p.exact_grad.limbs(); });
 }
 
-void all_reduce_grads(comm::Communicator& group, const std::vector<Param*>& params, bool experts) {
+int64_t all_reduce_grads(comm::Communicator& group, const std::vector<Param*>& params, bool experts) {
   auto pick = [experts](const Param* p) { return is_expert(p) == experts; };
-  all_reduce_unrounded(group, params, pick);
+  const int64_t bytes = all_reduce_unrounded(group, params, pick);
   if (exact_grads(params))
     for (Param* p : params)
       if (pick(p)) p->exact_grad.round_to(p->grad.data());
+  return bytes;
 }
 
 constexpr const char* kEmbedding = "model.embed_tokens.weight";
@@ -203,12 +206,13 @@ std::vector<metrics::PlacementRecord> EpRuntime::replace_if_due(int64_t step,
 void EpRuntime::reduce_gradients(const std::vector<Param*>& params) {
   // Each rank's gradients are already scaled for the mean over all dp × ep ranks' tokens
   // (MoeLayerOptions::data_slices): the global gradient is their sum.
+  GradientBytes& b = grad_bytes_;
   if (groups_.tp)  // the MoE blocks' params: every tp rank routed its share of the tokens
-    all_reduce_unrounded(*groups_.tp, params, [](const Param* p) { return p->tp_partial; });
+    b.tp += all_reduce_unrounded(*groups_.tp, params, [](const Param* p) { return p->tp_partial; });
   if (tied_embedding_)  // the embedding's gradient plus the head's: one process's sum, unrounded
-    all_reduce_unrounded(*tied_embedding_, params, [](const Param* p) { return p->name == kEmbedding; });
-  all_reduce_grads(*groups_.dense_dp, params, false);
-  all_reduce_grads(*groups_.expert_dp, params, true);
+    b.tied_embedding += all_reduce_unrounded(*tied_embedding_, params, [](const Param* p) { return p->name == kEmbedding; });
+  b.dense_dp += all_reduce_grads(*groups_.dense_dp, params, false);
+  b.expert_dp += all_reduce_grads(*groups_.expert_dp, params, true);
   if (replicas_->has_replicas()) {
     std::vector<Param*> experts;
     for (Param* p : params)
@@ -273,6 +277,21 @@ void EpRuntime::sum_over_moe_shares(int64_t* values, size_t n) { moe_group().all
 comm::Communicator& EpRuntime::moe_group() const {
   if (!groups_.tp) return *groups_.dense_dp;
   return groups_.stage ? *groups_.stage : *pg_->world;
+}
+
+int64_t EpRuntime::logical_params(MixtralModel& model) {
+  int64_t n = 0, expert = 0;  // expert: one expert's three weights
+  size_t seen = 0;
+  for (Param* p : model.named_params()) {
+    if (p->is_expert) {
+      if (seen++ < 3) expert += p->numel();
+      continue;
+    }
+    if (!(tied_embedding_ && stage_ > 0 && p->name == kEmbedding)) n += full_numel(*p);
+  }
+  n += static_cast<int64_t>(model.moe_layers().size()) * spec_.model.moe.num_experts * expert;
+  sum_over_pipeline(&n, 1);
+  return n;
 }
 
 uint32_t EpRuntime::pipe_tag(int kind, uint32_t& counter) {

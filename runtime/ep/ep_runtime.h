@@ -67,6 +67,16 @@ class EpRuntime {
   // Sums gradients over their replica groups and scales by 1/(dp·ep): afterwards every rank holds
   // the gradient of the global-batch mean loss for its parameters.
   void reduce_gradients(const std::vector<Param*>& params);
+  // The payload this rank handed to each gradient sum since the last call (the step record's
+  // grad_bytes; float gradients with the fast arithmetic, the exact sums' integer limbs with the
+  // deterministic one). Local.
+  struct GradientBytes {
+    int64_t dense_dp = 0;        // non-expert gradients over dense_dp (dp × ep)
+    int64_t expert_dp = 0;       // expert gradients over expert_dp (dp)
+    int64_t tp = 0;              // the MoE blocks' gradients over tp (each tp rank routed a share)
+    int64_t tied_embedding = 0;  // the tied embedding over the first and last stage
+  };
+  GradientBytes take_grad_bytes() { return std::exchange(grad_bytes_, GradientBytes{}); }
   // Global L2 norm of all gradients (dense once, every expert once) and torch-style clipping.
   double clip_grad_norm(const std::vector<Param*>& params, double max_norm);
   // Sums over all dp × ep ranks (the LM loss: tp ranks hold the same value).
@@ -80,6 +90,10 @@ class EpRuntime {
   // The payload this rank handed to the tensor-parallel activation all-reduces since the last
   // call (the step record's tp_bytes; the cost model's TimeBreakdown::tp_bytes). Local.
   int64_t take_tp_bytes() { return std::exchange(tp_bytes_, 0); }
+  // The parameters of the whole model, as one process holds them (run_start.params): tp slices
+  // counted whole, every logical expert once, every stage's layers, the tied embedding once. A
+  // collective over the pipeline group.
+  int64_t logical_params(MixtralModel& model);
   // True on every rank when `flag` is true on any rank (stop decisions must agree).
   bool any(bool flag);
 
@@ -141,6 +155,7 @@ class EpRuntime {
   std::vector<std::vector<float>> gathered_;
   std::vector<std::vector<float>> tp_full_;  // logical tensors assembled from the tp slices
   int64_t tp_bytes_ = 0;                      // take_tp_bytes
+  GradientBytes grad_bytes_;                  // take_grad_bytes
   int64_t stage_ = 0;                         // this rank's pipeline stage
   int64_t moe_offset_ = 0;                    // MoE layers on the stages before this one
   int64_t max_stage_moe_layers_ = 0;          // the most MoE layers any stage holds

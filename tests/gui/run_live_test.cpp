@@ -516,4 +516,9 @@ TEST(RunLive, ATensorParallelRunShowsItsAllReducePayload) {
   ASSERT_TRUE(waitUntil([&] { return !live->tensorParallelText().isEmpty(); }, 10000));
   EXPECT_EQ(live->tensorParallelText(), QString("tp all-reduce 0.50 MiB per step"));
   EXPECT_TRUE(live->pipelinePlot()->isHidden()) << "no pipeline in a pp 1 run";
+  // The gradient sums per group: dense over dp × ep, the MoE blocks' over tp (no dp replicas here).
+  ASSERT_TRUE(waitUntil([&] { return !live->gradientText().isEmpty(); }, 10000));
+  EXPECT_TRUE(live->gradientText().startsWith("gradient sums per step: dense_dp ")) << live->gradientText().toStdString();
+  EXPECT_TRUE(live->gradientText().contains(", tp ")) << live->gradientText().toStdString();
+  EXPECT_FALSE(live->gradientText().contains("expert_dp")) << live->gradientText().toStdString();
 }

@@ -310,6 +310,49 @@ TEST_F(RemoteRun, TwoNodesTwoRanksTrainLikeLocalAndSecondLaunchSkipsUpload) {
   EXPECT_NE(out2.find("127.0.0.1:2223: bundle present, upload skipped"), std::string::npos) << out2;
 }
 
+// Every dimension at once over SSH (issue 15): dp 2 × tp 2 × pp 2 × ep 2 = 16 ranks, 8 on each of
+// the fixture's nodes, so pipeline stage 0 runs on node a and stage 1 on node b and every
+// activation and gradient crosses between them. The losses are those of the same layout launched
+// locally, and the step records carry both stages' figures.
+TEST_F(RemoteRun, FourDimensionalLayoutOverTwoNodesTrainsLikeLocal) {
+  const std::string key = (fixture_dir() / "client_key").string();
+  write_file(hosts_, "127.0.0.1 slots=8 port=2222 key=" + key + "\n127.0.0.1 slots=8 port=2223 key=" + key + "\n");
+  const int steps = 3;
+  std::vector<std::string> sets = tiny_sets(steps);
+  for (const char* s : {"--set", "parallel.ep=2", "--set", "parallel.dp=2", "--set", "parallel.tp=2", "--set",
+                        "parallel.pp=2", "--set", "train.grad_accum=2", "--set", "train.micro_batch=2"})
+    sets.push_back(s);
+  std::vector<std::string> remote = {MOE_TINY_SPEC};
+  remote.insert(remote.end(), sets.begin(), sets.end());
+  Proc p = spawn(moe(remote, 29613), tmp_ / "remote4d.out");
+  ASSERT_EQ(wait_exit(p, 300s), 0) << read_file(p.out);
+  const int64_t run = latest_run();
+  const store::RunInfo ri = info(run);
+  EXPECT_EQ(ri.status, "completed");
+  EXPECT_EQ(ri.world_size, 16);
+  EXPECT_EQ(ri.n_steps, steps);
+  const auto pipeline = store::RunReader(db_).last_pipeline_step(run);
+  ASSERT_TRUE(pipeline.has_value());
+  EXPECT_EQ(pipeline->busy_ms.size(), 2u);
+  EXPECT_GT(pipeline->bytes[0], 0);
+  const std::string log_b = read_file(node_job_dir(1, job_id(run)) / "log");
+  EXPECT_NE(log_b.find("[rank 15]"), std::string::npos) << "stage 1's ranks 8–15 run on node b";
+
+  std::vector<std::string> local = {MOE_RUNTIME_EXE, "train", MOE_TINY_SPEC};
+  local.insert(local.end(), sets.begin(), sets.end());
+  for (const char* s : {"--set", "cluster.nodes.0.slots=16", "--nproc-per-node", "16", "--master", "127.0.0.1:29672",
+                        "--metrics", ""})
+    local.push_back(s);
+  local.back() = (tmp_ / "local4d.jsonl").string();
+  Proc lp = spawn(local, tmp_ / "local4d.out");
+  ASSERT_EQ(wait_exit(lp, 300s), 0) << read_file(lp.out);
+  const auto want = losses_of(read_file(tmp_ / "local4d.jsonl"));
+  const auto got = losses_of(db_, run);
+  ASSERT_EQ(want.size(), static_cast<size_t>(steps));
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [step, loss] : want) EXPECT_NEAR(got.at(step), loss, 1e-9 * loss) << "step " << step;
+}
+
 TEST_F(RemoteRun, AttachAfterKilledClientRecordsEveryStepOnce) {
   const int steps = 40;
   Proc p = spawn(launch_args(steps, 29621), tmp_ / "client.out");

@@ -93,6 +93,8 @@ inline void expect_same_training(const TrainRun& one, const TrainRun& many, Arit
   const double loss_tolerance = exact ? 1e-12 : 1e-5;
   ASSERT_EQ(one.rc, 0) << one.err;
   ASSERT_EQ(many.rc, 0) << many.err;
+  // run_start.params is the whole model's on every layout (tp slices whole, every expert once).
+  EXPECT_EQ(one.of("run_start").at(0)["params"], many.of("run_start").at(0)["params"]);
   const auto s1 = one.of("step"), sn = many.of("step");
   ASSERT_EQ(s1.size(), 20u);
   ASSERT_EQ(sn.size(), 20u);

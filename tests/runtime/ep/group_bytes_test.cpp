@@ -1,0 +1,61 @@
+// The gradient sums' payload per group (issue 15): every step record of a multi-rank run carries
+// grad_bytes, what rank 0 handed to each gradient all-reduce, and with float gradients (the fast
+// arithmetic) it equals the cost model's per-group figure for the recorded spec exactly.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cost_model.h"
+#include "ep_run_support.h"
+#include "hardware_profile.h"
+#include "job_spec.h"
+
+namespace {
+
+using namespace ep_test;
+
+moe::Plan plan_of(const TrainRun& run) {
+  const auto start = run.of("run_start");
+  EXPECT_EQ(start.size(), 1u);
+  const nlohmann::json& recorded = start.at(0)["spec"];
+  const moe::JobSpec spec =
+      moe::spec_from_json(recorded.is_string() ? nlohmann::json::parse(recorded.get<std::string>()) : recorded);
+  return moe::plan_job(spec, moe::find_hardware(moe::builtin_hardware_profiles(), spec.cluster.hardware));
+}
+
+// dp 2 × ep 2: the dense gradients go over all 4 ranks, the experts' over the 2 dp replicas.
+TEST(GroupBytes, GradientSumsEqualTheCostModelPerGroup) {
+  const TrainRun run = train("group_bytes_dp2ep2", 4, " --set parallel.dp=2 --set parallel.ep=2 --set train.micro_batch=2"
+                                                      " --set train.steps=3 --set runtime.deterministic=false");
+  ASSERT_EQ(run.rc, 0) << run.err;
+  const moe::Plan plan = plan_of(run);
+  ASSERT_GT(plan.time.dense_dp_bytes, 0);
+  ASSERT_GT(plan.time.expert_dp_bytes, 0);
+  const auto steps = run.of("step");
+  ASSERT_EQ(steps.size(), 3u);
+  for (const auto& s : steps) {
+    ASSERT_TRUE(s.contains("grad_bytes")) << s.dump();
+    EXPECT_EQ(s["grad_bytes"]["dense_dp"].get<int64_t>(), static_cast<int64_t>(plan.time.dense_dp_bytes)) << "step " << s["step"];
+    EXPECT_EQ(s["grad_bytes"]["expert_dp"].get<int64_t>(), static_cast<int64_t>(plan.time.expert_dp_bytes)) << "step " << s["step"];
+  }
+}
+
+// ep 4 alone: the experts have no replica to sum with (the cost model says 0 too), and the
+// deterministic arithmetic sums its exact integers (runtime/ops/exact_sum.h): two int64 limbs per
+// float and one "bad" counter per tensor, 4× the float payload plus 8 bytes a tensor.
+TEST(GroupBytes, DeterministicSumsCarryTheExactLimbs) {
+  const TrainRun run = train("group_bytes_ep4", 4, " --set parallel.ep=4 --set train.micro_batch=2 --set train.steps=2");
+  ASSERT_EQ(run.rc, 0) << run.err;
+  const moe::Plan plan = plan_of(run);
+  EXPECT_EQ(plan.time.expert_dp_bytes, 0);
+  for (const auto& s : run.of("step")) {
+    EXPECT_FALSE(s["grad_bytes"].contains("expert_dp"));
+    const int64_t dense = s["grad_bytes"]["dense_dp"], planned = static_cast<int64_t>(plan.time.dense_dp_bytes);
+    const int64_t counters = dense - 4 * planned;
+    EXPECT_GT(counters, 0) << dense << " vs " << planned;
+    EXPECT_EQ(counters % 8, 0) << dense << " vs " << planned;
+    EXPECT_LT(counters, 8 * 64) << "one counter per dense tensor (tiny-cpu here has 17)";
+  }
+}
+
+}  // namespace
