@@ -41,6 +41,9 @@ std::vector<std::string> tiny_sets(int steps) {
           "--set", "train.data.val_fraction=0.0005"};
 }
 
+// Loss per step of a stream's `step` records.
+std::map<int64_t, double> losses_of(const std::string& jsonl);
+
 struct Proc {
   pid_t pid = -1;
   fs::path out;  // stdout + stderr
@@ -116,6 +119,20 @@ class RemoteRun : public ::testing::Test {
       a.push_back(s);
     }
     return a;
+  }
+  // The losses of the same job launched locally: `procs` ranks of moe-runtime on one node.
+  std::map<int64_t, double> train_locally(const std::vector<std::string>& sets, int procs, int port,
+                                          const std::string& name) {
+    std::vector<std::string> local = {MOE_RUNTIME_EXE, "train", MOE_TINY_SPEC};
+    local.insert(local.end(), sets.begin(), sets.end());
+    for (const std::string& s : {std::string("--set"), "cluster.nodes.0.slots=" + std::to_string(procs),
+                                 std::string("--nproc-per-node"), std::to_string(procs), std::string("--master"),
+                                 "127.0.0.1:" + std::to_string(port), std::string("--metrics"),
+                                 (tmp_ / (name + ".jsonl")).string()})
+      local.push_back(s);
+    Proc lp = spawn(local, tmp_ / (name + ".out"));
+    EXPECT_EQ(wait_exit(lp, 300s), 0) << read_file(lp.out);
+    return losses_of(read_file(tmp_ / (name + ".jsonl")));
   }
   std::vector<std::string> launch_args(int steps, int port) const {
     std::vector<std::string> e = {MOE_TINY_SPEC};
@@ -221,7 +238,6 @@ class RemoteRun : public ::testing::Test {
   std::string db_, hosts_, known_hosts_;
 };
 
-// Loss per step of a stream's `step` records.
 std::map<int64_t, double> losses_of(const std::string& jsonl) {
   std::map<int64_t, double> m;
   std::istringstream in(jsonl);
@@ -271,16 +287,7 @@ TEST_F(RemoteRun, TwoNodesTwoRanksTrainLikeLocalAndSecondLaunchSkipsUpload) {
   std::printf("[remote run] 2 nodes x 2 ranks, %d steps: %.1f s end to end\n", steps, seconds_since(t0));
 
   // The same job launched locally (one node, 4 ranks) gives the same losses.
-  std::vector<std::string> local = {MOE_RUNTIME_EXE, "train", MOE_TINY_SPEC};
-  for (const auto& s : tiny_sets(steps)) local.push_back(s);
-  for (const char* s : {"--set", "cluster.nodes.0.slots=4", "--nproc-per-node", "4", "--master",
-                               "127.0.0.1:29671", "--metrics", ""}) {
-    local.push_back(s);
-  }
-  local.back() = (tmp_ / "local.jsonl").string();
-  Proc lp = spawn(local, tmp_ / "local.out");
-  ASSERT_EQ(wait_exit(lp, 240s), 0) << read_file(lp.out);
-  const auto want = losses_of(read_file(tmp_ / "local.jsonl"));
+  const auto want = train_locally(tiny_sets(steps), 4, 29671, "local");
   const auto got = losses_of(db_, run);
   ASSERT_EQ(want.size(), static_cast<size_t>(steps));
   ASSERT_EQ(got.size(), want.size());
@@ -338,15 +345,7 @@ TEST_F(RemoteRun, FourDimensionalLayoutOverTwoNodesTrainsLikeLocal) {
   const std::string log_b = read_file(node_job_dir(1, job_id(run)) / "log");
   EXPECT_NE(log_b.find("[rank 15]"), std::string::npos) << "stage 1's ranks 8–15 run on node b";
 
-  std::vector<std::string> local = {MOE_RUNTIME_EXE, "train", MOE_TINY_SPEC};
-  local.insert(local.end(), sets.begin(), sets.end());
-  for (const char* s : {"--set", "cluster.nodes.0.slots=16", "--nproc-per-node", "16", "--master", "127.0.0.1:29672",
-                        "--metrics", ""})
-    local.push_back(s);
-  local.back() = (tmp_ / "local4d.jsonl").string();
-  Proc lp = spawn(local, tmp_ / "local4d.out");
-  ASSERT_EQ(wait_exit(lp, 300s), 0) << read_file(lp.out);
-  const auto want = losses_of(read_file(tmp_ / "local4d.jsonl"));
+  const auto want = train_locally(sets, 16, 29672, "local4d");
   const auto got = losses_of(db_, run);
   ASSERT_EQ(want.size(), static_cast<size_t>(steps));
   ASSERT_EQ(got.size(), want.size());

@@ -23,6 +23,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cost_model.h"
+#include "hardware_profile.h"
+#include "job_spec.h"
 #include "safetensors.h"
 #include "socket_util.h"
 
@@ -140,5 +143,38 @@ inline void expect_same_training(const TrainRun& one, const TrainRun& many, Arit
 }
 
 inline const std::string kDropless = " --set routing.capacity_factor=0";
+
+// Validation on a layout (every 2 steps of 6 and at the end) against one process: the losses
+// within `tolerance` (relative), every byte counted once over the layout's 2 data ranks.
+inline void expect_same_validation(const TrainRun& one, const TrainRun& many, double tolerance) {
+  ASSERT_EQ(one.rc, 0) << one.err;
+  ASSERT_EQ(many.rc, 0) << many.err;
+  std::vector<nlohmann::json> v1, vn;
+  for (const auto& r : one.of("step"))
+    if (r.contains("val_loss")) v1.push_back(r);
+  for (const auto& r : many.of("step"))
+    if (r.contains("val_loss")) vn.push_back(r);
+  v1.push_back(one.of("run_end").at(0));
+  vn.push_back(many.of("run_end").at(0));
+  ASSERT_EQ(v1.size(), 3u);
+  ASSERT_EQ(vn.size(), v1.size());
+  for (size_t i = 0; i < v1.size(); ++i) {
+    const double a = v1[i]["val_loss"], b = vn[i]["val_loss"];
+    EXPECT_LE(std::abs(a - b), tolerance * std::abs(a)) << "validation " << i << ": " << a << " vs " << b;
+    ASSERT_EQ(vn[i]["val_rank_bytes"].size(), 2u);
+    EXPECT_EQ(vn[i]["val_rank_bytes"][0].get<int64_t>() + vn[i]["val_rank_bytes"][1].get<int64_t>(),
+              v1[i]["val_rank_bytes"][0].get<int64_t>());
+  }
+}
+
+// The cost model's plan of the spec a run recorded in its run_start (its hardware profile).
+inline moe::Plan plan_of(const TrainRun& run) {
+  const auto start = run.of("run_start");
+  EXPECT_EQ(start.size(), 1u);
+  const nlohmann::json& recorded = start.at(0)["spec"];
+  const moe::JobSpec spec =
+      moe::spec_from_json(recorded.is_string() ? nlohmann::json::parse(recorded.get<std::string>()) : recorded);
+  return moe::plan_job(spec, moe::find_hardware(moe::builtin_hardware_profiles(), spec.cluster.hardware));
+}
 
 }  // namespace ep_test

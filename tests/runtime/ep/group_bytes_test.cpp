@@ -5,23 +5,11 @@
 
 #include <string>
 
-#include "cost_model.h"
 #include "ep_run_support.h"
-#include "hardware_profile.h"
-#include "job_spec.h"
 
 namespace {
 
 using namespace ep_test;
-
-moe::Plan plan_of(const TrainRun& run) {
-  const auto start = run.of("run_start");
-  EXPECT_EQ(start.size(), 1u);
-  const nlohmann::json& recorded = start.at(0)["spec"];
-  const moe::JobSpec spec =
-      moe::spec_from_json(recorded.is_string() ? nlohmann::json::parse(recorded.get<std::string>()) : recorded);
-  return moe::plan_job(spec, moe::find_hardware(moe::builtin_hardware_profiles(), spec.cluster.hardware));
-}
 
 // dp 2 × ep 2: the dense gradients go over all 4 ranks, the experts' over the 2 dp replicas.
 TEST(GroupBytes, GradientSumsEqualTheCostModelPerGroup) {

@@ -12,10 +12,7 @@
 #include <filesystem>
 #include <string>
 
-#include "cost_model.h"
 #include "ep_run_support.h"
-#include "hardware_profile.h"
-#include "job_spec.h"
 #include "safetensors.h"
 
 namespace fs = std::filesystem;
@@ -27,12 +24,7 @@ using namespace ep_test;
 // Every step's tp_bytes (the payload of the tp activation all-reduces) equals the cost model's,
 // for the spec the run recorded.
 void expect_tp_bytes_as_planned(const TrainRun& run) {
-  const auto start = run.of("run_start");
-  ASSERT_EQ(start.size(), 1u);
-  const nlohmann::json& recorded = start[0]["spec"];
-  const moe::JobSpec spec =
-      moe::spec_from_json(recorded.is_string() ? nlohmann::json::parse(recorded.get<std::string>()) : recorded);
-  const moe::Plan plan = moe::plan_job(spec, moe::find_hardware(moe::builtin_hardware_profiles(), spec.cluster.hardware));
+  const moe::Plan plan = plan_of(run);
   ASSERT_GT(plan.time.tp_bytes, 0);
   const auto steps = run.of("step");
   ASSERT_FALSE(steps.empty());
@@ -133,24 +125,7 @@ TEST(TpEquivalence, ValidationOnTp2Ep2MatchesOneProcess) {
   const std::string sets = kDropless + " --set train.steps=6 --set train.eval_every=2";
   const TrainRun one = train("tp_val_one", 1, sets + " --set train.micro_batch=8");
   const TrainRun many = train("tp_val_tp2ep2", 4, sets + " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4");
-  ASSERT_EQ(one.rc, 0) << one.err;
-  ASSERT_EQ(many.rc, 0) << many.err;
-  std::vector<nlohmann::json> v1, vn;
-  for (const auto& r : one.of("step"))
-    if (r.contains("val_loss")) v1.push_back(r);
-  for (const auto& r : many.of("step"))
-    if (r.contains("val_loss")) vn.push_back(r);
-  v1.push_back(one.of("run_end").at(0));
-  vn.push_back(many.of("run_end").at(0));
-  ASSERT_EQ(v1.size(), 3u);
-  ASSERT_EQ(vn.size(), v1.size());
-  for (size_t i = 0; i < v1.size(); ++i) {
-    const double a = v1[i]["val_loss"], b = vn[i]["val_loss"];
-    EXPECT_LE(std::abs(a - b), 1e-5 * std::abs(a)) << "validation " << i << ": " << a << " vs " << b;
-    ASSERT_EQ(vn[i]["val_rank_bytes"].size(), 2u);
-    EXPECT_EQ(vn[i]["val_rank_bytes"][0].get<int64_t>() + vn[i]["val_rank_bytes"][1].get<int64_t>(),
-              v1[i]["val_rank_bytes"][0].get<int64_t>());
-  }
+  expect_same_validation(one, many, 1e-5);
 }
 
 TEST(TpEquivalence, RefusesKvHeadsThatTpDoesNotDivide) {
