@@ -86,10 +86,10 @@ struct Stage {
   bool first = false, last = false;
 };
 
-std::vector<Stage> make_stages(const ModelSpec& m, int64_t pp) {
+std::vector<Stage> make_stages(const ModelSpec& m, int64_t pp, const std::vector<int64_t>& split) {
   std::vector<Stage> out(pp);
   for (int64_t s = 0; s < pp; ++s) {
-    const auto [begin, end] = stage_layers(m.n_layers, pp, s);
+    const auto [begin, end] = stage_layers(m.n_layers, pp, s, split);
     Stage& st = out[s];
     st.layers = end - begin;
     st.dense_layers = std::max<int64_t>(0, std::min(end, m.moe.first_dense_layers) - begin);
@@ -378,7 +378,7 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   fl.per_gpu = fl.per_step / double(plan.world_size);
 
   // --- per stage: parameters, memory and compute; memory reports the fullest stage
-  const std::vector<Stage> stages = make_stages(m, p.pp);
+  const std::vector<Stage> stages = make_stages(m, p.pp, p.pp_layers);
   const double bytes_w = B, bytes_g = B, bytes_opt = s.runtime.dtype == "bf16" ? 12.0 : 8.0;
   const double tokens_mb_gpu = mb * seq / tp;  // sequence parallel splits the tokens over TP
   const double capacity =

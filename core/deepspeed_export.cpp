@@ -145,6 +145,11 @@ void layout_gaps(const JobSpec& s, ExportLedger& ledger) {
     ledger.unmapped("parallel.pp", "no pipeline key in ds_config: build the model as deepspeed.pipe.PipelineModule");
   else
     ledger.use({"parallel.pp"});
+  if (!p.pp_layers.empty())
+    ledger.unmapped("parallel.pp_layers", "PipelineModule's partition_method balances the stages itself (\"parameters\", "
+                                          "\"uniform\", or a type regex); no per-stage layer counts in ds_config");
+  else
+    ledger.use({"parallel.pp_layers"});
   if (p.hierarchical_a2a)
     ledger.unmapped("parallel.hierarchical_a2a", "no two-stage all-to-all in DeepSpeed's MoE layer");
   else

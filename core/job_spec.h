@@ -81,6 +81,9 @@ struct ParallelSpec {
   int64_t gpus_per_node = 1;
   bool hierarchical_a2a = false;
   int64_t overlap_chunks = 1;
+  // Decoder layers per pipeline stage, first stage first (pp entries summing to n_layers); empty:
+  // the even split, stage s holding layers [s·L/pp, (s+1)·L/pp) (core/pipeline_schedule.h).
+  std::vector<int64_t> pp_layers;
 
   int64_t world_size() const { return dp * tp * pp * ep; }
 };

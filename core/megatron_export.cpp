@@ -12,6 +12,7 @@
 
 #include "engine_export.h"
 #include "engine_export_ledger.h"
+#include "pipeline_schedule.h"
 
 namespace moe {
 namespace {
@@ -33,14 +34,6 @@ struct Section {
   std::vector<std::pair<std::string, std::string>> flags;  // flag, value ("" for a switch)
   void add(std::string flag, std::string value = "") { flags.emplace_back(std::move(flag), std::move(value)); }
 };
-
-// Layers per pipeline stage, as the runtime and the cost model split them (stage i holds layers
-// ⌊i·L/pp⌋ … ⌊(i+1)·L/pp⌋ − 1).
-std::vector<int64_t> stage_layers(int64_t L, int64_t pp) {
-  std::vector<int64_t> out;
-  for (int64_t i = 0; i < pp; ++i) out.push_back((i + 1) * L / pp - i * L / pp);
-  return out;
-}
 
 std::string joined(const std::vector<int64_t>& v) {
   std::string s;
@@ -162,7 +155,23 @@ Section parallel_section(const JobSpec& s, ExportLedger& ledger) {
   sec.add("--expert-tensor-parallel-size", num(p.tp));  // experts are split over tp, like attention
   ledger.use({"parallel.dp", "parallel.tp", "parallel.pp", "parallel.ep", "parallel.gpus_per_node"});
   const int64_t L = s.model.n_layers;
-  if (p.pp > 1 && L % p.pp != 0) {
+  // The studio's split (parallel.pp_layers, or the even one: core/pipeline_schedule.h).
+  const std::vector<int64_t> ours = layers_per_stage(L, p.pp, p.pp_layers);
+  if (p.pp > 1 && !p.pp_layers.empty()) {
+    // Megatron takes the first and last stages' counts and splits the rest evenly.
+    const int64_t first = ours.front(), last = ours.back(), middle = L - first - last;
+    sec.add("--decoder-first-pipeline-num-layers", num(first));
+    sec.add("--decoder-last-pipeline-num-layers", num(last));
+    std::vector<int64_t> megatron = {first};
+    for (int64_t i = 0; i < p.pp - 2; ++i) megatron.push_back((i + 1) * middle / (p.pp - 2) - i * middle / (p.pp - 2));
+    megatron.push_back(last);
+    if (megatron == ours)
+      ledger.use({"parallel.pp_layers"});
+    else
+      ledger.unmapped("parallel.pp_layers", "Megatron splits the middle stages evenly: its first/last-stage flags give " +
+                                                joined(megatron) + " for the spec's " + joined(ours));
+  } else if (p.pp > 1 && L % p.pp != 0) {
+    ledger.use({"parallel.pp_layers"});
     // Megatron splits evenly after the first and last stages' own counts.
     const int64_t mid = L / p.pp, rest = L - mid * (p.pp - 2);
     const int64_t first = rest / 2, last = rest - first;
@@ -171,8 +180,9 @@ Section parallel_section(const JobSpec& s, ExportLedger& ledger) {
     std::vector<int64_t> megatron(static_cast<size_t>(p.pp), mid);
     megatron.front() = first, megatron.back() = last;
     ledger.unmapped("model.n_layers", "MoE Studio splits " + num(L) + " layers over " + num(p.pp) + " stages as " +
-                                          joined(stage_layers(L, p.pp)) + "; Megatron's first/last-stage flags give " +
-                                          joined(megatron));
+                                          joined(ours) + "; Megatron's first/last-stage flags give " + joined(megatron));
+  } else {
+    ledger.use({"parallel.pp_layers"});
   }
   if (p.hierarchical_a2a)
     ledger.unmapped("parallel.hierarchical_a2a",

@@ -5,9 +5,21 @@
 
 namespace moe {
 
-StageLayers stage_layers(int64_t n_layers, int64_t stages, int64_t stage) {
+StageLayers stage_layers(int64_t n_layers, int64_t stages, int64_t stage, const std::vector<int64_t>& split) {
   stages = std::max<int64_t>(stages, 1);
-  return {stage * n_layers / stages, (stage + 1) * n_layers / stages};
+  if (static_cast<int64_t>(split.size()) != stages) return {stage * n_layers / stages, (stage + 1) * n_layers / stages};
+  int64_t begin = 0;
+  for (int64_t s = 0; s < stage; ++s) begin += split[static_cast<size_t>(s)];
+  return {begin, begin + split[static_cast<size_t>(stage)]};
+}
+
+std::vector<int64_t> layers_per_stage(int64_t n_layers, int64_t stages, const std::vector<int64_t>& split) {
+  std::vector<int64_t> out;
+  for (int64_t s = 0; s < stages; ++s) {
+    const StageLayers l = stage_layers(n_layers, stages, s, split);
+    out.push_back(l.end - l.begin);
+  }
+  return out;
 }
 
 int64_t warmup_forwards(int64_t stages, int64_t stage, int64_t micro_batches) {

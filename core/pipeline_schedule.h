@@ -1,6 +1,7 @@
 #pragma once
 // Pipeline parallelism's plan (issue 15), shared by the runtime and the cost model:
-//   - which decoder layers each stage holds (an even split: stage s holds [s·L/pp, (s+1)·L/pp));
+//   - which decoder layers each stage holds (parallel.pp_layers, or the even split: stage s holds
+//     [s·L/pp, (s+1)·L/pp));
 //   - the order in which a stage runs its micro-batches under 1F1B (PipeDream-Flush, as in
 //     Megatron-Core): stage s first runs min(pp − s − 1, m) forward passes (warm-up), then
 //     alternates one forward and one backward, then drains the remaining backward passes;
@@ -15,9 +16,12 @@ struct StageLayers {
   int64_t begin = 0, end = 0;  // decoder layers [begin, end)
 };
 
-// Stage `stage` of `stages` over `n_layers` decoder layers. Stages ≤ n_layers keep every stage
-// non-empty (the validation refuses more stages than layers).
-StageLayers stage_layers(int64_t n_layers, int64_t stages, int64_t stage);
+// Stage `stage` of `stages` over `n_layers` decoder layers: `split`'s counts when it has one per
+// stage (parallel.pp_layers; validation checks they sum to n_layers), else the even split. Stages
+// ≤ n_layers keep every stage non-empty (the validation refuses more stages than layers).
+StageLayers stage_layers(int64_t n_layers, int64_t stages, int64_t stage, const std::vector<int64_t>& split = {});
+// Every stage's layer count, first stage first.
+std::vector<int64_t> layers_per_stage(int64_t n_layers, int64_t stages, const std::vector<int64_t>& split = {});
 
 struct PipelineOp {
   bool forward = true;

@@ -196,8 +196,20 @@ void check_parallel(const JobSpec& s, Checker& c) {
   if (m.n_layers > 0) {
     if (p.pp > m.n_layers)
       c.error("parallel.pp", str(p.pp) + " exceeds model.n_layers (" + str(m.n_layers) + "): a stage would be empty");
-    else if (m.n_layers % p.pp != 0)
+    else if (m.n_layers % p.pp != 0 && p.pp_layers.empty())
       c.warning("parallel.pp", str(p.pp) + " does not divide model.n_layers (" + str(m.n_layers) + "): stages are uneven");
+  }
+  if (!p.pp_layers.empty()) {  // an explicit split: one count per stage, each ≥ 1, all the layers
+    double sum = 0;  // double: absurd counts would overflow an int64 sum
+    bool positive = true;
+    for (int64_t n : p.pp_layers) sum += double(n), positive = positive && n >= 1;
+    if (int64_t(p.pp_layers.size()) != p.pp)
+      c.error("parallel.pp_layers", str(int64_t(p.pp_layers.size())) + " layer counts for parallel.pp " + str(p.pp) +
+                                        ": give one per stage, or none for the even split");
+    else if (!positive)
+      c.error("parallel.pp_layers", "every stage needs at least one layer");
+    else if (m.n_layers > 0 && sum != double(m.n_layers))
+      c.error("parallel.pp_layers", "the stages hold " + str(sum) + " layers but model.n_layers is " + str(m.n_layers));
   }
   const double tokens = double(s.train.micro_batch) * double(m.seq_len);  // double: out-of-range sizes overflow
   if (p.overlap_chunks > 1 && tokens > 0 && double(p.overlap_chunks) > tokens)

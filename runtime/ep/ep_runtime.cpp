@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <type_traits>
 
@@ -101,11 +102,16 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
   stage_ = layout_.ranks[static_cast<size_t>(env.rank)].pp;
   std::vector<int64_t> stage_moe(static_cast<size_t>(p.pp), 0);
   for (int64_t s = 0; s < p.pp; ++s) {
-    const StageLayers l = stage_layers(spec.model.n_layers, p.pp, s);
+    const StageLayers l = stage_layers(spec.model.n_layers, p.pp, s, p.pp_layers);
     for (int64_t i = l.begin; i < l.end; ++i) stage_moe[static_cast<size_t>(s)] += i >= spec.model.moe.first_dense_layers;
     if (s < stage_) moe_offset_ += stage_moe[static_cast<size_t>(s)];
   }
   max_stage_moe_layers_ = *std::max_element(stage_moe.begin(), stage_moe.end());
+  if (p.pp > 1 && env.rank == stage_leader()) {  // one line per stage: where its layers are
+    const StageLayers mine = stage_layers(spec.model.n_layers, p.pp, stage_, p.pp_layers);
+    std::fprintf(stderr, "moe-runtime: pipeline stage %lld of %lld: decoder layers %lld-%lld\n", static_cast<long long>(stage_),
+                 static_cast<long long>(p.pp), static_cast<long long>(mine.begin), static_cast<long long>(mine.end - 1));
+  }
   placement = Placement(placement.begin() + moe_offset_,
                         placement.begin() + moe_offset_ + stage_moe[static_cast<size_t>(stage_)]);
   replicas_ = std::make_unique<ExpertReplicas>(std::move(placement), groups_.ep->rank());
@@ -436,7 +442,7 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
   // other stages report zeros for it.
   std::vector<int64_t> stage_of, local_of;
   for (int64_t s = 0, g = 0; s < spec_.parallel.pp; ++s) {
-    const StageLayers sl = stage_layers(spec_.model.n_layers, spec_.parallel.pp, s);
+    const StageLayers sl = stage_layers(spec_.model.n_layers, spec_.parallel.pp, s, spec_.parallel.pp_layers);
     for (int64_t i = sl.begin, l = 0; i < sl.end; ++i)
       if (i >= spec_.model.moe.first_dense_layers) stage_of.push_back(s), local_of.push_back(l++), ++g;
   }

@@ -68,7 +68,7 @@ MixtralModel::MixtralModel(const JobSpec& spec, const ModelOptions& options)
   norm_ = Param("model.norm.weight", {d_model_});
   if (!spec.model.tie_embeddings) lm_head_ = Param("lm_head.weight", {vocab_, d_model_});
   const auto& m = spec.model;
-  const StageLayers mine = stage_layers(m.n_layers, pp_.stages, pp_.stage);
+  const StageLayers mine = stage_layers(m.n_layers, pp_.stages, pp_.stage, spec.parallel.pp_layers);
   first_layer_ = mine.begin;
   auto is_dense = [&](int64_t i) { return options.all_dense || i < m.moe.first_dense_layers; };
   for (int64_t i = 0; i < m.n_layers; ++i) {  // the other stages' routers, for the jitter stream

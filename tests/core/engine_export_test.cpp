@@ -122,7 +122,8 @@ std::vector<std::pair<std::string, std::vector<std::string>>> variants() {
                             "parallel.overlap_chunks=2", "placement.strategy=hierarchical"}},
           {"sigmoid", {"routing.score=sigmoid", "routing.norm_topk_prob=false", "routing.bias_balancing.enabled=true",
                        "routing.aux_loss_coef=0", "routing.routed_scaling_factor=2.5"}},
-          {"layout", {"parallel.tp=2", "parallel.pp=3", "model.n_layers=4", "runtime.dtype=bf16", "train.warmup_steps=0"}}};
+          {"layout", {"parallel.tp=2", "parallel.pp=3", "model.n_layers=4", "runtime.dtype=bf16", "train.warmup_steps=0"}},
+          {"pipeline-split", {"parallel.pp=4", "model.n_layers=6", "parallel.pp_layers=[1,2,2,1]"}}};
 }
 
 // tiny-cpu on a cluster large enough for every variant's layout.

@@ -56,6 +56,17 @@ TEST(PipelineSchedule, StagesPartitionTheLayersEvenly) {
     }
 }
 
+TEST(PipelineSchedule, AnExplicitSplitGivesEachStageItsCount) {
+  const std::vector<int64_t> split = {1, 3, 2};
+  EXPECT_EQ(moe::layers_per_stage(6, 3, split), split);
+  EXPECT_EQ(moe::stage_layers(6, 3, 1, split).begin, 1);
+  EXPECT_EQ(moe::stage_layers(6, 3, 1, split).end, 4);
+  EXPECT_EQ(moe::stage_layers(6, 3, 2, split).begin, 4);
+  // A split of another length is not this layout's: the even one.
+  EXPECT_EQ(moe::layers_per_stage(6, 2, split), (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(moe::layers_per_stage(7, 3), (std::vector<int64_t>{2, 2, 3}));
+}
+
 TEST(PipelineSchedule, EveryStageRunsEachMicroBatchOnceForwardThenBackward) {
   for (int64_t stages = 1; stages <= 6; ++stages)
     for (int64_t micro = 1; micro <= 9; ++micro)

@@ -83,6 +83,16 @@ TEST(SpecValidation, PipelineStagesAgainstLayers) {
                   "parallel.pp: 8 exceeds model.n_layers (4): a stage would be empty"));
   EXPECT_TRUE(has(check({"parallel.pp=3", "cluster.nodes.0.slots=3"}), Severity::warning,
                   "parallel.pp: 3 does not divide model.n_layers (4): stages are uneven"));
+  // An explicit split: chosen, so no warning; one count per stage, each ≥ 1, all the layers.
+  const auto split = check({"parallel.pp=3", "cluster.nodes.0.slots=3", "parallel.pp_layers=[1,2,1]"});
+  EXPECT_FALSE(has_errors(split));
+  EXPECT_FALSE(has(split, Severity::warning, "parallel.pp: 3 does not divide model.n_layers (4): stages are uneven"));
+  EXPECT_TRUE(has(check({"parallel.pp=2", "cluster.nodes.0.slots=2", "parallel.pp_layers=[1,2,1]"}), Severity::error,
+                  "parallel.pp_layers: 3 layer counts for parallel.pp 2: give one per stage, or none for the even split"));
+  EXPECT_TRUE(has(check({"parallel.pp=2", "cluster.nodes.0.slots=2", "parallel.pp_layers=[4,0]"}), Severity::error,
+                  "parallel.pp_layers: every stage needs at least one layer"));
+  EXPECT_TRUE(has(check({"parallel.pp=2", "cluster.nodes.0.slots=2", "parallel.pp_layers=[2,3]"}), Severity::error,
+                  "parallel.pp_layers: the stages hold 5 layers but model.n_layers is 4"));
 }
 
 TEST(SpecValidation, ExpertChoiceNeedsCapacity) {

@@ -100,6 +100,17 @@ TEST(PpEquivalence, Pp2TiedEmbeddingsAndADenseFirstStageMatchesOneProcess) {
   expect_same_training(baseline(sets), many);
 }
 
+// An explicit, uneven split (parallel.pp_layers): 3 layers as 2 + 1; the cost model prices the
+// same stages (its pp_bytes still equal the records).
+TEST(PpEquivalence, Pp2WithAnExplicitUnevenSplitMatchesOneProcess) {
+  const std::string sets = kDropless + kMicro4 + " --set model.n_layers=3";
+  const TrainRun many = train("pp2split", 2, sets + " --set parallel.pp=2 --set parallel.pp_layers=[2,1] --set train.micro_batch=8");
+  expect_same_training(baseline(sets), many);
+  expect_pipeline_figures(many, 2, 4, 8);
+  EXPECT_NE(many.err.find("pipeline stage 0 of 2: decoder layers 0-1"), std::string::npos) << many.err;
+  EXPECT_NE(many.err.find("pipeline stage 1 of 2: decoder layers 2-2"), std::string::npos) << many.err;
+}
+
 TEST(PpEquivalence, Pp2Ep2MatchesOneProcess) {
   const TrainRun many = train("pp2ep2", 4, kMicro4 + " --set parallel.pp=2 --set parallel.ep=2 --set train.micro_batch=4");
   expect_same_training(baseline(kMicro4), many);
