@@ -103,10 +103,15 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
   row("all-to-all", fmt_seconds(t.a2a), "exposed " + fmt_seconds(t.a2a_exposed) + " with " +
                                              std::to_string(par.overlap_chunks) + " overlap chunk(s)");
   row("tensor-parallel all-reduce", fmt_seconds(t.tp), t.tp_bytes > 0 ? fmt_bytes(t.tp_bytes) + " payload per step" : "");
+  if (par.pp > 1) {
+    std::string split;
+    for (int64_t n : layers_per_stage(s.model.n_layers, par.pp, par.pp_layers)) split += (split.empty() ? "" : " + ") + std::to_string(n);
+    row("pipeline stages", std::to_string(par.pp), split + " layers" + (par.pp_layers.empty() ? " (even split)" : " (parallel.pp_layers)"));
+  }
   row("pipeline send/recv", fmt_seconds(t.pp_p2p), t.pp_bytes > 0 ? fmt_bytes(t.pp_bytes) + " per middle stage's rank per step" : "");
   row("pipeline bubble", fmt_seconds(t.bubble),
       par.pp > 1 ? fmt_percent(bubble_fraction(par.pp, s.train.grad_accum)) + " of each stage's pipelined time (1F1B, " +
-                       std::to_string(s.train.grad_accum) + " micro-batches)" : "");
+                       std::to_string(s.train.grad_accum) + (s.train.grad_accum == 1 ? " micro-batch)" : " micro-batches)") : "");
   row("data-parallel gradient all-reduce", fmt_seconds(t.dp));
   row("step", fmt_seconds(t.step));
   row("tokens/s", fmt_count(t.tokens_per_s));

@@ -1,6 +1,7 @@
 #include "spec_validation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <regex>
 
@@ -199,6 +200,11 @@ void check_parallel(const JobSpec& s, Checker& c) {
     else if (m.n_layers % p.pp != 0 && p.pp_layers.empty())
       c.warning("parallel.pp", str(p.pp) + " does not divide model.n_layers (" + str(m.n_layers) + "): stages are uneven");
   }
+  if (p.pp > 1 && s.train.grad_accum >= 1 && s.train.grad_accum < p.pp)
+    c.warning("train.grad_accum", str(s.train.grad_accum) + " micro-batch(es) for " + str(p.pp) +
+                                      " pipeline stages: under 1F1B each stage idles " +
+                                      str(int64_t(std::lround(100.0 * double(p.pp - 1) / double(s.train.grad_accum + p.pp - 1)))) +
+                                      "% of the step; use several micro-batches per stage");
   if (!p.pp_layers.empty()) {  // an explicit split: one count per stage, each ≥ 1, all the layers
     double sum = 0;  // double: absurd counts would overflow an int64 sum
     bool positive = true;

@@ -83,6 +83,13 @@ TEST(SpecValidation, PipelineStagesAgainstLayers) {
                   "parallel.pp: 8 exceeds model.n_layers (4): a stage would be empty"));
   EXPECT_TRUE(has(check({"parallel.pp=3", "cluster.nodes.0.slots=3"}), Severity::warning,
                   "parallel.pp: 3 does not divide model.n_layers (4): stages are uneven"));
+  // Fewer micro-batches than stages: the bubble dominates.
+  EXPECT_TRUE(has(check({"parallel.pp=2", "cluster.nodes.0.slots=2"}), Severity::warning,
+                  "train.grad_accum: 1 micro-batch(es) for 2 pipeline stages: under 1F1B each stage idles 50% of the "
+                  "step; use several micro-batches per stage"));
+  EXPECT_FALSE(has(check({"parallel.pp=2", "cluster.nodes.0.slots=2", "train.grad_accum=2"}), Severity::warning,
+                   "train.grad_accum: 2 micro-batch(es) for 2 pipeline stages: under 1F1B each stage idles 33% of the "
+                   "step; use several micro-batches per stage"));
   // An explicit split: chosen, so no warning; one count per stage, each ≥ 1, all the layers.
   const auto split = check({"parallel.pp=3", "cluster.nodes.0.slots=3", "parallel.pp_layers=[1,2,1]"});
   EXPECT_FALSE(has_errors(split));
