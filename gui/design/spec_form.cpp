@@ -72,8 +72,9 @@ void SpecForm::build(QWidget* parent_widget, const nlohmann::json& node, const Q
       groups.push_back({path, &*it});
       continue;
     }
-    QWidget* editor = path == "cluster.nodes" ? makeNodesTable()
-                      : it->is_array()          ? makeRowsEditor(path)
+    QWidget* editor = path == "cluster.nodes"   ? makeNodesTable()
+                      : path == "placement.map" ? makeRowsEditor(path)
+                      : it->is_array()          ? makeListEditor(path)
                                                 : makeEditor(path, *it);
     editor->setObjectName(path);
     editor->setToolTip(choiceTooltip(path));
@@ -156,6 +157,36 @@ QWidget* SpecForm::makeEditor(const QString& path, const nlohmann::json& value) 
   return line;
 }
 
+// A flat list of whole numbers (parallel.pp_layers): "5, 7"; empty text is the empty list.
+QWidget* SpecForm::makeListEditor(const QString& path) {
+  auto* line = new QLineEdit;
+  line->setProperty("wholeNumbers", true);
+  line->setPlaceholderText("comma-separated whole numbers; empty: none");
+  connect(line, &QLineEdit::textEdited, this, [this, path](const QString& text) {
+    nlohmann::json list = nlohmann::json::array();
+    QString cleaned = text;
+    cleaned.remove(QRegularExpression("[\\[\\]]"));
+    QString why;
+    for (const QString& t : cleaned.split(QRegularExpression("[,\\s]+"), Qt::SkipEmptyParts)) {
+      bool ok = false;
+      const qlonglong v = t.toLongLong(&ok);
+      if (!ok) {
+        why = QStringLiteral("'%1' is not a whole number").arg(t);
+        break;
+      }
+      list.push_back(int64_t(v));
+    }
+    if (why.isEmpty()) why = model_->setJsonValue(path, list);  // else the spec keeps its last valid list
+    if (!why.isEmpty()) {
+      Row row = rows_.value(path);
+      row.message->setText(QStringLiteral("✖ ") + why);
+      row.message->setStyleSheet(QStringLiteral("color: %1").arg(errorColor(this).name()));
+      row.message->setVisible(true);
+    }
+  });
+  return line;
+}
+
 QWidget* SpecForm::makeNodesTable() {
   nodes_ = new QTableWidget(0, 4);
   nodes_->setHorizontalHeaderLabels({"host", "port", "user", "slots"});
@@ -210,9 +241,16 @@ QWidget* SpecForm::makeRowsEditor(const QString& path) {
 }
 
 void SpecForm::refreshRows(const QString& path) {
+  nlohmann::json::json_pointer ptr(("/" + QString(path).replace('.', '/')).toStdString());
+  if (auto* line = qobject_cast<QLineEdit*>(rows_.value(path).editor); line && line->property("wholeNumbers").toBool()) {
+    QStringList cells;
+    if (model_->json().contains(ptr))
+      for (const auto& v : model_->json().at(ptr)) cells << QString::fromStdString(v.dump());
+    if (line->text() != cells.join(", ")) line->setText(cells.join(", "));
+    return;
+  }
   auto* text = qobject_cast<QPlainTextEdit*>(rows_.value(path).editor);
   if (!text) return;
-  nlohmann::json::json_pointer ptr(("/" + QString(path).replace('.', '/')).toStdString());
   QStringList lines;
   if (model_->json().contains(ptr))
     for (const auto& row : model_->json().at(ptr)) {
@@ -272,9 +310,9 @@ void SpecForm::refreshValue(const QString& path) {
     check->setChecked(v.toBool());
   } else if (auto* spin = qobject_cast<QSpinBox*>(w)) {
     spin->setValue(static_cast<int>(v.toLongLong()));
-  } else if (auto* line = qobject_cast<QLineEdit*>(w)) {
+  } else if (auto* line = qobject_cast<QLineEdit*>(w); line && !line->property("wholeNumbers").toBool()) {
     line->setText(v.typeId() == QMetaType::Double ? QString::number(v.toDouble(), 'g', 10) : v.toString());
-  } else if (qobject_cast<QPlainTextEdit*>(w)) {
+  } else if (qobject_cast<QPlainTextEdit*>(w) || line) {
     refreshRows(path);
   }
 }

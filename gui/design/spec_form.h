@@ -33,6 +33,7 @@ class SpecForm : public QWidget {
   QWidget* makeNodesTable();
   // An array of integer rows (placement.map): one line per row, numbers separated by commas.
   QWidget* makeRowsEditor(const QString& path);
+  QWidget* makeListEditor(const QString& path);
   void refreshRows(const QString& path);
   void handleSpecReplaced();
   void handleSpecChanged();

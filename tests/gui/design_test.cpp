@@ -65,6 +65,35 @@ TEST(Design, EditingAFieldUpdatesSpecAndEstimates) {
   EXPECT_DOUBLE_EQ(model->spec().train.lr, 0.0005);
 }
 
+// parallel.pp_layers, a list of whole numbers, is typed as "3, 1"; a wrong count is core's error
+// under the field, a word that is not a number an inline error, and the spec keeps its last list.
+TEST(Design, PipelineStageSplitIsTypedAsAList) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");  // 4 layers
+  ASSERT_TRUE(model->setValue("parallel.pp", 2).isEmpty());
+  ASSERT_TRUE(model->setValue("cluster.nodes.0.slots", 2).isEmpty());
+  auto* split = qobject_cast<QLineEdit*>(s.window->design()->editorFor("parallel.pp_layers"));
+  ASSERT_NE(split, nullptr);
+  EXPECT_EQ(split->text(), "");
+  split->setText("3, 1");
+  Q_EMIT split->textEdited("3, 1");
+  EXPECT_EQ(model->spec().parallel.pp_layers, (std::vector<int64_t>{3, 1}));
+  EXPECT_FALSE(model->hasErrors());
+  split->setText("3, 2");
+  Q_EMIT split->textEdited("3, 2");
+  EXPECT_TRUE(model->hasErrors());
+  EXPECT_TRUE(s.window->design()->messageFor("parallel.pp_layers").contains("the stages hold 5 layers"))
+      << s.window->design()->messageFor("parallel.pp_layers").toStdString();
+  split->setText("3, x");
+  Q_EMIT split->textEdited("3, x");
+  EXPECT_EQ(model->spec().parallel.pp_layers, (std::vector<int64_t>{3, 2}));
+  EXPECT_TRUE(s.window->design()->messageFor("parallel.pp_layers").contains("'x' is not a whole number"));
+  // A spec loaded from elsewhere shows its list.
+  s.window->loadPreset("tiny-cpu");
+  EXPECT_EQ(split->text(), "");
+}
+
 TEST(Design, InvalidValueShowsTheRuleAndDisablesRun) {
   Studio s;
   SpecModel* model = s.window->specModel();
