@@ -42,7 +42,12 @@ void A2aStepSum::add(const A2aRecord& r) {
 bool keep_a2a_detail(const A2aRecord& r, bool has_extra, int64_t every, double anomaly_ratio) {
   if (every <= 0 || has_extra || r.step <= every || r.step % every == 0) return true;
   if (r.rank_us.size() < 2 || anomaly_ratio <= 0) return false;
-  std::vector<double> us = r.rank_us;
+  // The ranks that took part: a pipeline-parallel run's other stages report 0 µs and 0 bytes for
+  // a layer they do not hold, and would pull the median to 0.
+  std::vector<double> us;
+  for (size_t p = 0; p < r.rank_us.size(); ++p)
+    if (r.rank_us[p] > 0 || (p < r.rank_bytes.size() && r.rank_bytes[p] > 0)) us.push_back(r.rank_us[p]);
+  if (us.size() < 2) return false;
   std::nth_element(us.begin(), us.begin() + us.size() / 2, us.end());
   const double median = us[us.size() / 2];
   const double slowest = *std::max_element(r.rank_us.begin(), r.rank_us.end());

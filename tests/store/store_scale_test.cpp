@@ -90,12 +90,12 @@ std::string a2a_line(int64_t step, int64_t layer, const std::vector<double>& us,
                      ",\"phase\":\"dispatch\",\"pass\":\"fwd\",\"rank_us\":[";
   for (size_t p = 0; p < us.size(); ++p) line += (p ? "," : "") + std::to_string(us[p]);
   line += "],\"rank_bytes\":[";
-  for (size_t p = 0; p < us.size(); ++p) line += (p ? "," : "") + std::to_string(1000 + p);
+  for (size_t p = 0; p < us.size(); ++p) line += (p ? "," : "") + std::to_string(us[p] > 0 ? 1000 + p : 0);
   return line + "]" + extra + "}\n";
 }
 
-// Kept beyond the sampled steps: a record whose slowest rank took over 2× the median, and one with
-// extra fields; a record delivered twice in a step is summed once.
+// Kept beyond the sampled steps: a record whose slowest rank took over 2× the median (of the ranks
+// that took part), and one with extra fields; a record delivered twice in a step is summed once.
 TEST(A2aSummary, AnomaliesAndExtraFieldsKeepTheirRecords) {
   TempDir dir;
   SyntheticShape shape{.steps = 0, .layers = 1, .experts = 4, .ranks = 0};
@@ -104,6 +104,8 @@ TEST(A2aSummary, AnomaliesAndExtraFieldsKeepTheirRecords) {
   stream += a2a_line(151, 0, {100, 110, 105, 200});          // not
   stream += a2a_line(151, 0, {100, 110, 105, 200});          // the same record again
   stream += a2a_line(152, 0, {100, 100, 100, 100}, ",\"rank_slot_rows\":[[1,2],[3,4],[5,6],[7,8]]");
+  // A pipeline's other stages (0 µs, 0 bytes) are not in the median: 120 is not 2× of 120.
+  stream += a2a_line(153, 0, {0, 0, 0, 0, 0, 0, 100, 120});
   stream += synthetic_run_end(shape);
   const std::string db = dir.file("runs.sqlite");
   const int64_t run = test::ingest_string(db, stream);
@@ -113,7 +115,7 @@ TEST(A2aSummary, AnomaliesAndExtraFieldsKeepTheirRecords) {
   EXPECT_EQ(kept[0].step, 150);
   EXPECT_EQ(kept[1].step, 152);
   auto totals = reader.a2a_step_totals_after(run, 0);
-  ASSERT_EQ(totals.size(), 3u);
+  ASSERT_EQ(totals.size(), 4u);
   EXPECT_DOUBLE_EQ(totals[1].rank_us[3], 200.0);  // summed once
   EXPECT_EQ(reader.a2a_rank_stats(run, "dispatch", "fwd", -1, 151, 151).samples, 1);
 }
