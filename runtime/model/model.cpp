@@ -270,11 +270,6 @@ void MixtralModel::moe_backward(Layer& L) {
   tp_.reduce(dnormed_.data(), T * d);
 }
 
-const std::vector<float>& MixtralModel::stage_input() const {
-  if (layers_.empty()) throw Error("model: this pipeline stage holds no layers");
-  return layers_.front()->x;
-}
-
 void MixtralModel::backward(const float* output_grad) {
   if (!targets_) throw Error("model: backward() needs a forward() with targets");
   const int64_t T = batch_ * seq_, d = d_model_;

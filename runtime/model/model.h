@@ -70,7 +70,8 @@ void add_routing_counts(const ForwardResult& r, std::vector<std::vector<int64_t>
 class MixtralModel {
  public:
   // Throws moe::Error naming the field for what the CPU runtime can't do: attention mla,
-  // parallel.tp/pp/ep > 1, dtype other than fp32, heads not divisible by kv heads, odd head_dim.
+  // parallel.tp/pp/ep > 1 in one process (without make_moe_layer), more pipeline stages than
+  // layers, dtype other than fp32, heads not divisible by kv heads, odd head_dim.
   explicit MixtralModel(const JobSpec& spec, const ModelOptions& options = {});
   ~MixtralModel();
   MixtralModel(const MixtralModel&) = delete;
@@ -96,7 +97,6 @@ class MixtralModel {
   // gradient of its stage_output() (from the next stage); a stage other than the first ends with
   // input_grad(), the gradient of its stage input, for the previous stage.
   void backward(const float* output_grad = nullptr);
-  const std::vector<float>& stage_input() const;  // the last forward's input of this stage's first layer
   const std::vector<float>& stage_output() const { return stage_output_; }
   const std::vector<float>& input_grad() const { return dres_; }
   const PipelineStage& pipeline_stage() const { return pp_; }
