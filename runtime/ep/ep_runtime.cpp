@@ -318,52 +318,41 @@ void EpRuntime::gather_tp_parts(std::vector<float>& x) const {
   groups_.tp->all_gather(mine.data(), x.data(), part.count * sizeof(float));
 }
 
-void EpRuntime::send_activations(const std::vector<float>& x) {
+void EpRuntime::transfer(const std::vector<float>* out, int to, std::vector<float>* in, int from) {
   comm::Communicator& pp = *groups_.pp;
-  const Part out = tp_part(x.size());
-  pp_bytes_ += static_cast<int64_t>(out.count * sizeof(float));
-  pp.send(x.data() + out.first, out.count * sizeof(float), pp.rank() + 1, pipe_tag(0, sent_[0]));
+  constexpr size_t f = sizeof(float);
+  Part o, i;
+  uint32_t out_tag = 0, in_tag = 0;
+  if (out) {  // forward (to the next stage) carries activations, backward gradients
+    o = tp_part(out->size());
+    pp_bytes_ += static_cast<int64_t>(o.count * f);
+    const int kind = to > 0 ? 0 : 1;
+    out_tag = pipe_tag(kind, sent_[kind]);
+  }
+  if (in) {
+    i = tp_part(in->size());
+    const int kind = from < 0 ? 0 : 1;
+    in_tag = pipe_tag(kind, received_[kind]);
+  }
+  if (out && in)
+    pp.send_recv(out->data() + o.first, o.count * f, pp.rank() + to, out_tag, in->data() + i.first, i.count * f,
+                 pp.rank() + from, in_tag);
+  else if (out)
+    pp.send(out->data() + o.first, o.count * f, pp.rank() + to, out_tag);
+  else if (in)
+    pp.recv(in->data() + i.first, i.count * f, pp.rank() + from, in_tag);
+  if (in) gather_tp_parts(*in);
 }
 
-void EpRuntime::recv_activations(std::vector<float>& x) {
-  comm::Communicator& pp = *groups_.pp;
-  const Part in = tp_part(x.size());
-  pp.recv(x.data() + in.first, in.count * sizeof(float), pp.rank() - 1, pipe_tag(0, received_[0]));
-  gather_tp_parts(x);
-}
-
-void EpRuntime::send_gradient(const std::vector<float>& g) {
-  comm::Communicator& pp = *groups_.pp;
-  const Part out = tp_part(g.size());
-  pp_bytes_ += static_cast<int64_t>(out.count * sizeof(float));
-  pp.send(g.data() + out.first, out.count * sizeof(float), pp.rank() - 1, pipe_tag(1, sent_[1]));
-}
-
-void EpRuntime::recv_gradient(std::vector<float>& g) {
-  comm::Communicator& pp = *groups_.pp;
-  const Part in = tp_part(g.size());
-  pp.recv(g.data() + in.first, in.count * sizeof(float), pp.rank() + 1, pipe_tag(1, received_[1]));
-  gather_tp_parts(g);
-}
-
+void EpRuntime::send_activations(const std::vector<float>& x) { transfer(&x, +1, nullptr, 0); }
+void EpRuntime::recv_activations(std::vector<float>& x) { transfer(nullptr, 0, &x, -1); }
+void EpRuntime::send_gradient(const std::vector<float>& g) { transfer(&g, -1, nullptr, 0); }
+void EpRuntime::recv_gradient(std::vector<float>& g) { transfer(nullptr, 0, &g, +1); }
 void EpRuntime::send_activations_recv_gradient(const std::vector<float>& x, std::vector<float>& g) {
-  comm::Communicator& pp = *groups_.pp;
-  const Part out = tp_part(x.size()), in = tp_part(g.size());
-  pp_bytes_ += static_cast<int64_t>(out.count * sizeof(float));
-  const uint32_t out_tag = pipe_tag(0, sent_[0]), in_tag = pipe_tag(1, received_[1]);
-  pp.send_recv(x.data() + out.first, out.count * sizeof(float), pp.rank() + 1, out_tag, g.data() + in.first,
-               in.count * sizeof(float), pp.rank() + 1, in_tag);
-  gather_tp_parts(g);
+  transfer(&x, +1, &g, +1);
 }
-
 void EpRuntime::send_gradient_recv_activations(const std::vector<float>& g, std::vector<float>& x) {
-  comm::Communicator& pp = *groups_.pp;
-  const Part out = tp_part(g.size()), in = tp_part(x.size());
-  pp_bytes_ += static_cast<int64_t>(out.count * sizeof(float));
-  const uint32_t out_tag = pipe_tag(1, sent_[1]), in_tag = pipe_tag(0, received_[0]);
-  pp.send_recv(g.data() + out.first, out.count * sizeof(float), pp.rank() - 1, out_tag, x.data() + in.first,
-               in.count * sizeof(float), pp.rank() - 1, in_tag);
-  gather_tp_parts(x);
+  transfer(&g, -1, &x, -1);
 }
 
 void EpRuntime::sum_over_pipeline(double* values, size_t n) {

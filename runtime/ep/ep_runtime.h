@@ -170,6 +170,10 @@ class EpRuntime {
   };
   Part tp_part(size_t n) const;  // the whole tensor when tp = 1 or tp does not divide n
   void gather_tp_parts(std::vector<float>& x) const;
+  // The pipeline transfers: `out` to the stage at offset `to` (+1 next, −1 previous) and/or `in`
+  // from the stage at `from`, posted together when both are given; activations go forward,
+  // gradients back, each direction's messages numbered for their tags.
+  void transfer(const std::vector<float>* out, int to, std::vector<float>* in, int from);
   // The rank that assembles this stage's checkpoint part (tp = ep = dp = 0 in the stage).
   int64_t stage_leader() const { return stage_ * spec_.parallel.tp * spec_.parallel.ep * spec_.parallel.dp; }
   void gather_pipeline_stages(MixtralModel& model, AdamW* optimizer);
