@@ -14,26 +14,12 @@
 # schedule; read the shares, not the rates.
 #   bench/parallel/pipeline.sh [STEPS] [--set k=v]...   (BUILD=build by default)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="${BUILD:-$root/build}"
-steps="${1:-12}"
-shift || true
-extra=("$@")
-rt="$build/runtime/app/moe-runtime"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=run_layout.sh
+source "$(dirname "$0")/run_layout.sh"
 common=(--set "train.steps=$steps" --set model.seq_len=64 --set runtime.threads=1 --set routing.capacity_factor=0
         --set train.micro_batch=2 --set train.data.val_fraction=0.002 --set cluster.nodes.0.slots=4
         --set train.warmup_steps=2 "${extra[@]}")
 echo "tiny-cpu (4 layers), $steps steps, micro-batches of 2 sequences, 1 GEMM thread per rank ${extra[*]}; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-run() {  # name procs sets...
-  local name=$1 procs=$2
-  shift 2
-  local launch=()
-  [ "$procs" -gt 1 ] && launch=(--nproc-per-node "$procs" --master "127.0.0.1:$((29900 + RANDOM % 500))")
-  "$rt" train tiny-cpu "${common[@]}" "$@" "${launch[@]}" --metrics "$tmp/$name.jsonl" 2>"$tmp/$name.err" ||
-    { echo "$name failed:"; tail -3 "$tmp/$name.err"; exit 1; }
-}
 plan_pp_bytes() {
   "$build/cli/moe" plan "$root/resources/presets/tiny-cpu.json" "${common[@]}" "$@" --json |
     python3 -c 'import json,sys; print(int(json.load(sys.stdin)["plan"]["time"]["pp_bytes"]))'
