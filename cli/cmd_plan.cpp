@@ -102,7 +102,10 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
   row("compute", fmt_seconds(t.compute));
   row("all-to-all", fmt_seconds(t.a2a), "exposed " + fmt_seconds(t.a2a_exposed) + " with " +
                                              std::to_string(par.overlap_chunks) + " overlap chunk(s)");
-  row("tensor-parallel all-reduce", fmt_seconds(t.tp), t.tp_bytes > 0 ? fmt_bytes(t.tp_bytes) + " payload per step" : "");
+  row(par.sequence_parallel ? "tensor-parallel gather/scatter" : "tensor-parallel all-reduce", fmt_seconds(t.tp),
+      t.tp_bytes > 0 ? fmt_bytes(t.tp_bytes) + " payload per step" +
+                           (t.etp_bytes > 0 ? " + expert rows " + fmt_bytes(t.etp_bytes) + " (etp " + std::to_string(par.etp) + ")" : "")
+                     : "");
   if (par.pp > 1) {
     std::string split;
     for (int64_t n : layers_per_stage(s.model.n_layers, par.pp, par.pp_layers)) split += (split.empty() ? "" : " + ") + std::to_string(n);
@@ -112,7 +115,11 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
   row("pipeline bubble", fmt_seconds(t.bubble),
       par.pp > 1 ? fmt_percent(bubble_fraction(par.pp, s.train.grad_accum)) + " of each stage's pipelined time (1F1B, " +
                        std::to_string(s.train.grad_accum) + (s.train.grad_accum == 1 ? " micro-batch)" : " micro-batches)") : "");
-  row("data-parallel gradient all-reduce", fmt_seconds(t.dp));
+  std::string sums;  // the gradient sums' payload per group
+  for (const auto& [group, bytes] : {std::pair{"dense_dp", t.dense_dp_bytes}, std::pair{"expert_dp", t.expert_dp_bytes},
+                                     std::pair{"tp", t.tp_grad_bytes}, std::pair{"replicas", t.replica_bytes}})
+    if (bytes > 0) sums += (sums.empty() ? "" : ", ") + std::string(group) + " " + fmt_bytes(bytes);
+  row("gradient all-reduces", fmt_seconds(t.dp), sums.empty() ? "" : sums + " per step");
   row("step", fmt_seconds(t.step));
   row("tokens/s", fmt_count(t.tokens_per_s));
   row("MFU", fmt_percent(t.mfu));

@@ -182,8 +182,11 @@ int show(const Args& args) {
   std::printf("  layers×experts   %lld × %lld\n", static_cast<long long>(r.n_layers), static_cast<long long>(r.n_experts));
   std::printf("  malformed lines  %lld\n", static_cast<long long>(r.malformed_lines));
   if (const auto tp = reader.last_step_extension(id, "tp_bytes"))
-    std::printf("  tp all-reduce    %s per step (payload of rank 0, last step; docs/parallelism.md)\n",
+    std::printf("  tp collectives   %s per step (payload of rank 0, last step; docs/parallelism.md)\n",
                 fmt_bytes(static_cast<double>(*tp)).c_str());
+  if (const auto etp = reader.last_step_extension(id, "etp_bytes"))
+    std::printf("  expert rows      %s per step over tp (parallel.etp; payload of rank 0, last step)\n",
+                fmt_bytes(static_cast<double>(*etp)).c_str());
   if (const auto groups = reader.last_gradient_bytes(id); !groups.empty()) {
     std::string text;
     for (const auto& [group, bytes] : groups) text += (text.empty() ? "" : ", ") + group + " " + fmt_bytes(static_cast<double>(bytes));

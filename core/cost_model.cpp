@@ -56,12 +56,14 @@ LayerParams layer_params(const ModelSpec& m) {
 // Activation bytes stored for backward per token per layer (no recomputation, flash attention).
 struct LayerActivations {
   double attention = 0, dense_ffn = 0, moe = 0;
+  double residual = 0;  // of each block's: its residual input and normed copy (whole on every TP rank without SP)
 };
 
 LayerActivations layer_activations(const JobSpec& s, double copies_per_token) {
   const ModelSpec& m = s.model;
   const double B = dtype_bytes(s.runtime.dtype), d = double(m.d_model), H = double(m.n_heads);
   LayerActivations a;
+  a.residual = 2 * d * B;
   double elems = 2 * d;  // the residual input and its normed copy
   if (m.attention == "mla") {
     const MlaSpec& l = m.mla;
@@ -380,7 +382,10 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   // --- per stage: parameters, memory and compute; memory reports the fullest stage
   const std::vector<Stage> stages = make_stages(m, p.pp, p.pp_layers);
   const double bytes_w = B, bytes_g = B, bytes_opt = s.runtime.dtype == "bf16" ? 12.0 : 8.0;
-  const double tokens_mb_gpu = mb * seq / tp;  // sequence parallel splits the tokens over TP
+  // Each TP rank routes its share of the tokens (the MoE blocks, and with sequence parallelism
+  // everything else); without sequence parallelism the residual stream is whole on every TP rank.
+  const double tokens_mb_gpu = mb * seq / tp;
+  const double whole_residual_tokens = p.sequence_parallel ? 0 : mb * seq - tokens_mb_gpu;
   const double capacity =
       s.routing.dropless() ? 0 : std::ceil(s.routing.capacity_factor * tokens_mb_gpu * k / E);
   const double a2a_cap = 2 * E * capacity * d * B;
@@ -399,10 +404,11 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
     if (st.last) dense += head_params_last / tp + d;
     // Expert slots per GPU: E/ep, or placement.slots_per_rank when spare slots hold replicas.
     const double slots = s.placement.slots_per_rank > 0 ? double(s.placement.slots_per_rank) : E / ep;
-    const double expert = double(st.moe_layers) * slots * lp.expert / tp;
+    const double expert = double(st.moe_layers) * slots * lp.expert / double(p.etp);
     const double params = dense + expert;
     const int64_t in_flight = std::min<int64_t>(p.pp - si, t.grad_accum);
-    const double act_mb = tokens_mb_gpu * (double(st.layers) * la.attention + double(st.dense_layers) * la.dense_ffn +
+    const double act_mb = whole_residual_tokens * double(st.layers) * 2 * la.residual +
+                          tokens_mb_gpu * (double(st.layers) * la.attention + double(st.dense_layers) * la.dense_ffn +
                                            double(st.moe_layers) * la.moe);
     const double logits = st.last ? tokens_mb_gpu * V * 4 : 0;
     const double buffers = st.moe_layers == 0 ? 0 : (capacity > 0 ? a2a_cap : a2a_exp);
@@ -455,11 +461,36 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   auto link_bw = [&](bool crosses) { return (crosses ? hw.inter_node_bw : hw.intra_node_bw) * hw.comm_efficiency; };
   const int64_t cs = compute_stage;
   const Stage& st = stages[cs];
-  // TP: 2 all-reduces forward and 2 backward per layer of the micro-batch's activations.
+  // TP, per layer and micro-batch, each collective over the micro-batch's b·s·d activations:
+  // without SP 4 all-reduces (attention and the FFN block, forward and backward); with SP an
+  // all-gather before and a reduce-scatter after attention and a dense MLP, forward and backward,
+  // and nothing around a MoE block, whose tokens are already shared out. The vocab-parallel
+  // embedding sums its rows (an all-reduce, or with SP a reduce-scatter and backward an
+  // all-gather), the head its input gradient (likewise, and with SP a gather of its input).
   if (p.tp > 1) {
-    tm.tp_bytes = mb * seq * d * B * 4 * double(st.layers) * ga;
-    const double bytes = ring_allreduce_bytes(mb * seq * d * B, tp) * 4 * double(st.layers) * ga;
-    tm.tp = bytes / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs)));
+    double collectives = p.sequence_parallel ? 4 * double(st.layers + st.dense_layers) : 4 * double(st.layers);
+    if (st.first) collectives += p.sequence_parallel ? 2 : 1;
+    if (st.last) collectives += p.sequence_parallel ? 2 : 1;
+    tm.tp_bytes = mb * seq * d * B * collectives * ga;
+    const double wire = p.sequence_parallel ? (tp - 1) / tp * tm.tp_bytes : ring_allreduce_bytes(tm.tp_bytes, tp);
+    tm.tp = wire / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs)));
+  }
+  // ETP: around each MoE layer's experts, the tp group all-gathers its ranks' expert rows and
+  // reduce-scatters the partial outputs, forward and backward: 4 collectives of the micro-batch's
+  // routed copies (tp shares × b·s/tp tokens × copies per token, in expectation: a rank's rows
+  // depend on the routing).
+  if (p.etp > 1) {
+    tm.etp_bytes = mb * seq * copies_per_token * d * B * 4 * double(st.moe_layers) * ga;
+    tm.tp += (tp - 1) / tp * tm.etp_bytes / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs)));
+  }
+  // TP gradients, once a step: what each tp rank computed from its share of the tokens only, the
+  // routers (and the whole experts with etp 1) and with SP the norms, summed over tp (Megatron sums
+  // the sequence-parallel norms' and the routers' likewise; etp-1 experts in its expert-DP group).
+  if (p.tp > 1) {
+    const double slots = s.placement.slots_per_rank > 0 ? double(s.placement.slots_per_rank) : E / ep;
+    double partial = double(st.moe_layers) * (lp.router + (p.etp == 1 ? slots * lp.expert : 0));
+    if (p.sequence_parallel) partial += double(st.layers) * (lp.norms + lp.attn_norms) + (st.last ? d : 0);
+    tm.tp_grad_bytes = partial * bytes_g;
   }
   // DP: dense gradients over dp·ep replicas, expert gradients over dp replicas.
   {
@@ -476,8 +507,11 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
     if (s.placement.slots_per_rank > 0 && spare > 0 && ep > 1) {
       const double per_slot = pr.expert_per_gpu / double(s.placement.slots_per_rank);
       const bool ep_cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, p.ep - 1, 0, cs));
-      tm.dp += ring_allreduce_bytes(std::min(spare, E) * per_slot * bytes_g, ep) / link_bw(ep_cross);
+      tm.replica_bytes = std::min(spare, E) * per_slot * bytes_g;
+      tm.dp += ring_allreduce_bytes(tm.replica_bytes, ep) / link_bw(ep_cross);
     }
+    const bool tp_cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs));
+    tm.dp += ring_allreduce_bytes(tm.tp_grad_bytes, tp) / link_bw(tp_cross);
   }
   // PP: each micro-batch's activations forward and their gradients backward across a boundary.
   if (p.pp > 1) {
@@ -563,7 +597,7 @@ json plan_to_json(const Plan& pl) {
                {"flat_inter", a.flat_inter}, {"hier_intra", a.hier_intra}, {"hier_inter", a.hier_inter},
                {"hier_inter_ratio", a.hier_inter_ratio}, {"ep_ranks_per_node", a.ep_ranks_per_node},
                {"ep_nodes", a.ep_nodes}, {"hierarchical", a.hierarchical}}},
-      {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"dp", t.dp},
+      {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"etp_bytes", t.etp_bytes}, {"tp_grad_bytes", t.tp_grad_bytes}, {"replica_bytes", t.replica_bytes}, {"dp", t.dp},
                 {"dense_dp_bytes", t.dense_dp_bytes}, {"expert_dp_bytes", t.expert_dp_bytes},
                 {"pp_p2p", t.pp_p2p}, {"pp_bytes", t.pp_bytes}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
                 {"mfu", t.mfu}, {"comm_ratio", t.comm_ratio}, {"a2a_ratio", t.a2a_ratio}, {"comm_ok", t.comm_ok}}},

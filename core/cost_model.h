@@ -95,16 +95,30 @@ struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest 
   double compute = 0;
   double a2a = 0;          // all four all-to-alls of every MoE layer of the stage
   double a2a_exposed = 0;  // not hidden by overlap_chunks
-  double tp = 0;           // TP all-reduces (ring)
-  // The TP all-reduces' payload one rank hands over per step (4 per layer of the micro-batch's
-  // activations, b·s·d·B each, × grad_accum), before the ring's 2·(tp−1)/tp: what moe-runtime
-  // reports as the step record's tp_bytes.
+  double tp = 0;           // TP collectives (ring)
+  // The TP collectives' payload one rank hands over per step, b·s·d·B each (the whole micro-batch's
+  // activations: an all-reduce's tensor, an all-gather's output, a reduce-scatter's input), × grad_accum:
+  // 4 all-reduces per layer, or with sequence parallelism 4 gathers/scatters per attention and
+  // dense MLP. Before the ring's 2·(tp−1)/tp (all-reduce) or (tp−1)/tp (gather, scatter); what
+  // moe-runtime reports as the step record's tp_bytes.
   double tp_bytes = 0;
+  // With parallel.etp > 1 the expert rows' all-gathers and reduce-scatters over the tp group per
+  // step (4 per MoE layer and micro-batch, each the gathered tensor), in expectation (k copies per
+  // token): what moe-runtime reports as the step record's etp_bytes. Its time is in `tp`.
+  double etp_bytes = 0;
+  // The gradients summed over tp once a step, payload per rank: the routers (and with etp 1 the
+  // experts) and with sequence parallelism the norms, which each tp rank computed from its share
+  // of the tokens: grad_bytes.tp. (Shared experts are assumed split over tp, as Megatron does; the
+  // CPU runtime keeps them whole and sums them too.)
+  double tp_grad_bytes = 0;
   double dp = 0;           // gradient all-reduce over the DP groups (ring), not overlapped
   // Their payload per rank and step, before the ring's 2·(n−1)/n: the dense gradients over the
   // dp·ep replicas, the expert gradients over the dp replicas (0 where the group has one rank):
   // what moe-runtime reports as the step record's grad_bytes.dense_dp / .expert_dp.
   double dense_dp_bytes = 0, expert_dp_bytes = 0;
+  // Spare slots (placement.slots_per_rank): the replicated experts' gradients summed over the EP
+  // group, one replica each assumed (min(spare slots, E) experts): grad_bytes.replicas.
+  double replica_bytes = 0;
   double pp_p2p = 0;       // activations between stages
   // The payload a middle stage's rank sends per step: each micro-batch's activations forward and
   // their gradients back, b·s·d·B each, split over the tp ranks (each sends its 1/tp; the receiver

@@ -21,8 +21,20 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
   if (p.tp > 1 && spec.model.n_kv_heads % p.tp != 0)
     return "parallel.tp: " + str(p.tp) + " does not divide model.n_kv_heads (" + str(spec.model.n_kv_heads) +
            "): moe-runtime splits the KV heads over tp";
+  if (p.tp > 1 && spec.model.vocab_size % p.tp != 0)
+    return "parallel.tp: " + str(p.tp) + " does not divide model.vocab_size (" + str(spec.model.vocab_size) +
+           "): moe-runtime splits the embedding and the head by vocabulary over tp";
   if (p.tp > 1 && spec.model.moe.first_dense_layers > 0 && spec.model.d_ff % p.tp != 0)
     return "parallel.tp: " + str(p.tp) + " does not divide model.d_ff (" + str(spec.model.d_ff) + ")";
+  if (p.etp > 1 && p.etp != p.tp) return "parallel.etp: " + str(p.etp) + " must be 1 or parallel.tp (" + str(p.tp) + ")";
+  if (p.etp > 1 && spec.model.moe.d_expert % p.etp != 0)
+    return "parallel.etp: " + str(p.etp) + " does not divide model.moe.d_expert (" + str(spec.model.moe.d_expert) + ")";
+  if (p.etp > 1 && p.overlap_chunks > 1)
+    return "parallel.etp: " + str(p.etp) + " — expert tensor parallelism does not overlap chunks yet (use parallel.overlap_chunks 1)";
+  const bool spare_slots = spec.placement.slots_per_rank > 0 && spec.placement.slots_per_rank * p.ep != spec.model.moe.num_experts;
+  if (p.etp > 1 && (spec.placement.strategy != "uniform" || spare_slots))
+    return "parallel.etp: " + str(p.etp) + " — expert tensor parallelism runs the uniform placement only (placement.strategy " +
+           spec.placement.strategy + ")";
   if (p.pp > 1 && !multi_process) return "parallel.pp: " + str(p.pp) + " — pipeline parallelism" + kOneProcessPerRank;
   if (p.pp > spec.model.n_layers)
     return "parallel.pp: " + str(p.pp) + " exceeds model.n_layers (" + str(spec.model.n_layers) + "): a stage would be empty";

@@ -76,7 +76,8 @@ json moe_layer(const JobSpec& s, ExportLedger& ledger) {
   m["use_rts"] = false;   // random token selection would change which tokens drop
   if (e.top_k == 2) m["top2_2nd_expert_sampling"] = false;  // no Gumbel noise on the second choice
   m["use_residual"] = false;
-  m["enable_expert_tensor_parallelism"] = s.parallel.tp > 1;
+  m["enable_expert_tensor_parallelism"] = s.parallel.etp > 1;  // DeepSpeed splits experts over its tp group
+  ledger.use({"parallel.etp"});
   if (r.jitter > 0) {
     m["noisy_gate_policy"] = "Jitter";
     if (r.jitter != 0.01)
@@ -136,11 +137,16 @@ void layout_gaps(const JobSpec& s, ExportLedger& ledger) {
   const ParallelSpec& p = s.parallel;
   ledger.use({"parallel.dp", "parallel.gpus_per_node"});
   if (p.tp > 1)
-    ledger.unmapped("parallel.tp", "DeepSpeed itself has no tensor parallelism of attention and dense layers "
-                                   "(Megatron-DeepSpeed supplies it); the MoE layer's experts are split "
-                                   "(enable_expert_tensor_parallelism)");
+    ledger.unmapped("parallel.tp", std::string("DeepSpeed itself has no tensor parallelism of attention and dense layers "
+                                               "(Megatron-DeepSpeed supplies it)") +
+                                       (p.etp > 1 ? "; the MoE layer's experts are split (enable_expert_tensor_parallelism)" : ""));
   else
     ledger.use({"parallel.tp"});
+  if (p.tp > 1 && p.sequence_parallel)
+    ledger.unmapped("parallel.sequence_parallel", "sequence parallelism belongs to the tensor-parallel layers, "
+                                                  "which DeepSpeed itself does not have (Megatron-DeepSpeed's --sequence-parallel)");
+  else
+    ledger.use({"parallel.sequence_parallel"});
   if (p.pp > 1)
     ledger.unmapped("parallel.pp", "no pipeline key in ds_config: build the model as deepspeed.pipe.PipelineModule");
   else

@@ -24,7 +24,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RoutingSpec, type, score, capaci
                                                 routed_scaling_factor, n_group, topk_group,
                                                 bias_balancing)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ParallelSpec, dp, tp, pp, ep, gpus_per_node,
-                                                hierarchical_a2a, overlap_chunks, pp_layers)
+                                                hierarchical_a2a, overlap_chunks, pp_layers,
+                                                sequence_parallel, etp)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PlacementSpec, strategy, slots_per_rank, map, replica_choice,
                                                 replace_every, stats_every)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DataSpec, kind, path, val_fraction)

@@ -81,6 +81,13 @@ struct ParallelSpec {
   int64_t gpus_per_node = 1;
   bool hierarchical_a2a = false;
   int64_t overlap_chunks = 1;
+  // Megatron's sequence parallelism (with tp > 1): the residual stream, norms, embedding and head
+  // hold each tp rank's share of the tokens; all-gather and reduce-scatter replace the all-reduces.
+  bool sequence_parallel = false;
+  // Expert tensor parallelism (Megatron-Core's expert_tensor_parallel_size): 1, every tp rank holds
+  // whole experts and routes its share of the tokens through them; or tp, each expert's FFN is
+  // split over the tp group, whose ranks gather each other's expert rows around the experts.
+  int64_t etp = 1;
   // Decoder layers per pipeline stage, first stage first (pp entries summing to n_layers); empty:
   // the even split, stage s holding layers [s·L/pp, (s+1)·L/pp) (core/pipeline_schedule.h).
   std::vector<int64_t> pp_layers;

@@ -149,11 +149,12 @@ Section parallel_section(const JobSpec& s, ExportLedger& ledger) {
   const ParallelSpec& p = s.parallel;
   Section sec{"parallelism (Megatron's data-parallel size is dp·ep = " + num(p.dp * p.ep) + ")", {}};
   sec.add("--tensor-model-parallel-size", num(p.tp));
-  if (p.tp > 1) sec.add("--sequence-parallel");  // the cost model assumes it with tp > 1
+  if (p.tp > 1 && p.sequence_parallel) sec.add("--sequence-parallel");
   sec.add("--pipeline-model-parallel-size", num(p.pp));
   sec.add("--expert-model-parallel-size", num(p.ep));
-  sec.add("--expert-tensor-parallel-size", num(p.tp));  // experts are split over tp, like attention
-  ledger.use({"parallel.dp", "parallel.tp", "parallel.pp", "parallel.ep", "parallel.gpus_per_node"});
+  sec.add("--expert-tensor-parallel-size", num(p.etp));  // explicit: Megatron's default is tp
+  ledger.use({"parallel.dp", "parallel.tp", "parallel.pp", "parallel.ep", "parallel.gpus_per_node",
+              "parallel.sequence_parallel", "parallel.etp"});
   const int64_t L = s.model.n_layers;
   // The studio's split (parallel.pp_layers, or the even one: core/pipeline_schedule.h).
   const std::vector<int64_t> ours = layers_per_stage(L, p.pp, p.pp_layers);

@@ -175,6 +175,7 @@ void check_parallel(const JobSpec& s, Checker& c) {
   ok &= c.range("parallel.ep", p.ep, 1, 1 << 16);
   ok &= c.range("parallel.gpus_per_node", p.gpus_per_node, 1, 4096);
   ok &= c.range("parallel.overlap_chunks", p.overlap_chunks, 1, 1024);
+  ok &= c.range("parallel.etp", p.etp, 1, 4096);
   if (!ok) return;
   // In double: the int64 product of four in-range sizes can overflow (dp 2^24 · tp · pp · ep 2^16).
   const double world = double(p.dp) * double(p.tp) * double(p.pp) * double(p.ep);
@@ -188,12 +189,17 @@ void check_parallel(const JobSpec& s, Checker& c) {
   if (p.tp > 1) {
     if (m.n_heads > 0 && m.n_heads % p.tp != 0)
       c.error("parallel.tp", str(p.tp) + " does not divide model.n_heads (" + str(m.n_heads) + ")");
-    if (m.moe.d_expert > 0 && m.moe.d_expert % p.tp != 0)
-      c.error("parallel.tp", str(p.tp) + " does not divide model.moe.d_expert (" + str(m.moe.d_expert) + ")");
     if (p.tp > p.gpus_per_node)
       c.warning("parallel.tp", str(p.tp) + " exceeds parallel.gpus_per_node (" + str(p.gpus_per_node) +
                                    "): tensor parallelism across nodes is slow");
   }
+  if (p.etp != 1 && p.etp != p.tp)
+    c.error("parallel.etp", str(p.etp) + " must be 1 (whole experts on every tp rank) or parallel.tp (" + str(p.tp) +
+                                ": each expert split over the tp group)");
+  else if (p.etp > 1 && m.moe.d_expert > 0 && m.moe.d_expert % p.etp != 0)
+    c.error("parallel.etp", str(p.etp) + " does not divide model.moe.d_expert (" + str(m.moe.d_expert) + ")");
+  if (p.sequence_parallel && p.tp == 1)
+    c.warning("parallel.sequence_parallel", "has no effect with parallel.tp 1: there is no tensor-parallel group to share the tokens");
   if (m.n_layers > 0) {
     if (p.pp > m.n_layers)
       c.error("parallel.pp", str(p.pp) + " exceeds model.n_layers (" + str(m.n_layers) + "): a stage would be empty");

@@ -250,11 +250,14 @@ QString LiveWorkspace::replacementLine(const std::vector<store::PlacementRow>& m
   return " · " + replacement_text_;
 }
 
-// "tp all-reduce 1.00 MiB per step" (a tp run's latest step record, docs/parallelism.md), or "".
+// "tp collectives 1.00 MiB per step" (a tp run's latest step record: its activation all-reduces, or
+// with sequence parallelism its all-gathers and reduce-scatters; docs/parallelism.md), or "".
 QString LiveWorkspace::tensorParallelLine(const LiveUpdate& u) {
   if (u.reset) tp_text_.clear();
   if (u.tp_bytes)
-    tp_text_ = QString("tp all-reduce %1 MiB per step").arg(double(*u.tp_bytes) / (1024.0 * 1024.0), 0, 'f', 2);
+    tp_text_ = "tp collectives " + QString::number(double(*u.tp_bytes) / (1024.0 * 1024.0), 'f', 2) + " MiB per step";
+  if (u.tp_bytes && u.etp_bytes)
+    tp_text_ += " (+ expert rows " + QString::number(double(*u.etp_bytes) / (1024.0 * 1024.0), 'f', 2) + " MiB)";
   return tp_text_.isEmpty() ? QString() : " · " + tp_text_;
 }
 

@@ -129,7 +129,10 @@ void PollWorker::readLive(bool reset) {
     if (first_step_ < 0) first_step_ = u.steps.front().step;
     last_step_ = u.steps.back().step;
     // Only tp runs carry it: the query stops at the latest step instead of scanning them all.
-    if (planned_tp_ > 1) u.tp_bytes = reader_->last_step_extension(run_, "tp_bytes");
+    if (planned_tp_ > 1) {
+      u.tp_bytes = reader_->last_step_extension(run_, "tp_bytes");
+      u.etp_bytes = reader_->last_step_extension(run_, "etp_bytes");
+    }
     if (planned_pp_ > 1) u.pipeline = reader_->last_pipeline_step(run_);
     if (u.run.world_size > 1) u.grad_bytes = reader_->last_gradient_bytes(run_);
   }

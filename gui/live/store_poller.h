@@ -43,6 +43,7 @@ struct LiveUpdate {
   std::vector<store::PlacementRow> replacements;
   // A tensor-parallel run (parallel.tp > 1): the latest step's tp all-reduce payload (rank 0).
   std::optional<int64_t> tp_bytes;
+  std::optional<int64_t> etp_bytes;  // with parallel.etp > 1: the expert rows' gathers and scatters
   // A multi-rank run: the latest step's gradient-sum payload per group (rank 0's).
   std::vector<std::pair<std::string, int64_t>> grad_bytes;
   // A pipeline-parallel run (parallel.pp > 1): the latest step's per-stage figures and timeline.

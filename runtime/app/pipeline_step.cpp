@@ -18,7 +18,7 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
                                      int64_t experts) {
   const PipelineStage& stage = model.pipeline_stage();
   const int64_t A = static_cast<int64_t>(micro.size());
-  const size_t activations = static_cast<size_t>(batch * model.spec().model.seq_len * model.spec().model.d_model);
+  const size_t activations = static_cast<size_t>(model.boundary_rows(batch) * model.spec().model.d_model);
   const auto t_start = Clock::now();
   PipelineStepResult out;
   const size_t layers = model.moe_layers().size();

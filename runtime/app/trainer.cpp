@@ -150,7 +150,7 @@ struct Trainer::Impl {
       const PipelineStage& stage = model->pipeline_stage();
       std::vector<float> x;
       if (!stage.first()) {
-        x.resize(static_cast<size_t>(batch * seq * spec.model.d_model));
+        x.resize(static_cast<size_t>(model->boundary_rows(batch, seq) * spec.model.d_model));
         par->recv_activations(x);
       }
       ForwardResult r = model->forward(tokens, targets, batch, o, rng, seq, stage.first() ? nullptr : x.data());
@@ -303,7 +303,7 @@ struct Trainer::Impl {
       const int64_t step = state.step + 1;  // 1-based in the stream
       if (step == fault_step) std::fill(poisoned->value.begin(), poisoned->value.end(), std::nanf(""));
       const auto t0 = std::chrono::steady_clock::now();
-      if (par) par->take_tp_bytes(), par->take_pp_bytes();  // drop the last validation's
+      if (par) par->take_tp_bytes(), par->take_etp_bytes(), par->take_pp_bytes();  // drop the last validation's
       model->zero_grad();
       double lm = 0, aux = 0, z = 0;
       std::vector<std::vector<int64_t>> counts(moe_layers.size(), std::vector<int64_t>(E, 0)), dropped = counts;
@@ -362,7 +362,8 @@ struct Trainer::Impl {
         par->reduce_gradients(params);
         const ep::EpRuntime::GradientBytes gb = par->take_grad_bytes();
         for (const auto& [group, bytes] : {std::pair{"dense_dp", gb.dense_dp}, std::pair{"expert_dp", gb.expert_dp},
-                                           std::pair{"tp", gb.tp}, std::pair{"tied_embedding", gb.tied_embedding}})
+                                           std::pair{"tp", gb.tp}, std::pair{"tied_embedding", gb.tied_embedding},
+                                           std::pair{"replicas", gb.replicas}})
           if (bytes > 0) grad_bytes[group] = bytes;
         par->sum_over_data(&lm, 1);  // tp ranks hold the same LM loss
         lm /= static_cast<double>(slices);
@@ -400,6 +401,7 @@ struct Trainer::Impl {
       // Every step (a collective: the decision to report may differ by rank clock), before validation.
       const std::vector<metrics::A2aRecord> a2a = par ? par->a2a_records(step, report_index, sample) : std::vector<metrics::A2aRecord>{};
       const int64_t tp_bytes = par ? par->take_tp_bytes() : 0;
+      const int64_t etp_bytes = par ? par->take_etp_bytes() : 0;
       const nlohmann::json pipeline = pipelined ? pipeline_figures(piped) : nlohmann::json();  // a collective
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
@@ -423,6 +425,7 @@ struct Trainer::Impl {
         rec.grad_norm = norm;
         nlohmann::json extra = pipeline.is_object() ? pipeline : nlohmann::json::object();  // extensions (docs/parallelism.md)
         if (tp_bytes > 0) extra["tp_bytes"] = tp_bytes;
+        if (par && spec.parallel.etp > 1) extra["etp_bytes"] = etp_bytes;  // 0 too: no routed row reached the experts
         if (!grad_bytes.empty()) extra["grad_bytes"] = grad_bytes;
         if (!extra.empty()) rec.extra = extra.dump();
         if (validate) {

@@ -157,6 +157,52 @@ void Communicator::send_recv(const void* send_data, size_t send_bytes, int send_
   });
 }
 
+namespace {
+// The ring steps' tag, apart from the pipeline transfers' ((kind + 1)·2^24 + message number).
+constexpr uint32_t kRingTag = 0x7F000000u;
+
+std::vector<size_t> chunk_offsets(const std::vector<int64_t>& counts) {
+  std::vector<size_t> at(counts.size() + 1, 0);
+  for (size_t p = 0; p < counts.size(); ++p) at[p + 1] = at[p] + static_cast<size_t>(counts[p]);
+  return at;
+}
+}  // namespace
+
+void Communicator::all_gather_v(const float* send, float* recv, const std::vector<int64_t>& counts) {
+  run("all_gather_v", [&] {
+    const int n = size();
+    if (static_cast<int>(counts.size()) != n) throw Error("all_gather_v: " + std::to_string(counts.size()) + " counts for " + std::to_string(n) + " ranks");
+    const std::vector<size_t> at = chunk_offsets(counts);
+    std::copy(send, send + counts[static_cast<size_t>(rank_)], recv + at[static_cast<size_t>(rank_)]);
+    // Step s: pass on the chunk received at step s−1 (own at s = 0), take the previous rank's.
+    for (int s = 0; s + 1 < n; ++s) {
+      const size_t out = static_cast<size_t>(((rank_ - s) % n + n) % n), in = static_cast<size_t>(((rank_ - s - 1) % n + n) % n);
+      do_send_recv(recv + at[out], static_cast<size_t>(counts[out]) * sizeof(float), (rank_ + 1) % n, kRingTag,
+                   recv + at[in], static_cast<size_t>(counts[in]) * sizeof(float), (rank_ + n - 1) % n, kRingTag);
+    }
+  });
+}
+
+void Communicator::reduce_scatter_sum_v(const float* send, float* recv, const std::vector<int64_t>& counts) {
+  run("reduce_scatter_sum_v", [&] {
+    const int n = size();
+    if (static_cast<int>(counts.size()) != n) throw Error("reduce_scatter_sum_v: " + std::to_string(counts.size()) + " counts for " + std::to_string(n) + " ranks");
+    const std::vector<size_t> at = chunk_offsets(counts);
+    std::vector<float> acc(send, send + at.back()), part;
+    // Step s: send the partial sum of chunk rank−s−1, add the previous rank's partial of chunk
+    // rank−s−2; after n−1 steps chunk rank() holds every rank's term.
+    for (int s = 0; s + 1 < n; ++s) {
+      const size_t out = static_cast<size_t>(((rank_ - s - 1) % n + n) % n), in = static_cast<size_t>(((rank_ - s - 2) % n + n) % n);
+      part.resize(static_cast<size_t>(counts[in]));
+      do_send_recv(acc.data() + at[out], static_cast<size_t>(counts[out]) * sizeof(float), (rank_ + 1) % n, kRingTag,
+                   part.data(), part.size() * sizeof(float), (rank_ + n - 1) % n, kRingTag);
+      for (size_t i = 0; i < part.size(); ++i) acc[at[in] + i] += part[i];
+    }
+    const size_t mine = static_cast<size_t>(rank_);
+    std::copy(acc.begin() + static_cast<std::ptrdiff_t>(at[mine]), acc.begin() + static_cast<std::ptrdiff_t>(at[mine + 1]), recv);
+  });
+}
+
 std::vector<int64_t> Communicator::exchange_counts(const std::vector<int64_t>& send_counts) {
   std::vector<int64_t> ones(static_cast<size_t>(size()), 1);
   std::vector<int64_t> recv_counts(static_cast<size_t>(size()), 0);

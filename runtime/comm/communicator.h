@@ -67,6 +67,15 @@ class Communicator {
   void send_recv(const void* send_data, size_t send_bytes, int send_peer, uint32_t send_tag, void* recv_data,
                  size_t recv_bytes, int recv_peer, uint32_t recv_tag);
 
+  // Ring collectives of floats with counts[p] elements from rank p (a sequence-parallel share is
+  // whole sequences, which need not split evenly over the group); each rank sends and receives the
+  // other ranks' chunks once, the (n−1)/n of the whole that a ring moves. Built on send_recv, so
+  // every backend has them. all_gather_v: recv = every rank's `send` (counts[rank()] elements),
+  // in rank order. reduce_scatter_sum_v: recv (counts[rank()] elements) = the sum over the ranks
+  // of their `send`'s chunk rank() (send holds all the chunks, in rank order).
+  void all_gather_v(const float* send, float* recv, const std::vector<int64_t>& counts);
+  void reduce_scatter_sum_v(const float* send, float* recv, const std::vector<int64_t>& counts);
+
   // recv_counts[p] = what peer p's send_counts[rank()] is (an all-to-all of one int64 per peer).
   std::vector<int64_t> exchange_counts(const std::vector<int64_t>& send_counts);
 

@@ -21,6 +21,13 @@ namespace {
 
 bool is_expert(const Param* p) { return p->is_expert; }
 
+// A ring all-gather's or reduce-scatter's payload: the whole tensor, every rank's chunk (floats).
+int64_t gathered_bytes(const std::vector<int64_t>& counts) {
+  int64_t n = 0;
+  for (int64_t c : counts) n += c;
+  return n * static_cast<int64_t>(sizeof(float));
+}
+
 // Every gradient of one kind (dense or expert) in one buffer: one all-reduce instead of one per
 // param. Deterministic arithmetic reduces the ExactSums' integers (exact in any ring order) and
 // rounds them into the grads; otherwise the float grads are summed.
@@ -132,9 +139,20 @@ ModelOptions EpRuntime::model_options() {
   if (groups_.tp) {
     comm::Communicator* tp = groups_.tp.get();
     options.tp.rank = tp->rank(), options.tp.size = tp->size();
+    options.tp.sequence_parallel = spec_.parallel.sequence_parallel;
+    // tp_bytes: each collective's whole tensor (an all-gather's output, a reduce-scatter's input).
     options.tp.all_reduce = [this, tp](float* data, int64_t count) {
       tp_bytes_ += count * static_cast<int64_t>(sizeof(float));
       tp->all_reduce_sum(data, static_cast<size_t>(count));
+    };
+    options.tp.all_reduce_f64 = [tp](double* data, int64_t count) { tp->all_reduce_sum(data, static_cast<size_t>(count)); };
+    options.tp.all_gather = [this, tp](const float* mine, float* all, const std::vector<int64_t>& counts) {
+      tp_bytes_ += gathered_bytes(counts);
+      tp->all_gather_v(mine, all, counts);
+    };
+    options.tp.reduce_scatter = [this, tp](const float* all, float* mine, const std::vector<int64_t>& counts) {
+      tp_bytes_ += gathered_bytes(counts);
+      tp->reduce_scatter_sum_v(all, mine, counts);
     };
   }
   options.pp.stage = stage_, options.pp.stages = spec_.parallel.pp;
@@ -156,9 +174,28 @@ ModelOptions EpRuntime::model_options() {
       parallel.dispatcher = std::move(placed);
     }
     parallel.routing_sync = routing;
+    if (spec_.parallel.etp > 1) parallel.etp = expert_tensor_parallel();
     return std::make_unique<MoeLayer>(spec_, layer, std::move(parallel));
   };
   return options;
+}
+
+ExpertTensorParallel EpRuntime::expert_tensor_parallel() {
+  comm::Communicator* tp = groups_.tp.get();  // etp = tp (validated): the experts split over the tp group
+  ExpertTensorParallel etp;
+  etp.rank = tp->rank(), etp.size = tp->size();
+  etp.all_gather = [this, tp](const float* mine, float* all, const std::vector<int64_t>& counts) {
+    etp_bytes_ += gathered_bytes(counts);
+    tp->all_gather_v(mine, all, counts);
+  };
+  etp.reduce_scatter = [this, tp](const float* all, float* mine, const std::vector<int64_t>& counts) {
+    etp_bytes_ += gathered_bytes(counts);
+    tp->reduce_scatter_sum_v(all, mine, counts);
+  };
+  etp.gather_counts = [tp](const int64_t* mine, int64_t* all, int64_t n) {
+    tp->all_gather(mine, all, static_cast<size_t>(n) * sizeof(int64_t));
+  };
+  return etp;
 }
 
 std::vector<metrics::PlacementRecord> EpRuntime::replace_if_due(int64_t step,
@@ -223,7 +260,7 @@ void EpRuntime::reduce_gradients(const std::vector<Param*>& params) {
     std::vector<Param*> experts;
     for (Param* p : params)
       if (is_expert(p)) experts.push_back(p);
-    replicas_->sum_replica_grads(*groups_.ep, experts);
+    b.replicas += replicas_->sum_replica_grads(*groups_.ep, experts);
   }
 }
 
@@ -236,8 +273,9 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
   for (Param* p : params)
     if (is_expert(p)) mine.push_back(squared_sum(*p));
     else if (p->shard.sharded()) shards.push_back(squared_sum(*p));
-  // A tensor-parallel param's sum is its slices' sums added over the tp group.
+  // A tensor-parallel param's sum is its slices' sums added over the tp group (experts' too, with etp).
   if (groups_.tp && !shards.empty()) groups_.tp->all_reduce_sum(shards.data(), shards.size());
+  if (groups_.tp && spec_.parallel.etp > 1 && !mine.empty()) groups_.tp->all_reduce_sum(mine.data(), mine.size());
   comm::Communicator& ep = *groups_.ep;
   std::vector<double> all(mine.size() * static_cast<size_t>(ep.size()));
   if (!mine.empty()) ep.all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
@@ -290,7 +328,7 @@ int64_t EpRuntime::logical_params(MixtralModel& model) {
   size_t seen = 0;
   for (Param* p : model.named_params()) {
     if (p->is_expert) {
-      if (seen++ < 3) expert += p->numel();
+      if (seen++ < 3) expert += full_numel(*p);
       continue;
     }
     if (!(tied_embedding_ && stage_ > 0 && p->name == kEmbedding)) n += full_numel(*p);
@@ -305,7 +343,8 @@ uint32_t EpRuntime::pipe_tag(int kind, uint32_t& counter) {
 }
 
 EpRuntime::Part EpRuntime::tp_part(size_t n) const {
-  if (!groups_.tp || n % static_cast<size_t>(groups_.tp->size()) != 0) return {0, n};
+  // With sequence parallelism a boundary tensor is already the rank's share: sent whole.
+  if (!groups_.tp || spec_.parallel.sequence_parallel || n % static_cast<size_t>(groups_.tp->size()) != 0) return {0, n};
   const size_t each = n / static_cast<size_t>(groups_.tp->size());
   return {static_cast<size_t>(groups_.tp->rank()) * each, each};
 }
@@ -487,16 +526,12 @@ void EpRuntime::gather_tp_slices(MixtralModel& model, AdamW* optimizer) {
   tp_full_.clear();
   if (!groups_.tp || groups_.tp->world_ranks()[0] != stage_leader()) return;  // the stage leader's tp group
   comm::Communicator& tp = *groups_.tp;
-  std::map<const Param*, size_t> opt_index;
-  if (optimizer)
-    for (size_t i = 0; i < optimizer->params().size(); ++i) opt_index[optimizer->params()[i]] = i;
   std::vector<Param*> sliced;
   for (Param* p : model.named_params())
-    if (p->shard.sharded()) sliced.push_back(p);
+    // (etp's expert slices: assemble_expert_slices; a tied embedding's copy on the last stage: stage 0's)
+    if (p->shard.sharded() && !p->is_expert && !(tied_embedding_ && stage_ > 0 && p->name == kEmbedding)) sliced.push_back(p);
   const int parts = optimizer ? 3 : 1;  // values, exp_avg, exp_avg_sq
-  auto part_of = [&](const Param* p, int part) -> const std::vector<float>& {
-    return part == 0 ? p->value : part == 1 ? optimizer->exp_avg()[opt_index.at(p)] : optimizer->exp_avg_sq()[opt_index.at(p)];
-  };
+  const PartOf part_of = parts_of(optimizer);
   std::vector<float> pack;
   for (int part = 0; part < parts; ++part)
     for (const Param* p : sliced) pack.insert(pack.end(), part_of(p, part).begin(), part_of(p, part).end());
@@ -524,31 +559,79 @@ void EpRuntime::gather_tp_slices(MixtralModel& model, AdamW* optimizer) {
     }
 }
 
+EpRuntime::PartOf EpRuntime::parts_of(AdamW* optimizer) {
+  auto index = std::make_shared<std::map<const Param*, size_t>>();
+  if (optimizer)
+    for (size_t i = 0; i < optimizer->params().size(); ++i) (*index)[optimizer->params()[i]] = i;
+  return [optimizer, index](const Param* p, int part) -> const std::vector<float>& {
+    return part == 0 ? p->value : part == 1 ? optimizer->exp_avg()[index->at(p)] : optimizer->exp_avg_sq()[index->at(p)];
+  };
+}
+
+const float* EpRuntime::assemble_expert_slices(const std::vector<Param*>& experts, const PartOf& part_of, int parts) {
+  // With etp the experts are slices: the tp group's rank 0 assembles the logical tensors, which
+  // the stage's dp 0 ranks need (they are the tp ranks 0 of the leader's EP group, and their tp groups).
+  expert_full_.clear();
+  if (layout_.ranks[static_cast<size_t>(rank())].dp != 0) return nullptr;
+  comm::Communicator& tp = *groups_.tp;
+  std::vector<float> pack;
+  for (int part = 0; part < parts; ++part)
+    for (const Param* p : experts) pack.insert(pack.end(), part_of(p, part).begin(), part_of(p, part).end());
+  if (tp.rank() != 0) {
+    tp.send(pack.data(), pack.size() * sizeof(float), 0, 7006);
+    return nullptr;
+  }
+  std::vector<float> peer(pack.size());
+  size_t total = 0;
+  for (const Param* p : experts) total += static_cast<size_t>(full_numel(*p));
+  expert_full_.assign(total * static_cast<size_t>(parts), 0.0f);  // (part, expert) logical tensors, in order
+  for (int r = 0; r < tp.size(); ++r) {
+    if (r > 0) tp.recv(peer.data(), peer.size() * sizeof(float), r, 7006);
+    const float* from = r == 0 ? pack.data() : peer.data();
+    size_t at = 0, out = 0;
+    for (int part = 0; part < parts; ++part)
+      for (const Param* p : experts) {
+        put_slice(*p, r, from + at, expert_full_.data() + out);
+        at += p->value.size();
+        out += static_cast<size_t>(full_numel(*p));
+      }
+  }
+  return expert_full_.data();
+}
+
 const CheckpointData& EpRuntime::gather_remote_experts(MixtralModel& model, AdamW* optimizer) {
   remote_ = CheckpointData{};
   gathered_.clear();
   gather_tp_slices(model, optimizer);
   comm::Communicator& ep = *groups_.ep;
-  if (ep.world_ranks()[0] != stage_leader() || ep.size() == 1) {  // only the stage leaders' EP groups gather
-    gather_pipeline_stages(model, optimizer);
-    return remote_;
-  }
-  std::map<const Param*, size_t> opt_index;
-  if (optimizer)
-    for (size_t i = 0; i < optimizer->params().size(); ++i) opt_index[optimizer->params()[i]] = i;
   std::vector<Param*> experts;
   for (Param* p : model.named_params())
     if (is_expert(p)) experts.push_back(p);
   // values, then exp_avg, then exp_avg_sq, in params order.
   const int parts = optimizer ? 3 : 1;
+  const PartOf part_of = parts_of(optimizer);
+  const bool sliced = spec_.parallel.etp > 1;
+  const float* whole = sliced ? assemble_expert_slices(experts, part_of, parts) : nullptr;
+  if (sliced && whole && rank() == stage_leader()) {  // the leader's own experts: in the model only as slices
+    size_t at = 0;
+    for (int part = 0; part < parts; ++part)
+      for (const Param* p : experts) {
+        const std::string name = part == 0 ? p->name : (part == 1 ? "exp_avg." : "exp_avg_sq.") + p->name;
+        (part == 0 ? remote_.weights : remote_.optimizer).push_back({name, p->shard.full, whole + at});
+        at += static_cast<size_t>(full_numel(*p));
+      }
+  }
+  if (ep.world_ranks()[0] != stage_leader() || ep.size() == 1) {  // only the stage leaders' EP groups gather
+    gather_pipeline_stages(model, optimizer);
+    return remote_;
+  }
   std::vector<float> pack;
-  for (int part = 0; part < parts; ++part)
-    for (Param* p : experts) {
-      const std::vector<float>& v = part == 0 ? p->value
-                                  : part == 1 ? optimizer->exp_avg()[opt_index.at(p)]
-                                              : optimizer->exp_avg_sq()[opt_index.at(p)];
-      pack.insert(pack.end(), v.begin(), v.end());
-    }
+  if (sliced && whole) {
+    pack.assign(whole, whole + expert_full_.size());
+  } else {
+    for (int part = 0; part < parts; ++part)
+      for (Param* p : experts) pack.insert(pack.end(), part_of(p, part).begin(), part_of(p, part).end());
+  }
   if (ep.rank() != 0) {
     ep.send(pack.data(), pack.size() * sizeof(float), 0, 7001);
     gather_pipeline_stages(model, optimizer);
@@ -569,20 +652,22 @@ const CheckpointData& EpRuntime::gather_remote_experts(MixtralModel& model, Adam
         for (int64_t slot = peer * S; slot < (peer + 1) * S; ++slot)
           for (const char* w : w_name) {
             const Param* like = experts[k++];
+            const size_t numel = static_cast<size_t>(full_numel(*like));  // logical tensors, also with etp
+            const std::vector<int64_t>& shape = like->shard.sharded() ? like->shard.full : like->shape;
             // A replicated expert is written once, from its lowest member (rank 0's own are in
             // the model's params).
             const int64_t e = replicas_->placement()[l].phy_to_log[static_cast<size_t>(slot)];
             if (replicas_->primary_member(static_cast<int64_t>(l), e) != peer) {
-              at += like->value.size();
+              at += numel;
               continue;
             }
             const std::string name = "model.layers." + std::to_string(layers[l]) + ".block_sparse_moe.experts." +
                                      std::to_string(e) + "." + w + ".weight";
             if (part == 0)
-              remote_.weights.push_back({name, like->shape, buf.data() + at});
+              remote_.weights.push_back({name, shape, buf.data() + at});
             else
-              remote_.optimizer.push_back({(part == 1 ? "exp_avg." : "exp_avg_sq.") + name, like->shape, buf.data() + at});
-            at += like->value.size();
+              remote_.optimizer.push_back({(part == 1 ? "exp_avg." : "exp_avg_sq.") + name, shape, buf.data() + at});
+            at += numel;
           }
     }
   }
@@ -602,16 +687,13 @@ void EpRuntime::gather_pipeline_stages(MixtralModel& model, AdamW* optimizer) {
       head["tensors"].push_back({{"name", name}, {"shape", shape}});
       payload.insert(payload.end(), data, data + n);
     };
-    std::map<const Param*, size_t> opt_index;
-    if (optimizer)
-      for (size_t i = 0; i < optimizer->params().size(); ++i) opt_index[optimizer->params()[i]] = i;
+    const PartOf part_of = parts_of(optimizer);
     for (Param* p : model.named_params()) {
       if (p->shard.sharded() || p->name == kEmbedding) continue;  // slices: in remote_; the tied copy: stage 0's
       add(p->name, p->shape, p->value.data(), p->value.size());
       if (!optimizer) continue;
-      const size_t i = opt_index.at(p);
-      add("exp_avg." + p->name, p->shape, optimizer->exp_avg()[i].data(), p->value.size());
-      add("exp_avg_sq." + p->name, p->shape, optimizer->exp_avg_sq()[i].data(), p->value.size());
+      add("exp_avg." + p->name, p->shape, part_of(p, 1).data(), p->value.size());
+      add("exp_avg_sq." + p->name, p->shape, part_of(p, 2).data(), p->value.size());
     }
     for (const auto* list : {&remote_.weights, &remote_.optimizer})
       for (const TensorRef& t : *list) {

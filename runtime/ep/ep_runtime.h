@@ -11,6 +11,7 @@
 // micro_batch·dp·ep·grad_accum is exactly the tokens one process sees (docs/expert-parallel.md).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -75,6 +76,7 @@ class EpRuntime {
     int64_t expert_dp = 0;       // expert gradients over expert_dp (dp)
     int64_t tp = 0;              // the MoE blocks' gradients over tp (each tp rank routed a share)
     int64_t tied_embedding = 0;  // the tied embedding over the first and last stage
+    int64_t replicas = 0;        // replicated experts' gradients over the EP group (spare slots)
   };
   GradientBytes take_grad_bytes() { return std::exchange(grad_bytes_, GradientBytes{}); }
   // Global L2 norm of all gradients (dense once, every expert once) and torch-style clipping.
@@ -90,6 +92,9 @@ class EpRuntime {
   // The payload this rank handed to the tensor-parallel activation all-reduces since the last
   // call (the step record's tp_bytes; the cost model's TimeBreakdown::tp_bytes). Local.
   int64_t take_tp_bytes() { return std::exchange(tp_bytes_, 0); }
+  // With parallel.etp > 1, the same for the expert rows' all-gathers and reduce-scatters (the step
+  // record's etp_bytes; the cost model's TimeBreakdown::etp_bytes in expectation). Local.
+  int64_t take_etp_bytes() { return std::exchange(etp_bytes_, 0); }
   // The parameters of the whole model, as one process holds them (run_start.params): tp slices
   // counted whole, every logical expert once, every stage's layers, the tied embedding once. A
   // collective over the pipeline group.
@@ -154,7 +159,15 @@ class EpRuntime {
   std::vector<comm::AllToAllDispatcher<float>*> dispatchers_;  // owned by the model's layers
   std::vector<std::vector<float>> gathered_;
   std::vector<std::vector<float>> tp_full_;  // logical tensors assembled from the tp slices
+  std::vector<float> expert_full_;           // with etp: the local experts' logical tensors (part-major)
+  using PartOf = std::function<const std::vector<float>&(const Param*, int part)>;  // value, exp_avg, exp_avg_sq
+  static PartOf parts_of(AdamW* optimizer);  // (a checkpoint gather's view of the params and moments)
+  // With etp: this tp group's expert slices assembled at its rank 0 (collective over the tp groups
+  // of the stage's dp 0 ranks); returns the (part, expert) tensors in order, or null elsewhere.
+  const float* assemble_expert_slices(const std::vector<Param*>& experts, const PartOf& part_of, int parts);
   int64_t tp_bytes_ = 0;                      // take_tp_bytes
+  int64_t etp_bytes_ = 0;                     // take_etp_bytes
+  ExpertTensorParallel expert_tensor_parallel();  // the MoE layers' hook over the tp group
   GradientBytes grad_bytes_;                  // take_grad_bytes
   int64_t stage_ = 0;                         // this rank's pipeline stage
   int64_t moe_offset_ = 0;                    // MoE layers on the stages before this one

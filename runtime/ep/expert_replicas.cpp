@@ -35,8 +35,8 @@ int64_t ExpertReplicas::primary_member(int64_t layer, int64_t e) const {
 }
 
 template <typename V>
-void ExpertReplicas::sum_replicas(comm::Communicator& ep, const std::vector<Param*>& experts, V&& view) const {
-  if (replicated_ == 0 || experts.empty()) return;
+int64_t ExpertReplicas::sum_replicas(comm::Communicator& ep, const std::vector<Param*>& experts, V&& view) const {
+  if (replicated_ == 0 || experts.empty()) return 0;
   using Elem = typename std::decay_t<decltype(view(*experts[0]))>::value_type;
   const size_t per = view(*experts[0]).size();  // w1, w2, w3 all hold f·d values
   std::vector<Elem> flat(static_cast<size_t>(replicated_) * 3 * per, Elem(0));
@@ -52,18 +52,18 @@ void ExpertReplicas::sum_replicas(comm::Communicator& ep, const std::vector<Para
   ep.all_reduce_sum(flat.data(), flat.size());
   for (size_t k = 0; k < experts.size(); ++k)
     if (const int64_t o = at(k); o >= 0) std::copy_n(flat.begin() + o, per, view(*experts[k]).begin());
+  return static_cast<int64_t>(flat.size() * sizeof(Elem));
 }
 
-void ExpertReplicas::sum_replica_grads(comm::Communicator& ep, const std::vector<Param*>& experts) const {
-  if (replicated_ == 0 || experts.empty()) return;
-  if (experts[0]->exact_grad.size() == 0) {
-    sum_replicas(ep, experts, [](Param& p) -> std::vector<float>& { return p.grad; });
-    return;
-  }
-  sum_replicas(ep, experts, [](Param& p) -> std::vector<int64_t>& { return p.exact_grad.limbs(); });
+int64_t ExpertReplicas::sum_replica_grads(comm::Communicator& ep, const std::vector<Param*>& experts) const {
+  if (replicated_ == 0 || experts.empty()) return 0;
+  if (experts[0]->exact_grad.size() == 0)
+    return sum_replicas(ep, experts, [](Param& p) -> std::vector<float>& { return p.grad; });
+  const int64_t bytes = sum_replicas(ep, experts, [](Param& p) -> std::vector<int64_t>& { return p.exact_grad.limbs(); });
   for (size_t k = 0; k < experts.size(); ++k)
     if (block_[static_cast<size_t>(local(k).layer)][static_cast<size_t>(local(k).logical)] >= 0)
       experts[k]->exact_grad.round_to(experts[k]->grad.data());
+  return bytes;
 }
 
 }  // namespace moe::rt::ep

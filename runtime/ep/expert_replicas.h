@@ -34,11 +34,12 @@ class ExpertReplicas {
   // Sums the gradients of every replicated expert over its replicas (one all-reduce over the EP
   // group; members without a replica add zeros). Deterministic arithmetic sums the ExactSums'
   // integers and rounds them again. `experts`: this rank's expert params in params() order.
-  void sum_replica_grads(comm::Communicator& ep, const std::vector<Param*>& experts) const;
+  // Returns the payload handed to the all-reduce in bytes (0 without replicas).
+  int64_t sum_replica_grads(comm::Communicator& ep, const std::vector<Param*>& experts) const;
 
  private:
   template <typename V>
-  void sum_replicas(comm::Communicator& ep, const std::vector<Param*>& experts, V&& view) const;
+  int64_t sum_replicas(comm::Communicator& ep, const std::vector<Param*>& experts, V&& view) const;
 
   Placement placement_;
   int64_t member_ = 0;

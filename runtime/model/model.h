@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "dense_mlp.h"
+#include "embedding.h"
 #include "job_spec.h"
 #include "moe_layer.h"
 #include "param.h"
@@ -85,8 +86,8 @@ class MixtralModel {
   // `rng` drives the routers' jitter noise (training only). backward() will differentiate
   // options.loss_scale · loss (e.g. 1/grad_accum, so micro-batch grads sum to the mean's grad),
   // with the loss a mean over options.data_slices such batches (one per data-parallel rank).
-  // A pipeline stage other than the first starts from `stage_input` [batch·seq × d], the previous
-  // stage's output (the tokens are then only checked); a stage other than the last stops after its
+  // A pipeline stage other than the first starts from `stage_input` [boundary_rows(batch) × d], the
+  // previous stage's output (the tokens are then only checked); a stage other than the last stops after its
   // layers, with stage_output() for the next stage and only its layers' aux and z losses. `rng`
   // advances as one process's does over all layers (each router draws once when it jitters).
   ForwardResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
@@ -98,6 +99,10 @@ class MixtralModel {
   // input_grad(), the gradient of its stage input, for the previous stage.
   void backward(const float* output_grad = nullptr);
   const std::vector<float>& stage_output() const { return stage_output_; }
+  // Rows of a stage boundary's tensor (stage input, stage output, their gradients) on this rank
+  // for `batch` sequences of `seq` tokens (0: seq_len): batch·seq, or with sequence parallelism
+  // the rank's share of them (tensor_parallel.h).
+  int64_t boundary_rows(int64_t batch, int64_t seq = 0) const;
   const std::vector<float>& input_grad() const { return dres_; }
   const PipelineStage& pipeline_stage() const { return pp_; }
   void zero_grad();
@@ -106,7 +111,8 @@ class MixtralModel {
   void use_exact_grads();
   void round_exact_grads();
 
-  // Logits [batch·seq × vocab] of the last forward.
+  // Logits [batch·seq × vocab] of the last forward (with tensor parallelism the columns of the
+  // rank's vocabulary shard only).
   const std::vector<float>& logits() const { return logits_; }
 
   // Every parameter, in a stable order: embed_tokens; per layer input_layernorm, q/k/v/o_proj,
@@ -151,7 +157,18 @@ class MixtralModel {
   struct TokenShare {
     int64_t first = 0, rows = 0;  // first row, row count
   };
+  TokenShare share_of(int64_t batch, int64_t seq, int64_t rank) const;
   TokenShare moe_share() const;
+  TokenShare residual_rows() const;  // all rows, or with sequence parallelism moe_share()
+  // Sequence parallelism: the tp ranks' shares (elements, rank order) all-gathered into the whole
+  // batch, and a block's whole-batch partial output summed and scattered back to the shares.
+  std::vector<int64_t> share_counts() const;
+  void gather_rows(const std::vector<float>& mine, std::vector<float>& all);
+  void scatter_rows(const std::vector<float>& all, std::vector<float>& mine);
+  std::vector<float> sp_partial_, sp_dy_, head_input_;  // head_input_: the gathered final norm (SP)
+  // Tensor parallelism: the vocabulary ids of this rank's embedding and head rows (all without tp).
+  VocabRange vocab_shard_;
+  int64_t vocab_local() const { return vocab_shard_.count < 0 ? vocab_ : vocab_shard_.count; }
   void moe_forward(Layer& L, const MoeLayerOptions& options, std::mt19937_64& rng);
   void moe_backward(Layer& L);
   std::vector<float> moe_share_out_;

@@ -94,7 +94,10 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   t0 = Clock::now();
   expert_out_.resize(handle_.expert_rows() * d);
   const int64_t chunks = static_cast<int64_t>(handle_.chunk_expert_offsets.size());
-  if (chunks == 0) {
+  if (etp_.active()) {
+    if (chunks > 0) throw Error("parallel.etp: expert tensor parallelism does not run with parallel.overlap_chunks > 1");
+    etp_forward(local_experts(w.experts));
+  } else if (chunks == 0) {
     experts_.forward(local_experts(w.experts), handle_.expert_input.data(), handle_.expert_offsets, expert_out_.data());
     times_.expert_flops += experts_.forward_flops();
   } else {  // overlap: chunk c's experts run while the later chunks are in flight
@@ -153,8 +156,11 @@ void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const
   const ExpertGrads<T> local_grads = local_expert_grads(g.experts);
   // Deterministic arithmetic: the experts' weight gradients are summed per (expert, sequence)
   // after the input gradients (below), not per bank.
-  const bool per_sequence = !local_grads.w1.empty() && local_grads.w1[0].exact != nullptr;
-  if (chunks == 0) {
+  // (With expert tensor parallelism each bank's sums go to the sinks as they are computed.)
+  const bool per_sequence = !etp_.active() && !local_grads.w1.empty() && local_grads.w1[0].exact != nullptr;
+  if (etp_.active()) {
+    etp_backward(local, local_grads);
+  } else if (chunks == 0) {
     if (per_sequence)
       experts_.backward_inputs(local, d_expert_out_.data(), d_expert_in_.data(), false);
     else
@@ -189,6 +195,61 @@ void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const
   select_tokens_backward(config_, router_.scores(), assignments_, dweight_.data(), dscores_.data());
   router_.backward(w.gate, x_.data(), dscores_.data(), loss_scale, g.gate, dx, loss_tokens_);
   times_.router += seconds_since(t0);
+}
+
+template <typename T>
+void MoeCompute<T>::etp_forward(const ExpertWeights<T>& local) {
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t d = config_.d_model, n = dispatcher_->local_experts(), size = etp_.size;
+    // Every rank's rows per local expert, then the rows themselves (rank-major).
+    std::vector<int64_t> counts(static_cast<size_t>(size * n));
+    etp_.gather_counts(handle_.expert_counts.data(), counts.data(), n);
+    etp_first_row_.assign(static_cast<size_t>(size) + 1, 0);
+    etp_offsets_.assign(static_cast<size_t>(size), std::vector<int64_t>(static_cast<size_t>(n) + 1, 0));
+    std::vector<int64_t> elements(static_cast<size_t>(size));
+    for (int64_t r = 0; r < size; ++r) {
+      std::vector<int64_t>& off = etp_offsets_[static_cast<size_t>(r)];
+      for (int64_t i = 0; i < n; ++i) off[i + 1] = off[i] + counts[static_cast<size_t>(r * n + i)];
+      etp_first_row_[r + 1] = etp_first_row_[r] + off[n];
+      elements[static_cast<size_t>(r)] = off[n] * d;
+    }
+    if (elements[static_cast<size_t>(etp_.rank)] != handle_.expert_rows() * d)
+      throw Error("parallel.etp: this rank's expert rows do not match its counts");
+    const size_t total = static_cast<size_t>(etp_first_row_[size] * d);
+    etp_in_.resize(total), etp_out_.resize(total);
+    etp_.all_gather(handle_.expert_input.data(), etp_in_.data(), elements);
+    while (static_cast<int64_t>(etp_experts_.size()) < size) etp_experts_.emplace_back(config_.d_model, config_.d_expert);
+    for (int64_t r = 0; r < size; ++r) {
+      const int64_t at = etp_first_row_[r] * d;
+      etp_experts_[r].forward(local, etp_in_.data() + at, etp_offsets_[static_cast<size_t>(r)], etp_out_.data() + at);
+      times_.expert_flops += etp_experts_[r].forward_flops();
+    }
+    etp_.reduce_scatter(etp_out_.data(), expert_out_.data(), elements);
+  } else {
+    (void)local;
+    throw Error("parallel.etp: expert tensor parallelism is float only");
+  }
+}
+
+template <typename T>
+void MoeCompute<T>::etp_backward(const ExpertWeights<T>& local, const ExpertGrads<T>& grads) {
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t d = config_.d_model, size = etp_.size;
+    std::vector<int64_t> elements(static_cast<size_t>(size));
+    for (int64_t r = 0; r < size; ++r) elements[static_cast<size_t>(r)] = (etp_first_row_[r + 1] - etp_first_row_[r]) * d;
+    const size_t total = static_cast<size_t>(etp_first_row_[size] * d);
+    etp_dout_.resize(total), etp_din_.resize(total);
+    etp_.all_gather(d_expert_out_.data(), etp_dout_.data(), elements);
+    for (int64_t r = 0; r < size; ++r) {
+      const int64_t at = etp_first_row_[r] * d;
+      etp_experts_[r].backward(local, grads, etp_dout_.data() + at, etp_din_.data() + at, false);
+      times_.expert_flops += 2.0 * etp_experts_[r].forward_flops();
+    }
+    etp_.reduce_scatter(etp_din_.data(), d_expert_in_.data(), elements);
+  } else {
+    (void)local, (void)grads;
+    throw Error("parallel.etp: expert tensor parallelism is float only");
+  }
 }
 
 template <typename T>

@@ -76,6 +76,9 @@ class MoeCompute {
 
   // Runtime II: global routing decisions (token choice only); null = this process alone.
   void set_routing_sync(std::shared_ptr<RoutingSync<T>> sync) { sync_ = std::move(sync); }
+  // Runtime III: the local experts are slices (moe_layer.h); config().d_expert is the slice's width.
+  // Float only, and not with overlap chunks.
+  void set_expert_tensor_parallel(ExpertTensorParallel etp) { etp_ = std::move(etp); }
 
   Dispatcher<T>& dispatcher() const { return *dispatcher_; }
   const RoutingStats& stats() const { return stats_; }
@@ -92,6 +95,10 @@ class MoeCompute {
   // Deterministic arithmetic: the local experts' weight gradients of the last backward, one
   // partial per (expert, source sequence) added to the sinks' ExactSums.
   void add_expert_weight_grads_per_sequence(const ExpertGrads<T>& g);
+  // Expert tensor parallelism: the local experts over every group rank's expert rows (forward), and
+  // their backward; expert_out_ / d_expert_in_ get this rank's rows, summed over the slices.
+  void etp_forward(const ExpertWeights<T>& local);
+  void etp_backward(const ExpertWeights<T>& local, const ExpertGrads<T>& grads);
 
   MoeConfig config_;
   std::unique_ptr<Dispatcher<T>> dispatcher_;
@@ -112,6 +119,11 @@ class MoeCompute {
   std::vector<T> dweight_, dscores_, d_expert_out_, d_expert_in_;
   RoutingStats stats_;
   MoePhaseTimes times_;
+  ExpertTensorParallel etp_;
+  std::vector<SwigluExperts<T>> etp_experts_;   // one bank state per group rank's rows (for backward)
+  std::vector<int64_t> etp_first_row_;          // [size + 1] each rank's first gathered row
+  std::vector<std::vector<int64_t>> etp_offsets_;  // per rank: its rows' offsets per local expert
+  std::vector<T> etp_in_, etp_out_, etp_dout_, etp_din_;  // [gathered rows × d]
 };
 
 }  // namespace moe::rt

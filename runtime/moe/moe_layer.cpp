@@ -6,8 +6,28 @@
 
 #include "error.h"
 #include "moe_compute.h"
+#include "param_shard.h"
 
 namespace moe::rt {
+
+namespace {
+// The experts' computation sees its slice's width under expert tensor parallelism.
+MoeConfig expert_slice(MoeConfig c, const ExpertTensorParallel& etp) {
+  if (etp.active()) {
+    if (c.d_expert % etp.size != 0)
+      throw Error("parallel.etp: " + std::to_string(etp.size) + " does not divide model.moe.d_expert (" + std::to_string(c.d_expert) + ")");
+    c.d_expert /= etp.size;
+  }
+  return c;
+}
+
+// An expert weight: whole, or its slice along `dim` (w1, w3 by rows of the hidden units, w2 by columns).
+Param expert_param(const std::string& name, std::vector<int64_t> full, int dim, const ExpertTensorParallel& etp) {
+  Param p = sharded_param(name, std::move(full), dim, etp.rank, etp.size);
+  p.is_expert = true;
+  return p;
+}
+}  // namespace
 
 struct MoeLayer::Impl {
   MoeConfig config;
@@ -21,8 +41,9 @@ struct MoeLayer::Impl {
   int64_t segment_tokens = 0;  // of the last forward
   int64_t slots = 0;           // expert slots of the layer over all ranks (num_experts without a placement)
 
-  Impl(const MoeConfig& c, const std::string& prefix, std::unique_ptr<Dispatcher<float>> dispatcher = nullptr)
-      : config(c), compute(c, std::move(dispatcher)) {
+  Impl(const MoeConfig& c, const std::string& prefix, std::unique_ptr<Dispatcher<float>> dispatcher = nullptr,
+       const ExpertTensorParallel& etp = {})
+      : config(c), compute(expert_slice(c, etp), std::move(dispatcher)) {
     const int64_t E = c.num_experts, d = c.d_model, f = c.d_expert;
     // Only the dispatcher's experts get params (all of them for the LocalDispatcher). They are
     // named after the logical expert a slot holds, so replicas share a name (and their init).
@@ -32,9 +53,9 @@ struct MoeLayer::Impl {
     gate = Param(prefix + "gate.weight", {E, d});
     for (int64_t j = first; j < last; ++j) {
       const std::string p = prefix + "experts." + std::to_string(held.logical_expert(j)) + ".";
-      w1.emplace_back(p + "w1.weight", std::vector<int64_t>{f, d}, true);
-      w2.emplace_back(p + "w2.weight", std::vector<int64_t>{d, f}, true);
-      w3.emplace_back(p + "w3.weight", std::vector<int64_t>{f, d}, true);
+      w1.push_back(expert_param(p + "w1.weight", {f, d}, 0, etp));
+      w2.push_back(expert_param(p + "w2.weight", {d, f}, 1, etp));
+      w3.push_back(expert_param(p + "w3.weight", {f, d}, 0, etp));
     }
     if (c.d_shared > 0) {
       const int64_t s = c.d_shared;
@@ -54,6 +75,7 @@ struct MoeLayer::Impl {
       weights.experts.w3[j] = w3[i].value.data();
     }
     if (!shared.empty()) weights.shared = {{shared[0].value.data()}, {shared[1].value.data()}, {shared[2].value.data()}};
+    if (etp.active()) compute.set_expert_tensor_parallel(etp);
   }
 
   // Where backward puts the gradients: each Param's grad, or its ExactSum (deterministic
@@ -83,7 +105,7 @@ MoeLayer::MoeLayer(const JobSpec& spec, int64_t layer_index)
 MoeLayer::MoeLayer(const JobSpec& spec, int64_t layer_index, MoeLayerParallel parallel)
     : impl_(std::make_unique<Impl>(MoeConfig::from_spec(spec),
                                    "model.layers." + std::to_string(layer_index) + ".block_sparse_moe.",
-                                   std::move(parallel.dispatcher))) {
+                                   std::move(parallel.dispatcher), parallel.etp)) {
   if (parallel.routing_sync) impl_->compute.set_routing_sync(std::move(parallel.routing_sync));
 }
 

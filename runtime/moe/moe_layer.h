@@ -8,6 +8,7 @@
 // backward reaches this layer, backward() with dL/dy; backward adds into the params' grads and
 // returns dL/dx. A layer keeps what backward needs from the last forward (one micro-batch).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <vector>
@@ -53,9 +54,26 @@ class RoutingSync;  // moe_compute.h
 // Runtime II (expert parallelism): the layer holds only the dispatcher's local experts
 // [first_expert, first_expert + local_experts) — their params keep their global index in the name,
 // so checkpoints keep Hugging Face names — and routing decisions may be taken over all ranks.
+// Expert tensor parallelism (parallel.etp, Megatron-Core's expert_tensor_parallel_size): the local
+// experts hold hidden units [rank·f/size, (rank+1)·f/size) of their FFNs. The group's ranks hold
+// the same experts and each receives its own rows for them (its share of the tokens, through its
+// EP group); around the experts the group all-gathers the rows, each rank computes its slice's
+// partial outputs for all of them, and a reduce-scatter sums each rank's rows back; backward the
+// same with the output gradients and the input gradients. The slices' weight gradients then cover
+// every row and need no sum over the group.
+struct ExpertTensorParallel {
+  int64_t rank = 0, size = 1;
+  // counts[r]: rank r's elements, rank order.
+  std::function<void(const float* mine, float* all, const std::vector<int64_t>& counts)> all_gather;
+  std::function<void(const float* all, float* mine, const std::vector<int64_t>& counts)> reduce_scatter;
+  std::function<void(const int64_t* mine, int64_t* all, int64_t n)> gather_counts;  // n from each rank
+  bool active() const { return size > 1; }
+};
+
 struct MoeLayerParallel {
   std::unique_ptr<Dispatcher<float>> dispatcher;
   std::shared_ptr<RoutingSync<float>> routing_sync;  // null: decide locally
+  ExpertTensorParallel etp;
 };
 
 class MoeLayer {

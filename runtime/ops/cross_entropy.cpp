@@ -33,7 +33,7 @@ void cross_entropy_backward(T* dlogits, const T* probs, const int32_t* targets, 
     const T* pr = probs + t * vocab;
     T* dr = dlogits + t * vocab;
     for (int64_t i = 0; i < vocab; ++i) dr[i] = pr[i] * scale;
-    dr[targets[t]] -= scale;
+    if (targets[t] >= 0 && targets[t] < vocab) dr[targets[t]] -= scale;  // (a vocab shard's: maybe another's)
   }
 }
 

@@ -4,7 +4,8 @@
 //   backward: dlogits[t] = dloss · (softmax(logits[t]) − onehot(targets[t])) / mean_rows
 //             (mean_rows: the rows the loss is a mean over — all data-parallel ranks' — or rows)
 // forward writes the softmax into probs (probs may alias logits) and returns the loss in double;
-// backward writes dlogits (it may alias probs).
+// backward writes dlogits (it may alias probs); a target outside [0, vocab) gets no one-hot (another
+// vocabulary shard's, vocab_parallel_cross_entropy.h).
 #include <cstdint>
 
 namespace moe::rt {

@@ -178,6 +178,30 @@ TEST(Memory, MixedPrecisionAndPipelineInFlight) {
   EXPECT_EQ(p.memory.logits, 0);  // the head is on stage 1
 }
 
+// Tensor parallelism with and without sequence parallelism, the default spec at tp 2 with a dense
+// first layer: without SP each tp rank keeps the residual stream's two tensors per block (2 per
+// layer) for all the micro-batch's tokens, with SP for its half; the payload is 4
+// all-reduces per layer, or 4 gathers/scatters per attention and dense MLP, plus the
+// vocab-parallel embedding's and head's 1 + 1 (with SP 2 + 2), and a gather or scatter moves
+// (tp−1)/tp of its tensor on the ring where an all-reduce moves 2·(tp−1)/tp.
+TEST(Memory, SequenceParallelSharesTheResidualStreamAndChangesTheTpCollectives) {
+  const std::vector<std::string> tp2 = {"parallel.tp=2", "cluster.nodes.0.slots=2", "parallel.gpus_per_node=2",
+                                        "model.moe.first_dense_layers=1", "model.d_ff=256"};
+  std::vector<std::string> sp = tp2;
+  sp.push_back("parallel.sequence_parallel=true");
+  const JobSpec with_sp = parse_spec("{}", sp), without = parse_spec("{}", tp2);
+  EXPECT_FALSE(has_errors(validate_spec(with_sp)));
+  const Plan a = plan_job(with_sp, test_gpu()), b = plan_job(without, test_gpu());
+  const double tokens = double(with_sp.train.micro_batch * with_sp.model.seq_len), d = double(with_sp.model.d_model);
+  const double L = double(with_sp.model.n_layers), B = 4, tensor = tokens * d * B * double(with_sp.train.grad_accum);
+  ASSERT_EQ(with_sp.runtime.dtype, "fp32");
+  EXPECT_EQ(b.memory.activations_per_micro_batch - a.memory.activations_per_micro_batch,
+            (tokens - tokens / 2) * L * 2 /*blocks*/ * 2 * d * B);
+  EXPECT_EQ(b.time.tp_bytes, tensor * (4 * L + 2));      // 4 all-reduces per layer, embedding, head
+  EXPECT_EQ(a.time.tp_bytes, tensor * (4 * L + 4 + 4));  // attention's 4 per layer, the dense MLP's 4, 2 + 2
+  EXPECT_DOUBLE_EQ(a.time.tp / b.time.tp, ((4 * L + 8) * 0.5) / ((4 * L + 2) * 1.0));
+}
+
 // A2A by hand: d 64, fp32 (256 B per copy), T = 2 × 16 = 32 tokens per rank, k 2, E 8, ep 4,
 // 2 GPUs per node (2 EP ranks per node, 2 nodes).
 //  dropless: per destination rank T·k/ep = 16 copies; 3 destinations → 48 copies = 12,288 B per

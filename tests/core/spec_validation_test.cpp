@@ -71,7 +71,12 @@ TEST(SpecValidation, ExpertsAndEp) {
 TEST(SpecValidation, TensorParallelDivisibility) {
   auto ds = check({"parallel.tp=8", "parallel.gpus_per_node=8", "cluster.nodes.0.slots=8", "model.moe.d_expert=260"});
   EXPECT_TRUE(has(ds, Severity::error, "parallel.tp: 8 does not divide model.n_heads (4)"));
-  EXPECT_TRUE(has(ds, Severity::error, "parallel.tp: 8 does not divide model.moe.d_expert (260)"));
+  EXPECT_FALSE(has(ds, Severity::error, "parallel.etp: 8 does not divide model.moe.d_expert (260)"));  // etp 1: whole experts
+  ds = check({"parallel.tp=8", "parallel.etp=8", "parallel.gpus_per_node=8", "cluster.nodes.0.slots=8", "model.moe.d_expert=260"});
+  EXPECT_TRUE(has(ds, Severity::error, "parallel.etp: 8 does not divide model.moe.d_expert (260)"));
+  EXPECT_TRUE(has(check({"parallel.tp=4", "parallel.etp=2", "parallel.gpus_per_node=4", "cluster.nodes.0.slots=4"}),
+                  Severity::error,
+                  "parallel.etp: 2 must be 1 (whole experts on every tp rank) or parallel.tp (4: each expert split over the tp group)"));
   // tp = 1 never checks these.
   EXPECT_FALSE(has_errors(check({"model.moe.d_expert=260"})));
   EXPECT_TRUE(has(check({"parallel.tp=2", "cluster.nodes.0.slots=2"}), Severity::warning,
@@ -100,6 +105,12 @@ TEST(SpecValidation, PipelineStagesAgainstLayers) {
                   "parallel.pp_layers: every stage needs at least one layer"));
   EXPECT_TRUE(has(check({"parallel.pp=2", "cluster.nodes.0.slots=2", "parallel.pp_layers=[2,3]"}), Severity::error,
                   "parallel.pp_layers: the stages hold 5 layers but model.n_layers is 4"));
+  // Sequence parallelism shares the tokens over the tp group: without one it does nothing.
+  const std::string no_effect =
+      "parallel.sequence_parallel: has no effect with parallel.tp 1: there is no tensor-parallel group to share the tokens";
+  EXPECT_TRUE(has(check({"parallel.sequence_parallel=true"}), Severity::warning, no_effect));
+  EXPECT_FALSE(has(check({"parallel.sequence_parallel=true", "parallel.tp=2", "cluster.nodes.0.slots=2",
+                          "parallel.gpus_per_node=2"}), Severity::warning, no_effect));
 }
 
 TEST(SpecValidation, ExpertChoiceNeedsCapacity) {

@@ -500,21 +500,27 @@ TEST(RunWhere, SlurmNeedsOneLoginNodeAndAValidSlurmDesign) {
   EXPECT_FALSE(QFileInfo::exists(l.db_path)) << "nothing recorded";
 }
 
-// A tensor-parallel run launched from the studio (tp 2 × ep 2, 4 processes) trains to the end, and
-// Live's header shows its tp all-reduce payload per step, the figure the step records carry.
+// A tensor-parallel run launched from the studio (tp 2 × ep 2, experts split over tp, 4 processes)
+// trains to the end, and Live's header shows its tp all-reduce payload per step and the expert
+// rows' gathers, the figures the step records carry.
 TEST(RunLive, ATensorParallelRunShowsItsAllReducePayload) {
   Studio s;
   runTinyCpuToCompletion(s, {{"train.steps", 6}, {"train.warmup_steps", 2}, {"model.seq_len", 32}, {"model.n_layers", 2},
-                             {"parallel.tp", 2}, {"parallel.ep", 2}, {"cluster.nodes.0.slots", 4}, {"train.micro_batch", 4}});
+                             {"parallel.tp", 2}, {"parallel.etp", 2}, {"parallel.ep", 2}, {"cluster.nodes.0.slots", 4},
+                             {"train.micro_batch", 4}});
   if (::testing::Test::HasFatalFailure()) return;
   LiveWorkspace* live = s.window->live();
   store::RunReader reader(s.db().toStdString());
   const auto bytes = reader.last_step_extension(live->runId(), "tp_bytes");
   ASSERT_TRUE(bytes.has_value());
-  // 4 all-reduces × 2 layers of micro_batch · seq_len · d_model floats.
-  EXPECT_EQ(*bytes, int64_t{4} * 2 * 4 * 32 * 128 * 4);
+  // 4 all-reduces × 2 layers, the embedding's and the head's, of micro_batch · seq_len · d_model floats.
+  EXPECT_EQ(*bytes, int64_t{4 * 2 + 2} * 4 * 32 * 128 * 4);
   ASSERT_TRUE(waitUntil([&] { return !live->tensorParallelText().isEmpty(); }, 10000));
-  EXPECT_EQ(live->tensorParallelText(), QString("tp all-reduce 0.50 MiB per step"));
+  const auto etp = reader.last_step_extension(live->runId(), "etp_bytes");
+  ASSERT_TRUE(etp.has_value());
+  EXPECT_GT(*etp, 0);
+  auto mib = [](int64_t b) { return QString::number(double(b) / (1024.0 * 1024.0), 'f', 2); };
+  EXPECT_EQ(live->tensorParallelText(), "tp collectives " + mib(*bytes) + " MiB per step (+ expert rows " + mib(*etp) + " MiB)");
   EXPECT_TRUE(live->pipelinePlot()->isHidden()) << "no pipeline in a pp 1 run";
   // The gradient sums per group: dense over dp × ep, the MoE blocks' over tp (no dp replicas here).
   ASSERT_TRUE(waitUntil([&] { return !live->gradientText().isEmpty(); }, 10000));

@@ -173,6 +173,50 @@ TEST(GlooCollectives, AllGatherBroadcastSendRecvBarrier) {
   EXPECT_EQ(test::failures(r), "");
 }
 
+// The ring all-gather and reduce-scatter of sequence parallelism, on 1 to 4 ranks with uneven
+// chunks and an empty one (a batch smaller than the group): against the float64 reference.
+TEST(GlooCollectives, RingAllGatherAndReduceScatterWithUnevenChunksMatchReference) {
+  for (int n : {1, 2, 3, 4}) {
+    auto r = with_world(n, [](ProcessGroup& g) {
+      auto& w = *g.world;
+      const int size = w.size(), me = w.rank();
+      std::vector<int64_t> counts;
+      for (int p = 0; p < size; ++p) counts.push_back(p == 1 ? 0 : 5 + 3 * p);
+      const int64_t total = std::accumulate(counts.begin(), counts.end(), int64_t{0});
+      auto value = [](int rank, int64_t i) { return static_cast<float>(std::sin(0.37 * double(i) + rank)) * (rank + 1); };
+      std::vector<int64_t> at(static_cast<size_t>(size) + 1, 0);
+      for (int p = 0; p < size; ++p) at[static_cast<size_t>(p) + 1] = at[static_cast<size_t>(p)] + counts[static_cast<size_t>(p)];
+      // all_gather_v: every rank's chunk, in rank order.
+      std::vector<float> mine(static_cast<size_t>(counts[static_cast<size_t>(me)]));
+      for (size_t i = 0; i < mine.size(); ++i) mine[i] = value(me, at[static_cast<size_t>(me)] + static_cast<int64_t>(i));
+      std::vector<float> all(static_cast<size_t>(total), -1.0f);
+      w.all_gather_v(mine.data(), all.data(), counts);
+      for (int p = 0; p < size; ++p)
+        for (int64_t i = at[static_cast<size_t>(p)]; i < at[static_cast<size_t>(p) + 1]; ++i)
+          expect(all[static_cast<size_t>(i)] == value(p, i), "all_gather_v element " + std::to_string(i));
+      // reduce_scatter_sum_v: every rank's whole tensor summed, this rank's chunk kept.
+      std::vector<float> send(static_cast<size_t>(total));
+      for (int64_t i = 0; i < total; ++i) send[static_cast<size_t>(i)] = value(me, i);
+      std::vector<float> got(mine.size(), -1.0f);
+      w.reduce_scatter_sum_v(send.data(), got.data(), counts);
+      for (size_t i = 0; i < got.size(); ++i) {
+        const int64_t at_i = at[static_cast<size_t>(me)] + static_cast<int64_t>(i);
+        double ref = 0;
+        for (int p = 0; p < size; ++p) ref += double(value(p, at_i));
+        expect(std::abs(double(got[i]) - ref) <= 1e-6 * (1 + std::abs(ref)), "reduce_scatter_sum_v element " + std::to_string(at_i));
+      }
+      bool refused = false;  // counts for the wrong number of ranks: a clear error, not a hang
+      try {
+        w.all_gather_v(mine.data(), all.data(), std::vector<int64_t>(static_cast<size_t>(size) + 1, 0));
+      } catch (const moe::Error& e) {
+        refused = std::string(e.what()).find("counts for") != std::string::npos;
+      }
+      expect(refused, "all_gather_v with wrong counts");
+    });
+    EXPECT_EQ(test::failures(r), "") << n << " ranks";
+  }
+}
+
 TEST(GlooCollectives, AsyncAllToAllOverlapsAndKeepsOrder) {
   auto r = with_world(4, [](ProcessGroup& g) {
     auto& w = *g.world;

@@ -28,6 +28,39 @@ TEST(GroupBytes, GradientSumsEqualTheCostModelPerGroup) {
   }
 }
 
+// tp 2 × ep 2, plain, with sequence parallelism and with experts split over tp: the dense
+// gradients (the vocab-parallel embedding and head split like attention) go over the 2 data
+// ranks, and what the tp ranks computed from their token shares over tp: the routers and the
+// whole experts (etp 1), the norms too with sequence parallelism. Each is the cost model's figure.
+TEST(GroupBytes, TensorParallelGradientSumsEqualTheCostModel) {
+  for (const std::string layout : {"", " --set parallel.sequence_parallel=true", " --set parallel.etp=2",
+                                   " --set parallel.sequence_parallel=true --set parallel.etp=2"}) {
+    const TrainRun run = train("group_bytes_tp2ep2", 4, " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4"
+                                                       " --set train.steps=2 --set runtime.deterministic=false" + layout);
+    ASSERT_EQ(run.rc, 0) << layout << ": " << run.err;
+    const moe::Plan plan = plan_of(run);
+    ASSERT_GT(plan.time.tp_grad_bytes, 0);
+    for (const auto& s : run.of("step")) {
+      EXPECT_EQ(s["grad_bytes"]["dense_dp"].get<int64_t>(), static_cast<int64_t>(plan.time.dense_dp_bytes)) << layout;
+      EXPECT_EQ(s["grad_bytes"]["tp"].get<int64_t>(), static_cast<int64_t>(plan.time.tp_grad_bytes)) << layout;
+      EXPECT_EQ(s["tp_bytes"].get<int64_t>(), static_cast<int64_t>(plan.time.tp_bytes)) << layout;
+    }
+  }
+}
+
+// ep 2 with 5 slots per rank for 8 experts: 2 spare slots, each holding a replica of one expert,
+// whose gradients are summed over the EP group: the cost model's replica_bytes.
+TEST(GroupBytes, ReplicaSumsEqualTheCostModel) {
+  const TrainRun run = train("group_bytes_replicas", 2, " --set parallel.ep=2 --set train.micro_batch=4 --set train.steps=3"
+                                                        " --set runtime.deterministic=false --set placement.strategy=replicate"
+                                                        " --set placement.slots_per_rank=5");
+  ASSERT_EQ(run.rc, 0) << run.err;
+  const moe::Plan plan = plan_of(run);
+  ASSERT_GT(plan.time.replica_bytes, 0);
+  for (const auto& s : run.of("step"))
+    EXPECT_EQ(s["grad_bytes"].value("replicas", int64_t{-1}), static_cast<int64_t>(plan.time.replica_bytes)) << "step " << s["step"];
+}
+
 // ep 4 alone: the experts have no replica to sum with (the cost model says 0 too), and the
 // deterministic arithmetic sums its exact integers (runtime/ops/exact_sum.h): two int64 limbs per
 // float and one "bad" counter per tensor, 4× the float payload plus 8 bytes a tensor.

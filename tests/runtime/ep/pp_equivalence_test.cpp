@@ -127,6 +127,33 @@ TEST(PpEquivalence, Dp2Tp2Pp2Ep2MatchesOneProcess) {
   expect_pipeline_figures(many, 2, 4, 2, 2);
 }
 
+// Sequence parallelism with stages: a boundary tensor is the rank's share of the sequences, sent
+// as it is (the same bytes as tp's scatter-gather, no all-gather at the receiver).
+TEST(PpEquivalence, Tp2Pp2SequenceParallelMatchesOneProcess) {
+  const std::string sets = kDropless + kMicro4 + " --set model.moe.first_dense_layers=1 --set model.d_ff=256";
+  const TrainRun many = train("tp2pp2sp", 4, sets + " --set parallel.tp=2 --set parallel.pp=2 --set train.micro_batch=8"
+                                                   " --set parallel.sequence_parallel=true");
+  expect_same_training(baseline(sets), many, Arithmetic::fast);
+  expect_pipeline_figures(many, 2, 4, 8, 2);
+}
+
+// Tied embeddings with tp: both stages hold the vocab-parallel embedding's slices, the checkpoint
+// writes the logical tensor once (and one process resumes from it).
+TEST(PpEquivalence, Tp2Pp2TiedEmbeddingsMatchOneProcess) {
+  const std::string sets = kDropless + kMicro4 + " --set model.tie_embeddings=true --set runtime.checkpoint_every=10";
+  const TrainRun many = train("tp2pp2tied", 4, sets + " --set parallel.tp=2 --set parallel.pp=2 --set train.micro_batch=8");
+  const TrainRun& one = baseline(sets);
+  expect_same_training(one, many, Arithmetic::fast);
+  const auto w = moe::rt::read_safetensors(many.dir / "ck" / "step-00000020" / "model.safetensors");
+  const auto wf = moe::rt::read_safetensors(one.dir / "ck" / "step-00000020" / "model.safetensors");
+  ASSERT_EQ(w.size(), wf.size());
+  EXPECT_EQ(w.at("model.embed_tokens.weight").shape, wf.at("model.embed_tokens.weight").shape);
+  const TrainRun resumed = train("tp2pp2tied_one", 1, sets + " --set train.steps=21 --set train.micro_batch=8 --resume " +
+                                                          (many.dir / "ck" / "step-00000020").string());
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  EXPECT_EQ(resumed.of("step").size(), 1u);
+}
+
 // Validation (every 2 steps and at the end) goes through the stages; the loss is one process's.
 TEST(PpEquivalence, ValidationOnPp2Ep2MatchesOneProcess) {
   const std::string sets = kDropless + " --set train.steps=6 --set train.eval_every=2 --set train.grad_accum=2";

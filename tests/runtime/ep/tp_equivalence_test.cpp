@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "ep_run_support.h"
@@ -126,6 +127,121 @@ TEST(TpEquivalence, ValidationOnTp2Ep2MatchesOneProcess) {
   const TrainRun one = train("tp_val_one", 1, sets + " --set train.micro_batch=8");
   const TrainRun many = train("tp_val_tp2ep2", 4, sets + " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4");
   expect_same_validation(one, many, 1e-5);
+}
+
+// Sequence parallelism (parallel.sequence_parallel): the residual stream, norms, embedding and
+// head hold each tp rank's share of the sequences; all-gather and reduce-scatter replace the
+// all-reduces around attention and the dense MLP, and the MoE blocks need none. The payload per
+// step is the cost model's: 4 collectives per attention and dense MLP (tp_bytes).
+const std::string kSequenceParallel = " --set parallel.sequence_parallel=true";
+
+TEST(TpEquivalence, Tp2SequenceParallelMatchesOneProcess) {
+  const TrainRun many = train("tp2sp", 2, kDropless + kDenseFirst + kSequenceParallel + " --set parallel.tp=2 --set train.micro_batch=8");
+  expect_same_training(baseline(kDropless + kDenseFirst), many, Arithmetic::fast);
+  expect_tp_bytes_as_planned(many);
+  // One dense and one MoE layer: attention 4 + 4, the dense MLP 4, the embedding and the head 2 + 2
+  // whole-batch tensors of 8 × 32 × 128 floats, where without sequence parallelism 4 + 4 + 1 + 1.
+  EXPECT_EQ(many.of("step").back()["tp_bytes"].get<int64_t>(), 16 * 8 * 32 * 128 * 4);
+  const auto w = moe::rt::read_safetensors(many.dir / "ck" / "step-00000020" / "model.safetensors");
+  EXPECT_EQ(w.at("model.layers.1.self_attn.q_proj.weight").shape, (std::vector<int64_t>{128, 128}));
+}
+
+// With ep, dp, capacity drops, accumulation, jitter and bias balancing: the routing over every
+// share and the shared tensors' gradient sums over tp hold.
+TEST(TpEquivalence, Dp2Tp2Ep2SequenceParallelWithDropsAccumulationAndJitterMatchesOneProcess) {
+  const std::string sets = kDenseFirst + " --set train.grad_accum=2 --set routing.jitter=0.01"
+                                         " --set routing.bias_balancing.enabled=true";
+  const TrainRun many = train("dp2tp2ep2sp", 8, sets + kSequenceParallel +
+                                                    " --set parallel.dp=2 --set parallel.tp=2 --set parallel.ep=2"
+                                                    " --set train.micro_batch=2 --set cluster.nodes.0.slots=8");
+  expect_same_training(baseline(sets), many, Arithmetic::fast);
+  expect_tp_bytes_as_planned(many);
+}
+
+// Validation's batches need not split evenly over tp (the last holds fewer windows, one rank's
+// share may be empty): the ring collectives take uneven shares.
+TEST(TpEquivalence, ValidationOnTp2Ep2SequenceParallelMatchesOneProcess) {
+  const std::string sets = kDropless + kDenseFirst + " --set train.steps=6 --set train.eval_every=2";
+  const TrainRun one = train("tp_val_one_sp", 1, sets + " --set train.micro_batch=8");
+  const TrainRun many = train("tp_val_tp2ep2sp", 4, sets + kSequenceParallel +
+                                                        " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4");
+  expect_same_validation(one, many, 1e-5);
+}
+
+// Expert tensor parallelism (parallel.etp = tp): each expert's FFN split over the tp group, whose
+// ranks all-gather their expert rows around the experts and reduce-scatter the partial outputs.
+const std::string kEtp2 = " --set parallel.tp=2 --set parallel.etp=2";
+
+// Every step's etp_bytes is 4 collectives per MoE layer of the rows the tp group's experts
+// computed, each d floats: for rank 0 the kept assignments of its EP rank's experts, which the
+// expert_load records count (dp 1: all of them are rank 0's tp group's). `experts_per_rank` = E/ep.
+void expect_etp_bytes_from_the_routed_rows(const TrainRun& run, int64_t experts_per_rank) {
+  std::map<int64_t, int64_t> rows;  // step → kept assignments to experts [0, experts_per_rank), all layers
+  for (const auto& r : run.of("expert_load"))
+    for (int64_t e = 0; e < experts_per_rank; ++e)
+      rows[r["step"].get<int64_t>()] += r["counts"][e].get<int64_t>() - r["dropped"][e].get<int64_t>();
+  const auto steps = run.of("step");
+  ASSERT_FALSE(steps.empty());
+  for (const auto& s : steps) {
+    ASSERT_TRUE(rows.count(s["step"].get<int64_t>())) << "no expert_load at step " << s["step"];
+    EXPECT_EQ(s.value("etp_bytes", int64_t{-1}), 4 * rows[s["step"].get<int64_t>()] * 128 * 4) << "step " << s["step"];
+  }
+}
+
+TEST(TpEquivalence, Etp2MatchesOneProcess) {
+  const TrainRun many = train("etp2", 2, kDropless + kDenseFirst + kEtp2 + " --set train.micro_batch=8");
+  expect_same_training(baseline(kDropless + kDenseFirst), many, Arithmetic::fast);
+  expect_tp_bytes_as_planned(many);
+  expect_etp_bytes_from_the_routed_rows(many, 8);
+  // One process, dropless, no ep: every routed copy is in the tp group, exactly the plan's figure.
+  EXPECT_EQ(many.of("step").back()["etp_bytes"].get<int64_t>(), static_cast<int64_t>(plan_of(many).time.etp_bytes));
+  // The checkpoint holds whole experts, not rank 0's half of each.
+  const auto w = moe::rt::read_safetensors(many.dir / "ck" / "step-00000020" / "model.safetensors");
+  const auto wf = moe::rt::read_safetensors(baseline(kDropless + kDenseFirst).dir / "ck" / "step-00000020" / "model.safetensors");
+  for (const char* name : {"model.layers.1.block_sparse_moe.experts.3.w1.weight", "model.layers.1.block_sparse_moe.experts.3.w2.weight"})
+    EXPECT_EQ(w.at(name).shape, wf.at(name).shape) << name;
+}
+
+// With ep, sequence parallelism, capacity drops and accumulation: each tp rank's EP group delivers
+// its share's rows, the tp group computes every row with its slices.
+TEST(TpEquivalence, Tp2Ep2Etp2SequenceParallelWithDropsAndAccumulationMatchesOneProcess) {
+  const std::string sets = kDenseFirst + " --set train.grad_accum=2";
+  const TrainRun many = train("tp2ep2etp2sp", 4, sets + kEtp2 + kSequenceParallel + " --set parallel.ep=2 --set train.micro_batch=4");
+  expect_same_training(baseline(sets), many, Arithmetic::fast);
+  expect_tp_bytes_as_planned(many);
+  expect_etp_bytes_from_the_routed_rows(many, 4);
+}
+
+// Expert data parallelism of the slices: dp 2 × tp 2 × ep 2, 8 processes.
+TEST(TpEquivalence, Dp2Tp2Ep2Etp2MatchesOneProcess) {
+  const TrainRun many = train("dp2tp2ep2etp2", 8, kDropless + kEtp2 +
+                                                      " --set parallel.dp=2 --set parallel.ep=2"
+                                                      " --set train.micro_batch=2 --set cluster.nodes.0.slots=8");
+  expect_same_training(baseline(kDropless), many, Arithmetic::fast);
+}
+
+// Saved at tp 2 × ep 2 with split experts, resumed at dp 2 × ep 2 with whole ones: the losses
+// continue as the uninterrupted run's.
+TEST(TpEquivalence, ResumeFromEtp2AtDp2Ep2) {
+  const std::string sets = kDropless + " --set runtime.checkpoint_every=3 --set train.steps=6";
+  const TrainRun etp = train("etp_resume_full", 4, sets + kEtp2 + " --set parallel.ep=2 --set train.micro_batch=4");
+  ASSERT_EQ(etp.rc, 0) << etp.err;
+  const std::string from = " --resume " + (etp.dir / "ck" / "step-00000003").string();
+  const TrainRun resumed = train("etp_resume_dp2ep2", 4, sets + " --set parallel.dp=2 --set parallel.ep=2 --set train.micro_batch=2" + from);
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  const auto f = etp.of("step"), r = resumed.of("step");
+  ASSERT_EQ(f.size(), 6u);
+  ASSERT_EQ(r.size(), 3u);
+  for (size_t i = 0; i < r.size(); ++i) {
+    const double x = r[i]["loss"], y = f[i + 3]["loss"];
+    EXPECT_LE(std::abs(x - y), 1e-5 * std::abs(y)) << "step " << r[i]["step"];
+  }
+}
+
+TEST(TpEquivalence, RefusesEtpWithOverlapChunks) {
+  const TrainRun r = train("etp_overlap", 2, kEtp2 + " --set parallel.overlap_chunks=2 --set train.micro_batch=8 --set train.steps=1");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("parallel.etp"), std::string::npos) << r.err;
 }
 
 TEST(TpEquivalence, RefusesKvHeadsThatTpDoesNotDivide) {

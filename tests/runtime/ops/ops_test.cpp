@@ -19,6 +19,7 @@
 #include "rmsnorm.h"
 #include "rope.h"
 #include "swiglu.h"
+#include "vocab_parallel_cross_entropy.h"
 
 using namespace moe::rt;
 using Vec = std::vector<double>;
@@ -184,6 +185,61 @@ TEST_F(OpsTest, EmbeddingGathersRowsAndScatterAddsGradients) {
   Vec dtable(vocab * d, 0.0);
   embedding_backward(dtable.data(), R.data(), tokens.data(), rows, d);
   expect_close(dtable, numeric_grad(table, loss), kGradRtol, kGradAtol, "embedding dtable");
+}
+
+// A vocabulary split into 3 shards (tensor parallelism): the shards' rows summed are the whole
+// table's lookup, and each shard's gradient is the whole gradient's rows of its ids.
+TEST_F(OpsTest, EmbeddingShardsSumToTheWholeLookup) {
+  SCOPED_TRACE(trace());
+  const int64_t vocab = 9, d = 4, rows = 25, shards = 3, n = vocab / shards;
+  Vec table = randn(vocab * d), R = randn(rows * d);
+  const auto tokens = rand_tokens(rows, static_cast<int32_t>(vocab));
+  Vec whole(rows * d), summed(rows * d, 0.0), dwhole(vocab * d, 0.0);
+  embedding_forward(whole.data(), tokens.data(), table.data(), rows, d);
+  embedding_backward(dwhole.data(), R.data(), tokens.data(), rows, d);
+  for (int64_t s = 0; s < shards; ++s) {
+    const VocabRange range{s * n, n};
+    Vec part(rows * d), dpart(n * d, 0.0);
+    embedding_forward(part.data(), tokens.data(), table.data() + s * n * d, rows, d, range);
+    for (int64_t i = 0; i < rows * d; ++i) summed[i] += part[i];
+    embedding_backward(dpart.data(), R.data(), tokens.data(), rows, d, range);
+    for (int64_t i = 0; i < n * d; ++i) EXPECT_EQ(dpart[i], dwhole[s * n * d + i]) << "shard " << s << ", element " << i;
+  }
+  for (int64_t i = 0; i < rows * d; ++i) EXPECT_EQ(summed[i], whole[i]) << "element " << i;
+}
+
+// Megatron's vocab-parallel cross-entropy over 3 shards, combined as the tp group combines them
+// (each shard's log-sum-exp in its slot, the target logits summed): the loss and dlogits of the
+// whole vocabulary's cross_entropy_forward/backward, in float64.
+TEST_F(OpsTest, VocabParallelCrossEntropyMatchesTheWholeVocabulary) {
+  SCOPED_TRACE(trace());
+  const int64_t rows = 7, vocab = 12, shards = 3, n = vocab / shards;
+  Vec logits = randn(rows * vocab, 3.0);
+  const auto targets = rand_tokens(rows, static_cast<int32_t>(vocab));
+  Vec probs(rows * vocab), dl(rows * vocab);
+  const double whole = cross_entropy_forward(probs.data(), logits.data(), targets.data(), rows, vocab);
+  cross_entropy_backward(dl.data(), probs.data(), targets.data(), rows, vocab, 0.5, 2 * rows);
+  std::vector<double> stats(static_cast<size_t>((shards + 1) * rows), 0.0);  // the all-reduce's sum
+  std::vector<Vec> shard_logits(shards, Vec(rows * n));
+  for (int64_t s = 0; s < shards; ++s) {
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t i = 0; i < n; ++i) shard_logits[s][t * n + i] = logits[t * vocab + s * n + i];
+    std::vector<double> target(static_cast<size_t>(rows));
+    shard_statistics(shard_logits[s].data(), targets.data(), rows, n, s * n, stats.data() + s * rows, target.data());
+    for (int64_t t = 0; t < rows; ++t) stats[shards * rows + t] += target[t];
+  }
+  std::vector<double> lse(static_cast<size_t>(rows));
+  combine_shard_lse(stats.data(), shards, rows, lse.data());
+  for (int64_t s = 0; s < shards; ++s) {
+    Vec p(rows * n), g(rows * n);
+    const double loss = shard_softmax(p.data(), shard_logits[s].data(), lse.data(), stats.data() + shards * rows, rows, n);
+    EXPECT_NEAR(loss, whole, 1e-12 * whole) << "shard " << s;
+    const std::vector<int32_t> mine = shard_targets(targets.data(), rows, n, s * n);
+    cross_entropy_backward(g.data(), p.data(), mine.data(), rows, n, 0.5, 2 * rows);
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_NEAR(g[t * n + i], dl[t * vocab + s * n + i], 1e-14) << "shard " << s << ", row " << t << ", column " << i;
+  }
 }
 
 TEST_F(OpsTest, RmsnormMatchesReferenceAndGradients) {
