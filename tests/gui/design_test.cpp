@@ -2,6 +2,7 @@
 // and disable Run, every preset loads into a valid design, the layout grid describes ranks, and a
 // Hugging Face config.json imports into the design.
 #include <QAction>
+#include <QCheckBox>
 #include <QFile>
 #include <QFileInfo>
 #include <QMenu>
@@ -309,6 +310,23 @@ TEST(Design, MarksWhetherThisMachineCanRunTheLayout) {
   EXPECT_TRUE(label->text().startsWith("This machine: runs here")) << label->text().toStdString();
   EXPECT_EQ(label->text().toStdString(),
             "This machine: " + local_run_fit(model->spec(), QThread::idealThreadCount()).text);
+  // Sequence parallelism is a check box, experts split over tp a number; etp with overlap chunks
+  // is one of the runtime's limits.
+  auto* sp = qobject_cast<QCheckBox*>(s.window->design()->editorFor("parallel.sequence_parallel"));
+  auto* etp = qobject_cast<QSpinBox*>(s.window->design()->editorFor("parallel.etp"));
+  auto* chunks = qobject_cast<QSpinBox*>(s.window->design()->editorFor("parallel.overlap_chunks"));
+  ASSERT_NE(sp, nullptr);
+  ASSERT_NE(etp, nullptr);
+  ASSERT_NE(chunks, nullptr);
+  sp->setChecked(true);
+  etp->setValue(2);
+  EXPECT_TRUE(model->spec().parallel.sequence_parallel);
+  EXPECT_EQ(model->spec().parallel.etp, 2);
+  EXPECT_TRUE(label->text().startsWith("This machine: runs here")) << label->text().toStdString();
+  chunks->setValue(2);
+  EXPECT_TRUE(label->text().contains("cannot run here: parallel.etp: 2")) << label->text().toStdString();
+  chunks->setValue(1);
+  etp->setValue(1);
 
   auto* pp = qobject_cast<QSpinBox*>(s.window->design()->editorFor("parallel.pp"));
   ASSERT_NE(pp, nullptr);
