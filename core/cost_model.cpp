@@ -468,11 +468,16 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   // embedding sums its rows (an all-reduce, or with SP a reduce-scatter and backward an
   // all-gather), the head its input gradient (likewise, and with SP a gather of its input).
   if (p.tp > 1) {
-    double collectives = p.sequence_parallel ? 4 * double(st.layers + st.dense_layers) : 4 * double(st.layers);
-    if (st.first) collectives += p.sequence_parallel ? 2 : 1;
-    if (st.last) collectives += p.sequence_parallel ? 2 : 1;
-    tm.tp_bytes = mb * seq * d * B * collectives * ga;
-    const double wire = p.sequence_parallel ? (tp - 1) / tp * tm.tp_bytes : ring_allreduce_bytes(tm.tp_bytes, tp);
+    double reduces = 0, gathers = 0;  // all-reduces; all-gathers and reduce-scatters
+    if (p.sequence_parallel)
+      gathers = 4 * double(st.layers + st.dense_layers) + (st.first ? 2 : 0) + (st.last ? 2 : 0);
+    else
+      reduces = 4 * double(st.layers) + (st.first ? 1 : 0) + (st.last ? 1 : 0);
+    // Shared experts split over tp run on every rank's token share: gathered, then scattered.
+    if (m.moe.shared_experts > 0) gathers += 4 * double(st.moe_layers);
+    const double tensor = mb * seq * d * B * ga;
+    tm.tp_bytes = tensor * (reduces + gathers);
+    const double wire = ring_allreduce_bytes(tensor * reduces, tp) + (tp - 1) / tp * tensor * gathers;
     tm.tp = wire / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs)));
   }
   // ETP: around each MoE layer's experts, the tp group all-gathers its ranks' expert rows and

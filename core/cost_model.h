@@ -108,8 +108,7 @@ struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest 
   double etp_bytes = 0;
   // The gradients summed over tp once a step, payload per rank: the routers (and with etp 1 the
   // experts) and with sequence parallelism the norms, which each tp rank computed from its share
-  // of the tokens: grad_bytes.tp. (Shared experts are assumed split over tp, as Megatron does; the
-  // CPU runtime keeps them whole and sums them too.)
+  // of the tokens: grad_bytes.tp. (Shared experts are split over tp, as Megatron and moe-runtime do.)
   double tp_grad_bytes = 0;
   double dp = 0;           // gradient all-reduce over the DP groups (ring), not overlapped
   // Their payload per rank and step, before the ring's 2·(n−1)/n: the dense gradients over the

@@ -24,6 +24,10 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
   if (p.tp > 1 && spec.model.vocab_size % p.tp != 0)
     return "parallel.tp: " + str(p.tp) + " does not divide model.vocab_size (" + str(spec.model.vocab_size) +
            "): moe-runtime splits the embedding and the head by vocabulary over tp";
+  const int64_t shared_width = spec.model.moe.shared_experts * spec.model.moe.d_shared_expert;
+  if (p.tp > 1 && shared_width > 0 && shared_width % p.tp != 0)
+    return "parallel.tp: " + str(p.tp) + " does not divide the shared experts' width (model.moe.shared_experts × "
+           "d_shared_expert = " + str(shared_width) + "): moe-runtime splits them over tp";
   if (p.tp > 1 && spec.model.moe.first_dense_layers > 0 && spec.model.d_ff % p.tp != 0)
     return "parallel.tp: " + str(p.tp) + " does not divide model.d_ff (" + str(spec.model.d_ff) + ")";
   if (p.etp > 1 && p.etp != p.tp) return "parallel.etp: " + str(p.etp) + " must be 1 or parallel.tp (" + str(p.tp) + ")";

@@ -174,22 +174,23 @@ ModelOptions EpRuntime::model_options() {
       parallel.dispatcher = std::move(placed);
     }
     parallel.routing_sync = routing;
-    if (spec_.parallel.etp > 1) parallel.etp = expert_tensor_parallel();
+    if (spec_.parallel.etp > 1) parallel.etp = tp_hook(etp_bytes_);  // etp = tp (validated)
+    if (groups_.tp && spec_.model.moe.shared_experts > 0) parallel.shared_tp = tp_hook(tp_bytes_);
     return std::make_unique<MoeLayer>(spec_, layer, std::move(parallel));
   };
   return options;
 }
 
-ExpertTensorParallel EpRuntime::expert_tensor_parallel() {
-  comm::Communicator* tp = groups_.tp.get();  // etp = tp (validated): the experts split over the tp group
+ExpertTensorParallel EpRuntime::tp_hook(int64_t& bytes) {
+  comm::Communicator* tp = groups_.tp.get();
   ExpertTensorParallel etp;
   etp.rank = tp->rank(), etp.size = tp->size();
-  etp.all_gather = [this, tp](const float* mine, float* all, const std::vector<int64_t>& counts) {
-    etp_bytes_ += gathered_bytes(counts);
+  etp.all_gather = [&bytes, tp](const float* mine, float* all, const std::vector<int64_t>& counts) {
+    bytes += gathered_bytes(counts);
     tp->all_gather_v(mine, all, counts);
   };
-  etp.reduce_scatter = [this, tp](const float* all, float* mine, const std::vector<int64_t>& counts) {
-    etp_bytes_ += gathered_bytes(counts);
+  etp.reduce_scatter = [&bytes, tp](const float* all, float* mine, const std::vector<int64_t>& counts) {
+    bytes += gathered_bytes(counts);
     tp->reduce_scatter_sum_v(all, mine, counts);
   };
   etp.gather_counts = [tp](const int64_t* mine, int64_t* all, int64_t n) {

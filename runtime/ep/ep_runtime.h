@@ -167,7 +167,9 @@ class EpRuntime {
   const float* assemble_expert_slices(const std::vector<Param*>& experts, const PartOf& part_of, int parts);
   int64_t tp_bytes_ = 0;                      // take_tp_bytes
   int64_t etp_bytes_ = 0;                     // take_etp_bytes
-  ExpertTensorParallel expert_tensor_parallel();  // the MoE layers' hook over the tp group
+  // The MoE layers' hooks over the tp group (split experts, split shared experts), counting their
+  // payload into `bytes` (etp_bytes_, tp_bytes_).
+  ExpertTensorParallel tp_hook(int64_t& bytes);
   GradientBytes grad_bytes_;                  // take_grad_bytes
   int64_t stage_ = 0;                         // this rank's pipeline stage
   int64_t moe_offset_ = 0;                    // MoE layers on the stages before this one

@@ -8,8 +8,8 @@
 // and computes its shard's logits, the cross-entropy combining the shards' per-token statistics
 // (vocab_parallel_cross_entropy.h); the head's input gradient is summed over tp. Norms are
 // replicated and see identical inputs and gradients on every tp rank. The MoE blocks (router,
-// experts, shared experts) are replicated too (or the experts split, parallel.etp), but each tp
-// rank passes only its share of the batch through them (whole sequences; the outputs and input
+// experts) are replicated too (or the experts split, parallel.etp; the shared experts are split,
+// moe_layer.h), but each tp rank passes only its share of the batch through them (whole sequences; the outputs and input
 // gradients are summed back into every rank's copy), so experts compute each token once; their
 // gradients (Param::tp_partial) are summed over tp by the runtime.
 //

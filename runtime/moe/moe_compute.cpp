@@ -125,7 +125,10 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   t0 = Clock::now();
   if (config_.d_shared > 0) {
     shared_out_.resize(static_cast<size_t>(tokens * d));
-    shared_.forward(w.shared, x_.data(), {0, tokens}, shared_out_.data());
+    if (shared_tp_.active())
+      shared_tp_forward(w.shared);
+    else
+      shared_.forward(w.shared, x_.data(), {0, tokens}, shared_out_.data());
     for (int64_t i = 0; i < tokens * d; ++i) y[i] += shared_out_[i];
   }
   times_.shared += seconds_since(t0);
@@ -187,7 +190,10 @@ void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const
   times_.permute += seconds_since(t0);
 
   t0 = Clock::now();
-  if (config_.d_shared > 0) shared_.backward(w.shared, g.shared, dy, dx, true);
+  if (config_.d_shared > 0 && shared_tp_.active())
+    shared_tp_backward(w.shared, g.shared, dy, dx);
+  else if (config_.d_shared > 0)
+    shared_.backward(w.shared, g.shared, dy, dx, true);
   times_.shared += seconds_since(t0);
 
   t0 = Clock::now();
@@ -249,6 +255,40 @@ void MoeCompute<T>::etp_backward(const ExpertWeights<T>& local, const ExpertGrad
   } else {
     (void)local, (void)grads;
     throw Error("parallel.etp: expert tensor parallelism is float only");
+  }
+}
+
+template <typename T>
+void MoeCompute<T>::shared_tp_forward(const ExpertWeights<T>& w) {
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t d = config_.d_model, size = shared_tp_.size;
+    std::vector<int64_t> rows(static_cast<size_t>(size));
+    shared_tp_.gather_counts(&tokens_, rows.data(), 1);
+    shared_counts_.assign(static_cast<size_t>(size), 0);
+    int64_t all = 0;
+    for (int64_t r = 0; r < size; ++r) shared_counts_[static_cast<size_t>(r)] = rows[static_cast<size_t>(r)] * d, all += rows[static_cast<size_t>(r)];
+    shared_in_.resize(static_cast<size_t>(all * d)), shared_all_out_.resize(shared_in_.size());
+    shared_tp_.all_gather(x_.data(), shared_in_.data(), shared_counts_);
+    shared_.forward(w, shared_in_.data(), {0, all}, shared_all_out_.data());
+    shared_tp_.reduce_scatter(shared_all_out_.data(), shared_out_.data(), shared_counts_);
+  } else {
+    (void)w;
+    throw Error("parallel.tp: split shared experts are float only");
+  }
+}
+
+template <typename T>
+void MoeCompute<T>::shared_tp_backward(const ExpertWeights<T>& w, const ExpertGrads<T>& g, const T* dy, T* dx) {
+  if constexpr (std::is_same_v<T, float>) {
+    shared_dy_.resize(shared_in_.size()), shared_dx_.resize(shared_in_.size());
+    shared_tp_.all_gather(dy, shared_dy_.data(), shared_counts_);
+    shared_.backward(w, g, shared_dy_.data(), shared_dx_.data(), false);
+    shared_part_.resize(static_cast<size_t>(tokens_ * config_.d_model));
+    shared_tp_.reduce_scatter(shared_dx_.data(), shared_part_.data(), shared_counts_);
+    for (size_t i = 0; i < shared_part_.size(); ++i) dx[i] += shared_part_[i];
+  } else {
+    (void)w, (void)g, (void)dy, (void)dx;
+    throw Error("parallel.tp: split shared experts are float only");
   }
 }
 

@@ -79,6 +79,9 @@ class MoeCompute {
   // Runtime III: the local experts are slices (moe_layer.h); config().d_expert is the slice's width.
   // Float only, and not with overlap chunks.
   void set_expert_tensor_parallel(ExpertTensorParallel etp) { etp_ = std::move(etp); }
+  // Runtime III: the shared experts are slices (config().d_shared is the slice's width), computed
+  // over every tp rank's token share (moe_layer.h). Float only.
+  void set_shared_tensor_parallel(ExpertTensorParallel tp) { shared_tp_ = std::move(tp); }
 
   Dispatcher<T>& dispatcher() const { return *dispatcher_; }
   const RoutingStats& stats() const { return stats_; }
@@ -99,6 +102,9 @@ class MoeCompute {
   // their backward; expert_out_ / d_expert_in_ get this rank's rows, summed over the slices.
   void etp_forward(const ExpertWeights<T>& local);
   void etp_backward(const ExpertWeights<T>& local, const ExpertGrads<T>& grads);
+  // The shared experts' slices over the tp group's token shares: shared_out_ (forward), dx += (backward).
+  void shared_tp_forward(const ExpertWeights<T>& w);
+  void shared_tp_backward(const ExpertWeights<T>& w, const ExpertGrads<T>& g, const T* dy, T* dx);
 
   MoeConfig config_;
   std::unique_ptr<Dispatcher<T>> dispatcher_;
@@ -124,6 +130,9 @@ class MoeCompute {
   std::vector<int64_t> etp_first_row_;          // [size + 1] each rank's first gathered row
   std::vector<std::vector<int64_t>> etp_offsets_;  // per rank: its rows' offsets per local expert
   std::vector<T> etp_in_, etp_out_, etp_dout_, etp_din_;  // [gathered rows × d]
+  ExpertTensorParallel shared_tp_;
+  std::vector<int64_t> shared_counts_;                      // elements of each tp rank's share
+  std::vector<T> shared_in_, shared_all_out_, shared_dy_, shared_dx_, shared_part_;  // gathered shares
 };
 
 }  // namespace moe::rt

@@ -11,12 +11,19 @@
 namespace moe::rt {
 
 namespace {
-// The experts' computation sees its slice's width under expert tensor parallelism.
-MoeConfig expert_slice(MoeConfig c, const ExpertTensorParallel& etp) {
+// The experts' computation sees its slices' widths: the routed experts' under expert tensor
+// parallelism, the shared experts' under tensor parallelism.
+MoeConfig expert_slice(MoeConfig c, const ExpertTensorParallel& etp, const ExpertTensorParallel& shared_tp) {
   if (etp.active()) {
     if (c.d_expert % etp.size != 0)
       throw Error("parallel.etp: " + std::to_string(etp.size) + " does not divide model.moe.d_expert (" + std::to_string(c.d_expert) + ")");
     c.d_expert /= etp.size;
+  }
+  if (shared_tp.active() && c.d_shared > 0) {
+    if (c.d_shared % shared_tp.size != 0)
+      throw Error("parallel.tp: " + std::to_string(shared_tp.size) + " does not divide the shared experts' width (" +
+                  std::to_string(c.d_shared) + ")");
+    c.d_shared /= shared_tp.size;
   }
   return c;
 }
@@ -42,8 +49,8 @@ struct MoeLayer::Impl {
   int64_t slots = 0;           // expert slots of the layer over all ranks (num_experts without a placement)
 
   Impl(const MoeConfig& c, const std::string& prefix, std::unique_ptr<Dispatcher<float>> dispatcher = nullptr,
-       const ExpertTensorParallel& etp = {})
-      : config(c), compute(expert_slice(c, etp), std::move(dispatcher)) {
+       const ExpertTensorParallel& etp = {}, const ExpertTensorParallel& shared_tp = {})
+      : config(c), compute(expert_slice(c, etp, shared_tp), std::move(dispatcher)) {
     const int64_t E = c.num_experts, d = c.d_model, f = c.d_expert;
     // Only the dispatcher's experts get params (all of them for the LocalDispatcher). They are
     // named after the logical expert a slot holds, so replicas share a name (and their init).
@@ -59,9 +66,9 @@ struct MoeLayer::Impl {
     }
     if (c.d_shared > 0) {
       const int64_t s = c.d_shared;
-      shared.emplace_back(prefix + "shared_expert.w1.weight", std::vector<int64_t>{s, d});
-      shared.emplace_back(prefix + "shared_expert.w2.weight", std::vector<int64_t>{d, s});
-      shared.emplace_back(prefix + "shared_expert.w3.weight", std::vector<int64_t>{s, d});
+      shared.push_back(sharded_param(prefix + "shared_expert.w1.weight", {s, d}, 0, shared_tp.rank, shared_tp.size));
+      shared.push_back(sharded_param(prefix + "shared_expert.w2.weight", {d, s}, 1, shared_tp.rank, shared_tp.size));
+      shared.push_back(sharded_param(prefix + "shared_expert.w3.weight", {s, d}, 0, shared_tp.rank, shared_tp.size));
     }
     bias.assign(E, 0.0f);
     // Views into the Params (their vectors never reallocate after construction).
@@ -76,6 +83,7 @@ struct MoeLayer::Impl {
     }
     if (!shared.empty()) weights.shared = {{shared[0].value.data()}, {shared[1].value.data()}, {shared[2].value.data()}};
     if (etp.active()) compute.set_expert_tensor_parallel(etp);
+    if (shared_tp.active() && c.d_shared > 0) compute.set_shared_tensor_parallel(shared_tp);
   }
 
   // Where backward puts the gradients: each Param's grad, or its ExactSum (deterministic
@@ -105,7 +113,7 @@ MoeLayer::MoeLayer(const JobSpec& spec, int64_t layer_index)
 MoeLayer::MoeLayer(const JobSpec& spec, int64_t layer_index, MoeLayerParallel parallel)
     : impl_(std::make_unique<Impl>(MoeConfig::from_spec(spec),
                                    "model.layers." + std::to_string(layer_index) + ".block_sparse_moe.",
-                                   std::move(parallel.dispatcher), parallel.etp)) {
+                                   std::move(parallel.dispatcher), parallel.etp, parallel.shared_tp)) {
   if (parallel.routing_sync) impl_->compute.set_routing_sync(std::move(parallel.routing_sync));
 }
 

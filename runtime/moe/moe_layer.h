@@ -74,6 +74,10 @@ struct MoeLayerParallel {
   std::unique_ptr<Dispatcher<float>> dispatcher;
   std::shared_ptr<RoutingSync<float>> routing_sync;  // null: decide locally
   ExpertTensorParallel etp;
+  // Tensor parallelism (tp > 1): the shared experts are split over the tp group like a dense MLP
+  // (Megatron's); the group all-gathers its ranks' token shares around them and reduce-scatters
+  // the partial outputs. The same hook, over the tp group's token shares.
+  ExpertTensorParallel shared_tp;
 };
 
 class MoeLayer {

@@ -28,13 +28,16 @@ TEST(GroupBytes, GradientSumsEqualTheCostModelPerGroup) {
   }
 }
 
-// tp 2 × ep 2, plain, with sequence parallelism and with experts split over tp: the dense
-// gradients (the vocab-parallel embedding and head split like attention) go over the 2 data
-// ranks, and what the tp ranks computed from their token shares over tp: the routers and the
-// whole experts (etp 1), the norms too with sequence parallelism. Each is the cost model's figure.
+// tp 2 × ep 2, plain, with sequence parallelism, with experts split over tp and with shared
+// experts: the dense gradients (the vocab-parallel embedding and head and the shared experts split
+// like attention) go over the 2 data ranks, and what the tp ranks computed from their token shares
+// over tp: the routers and the whole experts (etp 1), the norms too with sequence parallelism.
+// Each is the cost model's figure.
 TEST(GroupBytes, TensorParallelGradientSumsEqualTheCostModel) {
-  for (const std::string layout : {"", " --set parallel.sequence_parallel=true", " --set parallel.etp=2",
-                                   " --set parallel.sequence_parallel=true --set parallel.etp=2"}) {
+  const std::string shared = " --set model.moe.shared_experts=1 --set model.moe.d_shared_expert=128";
+  for (const std::string& layout : {std::string(), std::string(" --set parallel.sequence_parallel=true"),
+                                   std::string(" --set parallel.etp=2"),
+                                   " --set parallel.sequence_parallel=true --set parallel.etp=2" + shared, shared}) {
     const TrainRun run = train("group_bytes_tp2ep2", 4, " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4"
                                                        " --set train.steps=2 --set runtime.deterministic=false" + layout);
     ASSERT_EQ(run.rc, 0) << layout << ": " << run.err;

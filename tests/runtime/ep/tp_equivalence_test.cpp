@@ -238,6 +238,20 @@ TEST(TpEquivalence, ResumeFromEtp2AtDp2Ep2) {
   }
 }
 
+// DeepSeek-style shared experts with tp: split over the tp group like a dense MLP, computed over
+// every tp rank's token share (gathered, then the partial outputs scattered back), with and
+// without sequence parallelism; the checkpoint holds the whole shared expert.
+TEST(TpEquivalence, Tp2Ep2SharedExpertsMatchOneProcess) {
+  const std::string sets = kDropless + " --set model.moe.shared_experts=1 --set model.moe.d_shared_expert=128";
+  for (const std::string& sp : {std::string(), kSequenceParallel}) {
+    const TrainRun many = train(sp.empty() ? "tp2ep2shared" : "tp2ep2sharedsp", 4, sets + sp + " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4");
+    expect_same_training(baseline(sets), many, Arithmetic::fast);
+    expect_tp_bytes_as_planned(many);
+    const auto w = moe::rt::read_safetensors(many.dir / "ck" / "step-00000020" / "model.safetensors");
+    EXPECT_EQ(w.at("model.layers.0.block_sparse_moe.shared_expert.w1.weight").shape, (std::vector<int64_t>{128, 128})) << sp;
+  }
+}
+
 TEST(TpEquivalence, RefusesEtpWithOverlapChunks) {
   const TrainRun r = train("etp_overlap", 2, kEtp2 + " --set parallel.overlap_chunks=2 --set train.micro_batch=8 --set train.steps=1");
   EXPECT_NE(r.rc, 0);
