@@ -167,6 +167,19 @@ inline void expect_same_validation(const TrainRun& one, const TrainRun& many, do
   }
 }
 
+// A run resumed from the step-3 checkpoint of `full` (6 steps): its 3 steps continue `full`'s
+// losses within 1e-5 relative.
+inline void expect_resumed_losses(const TrainRun& full, const TrainRun& resumed, const std::string& what) {
+  const auto f = full.of("step"), r = resumed.of("step");
+  ASSERT_EQ(f.size(), 6u);
+  ASSERT_EQ(r.size(), 3u);
+  for (size_t i = 0; i < r.size(); ++i) {
+    EXPECT_EQ(r[i]["step"], f[i + 3]["step"]);
+    const double x = r[i]["loss"], y = f[i + 3]["loss"];
+    EXPECT_LE(std::abs(x - y), 1e-5 * std::abs(y)) << what << " resume, step " << r[i]["step"];
+  }
+}
+
 // The cost model's plan of the spec a run recorded in its run_start (its hardware profile).
 inline moe::Plan plan_of(const TrainRun& run) {
   const auto start = run.of("run_start");

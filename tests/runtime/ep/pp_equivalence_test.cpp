@@ -172,14 +172,7 @@ TEST(PpEquivalence, ResumeFromDp2Ep2AtTp2Pp2) {
   const std::string from = " --resume " + (full.dir / "ck" / "step-00000003").string();
   const TrainRun piped = train("pp_resume_tp2pp2", 4, sets + " --set parallel.tp=2 --set parallel.pp=2 --set train.micro_batch=8" + from);
   ASSERT_EQ(piped.rc, 0) << piped.err;
-  const auto f = full.of("step"), t = piped.of("step");
-  ASSERT_EQ(f.size(), 6u);
-  ASSERT_EQ(t.size(), 3u);
-  for (size_t i = 0; i < t.size(); ++i) {
-    EXPECT_EQ(t[i]["step"], f[i + 3]["step"]);
-    const double x = t[i]["loss"], y = f[i + 3]["loss"];
-    EXPECT_LE(std::abs(x - y), 1e-5 * std::abs(y)) << "tp 2 × pp 2 resume, step " << t[i]["step"];
-  }
+  expect_resumed_losses(full, piped, "tp 2 × pp 2");
   // The pipeline run's checkpoint holds every stage's tensors, whole: one process loads it.
   const auto w = moe::rt::read_safetensors(piped.dir / "ck" / "step-00000006" / "model.safetensors");
   const auto wf = moe::rt::read_safetensors(full.dir / "ck" / "step-00000006" / "model.safetensors");

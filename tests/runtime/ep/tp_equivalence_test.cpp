@@ -98,14 +98,7 @@ TEST(TpEquivalence, ResumeAcrossLayouts) {
   const TrainRun tp = train("tp_resume_tp2ep2", 4, sets + " --set parallel.tp=2 --set parallel.ep=2 --set train.micro_batch=4" + from);
   ASSERT_EQ(tp.rc, 0) << tp.err;
   const std::string from_tp = " --resume " + (tp.dir / "ck" / "step-00000006").string();
-  const auto f = full.of("step"), t = tp.of("step");
-  ASSERT_EQ(f.size(), 6u);
-  ASSERT_EQ(t.size(), 3u);
-  for (size_t i = 0; i < t.size(); ++i) {
-    EXPECT_EQ(t[i]["step"], f[i + 3]["step"]);
-    const double x = t[i]["loss"], y = f[i + 3]["loss"];
-    EXPECT_LE(std::abs(x - y), 1e-5 * std::abs(y)) << "tp 2 × ep 2 resume, step " << t[i]["step"];
-  }
+  expect_resumed_losses(full, tp, "tp 2 × ep 2");
   // The tp run's own checkpoint is logical too: one process loads it (and has nothing left to train).
   const auto w = moe::rt::read_safetensors(tp.dir / "ck" / "step-00000006" / "model.safetensors");
   const auto wf = moe::rt::read_safetensors(full.dir / "ck" / "step-00000006" / "model.safetensors");
@@ -229,13 +222,7 @@ TEST(TpEquivalence, ResumeFromEtp2AtDp2Ep2) {
   const std::string from = " --resume " + (etp.dir / "ck" / "step-00000003").string();
   const TrainRun resumed = train("etp_resume_dp2ep2", 4, sets + " --set parallel.dp=2 --set parallel.ep=2 --set train.micro_batch=2" + from);
   ASSERT_EQ(resumed.rc, 0) << resumed.err;
-  const auto f = etp.of("step"), r = resumed.of("step");
-  ASSERT_EQ(f.size(), 6u);
-  ASSERT_EQ(r.size(), 3u);
-  for (size_t i = 0; i < r.size(); ++i) {
-    const double x = r[i]["loss"], y = f[i + 3]["loss"];
-    EXPECT_LE(std::abs(x - y), 1e-5 * std::abs(y)) << "step " << r[i]["step"];
-  }
+  expect_resumed_losses(etp, resumed, "dp 2 × ep 2 from etp 2");
 }
 
 // DeepSeek-style shared experts with tp: split over the tp group like a dense MLP, computed over
