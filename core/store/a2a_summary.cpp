@@ -19,18 +19,26 @@ int64_t to_ns(double us) {
   return std::llround(ns);
 }
 
+namespace {
+// Whether rank p took part in the exchange: a pipeline-parallel run's other stages report 0 µs and
+// 0 bytes for a layer they do not hold.
+bool took_part(const A2aRecord& r, size_t p) {
+  return (p < r.rank_us.size() && r.rank_us[p] > 0) || (p < r.rank_bytes.size() && r.rank_bytes[p] > 0);
+}
+}  // namespace
+
 void A2aStepSum::add(const A2aRecord& r) {
   const size_t P = std::max(r.rank_us.size(), r.rank_bytes.size());
   if (sum_ns.size() < P) {
     sum_ns.resize(P, 0);
-    min_ns.resize(P, std::numeric_limits<int64_t>::max());
+    min_ns.resize(P, 0);  // 0: the rank has not taken part in the step (yet)
     max_ns.resize(P, std::numeric_limits<int64_t>::min());
     sum_bytes.resize(P, 0);
   }
   for (size_t p = 0; p < r.rank_us.size(); ++p) {
     const int64_t ns = to_ns(r.rank_us[p]);
     sum_ns[p] += ns;
-    min_ns[p] = std::min(min_ns[p], ns);
+    if (took_part(r, p)) min_ns[p] = min_ns[p] == 0 ? ns : std::min(min_ns[p], ns);
     max_ns[p] = std::max(max_ns[p], ns);
   }
   for (size_t p = 0; p < r.rank_bytes.size(); ++p) sum_bytes[p] += r.rank_bytes[p];
@@ -42,11 +50,10 @@ void A2aStepSum::add(const A2aRecord& r) {
 bool keep_a2a_detail(const A2aRecord& r, bool has_extra, int64_t every, double anomaly_ratio) {
   if (every <= 0 || has_extra || r.step <= every || r.step % every == 0) return true;
   if (r.rank_us.size() < 2 || anomaly_ratio <= 0) return false;
-  // The ranks that took part: a pipeline-parallel run's other stages report 0 µs and 0 bytes for
-  // a layer they do not hold, and would pull the median to 0.
+  // The ranks that took part: the others would pull the median to 0.
   std::vector<double> us;
   for (size_t p = 0; p < r.rank_us.size(); ++p)
-    if (r.rank_us[p] > 0 || (p < r.rank_bytes.size() && r.rank_bytes[p] > 0)) us.push_back(r.rank_us[p]);
+    if (took_part(r, p)) us.push_back(r.rank_us[p]);
   if (us.size() < 2) return false;
   std::nth_element(us.begin(), us.begin() + us.size() / 2, us.end());
   const double median = us[us.size() / 2];

@@ -16,7 +16,8 @@
 
 namespace moe::store {
 
-// The sums of one (step, phase, pass), per rank.
+// The sums of one (step, phase, pass), per rank. The min is over the records the rank took part
+// in (a pipeline's other stages report 0 µs and 0 bytes for a layer they do not hold); 0 when none.
 struct A2aStepSum {
   int64_t records = 0;
   std::vector<int64_t> sum_ns, min_ns, max_ns, sum_bytes;

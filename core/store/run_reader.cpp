@@ -584,7 +584,7 @@ A2aRankStats RunReader::a2a_rank_stats(int64_t run, const std::string& phase, co
       widen(sum.size());
       for (size_t p = 0; p < sum.size(); ++p) {
         sum_us[p] += static_cast<double>(sum[p]) * 1e-3;
-        if (p < mn.size()) s.min_us[p] = std::min(s.min_us[p], static_cast<double>(mn[p]) * 1e-3);
+        if (p < mn.size() && mn[p] > 0) s.min_us[p] = std::min(s.min_us[p], static_cast<double>(mn[p]) * 1e-3);
         if (p < mx.size()) s.max_us[p] = std::max(s.max_us[p], static_cast<double>(mx[p]) * 1e-3);
         if (p < bytes.size()) sum_bytes[p] += static_cast<double>(bytes[p]);
       }
@@ -608,6 +608,7 @@ A2aRankStats RunReader::a2a_rank_stats(int64_t run, const std::string& phase, co
     }
   }
   for (size_t p = 0; p < sum_us.size(); ++p) {
+    if (std::isinf(s.min_us[p])) s.min_us[p] = 0.0;  // the rank took part in none of the steps
     s.mean_us.push_back(sum_us[p] / static_cast<double>(s.samples));
     s.mean_bytes.push_back(sum_bytes[p] / static_cast<double>(s.samples));
   }

@@ -120,6 +120,29 @@ TEST(A2aSummary, AnomaliesAndExtraFieldsKeepTheirRecords) {
   EXPECT_EQ(reader.a2a_rank_stats(run, "dispatch", "fwd", -1, 151, 151).samples, 1);
 }
 
+// A pipeline's step: layer 0 on ranks 0–1 (stage 0), layer 1 on ranks 2–3 (stage 1); each record
+// has the other stage at 0 µs and 0 bytes. The step's per-rank min is over the layers the rank
+// exchanged in, not 0; sums and maxima are unchanged.
+TEST(A2aSummary, APipelineStepsMinimumIsOverTheLayersTheRankHolds) {
+  TempDir dir;
+  SyntheticShape shape{.steps = 0, .layers = 2, .experts = 4, .ranks = 0};
+  std::string stream = synthetic_run_start(shape);
+  stream += a2a_line(1, 0, {100, 110, 0, 0});
+  stream += a2a_line(1, 1, {0, 0, 130, 90});
+  stream += a2a_line(2, 0, {80, 120, 0, 0});  // 2 steps: the window's min is the smaller step's
+  stream += a2a_line(2, 1, {0, 0, 150, 70});
+  stream += synthetic_run_end(shape);
+  const std::string db = dir.file("runs.sqlite");
+  const int64_t run = test::ingest_string(db, stream);
+  const A2aRankStats s = RunReader(db).a2a_rank_stats(run, "dispatch", "fwd", -1, 0, -1);
+  ASSERT_EQ(s.min_us.size(), 4u);
+  EXPECT_DOUBLE_EQ(s.min_us[0], 80.0);
+  EXPECT_DOUBLE_EQ(s.min_us[1], 110.0);
+  EXPECT_DOUBLE_EQ(s.min_us[2], 130.0);
+  EXPECT_DOUBLE_EQ(s.min_us[3], 70.0);
+  EXPECT_DOUBLE_EQ(s.max_us[2], 150.0);
+}
+
 int64_t ingest_finished(const std::string& db, int64_t steps) {
   SyntheticShape shape{.steps = steps, .layers = 2, .experts = 8, .ranks = 4};
   return test::ingest_string(db, synthetic_stream(shape), 4096);
