@@ -66,7 +66,7 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
   row("gradients", fmt_bytes(m.gradients));
   row("optimizer state", fmt_bytes(m.optimizer));
   row("activations", fmt_bytes(m.activations),
-      fmt_bytes(m.activations_per_micro_batch) + " × " + std::to_string(m.micro_batches_in_flight) +
+      fmt_bytes(m.activations_per_micro_batch) + " × " + fmt_fixed(m.micro_batches_in_flight, par.vpp > 1 ? 2 : 0) +
           " micro-batch(es) in flight, no recompute");
   row("logits (fp32, last stage)", fmt_bytes(m.logits));
   row("all-to-all buffers", fmt_bytes(m.a2a_buffers),
@@ -96,12 +96,18 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
   row("  hierarchical: intra / inter", fmt_bytes(a.hier_intra),
       fmt_bytes(a.hier_inter) + " (inter-node ÷" + fmt_fixed(a.hier_inter_ratio, 2) + ")");
 
-  std::printf("\nStep time (%s: %s/s %s at %s efficiency)\n", hw.name.c_str(),
+  const bool fp8 = s.runtime.fp8 != "off" && hw.peak_flops_fp8 > 0;
+  std::printf("\nStep time (%s: %s/s %s%s at %s efficiency)\n", hw.name.c_str(),
               fmt_flops(hw.peak_flops(s.runtime.dtype)).c_str(), s.runtime.dtype.c_str(),
+              fp8 ? (", linear layers " + fmt_flops(hw.peak_flops_fp8) + "/s fp8").c_str() : "",
               fmt_percent(hw.efficiency).c_str());
-  row("compute", fmt_seconds(t.compute));
+  row("compute", fmt_seconds(t.compute),
+      par.batch_overlap && hw.sms > 0 ? "paired micro-batches on " + fmt_count(hw.sms - 20) + " of " + fmt_count(hw.sms) + " SMs" : "");
   row("all-to-all", fmt_seconds(t.a2a), "exposed " + fmt_seconds(t.a2a_exposed) + " with " +
-                                             std::to_string(par.overlap_chunks) + " overlap chunk(s)");
+                                             std::to_string(par.overlap_chunks) + " overlap chunk(s)" +
+                                             (par.batch_overlap ? ", " + fmt_seconds(t.a2a_batch_hidden) + " hidden by batch overlap (" +
+                                                                      fmt_percent(t.overlap_paired) + " of micro-batches paired)"
+                                                                : ""));
   row(par.sequence_parallel ? "tensor-parallel gather/scatter" : "tensor-parallel all-reduce", fmt_seconds(t.tp),
       t.tp_bytes > 0 ? fmt_bytes(t.tp_bytes) + " payload per step" +
                            (t.etp_bytes > 0 ? " + expert rows " + fmt_bytes(t.etp_bytes) + " (etp " + std::to_string(par.etp) + ")" : "")
@@ -111,9 +117,13 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
     for (int64_t n : layers_per_stage(s.model.n_layers, par.pp, par.pp_layers)) split += (split.empty() ? "" : " + ") + std::to_string(n);
     row("pipeline stages", std::to_string(par.pp), split + " layers" + (par.pp_layers.empty() ? " (even split)" : " (parallel.pp_layers)"));
   }
-  row("pipeline send/recv", fmt_seconds(t.pp_p2p), t.pp_bytes > 0 ? fmt_bytes(t.pp_bytes) + " per middle stage's rank per step" : "");
+  row("pipeline send/recv", fmt_seconds(t.pp_p2p),
+      t.pp_bytes > 0 ? fmt_bytes(t.pp_bytes) + " per middle stage's rank per step" +
+                           (par.vpp > 1 ? ", exposed " + fmt_seconds(t.pp_p2p_exposed) + " (overlapped with the next chunk)" : "")
+                     : "");
   row("pipeline bubble", fmt_seconds(t.bubble),
-      par.pp > 1 ? fmt_percent(bubble_fraction(par.pp, s.train.grad_accum)) + " of each stage's pipelined time (1F1B, " +
+      par.pp > 1 ? fmt_percent(bubble_fraction(par.pp, s.train.grad_accum * par.vpp)) + " of each stage's time (" +
+                       (par.vpp > 1 ? "interleaved 1F1B, " + std::to_string(par.vpp) + " virtual stages, " : "1F1B, ") +
                        std::to_string(s.train.grad_accum) + (s.train.grad_accum == 1 ? " micro-batch)" : " micro-batches)") : "");
   std::string sums;  // the gradient sums' payload per group
   for (const auto& [group, bytes] : {std::pair{"dense_dp", t.dense_dp_bytes}, std::pair{"expert_dp", t.expert_dp_bytes},

@@ -239,6 +239,37 @@ void plan_a2a(const JobSpec& s, const HardwareProfile& hw, Plan& plan, int64_t m
   plan.time.a2a = per_layer_s * double(moe_layers_stage);
 }
 
+// Micro-batches whose activations stage `si` holds at the peak. 1F1B: min(pp − si, m) (the first
+// stage warms up with pp − 1 forwards, then holds one more). Interleaved (vpp > 1): Megatron's
+// warm-up of 2(pp − si − 1) + (vpp − 1)·pp chunks plus the one running, each chunk 1/vpp of the
+// stage — on the first stage pp + (pp − 1)/vpp micro-batches, Korthikanti et al. 2022 §4.2.3's
+// (1 + (p − 1)/(p·v)) factor over p.
+double micro_batches_in_flight(const ParallelSpec& p, int64_t si, int64_t grad_accum) {
+  const double m = double(grad_accum);
+  if (p.vpp <= 1) return std::min(double(p.pp - si), m);
+  const double chunks = 2.0 * double(p.pp - si - 1) + double(p.vpp - 1) * double(p.pp) + 1;
+  return std::min(chunks, m * double(p.vpp)) / double(p.vpp);
+}
+
+// parallel.batch_overlap: a micro-batch's all-to-alls run during another micro-batch's computation
+// (Megatron-Core's combined 1F1B, --overlap-moe-expert-parallel-comm; DeepSeek's DualPipe). Only
+// pairs overlap: in the warm-up and cool-down a forward or backward has no partner — 1F1B's warm-up
+// of pp − 1 micro-batches (2(pp − 1) + (vpp − 1)·pp chunks interleaved) and the first one after it.
+// While they overlap, the all-to-all kernels hold kOverlapCommSms of the GPU's SMs, so the paired
+// computation runs on the rest: 20, DeepEP's default (Megatron-LM's --moe-deepep-num-sms default 20)
+// and what DeepSeek-V3 gave its communication (report §3.2.2: "only 20 SMs are sufficient";
+// §3.5.1: "20 out of the 132 SMs available in the H800 GPU").
+constexpr double kOverlapCommSms = 20;
+
+void overlap_batches(const ParallelSpec& p, int64_t grad_accum, const HardwareProfile& hw, TimeBreakdown& tm) {
+  const double chunks = double(grad_accum) * double(p.vpp);
+  const double warm_up = p.vpp <= 1 ? double(p.pp - 1) : 2.0 * double(p.pp - 1) + double(p.vpp - 1) * double(p.pp);
+  tm.overlap_paired = std::max(0.0, chunks - warm_up - 1) / chunks;
+  if (hw.sms > kOverlapCommSms) tm.compute *= 1 + tm.overlap_paired * kOverlapCommSms / (hw.sms - kOverlapCommSms);
+  tm.a2a_batch_hidden = tm.overlap_paired * std::min(tm.a2a_exposed, tm.compute);
+  tm.a2a_exposed -= tm.a2a_batch_hidden;
+}
+
 }  // namespace
 
 double a2a_bytes_per_copy(const JobSpec& spec) { return double(spec.model.d_model) * dtype_bytes(spec.runtime.dtype); }
@@ -367,6 +398,13 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   const double moe_dense_fwd = 2 * (lp.router + lp.shared);
   const double expert_fwd = 2 * copies_per_token * lp.expert;
   const double head_fwd = 2 * V * d;
+  // With runtime.fp8 the linear layers' GEMMs run at the FP8 peak; attention's score and value
+  // products, the routers and the head stay in bf16 (DeepSeek-V3 report §3.3: "the embedding
+  // module, the output head, MoE gating modules, normalization operators, and attention operators"
+  // keep their precision; Transformer Engine's FP8 covers its Linear layers only).
+  const double rate = hw.peak_flops(s.runtime.dtype) * hw.efficiency;
+  const bool fp8 = s.runtime.fp8 != "off" && hw.peak_flops_fp8 > 0;
+  const double gemm_rate = fp8 ? hw.peak_flops_fp8 * hw.efficiency : rate;
 
   FlopBreakdown& fl = plan.flops;
   fl.per_token_forward = L * (dense_part_fwd + attn_score_fwd) + dense_layers * dense_ffn_fwd +
@@ -406,13 +444,13 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
     const double slots = s.placement.slots_per_rank > 0 ? double(s.placement.slots_per_rank) : E / ep;
     const double expert = double(st.moe_layers) * slots * lp.expert / double(p.etp);
     const double params = dense + expert;
-    const int64_t in_flight = std::min<int64_t>(p.pp - si, t.grad_accum);
+    const double in_flight = micro_batches_in_flight(p, si, t.grad_accum);
     const double act_mb = whole_residual_tokens * double(st.layers) * 2 * la.residual +
                           tokens_mb_gpu * (double(st.layers) * la.attention + double(st.dense_layers) * la.dense_ffn +
                                            double(st.moe_layers) * la.moe);
     const double logits = st.last ? tokens_mb_gpu * V * 4 : 0;
     const double buffers = st.moe_layers == 0 ? 0 : (capacity > 0 ? a2a_cap : a2a_exp);
-    const double peak = params * (bytes_w + bytes_g + bytes_opt) + act_mb * double(in_flight) + logits + buffers;
+    const double peak = params * (bytes_w + bytes_g + bytes_opt) + act_mb * in_flight + logits + buffers;
     if (peak > mem.peak) {
       mem.peak = peak;
       mem.stage = si;
@@ -421,18 +459,20 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
       mem.optimizer = params * bytes_opt;
       mem.activations_per_micro_batch = act_mb;
       mem.micro_batches_in_flight = in_flight;
-      mem.activations = act_mb * double(in_flight);
+      mem.activations = act_mb * in_flight;
       mem.logits = logits;
       mem.a2a_buffers = buffers;
       pr.dense_per_gpu = dense;
       pr.expert_per_gpu = expert;
       pr.per_gpu = params;
     }
-    // FLOPs of this stage on one GPU per step: its pipeline replica's tokens, split over TP.
-    const double stage_fwd = double(st.layers) * (dense_part_fwd + attn_score_fwd) +
-                             double(st.dense_layers) * dense_ffn_fwd +
-                             double(st.moe_layers) * (moe_dense_fwd + expert_fwd) + (st.last ? head_fwd : 0);
-    const double compute = 3 * mb * ga * seq * stage_fwd / tp;
+    // Time of this stage's FLOPs on one GPU per step: its pipeline replica's tokens, split over TP;
+    // the linear layers' GEMMs at gemm_rate (FP8 when on), the rest at the dtype's rate.
+    const double stage_gemm_fwd = double(st.layers) * dense_part_fwd + double(st.dense_layers) * dense_ffn_fwd +
+                                  double(st.moe_layers) * (2 * lp.shared + expert_fwd);
+    const double stage_other_fwd =
+        double(st.layers) * attn_score_fwd + double(st.moe_layers) * 2 * lp.router + (st.last ? head_fwd : 0);
+    const double compute = 3 * mb * ga * seq / tp * (stage_gemm_fwd / gemm_rate + stage_other_fwd / rate);
     if (compute > worst_compute) {
       worst_compute = compute;
       compute_stage = si;
@@ -448,12 +488,12 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   // --- time
   TimeBreakdown& tm = plan.time;
   const double peak_flops = hw.peak_flops(s.runtime.dtype);
-  tm.compute = worst_compute / (peak_flops * hw.efficiency);
+  tm.compute = worst_compute;
   plan_a2a(s, hw, plan, moe_layers_compute_stage);
-  const double expert_compute =
-      3 * mb * ga * seq * double(moe_layers_compute_stage) * expert_fwd / tp / (peak_flops * hw.efficiency);
+  const double expert_compute = 3 * mb * ga * seq * double(moe_layers_compute_stage) * expert_fwd / tp / gemm_rate;
   const double c = double(p.overlap_chunks);
   tm.a2a_exposed = c <= 1 ? tm.a2a : tm.a2a / c + std::max(0.0, (tm.a2a - expert_compute) * (c - 1) / c);
+  if (p.batch_overlap) overlap_batches(p, t.grad_accum, hw, tm);
 
   RankLayout shape;
   shape.tp = p.tp, shape.ep = p.ep, shape.dp = p.dp, shape.pp = p.pp, shape.gpus_per_node = p.gpus_per_node;
@@ -522,11 +562,15 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   if (p.pp > 1) {
     const int64_t nb = cs + 1 < p.pp ? cs + 1 : cs - 1;
     const bool cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(0, 0, 0, nb));
-    tm.pp_bytes = 2 * ga * (mb * seq * d * B / tp);
+    tm.pp_bytes = 2 * ga * double(p.vpp) * (mb * seq * d * B / tp);  // each virtual stage sends its own
     tm.pp_p2p = tm.pp_bytes / link_bw(cross);
   }
-  const double pipelined = tm.compute + tm.a2a_exposed + tm.tp + tm.pp_p2p;
-  tm.bubble = pipelined * double(p.pp - 1) / ga;
+  // Megatron's interleaved schedule overlaps each chunk's send/recv with the next chunk's
+  // computation (--overlap-p2p-communication, on by default, interleaved only): only what the
+  // computation cannot cover is exposed. Plain 1F1B waits for its transfers.
+  tm.pp_p2p_exposed = p.vpp > 1 ? std::max(0.0, tm.pp_p2p - tm.compute) : tm.pp_p2p;
+  const double pipelined = tm.compute + tm.a2a_exposed + tm.tp + tm.pp_p2p_exposed;
+  tm.bubble = pipelined * double(p.pp - 1) / (double(p.vpp) * ga);  // interleaving divides it by vpp
   tm.step = pipelined + tm.bubble + tm.dp;
   tm.tokens_per_s = tm.step > 0 ? plan.tokens_per_step / tm.step : 0;
   tm.mfu = tm.step > 0 ? fl.per_step / (tm.step * double(plan.world_size) * peak_flops) : 0;
@@ -602,9 +646,10 @@ json plan_to_json(const Plan& pl) {
                {"flat_inter", a.flat_inter}, {"hier_intra", a.hier_intra}, {"hier_inter", a.hier_inter},
                {"hier_inter_ratio", a.hier_inter_ratio}, {"ep_ranks_per_node", a.ep_ranks_per_node},
                {"ep_nodes", a.ep_nodes}, {"hierarchical", a.hierarchical}}},
-      {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"etp_bytes", t.etp_bytes}, {"tp_grad_bytes", t.tp_grad_bytes}, {"replica_bytes", t.replica_bytes}, {"dp", t.dp},
+      {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed},
+                {"a2a_batch_hidden", t.a2a_batch_hidden}, {"overlap_paired", t.overlap_paired}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"etp_bytes", t.etp_bytes}, {"tp_grad_bytes", t.tp_grad_bytes}, {"replica_bytes", t.replica_bytes}, {"dp", t.dp},
                 {"dense_dp_bytes", t.dense_dp_bytes}, {"expert_dp_bytes", t.expert_dp_bytes},
-                {"pp_p2p", t.pp_p2p}, {"pp_bytes", t.pp_bytes}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
+                {"pp_p2p", t.pp_p2p}, {"pp_p2p_exposed", t.pp_p2p_exposed}, {"pp_bytes", t.pp_bytes}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
                 {"mfu", t.mfu}, {"comm_ratio", t.comm_ratio}, {"a2a_ratio", t.a2a_ratio}, {"comm_ok", t.comm_ok}}},
   };
 }

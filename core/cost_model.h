@@ -44,7 +44,8 @@ struct MemoryBreakdown {  // bytes per GPU on the fullest pipeline stage
   double optimizer = 0;         // Adam m and v (+ fp32 master weights with bf16)
   double activations = 0;       // stored for backward: one micro-batch × micro-batches in flight
   double activations_per_micro_batch = 0;
-  int64_t micro_batches_in_flight = 1;  // 1F1B keeps min(pp, grad_accum) on the first stage
+  // 1F1B keeps min(pp, grad_accum) on the first stage; interleaved (vpp > 1) pp + (pp − 1)/vpp.
+  double micro_batches_in_flight = 1;
   double logits = 0;            // fp32 logits of a micro-batch on the last stage (cross-entropy)
   double a2a_buffers = 0;       // counted in the peak: capacity buffers, or dropless expected
   double a2a_capacity_buffers = 0;   // send+receive buffers of capacity mode (0 when dropless)
@@ -94,7 +95,12 @@ struct A2aBreakdown {
 struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest stage
   double compute = 0;
   double a2a = 0;          // all four all-to-alls of every MoE layer of the stage
-  double a2a_exposed = 0;  // not hidden by overlap_chunks
+  double a2a_exposed = 0;  // not hidden by overlap_chunks or parallel.batch_overlap
+  // parallel.batch_overlap: the share of micro-batches (chunks) that have a partner to overlap
+  // with, and the all-to-all seconds hidden behind the partner's computation. `compute` then
+  // includes the slowdown of computing beside the all-to-all kernels.
+  double overlap_paired = 0;
+  double a2a_batch_hidden = 0;
   double tp = 0;           // TP collectives (ring)
   // The TP collectives' payload one rank hands over per step, b·s·d·B each (the whole micro-batch's
   // activations: an all-reduce's tensor, an all-gather's output, a reduce-scatter's input), × grad_accum:
@@ -119,6 +125,7 @@ struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest 
   // group, one replica each assumed (min(spare slots, E) experts): grad_bytes.replicas.
   double replica_bytes = 0;
   double pp_p2p = 0;       // activations between stages
+  double pp_p2p_exposed = 0;  // of pp_p2p, what the step waits for (interleaved: beyond the computation)
   // The payload a middle stage's rank sends per step: each micro-batch's activations forward and
   // their gradients back, b·s·d·B each, split over the tp ranks (each sends its 1/tp; the receiver
   // all-gathers). The first and last stages send one of the two: moe-runtime's pp_bytes per stage.

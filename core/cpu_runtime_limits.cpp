@@ -12,6 +12,17 @@ std::string str(int64_t v) { return std::to_string(v); }
 const char* kOneProcessPerRank = " needs one process per rank: add --nproc-per-node N (N × --nnodes = dp·tp·pp·ep)";
 }  // namespace
 
+std::string unmodelled_in_runtime(const JobSpec& spec) {
+  const ParallelSpec& p = spec.parallel;
+  if (spec.runtime.fp8 != "off")
+    return "runtime.fp8: " + spec.runtime.fp8 + " — moe-runtime has no FP8 GEMMs (the cost model and the exports take it; use off to train here)";
+  if (p.vpp > 1)
+    return "parallel.vpp: " + str(p.vpp) + " — moe-runtime runs the plain 1F1B schedule, not the interleaved one (use 1)";
+  if (p.batch_overlap)
+    return "parallel.batch_overlap: moe-runtime overlaps the all-to-all within a micro-batch only (parallel.overlap_chunks); use false";
+  return "";
+}
+
 std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
   const ParallelSpec& p = spec.parallel;
   if (spec.runtime.dtype != "fp32") return "runtime.dtype: " + spec.runtime.dtype + " is not supported on the cpu backend (only fp32)";
@@ -39,6 +50,7 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
   if (p.etp > 1 && (spec.placement.strategy != "uniform" || spare_slots))
     return "parallel.etp: " + str(p.etp) + " — expert tensor parallelism runs the uniform placement only (placement.strategy " +
            spec.placement.strategy + ")";
+  if (std::string why = unmodelled_in_runtime(spec); !why.empty()) return why;
   if (p.pp > 1 && !multi_process) return "parallel.pp: " + str(p.pp) + " — pipeline parallelism" + kOneProcessPerRank;
   if (p.pp > spec.model.n_layers)
     return "parallel.pp: " + str(p.pp) + " exceeds model.n_layers (" + str(spec.model.n_layers) + "): a stage would be empty";

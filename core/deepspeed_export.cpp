@@ -33,6 +33,11 @@ json ds_config(const JobSpec& s, ExportLedger& ledger) {
                       {"warmup_min_ratio", 0.0}, {"cos_min_ratio", t.min_lr_ratio}}}};
   c["gradient_clipping"] = t.grad_clip;
   c["bf16"] = {{"enabled", s.runtime.dtype == "bf16"}};
+  if (s.runtime.fp8 != "off")
+    ledger.unmapped("runtime.fp8", "no FP8 key in ds_config: wrap the model's Linear layers in Transformer Engine's "
+                                   "fp8_autocast (format " + s.runtime.fp8 + ") yourself");
+  else
+    ledger.use({"runtime.fp8"});
   c["zero_optimization"] = {{"stage", 0}};  // the cost model assumes no optimizer sharding
   c["steps_per_print"] = s.runtime.metrics_every;
   if (t.warmup_steps < 1)
@@ -151,6 +156,14 @@ void layout_gaps(const JobSpec& s, ExportLedger& ledger) {
     ledger.unmapped("parallel.pp", "no pipeline key in ds_config: build the model as deepspeed.pipe.PipelineModule");
   else
     ledger.use({"parallel.pp"});
+  if (p.vpp > 1)
+    ledger.unmapped("parallel.vpp", "DeepSpeed's PipelineModule runs one stage per rank (no interleaved schedule)");
+  else
+    ledger.use({"parallel.vpp"});
+  if (p.batch_overlap)
+    ledger.unmapped("parallel.batch_overlap", "no batch-level all-to-all overlap in deepspeed.moe.layer.MoE");
+  else
+    ledger.use({"parallel.batch_overlap"});
   if (!p.pp_layers.empty())
     ledger.unmapped("parallel.pp_layers", "PipelineModule's partition_method balances the stages itself (\"parameters\", "
                                           "\"uniform\", or a type regex); no per-stage layer counts in ds_config");

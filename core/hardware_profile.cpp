@@ -29,7 +29,7 @@ double number(const json& p, const std::string& key, const std::string& at, bool
   return x;
 }
 
-const std::vector<std::string> kKeys = {"kind", "memory_gib", "peak_tflops_bf16", "peak_tflops_fp32",
+const std::vector<std::string> kKeys = {"kind", "memory_gib", "peak_tflops_bf16", "peak_tflops_fp32", "peak_tflops_fp8", "sms",
                                         "intra_node_gb_s", "inter_node_gb_s", "efficiency",
                                         "comm_efficiency", "intra_node_latency_us", "inter_node_latency_us",
                                         "source", "comment"};
@@ -59,6 +59,8 @@ std::vector<HardwareProfile> parse_hardware_profiles(const json& doc, const std:
     h.memory_bytes = number(p, "memory_gib", at, true, 0, 1e6) * 1024.0 * 1024.0 * 1024.0;
     h.peak_flops_bf16 = number(p, "peak_tflops_bf16", at, true, 0, 1e6) * 1e12;
     h.peak_flops_fp32 = number(p, "peak_tflops_fp32", at, true, 0, 1e6) * 1e12;
+    h.peak_flops_fp8 = number(p, "peak_tflops_fp8", at, false, 0, 1e6) * 1e12;
+    h.sms = number(p, "sms", at, false, 0, 1e5);
     h.intra_node_bw = number(p, "intra_node_gb_s", at, true, 0, 1e6) * 1e9;
     h.inter_node_bw = number(p, "inter_node_gb_s", at, true, 0, 1e6) * 1e9;
     h.efficiency = number(p, "efficiency", at, false, 0.5, 1.0);

@@ -16,6 +16,8 @@ struct HardwareProfile {
   double memory_bytes = 0;         // per device
   double peak_flops_bf16 = 0;      // dense, FLOP/s
   double peak_flops_fp32 = 0;      // dense, FLOP/s
+  double peak_flops_fp8 = 0;       // dense, FLOP/s; 0: no FP8 tensor cores (runtime.fp8 is refused)
+  double sms = 0;                  // streaming multiprocessors; 0: unknown (no overlap slowdown)
   double intra_node_bw = 0;        // per device and direction, B/s (NVLink)
   double inter_node_bw = 0;        // per device and direction, B/s (InfiniBand)
   double efficiency = 0.5;         // achieved fraction of peak FLOP/s on GEMMs

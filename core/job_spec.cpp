@@ -25,14 +25,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RoutingSpec, type, score, capaci
                                                 bias_balancing)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ParallelSpec, dp, tp, pp, ep, gpus_per_node,
                                                 hierarchical_a2a, overlap_chunks, pp_layers,
-                                                sequence_parallel, etp)
+                                                sequence_parallel, etp, vpp, batch_overlap)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PlacementSpec, strategy, slots_per_rank, map, replica_choice,
                                                 replace_every, stats_every)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DataSpec, kind, path, val_fraction)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainSpec, steps, micro_batch, grad_accum, lr,
                                                 min_lr_ratio, warmup_steps, weight_decay, adam_beta1,
                                                 adam_beta2, adam_eps, grad_clip, seed, eval_every, data)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RuntimeSpec, backend, dtype, metrics_every,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RuntimeSpec, backend, dtype, fp8, metrics_every,
                                                 checkpoint_every, threads, deterministic)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NodeSpec, host, port, user, slots)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SlurmSpec, partition, account, time_limit)

@@ -91,6 +91,14 @@ struct ParallelSpec {
   // Decoder layers per pipeline stage, first stage first (pp entries summing to n_layers); empty:
   // the even split, stage s holding layers [s·L/pp, (s+1)·L/pp) (core/pipeline_schedule.h).
   std::vector<int64_t> pp_layers;
+  // Virtual pipeline stages per pipeline rank (Megatron's interleaved 1F1B): each rank holds vpp
+  // non-adjacent chunks of its layers, which divides the pipeline bubble by vpp. Cost model and
+  // exports; moe-runtime runs vpp 1.
+  int64_t vpp = 1;
+  // Batch-level all-to-all overlap: one micro-batch's expert all-to-alls run while another's
+  // computation does (Megatron-Core's --overlap-moe-expert-parallel-comm, DeepSeek's DualPipe).
+  // Cost model and exports; moe-runtime overlaps within a micro-batch only (overlap_chunks).
+  bool batch_overlap = false;
 
   int64_t world_size() const { return dp * tp * pp * ep; }
 };
@@ -139,6 +147,10 @@ struct TrainSpec {
 struct RuntimeSpec {
   std::string backend = "cpu";  // cpu | cuda
   std::string dtype = "fp32";   // fp32 | bf16
+  // FP8 GEMMs on bf16 weights (Transformer Engine's --fp8-format): off | e4m3 | hybrid. The
+  // linear layers run at the hardware's FP8 peak; attention's score/value products and the head
+  // stay in bf16. Cost model and exports; moe-runtime refuses it.
+  std::string fp8 = "off";
   int64_t metrics_every = 1;
   int64_t checkpoint_every = 0;
   int64_t threads = 0;  // compute threads per rank; 0: all cores / local ranks

@@ -195,6 +195,28 @@ Section parallel_section(const JobSpec& s, ExportLedger& ledger) {
     ledger.unmapped("parallel.overlap_chunks", "no chunked all-to-all/expert-compute overlap flag; not exported");
   else
     ledger.use({"parallel.overlap_chunks"});
+  // Interleaving: Megatron takes vpp chunks of L/(pp·vpp) layers; uneven chunks need a layout string.
+  if (p.vpp > 1 && p.pp > 1 && p.pp_layers.empty() && L % (p.pp * p.vpp) == 0) {
+    sec.add("--num-virtual-stages-per-pipeline-rank", num(p.vpp));
+    ledger.use({"parallel.vpp"});
+  } else if (p.vpp > 1) {
+    ledger.unmapped("parallel.vpp", num(p.pp) + " × " + num(p.vpp) + " virtual stages do not divide " + num(L) +
+                                        " layers evenly: write the chunks as --pipeline-model-parallel-layout; not exported");
+  } else {
+    ledger.use({"parallel.vpp"});
+  }
+  // Batch-level overlap (MCore 0.14): its wgrad delay lets a backward's all-to-all hide behind the
+  // paired forward; Megatron asserts expert parallelism and the alltoall/flex dispatcher.
+  if (p.batch_overlap && p.ep > 1) {
+    sec.add("--overlap-moe-expert-parallel-comm");
+    sec.add("--delay-wgrad-compute");
+    ledger.use({"parallel.batch_overlap"});
+  } else if (p.batch_overlap) {
+    ledger.unmapped("parallel.batch_overlap", "with parallel.ep 1 there is no all-to-all to overlap; Megatron refuses "
+                                              "--overlap-moe-expert-parallel-comm without expert parallelism");
+  } else {
+    ledger.use({"parallel.batch_overlap"});
+  }
   return sec;
 }
 
@@ -265,7 +287,8 @@ Section runtime_section(const JobSpec& s, ExportLedger& ledger) {
   const RuntimeSpec& rt = s.runtime;
   Section sec{"precision, logging, checkpoints", {}};
   if (rt.dtype == "bf16") sec.add("--bf16");
-  ledger.use({"runtime.dtype"});
+  if (rt.fp8 != "off") sec.add("--fp8-format", rt.fp8);  // Transformer Engine's FP8 Linear layers
+  ledger.use({"runtime.dtype", "runtime.fp8"});
   if (rt.backend != "cuda")
     ledger.unmapped("runtime.backend", "Megatron-Core trains on CUDA GPUs only; the export assumes GPUs");
   else

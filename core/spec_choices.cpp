@@ -54,6 +54,12 @@ constexpr std::array kDtypes = {
     Choice{"bf16", "bfloat16 activations and weights, fp32 master weights and sums (cuda)"},
 };
 
+constexpr std::array kFp8 = {
+    Choice{"off", "no FP8: the GEMMs run in runtime.dtype"},
+    Choice{"e4m3", "FP8 GEMMs, E4M3 for every tensor (DeepSeek-V3's choice); Transformer Engine's --fp8-format e4m3"},
+    Choice{"hybrid", "FP8 GEMMs, E4M3 forward and E5M2 gradients; Transformer Engine's --fp8-format hybrid"},
+};
+
 struct Field {
   std::string_view path;
   std::span<const Choice> choices;
@@ -65,6 +71,7 @@ constexpr std::array kFields = {
     Field{"model.attention", kAttention},     Field{"train.data.kind", kDataKinds},
     Field{"model.moe.router_init", kRouterInits},
     Field{"runtime.backend", kBackends},      Field{"runtime.dtype", kDtypes},
+    Field{"runtime.fp8", kFp8},
 };
 
 // Index of `value` in the field's list, or throws naming the field.

@@ -176,6 +176,7 @@ void check_parallel(const JobSpec& s, Checker& c) {
   ok &= c.range("parallel.gpus_per_node", p.gpus_per_node, 1, 4096);
   ok &= c.range("parallel.overlap_chunks", p.overlap_chunks, 1, 1024);
   ok &= c.range("parallel.etp", p.etp, 1, 4096);
+  ok &= c.range("parallel.vpp", p.vpp, 1, 4096);
   if (!ok) return;
   // In double: the int64 product of four in-range sizes can overflow (dp 2^24 · tp · pp · ep 2^16).
   const double world = double(p.dp) * double(p.tp) * double(p.pp) * double(p.ep);
@@ -206,6 +207,21 @@ void check_parallel(const JobSpec& s, Checker& c) {
     else if (m.n_layers % p.pp != 0 && p.pp_layers.empty())
       c.warning("parallel.pp", str(p.pp) + " does not divide model.n_layers (" + str(m.n_layers) + "): stages are uneven");
   }
+  if (p.vpp > 1) {  // Megatron's interleaved schedule: vpp chunks per rank, each of ≥ 1 layer
+    if (p.pp == 1)
+      c.error("parallel.vpp", str(p.vpp) + " virtual stages need pipeline parallelism (parallel.pp > 1)");
+    else if (!p.pp_layers.empty())
+      c.error("parallel.vpp", str(p.vpp) + " virtual stages with an explicit parallel.pp_layers split: give one or the other");
+    else if (m.n_layers > 0 && p.pp * p.vpp > m.n_layers)
+      c.error("parallel.vpp", str(p.pp) + " stages × " + str(p.vpp) + " virtual stages exceed model.n_layers (" +
+                                  str(m.n_layers) + "): a chunk would be empty");
+    else if (m.n_layers > 0 && m.n_layers % (p.pp * p.vpp) != 0)
+      c.warning("parallel.vpp", str(p.pp) + " × " + str(p.vpp) + " virtual stages do not divide model.n_layers (" +
+                                    str(m.n_layers) + "): the chunks are uneven (Megatron needs --pipeline-model-parallel-layout)");
+  }
+  if (p.batch_overlap && s.train.grad_accum < 2 && p.pp == 1)
+    c.warning("parallel.batch_overlap", "needs two micro-batches in flight to pair one's all-to-all with the other's "
+                                        "computation; with train.grad_accum " + str(s.train.grad_accum) + " nothing overlaps");
   if (p.pp > 1 && s.train.grad_accum >= 1 && s.train.grad_accum < p.pp)
     c.warning("train.grad_accum", str(s.train.grad_accum) + " micro-batch(es) for " + str(p.pp) +
                                       " pipeline stages: under 1F1B each stage idles " +
@@ -308,6 +324,8 @@ void check_placement(const JobSpec& s, Checker& c) {
 void check_runtime_and_cluster(const JobSpec& s, Checker& c) {
   c.one_of("runtime.backend", s.runtime.backend);
   c.one_of("runtime.dtype", s.runtime.dtype);
+  if (c.one_of("runtime.fp8", s.runtime.fp8) && s.runtime.fp8 != "off" && s.runtime.dtype != "bf16")
+    c.error("runtime.fp8", s.runtime.fp8 + " needs runtime.dtype bf16 (FP8 GEMMs on bf16 weights with fp32 master copies)");
   c.range("runtime.metrics_every", s.runtime.metrics_every, 1, int64_t{1} << 40);
   c.range("runtime.checkpoint_every", s.runtime.checkpoint_every, 0, int64_t{1} << 40);
   c.range("runtime.threads", s.runtime.threads, 0, 4096);
@@ -365,6 +383,8 @@ std::vector<Diagnostic> validate_spec(const JobSpec& spec, const HardwareProfile
   check_train(spec, c);
   check_placement(spec, c);
   check_runtime_and_cluster(spec, c);
+  if (hardware && spec.runtime.fp8 != "off" && hardware->peak_flops_fp8 <= 0)
+    c.error("runtime.fp8", spec.runtime.fp8 + ": the " + hardware->name + " has no FP8 tensor cores (its profile gives no peak_tflops_fp8)");
   if (hardware && !has_errors(c.out)) add_memory_rule(spec, *hardware, c.out);  // cost_model.h
   return c.out;
 }

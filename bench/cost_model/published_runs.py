@@ -76,9 +76,14 @@ def main():
         # The bound when the all-to-all is fully hidden (DualPipe, 1F1B overlap): compute, bubble,
         # tp and pp transfers only.
         hidden = t["step"] - t["a2a_exposed"]
+        par = spec["parallel"]
+        layout = "dp{dp} tp{tp} pp{pp} ep{ep}".format(**par) + (f" v{par['vpp']}" if par["vpp"] > 1 else "")
+        modelled = ["fp8 " + spec["runtime"]["fp8"] if spec["runtime"]["fp8"] != "off" else spec["runtime"]["dtype"]]
+        if par["batch_overlap"]:
+            modelled.append("a2a overlap")
         results.append({
-            "id": row["id"], "gpus": world, "hardware": p["hardware"],
-            "layout": "dp{dp} tp{tp} pp{pp} ep{ep}".format(**spec["parallel"]),
+            "id": row["id"], "gpus": world, "hardware": p["hardware"], "layout": layout,
+            "modelled": " + ".join(modelled),
             "published_tokens_per_gpu": published, "published_from": how,
             "predicted_tokens_per_gpu": predicted, "error": predicted / published - 1,
             "predicted_step_s": t["step"], "compute_s": t["compute"], "a2a_exposed_s": t["a2a_exposed"],
@@ -89,14 +94,15 @@ def main():
         json.dump(results, sys.stdout, indent=2)
         print()
         return
-    print(f"{'run':24} {'GPUs':>5} {'hardware':9} {'layout':20} {'published':>10} {'predicted':>10} {'error':>7} "
-          f"{'a2a hidden':>10}  {'step s':>7} {'compute':>7} {'a2a':>7} {'bubble':>7}  published precision")
+    print(f"{'run':24} {'GPUs':>5} {'hardware':9} {'layout':23} {'published':>10} {'predicted':>10} {'error':>7} "
+          f"{'a2a hidden':>10}  {'step s':>7} {'compute':>7} {'a2a':>7} {'bubble':>7}  {'modelled':25} published precision")
     for r in results:
-        print(f"{r['id']:24} {r['gpus']:5d} {r['hardware']:9} {r['layout']:20} {r['published_tokens_per_gpu']:10.0f} "
+        print(f"{r['id']:24} {r['gpus']:5d} {r['hardware']:9} {r['layout']:23} {r['published_tokens_per_gpu']:10.0f} "
               f"{r['predicted_tokens_per_gpu']:10.0f} {100 * r['error']:+6.1f}% {r['a2a_hidden_tokens_per_gpu']:10.0f}  "
               f"{r['predicted_step_s']:7.2f} {r['compute_s']:7.2f} {r['a2a_exposed_s']:7.2f} {r['bubble_s']:7.2f}  "
-              f"{r['precision']}")
-    print("tokens/s per GPU; 'a2a hidden': the prediction if the all-to-all were fully overlapped. "
+              f"{r['modelled']:25} {r['precision']}")
+    print("tokens/s per GPU; 'a2a' is the exposed all-to-all; 'a2a hidden': the prediction if it were fully overlapped; "
+          "v: virtual pipeline stages. "
           f"Within 20%: {sum(abs(r['error']) <= 0.2 for r in results)} of {len(results)}.")
 
 

@@ -1,6 +1,7 @@
 // What the CUDA training path accepts (see cuda_training.h): host-side checks, always built.
 #include "cuda_training.h"
 
+#include "cpu_runtime_limits.h"
 #include "error.h"
 #include "spec_validation.h"
 
@@ -17,6 +18,7 @@ void check_cuda_training_spec(const JobSpec& spec, const CudaTrainOptions& optio
   if (spec.model.attention != "gqa")
     throw Error("model.attention: " + spec.model.attention +
                 " is not supported by the cuda backend (only gqa)");
+  if (const std::string why = unmodelled_in_runtime(spec); !why.empty()) throw Error(why);
   if (options.multi_process || p.world_size() > 1)
     throw Error("parallel: runtime.backend=cuda trains on one GPU for now (dp·tp·pp·ep = " +
                 std::to_string(p.world_size()) +

@@ -40,6 +40,17 @@ TEST(CpuRuntimeLimits, RefusalsNameTheirField) {
   s = tiny();
   s.runtime.dtype = "bf16";
   EXPECT_TRUE(starts(cpu_model_refusal(s, true), "runtime.dtype: bf16"));
+  // The cost model's keys: refused by the runtime on either backend, naming the field.
+  s = tiny();
+  s.runtime.fp8 = "hybrid";
+  EXPECT_TRUE(starts(unmodelled_in_runtime(s), "runtime.fp8: hybrid — moe-runtime has no FP8 GEMMs"));
+  s = tiny();
+  s.parallel.pp = 2, s.parallel.vpp = 2;
+  EXPECT_TRUE(starts(cpu_model_refusal(s, true), "parallel.vpp: 2 — moe-runtime runs the plain 1F1B schedule"));
+  s = tiny();
+  s.parallel.batch_overlap = true;
+  EXPECT_TRUE(starts(cpu_model_refusal(s, true), "parallel.batch_overlap: moe-runtime overlaps the all-to-all within"));
+  EXPECT_EQ(unmodelled_in_runtime(tiny()), "");
   s = tiny();
   s.model.vocab_size = 100;
   EXPECT_TRUE(starts(cpu_training_refusal(s, true), "model.vocab_size: 100"));

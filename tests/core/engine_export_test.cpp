@@ -123,7 +123,10 @@ std::vector<std::pair<std::string, std::vector<std::string>>> variants() {
           {"sigmoid", {"routing.score=sigmoid", "routing.norm_topk_prob=false", "routing.bias_balancing.enabled=true",
                        "routing.aux_loss_coef=0", "routing.routed_scaling_factor=2.5"}},
           {"layout", {"parallel.tp=2", "parallel.pp=3", "model.n_layers=4", "runtime.dtype=bf16", "train.warmup_steps=0"}},
-          {"pipeline-split", {"parallel.pp=4", "model.n_layers=6", "parallel.pp_layers=[1,2,2,1]"}}};
+          {"pipeline-split", {"parallel.pp=4", "model.n_layers=6", "parallel.pp_layers=[1,2,2,1]"}},
+          {"interleaved-fp8", {"parallel.pp=2", "parallel.vpp=2", "parallel.ep=2", "parallel.batch_overlap=true",
+                               "runtime.dtype=bf16", "runtime.fp8=hybrid", "train.grad_accum=4"}},
+          {"uneven-chunks", {"parallel.pp=2", "parallel.vpp=3", "model.n_layers=8", "parallel.batch_overlap=true"}}};
 }
 
 // tiny-cpu on a cluster large enough for every variant's layout.
@@ -214,6 +217,15 @@ TEST(EngineExport, MegatronFlagsAreTheParsersOwn) {
     } else {
       EXPECT_EQ(L % pp, 0) << spec.name << ": layers do not divide over the stages";
     }
+    if (seen.count("--num-virtual-stages-per-pipeline-rank")) {  // even chunks (no layout string written)
+      EXPECT_FALSE(seen.count("--decoder-first-pipeline-num-layers")) << spec.name;
+      EXPECT_EQ(L % (pp * std::stoll(seen.at("--num-virtual-stages-per-pipeline-rank"))), 0) << spec.name;
+    }
+    if (seen.count("--overlap-moe-expert-parallel-comm")) {  // validate_args: EP and an alltoall/flex dispatcher
+      EXPECT_GT(std::stoll(seen.at("--expert-model-parallel-size")), 1) << spec.name;
+      EXPECT_EQ(seen.at("--moe-token-dispatcher-type"), "alltoall") << spec.name;
+      EXPECT_TRUE(seen.count("--delay-wgrad-compute")) << spec.name;
+    }
     // Megatron's data-parallel size is world / (tp · pp) = dp · ep; the global batch divides by it.
     const int64_t world = spec.parallel.world_size();
     const int64_t mdp = world / (std::stoll(seen.at("--tensor-model-parallel-size")) * pp);
@@ -299,6 +311,31 @@ TEST(EngineExport, WhatAnEngineCannotExpressIsListed) {
   // Dropless: no capacity flag for Megatron; drop_tokens=false for DeepSpeed.
   EXPECT_EQ(megatron({"routing.capacity_factor=0"}).text.find("--moe-expert-capacity-factor"), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(deepspeed({"routing.capacity_factor=0"}).text)["moe_layer"]["drop_tokens"], false);
+}
+
+// FP8, interleaving and batch-level overlap: Megatron has all three (with even chunks and EP);
+// DeepSpeed none, and each is listed.
+TEST(EngineExport, Fp8InterleavingAndBatchOverlap) {
+  const std::vector<std::string> all = {"parallel.pp=2", "parallel.vpp=2", "parallel.ep=2", "parallel.batch_overlap=true",
+                                        "runtime.dtype=bf16", "runtime.fp8=e4m3", "train.grad_accum=4"};
+  const EngineExport mg = export_megatron(variant_spec(all));
+  for (const char* flag : {"--fp8-format e4m3\n", "--num-virtual-stages-per-pipeline-rank 2\n",
+                           "--overlap-moe-expert-parallel-comm\n", "--delay-wgrad-compute\n"})
+    EXPECT_NE(mg.text.find(flag), std::string::npos) << flag;
+  for (const char* f : {"runtime.fp8", "parallel.vpp", "parallel.batch_overlap"}) EXPECT_FALSE(listed(mg, f)) << f;
+  const EngineExport ds = export_deepspeed(variant_spec(all));
+  for (const char* f : {"runtime.fp8", "parallel.vpp", "parallel.batch_overlap"}) EXPECT_TRUE(listed(ds, f)) << f;
+  // Off by default: no flag, nothing listed.
+  const EngineExport plain = export_megatron(variant_spec({}));
+  EXPECT_EQ(plain.text.find("--fp8-format"), std::string::npos);
+  EXPECT_EQ(plain.text.find("--overlap-moe-expert-parallel-comm"), std::string::npos);
+  EXPECT_FALSE(listed(export_deepspeed(variant_spec({})), "runtime.fp8"));
+  // Uneven chunks need Megatron's layout string, and overlap without EP has nothing to overlap: listed.
+  const EngineExport uneven =
+      export_megatron(variant_spec({"parallel.pp=2", "parallel.vpp=3", "model.n_layers=8", "parallel.batch_overlap=true"}));
+  EXPECT_TRUE(listed(uneven, "parallel.vpp"));
+  EXPECT_TRUE(listed(uneven, "parallel.batch_overlap"));
+  EXPECT_EQ(uneven.text.find("--num-virtual-stages-per-pipeline-rank"), std::string::npos);
 }
 
 TEST(EngineExport, UnknownEngineNamesTheChoices) {

@@ -113,6 +113,34 @@ TEST(SpecValidation, PipelineStagesAgainstLayers) {
                           "parallel.gpus_per_node=2"}), Severity::warning, no_effect));
 }
 
+// Virtual pipeline stages (interleaving), batch-level overlap and FP8: the cost model's keys.
+TEST(SpecValidation, VirtualStagesBatchOverlapAndFp8) {
+  const std::vector<std::string> pp2 = {"parallel.pp=2", "cluster.nodes.0.slots=2", "train.grad_accum=4"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), pp2.begin(), pp2.end());
+    return check(more);
+  };
+  EXPECT_FALSE(has_errors(with({"parallel.vpp=2"})));
+  EXPECT_TRUE(has(check({"parallel.vpp=2"}), Severity::error,
+                  "parallel.vpp: 2 virtual stages need pipeline parallelism (parallel.pp > 1)"));
+  EXPECT_TRUE(has(with({"parallel.vpp=4"}), Severity::error,
+                  "parallel.vpp: 2 stages × 4 virtual stages exceed model.n_layers (4): a chunk would be empty"));
+  EXPECT_TRUE(has(with({"parallel.vpp=2", "parallel.pp_layers=[1,3]"}), Severity::error,
+                  "parallel.vpp: 2 virtual stages with an explicit parallel.pp_layers split: give one or the other"));
+  EXPECT_TRUE(has(with({"parallel.vpp=3", "model.n_layers=8"}), Severity::warning,
+                  "parallel.vpp: 2 × 3 virtual stages do not divide model.n_layers (8): the chunks are uneven "
+                  "(Megatron needs --pipeline-model-parallel-layout)"));
+  EXPECT_TRUE(has(check({"parallel.vpp=0"}), Severity::error, "parallel.vpp: 0 must be positive"));
+  const std::string alone = "parallel.batch_overlap: needs two micro-batches in flight to pair one's all-to-all with the "
+                            "other's computation; with train.grad_accum 1 nothing overlaps";
+  EXPECT_TRUE(has(check({"parallel.batch_overlap=true"}), Severity::warning, alone));
+  EXPECT_FALSE(has(check({"parallel.batch_overlap=true", "train.grad_accum=2"}), Severity::warning, alone));
+  EXPECT_TRUE(has(check({"runtime.fp8=e4m3"}), Severity::error,
+                  "runtime.fp8: e4m3 needs runtime.dtype bf16 (FP8 GEMMs on bf16 weights with fp32 master copies)"));
+  EXPECT_FALSE(has_errors(check({"runtime.fp8=hybrid", "runtime.dtype=bf16"})));
+  EXPECT_TRUE(has(check({"runtime.fp8=fp4"}), Severity::error, "runtime.fp8: 'fp4' is not one of: off, e4m3, hybrid"));
+}
+
 TEST(SpecValidation, ExpertChoiceNeedsCapacity) {
   EXPECT_TRUE(has(check({"routing.type=expert_choice", "routing.capacity_factor=0"}), Severity::error,
                   "routing.capacity_factor: expert_choice needs a capacity factor > 0 (each expert takes "
