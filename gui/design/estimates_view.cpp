@@ -132,7 +132,7 @@ void EstimatesView::setPlan(const std::optional<Plan>& plan, const QString& why_
   const auto& t = p.time;
   drawStack(time_,
             {{"compute", t.compute * 1e3}, {"a2a (exposed)", t.a2a_exposed * 1e3}, {"TP", t.tp * 1e3},
-             {"DP", t.dp * 1e3}, {"PP p2p", t.pp_p2p * 1e3}, {"bubble", t.bubble * 1e3}},
+             {"DP", t.dp * 1e3}, {"PP p2p", t.pp_p2p_exposed * 1e3}, {"bubble", t.bubble * 1e3}},
             0, {}, "ms per optimizer step");
   drawStack(ratio_, {{"comm / compute", t.comm_ratio * 100}}, kCommRatioTarget * 100, "30 % target", "% of compute time");
   QColor ratio_colour = t.comm_ok ? okColor(this) : errorColor(this);

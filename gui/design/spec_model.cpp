@@ -107,7 +107,8 @@ void SpecModel::handleEdit() {
   Q_EMIT specChanged();
 }
 
-// Core's rules plus the cost model's memory rule, then the plan when the spec is usable.
+// Core's rules plus the cost model's memory rule, then the plan whenever the spec's own rules pass:
+// a design that does not fit the GPU still gets its estimates, which show by how much.
 void SpecModel::revalidate() {
   QElapsedTimer timer;
   timer.start();
@@ -121,7 +122,7 @@ void SpecModel::revalidate() {
   }
   if (hw) {
     diagnostics_ = validate_spec(spec_, hw);
-    if (!has_errors(diagnostics_)) {
+    if (!has_errors(diagnostics_) || !has_errors(validate_spec(spec_))) {
       try {
         plan_ = plan_job(spec_, *hw);
       } catch (const std::exception& e) {

@@ -125,6 +125,27 @@ TEST(Design, InvalidValueShowsTheRuleAndDisablesRun) {
   EXPECT_TRUE(s.window->runAction()->isEnabled());
 }
 
+// A design too big for its GPU is an error (the memory rule) but still gets its estimates: they
+// are what shows by how much it does not fit.
+TEST(Design, ADesignThatDoesNotFitStillShowsItsEstimates) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("tiny-cpu");
+  ASSERT_TRUE(model->setValue("train.micro_batch", 4096).isEmpty());
+  ASSERT_TRUE(model->hasErrors());
+  bool memory_error = false;
+  for (const auto& d : model->diagnostics())
+    memory_error |= d.severity == Severity::error && d.message.find("peak memory per GPU") != std::string::npos;
+  EXPECT_TRUE(memory_error);
+  ASSERT_TRUE(model->plan().has_value());
+  EXPECT_GT(model->plan()->memory.fraction, 1.0);
+  EXPECT_FALSE(s.window->runAction()->isEnabled());
+  EXPECT_TRUE(s.window->design()->estimatesView()->summaryText().contains("memory per GPU"));
+  // A rule of the spec itself (not the GPU's memory): no estimates.
+  ASSERT_TRUE(model->setValue("parallel.ep", 3).isEmpty());
+  EXPECT_FALSE(model->plan().has_value());
+}
+
 TEST(Design, EveryPresetLoadsIntoAValidDesign) {
   Studio s;
   const QStringList presets = s.window->presetNames();
