@@ -93,8 +93,10 @@ struct RunStore::Statements {
         level_step(db, "INSERT OR REPLACE INTO step_levels(run_id, level, block, n, last_step, stats)"
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
         drop_level_step(db, "DELETE FROM step_levels WHERE run_id = ?1 AND level = ?2 AND block = ?3"),
-        prior_step(db, "SELECT tokens FROM steps WHERE run_id = ?1 AND step = ?2"),
-        prior_load(db, "SELECT total, dropped_total FROM expert_load WHERE run_id = ?1 AND layer = ?2 AND step = ?3") {}
+        prior_step(db, "SELECT tokens, loss, aux_loss, z_loss, lr, step_ms, tokens_per_s FROM steps"
+                       " WHERE run_id = ?1 AND step = ?2"),
+        prior_load(db, "SELECT total, dropped_total, counts, dropped FROM expert_load"
+                       " WHERE run_id = ?1 AND layer = ?2 AND step = ?3") {}
   Stmt step, load, a2a, checkpoint, placement, coselection, event, start, end, summary, load_block, drop_load_block, step_block,
       drop_step_block, level_load, drop_level_load, level_step, drop_level_step, prior_step, prior_load;
 };
@@ -451,16 +453,21 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       prior.bind(1, run).bind(2, r->step);
       const bool repeated = prior.step();
       const int64_t prior_tokens = repeated ? prior.col_int(0) : 0;
+      // The same step again with other figures: the rollups holding the old ones are spoiled
+      // (roll_step drops a closed block and its parents, invalidates the open one). The same
+      // figures again (a re-read after reattach) change nothing.
+      const bool changed = repeated && (prior.col_double(1) != r->loss || prior.col_double(2) != r->aux_loss ||
+                                        prior.col_double(3) != r->z_loss || prior.col_double(4) != r->lr ||
+                                        prior_tokens != r->tokens || prior.col_double(5) != r->step_ms ||
+                                        prior.col_double(6) != r->tokens_per_s);
       prior.reset();
       Stmt& s = st_->step;
       s.bind(1, run).bind(2, r->step).bind(3, r->loss).bind(4, r->aux_loss).bind(5, r->z_loss).bind(6, r->lr);
       s.bind(7, r->tokens).bind(8, r->step_ms).bind(9, r->tokens_per_s);
       bind_text_or_null(s, 10, metrics::stored_extra(rec));
       s.run();
-      if (!repeated) {
-        roll_step(run, *r, state);
-        ++n_steps;
-      }
+      if (!repeated || changed) roll_step(run, *r, state);
+      if (!repeated) ++n_steps;
       tokens += r->tokens - prior_tokens;
       if (r->step >= last_step) {
         last_step = r->step;
@@ -486,15 +493,18 @@ BatchResult RunStore::write_batch(int64_t run, std::span<const Record> records, 
       prior.bind(1, run).bind(2, r->layer).bind(3, r->step);
       const bool repeated = prior.step();
       const int64_t prior_total = repeated ? prior.col_int(0) : 0, prior_drop = repeated ? prior.col_int(1) : 0;
-      prior.reset();
       std::string counts = encode_ints(r->counts), drops = encode_ints(r->dropped);
+      // Other counts for a step already stored: its rollups are spoiled (as for the step metrics).
+      const bool changed = repeated && (decode_ints(prior.col_blob(2), "expert_load.counts") != r->counts ||
+                                        decode_ints(prior.col_blob(3), "expert_load.dropped") != r->dropped);
+      prior.reset();
       Stmt& s = st_->load;
       s.bind(1, run).bind(2, r->layer).bind(3, r->step).bind(4, static_cast<int64_t>(r->counts.size()));
       s.bind(5, total).bind(6, mx).bind(7, drop).bind(8, cv);
       s.bind_blob(9, counts.data(), counts.size()).bind_blob(10, drops.data(), drops.size());
       bind_text_or_null(s, 11, metrics::stored_extra(rec));
       s.run();
-      if (!repeated) roll_load(run, *r, state);
+      if (!repeated || changed) roll_load(run, *r, state);
       n_layers = std::max(n_layers, r->layer + 1);
       n_experts = std::max<int64_t>(n_experts, r->counts.size());
       routed += total - prior_total;

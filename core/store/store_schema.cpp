@@ -5,6 +5,7 @@
 #include <string>
 
 #include "a2a_summary.h"
+#include "rollup_backfill.h"
 #include "error.h"
 
 namespace moe::store {
@@ -223,8 +224,8 @@ CREATE TABLE a2a_steps(
 
 // Version 9 (issue 16): coarser rollups, blocks of 64, 256 and 1024 steps (levels 1–3; level 0 is
 // the 16-step blocks of version 3), each the sum (or min/max/last) of its four children, so a
-// bucket of any width is read as a few whole blocks. Not backfilled: queries fall back to the finer
-// levels and raw rows, with the same answers.
+// bucket of any width is read as a few whole blocks. Not backfilled here (version 10 does it):
+// queries fall back to the finer levels and raw rows, with the same answers.
 const char* kV9 = R"sql(
 CREATE TABLE expert_load_levels(
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -245,7 +246,11 @@ CREATE TABLE step_levels(
   PRIMARY KEY(run_id, level, block)) WITHOUT ROWID;
 )sql";
 
-const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9};
+// Version 10: no new table. Files migrated to 9 got empty coarser rollups; the migration step
+// (rollup_backfill.h) builds them from the 16-step blocks, so old runs zoom as fast as new ones.
+const char* kV10 = "SELECT 1;";
+
+const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9, kV10};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 void refuse_newer(Db& db, int64_t version) {
@@ -273,6 +278,7 @@ void migrate(Db& db, int64_t target) {
   for (int64_t v = version; v < target; ++v) {
     db.exec(kMigrations[v], ("migrating the schema to version " + std::to_string(v + 1)).c_str());
     if (v + 1 == 8) backfill_a2a_steps(db);
+    if (v + 1 == 10) backfill_rollup_levels(db);
   }
   if (version < target) db.exec("PRAGMA user_version=" + std::to_string(target), "setting user_version");
   txn.commit();

@@ -8,7 +8,7 @@
 
 namespace moe::store {
 
-inline constexpr int64_t kSchemaVersion = 9;
+inline constexpr int64_t kSchemaVersion = 10;
 // Steps per block of the rollup tables (version 3): see run_store.h.
 inline constexpr int64_t kBlockSteps = 16;
 // Rollup levels (version 9): level L holds blocks of kBlockSteps · 4^L steps (16, 64, 256, 1024).

@@ -316,8 +316,11 @@ TEST(Query, EveryRollupLevelGivesExactlyTheAnswersOfRawRows) {
   const std::string db = dir.file("runs.sqlite");
   SyntheticShape shape{.steps = 9000, .layers = 1, .experts = 4, .ranks = 0};
   std::string stream = synthetic_stream(shape);
-  // A repeated step in block 300 (steps 4800–4815) and a late one landing in block 70 after block 200.
-  const std::string again = synthetic_step(shape, 4801), late = synthetic_step(shape, 1125);
+  // A step of block 300 (steps 4800–4815) delivered again while block 306 is open, and one of block
+  // 70 after block 200, both with other figures (another seed): their blocks and parents are spoiled.
+  SyntheticShape other = shape;
+  other.seed = 7;
+  const std::string again = synthetic_step(other, 4801), late = synthetic_step(other, 1125);
   stream.insert(stream.find(synthetic_step(shape, 4900)), again);
   stream.insert(stream.find(synthetic_step(shape, 3300)), late);
   int64_t run = test::ingest_string(db, stream, 1 << 16);
