@@ -240,6 +240,7 @@ void JobController::run_node(int node, bool launch) {
       ctx.master_addr = plan_.hosts[0].rendezvous_address();
       ctx.master_port = plan_.master_port;
       ctx.job_dir = dir;
+      ctx.job_id = plan_.job_id;
       if (plan_.bundle) {
         std::call_once(bundle_once_, [&] {
           try {

@@ -37,6 +37,7 @@ struct NodeContext {
   int master_port = 0;
   std::string job_dir;      // absolute, on this node (also for a local job)
   std::string bundle_dir;   // absolute deployed bundle on this node ("" without a bundle)
+  std::string job_id;       // JobPlan::job_id: the runtime's --job-id, the same on every node
 };
 // argv for one node, e.g. {bundle_dir + "/moe-runtime", "train", job_dir + "/spec.json", "--nnodes", …}.
 // The controller quotes every element, so any bytes are safe.

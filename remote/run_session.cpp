@@ -74,7 +74,8 @@ CommandBuilder runtime_command() {
     return std::vector<std::string>{c.bundle_dir + "/moe-runtime", "train", c.job_dir + "/spec.json",
                                     "--nnodes", std::to_string(c.nnodes), "--node-rank", std::to_string(c.node_rank),
                                     "--master", c.master_addr + ":" + std::to_string(c.master_port),
-                                    "--nproc-per-node", std::to_string(c.host.slots), "--metrics", "-"};
+                                    "--nproc-per-node", std::to_string(c.host.slots), "--metrics", "-",
+                                    "--job-id", c.job_id};
   };
 }
 

@@ -51,6 +51,8 @@ const char* const kTrainHelp =
     "  --nnodes M --node-rank R --master HOST:PORT\n"
     "                       multi-node: this node's index and rank 0's rendezvous address\n"
     "                       (default 127.0.0.1:29500); --grace S, --comm-timeout S tune the launcher\n"
+    "  --job-id ID          the same on every node of one job; the rendezvous refuses another job's\n"
+    "                       ranks (default: random on one node, else from --master)\n"
     "  --time-limit S       stop (completed, with a reason) after S seconds of training\n\n"
     "Exit: 0 completed, 1 failed or error, 2 usage, 128+signal when cancelled by SIGINT/SIGTERM.\n";
 
@@ -148,7 +150,7 @@ JobSpec load_spec_arg(const std::string& command, const Parsed& p) {
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& args, const std::atomic<int>* stop_signal) {
-  // The launcher's flags (--nproc-per-node, --nnodes, --node-rank, --master, --grace, --comm-timeout).
+  // The launcher's flags (--nproc-per-node, --nnodes, --node-rank, --master, --grace, --comm-timeout, --job-id).
   std::vector<std::string> rest = args;
   comm::LauncherOptions launch;
   take_launcher_flags(rest, launch);

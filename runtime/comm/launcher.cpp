@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <algorithm>
+#include <random>
 #include <fstream>
 #include <optional>
 #include <poll.h>
@@ -42,6 +43,14 @@ int parse_int_flag(const std::string& flag, const std::string& value, int min_va
   return static_cast<int>(v);
 }
 
+// Printable, no spaces, bounded: it travels in the environment and appears in error messages.
+std::string job_id_flag(const std::string& value) {
+  const bool ok = !value.empty() && value.size() <= 128 &&
+                  std::all_of(value.begin(), value.end(), [](char c) { return c > ' ' && c < 127; });
+  if (!ok) throw Error("--job-id: expected 1–128 printable characters without spaces, got '" + value + "'");
+  return value;
+}
+
 double parse_seconds_flag(const std::string& flag, const std::string& value) {
   char* end = nullptr;
   const double v = std::strtod(value.c_str(), &end);
@@ -52,7 +61,8 @@ double parse_seconds_flag(const std::string& flag, const std::string& value) {
 }  // namespace
 
 void take_launcher_flags(std::vector<std::string>& args, LauncherOptions& o) {
-  static const char* kFlags[] = {"--nproc-per-node", "--nnodes", "--node-rank", "--master", "--grace", "--comm-timeout"};
+  static const char* kFlags[] = {"--nproc-per-node", "--nnodes", "--node-rank", "--master", "--grace", "--comm-timeout",
+                                 "--job-id"};
   std::vector<std::string> rest;
   bool saw_node_rank = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -81,6 +91,7 @@ void take_launcher_flags(std::vector<std::string>& args, LauncherOptions& o) {
     else if (flag == "--master") parse_host_port(value, o.master_host, o.master_port, "--master");
     else if (flag == "--grace") o.grace_s = parse_seconds_flag(flag, value);
     else if (flag == "--comm-timeout") o.comm_timeout_s = parse_seconds_flag(flag, value);
+    else if (flag == "--job-id") o.job_id = job_id_flag(value);
   }
   if (o.node_rank >= o.nnodes)
     throw Error("--node-rank " + std::to_string(o.node_rank) + " must be below --nnodes " + std::to_string(o.nnodes));
@@ -154,9 +165,21 @@ struct Rank {
   std::string last_err_line;
 };
 
+// One node: a fresh random id, so another launch on the same master port is refused. Several nodes
+// must agree without talking: the master address (an orchestrator's --job-id is better; moe run and
+// the Slurm script pass one).
+std::string default_job_id(const LauncherOptions& o) {
+  if (o.nnodes > 1) return "master-" + o.master_host + "-" + std::to_string(o.master_port);
+  std::random_device rd;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%08x%08x", rd(), rd());
+  return std::string("local-") + hex;
+}
+
 class Supervisor {
  public:
-  Supervisor(const LauncherOptions& o, const std::vector<std::string>& argv) : o_(o), argv_(argv) {}
+  Supervisor(const LauncherOptions& o, const std::vector<std::string>& argv)
+      : o_(o), argv_(argv), job_id_(o.job_id.empty() ? default_job_id(o) : o.job_id) {}
   int run();
 
  private:
@@ -173,6 +196,7 @@ class Supervisor {
 
   LauncherOptions o_;
   std::vector<std::string> argv_;
+  std::string job_id_;
   std::vector<Rank> ranks_;
   pid_t pgid_ = 0;
   int sigfd_ = -1;
@@ -198,6 +222,7 @@ void Supervisor::spawn(Rank& r, int local_rank) {
   env.master_host = o_.master_host;
   env.master_port = o_.master_port;
   env.timeout = std::chrono::milliseconds(static_cast<int64_t>(o_.comm_timeout_s * 1000));
+  env.job_id = job_id_;
   // Build everything the child needs before fork: only async-signal-safe calls after it.
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env.to_env()) env_strings.push_back(k + "=" + v);

@@ -28,13 +28,18 @@ struct LauncherOptions {
   // Where rank 0 writes the metrics stream: "" or "-" = stdout (held/patched by the launcher as
   // above); a file path: the launcher appends its own run_end there after a failure.
   std::string metrics_path;
+  // The launch's id (--job-id), the same on every node; the rendezvous refuses ranks of another id,
+  // so two jobs that share a master address fail with a clear error instead of training each
+  // other's ranks. Empty: a random one when the job has one node; with several nodes, one derived
+  // from the master address (orchestrators — moe run, Slurm — pass their own).
+  std::string job_id;
 
   int world_size() const { return nproc_per_node * nnodes; }
   bool hosts_rank0() const { return node_rank == 0; }
 };
 
 // Removes the launcher's flags (--nproc-per-node, --nnodes, --node-rank, --master, --grace,
-// --comm-timeout; "--flag value" or "--flag=value") from `args`, filling `options`. Throws
+// --comm-timeout, --job-id; "--flag value" or "--flag=value") from `args`, filling `options`. Throws
 // moe::Error naming the flag on a bad value or an inconsistent combination.
 void take_launcher_flags(std::vector<std::string>& args, LauncherOptions& options);
 

@@ -29,6 +29,7 @@ std::vector<std::pair<std::string, std::string>> RankEnv::to_env() const {
       {kEnvTimeout, std::to_string(std::chrono::duration<double>(timeout).count())},
   };
   if (!host_address.empty()) out.emplace_back(kEnvHostAddress, host_address);
+  if (!job_id.empty()) out.emplace_back(kEnvJobId, job_id);
   return out;
 }
 
@@ -84,6 +85,7 @@ std::optional<RankEnv> rank_env_from_environment() {
     env.timeout = std::chrono::milliseconds(static_cast<int64_t>(secs * 1000));
   }
   if (const char* host = std::getenv(kEnvHostAddress)) env.host_address = host;
+  if (const char* job = std::getenv(kEnvJobId)) env.job_id = job;
   return env;
 }
 
@@ -91,9 +93,9 @@ void join_store(const RankEnv& env, std::unique_ptr<StoreServer>& server, std::s
   const std::string who = "rank " + std::to_string(env.rank);
   const std::string master = env.master_host + ":" + std::to_string(env.master_port);
   try {
-    if (env.rank == 0) server = std::make_unique<StoreServer>(env.master_host, env.master_port, env.world_size);
+    if (env.rank == 0) server = std::make_unique<StoreServer>(env.master_host, env.master_port, env.world_size, env.job_id);
     store = std::make_shared<StoreClient>(env.master_host, env.master_port, env.timeout, env.timeout);
-    store->hello(env.rank, env.world_size);
+    store->hello(env.rank, env.world_size, env.job_id);
   } catch (const Error& e) {
     throw Error(who + ": " + e.what());
   }

@@ -25,6 +25,7 @@ inline constexpr const char* kEnvNnodes = "MOE_NNODES";
 inline constexpr const char* kEnvMaster = "MOE_MASTER";            // HOST:PORT of rank 0's store
 inline constexpr const char* kEnvTimeout = "MOE_COMM_TIMEOUT_S";   // rendezvous and collectives
 inline constexpr const char* kEnvHostAddress = "MOE_HOST_ADDR";    // optional: where peers reach this rank
+inline constexpr const char* kEnvJobId = "MOE_JOB_ID";             // the launch's id: the store refuses other jobs' ranks
 
 struct RankEnv {
   int rank = 0;
@@ -37,6 +38,7 @@ struct RankEnv {
   int master_port = 29500;
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
   std::string host_address;  // empty: the local address of the connection to the master
+  std::string job_id;        // the same on every rank of one launch (launcher.h)
 
   std::vector<std::pair<std::string, std::string>> to_env() const;
 };
@@ -53,7 +55,7 @@ struct ProcessGroup {
 };
 
 // Joins the job (see the file comment). Errors: master port busy (rank 0), master unreachable,
-// world size mismatch, duplicate rank, and "rendezvous timed out after N s: rank(s) … never
+// world size mismatch, another job's rank (job id), duplicate rank, and "rendezvous timed out after N s: rank(s) … never
 // arrived" — all moe::Error, one line, naming this rank.
 std::unique_ptr<ProcessGroup> init_process_group(const RankEnv& env);
 

@@ -56,11 +56,12 @@ std::string join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-void StoreClient::hello(int rank, int world_size) {
+void StoreClient::hello(int rank, int world_size, const std::string& job_id) {
   Writer w;
   w.u8(kHello);
   w.num<int32_t>(rank);
   w.num<int32_t>(world_size);
+  w.str(job_id);
   Reply reply = request(w.finish(), "hello");
   if (reply.status != kOk) {
     Reader r(reply.body.data(), reply.body.size());

@@ -21,8 +21,8 @@ class StoreClient {
   StoreClient& operator=(const StoreClient&) = delete;
 
   // Announces this process as `rank` of a world of `world_size`; throws moe::Error when the
-  // master refuses (different world size, rank out of range, rank already present).
-  void hello(int rank, int world_size);
+  // master refuses (different world size, another job's id, rank out of range, rank already present).
+  void hello(int rank, int world_size, const std::string& job_id = "");
 
   void set(const std::string& key, const std::vector<char>& value);
   void set(const std::string& key, const std::string& value);

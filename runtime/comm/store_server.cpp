@@ -46,6 +46,7 @@ struct StoreServer::Impl {
   int wake[2] = {-1, -1};  // self-pipe: the destructor wakes the loop
   int port = 0;
   int world_size = 0;
+  std::string job_id;
   std::map<std::string, std::vector<char>> data;
   std::vector<Client> clients;
   std::vector<ParkedWait> waits;
@@ -113,10 +114,17 @@ struct StoreServer::Impl {
       case kHello: {
         const int rank = r.num<int32_t>();
         const int size = r.num<int32_t>();
+        const std::string job = r.str();
         if (world_size > 0 && size != world_size) {
           reply(c.fd, kRefused, {"rank " + std::to_string(rank) + " was started with world size " +
                                  std::to_string(size) + " but the master (rank 0) has world size " +
                                  std::to_string(world_size)});
+          return;
+        }
+        if (job != job_id) {
+          reply(c.fd, kRefused, {"rank " + std::to_string(rank) + " belongs to job '" + job + "' but the master (rank 0) serves job '" +
+                                 job_id + "' on port " + std::to_string(port) +
+                                 ": two jobs share the master address (give each its own --master port)"});
           return;
         }
         if (world_size > 0 && (rank < 0 || rank >= world_size)) {
@@ -246,8 +254,10 @@ struct StoreServer::Impl {
   }
 };
 
-StoreServer::StoreServer(const std::string& host, int port, int world_size) : impl_(std::make_unique<Impl>()) {
+StoreServer::StoreServer(const std::string& host, int port, int world_size, const std::string& job_id)
+    : impl_(std::make_unique<Impl>()) {
   impl_->world_size = world_size;
+  impl_->job_id = job_id;
   impl_->listen_fd = listen_tcp(host, port);
   impl_->port = local_port_of(impl_->listen_fd);
   if (::pipe2(impl_->wake, O_CLOEXEC) != 0) {

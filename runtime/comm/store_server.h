@@ -13,7 +13,9 @@ class StoreServer {
  public:
   // Binds host:port (port 0 picks a free one) and starts serving. Throws moe::Error when the port
   // is busy or the address is not local. `world_size` 0 disables the world check (plain store).
-  StoreServer(const std::string& host, int port, int world_size);
+  // `job_id`: the job this store serves; a hello from another job's rank is refused (two jobs that
+  // share a master address must not train each other's ranks).
+  StoreServer(const std::string& host, int port, int world_size, const std::string& job_id = "");
   ~StoreServer();  // stops the thread and closes every connection
   StoreServer(const StoreServer&) = delete;
   StoreServer& operator=(const StoreServer&) = delete;

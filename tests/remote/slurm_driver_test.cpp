@@ -103,6 +103,8 @@ TEST(SlurmDriver, SubmitsRelaysNodeZerosStreamAndEndsWithTheJob) {
   EXPECT_NE(out.find("\"node_rank\":0,\"nnodes\":" + std::to_string(nodes)), std::string::npos) << out;
   // The rendezvous: the allocation's first host (the stand-ins' 127.0.0.1, a real node's name).
   EXPECT_NE(out.find(":29611\""), std::string::npos) << out;
+  // Every node's runtime gets the allocation's job id, so the rendezvous refuses another job's ranks.
+  EXPECT_NE(out.find("\"job_id\":\"slurm-"), std::string::npos) << out;
   EXPECT_NE(out.find("\"step\":5"), std::string::npos) << out;
   EXPECT_EQ(out.find("\"node_rank\":1"), std::string::npos) << "another node's stream leaked";
   // The hostile argument reached the runtime as one word, and ran nothing.

@@ -84,9 +84,10 @@ int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 100
 
 TEST(LauncherFlags, ParsesAndRemovesItsFlags) {
   std::vector<std::string> args{"train", "spec.json", "--nproc-per-node", "4", "--nnodes=2", "--node-rank", "1",
-                                "--master", "10.1.2.3:2950", "--set", "parallel.ep=4", "--grace=1.5"};
+                                "--master", "10.1.2.3:2950", "--set", "parallel.ep=4", "--grace=1.5", "--job-id", "run-7-ab"};
   LauncherOptions o;
   take_launcher_flags(args, o);
+  EXPECT_EQ(o.job_id, "run-7-ab");
   EXPECT_EQ(args, (std::vector<std::string>{"train", "spec.json", "--set", "parallel.ep=4"}));
   EXPECT_EQ(o.nproc_per_node, 4);
   EXPECT_EQ(o.nnodes, 2);
@@ -97,6 +98,8 @@ TEST(LauncherFlags, ParsesAndRemovesItsFlags) {
   EXPECT_EQ(o.world_size(), 8);
   std::vector<std::string> bad{"--nnodes", "2", "--node-rank", "2"};
   EXPECT_THROW(take_launcher_flags(bad, o), moe::Error);
+  std::vector<std::string> bad_id{"--job-id", "two words"};
+  EXPECT_THROW(take_launcher_flags(bad_id, o), moe::Error);
   std::vector<std::string> bad_master{"--master", "nohost"};
   EXPECT_THROW(take_launcher_flags(bad_master, o), moe::Error);
   LauncherOptions two;
@@ -263,6 +266,25 @@ TEST(Launcher, MismatchedWorldSizesAreRefused) {
   EXPECT_EQ(exit_code(node1.status), 1);
   EXPECT_NE(node1.err.find("was started with world size 6 but the master (rank 0) has world size 4"), std::string::npos)
       << node1.err;
+  EXPECT_EQ(exit_code(node0.status), 1);
+  EXPECT_EQ(last_record(node0.out).value("status", ""), "failed") << node0.out;
+}
+
+// Two jobs on one master address: node 1 of another job (another --job-id) is refused by name,
+// instead of its ranks joining this job's world; this job then fails on its own missing node.
+TEST(Launcher, AnotherJobsNodeIsRefused) {
+  const int port = test::free_port();
+  test::RunResult node1;
+  auto node0 = test::run_program(
+      launch(port, {"--nproc-per-node", "2", "--nnodes", "2", "--node-rank", "0", "--job-id", "alpha", "--comm-timeout", "3",
+                    "--grace", "1", "train", "3", "5"}),
+      {}, 30, [&](int) {
+        node1 = test::run_program(launch(port, {"--nproc-per-node", "2", "--nnodes", "2", "--node-rank", "1", "--job-id", "beta",
+                                                "--comm-timeout", "3", "--grace", "1", "train", "3", "5"}),
+                                  {}, 30);
+      });
+  EXPECT_EQ(exit_code(node1.status), 1);
+  EXPECT_NE(node1.err.find("belongs to job 'beta' but the master (rank 0) serves job 'alpha'"), std::string::npos) << node1.err;
   EXPECT_EQ(exit_code(node0.status), 1);
   EXPECT_EQ(last_record(node0.out).value("status", ""), "failed") << node0.out;
 }

@@ -96,6 +96,17 @@ TEST(Store, RefusesMismatchedWorldSizeAndDuplicateRanks) {
   r1.hello(1, 4);  // a correct hello still works after refusals
 }
 
+// A rank of another job (another id) is refused before it counts as present; the job's own rank
+// of the same number still joins.
+TEST(Store, RefusesAnotherJobsRank) {
+  StoreServer server("127.0.0.1", 0, 2, "alpha");
+  StoreClient mine("127.0.0.1", server.port(), 2s), theirs("127.0.0.1", server.port(), 2s);
+  const std::string msg = error_of([&] { theirs.hello(1, 2, "beta"); });
+  EXPECT_NE(msg.find("rank 1 belongs to job 'beta' but the master (rank 0) serves job 'alpha'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("give each its own --master port"), std::string::npos) << msg;
+  mine.hello(1, 2, "alpha");
+}
+
 TEST(Store, BusyPortIsAClearError) {
   StoreServer first("127.0.0.1", 0, 0);
   const std::string msg = error_of([&] { StoreServer second("127.0.0.1", first.port(), 0); });
