@@ -118,7 +118,7 @@ TEST_F(HostileRemote, NamesTagsSpecAndPathsReachTheStoreAndTheNodesAsData) {
     const std::string script = read_file(jd / "run.sh");
     const std::string want = shell_join({"train", jd.string() + "/spec.json", "--nnodes", "2", "--node-rank",
                                          std::to_string(n), "--master", "127.0.0.1:29655", "--nproc-per-node", "1",
-                                         "--metrics", "-"});
+                                         "--metrics", "-", "--job-id", job});
     EXPECT_NE(script.find("/moe-runtime' " + want + " >> metrics.jsonl"), std::string::npos) << script;
     EXPECT_EQ(read_file(jd / "exit_code"), "0\n") << read_file(jd / "log");
   }
