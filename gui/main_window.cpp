@@ -3,6 +3,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QComboBox>
 #include <QCloseEvent>
 #include <QDir>
 #include <QFile>
@@ -38,6 +39,7 @@
 #include "resources.h"
 #include "run/run_launcher.h"
 #include "run/run_workspace.h"
+#include "run_session.h"
 #include "run_reader.h"
 #include "run_store.h"
 #include "run_writers.h"
@@ -82,6 +84,8 @@ MainWindow::MainWindow(const QString& db_path, QWidget* parent) : QMainWindow(pa
   connect(model_, &SpecModel::specChanged, this, &MainWindow::handleSpecChanged);
   connect(model_, &SpecModel::modifiedChanged, this, [this](bool m) { setWindowModified(m); });
   connect(run_, &RunWorkspace::runRequested, this, &MainWindow::handleRun);
+  // Where the run goes decides which design checks apply (Slurm makes its own nodes).
+  connect(run_->whereBox(), &QComboBox::currentIndexChanged, this, [this] { run_action_->setEnabled(run_->canRun()); });
   connect(hosts_, &HostsPanel::hostsChanged, this, &MainWindow::handleSpecChanged);
   connect(launcher_, &RunLauncher::finished, this, &MainWindow::handleRunFinished);
   connect(launcher_, &RunLauncher::runStarted, live_, &LiveWorkspace::followRun);  // exactly the run launched
@@ -283,18 +287,31 @@ void MainWindow::handleSpecChanged() {
                             .arg(name.toHtmlEscaped(), world == 1 ? QString("1 rank") : QString("%1 ranks").arg(world),
                                  c.name(), QString::number(errors), QString::number(warnings)));
   run_->setSpecNodes(int(model_->spec().cluster.nodes.size()));
+  const QString slurm_why = slurmDesignError();
   QString hosts_error;
   const auto hosts = hosts_->hosts(&hosts_error);
   int slots = 0;
   for (const auto& h : hosts) slots += h.slots;
   run_->setHostsSummary(hosts_error.isEmpty() ? QString("%1 host(s), %2 slots").arg(hosts.size()).arg(slots) : hosts_error,
                         hosts_error.isEmpty());
-  run_->setRunEnabled(errors == 0, first);
+  run_->setRunEnabled(errors == 0, first, slurm_why.isEmpty(), slurm_why);
   run_action_->setEnabled(run_->canRun());
 }
 
+// A Slurm launch runs the design with its nodes made from the layout (remote::spec_for_slurm), so
+// the design's own cluster.nodes do not limit it: the first error of that spec, or "" when it can go.
+QString MainWindow::slurmDesignError() const {
+  try {
+    for (const auto& d : model_->diagnosticsOf(remote::spec_for_slurm(model_->spec())))
+      if (d.severity == Severity::error) return QString::fromStdString(d.text());
+  } catch (const std::exception& e) {
+    return QString::fromUtf8(e.what());
+  }
+  return {};
+}
+
 void MainWindow::handleRun() {
-  if (model_->hasErrors() || launcher_->isRunning() || !run_->canRun()) return;
+  if (launcher_->isRunning() || !run_->canRun()) return;  // canRun: the design is valid for where it goes
   launch_after_run_id_ = poller_->latestRunId();
   QString why;
   RunLauncher::Launch l;

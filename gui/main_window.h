@@ -68,6 +68,7 @@ class MainWindow : public QMainWindow {
  private:
   void buildMenus();
   void handleSpecChanged();
+  QString slurmDesignError() const;
   void handleRun();
   void handleRunFinished(int exit_code);
   void handleOpen();

@@ -107,6 +107,16 @@ void SpecModel::handleEdit() {
   Q_EMIT specChanged();
 }
 
+std::vector<Diagnostic> SpecModel::diagnosticsOf(const JobSpec& target) const {
+  try {
+    return validate_spec(target, &find_hardware(builtin_hardware_profiles(), target.cluster.hardware));
+  } catch (const std::exception& e) {
+    std::vector<Diagnostic> out = validate_spec(target);
+    out.push_back({Severity::error, "cluster.hardware", e.what()});
+    return out;
+  }
+}
+
 // Core's rules plus the cost model's memory rule, then the plan whenever the spec's own rules pass:
 // a design that does not fit the GPU still gets its estimates, which show by how much.
 void SpecModel::revalidate() {

@@ -27,6 +27,9 @@ class SpecModel : public QObject {
   bool hasErrors() const { return has_errors(diagnostics_); }
   // The cost model's plan of the current spec; empty while the spec has errors.
   const std::optional<Plan>& plan() const { return plan_; }
+  // What the current design would be where a launch rewrites it: core's rules and the memory rule
+  // (the spec's hardware) for `target`, e.g. remote::spec_for_slurm(spec()) (its nodes from the layout).
+  std::vector<Diagnostic> diagnosticsOf(const JobSpec& target) const;
   // Microseconds the last validation + plan took (the design bench reads it).
   double lastRecomputeUs() const { return recompute_us_; }
   QString filePath() const { return file_path_; }

@@ -76,9 +76,11 @@ RunWorkspace::RunWorkspace(RunLauncher* launcher, QWidget* parent) : QWidget(par
   connect(launcher_, &RunLauncher::finished, this, &RunWorkspace::handleFinished);
 }
 
-void RunWorkspace::setRunEnabled(bool enabled, const QString& why_not) {
+void RunWorkspace::setRunEnabled(bool enabled, const QString& why_not, bool slurm_enabled, const QString& slurm_why_not) {
   design_ok_ = enabled;
   design_why_ = why_not;
+  slurm_ok_ = slurm_enabled;
+  slurm_why_ = slurm_why_not;
   updateRunButton();
 }
 
@@ -102,7 +104,9 @@ void RunWorkspace::setWhere(Where w) { where_->setCurrentIndex(w == Where::hosts
 
 void RunWorkspace::updateRunButton() {
   QString why;
-  if (!design_ok_) why = "Fix the design first: " + design_why_;
+  const bool slurm = where() == Where::slurm;
+  const bool design_ok = slurm ? slurm_ok_ : design_ok_;
+  if (!design_ok) why = "Fix the design first: " + (slurm ? slurm_why_ : design_why_);
   else if (where() == Where::local && spec_nodes_ > 1)
     why = QString("The design's cluster.nodes lists %1 nodes: a local run would put every rank on this machine. "
                   "Choose \"Hosts\" to run on the nodes of the Hosts panel.").arg(spec_nodes_);
@@ -114,7 +118,7 @@ void RunWorkspace::updateRunButton() {
                                                  : "Launch the current design on this machine (Ctrl+R)")
                       : why);
   where_->setEnabled(!launcher_->isRunning());
-  if (!ok && design_ok_) {
+  if (!ok && design_ok) {
     where_note_->setText(why);
     where_note_->setStyleSheet(QString("color: %1").arg(errorColor(this).name()));
   } else if (where() == Where::hosts) {

@@ -22,7 +22,9 @@ class RunWorkspace : public QWidget {
   RunWorkspace(RunLauncher* launcher, QWidget* parent = nullptr);
 
   enum class Where { local, hosts, slurm };  // slurm: the Hosts panel's one host is a login node
-  void setRunEnabled(bool enabled, const QString& why_not = {});
+  // Whether the design can run (else the first error), as it is and as a Slurm launch rewrites it
+  // (its nodes made from the layout, so the design's own cluster.nodes do not limit it).
+  void setRunEnabled(bool enabled, const QString& why_not = {}, bool slurm_enabled = true, const QString& slurm_why_not = {});
   // cluster.nodes of the design: more than one node cannot run locally.
   void setSpecNodes(int nodes);
   // What the Hosts panel holds ("2 hosts, 4 slots"), or why it cannot be used.
@@ -54,6 +56,8 @@ class RunWorkspace : public QWidget {
   QLabel* where_note_;
   bool design_ok_ = true;
   QString design_why_;
+  bool slurm_ok_ = true;
+  QString slurm_why_;
   int spec_nodes_ = 1;
   bool hosts_valid_ = false;
   QString hosts_summary_;

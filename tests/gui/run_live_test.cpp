@@ -7,6 +7,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QLabel>
 #include <QMap>
 #include <QPushButton>
 #include <QProgressBar>
@@ -17,6 +18,7 @@
 #include "design/spec_model.h"
 #include "gui_test_util.h"
 #include "common/qcp.h"
+#include "hosts/hosts_panel.h"
 #include "live/heat_columns.h"
 #include "live/live_workspace.h"
 #include "remote_runs.h"
@@ -498,6 +500,34 @@ TEST(RunWhere, SlurmNeedsOneLoginNodeAndAValidSlurmDesign) {
   EXPECT_TRUE(s.window->launcher()->start(l).contains("cluster.slurm.partition"));
   EXPECT_FALSE(s.window->launcher()->isRunning());
   EXPECT_FALSE(QFileInfo::exists(l.db_path)) << "nothing recorded";
+}
+
+// A Slurm launch makes its nodes from the layout, so a design whose cluster.nodes hold fewer slots
+// than its world (an error for a local or SSH run) can still go to Slurm; a layout Slurm cannot
+// split is refused there with the launch's own message.
+TEST(RunWhere, SlurmIgnoresTheDesignsOwnNodes) {
+  Studio s;
+  s.window->loadPreset("tiny-cpu");
+  SpecModel* model = s.window->specModel();
+  ASSERT_TRUE(model->setValue("parallel.ep", 4).isEmpty());  // world 4 on the design's 1 slot
+  ASSERT_TRUE(model->setValue("parallel.gpus_per_node", 2).isEmpty());
+  ASSERT_TRUE(model->hasErrors());
+  s.window->hosts()->setHostfileText("login-a slots=1\n");
+  RunWorkspace* run = s.window->runWorkspace();
+  run->setWhere(RunWorkspace::Where::local);
+  EXPECT_FALSE(run->canRun());
+  EXPECT_FALSE(s.window->runAction()->isEnabled());
+  run->setWhere(RunWorkspace::Where::hosts);
+  EXPECT_FALSE(run->canRun());
+  run->setWhere(RunWorkspace::Where::slurm);
+  EXPECT_TRUE(run->canRun()) << run->runButton()->toolTip().toStdString();
+  EXPECT_TRUE(s.window->runAction()->isEnabled());
+  // 8 ranks over nodes of 3 GPUs: Slurm cannot split them; the reason is the launch's.
+  ASSERT_TRUE(model->setValue("parallel.ep", 8).isEmpty());
+  ASSERT_TRUE(model->setValue("parallel.gpus_per_node", 3).isEmpty());
+  EXPECT_FALSE(run->canRun());
+  EXPECT_FALSE(s.window->runAction()->isEnabled());
+  EXPECT_TRUE(run->runButton()->toolTip().contains("8 ranks do not split evenly over 3 nodes")) << run->runButton()->toolTip().toStdString();
 }
 
 // A tensor-parallel run launched from the studio (tp 2 × ep 2, experts split over tp, 4 processes)
