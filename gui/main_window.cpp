@@ -287,22 +287,31 @@ void MainWindow::handleSpecChanged() {
                             .arg(name.toHtmlEscaped(), world == 1 ? QString("1 rank") : QString("%1 ranks").arg(world),
                                  c.name(), QString::number(errors), QString::number(warnings)));
   run_->setSpecNodes(int(model_->spec().cluster.nodes.size()));
-  const QString slurm_why = slurmDesignError();
   QString hosts_error;
   const auto hosts = hosts_->hosts(&hosts_error);
   int slots = 0;
   for (const auto& h : hosts) slots += h.slots;
   run_->setHostsSummary(hosts_error.isEmpty() ? QString("%1 host(s), %2 slots").arg(hosts.size()).arg(slots) : hosts_error,
                         hosts_error.isEmpty());
-  run_->setRunEnabled(errors == 0, first, slurm_why.isEmpty(), slurm_why);
+  RunWorkspace::DesignErrors design_errors;
+  design_errors.local = first;
+  // A remote launch runs the design with its nodes replaced (remote/run_session.h): the Hosts
+  // panel's for SSH, the layout's for Slurm; the design's own cluster.nodes then do not limit it.
+  const JobSpec& spec = model_->spec();
+  if (hosts_error.isEmpty() && !hosts.empty())
+    design_errors.hosts = launchDesignError([&] {
+      remote::check_hosts_against_spec(hosts, spec, "Hosts panel");
+      return remote::spec_for_hosts(spec, hosts);
+    });
+  design_errors.slurm = launchDesignError([&] { return remote::spec_for_slurm(spec); });
+  run_->setDesignErrors(design_errors);
   run_action_->setEnabled(run_->canRun());
 }
 
-// A Slurm launch runs the design with its nodes made from the layout (remote::spec_for_slurm), so
-// the design's own cluster.nodes do not limit it: the first error of that spec, or "" when it can go.
-QString MainWindow::slurmDesignError() const {
+// The first error of the design as a launch rewrites it (`target`), or "" when it can go.
+QString MainWindow::launchDesignError(const std::function<JobSpec()>& target) const {
   try {
-    for (const auto& d : model_->diagnosticsOf(remote::spec_for_slurm(model_->spec())))
+    for (const auto& d : model_->diagnosticsOf(target()))
       if (d.severity == Severity::error) return QString::fromStdString(d.text());
   } catch (const std::exception& e) {
     return QString::fromUtf8(e.what());

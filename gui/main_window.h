@@ -3,11 +3,16 @@
 // shortcuts, the status bar, and the state QSettings keeps (geometry, splitters, recent files,
 // the run store). It wires the parts together and holds no domain logic.
 #include <QMainWindow>
+#include <functional>
 
 class QAction;
 class QLabel;
 class QMenu;
 class QTabWidget;
+
+namespace moe {
+struct JobSpec;
+}
 
 namespace moe::gui {
 
@@ -68,7 +73,7 @@ class MainWindow : public QMainWindow {
  private:
   void buildMenus();
   void handleSpecChanged();
-  QString slurmDesignError() const;
+  QString launchDesignError(const std::function<JobSpec()>& target) const;
   void handleRun();
   void handleRunFinished(int exit_code);
   void handleOpen();

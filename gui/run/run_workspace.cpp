@@ -76,11 +76,8 @@ RunWorkspace::RunWorkspace(RunLauncher* launcher, QWidget* parent) : QWidget(par
   connect(launcher_, &RunLauncher::finished, this, &RunWorkspace::handleFinished);
 }
 
-void RunWorkspace::setRunEnabled(bool enabled, const QString& why_not, bool slurm_enabled, const QString& slurm_why_not) {
-  design_ok_ = enabled;
-  design_why_ = why_not;
-  slurm_ok_ = slurm_enabled;
-  slurm_why_ = slurm_why_not;
+void RunWorkspace::setDesignErrors(const DesignErrors& errors) {
+  design_errors_ = errors;
   updateRunButton();
 }
 
@@ -104,9 +101,11 @@ void RunWorkspace::setWhere(Where w) { where_->setCurrentIndex(w == Where::hosts
 
 void RunWorkspace::updateRunButton() {
   QString why;
-  const bool slurm = where() == Where::slurm;
-  const bool design_ok = slurm ? slurm_ok_ : design_ok_;
-  if (!design_ok) why = "Fix the design first: " + (slurm ? slurm_why_ : design_why_);
+  const QString& design_error = where() == Where::hosts   ? design_errors_.hosts
+                                : where() == Where::slurm ? design_errors_.slurm
+                                                          : design_errors_.local;
+  const bool design_ok = design_error.isEmpty();
+  if (!design_ok) why = "Fix the design first: " + design_error;
   else if (where() == Where::local && spec_nodes_ > 1)
     why = QString("The design's cluster.nodes lists %1 nodes: a local run would put every rank on this machine. "
                   "Choose \"Hosts\" to run on the nodes of the Hosts panel.").arg(spec_nodes_);

@@ -22,9 +22,13 @@ class RunWorkspace : public QWidget {
   RunWorkspace(RunLauncher* launcher, QWidget* parent = nullptr);
 
   enum class Where { local, hosts, slurm };  // slurm: the Hosts panel's one host is a login node
-  // Whether the design can run (else the first error), as it is and as a Slurm launch rewrites it
-  // (its nodes made from the layout, so the design's own cluster.nodes do not limit it).
-  void setRunEnabled(bool enabled, const QString& why_not = {}, bool slurm_enabled = true, const QString& slurm_why_not = {});
+  // The design's first error for each place a run can go ("" = it can go there): as written for
+  // this machine; as a launch rewrites it for the Hosts panel's nodes and for Slurm (their nodes
+  // replace the design's cluster.nodes, which then do not limit the run).
+  struct DesignErrors {
+    QString local, hosts, slurm;
+  };
+  void setDesignErrors(const DesignErrors& errors);
   // cluster.nodes of the design: more than one node cannot run locally.
   void setSpecNodes(int nodes);
   // What the Hosts panel holds ("2 hosts, 4 slots"), or why it cannot be used.
@@ -54,10 +58,7 @@ class RunWorkspace : public QWidget {
   RunLauncher* launcher_;
   QComboBox* where_;
   QLabel* where_note_;
-  bool design_ok_ = true;
-  QString design_why_;
-  bool slurm_ok_ = true;
-  QString slurm_why_;
+  DesignErrors design_errors_;
   int spec_nodes_ = 1;
   bool hosts_valid_ = false;
   QString hosts_summary_;

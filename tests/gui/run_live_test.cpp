@@ -502,27 +502,35 @@ TEST(RunWhere, SlurmNeedsOneLoginNodeAndAValidSlurmDesign) {
   EXPECT_FALSE(QFileInfo::exists(l.db_path)) << "nothing recorded";
 }
 
-// A Slurm launch makes its nodes from the layout, so a design whose cluster.nodes hold fewer slots
-// than its world (an error for a local or SSH run) can still go to Slurm; a layout Slurm cannot
-// split is refused there with the launch's own message.
-TEST(RunWhere, SlurmIgnoresTheDesignsOwnNodes) {
+// A remote launch replaces the design's nodes — with the Hosts panel's, or for Slurm with nodes made
+// from the layout — so a design whose own cluster.nodes hold fewer slots than its world (an error
+// for this machine) can still go there; what the launch itself refuses (too few slots on the
+// hosts, a layout Slurm cannot split) is refused with the launch's message.
+TEST(RunWhere, RemoteRunsIgnoreTheDesignsOwnNodes) {
   Studio s;
   s.window->loadPreset("tiny-cpu");
   SpecModel* model = s.window->specModel();
   ASSERT_TRUE(model->setValue("parallel.ep", 4).isEmpty());  // world 4 on the design's 1 slot
   ASSERT_TRUE(model->setValue("parallel.gpus_per_node", 2).isEmpty());
   ASSERT_TRUE(model->hasErrors());
-  s.window->hosts()->setHostfileText("login-a slots=1\n");
+  s.window->hosts()->setHostfileText("node-a slots=2\nnode-b slots=2\n");
   RunWorkspace* run = s.window->runWorkspace();
   run->setWhere(RunWorkspace::Where::local);
   EXPECT_FALSE(run->canRun());
   EXPECT_FALSE(s.window->runAction()->isEnabled());
   run->setWhere(RunWorkspace::Where::hosts);
-  EXPECT_FALSE(run->canRun());
-  run->setWhere(RunWorkspace::Where::slurm);
   EXPECT_TRUE(run->canRun()) << run->runButton()->toolTip().toStdString();
   EXPECT_TRUE(s.window->runAction()->isEnabled());
+  run->setWhere(RunWorkspace::Where::slurm);
+  EXPECT_TRUE(run->canRun()) << run->runButton()->toolTip().toStdString();
+  // Three slots on the hosts for four ranks: the launch's own check.
+  s.window->hosts()->setHostfileText("node-a slots=3\n");
+  run->setWhere(RunWorkspace::Where::hosts);
+  EXPECT_FALSE(run->canRun());
+  EXPECT_TRUE(run->runButton()->toolTip().contains("1 node(s) × 3 slots = 3 processes, but the spec needs dp·tp·pp·ep = 4"))
+      << run->runButton()->toolTip().toStdString();
   // 8 ranks over nodes of 3 GPUs: Slurm cannot split them; the reason is the launch's.
+  run->setWhere(RunWorkspace::Where::slurm);
   ASSERT_TRUE(model->setValue("parallel.ep", 8).isEmpty());
   ASSERT_TRUE(model->setValue("parallel.gpus_per_node", 3).isEmpty());
   EXPECT_FALSE(run->canRun());
