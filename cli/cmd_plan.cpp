@@ -127,7 +127,8 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
                        std::to_string(s.train.grad_accum) + (s.train.grad_accum == 1 ? " micro-batch)" : " micro-batches)") : "");
   std::string sums;  // the gradient sums' payload per group
   for (const auto& [group, bytes] : {std::pair{"dense_dp", t.dense_dp_bytes}, std::pair{"expert_dp", t.expert_dp_bytes},
-                                     std::pair{"tp", t.tp_grad_bytes}, std::pair{"replicas", t.replica_bytes}})
+                                     std::pair{"tp", t.tp_grad_bytes}, std::pair{"etp_copies", t.etp_copy_bytes},
+                                     std::pair{"replicas", t.replica_bytes}})
     if (bytes > 0) sums += (sums.empty() ? "" : ", ") + std::string(group) + " " + fmt_bytes(bytes);
   row("gradient all-reduces", fmt_seconds(t.dp), sums.empty() ? "" : sums + " per step");
   row("step", fmt_seconds(t.step));

@@ -520,13 +520,14 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
     const double wire = ring_allreduce_bytes(tensor * reduces, tp) + (tp - 1) / tp * tensor * gathers;
     tm.tp = wire / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs)));
   }
-  // ETP: around each MoE layer's experts, the tp group all-gathers its ranks' expert rows and
-  // reduce-scatters the partial outputs, forward and backward: 4 collectives of the micro-batch's
-  // routed copies (tp shares × b·s/tp tokens × copies per token, in expectation: a rank's rows
-  // depend on the routing).
+  // ETP: around each MoE layer's experts, the etp group (etp consecutive tp ranks) all-gathers its
+  // ranks' expert rows and reduce-scatters the partial outputs, forward and backward: 4 collectives
+  // of the group's routed copies (etp shares × b·s/tp tokens × copies per token, in expectation: a
+  // rank's rows depend on the routing).
+  const double etp = double(p.etp);
   if (p.etp > 1) {
-    tm.etp_bytes = mb * seq * copies_per_token * d * B * 4 * double(st.moe_layers) * ga;
-    tm.tp += (tp - 1) / tp * tm.etp_bytes / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs)));
+    tm.etp_bytes = mb * seq * etp / tp * copies_per_token * d * B * 4 * double(st.moe_layers) * ga;
+    tm.tp += (etp - 1) / etp * tm.etp_bytes / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.etp - 1, 0, 0, cs)));
   }
   // TP gradients, once a step: what each tp rank computed from its share of the tokens only, the
   // routers (and the whole experts with etp 1) and with SP the norms, summed over tp (Megatron sums
@@ -536,6 +537,9 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
     double partial = double(st.moe_layers) * (lp.router + (p.etp == 1 ? slots * lp.expert : 0));
     if (p.sequence_parallel) partial += double(st.layers) * (lp.norms + lp.attn_norms) + (st.last ? d : 0);
     tm.tp_grad_bytes = partial * bytes_g;
+    // 1 < etp < tp: each expert slice is held by tp/etp ranks (one per etp group) that computed it
+    // from different rows: summed over them.
+    if (p.etp > 1 && p.etp < p.tp) tm.etp_copy_bytes = double(st.moe_layers) * slots * lp.expert / etp * bytes_g;
   }
   // DP: dense gradients over dp·ep replicas, expert gradients over dp replicas.
   {
@@ -557,6 +561,7 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
     }
     const bool tp_cross = node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.tp - 1, 0, 0, cs));
     tm.dp += ring_allreduce_bytes(tm.tp_grad_bytes, tp) / link_bw(tp_cross);
+    tm.dp += ring_allreduce_bytes(tm.etp_copy_bytes, tp / etp) / link_bw(tp_cross);
   }
   // PP: each micro-batch's activations forward and their gradients backward across a boundary.
   if (p.pp > 1) {
@@ -647,7 +652,7 @@ json plan_to_json(const Plan& pl) {
                {"hier_inter_ratio", a.hier_inter_ratio}, {"ep_ranks_per_node", a.ep_ranks_per_node},
                {"ep_nodes", a.ep_nodes}, {"hierarchical", a.hierarchical}}},
       {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed},
-                {"a2a_batch_hidden", t.a2a_batch_hidden}, {"overlap_paired", t.overlap_paired}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"etp_bytes", t.etp_bytes}, {"tp_grad_bytes", t.tp_grad_bytes}, {"replica_bytes", t.replica_bytes}, {"dp", t.dp},
+                {"a2a_batch_hidden", t.a2a_batch_hidden}, {"overlap_paired", t.overlap_paired}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"etp_bytes", t.etp_bytes}, {"tp_grad_bytes", t.tp_grad_bytes}, {"etp_copy_bytes", t.etp_copy_bytes}, {"replica_bytes", t.replica_bytes}, {"dp", t.dp},
                 {"dense_dp_bytes", t.dense_dp_bytes}, {"expert_dp_bytes", t.expert_dp_bytes},
                 {"pp_p2p", t.pp_p2p}, {"pp_p2p_exposed", t.pp_p2p_exposed}, {"pp_bytes", t.pp_bytes}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
                 {"mfu", t.mfu}, {"comm_ratio", t.comm_ratio}, {"a2a_ratio", t.a2a_ratio}, {"comm_ok", t.comm_ok}}},

@@ -108,14 +108,18 @@ struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest 
   // dense MLP. Before the ring's 2·(tp−1)/tp (all-reduce) or (tp−1)/tp (gather, scatter); what
   // moe-runtime reports as the step record's tp_bytes.
   double tp_bytes = 0;
-  // With parallel.etp > 1 the expert rows' all-gathers and reduce-scatters over the tp group per
-  // step (4 per MoE layer and micro-batch, each the gathered tensor), in expectation (k copies per
-  // token): what moe-runtime reports as the step record's etp_bytes. Its time is in `tp`.
+  // With parallel.etp > 1 the expert rows' all-gathers and reduce-scatters over the etp group (etp
+  // consecutive tp ranks) per step (4 per MoE layer and micro-batch, each the gathered tensor), in
+  // expectation (k copies per token): what moe-runtime reports as the step record's etp_bytes. Its
+  // time is in `tp`.
   double etp_bytes = 0;
   // The gradients summed over tp once a step, payload per rank: the routers (and with etp 1 the
   // experts) and with sequence parallelism the norms, which each tp rank computed from its share
   // of the tokens: grad_bytes.tp. (Shared experts are split over tp, as Megatron and moe-runtime do.)
   double tp_grad_bytes = 0;
+  // With 1 < etp < tp the expert slices' gradients summed over the tp/etp ranks that hold the same
+  // slice, payload per rank and step: grad_bytes.etp_copies. Its time is in `dp`.
+  double etp_copy_bytes = 0;
   double dp = 0;           // gradient all-reduce over the DP groups (ring), not overlapped
   // Their payload per rank and step, before the ring's 2·(n−1)/n: the dense gradients over the
   // dp·ep replicas, the expert gradients over the dp replicas (0 where the group has one rank):

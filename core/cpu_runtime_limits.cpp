@@ -41,7 +41,7 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
            "d_shared_expert = " + str(shared_width) + "): moe-runtime splits them over tp";
   if (p.tp > 1 && spec.model.moe.first_dense_layers > 0 && spec.model.d_ff % p.tp != 0)
     return "parallel.tp: " + str(p.tp) + " does not divide model.d_ff (" + str(spec.model.d_ff) + ")";
-  if (p.etp > 1 && p.etp != p.tp) return "parallel.etp: " + str(p.etp) + " must be 1 or parallel.tp (" + str(p.tp) + ")";
+  if (p.etp > 1 && p.tp % p.etp != 0) return "parallel.etp: " + str(p.etp) + " must divide parallel.tp (" + str(p.tp) + ")";
   if (p.etp > 1 && spec.model.moe.d_expert % p.etp != 0)
     return "parallel.etp: " + str(p.etp) + " does not divide model.moe.d_expert (" + str(spec.model.moe.d_expert) + ")";
   if (p.etp > 1 && p.overlap_chunks > 1)

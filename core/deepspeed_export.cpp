@@ -81,8 +81,14 @@ json moe_layer(const JobSpec& s, ExportLedger& ledger) {
   m["use_rts"] = false;   // random token selection would change which tokens drop
   if (e.top_k == 2) m["top2_2nd_expert_sampling"] = false;  // no Gumbel noise on the second choice
   m["use_residual"] = false;
-  m["enable_expert_tensor_parallelism"] = s.parallel.etp > 1;  // DeepSpeed splits experts over its tp group
-  ledger.use({"parallel.etp"});
+  // DeepSpeed splits the experts over its whole tp group or not at all.
+  const ParallelSpec& par = s.parallel;
+  m["enable_expert_tensor_parallelism"] = par.etp > 1 && par.etp == par.tp;
+  if (par.etp > 1 && par.etp < par.tp)
+    ledger.unmapped("parallel.etp", "DeepSpeed splits the experts over the whole tp group (" + std::to_string(par.tp) +
+                                        ") or not at all, not over " + std::to_string(par.etp) + " of its ranks");
+  else
+    ledger.use({"parallel.etp"});
   if (r.jitter > 0) {
     m["noisy_gate_policy"] = "Jitter";
     if (r.jitter != 0.01)
@@ -144,7 +150,7 @@ void layout_gaps(const JobSpec& s, ExportLedger& ledger) {
   if (p.tp > 1)
     ledger.unmapped("parallel.tp", std::string("DeepSpeed itself has no tensor parallelism of attention and dense layers "
                                                "(Megatron-DeepSpeed supplies it)") +
-                                       (p.etp > 1 ? "; the MoE layer's experts are split (enable_expert_tensor_parallelism)" : ""));
+                                       (p.etp > 1 && p.etp == p.tp ? "; the MoE layer's experts are split (enable_expert_tensor_parallelism)" : ""));
   else
     ledger.use({"parallel.tp"});
   if (p.tp > 1 && p.sequence_parallel)

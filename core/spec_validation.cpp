@@ -194,9 +194,9 @@ void check_parallel(const JobSpec& s, Checker& c) {
       c.warning("parallel.tp", str(p.tp) + " exceeds parallel.gpus_per_node (" + str(p.gpus_per_node) +
                                    "): tensor parallelism across nodes is slow");
   }
-  if (p.etp != 1 && p.etp != p.tp)
-    c.error("parallel.etp", str(p.etp) + " must be 1 (whole experts on every tp rank) or parallel.tp (" + str(p.tp) +
-                                ": each expert split over the tp group)");
+  if (p.etp > p.tp || p.tp % p.etp != 0)
+    c.error("parallel.etp", str(p.etp) + " must divide parallel.tp (" + str(p.tp) +
+                                "): each expert is split over etp of the tp ranks (1: whole experts on every tp rank)");
   else if (p.etp > 1 && m.moe.d_expert > 0 && m.moe.d_expert % p.etp != 0)
     c.error("parallel.etp", str(p.etp) + " does not divide model.moe.d_expert (" + str(m.moe.d_expert) + ")");
   if (p.sequence_parallel && p.tp == 1)

@@ -363,7 +363,7 @@ struct Trainer::Impl {
         const ep::EpRuntime::GradientBytes gb = par->take_grad_bytes();
         for (const auto& [group, bytes] : {std::pair{"dense_dp", gb.dense_dp}, std::pair{"expert_dp", gb.expert_dp},
                                            std::pair{"tp", gb.tp}, std::pair{"tied_embedding", gb.tied_embedding},
-                                           std::pair{"replicas", gb.replicas}})
+                                           std::pair{"replicas", gb.replicas}, std::pair{"etp_copies", gb.etp_copies}})
           if (bytes > 0) grad_bytes[group] = bytes;
         par->sum_over_data(&lm, 1);  // tp ranks hold the same LM loss
         lm /= static_cast<double>(slices);

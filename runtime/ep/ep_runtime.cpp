@@ -103,6 +103,16 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
   pg_ = comm::init_process_group(env);
   layout_ = make_rank_layout(p);
   groups_ = comm::make_comm_groups(*pg_->world, layout_);
+  // 1 < etp < tp: the tp group's etp groups (etp consecutive tp ranks, each splitting its experts
+  // over its members) and, across them, the tp/etp ranks that hold the same slice.
+  if (groups_.tp && p.etp > 1 && p.etp < p.tp) {
+    const int t = groups_.tp->rank(), e = static_cast<int>(p.etp);
+    std::vector<int> members, copies;
+    for (int i = 0; i < e; ++i) members.push_back(t / e * e + i);
+    for (int b = 0; b < groups_.tp->size() / e; ++b) copies.push_back(b * e + t % e);
+    etp_group_ = groups_.tp->sub_group(members, "etp");
+    etp_copies_ = groups_.tp->sub_group(copies, "etp_copies");
+  }
   // A run that re-places keeps the placed dispatchers even while its placement is uniform.
   uniform_ = is_uniform(placement, spec.model.moe.num_experts) && spec.placement.replace_every == 0;
   // Pipeline stages: this rank's MoE layers are the placement's [moe_offset_, + its count).
@@ -174,15 +184,17 @@ ModelOptions EpRuntime::model_options() {
       parallel.dispatcher = std::move(placed);
     }
     parallel.routing_sync = routing;
-    if (spec_.parallel.etp > 1) parallel.etp = tp_hook(etp_bytes_);  // etp = tp (validated)
-    if (groups_.tp && spec_.model.moe.shared_experts > 0) parallel.shared_tp = tp_hook(tp_bytes_);
+    if (spec_.parallel.etp > 1) parallel.etp = tp_hook(etp_group(), etp_bytes_);
+    if (groups_.tp && spec_.model.moe.shared_experts > 0) parallel.shared_tp = tp_hook(*groups_.tp, tp_bytes_);
     return std::make_unique<MoeLayer>(spec_, layer, std::move(parallel));
   };
   return options;
 }
 
-ExpertTensorParallel EpRuntime::tp_hook(int64_t& bytes) {
-  comm::Communicator* tp = groups_.tp.get();
+comm::Communicator& EpRuntime::etp_group() const { return etp_group_ ? *etp_group_ : *groups_.tp; }
+
+ExpertTensorParallel EpRuntime::tp_hook(comm::Communicator& group, int64_t& bytes) {
+  comm::Communicator* tp = &group;
   ExpertTensorParallel etp;
   etp.rank = tp->rank(), etp.size = tp->size();
   etp.all_gather = [&bytes, tp](const float* mine, float* all, const std::vector<int64_t>& counts) {
@@ -253,6 +265,8 @@ void EpRuntime::reduce_gradients(const std::vector<Param*>& params) {
   GradientBytes& b = grad_bytes_;
   if (groups_.tp)  // the MoE blocks' params: every tp rank routed its share of the tokens
     b.tp += all_reduce_unrounded(*groups_.tp, params, [](const Param* p) { return p->tp_partial; });
+  if (etp_copies_)  // an expert slice's copies, one per etp group, each computed from its group's rows
+    b.etp_copies += all_reduce_unrounded(*etp_copies_, params, is_expert);
   if (tied_embedding_)  // the embedding's gradient plus the head's: one process's sum, unrounded
     b.tied_embedding += all_reduce_unrounded(*tied_embedding_, params, [](const Param* p) { return p->name == kEmbedding; });
   b.dense_dp += all_reduce_grads(*groups_.dense_dp, params, false);
@@ -274,9 +288,10 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
   for (Param* p : params)
     if (is_expert(p)) mine.push_back(squared_sum(*p));
     else if (p->shard.sharded()) shards.push_back(squared_sum(*p));
-  // A tensor-parallel param's sum is its slices' sums added over the tp group (experts' too, with etp).
+  // A tensor-parallel param's sum is its slices' sums added over the tp group (an expert's, with
+  // etp, over its etp group: the other etp groups hold copies).
   if (groups_.tp && !shards.empty()) groups_.tp->all_reduce_sum(shards.data(), shards.size());
-  if (groups_.tp && spec_.parallel.etp > 1 && !mine.empty()) groups_.tp->all_reduce_sum(mine.data(), mine.size());
+  if (groups_.tp && spec_.parallel.etp > 1 && !mine.empty()) etp_group().all_reduce_sum(mine.data(), mine.size());
   comm::Communicator& ep = *groups_.ep;
   std::vector<double> all(mine.size() * static_cast<size_t>(ep.size()));
   if (!mine.empty()) ep.all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
@@ -570,11 +585,12 @@ EpRuntime::PartOf EpRuntime::parts_of(AdamW* optimizer) {
 }
 
 const float* EpRuntime::assemble_expert_slices(const std::vector<Param*>& experts, const PartOf& part_of, int parts) {
-  // With etp the experts are slices: the tp group's rank 0 assembles the logical tensors, which
-  // the stage's dp 0 ranks need (they are the tp ranks 0 of the leader's EP group, and their tp groups).
+  // With etp the experts are slices: the first etp group's rank 0 assembles the logical tensors,
+  // which the stage's dp 0 ranks need (they are the tp ranks 0 of the leader's EP group, and their
+  // first etp groups; the other etp groups hold copies).
   expert_full_.clear();
-  if (layout_.ranks[static_cast<size_t>(rank())].dp != 0) return nullptr;
-  comm::Communicator& tp = *groups_.tp;
+  if (layout_.ranks[static_cast<size_t>(rank())].dp != 0 || groups_.tp->rank() >= spec_.parallel.etp) return nullptr;
+  comm::Communicator& tp = etp_group();
   std::vector<float> pack;
   for (int part = 0; part < parts; ++part)
     for (const Param* p : experts) pack.insert(pack.end(), part_of(p, part).begin(), part_of(p, part).end());

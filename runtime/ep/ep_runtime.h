@@ -77,6 +77,7 @@ class EpRuntime {
     int64_t tp = 0;              // the MoE blocks' gradients over tp (each tp rank routed a share)
     int64_t tied_embedding = 0;  // the tied embedding over the first and last stage
     int64_t replicas = 0;        // replicated experts' gradients over the EP group (spare slots)
+    int64_t etp_copies = 0;      // 1 < etp < tp: expert slices over the tp ranks holding the same slice
   };
   GradientBytes take_grad_bytes() { return std::exchange(grad_bytes_, GradientBytes{}); }
   // Global L2 norm of all gradients (dense once, every expert once) and torch-style clipping.
@@ -167,9 +168,13 @@ class EpRuntime {
   const float* assemble_expert_slices(const std::vector<Param*>& experts, const PartOf& part_of, int parts);
   int64_t tp_bytes_ = 0;                      // take_tp_bytes
   int64_t etp_bytes_ = 0;                     // take_etp_bytes
-  // The MoE layers' hooks over the tp group (split experts, split shared experts), counting their
-  // payload into `bytes` (etp_bytes_, tp_bytes_).
-  ExpertTensorParallel tp_hook(int64_t& bytes);
+  // The MoE layers' hooks over a tp group (split experts over the etp group, split shared experts
+  // over the tp group), counting their payload into `bytes` (etp_bytes_, tp_bytes_).
+  ExpertTensorParallel tp_hook(comm::Communicator& group, int64_t& bytes);
+  // With 1 < etp < tp: this rank's etp group (etp consecutive tp ranks) and the tp ranks holding
+  // the same expert slice (one per etp group); null otherwise. etp_group() is the tp group then.
+  std::unique_ptr<comm::Communicator> etp_group_, etp_copies_;
+  comm::Communicator& etp_group() const;
   GradientBytes grad_bytes_;                  // take_grad_bytes
   int64_t stage_ = 0;                         // this rank's pipeline stage
   int64_t moe_offset_ = 0;                    // MoE layers on the stages before this one

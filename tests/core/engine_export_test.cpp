@@ -311,6 +311,14 @@ TEST(EngineExport, WhatAnEngineCannotExpressIsListed) {
   // Dropless: no capacity flag for Megatron; drop_tokens=false for DeepSpeed.
   EXPECT_EQ(megatron({"routing.capacity_factor=0"}).text.find("--moe-expert-capacity-factor"), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(deepspeed({"routing.capacity_factor=0"}).text)["moe_layer"]["drop_tokens"], false);
+  // Experts split over 2 of 4 tp ranks: Megatron's --expert-tensor-parallel-size; DeepSpeed splits
+  // over the whole tp group or not at all.
+  const std::vector<std::string> etp2 = {"parallel.tp=4", "parallel.etp=2", "model.n_heads=8"};
+  EXPECT_NE(megatron(etp2).text.find("--expert-tensor-parallel-size 2\n"), std::string::npos);
+  EXPECT_FALSE(listed(megatron(etp2), "parallel.etp"));
+  EXPECT_TRUE(listed(deepspeed(etp2), "parallel.etp"));
+  EXPECT_EQ(nlohmann::json::parse(deepspeed(etp2).text)["moe_layer"]["enable_expert_tensor_parallelism"], false);
+  EXPECT_FALSE(listed(deepspeed({"parallel.tp=4", "parallel.etp=4", "model.n_heads=8"}), "parallel.etp"));
 }
 
 // FP8, interleaving and batch-level overlap: Megatron has all three (with even chunks and EP);

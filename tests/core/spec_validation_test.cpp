@@ -74,9 +74,13 @@ TEST(SpecValidation, TensorParallelDivisibility) {
   EXPECT_FALSE(has(ds, Severity::error, "parallel.etp: 8 does not divide model.moe.d_expert (260)"));  // etp 1: whole experts
   ds = check({"parallel.tp=8", "parallel.etp=8", "parallel.gpus_per_node=8", "cluster.nodes.0.slots=8", "model.moe.d_expert=260"});
   EXPECT_TRUE(has(ds, Severity::error, "parallel.etp: 8 does not divide model.moe.d_expert (260)"));
-  EXPECT_TRUE(has(check({"parallel.tp=4", "parallel.etp=2", "parallel.gpus_per_node=4", "cluster.nodes.0.slots=4"}),
-                  Severity::error,
-                  "parallel.etp: 2 must be 1 (whole experts on every tp rank) or parallel.tp (4: each expert split over the tp group)"));
+  // etp divides tp: each expert split over etp consecutive tp ranks, copied over the others.
+  EXPECT_FALSE(has_errors(check({"parallel.tp=4", "parallel.etp=2", "parallel.gpus_per_node=4", "cluster.nodes.0.slots=4"})));
+  for (const char* etp : {"parallel.etp=3", "parallel.etp=8"})
+    EXPECT_TRUE(has(check({"parallel.tp=4", etp, "parallel.gpus_per_node=4", "cluster.nodes.0.slots=4"}), Severity::error,
+                    "parallel.etp: " + std::string(etp + 13) +
+                        " must divide parallel.tp (4): each expert is split over etp of the tp ranks (1: whole experts on every tp rank)"))
+        << etp;
   // tp = 1 never checks these.
   EXPECT_FALSE(has_errors(check({"model.moe.d_expert=260"})));
   EXPECT_TRUE(has(check({"parallel.tp=2", "cluster.nodes.0.slots=2"}), Severity::warning,

@@ -51,6 +51,33 @@ TEST(GroupBytes, TensorParallelGradientSumsEqualTheCostModel) {
   }
 }
 
+// tp 4 × ep 2 with each expert split over 2 of the 4 tp ranks (parallel.etp 2): each slice's two
+// copies are summed over the tp ranks holding it (etp_copies), the routers over tp; both, and the
+// expert rows' gathers, are the cost model's figures. The gathers' is the expectation (equal when
+// dropless without ep, TpEquivalence.Tp4Etp2…); here the measured figure is the rows the
+// all-to-all delivered to rank 0's etp group (global ranks 0 and 1: the a2a records' rank_rows),
+// 4 collectives of d floats each.
+TEST(GroupBytes, ExpertSliceCopiesSumEqualsTheCostModel) {
+  const TrainRun run = train("group_bytes_tp4ep2etp2", 8, " --set parallel.tp=4 --set parallel.etp=2 --set parallel.ep=2"
+                                                          " --set train.micro_batch=4 --set cluster.nodes.0.slots=8"
+                                                          " --set train.steps=2 --set runtime.deterministic=false --set routing.capacity_factor=0");
+  ASSERT_EQ(run.rc, 0) << run.err;
+  const moe::Plan plan = plan_of(run);
+  ASSERT_GT(plan.time.etp_copy_bytes, 0);
+  for (const auto& s : run.of("step")) {
+    EXPECT_EQ(s["grad_bytes"]["etp_copies"].get<int64_t>(), static_cast<int64_t>(plan.time.etp_copy_bytes)) << s.dump();
+    EXPECT_EQ(s["grad_bytes"]["tp"].get<int64_t>(), static_cast<int64_t>(plan.time.tp_grad_bytes)) << s.dump();
+    EXPECT_EQ(s["grad_bytes"]["dense_dp"].get<int64_t>(), static_cast<int64_t>(plan.time.dense_dp_bytes)) << s.dump();
+    EXPECT_EQ(s["tp_bytes"].get<int64_t>(), static_cast<int64_t>(plan.time.tp_bytes)) << s.dump();
+    int64_t rows = 0;
+    for (const auto& a : run.of("a2a"))
+      if (a["step"] == s["step"] && a["phase"] == "dispatch" && a["pass"] == "fwd")
+        rows += a["rank_rows"][0].get<int64_t>() + a["rank_rows"][1].get<int64_t>();
+    EXPECT_GT(rows, 0);
+    EXPECT_EQ(s["etp_bytes"].get<int64_t>(), 4 * rows * 128 * 4) << s.dump();
+  }
+}
+
 // ep 2 with 5 slots per rank for 8 experts: 2 spare slots, each holding a replica of one expert,
 // whose gradients are summed over the EP group: the cost model's replica_bytes.
 TEST(GroupBytes, ReplicaSumsEqualTheCostModel) {

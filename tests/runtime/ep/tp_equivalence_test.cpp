@@ -225,6 +225,49 @@ TEST(TpEquivalence, ResumeFromEtp2AtDp2Ep2) {
   expect_resumed_losses(etp, resumed, "dp 2 × ep 2 from etp 2");
 }
 
+// 1 < etp < tp: tp 4 with each expert split over 2 of its ranks. The tp group holds two etp groups
+// (tp ranks 0–1 and 2–3), each gathering its own ranks' rows; the two copies of a slice were
+// computed from different rows and their gradients are summed (grad_bytes.etp_copies).
+const std::string kTp4Etp2 = " --set parallel.tp=4 --set parallel.etp=2 --set cluster.nodes.0.slots=8";
+
+TEST(TpEquivalence, Tp4Etp2MatchesOneProcess) {
+  const TrainRun many = train("tp4etp2", 4, kDropless + kDenseFirst + kTp4Etp2 + " --set train.micro_batch=8");
+  expect_same_training(baseline(kDropless + kDenseFirst), many, Arithmetic::fast);
+  expect_tp_bytes_as_planned(many);
+  // Dropless, no ep: the etp group's rows are every routed copy of its 2 of the 4 token shares.
+  const moe::Plan plan = plan_of(many);
+  ASSERT_GT(plan.time.etp_bytes, 0);
+  for (const auto& s : many.of("step")) {
+    EXPECT_EQ(s["etp_bytes"].get<int64_t>(), static_cast<int64_t>(plan.time.etp_bytes)) << "step " << s["step"];
+    EXPECT_GT(s["grad_bytes"].value("etp_copies", int64_t{0}), 0) << "step " << s["step"];
+  }
+  // The checkpoint holds whole experts, assembled from the first etp group's slices.
+  const auto w = moe::rt::read_safetensors(many.dir / "ck" / "step-00000020" / "model.safetensors");
+  const auto wf = moe::rt::read_safetensors(baseline(kDropless + kDenseFirst).dir / "ck" / "step-00000020" / "model.safetensors");
+  for (const char* name : {"model.layers.1.block_sparse_moe.experts.5.w1.weight", "model.layers.1.block_sparse_moe.experts.5.w2.weight"})
+    EXPECT_EQ(w.at(name).shape, wf.at(name).shape) << name;
+}
+
+// With ep, capacity drops and accumulation: tp 4 × ep 2, 8 processes.
+TEST(TpEquivalence, Tp4Ep2Etp2WithDropsAndAccumulationMatchesOneProcess) {
+  const std::string sets = " --set train.grad_accum=2";
+  const TrainRun many = train("tp4ep2etp2", 8, sets + kTp4Etp2 + " --set parallel.ep=2 --set train.micro_batch=4");
+  expect_same_training(baseline(sets), many, Arithmetic::fast);
+  expect_tp_bytes_as_planned(many);
+}
+
+// Saved at tp 4 with experts split over 2 ranks, resumed at tp 2 with them split over both: the
+// losses continue as the uninterrupted run's.
+TEST(TpEquivalence, ResumeFromTp4Etp2AtTp2Etp2) {
+  const std::string sets = kDropless + " --set runtime.checkpoint_every=3 --set train.steps=6";
+  const TrainRun tp4 = train("tp4etp2_resume_full", 4, sets + kTp4Etp2 + " --set train.micro_batch=8");
+  ASSERT_EQ(tp4.rc, 0) << tp4.err;
+  const std::string from = " --resume " + (tp4.dir / "ck" / "step-00000003").string();
+  const TrainRun resumed = train("tp4etp2_resume_tp2", 2, sets + kEtp2 + " --set train.micro_batch=8" + from);
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  expect_resumed_losses(tp4, resumed, "tp 2 × etp 2 from tp 4 × etp 2");
+}
+
 // DeepSeek-style shared experts with tp: split over the tp group like a dense MLP, computed over
 // every tp rank's token share (gathered, then the partial outputs scattered back), with and
 // without sequence parallelism; the checkpoint holds the whole shared expert.
