@@ -46,10 +46,6 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
     return "parallel.etp: " + str(p.etp) + " does not divide model.moe.d_expert (" + str(spec.model.moe.d_expert) + ")";
   if (p.etp > 1 && p.overlap_chunks > 1)
     return "parallel.etp: " + str(p.etp) + " — expert tensor parallelism does not overlap chunks yet (use parallel.overlap_chunks 1)";
-  const bool spare_slots = spec.placement.slots_per_rank > 0 && spec.placement.slots_per_rank * p.ep != spec.model.moe.num_experts;
-  if (p.etp > 1 && (spec.placement.strategy != "uniform" || spare_slots))
-    return "parallel.etp: " + str(p.etp) + " — expert tensor parallelism runs the uniform placement only (placement.strategy " +
-           spec.placement.strategy + ")";
   if (std::string why = unmodelled_in_runtime(spec); !why.empty()) return why;
   if (p.pp > 1 && !multi_process) return "parallel.pp: " + str(p.pp) + " — pipeline parallelism" + kOneProcessPerRank;
   if (p.pp > spec.model.n_layers)

@@ -268,6 +268,20 @@ TEST(TpEquivalence, ResumeFromTp4Etp2AtTp2Etp2) {
   expect_resumed_losses(tp4, resumed, "tp 2 × etp 2 from tp 4 × etp 2");
 }
 
+// Split experts in a replicated placement re-planned during the run: each tp rank's EP group
+// holds, routes to and moves its own slice of every slot (the same slice index on every member),
+// and a replica's slices are summed over the EP group like whole experts'.
+TEST(TpEquivalence, Tp2Ep2Etp2WithReplicasAndReplacementMatchesOneProcess) {
+  const std::string sets = kDropless + " --set train.grad_accum=2";
+  const TrainRun many = train("tp2ep2etp2rep", 4, sets + kEtp2 + " --set parallel.ep=2 --set train.micro_batch=4"
+                                                        " --set placement.strategy=replicate --set placement.slots_per_rank=5"
+                                                        " --set placement.replace_every=5");
+  expect_same_training(baseline(sets), many, Arithmetic::fast);
+  int moved = 0;
+  for (const auto& r : many.of("placement")) moved += r.value("migrated_bytes", int64_t{0}) > 0;
+  EXPECT_GT(moved, 0) << "no expert moved";
+}
+
 // DeepSeek-style shared experts with tp: split over the tp group like a dense MLP, computed over
 // every tp rank's token share (gathered, then the partial outputs scattered back), with and
 // without sequence parallelism; the checkpoint holds the whole shared expert.
