@@ -44,8 +44,6 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
   if (p.etp > 1 && p.tp % p.etp != 0) return "parallel.etp: " + str(p.etp) + " must divide parallel.tp (" + str(p.tp) + ")";
   if (p.etp > 1 && spec.model.moe.d_expert % p.etp != 0)
     return "parallel.etp: " + str(p.etp) + " does not divide model.moe.d_expert (" + str(spec.model.moe.d_expert) + ")";
-  if (p.etp > 1 && p.overlap_chunks > 1)
-    return "parallel.etp: " + str(p.etp) + " — expert tensor parallelism does not overlap chunks yet (use parallel.overlap_chunks 1)";
   if (std::string why = unmodelled_in_runtime(spec); !why.empty()) return why;
   if (p.pp > 1 && !multi_process) return "parallel.pp: " + str(p.pp) + " — pipeline parallelism" + kOneProcessPerRank;
   if (p.pp > spec.model.n_layers)

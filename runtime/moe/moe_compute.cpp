@@ -94,9 +94,8 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
   t0 = Clock::now();
   expert_out_.resize(handle_.expert_rows() * d);
   const int64_t chunks = static_cast<int64_t>(handle_.chunk_expert_offsets.size());
-  if (etp_.active()) {
-    if (chunks > 0) throw Error("parallel.etp: expert tensor parallelism does not run with parallel.overlap_chunks > 1");
-    etp_forward(local_experts(w.experts));
+  if (etp_.active() && chunks == 0) {
+    etp_forward(local_experts(w.experts), 0, handle_.expert_offsets, handle_.expert_input.data(), expert_out_.data());
   } else if (chunks == 0) {
     experts_.forward(local_experts(w.experts), handle_.expert_input.data(), handle_.expert_offsets, expert_out_.data());
     times_.expert_flops += experts_.forward_flops();
@@ -106,9 +105,14 @@ void MoeCompute<T>::forward(const MoeWeights<T>& w, const T* x, T* y, int64_t to
     for (int64_t c = 0; c < chunks; ++c) {
       dispatcher_->wait_dispatch_chunk(handle_, c);
       const int64_t off = handle_.chunk_offsets[c] * d;
-      chunk_experts_[c].forward(local, handle_.expert_input.data() + off, handle_.chunk_expert_offsets[c],
-                                expert_out_.data() + off);
-      times_.expert_flops += chunk_experts_[c].forward_flops();
+      if (etp_.active()) {  // the group's rows of this chunk, while the later chunks are in flight
+        etp_forward(local, static_cast<size_t>(c), handle_.chunk_expert_offsets[c], handle_.expert_input.data() + off,
+                    expert_out_.data() + off);
+      } else {
+        chunk_experts_[c].forward(local, handle_.expert_input.data() + off, handle_.chunk_expert_offsets[c],
+                                  expert_out_.data() + off);
+        times_.expert_flops += chunk_experts_[c].forward_flops();
+      }
       dispatcher_->start_combine_chunk(handle_, c, expert_out_.data(), weight_.data());
     }
   }
@@ -161,8 +165,8 @@ void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const
   // after the input gradients (below), not per bank.
   // (With expert tensor parallelism each bank's sums go to the sinks as they are computed.)
   const bool per_sequence = !etp_.active() && !local_grads.w1.empty() && local_grads.w1[0].exact != nullptr;
-  if (etp_.active()) {
-    etp_backward(local, local_grads);
+  if (etp_.active() && chunks == 0) {
+    etp_backward(local, local_grads, 0, d_expert_out_.data(), d_expert_in_.data());
   } else if (chunks == 0) {
     if (per_sequence)
       experts_.backward_inputs(local, d_expert_out_.data(), d_expert_in_.data(), false);
@@ -173,11 +177,15 @@ void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const
     for (int64_t c = 0; c < chunks; ++c) {
       dispatcher_->wait_combine_backward_chunk(handle_, c);
       const int64_t off = handle_.chunk_offsets[c] * d;
-      if (per_sequence)
-        chunk_experts_[c].backward_inputs(local, d_expert_out_.data() + off, d_expert_in_.data() + off, false);
-      else
-        chunk_experts_[c].backward(local, local_grads, d_expert_out_.data() + off, d_expert_in_.data() + off, false);
-      times_.expert_flops += 2.0 * chunk_experts_[c].forward_flops();
+      if (etp_.active()) {
+        etp_backward(local, local_grads, static_cast<size_t>(c), d_expert_out_.data() + off, d_expert_in_.data() + off);
+      } else {
+        if (per_sequence)
+          chunk_experts_[c].backward_inputs(local, d_expert_out_.data() + off, d_expert_in_.data() + off, false);
+        else
+          chunk_experts_[c].backward(local, local_grads, d_expert_out_.data() + off, d_expert_in_.data() + off, false);
+        times_.expert_flops += 2.0 * chunk_experts_[c].forward_flops();
+      }
       dispatcher_->start_dispatch_backward_chunk(handle_, c, d_expert_in_.data());
     }
   }
@@ -204,56 +212,60 @@ void MoeCompute<T>::backward(const MoeWeights<T>& w, const MoeGrads<T>& g, const
 }
 
 template <typename T>
-void MoeCompute<T>::etp_forward(const ExpertWeights<T>& local) {
+void MoeCompute<T>::etp_forward(const ExpertWeights<T>& local, size_t chunk, const std::vector<int64_t>& offsets, const T* in,
+                                T* out) {
   if constexpr (std::is_same_v<T, float>) {
     const int64_t d = config_.d_model, n = dispatcher_->local_experts(), size = etp_.size;
+    if (etp_chunks_.size() <= chunk) etp_chunks_.resize(chunk + 1);
+    EtpChunk& ch = etp_chunks_[chunk];
     // Every rank's rows per local expert, then the rows themselves (rank-major).
-    std::vector<int64_t> counts(static_cast<size_t>(size * n));
-    etp_.gather_counts(handle_.expert_counts.data(), counts.data(), n);
-    etp_first_row_.assign(static_cast<size_t>(size) + 1, 0);
-    etp_offsets_.assign(static_cast<size_t>(size), std::vector<int64_t>(static_cast<size_t>(n) + 1, 0));
+    std::vector<int64_t> mine(static_cast<size_t>(n)), counts(static_cast<size_t>(size * n));
+    for (int64_t i = 0; i < n; ++i) mine[static_cast<size_t>(i)] = offsets[i + 1] - offsets[i];
+    etp_.gather_counts(mine.data(), counts.data(), n);
+    ch.first_row.assign(static_cast<size_t>(size) + 1, 0);
+    ch.offsets.assign(static_cast<size_t>(size), std::vector<int64_t>(static_cast<size_t>(n) + 1, 0));
     std::vector<int64_t> elements(static_cast<size_t>(size));
     for (int64_t r = 0; r < size; ++r) {
-      std::vector<int64_t>& off = etp_offsets_[static_cast<size_t>(r)];
+      std::vector<int64_t>& off = ch.offsets[static_cast<size_t>(r)];
       for (int64_t i = 0; i < n; ++i) off[i + 1] = off[i] + counts[static_cast<size_t>(r * n + i)];
-      etp_first_row_[r + 1] = etp_first_row_[r] + off[n];
+      ch.first_row[r + 1] = ch.first_row[r] + off[n];
       elements[static_cast<size_t>(r)] = off[n] * d;
     }
-    if (elements[static_cast<size_t>(etp_.rank)] != handle_.expert_rows() * d)
-      throw Error("parallel.etp: this rank's expert rows do not match its counts");
-    const size_t total = static_cast<size_t>(etp_first_row_[size] * d);
-    etp_in_.resize(total), etp_out_.resize(total);
-    etp_.all_gather(handle_.expert_input.data(), etp_in_.data(), elements);
-    while (static_cast<int64_t>(etp_experts_.size()) < size) etp_experts_.emplace_back(config_.d_model, config_.d_expert);
+    const size_t total = static_cast<size_t>(ch.first_row[size] * d);
+    ch.in.resize(total), ch.out.resize(total);
+    etp_.all_gather(in, ch.in.data(), elements);
+    while (static_cast<int64_t>(ch.experts.size()) < size) ch.experts.emplace_back(config_.d_model, config_.d_expert);
     for (int64_t r = 0; r < size; ++r) {
-      const int64_t at = etp_first_row_[r] * d;
-      etp_experts_[r].forward(local, etp_in_.data() + at, etp_offsets_[static_cast<size_t>(r)], etp_out_.data() + at);
-      times_.expert_flops += etp_experts_[r].forward_flops();
+      const int64_t at = ch.first_row[r] * d;
+      ch.experts[r].forward(local, ch.in.data() + at, ch.offsets[static_cast<size_t>(r)], ch.out.data() + at);
+      times_.expert_flops += ch.experts[r].forward_flops();
     }
-    etp_.reduce_scatter(etp_out_.data(), expert_out_.data(), elements);
+    etp_.reduce_scatter(ch.out.data(), out, elements);
   } else {
-    (void)local;
+    (void)local, (void)chunk, (void)offsets, (void)in, (void)out;
     throw Error("parallel.etp: expert tensor parallelism is float only");
   }
 }
 
 template <typename T>
-void MoeCompute<T>::etp_backward(const ExpertWeights<T>& local, const ExpertGrads<T>& grads) {
+void MoeCompute<T>::etp_backward(const ExpertWeights<T>& local, const ExpertGrads<T>& grads, size_t chunk, const T* dout,
+                                 T* din) {
   if constexpr (std::is_same_v<T, float>) {
     const int64_t d = config_.d_model, size = etp_.size;
+    EtpChunk& ch = etp_chunks_.at(chunk);
     std::vector<int64_t> elements(static_cast<size_t>(size));
-    for (int64_t r = 0; r < size; ++r) elements[static_cast<size_t>(r)] = (etp_first_row_[r + 1] - etp_first_row_[r]) * d;
-    const size_t total = static_cast<size_t>(etp_first_row_[size] * d);
-    etp_dout_.resize(total), etp_din_.resize(total);
-    etp_.all_gather(d_expert_out_.data(), etp_dout_.data(), elements);
+    for (int64_t r = 0; r < size; ++r) elements[static_cast<size_t>(r)] = (ch.first_row[r + 1] - ch.first_row[r]) * d;
+    const size_t total = static_cast<size_t>(ch.first_row[size] * d);
+    ch.dout.resize(total), ch.din.resize(total);
+    etp_.all_gather(dout, ch.dout.data(), elements);
     for (int64_t r = 0; r < size; ++r) {
-      const int64_t at = etp_first_row_[r] * d;
-      etp_experts_[r].backward(local, grads, etp_dout_.data() + at, etp_din_.data() + at, false);
-      times_.expert_flops += 2.0 * etp_experts_[r].forward_flops();
+      const int64_t at = ch.first_row[r] * d;
+      ch.experts[r].backward(local, grads, ch.dout.data() + at, ch.din.data() + at, false);
+      times_.expert_flops += 2.0 * ch.experts[r].forward_flops();
     }
-    etp_.reduce_scatter(etp_din_.data(), d_expert_in_.data(), elements);
+    etp_.reduce_scatter(ch.din.data(), din, elements);
   } else {
-    (void)local, (void)grads;
+    (void)local, (void)grads, (void)chunk, (void)dout, (void)din;
     throw Error("parallel.etp: expert tensor parallelism is float only");
   }
 }

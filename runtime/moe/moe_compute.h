@@ -98,10 +98,12 @@ class MoeCompute {
   // Deterministic arithmetic: the local experts' weight gradients of the last backward, one
   // partial per (expert, source sequence) added to the sinks' ExactSums.
   void add_expert_weight_grads_per_sequence(const ExpertGrads<T>& g);
-  // Expert tensor parallelism: the local experts over every group rank's expert rows (forward), and
-  // their backward; expert_out_ / d_expert_in_ get this rank's rows, summed over the slices.
-  void etp_forward(const ExpertWeights<T>& local);
-  void etp_backward(const ExpertWeights<T>& local, const ExpertGrads<T>& grads);
+  // Expert tensor parallelism over one chunk of the expert rows (all of them without overlap:
+  // chunk 0): the local experts' slices over every group rank's rows of the chunk, whose offsets
+  // per local expert are `offsets` [local experts + 1]; `out` / `din` get this rank's rows, summed
+  // over the slices. Every group rank calls them for the same chunks in the same order.
+  void etp_forward(const ExpertWeights<T>& local, size_t chunk, const std::vector<int64_t>& offsets, const T* in, T* out);
+  void etp_backward(const ExpertWeights<T>& local, const ExpertGrads<T>& grads, size_t chunk, const T* dout, T* din);
   // The shared experts' slices over the tp group's token shares: shared_out_ (forward), dx += (backward).
   void shared_tp_forward(const ExpertWeights<T>& w);
   void shared_tp_backward(const ExpertWeights<T>& w, const ExpertGrads<T>& g, const T* dy, T* dx);
@@ -126,10 +128,13 @@ class MoeCompute {
   RoutingStats stats_;
   MoePhaseTimes times_;
   ExpertTensorParallel etp_;
-  std::vector<SwigluExperts<T>> etp_experts_;   // one bank state per group rank's rows (for backward)
-  std::vector<int64_t> etp_first_row_;          // [size + 1] each rank's first gathered row
-  std::vector<std::vector<int64_t>> etp_offsets_;  // per rank: its rows' offsets per local expert
-  std::vector<T> etp_in_, etp_out_, etp_dout_, etp_din_;  // [gathered rows × d]
+  struct EtpChunk {
+    std::vector<SwigluExperts<T>> experts;        // one bank state per group rank's rows (for backward)
+    std::vector<int64_t> first_row;               // [size + 1] each rank's first gathered row
+    std::vector<std::vector<int64_t>> offsets;    // per rank: its rows' offsets per local expert
+    std::vector<T> in, out, dout, din;            // [gathered rows × d]
+  };
+  std::vector<EtpChunk> etp_chunks_;  // one per overlap chunk (one without overlap)
   ExpertTensorParallel shared_tp_;
   std::vector<int64_t> shared_counts_;                      // elements of each tp rank's share
   std::vector<T> shared_in_, shared_all_out_, shared_dy_, shared_dx_, shared_part_;  // gathered shares

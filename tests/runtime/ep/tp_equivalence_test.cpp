@@ -296,10 +296,18 @@ TEST(TpEquivalence, Tp2Ep2SharedExpertsMatchOneProcess) {
   }
 }
 
-TEST(TpEquivalence, RefusesEtpWithOverlapChunks) {
-  const TrainRun r = train("etp_overlap", 2, kEtp2 + " --set parallel.overlap_chunks=2 --set train.micro_batch=8 --set train.steps=1");
-  EXPECT_NE(r.rc, 0);
-  EXPECT_NE(r.err.find("parallel.etp"), std::string::npos) << r.err;
+// Split experts with the exchange in overlapped chunks: each chunk's rows are gathered over the
+// etp group, computed and scattered back while the later chunks are in flight (forward), and
+// likewise backward; flat and hierarchical (2 virtual nodes), with etp = tp and etp < tp.
+TEST(TpEquivalence, EtpWithOverlapChunksMatchesOneProcess) {
+  const std::string sets = " --set train.grad_accum=2";
+  const TrainRun flat = train("tp2ep2etp2chunks", 4, sets + kEtp2 + " --set parallel.ep=2 --set train.micro_batch=4"
+                                                           " --set parallel.overlap_chunks=3");
+  expect_same_training(baseline(sets), flat, Arithmetic::fast);
+  const TrainRun hier = train("tp4ep2etp2chunks", 8, sets + kTp4Etp2 + " --set parallel.ep=2 --set train.micro_batch=4"
+                                                           " --set parallel.overlap_chunks=2 --set parallel.hierarchical_a2a=true"
+                                                           " --set parallel.gpus_per_node=4");
+  expect_same_training(baseline(sets), hier, Arithmetic::fast);
 }
 
 TEST(TpEquivalence, RefusesKvHeadsThatTpDoesNotDivide) {
