@@ -58,9 +58,6 @@ std::string cpu_training_refusal(const JobSpec& spec, bool multi_process) {
   if (spec.parallel.tp > 1 && spec.train.micro_batch % spec.parallel.tp != 0)
     return "train.micro_batch: " + str(spec.train.micro_batch) + " is not divisible by parallel.tp (" +
            str(spec.parallel.tp) + "): each tp rank routes whole sequences of it through the MoE blocks";
-  if (spec.parallel.pp > 1 && spec.placement.replace_every > 0)
-    return "placement.replace_every: " + str(spec.placement.replace_every) +
-           " — re-placing experts during a pipeline-parallel run is not supported yet (use 0, or parallel.pp 1)";
   if (spec.model.vocab_size < 256)
     return "model.vocab_size: " + str(spec.model.vocab_size) + " is smaller than the 256 byte tokens";
   if (std::string why = deterministic_conflict(spec); !why.empty()) return "parallel.hierarchical_a2a: " + why;

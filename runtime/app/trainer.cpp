@@ -253,10 +253,9 @@ struct Trainer::Impl {
       report_index.clear();
       for (int64_t i = spec.model.moe.first_dense_layers; i < spec.model.n_layers; ++i) report_index.push_back(i);
     }
-    // The placement in force from the run's first step (resumed: from the resume point). With pp it
-    // is the spec's (re-placement is refused), whose layers the stages split.
-    for (const auto& rec : placement_records(par && !pipelined ? par->placement() : placement_for_spec(spec), state.step,
-                                             report_index))
+    // The placement in force from the run's first step (resumed: from the resume point); with pp
+    // the stages split its layers.
+    for (const auto& rec : placement_records(par ? par->placement() : placement_for_spec(spec), state.step, report_index))
       metrics.write(rec);
     // Test hook (fault injection): fill one parameter with NaN before this step.
     const char* fault = std::getenv("MOE_FAULT_NAN_STEP");
@@ -440,7 +439,8 @@ struct Trainer::Impl {
       }
       for (size_t l = 0; l < report_cosel.size(); ++l) metrics.write(coselection_record(step, report_index[l], E, report_cosel[l]));
       if (par && !last)  // re-placement (placement.replace_every): the next step runs on the new placement
-        for (const auto& rec : par->replace_if_due(step, counts, cosel, *model, optimizer.get(), moe_index)) metrics.write(rec);
+        for (const auto& rec : par->replace_if_due(step, report_counts, report_cosel, *model, optimizer.get(), report_index))
+          metrics.write(rec);
       const bool due = spec.runtime.checkpoint_every > 0 && step % spec.runtime.checkpoint_every == 0;
       if (!options.checkpoint_dir.empty() && (due || last)) checkpoint(metrics);
     }

@@ -100,6 +100,7 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
                 std::to_string(spec.model.moe.num_experts) + ")");
   placement_input_ = placement_input(spec);
   Placement placement = placement_for_spec(spec);
+  placement_all_ = placement;
   pg_ = comm::init_process_group(env);
   layout_ = make_rank_layout(p);
   groups_ = comm::make_comm_groups(*pg_->world, layout_);
@@ -229,30 +230,36 @@ std::vector<metrics::PlacementRecord> EpRuntime::replace_if_due(int64_t step,
           last_cosel_[l][a * E + b] = last_cosel_[l][b * E + a] = static_cast<double>(cosel[l][a * E + b]);
   }
   if (step % every != 0) return {};
-  Placement next = placement_for_spec(spec_, window_load_, last_cosel_);
+  // Every rank plans every layer from the same figures, so the decision is the world's; with pp
+  // each stage then moves its own layers' experts.
+  Placement all = placement_for_spec(spec_, window_load_, last_cosel_);
   window_load_.clear();
-  if (next == replicas_->placement()) return {};
+  if (all == placement_all_) return {};
+  const auto stage_begin = all.begin() + moe_offset_;
+  Placement next(stage_begin, stage_begin + static_cast<std::ptrdiff_t>(replicas_->placement().size()));
   std::vector<Param*> experts;
   for (Param* p : model.named_params())
     if (is_expert(p)) experts.push_back(p);
-  const Migration moved = migrate_experts(*groups_.ep, *replicas_, next, experts, optimizer);
+  Migration moved = migrate_experts(*groups_.ep, *replicas_, next, experts, optimizer);
+  sum_over_pipeline(&moved.bytes, 1);  // every stage's move (rank 0's EP group in each)
   const int64_t member = groups_.ep->rank();
   for (size_t l = 0; l < placed_.size(); ++l)
     placed_[l]->set_placement(next[l], ReplicaChoice(next[l], placement_input_.node_of_member, member,
                                                      spec_.placement.replica_choice));
   replicas_ = std::make_unique<ExpertReplicas>(std::move(next), member);
+  placement_all_ = std::move(all);
   // The slowest rank's move is what the step paid.
   std::vector<double> ms(static_cast<size_t>(world_size()));
   pg_->world->all_gather(&moved.ms, ms.data(), sizeof(double));
   const double worst = *std::max_element(ms.begin(), ms.end());
   std::vector<metrics::PlacementRecord> out;
   if (!is_rank0()) return out;
-  for (size_t l = 0; l < replicas_->placement().size(); ++l) {
+  for (size_t l = 0; l < placement_all_.size(); ++l) {
     metrics::PlacementRecord r;
     r.step = step + 1;  // in force from the next step
     r.layer = l < layer_index.size() ? layer_index[l] : static_cast<int64_t>(l);
-    r.slots_per_rank = replicas_->placement()[l].slots_per_rank;
-    r.phy_to_log = replicas_->placement()[l].phy_to_log;
+    r.slots_per_rank = placement_all_[l].slots_per_rank;
+    r.phy_to_log = placement_all_[l].phy_to_log;
     if (l == 0) r.migrated_bytes = moved.bytes, r.migrate_ms = std::round(worst * 1000.0) / 1000.0;
     out.push_back(std::move(r));
   }

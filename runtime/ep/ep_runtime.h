@@ -49,14 +49,16 @@ class EpRuntime {
   int64_t data_slice() const { return groups_.dense_dp->rank(); }   // this rank's share of a window
   int64_t data_slices() const { return groups_.dense_dp->size(); }  // dp × ep
 
-  // The expert placement in force, one entry per MoE layer.
-  const Placement& placement() const { return replicas_->placement(); }
+  // The expert placement in force, one entry per MoE layer of the model (every stage's).
+  const Placement& placement() const { return placement_all_; }
 
   // Dynamic re-placement (placement.replace_every): adds the step's expert counts (summed over the
-  // data ranks) to the window and, when a re-placement is due, plans the placement from the
-  // window's loads and the latest co-selection (`cosel`: [MoE layer][E×E], empty when not sampled),
-  // moves the experts and their AdamW moments, and returns the new placement's records (with what
-  // the move cost) on rank 0. Collective over the world; the decision is the same on every rank.
+  // data ranks; every MoE layer of the model, every stage's with pp) to the window and, when a
+  // re-placement is due, plans the placement from the window's loads and the latest co-selection
+  // (`cosel`: [MoE layer][E×E], empty when not sampled), moves this stage's experts and their AdamW
+  // moments, and returns the new placement's records (with what the move cost: every stage's bytes,
+  // the slowest rank's time) on rank 0. Collective over the world; the decision is the same on
+  // every rank. `layer_index`: the model's MoE layers.
   std::vector<metrics::PlacementRecord> replace_if_due(int64_t step, const std::vector<std::vector<int64_t>>& counts,
                                                        const std::vector<std::vector<int64_t>>& cosel,
                                                        MixtralModel& model, AdamW* optimizer,
@@ -154,7 +156,8 @@ class EpRuntime {
   RankLayout layout_;
   PlacementInput placement_input_;           // sizes and the EP members' nodes
   bool uniform_ = true;                      // the placement is uniform without replicas
-  std::unique_ptr<ExpertReplicas> replicas_;  // the placement in force and this rank's slots in it
+  std::unique_ptr<ExpertReplicas> replicas_;  // this stage's layers of the placement in force, this rank's slots
+  Placement placement_all_;                   // the placement in force, every stage's layers
   std::vector<PlacedDispatcher<float>*> placed_;  // owned by the model's layers (a non-uniform placement)
   std::vector<std::vector<double>> window_load_, last_cosel_;  // re-placement's inputs
   std::vector<comm::AllToAllDispatcher<float>*> dispatchers_;  // owned by the model's layers

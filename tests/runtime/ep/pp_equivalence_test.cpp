@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 #include <string>
 
 #include "ep_run_support.h"
@@ -115,6 +116,59 @@ TEST(PpEquivalence, Pp2Ep2MatchesOneProcess) {
   const TrainRun many = train("pp2ep2", 4, kMicro4 + " --set parallel.pp=2 --set parallel.ep=2 --set train.micro_batch=4");
   expect_same_training(baseline(kMicro4), many);
   expect_same_grad_norms(baseline(kMicro4), many);
+}
+
+// Re-placement under pp (placement.replace_every): every rank plans every MoE layer from the
+// stages' summed loads, so the decision is the world's, and each stage moves its own layers'
+// experts (values and AdamW moments). The math does not change; the plans are those of the same
+// run without pp (the same loads), with the same bytes moved, and both stages' layers are in the
+// records. Each stage routes by
+// its own layers' plan: on the sampled steps the rows every rank sent to each slot, added up by the
+// slot's expert in the recorded plan, are that layer's kept assignments (twice them on the first
+// stage, whose forwards are recomputed before their backwards).
+TEST(PpEquivalence, Pp2Ep2WithReplicasReplacedEveryFiveStepsMatchesOneProcess) {
+  const std::string replace = " --set parallel.ep=2 --set train.micro_batch=4 --set placement.strategy=replicate"
+                              " --set placement.slots_per_rank=5 --set placement.replace_every=5 --set placement.stats_every=5";
+  const TrainRun many = train("pp2ep2replace", 4, kMicro4 + replace + " --set parallel.pp=2");
+  expect_same_training(baseline(kMicro4), many);
+  expect_same_grad_norms(baseline(kMicro4), many);
+  size_t sampled = 0;
+  for (const auto& a : many.of("a2a")) {
+    if (a["phase"] != "dispatch" || a["pass"] != "fwd" || !a.contains("rank_slot_rows")) continue;
+    const int64_t step = a["step"], layer = a["layer"];
+    nlohmann::json plan;  // the layer's placement in force at `step`
+    for (const auto& p : many.of("placement"))
+      if (p["layer"] == layer && p["step"].get<int64_t>() <= step) plan = p;
+    std::vector<int64_t> by_expert(8, 0), kept(8, 0);
+    const size_t slots = plan["phy_to_log"].size();
+    for (size_t i = 0; i < a["rank_slot_rows"].size(); ++i)
+      by_expert[plan["phy_to_log"][i % slots].get<size_t>()] += a["rank_slot_rows"][i].get<int64_t>();
+    for (const auto& e : many.of("expert_load"))
+      if (e["step"] == step && e["layer"] == layer)
+        for (size_t x = 0; x < 8; ++x) kept[x] = e["counts"][x].get<int64_t>() - e["dropped"][x].get<int64_t>();
+    const int64_t times = layer == 0 ? 2 : 1;  // layer 0 is on the first stage
+    for (size_t x = 0; x < 8; ++x) EXPECT_EQ(by_expert[x], times * kept[x]) << "step " << step << ", layer " << layer << ", expert " << x;
+    ++sampled;
+  }
+  EXPECT_EQ(sampled, 8u);  // steps 5, 10, 15, 20 × 2 layers
+  const TrainRun flat = train("ep2replace", 2, kMicro4 + replace);
+  ASSERT_EQ(flat.rc, 0) << flat.err;
+  const auto plans = many.of("placement"), flat_plans = flat.of("placement");
+  ASSERT_EQ(plans.size(), flat_plans.size());
+  int64_t moved = 0;
+  std::set<int64_t> layers;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    EXPECT_EQ(plans[i]["step"], flat_plans[i]["step"]);
+    EXPECT_EQ(plans[i]["layer"], flat_plans[i]["layer"]);
+    EXPECT_EQ(plans[i]["phy_to_log"], flat_plans[i]["phy_to_log"]) << "step " << plans[i]["step"];
+    // The stages' moves add up to the one EP group's of the run without pp.
+    EXPECT_EQ(plans[i].value("migrated_bytes", int64_t{-1}), flat_plans[i].value("migrated_bytes", int64_t{-1}));
+    layers.insert(plans[i]["layer"].get<int64_t>());
+    if (plans[i]["step"].get<int64_t>() > 0) moved += plans[i].value("migrated_bytes", int64_t{0});
+  }
+  EXPECT_EQ(layers, (std::set<int64_t>{0, 1}));
+  EXPECT_GT(plans.size(), 2u) << "no re-placement";
+  EXPECT_GT(moved, 0) << "no expert moved: the test would prove nothing";
 }
 
 // Every dimension at once: dp 2 × tp 2 × pp 2 × ep 2 = 16 ranks (tp fastest, pp slowest).
