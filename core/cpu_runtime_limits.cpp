@@ -16,8 +16,6 @@ std::string unmodelled_in_runtime(const JobSpec& spec) {
   const ParallelSpec& p = spec.parallel;
   if (spec.runtime.fp8 != "off")
     return "runtime.fp8: " + spec.runtime.fp8 + " — moe-runtime has no FP8 GEMMs (the cost model and the exports take it; use off to train here)";
-  if (p.vpp > 1)
-    return "parallel.vpp: " + str(p.vpp) + " — moe-runtime runs the plain 1F1B schedule, not the interleaved one (use 1)";
   if (p.batch_overlap)
     return "parallel.batch_overlap: moe-runtime overlaps the all-to-all within a micro-batch only (parallel.overlap_chunks); use false";
   return "";
@@ -48,6 +46,9 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
   if (p.pp > 1 && !multi_process) return "parallel.pp: " + str(p.pp) + " — pipeline parallelism" + kOneProcessPerRank;
   if (p.pp > spec.model.n_layers)
     return "parallel.pp: " + str(p.pp) + " exceeds model.n_layers (" + str(spec.model.n_layers) + "): a stage would be empty";
+  if (p.vpp > 1 && p.pp * p.vpp > spec.model.n_layers)
+    return "parallel.vpp: " + str(p.pp) + " stages × " + str(p.vpp) + " chunks exceed model.n_layers (" +
+           str(spec.model.n_layers) + "): a chunk would be empty";
   if (p.ep > 1 && !multi_process) return "parallel.ep: " + str(p.ep) + " — expert parallelism" + kOneProcessPerRank;
   if (p.dp > 1 && !multi_process) return "parallel.dp: " + str(p.dp) + " — data parallelism" + kOneProcessPerRank;
   return "";
@@ -55,6 +56,9 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
 
 std::string cpu_training_refusal(const JobSpec& spec, bool multi_process) {
   if (std::string why = cpu_model_refusal(spec, multi_process); !why.empty()) return why;
+  if (spec.parallel.vpp > 1 && spec.train.grad_accum % spec.parallel.pp != 0)
+    return "parallel.vpp: the interleaved schedule needs train.grad_accum (" + str(spec.train.grad_accum) +
+           ") to be a multiple of parallel.pp (" + str(spec.parallel.pp) + "), as Megatron-Core's does";
   if (spec.parallel.tp > 1 && spec.train.micro_batch % spec.parallel.tp != 0)
     return "train.micro_batch: " + str(spec.train.micro_batch) + " is not divisible by parallel.tp (" +
            str(spec.parallel.tp) + "): each tp rank routes whole sequences of it through the MoE blocks";

@@ -10,8 +10,8 @@
 
 namespace moe {
 
-// The spec keys only the cost model and the exports take (FP8 GEMMs, interleaved pipeline stages,
-// batch-level all-to-all overlap): why moe-runtime, on either backend, refuses `spec` (empty: none set).
+// The spec keys only the cost model and the exports take (FP8 GEMMs, batch-level all-to-all
+// overlap): why moe-runtime, on either backend, refuses `spec` (empty: none set).
 std::string unmodelled_in_runtime(const JobSpec& spec);
 // Why the CPU backend cannot train the model and layout of `spec` (empty: it can). `multi_process`:
 // one process per rank, as `moe-runtime train --nproc-per-node` and `moe run` launch it (else

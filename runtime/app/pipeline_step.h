@@ -1,13 +1,15 @@
 #pragma once
 // One optimizer step's micro-batches through this rank's pipeline stage (parallel.pp > 1), in the
-// 1F1B order of core/pipeline_schedule.h: activations go forward to the next stage, gradients back
-// to the previous one (EpRuntime's transfers; where a stage sends to a neighbour and next needs
-// that neighbour's message, both halves are posted together, as Megatron-Core's 1F1B does).
+// 1F1B order of core/pipeline_schedule.h, or with chunks (parallel.vpp > 1) its interleaved order:
+// activations go forward to the next (virtual) stage, gradients back to the previous one
+// (EpRuntime's transfers: an op receives what it needs just before it runs, and its output is
+// sent asynchronously, so a stage waits only for data it needs).
 //
-// A stage that has run other forwards since micro-batch m's recomputes m's forward from its saved
-// stage input and jitter stream before m's backward (full activation recomputation: a stage keeps
-// one micro-batch's activations plus the inputs of those in flight). The recomputed forward gives
-// the same values, so training equals one process's; its exchanges are real and are counted.
+// A stage that has run other forwards since (micro-batch m, chunk c)'s recomputes that forward from
+// its saved stage input and jitter stream before its backward (full activation recomputation: a
+// stage keeps one forward's activations plus the inputs of those in flight). The recomputed
+// forward gives the same values, so training equals one process's; its exchanges are real and
+// are counted.
 #include <cstdint>
 #include <random>
 #include <vector>

@@ -149,13 +149,19 @@ struct Trainer::Impl {
                        std::mt19937_64& rng, int64_t seq) {
       const PipelineStage& stage = model->pipeline_stage();
       std::vector<float> x;
-      if (!stage.first()) {
-        x.resize(static_cast<size_t>(model->boundary_rows(batch, seq) * spec.model.d_model));
-        par->recv_activations(x);
+      ForwardResult all;  // every chunk's (one without the interleaved schedule), in order
+      for (int64_t c = 0; c < stage.chunks; ++c) {
+        if (!stage.starts(c)) {
+          x.resize(static_cast<size_t>(model->boundary_rows(batch, seq) * spec.model.d_model));
+          par->recv_activations(x);
+        }
+        const ForwardResult r = model->forward(tokens, targets, batch, o, rng, seq, stage.starts(c) ? nullptr : x.data(), c);
+        if (!stage.ends(c)) par->send_activations(model->stage_output());
+        all.loss += r.loss, all.lm_loss += r.lm_loss, all.aux_loss += r.aux_loss, all.z_loss += r.z_loss;
+        all.routing.insert(all.routing.end(), r.routing.begin(), r.routing.end());
       }
-      ForwardResult r = model->forward(tokens, targets, batch, o, rng, seq, stage.first() ? nullptr : x.data());
-      if (!stage.last()) par->send_activations(model->stage_output());
-      return r;
+      par->finish_sends();
+      return all;
     };
   }
 

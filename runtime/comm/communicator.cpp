@@ -141,6 +141,26 @@ void Communicator::send(const void* data, size_t bytes, int peer, uint32_t tag) 
   });
 }
 
+Communicator::PendingSend Communicator::isend(const void* data, size_t bytes, int peer, uint32_t tag) {
+  PendingSend out;
+  run("isend", [&] {
+    if (peer < 0 || peer >= size() || peer == rank_) throw Error("send to invalid peer " + std::to_string(peer));
+    out.wait = do_isend(data, bytes, peer, tag);
+  });
+  return out;
+}
+
+void Communicator::wait_send(PendingSend& send) {
+  if (!send.wait) return;
+  run("isend", send.wait);
+  send.wait = nullptr;
+}
+
+std::function<void()> Communicator::do_isend(const void* data, size_t bytes, int peer, uint32_t tag) {
+  do_send(data, bytes, peer, tag);
+  return nullptr;
+}
+
 void Communicator::recv(void* data, size_t bytes, int peer, uint32_t tag) {
   run("recv", [&] {
     if (peer < 0 || peer >= size() || peer == rank_) throw Error("recv from invalid peer " + std::to_string(peer));

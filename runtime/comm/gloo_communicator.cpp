@@ -194,6 +194,16 @@ void GlooCommunicator::do_send(const void* data, size_t bytes, int peer, uint32_
   if (!buf->waitSend(timeout_)) throw Error("send: timed out");
 }
 
+std::function<void()> GlooCommunicator::do_isend(const void* data, size_t bytes, int peer, uint32_t tag) {
+  std::shared_ptr<gloo::transport::UnboundBuffer> buf =
+      context_->createUnboundBuffer(bytes ? const_cast<void*>(data) : &g_empty_byte, bytes ? bytes : 1);
+  buf->send(peer, kPointToPointSlot | tag, 0, bytes ? bytes : 1);
+  const auto timeout = timeout_;
+  return [buf, timeout] {
+    if (!buf->waitSend(timeout)) throw Error("send: timed out");
+  };
+}
+
 void GlooCommunicator::do_recv(void* data, size_t bytes, int peer, uint32_t tag) {
   auto buf = context_->createUnboundBuffer(bytes ? data : &g_empty_byte, bytes ? bytes : 1);
   buf->recv(peer, kPointToPointSlot | tag, 0, bytes ? bytes : 1);

@@ -116,23 +116,23 @@ EpRuntime::EpRuntime(const JobSpec& spec, const comm::RankEnv& env) : spec_(spec
   }
   // A run that re-places keeps the placed dispatchers even while its placement is uniform.
   uniform_ = is_uniform(placement, spec.model.moe.num_experts) && spec.placement.replace_every == 0;
-  // Pipeline stages: this rank's MoE layers are the placement's [moe_offset_, + its count).
+  // Pipeline stages (and their chunks with the interleaved schedule): the MoE layers each holds,
+  // as ordinals among the model's MoE layers (the placement's index).
   stage_ = layout_.ranks[static_cast<size_t>(env.rank)].pp;
-  std::vector<int64_t> stage_moe(static_cast<size_t>(p.pp), 0);
+  std::string where;  // this stage's decoder layers, for the log line
   for (int64_t s = 0; s < p.pp; ++s) {
-    const StageLayers l = stage_layers(spec.model.n_layers, p.pp, s, p.pp_layers);
-    for (int64_t i = l.begin; i < l.end; ++i) stage_moe[static_cast<size_t>(s)] += i >= spec.model.moe.first_dense_layers;
-    if (s < stage_) moe_offset_ += stage_moe[static_cast<size_t>(s)];
+    stage_moe_.emplace_back();
+    for (const StageLayers& chunk : stage_chunks(spec.model.n_layers, p.pp, p.vpp, s, p.pp_layers)) {
+      for (int64_t i = chunk.begin; i < chunk.end; ++i)
+        if (i >= spec.model.moe.first_dense_layers) stage_moe_.back().push_back(i - spec.model.moe.first_dense_layers);
+      if (s == stage_) where += (where.empty() ? "" : ", ") + std::to_string(chunk.begin) + "-" + std::to_string(chunk.end - 1);
+    }
+    max_stage_moe_layers_ = std::max(max_stage_moe_layers_, static_cast<int64_t>(stage_moe_.back().size()));
   }
-  max_stage_moe_layers_ = *std::max_element(stage_moe.begin(), stage_moe.end());
-  if (p.pp > 1 && env.rank == stage_leader()) {  // one line per stage: where its layers are
-    const StageLayers mine = stage_layers(spec.model.n_layers, p.pp, stage_, p.pp_layers);
-    std::fprintf(stderr, "moe-runtime: pipeline stage %lld of %lld: decoder layers %lld-%lld\n", static_cast<long long>(stage_),
-                 static_cast<long long>(p.pp), static_cast<long long>(mine.begin), static_cast<long long>(mine.end - 1));
-  }
-  placement = Placement(placement.begin() + moe_offset_,
-                        placement.begin() + moe_offset_ + stage_moe[static_cast<size_t>(stage_)]);
-  replicas_ = std::make_unique<ExpertReplicas>(std::move(placement), groups_.ep->rank());
+  if (p.pp > 1 && env.rank == stage_leader())  // one line per stage: where its layers are
+    std::fprintf(stderr, "moe-runtime: pipeline stage %lld of %lld: decoder layers %s\n", static_cast<long long>(stage_),
+                 static_cast<long long>(p.pp), where.c_str());
+  replicas_ = std::make_unique<ExpertReplicas>(stage_part(placement), groups_.ep->rank());
   // Tied embeddings: the first stage's embedding and the last stage's head are one tensor.
   if (p.pp > 1 && spec.model.tie_embeddings && (stage_ == 0 || stage_ == p.pp - 1))
     tied_embedding_ = groups_.pp->sub_group({0, static_cast<int>(p.pp - 1)}, "tied_embedding");
@@ -166,7 +166,7 @@ ModelOptions EpRuntime::model_options() {
       tp->reduce_scatter_sum_v(all, mine, counts);
     };
   }
-  options.pp.stage = stage_, options.pp.stages = spec_.parallel.pp;
+  options.pp.stage = stage_, options.pp.stages = spec_.parallel.pp, options.pp.chunks = spec_.parallel.vpp;
   options.make_moe_layer = [this, routing, peer_node](int64_t layer) {
     // Layers are built in order: the MoE layer ordinal indexes the placement.
     const LayerPlacement& lp = replicas_->placement().at(dispatchers_.size());
@@ -190,6 +190,12 @@ ModelOptions EpRuntime::model_options() {
     return std::make_unique<MoeLayer>(spec_, layer, std::move(parallel));
   };
   return options;
+}
+
+Placement EpRuntime::stage_part(const Placement& all) const {
+  Placement out;
+  for (int64_t ordinal : stage_moe_[static_cast<size_t>(stage_)]) out.push_back(all.at(static_cast<size_t>(ordinal)));
+  return out;
 }
 
 comm::Communicator& EpRuntime::etp_group() const { return etp_group_ ? *etp_group_ : *groups_.tp; }
@@ -235,8 +241,7 @@ std::vector<metrics::PlacementRecord> EpRuntime::replace_if_due(int64_t step,
   Placement all = placement_for_spec(spec_, window_load_, last_cosel_);
   window_load_.clear();
   if (all == placement_all_) return {};
-  const auto stage_begin = all.begin() + moe_offset_;
-  Placement next(stage_begin, stage_begin + static_cast<std::ptrdiff_t>(replicas_->placement().size()));
+  Placement next = stage_part(all);
   std::vector<Param*> experts;
   for (Param* p : model.named_params())
     if (is_expert(p)) experts.push_back(p);
@@ -304,11 +309,24 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
   if (!mine.empty()) ep.all_gather(mine.data(), all.data(), mine.size() * sizeof(double));
   const int64_t S = replicas_->slots_per_rank();
   const size_t per_layer = static_cast<size_t>(3 * S);  // local slots × 3 weights
-  // The one-process sum's terms in its order; with pp this stage's part of them.
-  std::vector<double> terms;
+  // The one-process sum's terms in its order; with pp this stage's part of them, per chunk (one
+  // without the interleaved schedule): the embedding is in the first, the final norm and the head
+  // in the last, a layer's params in its chunk.
+  const std::vector<StageLayers> chunks =
+      stage_chunks(spec_.model.n_layers, spec_.parallel.pp, spec_.parallel.vpp, stage_, spec_.parallel.pp_layers);
+  auto chunk_of = [&](const Param* p) -> size_t {
+    const std::string prefix = "model.layers.";
+    if (p->name.compare(0, prefix.size(), prefix) != 0) return p->name == kEmbedding ? 0 : chunks.size() - 1;
+    const int64_t layer = std::stoll(p->name.substr(prefix.size()));
+    for (size_t c = 0; c < chunks.size(); ++c)
+      if (layer >= chunks[c].begin && layer < chunks[c].end) return c;
+    throw Error("clip_grad_norm: layer " + std::to_string(layer) + " is not on this stage");
+  };
+  std::vector<std::vector<double>> chunk_terms(chunks.size());
   size_t seen = 0, sharded = 0;  // local expert params and tp slices passed so far
   const bool tied_head = tied_embedding_ && stage_ > 0;  // the first stage counts the tied embedding
   for (Param* p : params) {
+    std::vector<double>& terms = chunk_terms[chunk_of(p)];
     if (!is_expert(p)) {
       const double term = p->shard.sharded() ? shards[sharded++] : squared_sum(*p);
       if (!(tied_head && p->name == kEmbedding)) terms.push_back(term);
@@ -325,10 +343,14 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
     }
     ++seen;
   }
-  if (groups_.pp) {  // stages hold consecutive params: their terms in stage order
-    std::vector<double> all;
-    for (const auto& stage : gather_each(*groups_.pp, terms)) all.insert(all.end(), stage.begin(), stage.end());
-    terms = std::move(all);
+  // Chunks hold consecutive params: their terms in virtual-stage order (chunk-major, then stage).
+  std::vector<double> terms;
+  for (const std::vector<double>& chunk : chunk_terms) {
+    if (!groups_.pp) {
+      terms.insert(terms.end(), chunk.begin(), chunk.end());
+      continue;
+    }
+    for (const auto& stage : gather_each(*groups_.pp, chunk)) terms.insert(terms.end(), stage.begin(), stage.end());
   }
   double ss = 0.0;
   for (double t : terms) ss += t;
@@ -380,41 +402,36 @@ void EpRuntime::gather_tp_parts(std::vector<float>& x) const {
   groups_.tp->all_gather(mine.data(), x.data(), part.count * sizeof(float));
 }
 
-void EpRuntime::transfer(const std::vector<float>* out, int to, std::vector<float>* in, int from) {
-  comm::Communicator& pp = *groups_.pp;
-  constexpr size_t f = sizeof(float);
-  Part o, i;
-  uint32_t out_tag = 0, in_tag = 0;
-  if (out) {  // forward (to the next stage) carries activations, backward gradients
-    o = tp_part(out->size());
-    pp_bytes_ += static_cast<int64_t>(o.count * f);
-    const int kind = to > 0 ? 0 : 1;
-    out_tag = pipe_tag(kind, sent_[kind]);
-  }
-  if (in) {
-    i = tp_part(in->size());
-    const int kind = from < 0 ? 0 : 1;
-    in_tag = pipe_tag(kind, received_[kind]);
-  }
-  if (out && in)
-    pp.send_recv(out->data() + o.first, o.count * f, pp.rank() + to, out_tag, in->data() + i.first, i.count * f,
-                 pp.rank() + from, in_tag);
-  else if (out)
-    pp.send(out->data() + o.first, o.count * f, pp.rank() + to, out_tag);
-  else if (in)
-    pp.recv(in->data() + i.first, i.count * f, pp.rank() + from, in_tag);
-  if (in) gather_tp_parts(*in);
+int EpRuntime::neighbour(int offset) const {
+  const int n = groups_.pp->size();  // a ring: the interleaved schedule's next chunk is on the first stage
+  return (groups_.pp->rank() + offset + n) % n;
 }
 
-void EpRuntime::send_activations(const std::vector<float>& x) { transfer(&x, +1, nullptr, 0); }
-void EpRuntime::recv_activations(std::vector<float>& x) { transfer(nullptr, 0, &x, -1); }
-void EpRuntime::send_gradient(const std::vector<float>& g) { transfer(&g, -1, nullptr, 0); }
-void EpRuntime::recv_gradient(std::vector<float>& g) { transfer(nullptr, 0, &g, +1); }
-void EpRuntime::send_activations_recv_gradient(const std::vector<float>& x, std::vector<float>& g) {
-  transfer(&x, +1, &g, +1);
+void EpRuntime::send(const std::vector<float>& x, int to) {
+  const Part part = tp_part(x.size());
+  pp_bytes_ += static_cast<int64_t>(part.count * sizeof(float));
+  const int kind = to > 0 ? 0 : 1;  // forward carries activations, backward gradients
+  PendingPipeSend& p = pipe_sends_.emplace_back();
+  p.data.assign(x.begin() + static_cast<std::ptrdiff_t>(part.first),
+                x.begin() + static_cast<std::ptrdiff_t>(part.first + part.count));
+  p.send = groups_.pp->isend(p.data.data(), p.data.size() * sizeof(float), neighbour(to), pipe_tag(kind, sent_[kind]));
 }
-void EpRuntime::send_gradient_recv_activations(const std::vector<float>& g, std::vector<float>& x) {
-  transfer(&g, -1, &x, -1);
+
+void EpRuntime::recv(std::vector<float>& x, int from) {
+  const Part part = tp_part(x.size());
+  const int kind = from < 0 ? 0 : 1;
+  groups_.pp->recv(x.data() + part.first, part.count * sizeof(float), neighbour(from), pipe_tag(kind, received_[kind]));
+  gather_tp_parts(x);
+}
+
+void EpRuntime::send_activations(const std::vector<float>& x) { send(x, +1); }
+void EpRuntime::recv_activations(std::vector<float>& x) { recv(x, -1); }
+void EpRuntime::send_gradient(const std::vector<float>& g) { send(g, -1); }
+void EpRuntime::recv_gradient(std::vector<float>& g) { recv(g, +1); }
+
+void EpRuntime::finish_sends() {
+  for (PendingPipeSend& p : pipe_sends_) groups_.pp->wait_send(p.send);
+  pipe_sends_.clear();
 }
 
 void EpRuntime::sum_over_pipeline(double* values, size_t n) {
@@ -491,12 +508,12 @@ std::vector<metrics::A2aRecord> EpRuntime::a2a_records(int64_t step, const std::
   if (!is_rank0()) return out;
   // Global MoE layer g lives on stage stage_of[g] as its local layer local_of[g]; the ranks of the
   // other stages report zeros for it.
-  std::vector<int64_t> stage_of, local_of;
-  for (int64_t s = 0, g = 0; s < spec_.parallel.pp; ++s) {
-    const StageLayers sl = stage_layers(spec_.model.n_layers, spec_.parallel.pp, s, spec_.parallel.pp_layers);
-    for (int64_t i = sl.begin, l = 0; i < sl.end; ++i)
-      if (i >= spec_.model.moe.first_dense_layers) stage_of.push_back(s), local_of.push_back(l++), ++g;
-  }
+  std::vector<int64_t> stage_of(placement_all_.size(), 0), local_of(placement_all_.size(), 0);
+  for (size_t s = 0; s < stage_moe_.size(); ++s)
+    for (size_t l = 0; l < stage_moe_[s].size(); ++l) {
+      stage_of[static_cast<size_t>(stage_moe_[s][l])] = static_cast<int64_t>(s);
+      local_of[static_cast<size_t>(stage_moe_[s][l])] = static_cast<int64_t>(l);
+    }
   for (size_t g = 0; g < stage_of.size(); ++g)
     for (size_t ph = 0; ph < 4; ++ph) {
       const size_t l = static_cast<size_t>(local_of[g]);

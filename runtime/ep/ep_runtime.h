@@ -10,6 +10,7 @@
 // in dense_dp, = ep + EP·dp) trains on sequences [r·b, (r+1)·b) of each window, so the global batch
 // micro_batch·dp·ep·grad_accum is exactly the tokens one process sees (docs/expert-parallel.md).
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -110,15 +111,16 @@ class EpRuntime {
   int64_t pipeline_stage() const { return stage_; }
   int64_t pipeline_stages() const { return spec_.parallel.pp; }
   // Activations go to the next stage, gradients to the previous one (the rank with the same tp, ep
-  // and dp there; with tp > 1 each tp rank sends its 1/tp and the receivers all-gather). Messages
-  // are numbered per direction, so every one has its own tag. The paired calls post both halves at
-  // once: 1F1B's steady state needs them (communicator.h send_recv).
+  // and dp there; the stages form a ring, for the interleaved schedule's next chunk on the first
+  // stage; with tp > 1 each tp rank sends its 1/tp and the receivers all-gather). Messages are
+  // numbered per direction, so every one has its own tag. Sends are asynchronous (a copy of the
+  // data is kept until finish_sends), so a stage never waits for its neighbour to post the receive;
+  // receives block until the data is there.
   void send_activations(const std::vector<float>& x);
   void recv_activations(std::vector<float>& x);  // x sized by the caller
   void send_gradient(const std::vector<float>& g);
   void recv_gradient(std::vector<float>& g);
-  void send_activations_recv_gradient(const std::vector<float>& x, std::vector<float>& g);
-  void send_gradient_recv_activations(const std::vector<float>& g, std::vector<float>& x);
+  void finish_sends();  // waits until every send has been received
   // Bytes this rank sent to other stages since the last call (the step record's pp_bytes). Local.
   int64_t take_pp_bytes() { return std::exchange(pp_bytes_, 0); }
   // Sums over this rank's pipeline group (one rank per stage): a stage's figure added to the others'.
@@ -180,8 +182,9 @@ class EpRuntime {
   comm::Communicator& etp_group() const;
   GradientBytes grad_bytes_;                  // take_grad_bytes
   int64_t stage_ = 0;                         // this rank's pipeline stage
-  int64_t moe_offset_ = 0;                    // MoE layers on the stages before this one
+  std::vector<std::vector<int64_t>> stage_moe_;  // per stage: the MoE layers it holds (ordinals, ascending)
   int64_t max_stage_moe_layers_ = 0;          // the most MoE layers any stage holds
+  Placement stage_part(const Placement& all) const;  // this stage's layers of `all`
   std::unique_ptr<comm::Communicator> tied_embedding_;  // first and last stage (tied embeddings, pp > 1)
   int64_t pp_bytes_ = 0;                      // take_pp_bytes
   uint32_t sent_[2] = {0, 0}, received_[2] = {0, 0};  // pipeline messages: [activations, gradients]
@@ -193,10 +196,16 @@ class EpRuntime {
   };
   Part tp_part(size_t n) const;  // the whole tensor when tp = 1 or tp does not divide n
   void gather_tp_parts(std::vector<float>& x) const;
-  // The pipeline transfers: `out` to the stage at offset `to` (+1 next, −1 previous) and/or `in`
-  // from the stage at `from`, posted together when both are given; activations go forward,
-  // gradients back, each direction's messages numbered for their tags.
-  void transfer(const std::vector<float>* out, int to, std::vector<float>* in, int from);
+  // The pipeline transfers, to or from the stage at offset +1 (next) or −1 (previous) on the ring:
+  // activations go forward, gradients back, each direction's messages numbered for their tags.
+  int neighbour(int offset) const;
+  void send(const std::vector<float>& x, int to);
+  void recv(std::vector<float>& x, int from);
+  struct PendingPipeSend {
+    std::vector<float> data;  // the copy the send reads
+    comm::Communicator::PendingSend send;
+  };
+  std::deque<PendingPipeSend> pipe_sends_;  // until finish_sends (a deque: the copies never move)
   // The rank that assembles this stage's checkpoint part (tp = ep = dp = 0 in the stage).
   int64_t stage_leader() const { return stage_ * spec_.parallel.tp * spec_.parallel.ep * spec_.parallel.dp; }
   void gather_pipeline_stages(MixtralModel& model, AdamW* optimizer);

@@ -72,22 +72,24 @@ MixtralModel::MixtralModel(const JobSpec& spec, const ModelOptions& options)
   norm_ = Param("model.norm.weight", {d_model_});
   if (!spec.model.tie_embeddings) lm_head_ = sharded_param("lm_head.weight", {vocab_, d_model_}, 0, tp_.rank, tp_.size);
   const auto& m = spec.model;
-  const StageLayers mine = stage_layers(m.n_layers, pp_.stages, pp_.stage, spec.parallel.pp_layers);
-  first_layer_ = mine.begin;
   auto is_dense = [&](int64_t i) { return options.all_dense || i < m.moe.first_dense_layers; };
-  for (int64_t i = 0; i < m.n_layers; ++i) {  // the other stages' routers, for the jitter stream
-    if (is_dense(i)) continue;
-    if (i < mine.begin) ++jitter_draws_before_;
-    if (i >= mine.end) ++jitter_draws_after_;
+  for (const StageLayers& chunk : stage_chunks(m.n_layers, pp_.stages, pp_.chunks, pp_.stage, spec.parallel.pp_layers)) {
+    chunk_begin_.push_back(layers_.size());
+    int64_t before = 0, after = 0;  // the other chunks' routers, for the jitter stream
+    for (int64_t i = 0; i < m.n_layers; ++i)
+      if (!is_dense(i)) before += i < chunk.begin, after += i >= chunk.end;
+    jitter_draws_before_.push_back(before), jitter_draws_after_.push_back(after);
+    for (int64_t i = chunk.begin; i < chunk.end; ++i) {
+      const bool dense = is_dense(i);
+      const int64_t d_ff = m.d_ff > 0 ? m.d_ff : m.moe.d_expert;
+      layers_.push_back(std::make_unique<Layer>(spec, i, dense, d_ff, options));
+      layer_index_.push_back(i);
+      if (tp_.active() && layers_.back()->moe)  // each tp rank's gradient covers its share of the tokens
+        for (Param* p : layers_.back()->moe->params())
+          if (!p->shard.sharded()) p->tp_partial = true;  // (an etp slice's covers every share's rows)
+    }
   }
-  for (int64_t i = mine.begin; i < mine.end; ++i) {
-    const bool dense = is_dense(i);
-    const int64_t d_ff = m.d_ff > 0 ? m.d_ff : m.moe.d_expert;
-    layers_.push_back(std::make_unique<Layer>(spec, i, dense, d_ff, options));
-    if (tp_.active() && layers_.back()->moe)  // each tp rank's gradient covers its share of the tokens
-      for (Param* p : layers_.back()->moe->params())
-        if (!p->shard.sharded()) p->tp_partial = true;  // (an etp slice's covers every share's rows)
-  }
+  chunk_begin_.push_back(layers_.size());
   if (tp_.sequence_sharded())  // norms, embedding and head see the rank's share of the tokens too
     for (Param* p : named_params())
       if (!p->shard.sharded()) p->tp_partial = true;
@@ -152,7 +154,7 @@ std::vector<MoeLayer*> MixtralModel::moe_layers() {
 std::vector<int64_t> MixtralModel::moe_layer_indices() const {
   std::vector<int64_t> out;
   for (size_t i = 0; i < layers_.size(); ++i)
-    if (layers_[i]->moe) out.push_back(first_layer_ + static_cast<int64_t>(i));
+    if (layers_[i]->moe) out.push_back(layer_index_[i]);
   return out;
 }
 
@@ -171,7 +173,9 @@ void MixtralModel::round_exact_grads() {
 
 ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
                                     const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq,
-                                    const float* stage_input) {
+                                    const float* stage_input, int64_t chunk) {
+  if (chunk < 0 || chunk >= pp_.chunks) throw Error("model: no chunk " + std::to_string(chunk));
+  last_chunk_ = chunk;
   batch_ = batch;
   seq_ = seq > 0 ? seq : spec_.model.seq_len;
   const int64_t T = batch_ * seq_, d = d_model_;
@@ -198,9 +202,9 @@ ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* target
   const TokenShare rows = residual_rows();
   const int64_t R = rows.rows;
   std::vector<float> x(R * d);
-  if (pp_.first() && !tp_.active()) {
+  if (pp_.starts(chunk) && !tp_.active()) {
     embedding_forward(x.data(), tokens_.data(), embed_tokens_.value.data(), T, d);
-  } else if (pp_.first()) {  // each tp rank looks up its vocabulary shard's tokens: summed over tp
+  } else if (pp_.starts(chunk)) {  // each tp rank looks up its vocabulary shard's tokens: summed over tp
     sp_partial_.resize(static_cast<size_t>(T * d));
     embedding_forward(sp_partial_.data(), tokens_.data(), embed_tokens_.value.data(), T, d, vocab_shard_);
     if (sp) {
@@ -213,10 +217,11 @@ ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* target
     if (!stage_input && R > 0) throw Error("model: pipeline stage " + std::to_string(pp_.stage) + " needs the previous stage's activations");
     if (R > 0) std::copy(stage_input, stage_input + R * d, x.begin());
   }
-  // Each router draws once from `rng` when it jitters: skip the other stages' draws.
+  // Each router draws once from `rng` when it jitters: skip the other stages' (and chunks') draws.
   const bool jitters = options.training && !options.force_dropless && spec_.routing.jitter > 0.0;
-  if (jitters) rng.discard(static_cast<unsigned long long>(jitter_draws_before_));
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  const size_t c = static_cast<size_t>(chunk);
+  if (jitters) rng.discard(static_cast<unsigned long long>(jitter_draws_before_[c]));
+  for (size_t i = chunk_begin_[c]; i < chunk_begin_[c + 1]; ++i) {
     Layer& L = *layers_[i];
     L.x = std::move(x);
     L.normed1.resize(R * d), L.rstd1.resize(R), L.attn_out.resize(R * d), L.h.resize(R * d);
@@ -243,13 +248,13 @@ ForwardResult MixtralModel::forward(const int32_t* tokens, const int32_t* target
       const RoutingStats& s = L.moe->stats();
       result.aux_loss += s.aux_loss;
       result.z_loss += s.z_loss;
-      result.routing.push_back(LayerRouting{first_layer_ + static_cast<int64_t>(i), s});
+      result.routing.push_back(LayerRouting{layer_index_[i], s});
     }
     x.resize(R * d);
     for (int64_t j = 0; j < R * d; ++j) x[j] = L.h[j] + L.ffn_out[j];
   }
-  if (jitters) rng.discard(static_cast<unsigned long long>(jitter_draws_after_));
-  if (!pp_.last()) {
+  if (jitters) rng.discard(static_cast<unsigned long long>(jitter_draws_after_[c]));
+  if (!pp_.ends(chunk)) {
     stage_output_ = std::move(x);
     result.loss = result.aux_loss + result.z_loss;
     return result;
@@ -346,14 +351,16 @@ void MixtralModel::moe_backward(Layer& L) {
   tp_.reduce(dnormed_.data(), T * d);
 }
 
-void MixtralModel::backward(const float* output_grad) {
+void MixtralModel::backward(const float* output_grad, int64_t chunk) {
   if (!targets_) throw Error("model: backward() needs a forward() with targets");
+  if (chunk != last_chunk_) throw Error("model: backward() of chunk " + std::to_string(chunk) + " after a forward of chunk " +
+                                        std::to_string(last_chunk_));
   const int64_t d = d_model_;
   const bool sp = tp_.sequence_sharded();
   const TokenShare rows = residual_rows();
   const int64_t R = rows.rows;  // the residual stream's rows on this rank (forward)
   dnormed_.resize(R * d);
-  if (pp_.last()) {
+  if (pp_.ends(chunk)) {
     std::vector<float> final_input = std::move(dres_);  // the last layer's output (see forward)
     Param& head = spec_.model.tie_embeddings ? embed_tokens_ : lm_head_;
     const int64_t T = batch_ * seq_, V = vocab_local();
@@ -384,7 +391,8 @@ void MixtralModel::backward(const float* output_grad) {
     run(dy_all.data(), sp_partial_.data());
     scatter_rows(sp_partial_, dnormed_);
   };
-  for (size_t i = layers_.size(); i-- > 0;) {
+  const size_t c = static_cast<size_t>(chunk);
+  for (size_t i = chunk_begin_[c + 1]; i-- > chunk_begin_[c];) {
     Layer& L = *layers_[i];
     // out = h + ffn(norm2(h)):  dh = dout + norm2ᵀ(ffnᵀ(dout))
     if (L.mlp)
@@ -400,10 +408,10 @@ void MixtralModel::backward(const float* output_grad) {
     rmsnorm_backward(dres_.data(), grad_sink(L.input_layernorm, seq_), dnormed_.data(), L.x.data(),
                      L.input_layernorm.value.data(), L.rstd1.data(), R, d);
   }
-  if (pp_.first() && sp) {  // the stream's gradient of every token, for the shard's rows
+  if (pp_.starts(chunk) && sp) {  // the stream's gradient of every token, for the shard's rows
     gather_rows(dres_, sp_dy_);
     embedding_backward(grad_sink(embed_tokens_, seq_), sp_dy_.data(), tokens_.data(), batch_ * seq_, d, vocab_shard_);
-  } else if (pp_.first()) {
+  } else if (pp_.starts(chunk)) {
     embedding_backward(grad_sink(embed_tokens_, seq_), dres_.data(), tokens_.data(), R, d, vocab_shard_);
   }
   targets_ = nullptr;  // one backward per forward: the saved softmax is now dlogits

@@ -27,14 +27,18 @@
 namespace moe::rt {
 
 // Pipeline parallelism (issue 15): this process is stage `stage` of `stages` and holds the decoder
-// layers core's stage_layers gives it (pipeline_schedule.h); the embedding lives on the first stage,
-// the final norm and head on the last (and, with tied embeddings, a copy of the embedding there,
-// whose gradient the runtime sums with the first stage's).
+// layers core's stage_chunks gives it (pipeline_schedule.h): one range, or with the interleaved
+// schedule (parallel.vpp) `chunks` ranges, chunk c being virtual stage c·stages + stage. The
+// embedding lives on the first stage (its chunk 0), the final norm and head on the last (its last
+// chunk; with tied embeddings a copy of the embedding there, whose gradient the runtime sums with
+// the first stage's).
 struct PipelineStage {
-  int64_t stage = 0, stages = 1;
+  int64_t stage = 0, stages = 1, chunks = 1;
   bool active() const { return stages > 1; }
   bool first() const { return stage == 0; }
   bool last() const { return stage == stages - 1; }
+  bool starts(int64_t chunk) const { return first() && chunk == 0; }         // the embedding's chunk
+  bool ends(int64_t chunk) const { return last() && chunk == chunks - 1; }  // the head's chunk
 };
 
 struct ModelOptions {
@@ -90,14 +94,17 @@ class MixtralModel {
   // previous stage's output (the tokens are then only checked); a stage other than the last stops after its
   // layers, with stage_output() for the next stage and only its layers' aux and z losses. `rng`
   // advances as one process's does over all layers (each router draws once when it jitters).
+  // With chunks (interleaved schedule) the pass runs chunk `chunk`'s layers only, from its
+  // virtual stage's input to its output: "stage" above is the chunk's virtual stage.
   ForwardResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch,
                         const MoeLayerOptions& options, std::mt19937_64& rng, int64_t seq = 0,
-                        const float* stage_input = nullptr);
+                        const float* stage_input = nullptr, int64_t chunk = 0);
   // d(loss_scale · loss)/d(params) of the last forward, added into every Param's grad (or its
   // ExactSum, after use_exact_grads). A stage other than the last starts from `output_grad`, the
   // gradient of its stage_output() (from the next stage); a stage other than the first ends with
   // input_grad(), the gradient of its stage input, for the previous stage.
-  void backward(const float* output_grad = nullptr);
+  // With chunks, `chunk` must be the last forward's.
+  void backward(const float* output_grad = nullptr, int64_t chunk = 0);
   const std::vector<float>& stage_output() const { return stage_output_; }
   // Rows of a stage boundary's tensor (stage input, stage output, their gradients) on this rank
   // for `batch` sequences of `seq` tokens (0: seq_len): batch·seq, or with sequence parallelism
@@ -148,10 +155,13 @@ class MixtralModel {
   // Tensor parallelism: the MoE blocks see this rank's share of the batch (moe_share), whose rows
   // moe_forward/moe_backward pass through the block and sum over the tp group.
   TensorParallel tp_;
-  // Pipeline parallelism: this stage's layers are the model's [first_layer_, first_layer_ + size).
+  // Pipeline parallelism: layers_[i] is decoder layer layer_index_[i]; chunk c is layers_
+  // [chunk_begin_[c], chunk_begin_[c + 1]).
   PipelineStage pp_;
-  int64_t first_layer_ = 0;
-  int64_t jitter_draws_before_ = 0, jitter_draws_after_ = 0;  // MoE layers of the stages before/after
+  std::vector<int64_t> layer_index_;
+  std::vector<size_t> chunk_begin_;
+  int64_t last_chunk_ = 0;  // the last forward's
+  std::vector<int64_t> jitter_draws_before_, jitter_draws_after_;  // per chunk: MoE layers before/after it
   bool holds_embedding_ = true;
   std::vector<float> stage_output_;
   struct TokenShare {

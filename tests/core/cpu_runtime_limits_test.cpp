@@ -45,8 +45,14 @@ TEST(CpuRuntimeLimits, RefusalsNameTheirField) {
   s.runtime.fp8 = "hybrid";
   EXPECT_TRUE(starts(unmodelled_in_runtime(s), "runtime.fp8: hybrid — moe-runtime has no FP8 GEMMs"));
   s = tiny();
-  s.parallel.pp = 2, s.parallel.vpp = 2;
-  EXPECT_TRUE(starts(cpu_model_refusal(s, true), "parallel.vpp: 2 — moe-runtime runs the plain 1F1B schedule"));
+  s.parallel.pp = 2, s.parallel.vpp = 2;  // the interleaved schedule runs, with pp dividing the micro-batches
+  EXPECT_EQ(cpu_model_refusal(s, true), "");
+  s.train.grad_accum = 3;
+  EXPECT_TRUE(starts(cpu_training_refusal(s, true), "parallel.vpp: the interleaved schedule needs train.grad_accum (3)"));
+  s.train.grad_accum = 4;
+  EXPECT_EQ(cpu_training_refusal(s, true), "");
+  s.parallel.vpp = 3;
+  EXPECT_TRUE(starts(cpu_model_refusal(s, true), "parallel.vpp: 2 stages × 3 chunks exceed model.n_layers (4)"));
   s = tiny();
   s.parallel.batch_overlap = true;
   EXPECT_TRUE(starts(cpu_model_refusal(s, true), "parallel.batch_overlap: moe-runtime overlaps the all-to-all within"));

@@ -65,6 +65,26 @@ void expect_pipeline_figures(const TrainRun& run, int64_t stages, int64_t micro,
   }
 }
 
+// The interleaved schedule (parallel.vpp = v chunks per stage): a stage sends its chunks'
+// activations, but for the model's last chunk, and their gradients, but for the model's first:
+// (2·v − 1)·m tensors from the first and the last stage, 2·v·m from the others, whose figure is
+// the cost model's pp_bytes. Each stage's timeline holds v·m forwards and v·m backwards.
+void expect_interleaved_figures(const TrainRun& run, int64_t stages, int64_t chunks, int64_t micro, int64_t batch) {
+  const int64_t tensor = batch * 32 * 128 * 4;
+  EXPECT_EQ(static_cast<int64_t>(plan_of(run).time.pp_bytes), 2 * chunks * micro * tensor);
+  const auto steps = run.of("step");
+  ASSERT_FALSE(steps.empty());
+  for (const auto& s : steps)
+    for (int64_t st = 0; st < stages; ++st) {
+      const int64_t sends = (st == 0 || st == stages - 1) ? 2 * chunks - 1 : 2 * chunks;
+      EXPECT_EQ(s["pp_bytes"][st].get<int64_t>(), sends * micro * tensor) << "stage " << st << ", step " << s["step"];
+      int64_t forwards = 0, backwards = 0;
+      for (const auto& op : s["pp_timeline"][st]) forwards += op[0] == 0, backwards += op[0] == 2;
+      EXPECT_EQ(forwards, chunks * micro) << "stage " << st;
+      EXPECT_EQ(backwards, chunks * micro) << "stage " << st;
+    }
+}
+
 // The global gradient norm adds every stage's terms in one process's order: the same bits.
 void expect_same_grad_norms(const TrainRun& one, const TrainRun& many) {
   const auto s1 = one.of("step"), sn = many.of("step");
@@ -90,6 +110,71 @@ TEST(PpEquivalence, Pp4With8MicroBatchesJitterAndBiasBalancingMatchesOneProcess)
   expect_same_training(one, many);
   expect_same_grad_norms(one, many);
   expect_pipeline_figures(many, 4, 8, 2);
+}
+
+// The interleaved schedule (Megatron-Core's, parallel.vpp): 4 layers as 4 virtual stages, stage 0
+// holding layers 0 and 2, stage 1 layers 1 and 3; activations go round the ring twice. The same
+// bits as one process, also with capacity drops, router jitter (each chunk its own copy of the
+// stream, skipping the other layers' draws) and bias balancing.
+const std::string kFourLayers = " --set model.n_layers=4";
+
+TEST(PpEquivalence, Pp2Vpp2With4MicroBatchesMatchesOneProcess) {
+  const std::string sets = kDropless + kMicro4 + kFourLayers;
+  const TrainRun many = train("pp2vpp2", 2, sets + " --set parallel.pp=2 --set parallel.vpp=2 --set train.micro_batch=8");
+  expect_same_training(baseline(sets), many);
+  expect_same_grad_norms(baseline(sets), many);
+  expect_interleaved_figures(many, 2, 2, 4, 8);
+  EXPECT_NE(many.err.find("pipeline stage 0 of 2: decoder layers 0-0, 2-2"), std::string::npos) << many.err;
+}
+
+TEST(PpEquivalence, Pp2Vpp2Ep2WithDropsJitterAndBiasBalancingMatchesOneProcess) {
+  const std::string sets = kMicro4 + kFourLayers + " --set routing.jitter=0.01 --set routing.bias_balancing.enabled=true";
+  const TrainRun many = train("pp2vpp2ep2", 4, sets + " --set parallel.pp=2 --set parallel.vpp=2 --set parallel.ep=2"
+                                                      " --set train.micro_batch=4");
+  const TrainRun one = train("pp2vpp2ep2_one", 1, sets + " --set train.micro_batch=8");
+  expect_same_training(one, many);
+  expect_same_grad_norms(one, many);
+  expect_interleaved_figures(many, 2, 2, 4, 4);
+}
+
+// Three stages of two chunks (6 layers), 6 micro-batches, a tied embedding: the middle stage sends
+// both ways for every chunk; validation runs every chunk in turn.
+TEST(PpEquivalence, Pp3Vpp2TiedEmbeddingsAndValidationMatchOneProcess) {
+  const std::string sets = kDropless + " --set model.n_layers=6 --set train.grad_accum=6 --set model.tie_embeddings=true"
+                                       " --set train.eval_every=5";
+  const TrainRun many = train("pp3vpp2", 3, sets + " --set parallel.pp=3 --set parallel.vpp=2 --set train.micro_batch=2");
+  const TrainRun one = train("pp3vpp2_one", 1, sets + " --set train.micro_batch=2");
+  expect_same_training(one, many);
+  expect_same_grad_norms(one, many);
+  expect_interleaved_figures(many, 3, 2, 6, 2);
+  std::vector<double> v1, vn;  // periodic (steps 5, 10, 15) and final validation losses
+  for (const auto& [run, out] : {std::pair{&one, &v1}, std::pair{&many, &vn}}) {
+    for (const auto& r : run->of("step"))
+      if (r.contains("val_loss")) out->push_back(r["val_loss"]);
+    out->push_back(run->of("run_end").at(0)["val_loss"]);
+  }
+  ASSERT_EQ(v1.size(), 4u);
+  ASSERT_EQ(vn.size(), v1.size());
+  for (size_t i = 0; i < v1.size(); ++i) EXPECT_NEAR(vn[i], v1[i], 1e-12 * v1[i]) << "validation " << i;
+}
+
+// A checkpoint of a run with chunks holds the whole model: one process resumes it.
+TEST(PpEquivalence, ResumeFromPp2Vpp2InOneProcess) {
+  const std::string sets = kDropless + kMicro4 + kFourLayers + " --set runtime.checkpoint_every=3 --set train.steps=6";
+  const TrainRun many = train("pp2vpp2_resume_full", 2, sets + " --set parallel.pp=2 --set parallel.vpp=2 --set train.micro_batch=8");
+  ASSERT_EQ(many.rc, 0) << many.err;
+  const TrainRun resumed = train("pp2vpp2_resumed", 1, sets + " --set train.micro_batch=8 --resume " +
+                                                          (many.dir / "ck" / "step-00000003").string());
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  expect_resumed_losses(many, resumed, "one process from pp 2 × vpp 2");
+}
+
+TEST(PpEquivalence, RefusesAnInterleavedScheduleWhoseMicroBatchesPpDoesNotDivide) {
+  const TrainRun r = train("pp2vpp2_m3", 2, kFourLayers + " --set parallel.pp=2 --set parallel.vpp=2 --set train.grad_accum=3"
+                                                          " --set train.steps=1");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("parallel.vpp: the interleaved schedule needs train.grad_accum (3) to be a multiple of parallel.pp (2)"),
+            std::string::npos) << r.err;
 }
 
 // A first stage without MoE layers (layer 0 dense) and tied embeddings: the first stage's
