@@ -44,12 +44,12 @@ std::optional<PipelineFigures> pipeline_figures(int64_t step, const nlohmann::js
     if (!stage.is_array()) return std::nullopt;
     auto& ops = f.ops.emplace_back();
     for (const auto& op : stage) {
-      if (!op.is_array() || op.size() != 4) return std::nullopt;
+      if (!op.is_array() || (op.size() != 4 && op.size() != 5)) return std::nullopt;
       for (const auto& v : op)
         if (!v.is_number()) return std::nullopt;
       const int kind = op[0].get<int>();
       if (kind < PipelineOpTime::forward || kind > PipelineOpTime::backward) return std::nullopt;
-      ops.push_back({kind, op[1].get<int64_t>(), op[2].get<double>(), op[3].get<double>()});
+      ops.push_back({kind, op[1].get<int64_t>(), op[2].get<double>(), op[3].get<double>(), op.size() == 5 ? op[4].get<int64_t>() : 0});
     }
   }
   return f;

@@ -16,6 +16,7 @@ struct PipelineOpTime {
   int kind = forward;
   int64_t micro = 0;
   double start_ms = 0, end_ms = 0;  // since the stage's schedule began
+  int64_t chunk = 0;                 // the stage's chunk (interleaved schedule; a 5th number)
 };
 
 struct PipelineFigures {

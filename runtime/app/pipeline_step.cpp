@@ -41,10 +41,11 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
   MoeLayerOptions replay = options;
   replay.coselection = false;
 
-  auto record = [&](int kind, int64_t m, Clock::time_point t0) {
+  auto record = [&](int kind, const PipelineOp& op, Clock::time_point t0) {
     const double start = std::chrono::duration<double, std::milli>(t0 - t_start).count(), took = ms_since(t0);
     out.busy_ms += took;
-    out.timeline.insert(out.timeline.end(), {double(kind), double(m), start, start + took});
+    out.timeline.insert(out.timeline.end(), {double(kind), double(op.micro), start, start + took});
+    if (chunks > 1) out.timeline.push_back(double(op.chunk));
   };
   auto forward = [&](const PipelineOp& op, std::mt19937_64& stream, const MoeLayerOptions& o, int kind) {
     const MicroBatch& mb = micro[static_cast<size_t>(op.micro)];
@@ -52,7 +53,7 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
     const std::vector<float>& in = input[static_cast<size_t>(op.chunk)][static_cast<size_t>(op.micro)];
     ForwardResult r = model.forward(mb.tokens.data(), mb.targets.data(), batch, o, stream, 0,
                                     stage.starts(op.chunk) ? nullptr : in.data(), op.chunk);
-    record(kind, op.micro, t0);
+    record(kind, op, t0);
     resident = {true, op.micro, op.chunk};
     return r;
   };
@@ -89,7 +90,7 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
     }
     const auto t0 = Clock::now();
     model.backward(stage.ends(op.chunk) ? nullptr : grad.data(), op.chunk);
-    record(2, op.micro, t0);
+    record(2, op, t0);
     resident = {true, -1, -1};
     if (!stage.starts(op.chunk)) pipe.send_gradient(model.input_grad());
     input[c][m].clear();

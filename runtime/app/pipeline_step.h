@@ -33,7 +33,8 @@ struct PipelineStepResult {
   double busy_ms = 0;      // forward, recompute and backward
   double wall_ms = 0;      // the whole schedule, transfers and waits included
   // Every compute op of the schedule, 4 numbers each: kind (0 forward, 1 recompute, 2 backward),
-  // micro-batch, start and end in ms since the schedule began (this process's steady clock).
+  // micro-batch, start and end in ms since the schedule began (this process's steady clock); with
+  // chunks (interleaved schedule) a 5th, the chunk.
   std::vector<double> timeline;
 };
 

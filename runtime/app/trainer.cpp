@@ -212,10 +212,13 @@ struct Trainer::Impl {
       out["pp_busy_ms"].push_back(ms(busy[s]));
       out["pp_idle_ms"].push_back(ms(std::max(0.0, wall[s] - busy[s])));
       out["pp_bytes"].push_back(static_cast<int64_t>(bytes[s]));
-      nlohmann::json ops = nlohmann::json::array();  // [kind, micro, start ms, end ms] per op
-      for (size_t i = 0; i + 3 < timeline[s].size(); i += 4)
+      nlohmann::json ops = nlohmann::json::array();  // [kind, micro, start ms, end ms(, chunk)] per op
+      const size_t width = spec.parallel.vpp > 1 ? 5 : 4;
+      for (size_t i = 0; i + width - 1 < timeline[s].size(); i += width) {
         ops.push_back({static_cast<int>(timeline[s][i]), static_cast<int64_t>(timeline[s][i + 1]), ms(timeline[s][i + 2]),
                        ms(timeline[s][i + 3])});
+        if (width == 5) ops.back().push_back(static_cast<int64_t>(timeline[s][i + 4]));
+      }
       out["pp_timeline"].push_back(ops);
     }
     return out;

@@ -436,6 +436,26 @@ TEST(RunLive, APipelineRunShowsItsTimeline) {
   EXPECT_EQ(live->pipelinePlot()->itemCount(), 2 * 20);  // a bar and its label per op
 }
 
+// The interleaved schedule (pp 2 × 2 chunks over 4 layers): the timeline labels each op with its
+// chunk and the formula is the interleaved one, (pp − 1)/(v·m + pp − 1).
+TEST(RunLive, AnInterleavedPipelineRunShowsItsChunks) {
+  Studio s;
+  runTinyCpuToCompletion(s, {{"train.steps", 3}, {"train.warmup_steps", 2}, {"model.seq_len", 32}, {"model.n_layers", 4},
+                             {"parallel.pp", 2}, {"parallel.vpp", 2}, {"train.grad_accum", 4}, {"cluster.nodes.0.slots", 2},
+                             {"train.micro_batch", 2}});
+  if (::testing::Test::HasFatalFailure()) return;
+  LiveWorkspace* live = s.window->live();
+  ASSERT_TRUE(waitUntil([&] { return !live->pipelineText().isEmpty(); }, 10000));
+  const QString text = live->pipelineText();
+  EXPECT_TRUE(text.endsWith("(interleaved 1F1B with 2 stages × 2 chunks, 4 micro-batches: 11.1 %)")) << text.toStdString();
+  // At least every forward and backward of both stages' two chunks, a bar and a label each.
+  EXPECT_GE(live->pipelinePlot()->itemCount(), 2 * 2 * 2 * 2 * 4);
+  bool chunk_label = false;
+  for (int i = 0; i < live->pipelinePlot()->itemCount(); ++i)
+    if (auto* t = qobject_cast<QCPItemText*>(live->pipelinePlot()->item(i))) chunk_label = chunk_label || t->text() == "F3c1";
+  EXPECT_TRUE(chunk_label) << "no label for micro-batch 3's forward in chunk 1";
+}
+
 TEST(HeatColumns, FoldsStepsIntoBoundedColumnsKeepingTheMeans) {
   HeatColumns h(4);
   for (int64_t s = 10; s < 14; ++s) h.add(s, {s, 2 * s});

@@ -427,6 +427,14 @@ TEST(Query, LastPipelineStepReadsTheStagesAndTheirTimeline) {
                                        R"({"pp_busy_ms":[1],"pp_idle_ms":[1],"pp_bytes":[1],"pp_timeline":[[[0,0,1]]]})")));
   EXPECT_FALSE(pipeline_figures(1, nlohmann::json::parse(
                                        R"({"pp_busy_ms":[1],"pp_idle_ms":[1],"pp_bytes":[1],"pp_timeline":[[[7,0,1,2]]]})")));
+  // The interleaved schedule's ops carry a 5th number, the chunk; six are none.
+  const auto chunked = pipeline_figures(1, nlohmann::json::parse(
+                                               R"({"pp_busy_ms":[1],"pp_idle_ms":[1],"pp_bytes":[1],"pp_timeline":[[[0,0,1,2,1],[2,0,2,3]]]})"));
+  ASSERT_TRUE(chunked.has_value());
+  EXPECT_EQ(chunked->ops[0][0].chunk, 1);
+  EXPECT_EQ(chunked->ops[0][1].chunk, 0);
+  EXPECT_FALSE(pipeline_figures(1, nlohmann::json::parse(
+                                       R"({"pp_busy_ms":[1],"pp_idle_ms":[1],"pp_bytes":[1],"pp_timeline":[[[0,0,1,2,1,1]]]})")));
   const int64_t plain = test::ingest_string(db, synthetic_stream(SyntheticShape{.steps = 5, .layers = 1, .experts = 4, .ranks = 2}), 100);
   EXPECT_FALSE(reader.last_pipeline_step(plain).has_value());
 }

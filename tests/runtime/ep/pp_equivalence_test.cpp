@@ -79,7 +79,11 @@ void expect_interleaved_figures(const TrainRun& run, int64_t stages, int64_t chu
       const int64_t sends = (st == 0 || st == stages - 1) ? 2 * chunks - 1 : 2 * chunks;
       EXPECT_EQ(s["pp_bytes"][st].get<int64_t>(), sends * micro * tensor) << "stage " << st << ", step " << s["step"];
       int64_t forwards = 0, backwards = 0;
-      for (const auto& op : s["pp_timeline"][st]) forwards += op[0] == 0, backwards += op[0] == 2;
+      for (const auto& op : s["pp_timeline"][st]) {
+        ASSERT_EQ(op.size(), 5u);  // [kind, micro-batch, start, end, chunk]
+        EXPECT_LT(op[4].get<int64_t>(), chunks);
+        forwards += op[0] == 0, backwards += op[0] == 2;
+      }
       EXPECT_EQ(forwards, chunks * micro) << "stage " << st;
       EXPECT_EQ(backwards, chunks * micro) << "stage " << st;
     }
