@@ -85,15 +85,16 @@ struct ParallelSpec {
   // hold each tp rank's share of the tokens; all-gather and reduce-scatter replace the all-reduces.
   bool sequence_parallel = false;
   // Expert tensor parallelism (Megatron-Core's expert_tensor_parallel_size): 1, every tp rank holds
-  // whole experts and routes its share of the tokens through them; or tp, each expert's FFN is
-  // split over the tp group, whose ranks gather each other's expert rows around the experts.
+  // whole experts and routes its share of the tokens through them; a divisor of tp, each expert's
+  // FFN is split over etp consecutive tp ranks, which gather each other's expert rows around the
+  // experts (and the tp/etp such groups hold copies of the slices).
   int64_t etp = 1;
   // Decoder layers per pipeline stage, first stage first (pp entries summing to n_layers); empty:
   // the even split, stage s holding layers [s·L/pp, (s+1)·L/pp) (core/pipeline_schedule.h).
   std::vector<int64_t> pp_layers;
   // Virtual pipeline stages per pipeline rank (Megatron's interleaved 1F1B): each rank holds vpp
-  // non-adjacent chunks of its layers, which divides the pipeline bubble by vpp. Cost model and
-  // exports; moe-runtime runs vpp 1.
+  // non-adjacent chunks of its layers, which divides the pipeline bubble by vpp. Cost model,
+  // exports and moe-runtime (its interleaved schedule needs pp to divide train.grad_accum).
   int64_t vpp = 1;
   // Batch-level all-to-all overlap: one micro-batch's expert all-to-alls run while another's
   // computation does (Megatron-Core's --overlap-moe-expert-parallel-comm, DeepSeek's DualPipe).

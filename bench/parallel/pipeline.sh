@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Pipeline parallelism's bubble, measured against the 1F1B formula (issue 15): tiny-cpu with
-# 4 layers split over pp stages, train.grad_accum micro-batches of 2 sequences of 64 tokens. Each
+# 4 layers split over pp stages (v = 2: the interleaved schedule, 2 chunks per stage, formula
+# (pp − 1)/(v·m + pp − 1)), train.grad_accum micro-batches of 2 sequences of 64 tokens. Each
 # step record carries every stage's busy time (forward, recompute, backward) and idle time (the
 # rest of its 1F1B schedule: waiting on a neighbour). Prints per layout the measured idle share
 # (median over steps 3.., the mean over stages) beside the formula for equal stages,
@@ -26,6 +27,8 @@ plan_pp_bytes() {
 }
 layouts=("one4 1 4 --set train.grad_accum=4" "one8 1 8 --set train.grad_accum=8"
          "pp2m4 2 4 --set parallel.pp=2 --set train.grad_accum=4" "pp2m8 2 8 --set parallel.pp=2 --set train.grad_accum=8"
+         "pp2v2m4 2 4 --set parallel.pp=2 --set parallel.vpp=2 --set train.grad_accum=4"
+         "pp2v2m8 2 8 --set parallel.pp=2 --set parallel.vpp=2 --set train.grad_accum=8"
          "pp4m8 4 8 --set parallel.pp=4 --set train.grad_accum=8")
 for l in "${layouts[@]}"; do
   read -r name procs _ sets <<<"$l"
@@ -35,6 +38,8 @@ done
 # shellcheck disable=SC2046
 printf '%s\n' "pp2m4 $(plan_pp_bytes --set parallel.pp=2 --set train.grad_accum=4)" \
   "pp2m8 $(plan_pp_bytes --set parallel.pp=2 --set train.grad_accum=8)" \
+  "pp2v2m4 $(plan_pp_bytes --set parallel.pp=2 --set parallel.vpp=2 --set train.grad_accum=4)" \
+  "pp2v2m8 $(plan_pp_bytes --set parallel.pp=2 --set parallel.vpp=2 --set train.grad_accum=8)" \
   "pp4m8 $(plan_pp_bytes --set parallel.pp=4 --set train.grad_accum=8)" >"$tmp/planned"
 python3 - "$tmp" <<'PY'
 import json, statistics, sys
@@ -42,9 +47,10 @@ d = sys.argv[1]
 planned = dict(line.split() for line in open(f"{d}/planned"))
 def steps(name):
     return [r for r in map(json.loads, open(f"{d}/{name}.jsonl")) if r.get("type") == "step" and r["step"] >= 3]
-def replayed(r):
+def replayed(r, v):
     ops = r["pp_timeline"]
     pp = len(ops)
+    last = pp * v - 1  # the last virtual stage (chunk c of stage s is virtual stage c·pp + s)
     done, clock, nxt = {}, [0.0] * pp, [0] * pp
     progress = True
     while progress:
@@ -52,27 +58,29 @@ def replayed(r):
         for s in range(pp):
             if nxt[s] == len(ops[s]):
                 continue
-            kind, m, start, end = ops[s][nxt[s]]
-            dep = None if kind == 1 else (("f", s - 1, m) if kind == 0 else ("b", s + 1, m))
-            if dep and 0 <= dep[1] < pp and dep not in done:
+            kind, m, start, end = ops[s][nxt[s]][:4]
+            j = (ops[s][nxt[s]][4] if len(ops[s][nxt[s]]) > 4 else 0) * pp + s
+            dep = None if kind == 1 else (("f", j - 1, m) if kind == 0 else ("b", j + 1, m))
+            if dep and 0 <= dep[1] <= last and dep not in done:
                 continue
             t0 = max(clock[s], done.get(dep, 0.0) if dep else 0.0)
             clock[s] = t0 + (end - start)
             if kind != 1:
-                done[("f" if kind == 0 else "b", s, m)] = clock[s]
+                done[("f" if kind == 0 else "b", j, m)] = clock[s]
             nxt[s] += 1
             progress = True
     makespan = max(clock)
-    return sum(1 - sum(e - b for _, _, b, e in ops[s]) / makespan for s in range(pp)) / pp
-print(f"{'layout':<7} {'pp':>2} {'m':>2} {'idle share':>10} {'equal stages':>12} {'replayed':>11} {'per stage':>24} {'bytes/stage/step':>22} {'plan pp_bytes':>13} {'tokens/s vs one':>15}")
-for name, pp, m, base in (("pp2m4", 2, 4, "one4"), ("pp2m8", 2, 8, "one8"), ("pp4m8", 4, 8, "one8")):
+    return sum(1 - sum(op[3] - op[2] for op in ops[s]) / makespan for s in range(pp)) / pp
+print(f"{'layout':<7} {'pp':>2} {'v':>1} {'m':>2} {'idle share':>10} {'equal stages':>12} {'replayed':>11} {'per stage':>24} {'bytes/stage/step':>22} {'plan pp_bytes':>13} {'tokens/s vs one':>15}")
+for name, pp, v, m, base in (("pp2m4", 2, 1, 4, "one4"), ("pp2m8", 2, 1, 8, "one8"), ("pp2v2m4", 2, 2, 4, "one4"),
+                              ("pp2v2m8", 2, 2, 8, "one8"), ("pp4m8", 4, 1, 8, "one8")):
     rs = steps(name)
     per_stage = [statistics.median(r["pp_idle_ms"][s] / (r["pp_idle_ms"][s] + r["pp_busy_ms"][s]) for r in rs) for s in range(pp)]
     share = sum(per_stage) / pp
-    formula = (pp - 1) / (m + pp - 1)
-    uneven = statistics.median(replayed(r) for r in rs)
+    formula = (pp - 1) / (v * m + pp - 1)
+    uneven = statistics.median(replayed(r, v) for r in rs)
     sent = sorted({b for r in rs for b in r["pp_bytes"]})
     speed = statistics.median(r["tokens_per_s"] for r in rs) / statistics.median(r["tokens_per_s"] for r in steps(base))
-    print(f"{name:<7} {pp:>2} {m:>2} {share:>10.3f} {formula:>12.3f} {uneven:>11.3f} {' '.join(f'{x:.2f}' for x in per_stage):>24} "
+    print(f"{name:<7} {pp:>2} {v:>1} {m:>2} {share:>10.3f} {formula:>12.3f} {uneven:>11.3f} {' '.join(f'{x:.2f}' for x in per_stage):>24} "
           f"{'/'.join(str(b) for b in sent):>22} {planned[name]:>13} {speed:>15.2f}")
 PY

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 
 #include "pipeline_schedule.h"
 
@@ -36,7 +37,6 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
   auto input = per_chunk(std::vector<float>());
   auto rng_at = per_chunk(rng);
   std::vector<std::mt19937_64> chunk_rng(static_cast<size_t>(chunks), rng);
-  std::vector<float> grad(activations);  // the next stage's gradient
   PipelineOp resident{true, -1, -1};      // the (chunk, micro-batch) whose activations the model holds
   MoeLayerOptions replay = options;
   replay.coselection = false;
@@ -57,13 +57,10 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
     resident = {true, op.micro, op.chunk};
     return r;
   };
-  auto run = [&](const PipelineOp& op) {
+  // `grad`: a backward's gradient from the next (virtual) stage (null for the model's last chunk).
+  auto run = [&](const PipelineOp& op, const float* grad) {
     const size_t c = static_cast<size_t>(op.chunk), m = static_cast<size_t>(op.micro);
     if (op.forward) {
-      if (!stage.starts(op.chunk)) {
-        input[c][m].resize(activations);
-        pipe.recv_activations(input[c][m]);
-      }
       rng_at[c][m] = chunk_rng[c];
       const ForwardResult r = forward(op, chunk_rng[c], options, 0);
       if (!stage.ends(op.chunk)) pipe.send_activations(model.stage_output());
@@ -83,20 +80,42 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
       }
       return;
     }
-    if (!stage.ends(op.chunk)) pipe.recv_gradient(grad);
     if (!(resident == PipelineOp{true, op.micro, op.chunk})) {  // other forwards ran since: recompute
       std::mt19937_64 stream = rng_at[c][m];
       forward(op, stream, replay, 1);
     }
     const auto t0 = Clock::now();
-    model.backward(stage.ends(op.chunk) ? nullptr : grad.data(), op.chunk);
+    model.backward(grad, op.chunk);
     record(2, op, t0);
     resident = {true, -1, -1};
     if (!stage.starts(op.chunk)) pipe.send_gradient(model.input_grad());
     input[c][m].clear();
     input[c][m].shrink_to_fit();
   };
-  for (const PipelineOp& op : interleaved_one_f_one_b(stage.stages, stage.stage, A, chunks)) run(op);
+  // What an op receives: a forward the previous (virtual) stage's activations, a backward the next
+  // one's gradient. The next op's receive is posted before this op computes, so its data moves
+  // meanwhile; receives are posted in op order, each direction's in the order its data is used.
+  const std::vector<PipelineOp> ops = interleaved_one_f_one_b(stage.stages, stage.stage, A, chunks);
+  auto needs_input = [&](const PipelineOp& op) { return op.forward ? !stage.starts(op.chunk) : !stage.ends(op.chunk); };
+  std::map<size_t, std::vector<float>> grads;  // by op index
+  std::map<size_t, ep::EpRuntime::PipeRecv> posted;
+  auto post = [&](size_t i) {
+    const PipelineOp& op = ops[i];
+    if (!needs_input(op) || posted.count(i)) return;
+    std::vector<float>& into = op.forward ? input[static_cast<size_t>(op.chunk)][static_cast<size_t>(op.micro)] : grads[i];
+    into.resize(activations);
+    posted[i] = op.forward ? pipe.post_recv_activations(into) : pipe.post_recv_gradient(into);
+  };
+  for (size_t i = 0; i < ops.size(); ++i) {
+    post(i);
+    if (auto it = posted.find(i); it != posted.end()) {
+      pipe.wait_recv(it->second);
+      posted.erase(it);
+    }
+    if (i + 1 < ops.size()) post(i + 1);
+    run(ops[i], !ops[i].forward && needs_input(ops[i]) ? grads[i].data() : nullptr);
+    grads.erase(i);
+  }
   pipe.finish_sends();
   rng = chunk_rng[0];  // every chunk's stream is now where one process's is after the step
   out.wall_ms = ms_since(t_start);

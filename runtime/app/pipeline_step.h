@@ -2,8 +2,9 @@
 // One optimizer step's micro-batches through this rank's pipeline stage (parallel.pp > 1), in the
 // 1F1B order of core/pipeline_schedule.h, or with chunks (parallel.vpp > 1) its interleaved order:
 // activations go forward to the next (virtual) stage, gradients back to the previous one
-// (EpRuntime's transfers: an op receives what it needs just before it runs, and its output is
-// sent asynchronously, so a stage waits only for data it needs).
+// (EpRuntime's transfers: the receive of the next op's input is posted before this op computes, so
+// its data moves meanwhile, and outputs are sent asynchronously: a stage waits only for data it
+// needs that has not arrived).
 //
 // A stage that has run other forwards since (micro-batch m, chunk c)'s recomputes that forward from
 // its saved stage input and jitter stream before its backward (full activation recomputation: a

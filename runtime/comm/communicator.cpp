@@ -141,8 +141,8 @@ void Communicator::send(const void* data, size_t bytes, int peer, uint32_t tag) 
   });
 }
 
-Communicator::PendingSend Communicator::isend(const void* data, size_t bytes, int peer, uint32_t tag) {
-  PendingSend out;
+Communicator::Pending Communicator::isend(const void* data, size_t bytes, int peer, uint32_t tag) {
+  Pending out;
   run("isend", [&] {
     if (peer < 0 || peer >= size() || peer == rank_) throw Error("send to invalid peer " + std::to_string(peer));
     out.wait = do_isend(data, bytes, peer, tag);
@@ -150,14 +150,28 @@ Communicator::PendingSend Communicator::isend(const void* data, size_t bytes, in
   return out;
 }
 
-void Communicator::wait_send(PendingSend& send) {
-  if (!send.wait) return;
-  run("isend", send.wait);
-  send.wait = nullptr;
+Communicator::Pending Communicator::irecv(void* data, size_t bytes, int peer, uint32_t tag) {
+  Pending out;
+  run("irecv", [&] {
+    if (peer < 0 || peer >= size() || peer == rank_) throw Error("recv from invalid peer " + std::to_string(peer));
+    out.wait = do_irecv(data, bytes, peer, tag);
+  });
+  return out;
+}
+
+void Communicator::wait(Pending& op) {
+  if (!op.wait) return;
+  run("wait", op.wait);
+  op.wait = nullptr;
 }
 
 std::function<void()> Communicator::do_isend(const void* data, size_t bytes, int peer, uint32_t tag) {
   do_send(data, bytes, peer, tag);
+  return nullptr;
+}
+
+std::function<void()> Communicator::do_irecv(void* data, size_t bytes, int peer, uint32_t tag) {
+  do_recv(data, bytes, peer, tag);
   return nullptr;
 }
 

@@ -61,14 +61,16 @@ class Communicator {
   // Point-to-point, matched by (peer, tag).
   void send(const void* data, size_t bytes, int peer, uint32_t tag);
   void recv(void* data, size_t bytes, int peer, uint32_t tag);
-  // An asynchronous send: posted now, complete once the peer has received it (a pipeline stage
-  // sends its activations and goes on computing). `data` must stay alive until wait_send().
-  // Backends without one (NCCL here: its operations share one stream) send before returning.
-  struct PendingSend {
-    std::function<void()> wait;  // blocks until the send is done; empty once done
+  // Asynchronous point-to-point: posted now, done at wait() (a pipeline stage sends its activations
+  // and goes on computing; it posts the receive of its next input before computing, so the data
+  // moves meanwhile). The buffers must stay alive until wait(). Backends without them (NCCL here:
+  // its operations share one stream) complete the operation before returning.
+  struct Pending {
+    std::function<void()> wait;  // blocks until the operation is done; empty once done
   };
-  PendingSend isend(const void* data, size_t bytes, int peer, uint32_t tag);
-  void wait_send(PendingSend& send);
+  Pending isend(const void* data, size_t bytes, int peer, uint32_t tag);
+  Pending irecv(void* data, size_t bytes, int peer, uint32_t tag);
+  void wait(Pending& op);
   // A send and a receive posted together, done when both are (a pipeline stage's "send my
   // activations, receive your gradients"): two stages that each send to the other first would
   // wait forever, as a send completes only once its receive is posted.
@@ -124,8 +126,9 @@ class Communicator {
   virtual void do_recv(void* data, size_t bytes, int peer, uint32_t tag) = 0;
   virtual void do_send_recv(const void* send_data, size_t send_bytes, int send_peer, uint32_t send_tag, void* recv_data,
                             size_t recv_bytes, int recv_peer, uint32_t recv_tag) = 0;
-  // Returns what waits for the send; the default sends before returning (nothing left to wait for).
+  // Return what waits for the operation; the defaults complete it before returning.
   virtual std::function<void()> do_isend(const void* data, size_t bytes, int peer, uint32_t tag);
+  virtual std::function<void()> do_irecv(void* data, size_t bytes, int peer, uint32_t tag);
   // `key` is unique per group creation and identical on all members (for the rendezvous prefix).
   virtual std::unique_ptr<Communicator> do_sub_group(const std::vector<int>& members, int new_rank,
                                                      const std::string& name, const std::string& key) = 0;

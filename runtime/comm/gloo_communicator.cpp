@@ -204,6 +204,16 @@ std::function<void()> GlooCommunicator::do_isend(const void* data, size_t bytes,
   };
 }
 
+std::function<void()> GlooCommunicator::do_irecv(void* data, size_t bytes, int peer, uint32_t tag) {
+  std::shared_ptr<gloo::transport::UnboundBuffer> buf =
+      context_->createUnboundBuffer(bytes ? data : &g_empty_byte, bytes ? bytes : 1);
+  buf->recv(peer, kPointToPointSlot | tag, 0, bytes ? bytes : 1);
+  const auto timeout = timeout_;
+  return [buf, timeout] {
+    if (!buf->waitRecv(timeout)) throw Error("recv: timed out");
+  };
+}
+
 void GlooCommunicator::do_recv(void* data, size_t bytes, int peer, uint32_t tag) {
   auto buf = context_->createUnboundBuffer(bytes ? data : &g_empty_byte, bytes ? bytes : 1);
   buf->recv(peer, kPointToPointSlot | tag, 0, bytes ? bytes : 1);

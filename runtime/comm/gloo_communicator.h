@@ -44,6 +44,7 @@ class GlooCommunicator : public Communicator {
   void do_barrier() override;
   void do_send(const void* data, size_t bytes, int peer, uint32_t tag) override;
   std::function<void()> do_isend(const void* data, size_t bytes, int peer, uint32_t tag) override;
+  std::function<void()> do_irecv(void* data, size_t bytes, int peer, uint32_t tag) override;
   void do_recv(void* data, size_t bytes, int peer, uint32_t tag) override;
   void do_send_recv(const void* send_data, size_t send_bytes, int send_peer, uint32_t send_tag, void* recv_data,
                     size_t recv_bytes, int recv_peer, uint32_t recv_tag) override;

@@ -417,20 +417,36 @@ void EpRuntime::send(const std::vector<float>& x, int to) {
   p.send = groups_.pp->isend(p.data.data(), p.data.size() * sizeof(float), neighbour(to), pipe_tag(kind, sent_[kind]));
 }
 
-void EpRuntime::recv(std::vector<float>& x, int from) {
+EpRuntime::PipeRecv EpRuntime::post_recv(std::vector<float>& x, int from) {
   const Part part = tp_part(x.size());
   const int kind = from < 0 ? 0 : 1;
-  groups_.pp->recv(x.data() + part.first, part.count * sizeof(float), neighbour(from), pipe_tag(kind, received_[kind]));
-  gather_tp_parts(x);
+  PipeRecv r;
+  r.into = &x;
+  r.op = groups_.pp->irecv(x.data() + part.first, part.count * sizeof(float), neighbour(from), pipe_tag(kind, received_[kind]));
+  return r;
+}
+
+void EpRuntime::wait_recv(PipeRecv& r) {
+  groups_.pp->wait(r.op);
+  if (r.into) gather_tp_parts(*r.into);
+  r.into = nullptr;
 }
 
 void EpRuntime::send_activations(const std::vector<float>& x) { send(x, +1); }
-void EpRuntime::recv_activations(std::vector<float>& x) { recv(x, -1); }
 void EpRuntime::send_gradient(const std::vector<float>& g) { send(g, -1); }
-void EpRuntime::recv_gradient(std::vector<float>& g) { recv(g, +1); }
+EpRuntime::PipeRecv EpRuntime::post_recv_activations(std::vector<float>& x) { return post_recv(x, -1); }
+EpRuntime::PipeRecv EpRuntime::post_recv_gradient(std::vector<float>& g) { return post_recv(g, +1); }
+void EpRuntime::recv_activations(std::vector<float>& x) {
+  PipeRecv r = post_recv(x, -1);
+  wait_recv(r);
+}
+void EpRuntime::recv_gradient(std::vector<float>& g) {
+  PipeRecv r = post_recv(g, +1);
+  wait_recv(r);
+}
 
 void EpRuntime::finish_sends() {
-  for (PendingPipeSend& p : pipe_sends_) groups_.pp->wait_send(p.send);
+  for (PendingPipeSend& p : pipe_sends_) groups_.pp->wait(p.send);
   pipe_sends_.clear();
 }
 

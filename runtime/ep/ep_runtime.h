@@ -114,13 +114,21 @@ class EpRuntime {
   // and dp there; the stages form a ring, for the interleaved schedule's next chunk on the first
   // stage; with tp > 1 each tp rank sends its 1/tp and the receivers all-gather). Messages are
   // numbered per direction, so every one has its own tag. Sends are asynchronous (a copy of the
-  // data is kept until finish_sends), so a stage never waits for its neighbour to post the receive;
-  // receives block until the data is there.
+  // data is kept until finish_sends), so a stage never waits for its neighbour to post the receive.
+  // Receives may be posted ahead (the next op's input, while this op computes) and waited for when
+  // needed; each direction's receives must be posted in the order their data is used.
   void send_activations(const std::vector<float>& x);
-  void recv_activations(std::vector<float>& x);  // x sized by the caller
   void send_gradient(const std::vector<float>& g);
-  void recv_gradient(std::vector<float>& g);
   void finish_sends();  // waits until every send has been received
+  struct PipeRecv {
+    std::vector<float>* into = nullptr;  // sized by the caller; must stay put until wait_recv
+    comm::Communicator::Pending op;
+  };
+  PipeRecv post_recv_activations(std::vector<float>& x);
+  PipeRecv post_recv_gradient(std::vector<float>& g);
+  void wait_recv(PipeRecv& r);  // then x holds the whole tensor (tp parts gathered)
+  void recv_activations(std::vector<float>& x);  // post and wait
+  void recv_gradient(std::vector<float>& g);
   // Bytes this rank sent to other stages since the last call (the step record's pp_bytes). Local.
   int64_t take_pp_bytes() { return std::exchange(pp_bytes_, 0); }
   // Sums over this rank's pipeline group (one rank per stage): a stage's figure added to the others'.
@@ -200,10 +208,10 @@ class EpRuntime {
   // activations go forward, gradients back, each direction's messages numbered for their tags.
   int neighbour(int offset) const;
   void send(const std::vector<float>& x, int to);
-  void recv(std::vector<float>& x, int from);
+  PipeRecv post_recv(std::vector<float>& x, int from);
   struct PendingPipeSend {
     std::vector<float> data;  // the copy the send reads
-    comm::Communicator::PendingSend send;
+    comm::Communicator::Pending send;
   };
   std::deque<PendingPipeSend> pipe_sends_;  // until finish_sends (a deque: the copies never move)
   // The rank that assembles this stage's checkpoint part (tp = ep = dp = 0 in the stage).
