@@ -12,35 +12,6 @@ namespace {
 
 using moe::PipelineOp;
 
-// Plays every stage's 1F1B order with forward time f and backward time b; returns the makespan,
-// or −1 if the stages wait on each other forever.
-double play(int64_t stages, int64_t micro, double f, double b) {
-  std::vector<std::vector<PipelineOp>> ops;
-  for (int64_t s = 0; s < stages; ++s) ops.push_back(moe::one_f_one_b(stages, s, micro));
-  std::vector<size_t> next(static_cast<size_t>(stages), 0);
-  std::vector<double> clock(static_cast<size_t>(stages), 0.0);
-  std::map<std::tuple<bool, int64_t, int64_t>, double> done;  // (forward, stage, micro) → end time
-  for (bool progress = true; progress;) {
-    progress = false;
-    for (int64_t s = 0; s < stages; ++s) {
-      auto& i = next[static_cast<size_t>(s)];
-      if (i == ops[static_cast<size_t>(s)].size()) continue;
-      const PipelineOp op = ops[static_cast<size_t>(s)][i];
-      const bool edge = op.forward ? s == 0 : s == stages - 1;
-      const auto dep = done.find({op.forward, op.forward ? s - 1 : s + 1, op.micro});
-      if (!edge && dep == done.end()) continue;
-      if (!op.forward && !done.count({true, s, op.micro})) continue;
-      const double start = std::max(clock[static_cast<size_t>(s)], edge ? 0.0 : dep->second);
-      clock[static_cast<size_t>(s)] = start + (op.forward ? f : b);
-      done[{op.forward, s, op.micro}] = clock[static_cast<size_t>(s)];
-      ++i, progress = true;
-    }
-  }
-  for (int64_t s = 0; s < stages; ++s)
-    if (next[static_cast<size_t>(s)] != ops[static_cast<size_t>(s)].size()) return -1;
-  return *std::max_element(clock.begin(), clock.end());
-}
-
 // The interleaved schedule played out: virtual stage j = chunk·pp + s; a forward waits for
 // virtual stage j − 1's forward of its micro-batch (on the previous stage, or for chunk > 0 on
 // stage 0 the last stage's chunk − 1), a backward for j + 1's backward and its own forward. Sends
@@ -73,6 +44,10 @@ double play_interleaved(int64_t stages, int64_t chunks, int64_t micro, double f,
     if (next[static_cast<size_t>(s)] != ops[static_cast<size_t>(s)].size()) return -1;
   return *std::max_element(clock.begin(), clock.end());
 }
+
+// Plays every stage's 1F1B order with forward time f and backward time b; returns the makespan,
+// or −1 if the stages wait on each other forever (the interleaved play with one chunk).
+double play(int64_t stages, int64_t micro, double f, double b) { return play_interleaved(stages, 1, micro, f, b); }
 
 TEST(PipelineSchedule, StagesPartitionTheLayersEvenly) {
   for (int64_t layers : {1, 2, 5, 8, 61})

@@ -65,6 +65,13 @@ TEST(TpEquivalence, Tp2Ep2HierarchicalOnTwoVirtualNodesMatchesOneProcess) {
   for (const auto& r : many.of("a2a")) EXPECT_GT(r["inter_bytes"].get<int64_t>(), 0) << "step " << r["step"];
 }
 
+// A re-placing run moved experts at least once (otherwise it would prove nothing).
+void expect_experts_moved(const TrainRun& run) {
+  int moved = 0;
+  for (const auto& r : run.of("placement")) moved += r.value("migrated_bytes", int64_t{0}) > 0;
+  EXPECT_GT(moved, 0) << "no expert moved";
+}
+
 // Replicas (3 slots per rank) re-planned every 5 steps, gradient accumulation, router jitter and
 // bias balancing, all under tp: the MoE shares' sums and the routing over every share hold.
 TEST(TpEquivalence, Tp2Ep2WithReplicasReplacementAccumulationAndJitterMatchesOneProcess) {
@@ -74,9 +81,7 @@ TEST(TpEquivalence, Tp2Ep2WithReplicasReplacementAccumulationAndJitterMatchesOne
                                                      " --set placement.strategy=replicate --set placement.slots_per_rank=5"
                                                      " --set placement.replace_every=5");
   expect_same_training(baseline(sets), many, Arithmetic::fast);
-  int moved = 0;
-  for (const auto& r : many.of("placement")) moved += r.value("migrated_bytes", int64_t{0}) > 0;
-  EXPECT_GT(moved, 0) << "no expert moved";
+  expect_experts_moved(many);
 }
 
 // Every dimension the runtime trains at once: 8 ranks, tp fastest (rank_layout.h).
@@ -277,9 +282,7 @@ TEST(TpEquivalence, Tp2Ep2Etp2WithReplicasAndReplacementMatchesOneProcess) {
                                                         " --set placement.strategy=replicate --set placement.slots_per_rank=5"
                                                         " --set placement.replace_every=5");
   expect_same_training(baseline(sets), many, Arithmetic::fast);
-  int moved = 0;
-  for (const auto& r : many.of("placement")) moved += r.value("migrated_bytes", int64_t{0}) > 0;
-  EXPECT_GT(moved, 0) << "no expert moved";
+  expect_experts_moved(many);
 }
 
 // DeepSeek-style shared experts with tp: split over the tp group like a dense MLP, computed over
