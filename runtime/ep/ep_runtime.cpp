@@ -315,6 +315,7 @@ double EpRuntime::clip_grad_norm(const std::vector<Param*>& params, double max_n
   const std::vector<StageLayers> chunks =
       stage_chunks(spec_.model.n_layers, spec_.parallel.pp, spec_.parallel.vpp, stage_, spec_.parallel.pp_layers);
   auto chunk_of = [&](const Param* p) -> size_t {
+    if (chunks.size() == 1) return 0;
     const std::string prefix = "model.layers.";
     if (p->name.compare(0, prefix.size(), prefix) != 0) return p->name == kEmbedding ? 0 : chunks.size() - 1;
     const int64_t layer = std::stoll(p->name.substr(prefix.size()));
