@@ -122,9 +122,13 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
                            (par.vpp > 1 ? ", exposed " + fmt_seconds(t.pp_p2p_exposed) + " (overlapped with the next chunk)" : "")
                      : "");
   row("pipeline bubble", fmt_seconds(t.bubble),
-      par.pp > 1 ? fmt_percent(bubble_fraction(par.pp, s.train.grad_accum * par.vpp)) + " of each stage's time (" +
+      par.pp > 1 ? fmt_percent(t.pp_idle_share) + " of each stage's time on average (" +
                        (par.vpp > 1 ? "interleaved 1F1B, " + std::to_string(par.vpp) + " virtual stages, " : "1F1B, ") +
-                       std::to_string(s.train.grad_accum) + (s.train.grad_accum == 1 ? " micro-batch)" : " micro-batches)") : "");
+                       std::to_string(s.train.grad_accum) + (s.train.grad_accum == 1 ? " micro-batch" : " micro-batches") +
+                       "; equal stages: " + fmt_percent(bubble_fraction(par.pp, s.train.grad_accum * par.vpp)) + ")"
+                 : "");
+  if (t.recompute > 0)
+    row("recomputed forwards", fmt_seconds(t.recompute), "in compute (train.recompute " + s.train.recompute + ")");
   std::string sums;  // the gradient sums' payload per group
   for (const auto& [group, bytes] : {std::pair{"dense_dp", t.dense_dp_bytes}, std::pair{"expert_dp", t.expert_dp_bytes},
                                      std::pair{"tp", t.tp_grad_bytes}, std::pair{"etp_copies", t.etp_copy_bytes},

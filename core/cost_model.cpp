@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "pipeline_schedule.h"
+#include "pipeline_timing.h"
 #include "rank_layout.h"
 #include "spec_choices.h"
 
@@ -251,6 +252,27 @@ double micro_batches_in_flight(const ParallelSpec& p, int64_t si, int64_t grad_a
   return std::min(chunks, m * double(p.vpp)) / double(p.vpp);
 }
 
+// Forwards stage `si` recomputes in one step, per chunk (train.recompute; pipeline_timing.h's rule
+// on the stage's schedule). Past kMaxPlayedOps ops the closed form of 1F1B: every backward but the
+// last stage's last chunk's (stage), every backward (full).
+constexpr int64_t kMaxPlayedOps = int64_t{1} << 18;
+
+std::vector<double> recomputed_per_chunk(const ParallelSpec& p, int64_t grad_accum, int64_t si, Recompute mode) {
+  std::vector<double> out(static_cast<size_t>(p.vpp), 0.0);
+  if (mode == Recompute::none) return out;
+  if (grad_accum * p.vpp * p.pp > kMaxPlayedOps) {
+    const bool last = si == p.pp - 1;
+    for (int64_t c = 0; c < p.vpp; ++c)
+      out[static_cast<size_t>(c)] = mode == Recompute::full || !(last && c == p.vpp - 1) ? double(grad_accum) : 0.0;
+    return out;
+  }
+  const std::vector<PipelineOp> ops = interleaved_one_f_one_b(p.pp, si, grad_accum, p.vpp);
+  const std::vector<bool> again = recomputed_backwards(ops, mode);
+  for (size_t i = 0; i < ops.size(); ++i)
+    if (again[i]) out[static_cast<size_t>(ops[i].chunk)] += 1;
+  return out;
+}
+
 // parallel.batch_overlap: a micro-batch's all-to-alls run during another micro-batch's computation
 // (Megatron-Core's combined 1F1B, --overlap-moe-expert-parallel-comm; DeepSeek's DualPipe). Only
 // pairs overlap: in the warm-up and cool-down a forward or backward has no partner — 1F1B's warm-up
@@ -419,6 +441,20 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
 
   // --- per stage: parameters, memory and compute; memory reports the fullest stage
   const std::vector<Stage> stages = make_stages(m, p.pp, p.pp_layers);
+  // The virtual stages (chunk c of stage s is c·pp + s; with vpp 1 the stages themselves) and the
+  // time of one micro-batch's forward through each on one GPU: its tokens split over TP, the linear
+  // layers' GEMMs at gemm_rate (FP8 when on), the rest at the dtype's rate.
+  const std::vector<Stage> chunks = p.vpp > 1 ? make_stages(m, p.pp * p.vpp, {}) : stages;
+  auto forward_seconds = [&](const Stage& st) {
+    const double gemm = double(st.layers) * dense_part_fwd + double(st.dense_layers) * dense_ffn_fwd +
+                        double(st.moe_layers) * (2 * lp.shared + expert_fwd);
+    const double other = double(st.layers) * attn_score_fwd + double(st.moe_layers) * 2 * lp.router + (st.last ? head_fwd : 0);
+    return mb * seq / tp * (gemm / gemm_rate + other / rate);
+  };
+  const Recompute recompute = recompute_mode(t);
+  std::vector<double> chunk_forward(chunks.size()), stage_compute(static_cast<size_t>(p.pp));
+  for (size_t j = 0; j < chunks.size(); ++j) chunk_forward[j] = forward_seconds(chunks[j]);
+  double recompute_cs = 0, recomputed_share_cs = 0;
   const double bytes_w = B, bytes_g = B, bytes_opt = s.runtime.dtype == "bf16" ? 12.0 : 8.0;
   // Each TP rank routes its share of the tokens (the MoE blocks, and with sequence parallelism
   // everything else); without sequence parallelism the residual stream is whole on every TP rank.
@@ -448,9 +484,18 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
     const double act_mb = whole_residual_tokens * double(st.layers) * 2 * la.residual +
                           tokens_mb_gpu * (double(st.layers) * la.attention + double(st.dense_layers) * la.dense_ffn +
                                            double(st.moe_layers) * la.moe);
+    // What recomputation keeps instead (train.recompute): one input of d values per token (whole on
+    // every TP rank without SP) for each chunk in flight and one chunk's activations (stage), or
+    // one per layer and micro-batch in flight and one layer's activations (full).
+    const double input = (p.sequence_parallel ? tokens_mb_gpu : mb * seq) * d * B;
+    double stored = act_mb * in_flight;
+    if (recompute == Recompute::stage)
+      stored = act_mb / double(p.vpp) + input * in_flight * double(p.vpp);
+    else if (recompute == Recompute::full)
+      stored = act_mb / double(std::max<int64_t>(st.layers, 1)) + input * in_flight * double(st.layers);
     const double logits = st.last ? tokens_mb_gpu * V * 4 : 0;
     const double buffers = st.moe_layers == 0 ? 0 : (capacity > 0 ? a2a_cap : a2a_exp);
-    const double peak = params * (bytes_w + bytes_g + bytes_opt) + act_mb * in_flight + logits + buffers;
+    const double peak = params * (bytes_w + bytes_g + bytes_opt) + stored + logits + buffers;
     if (peak > mem.peak) {
       mem.peak = peak;
       mem.stage = si;
@@ -459,24 +504,32 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
       mem.optimizer = params * bytes_opt;
       mem.activations_per_micro_batch = act_mb;
       mem.micro_batches_in_flight = in_flight;
-      mem.activations = act_mb * in_flight;
+      mem.activations = stored;
       mem.logits = logits;
       mem.a2a_buffers = buffers;
       pr.dense_per_gpu = dense;
       pr.expert_per_gpu = expert;
       pr.per_gpu = params;
     }
-    // Time of this stage's FLOPs on one GPU per step: its pipeline replica's tokens, split over TP;
-    // the linear layers' GEMMs at gemm_rate (FP8 when on), the rest at the dtype's rate.
-    const double stage_gemm_fwd = double(st.layers) * dense_part_fwd + double(st.dense_layers) * dense_ffn_fwd +
-                                  double(st.moe_layers) * (2 * lp.shared + expert_fwd);
-    const double stage_other_fwd =
-        double(st.layers) * attn_score_fwd + double(st.moe_layers) * 2 * lp.router + (st.last ? head_fwd : 0);
-    const double compute = 3 * mb * ga * seq / tp * (stage_gemm_fwd / gemm_rate + stage_other_fwd / rate);
+    // Time of this stage's FLOPs on one GPU per step: forward and backward (2×) of every micro-batch
+    // through each chunk, and the forwards recomputed.
+    const std::vector<double> again = recomputed_per_chunk(p, t.grad_accum, si, recompute);
+    double compute = 0, recomputed = 0;
+    for (int64_t c = 0; c < p.vpp; ++c) {
+      const double f = chunk_forward[static_cast<size_t>(c * p.pp + si)];
+      compute += 3 * ga * f;
+      recomputed += again[static_cast<size_t>(c)] * f;
+    }
+    compute += recomputed;
+    stage_compute[static_cast<size_t>(si)] = compute;
     if (compute > worst_compute) {
       worst_compute = compute;
       compute_stage = si;
       moe_layers_compute_stage = st.moe_layers;
+      recompute_cs = recomputed;
+      double count = 0;
+      for (double n : again) count += n;
+      recomputed_share_cs = count / (ga * double(p.vpp));
     }
   }
   mem.a2a_capacity_buffers = capacity > 0 ? a2a_cap : 0;
@@ -489,7 +542,11 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   TimeBreakdown& tm = plan.time;
   const double peak_flops = hw.peak_flops(s.runtime.dtype);
   tm.compute = worst_compute;
+  tm.recompute = recompute_cs;
+  tm.stage_compute = stage_compute;
   plan_a2a(s, hw, plan, moe_layers_compute_stage);
+  // A recomputed forward runs its two all-to-alls again (of the four per micro-batch).
+  tm.a2a *= 1 + recomputed_share_cs / 2;
   const double expert_compute = 3 * mb * ga * seq * double(moe_layers_compute_stage) * expert_fwd / tp / gemm_rate;
   const double c = double(p.overlap_chunks);
   tm.a2a_exposed = c <= 1 ? tm.a2a : tm.a2a / c + std::max(0.0, (tm.a2a - expert_compute) * (c - 1) / c);
@@ -529,6 +586,7 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
     tm.etp_bytes = mb * seq * etp / tp * copies_per_token * d * B * 4 * double(st.moe_layers) * ga;
     tm.tp += (etp - 1) / etp * tm.etp_bytes / link_bw(node(shape.rank_of(0, 0, 0, cs)) != node(shape.rank_of(p.etp - 1, 0, 0, cs)));
   }
+  tm.tp *= 1 + recomputed_share_cs / 2;  // a recomputed forward's collectives, half of each micro-batch's
   // TP gradients, once a step: what each tp rank computed from its share of the tokens only, the
   // routers (and the whole experts with etp 1) and with SP the norms, summed over tp (Megatron sums
   // the sequence-parallel norms' and the routers' likewise; etp-1 experts in its expert-DP group).
@@ -575,7 +633,22 @@ Plan plan_job(const JobSpec& s, const HardwareProfile& hw) {
   // computation cannot cover is exposed. Plain 1F1B waits for its transfers.
   tm.pp_p2p_exposed = p.vpp > 1 ? std::max(0.0, tm.pp_p2p - tm.compute) : tm.pp_p2p;
   const double pipelined = tm.compute + tm.a2a_exposed + tm.tp + tm.pp_p2p_exposed;
-  tm.bubble = pipelined * double(p.pp - 1) / (double(p.vpp) * ga);  // interleaving divides it by vpp
+  // The bubble: every stage's schedule played out with its own chunks' times (the compute stage's
+  // communication spread over all in proportion to their computation), so uneven stages and
+  // recomputed forwards count; where the order cannot be played (too many ops, or an interleaved
+  // order that deadlocks), the formula for equal stages, pipelined·(pp − 1)/(vpp·m).
+  tm.bubble = pipelined * double(p.pp - 1) / (double(p.vpp) * ga);
+  tm.pp_idle_share = bubble_fraction(p.pp, t.grad_accum * p.vpp);
+  if (p.pp > 1 && t.grad_accum * p.vpp * p.pp <= kMaxPlayedOps && worst_compute > 0) {
+    const double scale = pipelined / worst_compute;  // the compute stage's ops then fill `pipelined` exactly
+    std::vector<double> f(chunk_forward.size()), b(chunk_forward.size());
+    for (size_t j = 0; j < f.size(); ++j) f[j] = chunk_forward[j] * scale, b[j] = 2 * f[j];
+    const PipelineTiming played = time_pipeline(p.pp, p.vpp, t.grad_accum, f, b, recompute);
+    if (played.complete) {
+      tm.bubble = std::max(0.0, played.makespan - pipelined);  // ≥ 0 but for rounding
+      tm.pp_idle_share = played.idle_share();
+    }
+  }
   tm.step = pipelined + tm.bubble + tm.dp;
   tm.tokens_per_s = tm.step > 0 ? plan.tokens_per_step / tm.step : 0;
   tm.mfu = tm.step > 0 ? fl.per_step / (tm.step * double(plan.world_size) * peak_flops) : 0;
@@ -654,7 +727,7 @@ json plan_to_json(const Plan& pl) {
       {"time", {{"compute", t.compute}, {"a2a", t.a2a}, {"a2a_exposed", t.a2a_exposed},
                 {"a2a_batch_hidden", t.a2a_batch_hidden}, {"overlap_paired", t.overlap_paired}, {"tp", t.tp}, {"tp_bytes", t.tp_bytes}, {"etp_bytes", t.etp_bytes}, {"tp_grad_bytes", t.tp_grad_bytes}, {"etp_copy_bytes", t.etp_copy_bytes}, {"replica_bytes", t.replica_bytes}, {"dp", t.dp},
                 {"dense_dp_bytes", t.dense_dp_bytes}, {"expert_dp_bytes", t.expert_dp_bytes},
-                {"pp_p2p", t.pp_p2p}, {"pp_p2p_exposed", t.pp_p2p_exposed}, {"pp_bytes", t.pp_bytes}, {"bubble", t.bubble}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
+                {"pp_p2p", t.pp_p2p}, {"pp_p2p_exposed", t.pp_p2p_exposed}, {"pp_bytes", t.pp_bytes}, {"bubble", t.bubble}, {"pp_idle_share", t.pp_idle_share}, {"recompute", t.recompute}, {"stage_compute", t.stage_compute}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
                 {"mfu", t.mfu}, {"comm_ratio", t.comm_ratio}, {"a2a_ratio", t.a2a_ratio}, {"comm_ok", t.comm_ok}}},
   };
 }

@@ -134,7 +134,19 @@ struct TimeBreakdown {  // seconds per optimizer step on one GPU of the fullest 
   // their gradients back, b·s·d·B each, split over the tp ranks (each sends its 1/tp; the receiver
   // all-gathers). The first and last stages send one of the two: moe-runtime's pp_bytes per stage.
   double pp_bytes = 0;
-  double bubble = 0;       // 1F1B: (pp−1)/grad_accum of the pipelined part
+  // The pipeline's idle time on the compute stage: the step's makespan, every stage's (interleaved)
+  // 1F1B played out with its own chunks' times and recomputed forwards (core/pipeline_timing.h),
+  // less that stage's work; with equal stages (pp − 1)/(vpp·grad_accum) of the pipelined part.
+  double bubble = 0;
+  // The mean over the stages of their idle share of the played-out step: what moe-runtime's
+  // pp_idle_ms / (pp_idle_ms + pp_busy_ms) averages to; with equal stages (pp − 1)/(vpp·m + pp − 1).
+  double pp_idle_share = 0;
+  // Of `compute`, the forwards recomputed under train.recompute (their all-to-alls and tp
+  // collectives are in `a2a` and `tp`).
+  double recompute = 0;
+  // Every stage's computation per step (forwards, backwards and recomputed forwards), first stage
+  // first; `compute` is the largest.
+  std::vector<double> stage_compute;
   double step = 0;
   double tokens_per_s = 0;
   double mfu = 0;          // model FLOPs / (step · world · peak)

@@ -18,7 +18,13 @@ std::string unmodelled_in_runtime(const JobSpec& spec) {
     return "runtime.fp8: " + spec.runtime.fp8 + " — moe-runtime has no FP8 GEMMs (the cost model and the exports take it; use off to train here)";
   if (p.batch_overlap)
     return "parallel.batch_overlap: moe-runtime overlaps the all-to-all within a micro-batch only (parallel.overlap_chunks); use false";
+  if (spec.train.recompute == "full")
+    return "train.recompute: full — moe-runtime recomputes whole pipeline stages (stage), not layer by layer; use stage or none";
   return "";
+}
+
+std::string runtime_recompute(const JobSpec& spec) {
+  return spec.parallel.pp > 1 && spec.train.recompute == "none" ? "stage" : spec.train.recompute;
 }
 
 std::string cpu_model_refusal(const JobSpec& spec, bool multi_process) {
@@ -75,10 +81,12 @@ LocalRunFit local_run_fit(const JobSpec& spec, int64_t cores) {
   if (std::string why = cpu_training_refusal(spec, true); !why.empty()) return {false, "cannot run here: " + why};
   const int64_t world = spec.parallel.world_size();
   cores = std::max<int64_t>(cores, 1);
+  const std::string recompute = runtime_recompute(spec) != spec.train.recompute
+                                    ? "; its pipeline stages recompute forwards (train.recompute stage)" : "";
   if (world <= cores)
-    return {true, "runs here: " + str(world) + " rank(s) on " + str(cores) + " core(s)"};
+    return {true, "runs here: " + str(world) + " rank(s) on " + str(cores) + " core(s)" + recompute};
   return {true, "runs here, oversubscribed: " + str(world) + " ranks share " + str(cores) +
-                    " core(s), each rank about " + str((world + cores - 1) / cores) + "× slower than on a core of its own"};
+                    " core(s), each rank about " + str((world + cores - 1) / cores) + "× slower than on a core of its own" + recompute};
 }
 
 }  // namespace moe

@@ -21,6 +21,11 @@ std::string cpu_model_refusal(const JobSpec& spec, bool multi_process);
 // deterministic arithmetic cannot keep layout-invariant.
 std::string cpu_training_refusal(const JobSpec& spec, bool multi_process);
 
+// The train.recompute moe-runtime runs: a pipeline stage keeps one micro-batch's activations, so
+// with pp > 1 `none` runs as `stage` (the runtime writes that into the spec it records, so plans of
+// the run price what ran); otherwise the spec's value (`full` is refused by unmodelled_in_runtime).
+std::string runtime_recompute(const JobSpec& spec);
+
 struct LocalRunFit {
   bool runnable = false;
   std::string text;  // one line for the user

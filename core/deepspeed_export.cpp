@@ -38,6 +38,12 @@ json ds_config(const JobSpec& s, ExportLedger& ledger) {
                                    "fp8_autocast (format " + s.runtime.fp8 + ") yourself");
   else
     ledger.use({"runtime.fp8"});
+  if (t.recompute != "none")
+    ledger.unmapped("train.recompute", t.recompute + ": DeepSpeed recomputes what the model code wraps in "
+                                       "deepspeed.checkpointing.checkpoint (ds_config's activation_checkpointing only tunes it): "
+                                       "wrap each layer (full) or each pipeline stage's layers (stage) yourself");
+  else
+    ledger.use({"train.recompute"});
   c["zero_optimization"] = {{"stage", 0}};  // the cost model assumes no optimizer sharding
   c["steps_per_print"] = s.runtime.metrics_every;
   if (t.warmup_steps < 1)

@@ -31,7 +31,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PlacementSpec, strategy, slots_p
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DataSpec, kind, path, val_fraction)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainSpec, steps, micro_batch, grad_accum, lr,
                                                 min_lr_ratio, warmup_steps, weight_decay, adam_beta1,
-                                                adam_beta2, adam_eps, grad_clip, seed, eval_every, data)
+                                                adam_beta2, adam_eps, grad_clip, seed, eval_every, recompute,
+                                                data)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RuntimeSpec, backend, dtype, fp8, metrics_every,
                                                 checkpoint_every, threads, deterministic)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NodeSpec, host, port, user, slots)

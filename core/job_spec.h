@@ -140,6 +140,11 @@ struct TrainSpec {
   double grad_clip = 1.0;
   int64_t seed = 1234;
   int64_t eval_every = 0;  // validation loss every N steps; 0: only at the end
+  // Activation recomputation (spec_choices.h): none keeps every activation of the micro-batches in
+  // flight; stage keeps one micro-batch's activations per stage (chunk) and the inputs of the
+  // others, recomputing a forward before its backward when other forwards ran since (moe-runtime's
+  // pipeline stages); full is Megatron's --recompute-granularity full, one layer at a time.
+  std::string recompute = "none";
   DataSpec data;
 
   int64_t global_batch(const ParallelSpec& p) const { return micro_batch * p.dp * p.ep * grad_accum; }

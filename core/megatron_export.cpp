@@ -205,6 +205,22 @@ Section parallel_section(const JobSpec& s, ExportLedger& ledger) {
   } else {
     ledger.use({"parallel.vpp"});
   }
+  // Recomputation: Megatron's full granularity, uniform method, recomputes units of N layers from
+  // their inputs; one layer per unit is the spec's full, one pipeline chunk per unit its stage
+  // (Megatron recomputes every unit, also where the forward just ran; moe-runtime skips those).
+  const int64_t chunk_layers = L / (p.pp * p.vpp);
+  if (s.train.recompute == "full" || (s.train.recompute == "stage" && p.pp_layers.empty() && L % (p.pp * p.vpp) == 0)) {
+    sec.add("--recompute-granularity", "full");
+    sec.add("--recompute-method", "uniform");
+    sec.add("--recompute-num-layers", num(s.train.recompute == "full" ? 1 : chunk_layers));
+    ledger.use({"train.recompute"});
+  } else if (s.train.recompute == "stage") {
+    ledger.unmapped("train.recompute", "stage: the pipeline chunks are uneven, so no --recompute-num-layers unit is a chunk; "
+                                       "--recompute-granularity full --recompute-method uniform --recompute-num-layers 1 "
+                                       "recomputes layer by layer instead; not exported");
+  } else {
+    ledger.use({"train.recompute"});
+  }
   // Batch-level overlap (MCore 0.14): its wgrad delay lets a backward's all-to-all hide behind the
   // paired forward; Megatron asserts expert parallelism and the alltoall/flex dispatcher.
   if (p.batch_overlap && p.ep > 1) {

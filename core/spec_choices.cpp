@@ -60,6 +60,12 @@ constexpr std::array kFp8 = {
     Choice{"hybrid", "FP8 GEMMs, E4M3 forward and E5M2 gradients; Transformer Engine's --fp8-format hybrid"},
 };
 
+constexpr std::array kRecompute = {
+    Choice{"none", "every activation of the micro-batches in flight is kept (Megatron's default)"},
+    Choice{"stage", "a pipeline stage keeps one micro-batch's activations and the inputs of the others; a forward is recomputed before its backward when other forwards ran since (moe-runtime's pipeline stages; Megatron's full recomputation of a whole chunk)"},
+    Choice{"full", "every layer keeps only its input and recomputes its forward before its backward (Megatron's --recompute-granularity full, one layer at a time)"},
+};
+
 struct Field {
   std::string_view path;
   std::span<const Choice> choices;
@@ -71,7 +77,7 @@ constexpr std::array kFields = {
     Field{"model.attention", kAttention},     Field{"train.data.kind", kDataKinds},
     Field{"model.moe.router_init", kRouterInits},
     Field{"runtime.backend", kBackends},      Field{"runtime.dtype", kDtypes},
-    Field{"runtime.fp8", kFp8},
+    Field{"runtime.fp8", kFp8},               Field{"train.recompute", kRecompute},
 };
 
 // Index of `value` in the field's list, or throws naming the field.
@@ -107,6 +113,7 @@ ScoreFn score_fn(const RoutingSpec& r) { return static_cast<ScoreFn>(index_in("r
 DropPolicy drop_policy(const RoutingSpec& r) {
   return static_cast<DropPolicy>(index_in("routing.drop_policy", r.drop_policy));
 }
+Recompute recompute_mode(const TrainSpec& t) { return static_cast<Recompute>(index_in("train.recompute", t.recompute)); }
 bool is_expert_choice(const RoutingSpec& r) { return r.type == name_of(RoutingType::expert_choice); }
 std::string_view name_of(RoutingType t) { return kRoutingTypes[static_cast<size_t>(t)].name; }
 std::string_view name_of(ScoreFn s) { return kScores[static_cast<size_t>(s)].name; }

@@ -27,12 +27,14 @@ bool is_choice(std::string_view path, std::string_view value);
 enum class RoutingType { token_choice, expert_choice };
 enum class ScoreFn { softmax, sigmoid };
 enum class DropPolicy { position, probability };
+enum class Recompute { none, stage, full };  // train.recompute
 
 // The typed value of a routing field; throws moe::Error naming the field and the choices when the
 // string is none of them.
 RoutingType routing_type(const RoutingSpec& r);
 ScoreFn score_fn(const RoutingSpec& r);
 DropPolicy drop_policy(const RoutingSpec& r);
+Recompute recompute_mode(const TrainSpec& t);
 std::string_view name_of(RoutingType t);
 // Expert choice routing (false for any other value, including an invalid one).
 bool is_expert_choice(const RoutingSpec& r);

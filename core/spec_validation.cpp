@@ -284,6 +284,7 @@ void check_train(const JobSpec& s, Checker& c) {
   c.range("train.eval_every", t.eval_every, 0, int64_t{1} << 40);
   c.range("train.data.val_fraction", t.data.val_fraction, 0.0, 0.5, true);
   c.one_of("train.data.kind", t.data.kind);
+  c.one_of("train.recompute", t.recompute);
   if (t.warmup_steps > t.steps)
     c.warning("train.warmup_steps", str(t.warmup_steps) + " exceeds train.steps (" + str(t.steps) + "): the run never leaves warmup");
 }

@@ -105,7 +105,7 @@ def main():
               f"{r['modelled']:25} {r['precision']}")
     print("tokens/s per GPU; 'a2a' is the exposed all-to-all; 'a2a hidden': the prediction if it were fully overlapped; "
           "v: virtual pipeline stages; peak GiB: the plan's memory per GPU against the device's, with every activation "
-          "stored in bf16 (no recomputation or FP8 caching modelled: the published runs fit). "
+          "stored in bf16 (the specs say train.recompute none: the runs' selective recomputation and FP8 caching are not modelled, and the runs fit). "
           f"Within 20%: {sum(abs(r['error']) <= 0.2 for r in results)} of {len(results)}.")
 
 

@@ -1,18 +1,18 @@
 // Parsing the pipeline extensions of a step record (see pipeline_figures.h).
 #include "pipeline_figures.h"
 
+#include <algorithm>
+
 namespace moe::store {
 
 double PipelineFigures::idle_share() const {
+  const size_t stages = std::min(busy_ms.size(), idle_ms.size());
+  double step = 0;  // the longest stage's schedule: the others wait for it before the step goes on
+  for (size_t s = 0; s < stages; ++s) step = std::max(step, busy_ms[s] + idle_ms[s]);
+  if (step <= 0) return 0.0;
   double sum = 0;
-  size_t stages = 0;
-  for (size_t s = 0; s < busy_ms.size() && s < idle_ms.size(); ++s) {
-    const double wall = busy_ms[s] + idle_ms[s];
-    if (wall <= 0) continue;
-    sum += idle_ms[s] / wall;
-    ++stages;
-  }
-  return stages ? sum / static_cast<double>(stages) : 0.0;
+  for (size_t s = 0; s < stages; ++s) sum += (step - busy_ms[s]) / step;
+  return sum / static_cast<double>(stages);
 }
 
 namespace {

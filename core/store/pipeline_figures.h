@@ -24,7 +24,9 @@ struct PipelineFigures {
   std::vector<double> busy_ms, idle_ms;          // per stage
   std::vector<int64_t> bytes;                    // per stage
   std::vector<std::vector<PipelineOpTime>> ops;  // per stage, in schedule order
-  // The idle share of the step, averaged over the stages (the measured bubble).
+  // The idle share of the step, averaged over the stages (the measured bubble): the step is the
+  // longest stage's schedule (busy + idle), since a stage that ends early waits for it before the
+  // gradient sums; what the cost model's pp_idle_share predicts.
   double idle_share() const;
 };
 

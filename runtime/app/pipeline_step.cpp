@@ -57,6 +57,13 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
     resident = {true, op.micro, op.chunk};
     return r;
   };
+  // A backward whose forward's activations are gone (other forwards ran since) recomputes it first;
+  // it needs no gradient, so it runs before the wait for one.
+  auto recompute_if_gone = [&](const PipelineOp& op) {
+    if (op.forward || resident == PipelineOp{true, op.micro, op.chunk}) return;
+    std::mt19937_64 stream = rng_at[static_cast<size_t>(op.chunk)][static_cast<size_t>(op.micro)];
+    forward(op, stream, replay, 1);
+  };
   // `grad`: a backward's gradient from the next (virtual) stage (null for the model's last chunk).
   auto run = [&](const PipelineOp& op, const float* grad) {
     const size_t c = static_cast<size_t>(op.chunk), m = static_cast<size_t>(op.micro);
@@ -79,10 +86,6 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
             out.cosel[l][i] += lr.stats.coselection[i];
       }
       return;
-    }
-    if (!(resident == PipelineOp{true, op.micro, op.chunk})) {  // other forwards ran since: recompute
-      std::mt19937_64 stream = rng_at[c][m];
-      forward(op, stream, replay, 1);
     }
     const auto t0 = Clock::now();
     model.backward(grad, op.chunk);
@@ -108,6 +111,7 @@ PipelineStepResult run_pipeline_step(MixtralModel& model, ep::EpRuntime& pipe, c
   };
   for (size_t i = 0; i < ops.size(); ++i) {
     post(i);
+    recompute_if_gone(ops[i]);
     if (auto it = posted.find(i); it != posted.end()) {
       pipe.wait_recv(it->second);
       posted.erase(it);

@@ -7,10 +7,10 @@
 // needs that has not arrived).
 //
 // A stage that has run other forwards since (micro-batch m, chunk c)'s recomputes that forward from
-// its saved stage input and jitter stream before its backward (full activation recomputation: a
-// stage keeps one forward's activations plus the inputs of those in flight). The recomputed
-// forward gives the same values, so training equals one process's; its exchanges are real and
-// are counted.
+// its saved stage input and jitter stream before its backward (train.recompute stage: a stage
+// keeps one forward's activations plus the inputs of those in flight), while the backward's
+// gradient may still be on its way. The recomputed forward gives the same values, so training
+// equals one process's; its exchanges are real and are counted.
 #include <cstdint>
 #include <random>
 #include <vector>

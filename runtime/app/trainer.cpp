@@ -10,6 +10,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "cpu_runtime_limits.h"
 #include "cpu_support.h"
 #include "batch_sampler.h"
 #include "byte_data.h"
@@ -68,6 +69,13 @@ struct Trainer::Impl {
 
   Impl(const JobSpec& s, const TrainerOptions& o) : spec(s), options(o) {
     check_supported_by_cpu_runtime(spec, options.parallel != nullptr);
+    // What runs is what the run records (run_start's spec, checkpoints): stages recompute (pp > 1).
+    if (const std::string r = runtime_recompute(spec); r != spec.train.recompute) {
+      if (!options.parallel || options.parallel->is_rank0())
+        std::fprintf(stderr, "moe-runtime: train.recompute %s runs as %s: a pipeline stage keeps one micro-batch's activations\n",
+                     spec.train.recompute.c_str(), r.c_str());
+      spec.train.recompute = r;
+    }
     const int threads = spec.runtime.threads > 0 ? static_cast<int>(spec.runtime.threads)
                                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     set_gemm_threads(threads);

@@ -372,12 +372,69 @@ TEST(Time, PipelineBubbleAndOverlap) {
                                 "train.grad_accum=4"};
   Plan p = plan_job(parse_spec("{}", o), test_gpu());
   const auto& t = p.time;
-  EXPECT_NEAR(t.bubble, (t.compute + t.a2a_exposed + t.tp + t.pp_p2p) * 1.0 / 4, 1e-15);
+  // Two stages, the last (with the head) the slower: it never waits once started, so the step is
+  // stage 0's first forward, the last stage's m forwards and backwards, then stage 0's last
+  // backward, and the last stage's bubble is stage 0's forward and backward of one micro-batch:
+  // the pipelined part × (stage 0's computation / the last stage's) / m.
+  ASSERT_EQ(t.stage_compute.size(), 2u);
+  ASSERT_LT(t.stage_compute[0], t.stage_compute[1]);
+  EXPECT_EQ(t.compute, t.stage_compute[1]);
+  const double pipelined = t.compute + t.a2a_exposed + t.tp + t.pp_p2p;
+  EXPECT_NEAR(t.bubble, pipelined * t.stage_compute[0] / t.stage_compute[1] / 4, 1e-15);
+  EXPECT_NEAR(t.step, pipelined + t.bubble + t.dp, 1e-15);
   EXPECT_GT(t.pp_p2p, 0);
+  // With a one-token vocabulary the head costs next to nothing, the stages are equal, and the
+  // bubble is 1F1B's (pp − 1)/m of the pipelined part, (pp − 1)/(m + pp − 1) of each stage's step.
+  std::vector<std::string> equal = o;
+  equal.push_back("model.vocab_size=1");
+  const TimeBreakdown& e = plan_job(parse_spec("{}", equal), test_gpu()).time;
+  EXPECT_NEAR(e.bubble / (e.compute + e.a2a_exposed + e.tp + e.pp_p2p), 1.0 / 4, 1e-4);
+  EXPECT_NEAR(e.pp_idle_share, 1.0 / 5, 1e-4);
   o.push_back("parallel.overlap_chunks=4");
   Plan q = plan_job(parse_spec("{}", o), test_gpu());
   EXPECT_EQ(q.time.a2a, t.a2a);
   EXPECT_LT(q.time.a2a_exposed, t.a2a_exposed);
+}
+
+// train.recompute on two stages of 3 and 1 layers with 4 micro-batches. stage: the first stage
+// recomputes every micro-batch's forward (1F1B never runs a backward right after its forward there),
+// a third more than its forwards and backwards; the last stage none. full: both stages every
+// forward. Memory on the first stage (2 micro-batches in flight): stage keeps one micro-batch's
+// activations and 2 stage inputs, full one layer's activations and 2 inputs per layer.
+TEST(Recompute, PricesTheRecomputedForwardsAndKeepsOnlyInputs) {
+  const std::vector<std::string> o = {"parallel.pp=2", "model.n_layers=4", "parallel.pp_layers=[3,1]", "train.grad_accum=4",
+                                      "cluster.nodes.0.slots=2"};
+  auto with = [&](const char* mode) {
+    std::vector<std::string> v = o;
+    v.push_back(std::string("train.recompute=") + mode);
+    return plan_job(parse_spec("{}", v), test_gpu());
+  };
+  const Plan none = with("none"), stage = with("stage"), full = with("full");
+  const JobSpec spec = parse_spec("{}", o);
+  ASSERT_EQ(none.time.stage_compute.size(), 2u);
+  ASSERT_GT(none.time.stage_compute[0], none.time.stage_compute[1]);  // 3 layers against 1 and the head
+  EXPECT_EQ(none.time.recompute, 0);
+  EXPECT_NEAR(stage.time.stage_compute[0], none.time.stage_compute[0] * 4 / 3, 1e-12 * none.time.stage_compute[0]);
+  EXPECT_EQ(stage.time.stage_compute[1], none.time.stage_compute[1]);
+  EXPECT_NEAR(stage.time.recompute, none.time.stage_compute[0] / 3, 1e-12 * none.time.stage_compute[0]);
+  EXPECT_EQ(stage.time.compute, stage.time.stage_compute[0]);
+  for (size_t s = 0; s < 2; ++s)
+    EXPECT_NEAR(full.time.stage_compute[s], none.time.stage_compute[s] * 4 / 3, 1e-12 * none.time.stage_compute[s]);
+  EXPECT_GT(stage.time.step, none.time.step);
+  // Full's extra recomputes are on the last stage, which waits on the first anyway: no slower.
+  EXPECT_DOUBLE_EQ(full.time.step, stage.time.step);
+  EXPECT_EQ(stage.flops.per_step, none.flops.per_step);  // model FLOPs: recomputation is not useful work
+
+  const double input = double(spec.train.micro_batch * spec.model.seq_len * spec.model.d_model) * 4;  // fp32, the default dtype
+  ASSERT_EQ(none.memory.stage, 0);
+  ASSERT_EQ(none.memory.micro_batches_in_flight, 2);
+  const double act = none.memory.activations_per_micro_batch;
+  EXPECT_DOUBLE_EQ(none.memory.activations, 2 * act);
+  EXPECT_EQ(stage.memory.stage, 0);
+  EXPECT_DOUBLE_EQ(stage.memory.activations, act + 2 * input);
+  EXPECT_EQ(full.memory.stage, 0);
+  EXPECT_DOUBLE_EQ(full.memory.activations, act / 3 + 3 * 2 * input);
+  EXPECT_LT(stage.memory.peak, none.memory.peak);
 }
 
 // Numbers of a 1T-parameter model stay finite and exact in double.

@@ -71,6 +71,18 @@ TEST(CpuRuntimeLimits, RefusalsNameTheirField) {
   EXPECT_TRUE(starts(cpu_training_refusal(s, true), "model.vocab_size: 100"));
 }
 
+// moe-runtime's stages keep one micro-batch's activations: with pp > 1 it runs none as stage.
+TEST(CpuRuntimeLimits, PipelineStagesRecompute) {
+  JobSpec s = tiny();
+  EXPECT_EQ(runtime_recompute(s), "none");
+  s.parallel.pp = 2;
+  EXPECT_EQ(runtime_recompute(s), "stage");
+  s.train.recompute = "stage";
+  EXPECT_EQ(runtime_recompute(s), "stage");
+  s.parallel.pp = 1;
+  EXPECT_EQ(runtime_recompute(s), "stage");
+}
+
 TEST(CpuRuntimeLimits, LocalFitCountsRanksPerCore) {
   JobSpec s = tiny();
   s.parallel.ep = 4;
@@ -84,7 +96,13 @@ TEST(CpuRuntimeLimits, LocalFitCountsRanksPerCore) {
   s.parallel.pp = 2;
   fit = local_run_fit(s, 16);
   EXPECT_TRUE(fit.runnable);
-  EXPECT_EQ(fit.text, "runs here: 16 rank(s) on 16 core(s)");
+  EXPECT_EQ(fit.text, "runs here: 16 rank(s) on 16 core(s); its pipeline stages recompute forwards (train.recompute stage)");
+  s.train.recompute = "stage";
+  EXPECT_EQ(local_run_fit(s, 16).text, "runs here: 16 rank(s) on 16 core(s)");
+  s.train.recompute = "full";
+  EXPECT_EQ(local_run_fit(s, 16).text,
+            "cannot run here: train.recompute: full — moe-runtime recomputes whole pipeline stages (stage), not layer by layer; use stage or none");
+  s.train.recompute = "none";
   s.model.n_layers = 1;
   fit = local_run_fit(s, 16);
   EXPECT_FALSE(fit.runnable);

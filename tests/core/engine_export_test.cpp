@@ -126,7 +126,10 @@ std::vector<std::pair<std::string, std::vector<std::string>>> variants() {
           {"pipeline-split", {"parallel.pp=4", "model.n_layers=6", "parallel.pp_layers=[1,2,2,1]"}},
           {"interleaved-fp8", {"parallel.pp=2", "parallel.vpp=2", "parallel.ep=2", "parallel.batch_overlap=true",
                                "runtime.dtype=bf16", "runtime.fp8=hybrid", "train.grad_accum=4"}},
-          {"uneven-chunks", {"parallel.pp=2", "parallel.vpp=3", "model.n_layers=8", "parallel.batch_overlap=true"}}};
+          {"uneven-chunks", {"parallel.pp=2", "parallel.vpp=3", "model.n_layers=8", "parallel.batch_overlap=true"}},
+          {"recompute-stage", {"parallel.pp=2", "parallel.vpp=2", "model.n_layers=8", "train.recompute=stage", "train.grad_accum=4"}},
+          {"recompute-full", {"parallel.pp=2", "train.recompute=full"}},
+          {"recompute-uneven", {"parallel.pp=2", "parallel.vpp=3", "model.n_layers=8", "train.recompute=stage"}}};
 }
 
 // tiny-cpu on a cluster large enough for every variant's layout.
@@ -344,6 +347,26 @@ TEST(EngineExport, Fp8InterleavingAndBatchOverlap) {
   EXPECT_TRUE(listed(uneven, "parallel.vpp"));
   EXPECT_TRUE(listed(uneven, "parallel.batch_overlap"));
   EXPECT_EQ(uneven.text.find("--num-virtual-stages-per-pipeline-rank"), std::string::npos);
+}
+
+// Recomputation: Megatron's uniform units of N layers keep their inputs; one layer per unit is
+// full, one pipeline chunk per unit stage. Uneven chunks have no such unit, and DeepSpeed has no
+// config key: listed.
+TEST(EngineExport, RecomputationAsMegatronUnits) {
+  const EngineExport stage = export_megatron(
+      variant_spec({"parallel.pp=2", "parallel.vpp=2", "model.n_layers=8", "train.recompute=stage", "train.grad_accum=4"}));
+  EXPECT_NE(stage.text.find("--recompute-granularity full\n"), std::string::npos) << stage.text;
+  EXPECT_NE(stage.text.find("--recompute-method uniform\n"), std::string::npos);
+  EXPECT_NE(stage.text.find("--recompute-num-layers 2\n"), std::string::npos);  // 8 layers / (2 × 2 chunks)
+  EXPECT_FALSE(listed(stage, "train.recompute"));
+  const EngineExport full = export_megatron(variant_spec({"parallel.pp=2", "train.recompute=full"}));
+  EXPECT_NE(full.text.find("--recompute-num-layers 1\n"), std::string::npos);
+  const EngineExport uneven = export_megatron(variant_spec({"parallel.pp=2", "parallel.vpp=3", "model.n_layers=8", "train.recompute=stage"}));
+  EXPECT_TRUE(listed(uneven, "train.recompute"));
+  for (const auto& [flag, value] : megatron_args(uneven.text)) EXPECT_NE(flag, "--recompute-granularity");
+  EXPECT_EQ(export_megatron(variant_spec({})).text.find("--recompute"), std::string::npos);
+  EXPECT_TRUE(listed(export_deepspeed(variant_spec({"train.recompute=full"})), "train.recompute"));
+  EXPECT_FALSE(listed(export_deepspeed(variant_spec({})), "train.recompute"));
 }
 
 TEST(EngineExport, UnknownEngineNamesTheChoices) {

@@ -405,7 +405,7 @@ TEST(Query, LastPipelineStepReadsTheStagesAndTheirTimeline) {
   };
   const std::string stream =
       head + at(1, R"(,"pp_busy_ms":[1,1],"pp_idle_ms":[9,9],"pp_bytes":[8,8])") +
-      at(2, R"(,"pp_busy_ms":[30,20],"pp_idle_ms":[10,20],"pp_bytes":[65536,65536],)"
+      at(2, R"(,"pp_busy_ms":[30,20],"pp_idle_ms":[10,10],"pp_bytes":[65536,65536],)"
             R"("pp_timeline":[[[0,0,0,5],[0,1,5,10],[1,0,12,16],[2,0,16,26]],[[0,0,6,9],[2,0,9,14]]])") +
       at(3, "");
   const int64_t run = test::ingest_string(db, stream, 100);
@@ -420,6 +420,7 @@ TEST(Query, LastPipelineStepReadsTheStagesAndTheirTimeline) {
   EXPECT_EQ(f->ops[0][2].kind, PipelineOpTime::recompute);
   EXPECT_EQ(f->ops[1][1].kind, PipelineOpTime::backward);
   EXPECT_DOUBLE_EQ(f->ops[1][1].end_ms, 14);
+  // The step is stage 0's 40 ms; stage 1 ran 30 ms of schedule and waits 10 more at the end.
   EXPECT_DOUBLE_EQ(f->idle_share(), (10.0 / 40 + 20.0 / 40) / 2);
   // Stage counts that disagree, an op of three numbers, an unknown kind: none.
   EXPECT_FALSE(pipeline_figures(1, nlohmann::json::parse(R"({"pp_busy_ms":[1,2],"pp_idle_ms":[1],"pp_bytes":[1,2]})")));

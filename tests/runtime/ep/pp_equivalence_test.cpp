@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ep_run_support.h"
+#include "pipeline_timing.h"
 #include "safetensors.h"
 
 namespace {
@@ -18,6 +19,8 @@ namespace {
 using namespace ep_test;
 
 const std::string kMicro4 = " --set train.grad_accum=4";
+
+void expect_recomputes_as_core_says(const TrainRun& run, int64_t stages, int64_t chunks, int64_t micro);
 
 // Every step records each stage's busy and idle time and the bytes it sent: activations forward
 // from every stage but the last, gradients back from every stage but the first, one [batch·seq ×
@@ -63,6 +66,35 @@ void expect_pipeline_figures(const TrainRun& run, int64_t stages, int64_t micro,
       EXPECT_EQ(backwards, micro);
     }
   }
+  expect_recomputes_as_core_says(run, stages, 1, micro);
+}
+
+// Each stage's recorded ops are its (interleaved) 1F1B order, a recomputed forward (kind 1) right
+// before exactly the backwards core's rule names (pipeline_timing.h, train.recompute stage), and
+// the run records the recomputation it ran in its spec.
+void expect_recomputes_as_core_says(const TrainRun& run, int64_t stages, int64_t chunks, int64_t micro) {
+  EXPECT_EQ(run.of("run_start").at(0)["spec"]["train"]["recompute"], "stage");
+  for (const auto& s : run.of("step"))
+    for (int64_t st = 0; st < stages; ++st) {
+      const std::vector<moe::PipelineOp> order = moe::interleaved_one_f_one_b(stages, st, micro, chunks);
+      const std::vector<bool> again = moe::recomputed_backwards(order, moe::Recompute::stage);
+      std::vector<moe::PipelineOp> ran;
+      std::vector<bool> recomputed;
+      bool pending = false;
+      for (const auto& op : s["pp_timeline"][st]) {
+        const int kind = op[0];
+        const moe::PipelineOp o{kind == 0, op[1].get<int64_t>(), op.size() > 4 ? op[4].get<int64_t>() : 0};
+        if (kind == 1) {
+          pending = true;
+          continue;
+        }
+        ran.push_back(o);
+        recomputed.push_back(pending);
+        pending = false;
+      }
+      EXPECT_EQ(ran, order) << "stage " << st << ", step " << s["step"];
+      EXPECT_EQ(recomputed, again) << "stage " << st << ", step " << s["step"];
+    }
 }
 
 // The interleaved schedule (parallel.vpp = v chunks per stage): a stage sends its chunks'
@@ -87,6 +119,7 @@ void expect_interleaved_figures(const TrainRun& run, int64_t stages, int64_t chu
       EXPECT_EQ(forwards, chunks * micro) << "stage " << st;
       EXPECT_EQ(backwards, chunks * micro) << "stage " << st;
     }
+  expect_recomputes_as_core_says(run, stages, chunks, micro);
 }
 
 // The global gradient norm adds every stage's terms in one process's order: the same bits.
