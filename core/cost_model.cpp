@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cpu_runtime_limits.h"
 #include "error.h"
+#include "hardware_profile.h"
 #include "pipeline_schedule.h"
 #include "pipeline_timing.h"
 #include "rank_layout.h"
@@ -730,6 +732,17 @@ json plan_to_json(const Plan& pl) {
                 {"pp_p2p", t.pp_p2p}, {"pp_p2p_exposed", t.pp_p2p_exposed}, {"pp_bytes", t.pp_bytes}, {"bubble", t.bubble}, {"pp_idle_share", t.pp_idle_share}, {"recompute", t.recompute}, {"stage_compute", t.stage_compute}, {"step", t.step}, {"tokens_per_s", t.tokens_per_s},
                 {"mfu", t.mfu}, {"comm_ratio", t.comm_ratio}, {"a2a_ratio", t.a2a_ratio}, {"comm_ok", t.comm_ok}}},
   };
+}
+
+std::optional<double> planned_idle_share(const std::string& recorded_spec_json) {
+  try {
+    JobSpec spec = spec_from_json(nlohmann::json::parse(recorded_spec_json));
+    if (spec.parallel.pp <= 1 || has_errors(validate_spec(spec))) return std::nullopt;
+    spec.train.recompute = runtime_recompute(spec);
+    return plan_job(spec, find_hardware(builtin_hardware_profiles(), spec.cluster.hardware)).time.pp_idle_share;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace moe

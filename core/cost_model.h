@@ -6,6 +6,7 @@
 // is written out in docs/cost-model.md. All counts are double: a 1T-parameter model's FLOPs per
 // step (~10^20) overflow no double, and sums stay exact up to 2^53.
 #include <array>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -207,5 +208,11 @@ Plan plan_job(const JobSpec& spec, const HardwareProfile& hw);
 void add_memory_rule(const JobSpec& spec, const HardwareProfile& hw, std::vector<Diagnostic>& out);
 
 nlohmann::json plan_to_json(const Plan& plan);
+
+// The bubble share a pipelined moe-runtime run should show (time.pp_idle_share): the plan of its
+// recorded spec (run_start's) with the recomputation moe-runtime runs (train.recompute stage when
+// pp > 1; older runs did not record it) on the spec's hardware profile. nullopt when the spec does
+// not parse or plan, or has one stage.
+std::optional<double> planned_idle_share(const std::string& recorded_spec_json);
 
 }  // namespace moe

@@ -370,7 +370,7 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
   for (const auto& a : u.a2a_total) a2a_total_.push_back(a);
   drawA2a(u);
   if (u.reset) pipeline_->clear();
-  if (u.pipeline) pipeline_->show(*u.pipeline);
+  if (u.pipeline) pipeline_->show(*u.pipeline, u.planned_idle_share);
   pipeline_plot_->setVisible(!pipeline_->text().isEmpty());
   redrawCurves();
 

@@ -23,7 +23,7 @@ void PipelineTimeline::clear() {
   bars_ = 0;
 }
 
-void PipelineTimeline::show(const store::PipelineFigures& f) {
+void PipelineTimeline::show(const store::PipelineFigures& f, std::optional<double> planned) {
   clear();
   const char* names[] = {"F", "R", "B"};
   double end = 0;
@@ -51,12 +51,13 @@ void PipelineTimeline::show(const store::PipelineFigures& f) {
     }
   const int64_t stages = int64_t(f.busy_ms.size());
   text_ = QString("pipeline step %1: idle %2 % of the step").arg(f.step).arg(100 * f.idle_share(), 0, 'f', 1);
+  if (planned) text_ += QString("; plan %1 %").arg(100 * *planned, 0, 'f', 1);
   const int64_t micro = forwards / chunks;
   if (micro > 0 && chunks == 1)
-    text_ += QString(" (1F1B with %1 stages, %2 micro-batches: %3 %)")
+    text_ += QString(" (1F1B with %1 stages, %2 micro-batches, equal stages: %3 %)")
                  .arg(stages).arg(micro).arg(100 * bubble_fraction(stages, micro), 0, 'f', 1);
   else if (micro > 0)  // Narayanan et al.: the bubble shrinks with the chunks, (pp − 1)/(v·m + pp − 1)
-    text_ += QString(" (interleaved 1F1B with %1 stages × %2 chunks, %3 micro-batches: %4 %)")
+    text_ += QString(" (interleaved 1F1B with %1 stages × %2 chunks, %3 micro-batches, equal stages: %4 %)")
                  .arg(stages).arg(chunks).arg(micro).arg(100 * bubble_fraction(stages, micro * chunks), 0, 'f', 1);
   static_cast<QCPTextElement*>(plot_->plotLayout()->element(0, 0))->setText("P" + text_.mid(1));  // "Pipeline step 8: …"
   plot_->xAxis->setRange(0, std::max(end, 1.0) * 1.02);

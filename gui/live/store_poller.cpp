@@ -7,6 +7,7 @@
 #include <QTimer>
 #include <cmath>
 
+#include "cost_model.h"
 #include "job_spec.h"
 
 namespace moe::gui {
@@ -120,6 +121,7 @@ void PollWorker::readLive(bool reset) {
     planned_steps_ = recorded.steps;
     planned_tp_ = recorded.tp;
     planned_pp_ = recorded.pp;
+    planned_idle_share_ = planned_pp_ > 1 ? planned_idle_share(reader_->spec_json(run_)) : std::nullopt;
   }
   u.planned_steps = planned_steps_;
   u.reset = reset;
@@ -134,6 +136,7 @@ void PollWorker::readLive(bool reset) {
       u.etp_bytes = reader_->last_step_extension(run_, "etp_bytes");
     }
     if (planned_pp_ > 1) u.pipeline = reader_->last_pipeline_step(run_);
+    u.planned_idle_share = planned_idle_share_;
     if (u.run.world_size > 1) u.grad_bytes = reader_->last_gradient_bytes(run_);
   }
   const int64_t last = u.run.last_step;

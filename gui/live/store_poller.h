@@ -48,6 +48,7 @@ struct LiveUpdate {
   std::vector<std::pair<std::string, int64_t>> grad_bytes;
   // A pipeline-parallel run (parallel.pp > 1): the latest step's per-stage figures and timeline.
   std::optional<store::PipelineFigures> pipeline;
+  std::optional<double> planned_idle_share;  // the cost model's for the run's recorded spec
   double read_ms = 0;  // time the worker spent on this tick
 };
 
@@ -82,6 +83,7 @@ class PollWorker : public QObject {
   int64_t planned_steps_ = 0;
   int64_t planned_tp_ = 1;
   int64_t planned_pp_ = 1;
+  std::optional<double> planned_idle_share_;
   int64_t first_step_ = -1, last_step_ = -1, last_a2a_step_ = -1;
   HeatColumns heat_{512};  // heatmap columns: one per step until there are more
   std::vector<int64_t> last_balance_step_;

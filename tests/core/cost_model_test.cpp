@@ -437,6 +437,20 @@ TEST(Recompute, PricesTheRecomputedForwardsAndKeepsOnlyInputs) {
   EXPECT_LT(stage.memory.peak, none.memory.peak);
 }
 
+// What Live shows beside a pipelined run's measured bubble: the plan of the recorded spec with
+// moe-runtime's recomputation (stage when pp > 1, whatever an older run recorded).
+TEST(Recompute, PlannedIdleShareOfARecordedRun) {
+  const JobSpec spec = load_spec(test::preset("tiny-cpu"), {"parallel.pp=2", "cluster.nodes.0.slots=2", "train.grad_accum=4"});
+  const std::optional<double> share = planned_idle_share(spec_to_json(spec).dump());
+  ASSERT_TRUE(share.has_value());
+  JobSpec stage = spec;
+  stage.train.recompute = "stage";
+  EXPECT_EQ(*share, plan_job(stage, find_hardware(builtin_hardware_profiles(), spec.cluster.hardware)).time.pp_idle_share);
+  EXPECT_NE(*share, plan_job(spec, find_hardware(builtin_hardware_profiles(), spec.cluster.hardware)).time.pp_idle_share);
+  EXPECT_FALSE(planned_idle_share(spec_to_json(load_spec(test::preset("tiny-cpu"))).dump()).has_value());  // one stage
+  EXPECT_FALSE(planned_idle_share("{not json").has_value());
+}
+
 // Numbers of a 1T-parameter model stay finite and exact in double.
 TEST(Overflow, TrillionParameterModel) {
   JobSpec s = load_spec(test::preset("deepseek-v3"), {"model.moe.num_experts=2048", "model.moe.d_expert=4096"});

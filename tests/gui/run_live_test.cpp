@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "compare/compare_workspace.h"
+#include "cost_model.h"
 #include "compare/runs_model.h"
 #include "design/spec_model.h"
 #include "gui_test_util.h"
@@ -187,6 +188,13 @@ std::pair<qint64, qint64> newestRun(const QString& db) {
   } catch (const std::exception&) {
   }
   return {-1, -1};
+}
+
+// "; plan 16.4 % (": the cost model's idle share for the newest run's recorded spec, as Live prints it.
+QString plannedIdleText(const QString& db) {
+  const auto [run, n] = newestRun(db);
+  const std::optional<double> share = planned_idle_share(store::RunReader(db.toStdString()).spec_json(run));
+  return share ? QString("; plan %1 % (").arg(100 * *share, 0, 'f', 1) : QString("no plan");
 }
 
 // Processes descended from this one (the watcher shells and whatever they started), read from /proc.
@@ -420,7 +428,7 @@ TEST(RunLive, ARunThatRePlacesItsExpertsShowsTheMovesInTheHeader) {
 
 // A pipeline-parallel run launched from the studio (pp 2, 4 micro-batches) trains to the end, and
 // Live shows its latest step's 1F1B timeline: every op of both stages, the measured idle share
-// beside the formula's. A run without pp keeps the timeline hidden.
+// beside the cost model's for the run and the formula's. A run without pp keeps the timeline hidden.
 TEST(RunLive, APipelineRunShowsItsTimeline) {
   Studio s;
   runTinyCpuToCompletion(s, {{"train.steps", 4}, {"train.warmup_steps", 2}, {"model.seq_len", 32}, {"model.n_layers", 2},
@@ -430,7 +438,8 @@ TEST(RunLive, APipelineRunShowsItsTimeline) {
   ASSERT_TRUE(waitUntil([&] { return !live->pipelineText().isEmpty(); }, 10000));
   const QString text = live->pipelineText();
   EXPECT_TRUE(text.startsWith("pipeline step 4: idle ")) << text.toStdString();
-  EXPECT_TRUE(text.endsWith("(1F1B with 2 stages, 4 micro-batches: 20.0 %)")) << text.toStdString();
+  EXPECT_TRUE(text.contains(plannedIdleText(s.db()))) << text.toStdString();
+  EXPECT_TRUE(text.endsWith("(1F1B with 2 stages, 4 micro-batches, equal stages: 20.0 %)")) << text.toStdString();
   EXPECT_FALSE(live->pipelinePlot()->isHidden());
   // Stage 0: 4 forwards, 4 recomputes, 4 backwards; stage 1 (the last): 4 forwards, 4 backwards.
   EXPECT_EQ(live->pipelinePlot()->itemCount(), 2 * 20);  // a bar and its label per op
@@ -447,7 +456,8 @@ TEST(RunLive, AnInterleavedPipelineRunShowsItsChunks) {
   LiveWorkspace* live = s.window->live();
   ASSERT_TRUE(waitUntil([&] { return !live->pipelineText().isEmpty(); }, 10000));
   const QString text = live->pipelineText();
-  EXPECT_TRUE(text.endsWith("(interleaved 1F1B with 2 stages × 2 chunks, 4 micro-batches: 11.1 %)")) << text.toStdString();
+  EXPECT_TRUE(text.contains(plannedIdleText(s.db()))) << text.toStdString();
+  EXPECT_TRUE(text.endsWith("(interleaved 1F1B with 2 stages × 2 chunks, 4 micro-batches, equal stages: 11.1 %)")) << text.toStdString();
   // At least every forward and backward of both stages' two chunks, a bar and a label each.
   EXPECT_GE(live->pipelinePlot()->itemCount(), 2 * 2 * 2 * 2 * 4);
   bool chunk_label = false;
