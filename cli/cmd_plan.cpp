@@ -65,9 +65,13 @@ void print_plan(const JobSpec& s, const HardwareProfile& hw, const Plan& pl) {
   row("weights", fmt_bytes(m.weights));
   row("gradients", fmt_bytes(m.gradients));
   row("optimizer state", fmt_bytes(m.optimizer));
+  const std::string in_flight = fmt_fixed(m.micro_batches_in_flight, par.vpp > 1 ? 2 : 0) + " micro-batch(es) in flight";
   row("activations", fmt_bytes(m.activations),
-      fmt_bytes(m.activations_per_micro_batch) + " × " + fmt_fixed(m.micro_batches_in_flight, par.vpp > 1 ? 2 : 0) +
-          " micro-batch(es) in flight, no recompute");
+      s.train.recompute == "none"
+          ? fmt_bytes(m.activations_per_micro_batch) + " × " + in_flight + ", no recomputation"
+          : "train.recompute " + s.train.recompute + ": the inputs of " + in_flight + " and one " +
+                (s.train.recompute == "stage" ? "chunk's" : "layer's") + " activations (all of a micro-batch's: " +
+                fmt_bytes(m.activations_per_micro_batch) + ")");
   row("logits (fp32, last stage)", fmt_bytes(m.logits));
   row("all-to-all buffers", fmt_bytes(m.a2a_buffers),
       s.routing.dropless() ? "dropless, balanced; worst case " + fmt_bytes(m.a2a_dropless_bound)
