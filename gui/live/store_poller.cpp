@@ -117,11 +117,12 @@ void PollWorker::readLive(bool reset) {
   if (!reset && u.run.last_step == last_step_ && u.run.status == last_status_) return;
   last_status_ = u.run.status;
   if (planned_steps_ == 0) {
-    const RecordedSpec recorded = read_recorded_spec(reader_->spec_json(run_));
+    const std::string spec_json = reader_->spec_json(run_);
+    const RecordedSpec recorded = read_recorded_spec(spec_json);
     planned_steps_ = recorded.steps;
     planned_tp_ = recorded.tp;
     planned_pp_ = recorded.pp;
-    planned_idle_share_ = planned_pp_ > 1 ? planned_idle_share(reader_->spec_json(run_)) : std::nullopt;
+    planned_idle_share_ = planned_pp_ > 1 ? planned_idle_share(spec_json) : std::nullopt;
   }
   u.planned_steps = planned_steps_;
   u.reset = reset;
