@@ -64,6 +64,7 @@ class LiveWorkspace : public QWidget {
   QString tensorParallelLine(const LiveUpdate& u);
   QString gradientLine(const LiveUpdate& u);
   void replotVisible();
+  void replotNextQueued();
   void showEvent(QShowEvent* event) override;
 
   StorePoller* poller_;
@@ -96,6 +97,7 @@ class LiveWorkspace : public QWidget {
   std::vector<std::pair<int64_t, std::vector<double>>> a2a_total_;
   double apply_ms_ = 0;
   bool stale_ = false;  // updated while hidden: replot when shown
+  QList<QCustomPlot*> replot_queue_;  // replotted one per event-loop turn
   std::vector<double> heat_cells_;  // [column * experts + e], the fold's columns as drawn
   int heat_columns_ = 0, heat_experts_ = 0;  // of the data drawn (QCPColorMapData starts 10×10)
 };
