@@ -1,7 +1,9 @@
 // gui_bench [--seconds S] [--layers L] [--experts E] [--ranks R] [--rate STEPS_PER_S] [--screenshot PNG]
-// gui_bench --open DB [--seconds S]: the studio on an existing (large) run store instead — Live
-//    follows its newest run for S/2 seconds, then Compare shows up to 10 of its runs for S/2
-//    seconds, with the same event-loop probe (issue 16: p99 < 16 ms on a 100,000-step store).
+// gui_bench --open DB [--seconds S] [--screenshot PNG]: the studio on an existing (large) run store
+//    instead — Live follows its newest run for S/2 seconds, then Compare shows up to 10 of its runs
+//    for S/2 seconds, with the same event-loop probe (issue 16: p99 < 16 ms on a 100,000-step
+//    store); also each plot's replot, Live's apply, and Compare's selection on the GUI thread and
+//    until its worker filled the summary. The screenshot is of Compare.
 // 1. Live: a writer thread ingests a synthetic stream (core/store/synthetic_stream.h) into a fresh
 //    run store at the given rate while the studio's Live workspace follows the run. A 5 ms timer on
 //    the GUI thread measures event-loop latency (how late it fires); each update's apply time and
@@ -10,6 +12,7 @@
 //    user would: time of core's validation + plan, and of the whole edit (forms, grid, estimates).
 #include <QApplication>
 #include <QElapsedTimer>
+#include <QStandardItemModel>
 #include <QEventLoop>
 #include <QSpinBox>
 #include <QStandardPaths>
@@ -76,7 +79,7 @@ std::vector<double> probe_for(int ms) {
   return probe.lateness_ms;
 }
 
-int bench_open(const QString& db, double seconds) {
+int bench_open(const QString& db, double seconds, const QString& screenshot) {
   std::vector<qint64> ids;
   for (const auto& r : store::RunReader(db.toStdString()).list_runs())
     if (ids.size() < 10) ids.push_back(r.id);  // newest first
@@ -104,8 +107,20 @@ int bench_open(const QString& db, double seconds) {
   const auto live_by_plot = replot_by_plot;
   const auto live_applies = apply_ms;
   window.workspaces()->setCurrentWidget(window.compare());
+  QElapsedTimer select_timer;  // selecting runs refreshes Compare synchronously, before the probe runs
+  std::vector<double> shares_ms;  // until the worker's all-to-all shares fill the summary
+  QStandardItemModel* summary = window.compare()->summaryModel();
+  QObject::connect(summary, &QStandardItemModel::dataChanged, [&] {
+    for (int r = 0; r < summary->rowCount(); ++r)
+      if (!summary->item(r, 5) || summary->item(r, 5)->text() == "…") return;
+    if (shares_ms.empty() && summary->rowCount() > 0) shares_ms.push_back(select_timer.nsecsElapsed() / 1e6);
+  });
+  select_timer.start();
   window.compare()->selectRuns(QList<qint64>(ids.begin(), ids.end()));
+  const std::vector<double> select_ms{select_timer.nsecsElapsed() / 1e6};
   const auto compare = probe_for(int(seconds * 500));
+  if (!screenshot.isEmpty() && !window.grab().save(screenshot))
+    std::fprintf(stderr, "gui_bench: %s: cannot be written\n", qPrintable(screenshot));
   std::printf("gui_bench --open: %s, newest run %lld: %lld steps, %lld layers x %lld experts; Live showed %lld steps;"
               " Compare: %zu run(s)\n",
               qPrintable(db), (long long)newest.id, (long long)newest.n_steps, (long long)newest.n_layers,
@@ -116,6 +131,8 @@ int bench_open(const QString& db, double seconds) {
   for (const auto& [name, v] : live_by_plot) row(qPrintable("  replot " + name), v, "ms", "");
   row("Live: applying an update (GUI thread)", live_applies, "ms", "");
   row("Compare: GUI event-loop latency", compare, "ms", "p99 < 16");
+  row("Compare: selecting the runs (GUI thread)", select_ms, "ms", "");
+  row("Compare: summary complete (worker thread)", shares_ms, "ms", "");
   return 0;
 }
 }  // namespace
@@ -155,7 +172,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!open_db.isEmpty()) return bench_open(open_db, seconds);
+  if (!open_db.isEmpty()) return bench_open(open_db, seconds, screenshot);
   shape.steps = int64_t(seconds * rate);
   shape.run_end = true;
 

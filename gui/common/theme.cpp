@@ -69,4 +69,6 @@ void stylePlot(QCustomPlot* plot) {
   plot->setNoAntialiasingOnDrag(true);
 }
 
+void drawWideCurvesBySegments(QCustomPlot* plot) { plot->setPlottingHint(QCP::phFastPolylines, true); }
+
 }  // namespace moe::gui

@@ -2,6 +2,7 @@
 #include "compare/compare_workspace.h"
 
 #include <QComboBox>
+#include <QFutureWatcher>
 #include <QFontMetrics>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -19,6 +20,7 @@
 #include <QTabWidget>
 #include <QTableView>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 #include <cmath>
 #include "common/qcp.h"
@@ -28,6 +30,7 @@
 #include "compare/placement_suggest_dialog.h"
 #include "compare/runs_model.h"
 #include "live/live_workspace.h"
+#include "run_figures.h"
 #include "run_store.h"
 
 namespace moe::gui {
@@ -39,6 +42,9 @@ class RunStoreHandle {
 };
 
 namespace {
+
+constexpr int kRunIdRole = Qt::UserRole + 1;  // the summary's first column: which run a row is
+
 QTableView* makeTable(QAbstractItemModel* model, const QString& name) {
   auto* view = new QTableView;
   view->setObjectName(name);
@@ -152,6 +158,7 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   curves_->yAxis->setLabel("loss (nats)");
   curves_->legend->setVisible(true);
   stylePlot(curves_);
+  drawWideCurvesBySegments(curves_);
   installPlotTools(curves_);
   ll->addWidget(curves_, 1);
   bottom->addWidget(left);
@@ -160,6 +167,24 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   summary_model_ = new QStandardItemModel(this);
   summary_view_ = makeTable(summary_model_, "summaryTable");
   summary_view_->setSortingEnabled(true);
+  a2a_watcher_ = new QFutureWatcher<A2aShares>(this);
+  connect(a2a_watcher_, &QFutureWatcher<A2aShares>::finished, this, [this] {
+    const A2aShares result = a2a_watcher_->result();
+    for (int row = 0; row < summary_model_->rowCount(); ++row) {  // the user may have sorted the rows
+      QStandardItem* cell = summary_model_->item(row, 5);
+      const qint64 run = summary_model_->item(row, 0)->data(kRunIdRole).toLongLong();
+      for (const auto& [id, share] : result.shares) {
+        if (id != run || !cell) continue;
+        cell->setText(std::isfinite(share) ? QString::number(share * 100, 'f', 1) + " %" : QString("–"));
+        cell->setData(std::isfinite(share) ? share * 100 : -1.0, Qt::UserRole);
+        cell->setToolTip({});
+      }
+      if (!result.error.empty() && cell) {
+        cell->setText("–");
+        cell->setToolTip(QString::fromStdString(result.error));
+      }
+    }
+  });
   wrapHeaders(summary_view_);
   diff_model_ = new QStandardItemModel(this);
   diff_view_ = makeTable(diff_model_, "diffTable");
@@ -251,7 +276,10 @@ void CompareWorkspace::selectRuns(const QList<qint64>& ids) {
     QModelIndex b = proxy_->mapFromSource(runs_model_->index(row, RunsModel::ColumnCount - 1));
     if (a.isValid()) sel.select(a, b);
   }
+  const bool restoring = restoring_selection_;
+  restoring_selection_ = true;  // one redraw below, not another from the selection signal
   runs_view_->selectionModel()->select(sel, QItemSelectionModel::ClearAndSelect);
+  restoring_selection_ = restoring;
   selected_.clear();
   for (qint64 id : ids)
     if (runs_model_->rowOfRun(id) >= 0) selected_ << id;
@@ -329,41 +357,47 @@ void CompareWorkspace::redraw() {
     for (int c = 0; c < 6; ++c) summary_model_->setHeaderData(c, Qt::Horizontal, tips[c], Qt::ToolTipRole);
     for (qint64 id : selected_) {
       store::RunInfo info = r->run(id);
-      double a2a_us = 0;
-      const char* phases[] = {"dispatch", "combine", "dispatch", "combine"};
-      const char* passes[] = {"fwd", "fwd", "bwd", "bwd"};
-      int64_t samples = 0;
-      for (int i = 0; i < 4; ++i) {
-        auto s = r->a2a_rank_stats(id, phases[i], passes[i], -1, 0, -1);
-        if (s.mean_us.empty()) continue;
-        samples += s.samples;
-        a2a_us += *std::max_element(s.mean_us.begin(), s.mean_us.end()) * double(s.samples);
-      }
-      auto step_ms = r->series(id, store::Metric::step_ms, 0, -1, 1);
-      double mean_step_ms = 0;
-      auto all_steps = r->steps_after(id, -1);
-      for (const auto& s : all_steps) mean_step_ms += s.step_ms;
-      if (!all_steps.empty()) mean_step_ms /= double(all_steps.size());
-      double share = (samples > 0 && mean_step_ms > 0 && info.n_steps > 0)
-                         ? a2a_us / double(info.n_steps) / 1000.0 / mean_step_ms : NAN;
       auto cell = [](double v, int digits, const QString& suffix = {}) {
         auto* item = new QStandardItem(std::isfinite(v) ? QString::number(v, 'f', digits) + suffix : QString("–"));
         item->setData(std::isfinite(v) ? v : -1.0, Qt::UserRole);
         item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
         return item;
       };
-      (void)step_ms;
-      summary_model_->appendRow({new QStandardItem(QString("#%1 %2").arg(id).arg(QString::fromStdString(info.name))),
+      auto* share = new QStandardItem("…");
+      share->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+      share->setToolTip("reading every step's all-to-all records");
+      auto* name = new QStandardItem(QString("#%1 %2").arg(id).arg(QString::fromStdString(info.name)));
+      name->setData(id, kRunIdRole);
+      summary_model_->appendRow({name,
                                  cell(info.last_loss, 4), cell(info.last_tokens_per_s, 0),
                                  cell(info.routed_total > 0 ? info.drop_rate * 100 : NAN, 2, " %"),
-                                 cell(info.last_imbalance, 3), cell(share * 100, 1, " %")});
+                                 cell(info.last_imbalance, 3), share});
     }
+    fillA2aShares();
     fitColumns(summary_view_);
     diff_view_->resizeColumnsToContents();
   } catch (const std::exception& e) {
     summary_model_->appendRow(new QStandardItem(QString("cannot read the run store: %1").arg(e.what())));
   }
   curves_->replot();
+}
+
+// A long run's share reads hundreds of thousands of rows (about a second for ten 100,000-step
+// runs): a worker with its own connection computes it, and the cells fill in when it is done.
+// A newer redraw's future replaces this one, so a late result never lands in newer rows.
+void CompareWorkspace::fillA2aShares() {
+  const std::string path = poller_->storePath().toStdString();
+  const std::vector<int64_t> runs(selected_.begin(), selected_.end());
+  a2a_watcher_->setFuture(QtConcurrent::run([path, runs] {
+    A2aShares out;
+    try {
+      store::RunReader r(path);
+      for (int64_t id : runs) out.shares.emplace_back(id, store::a2a_share_of_step(r, id));
+    } catch (const std::exception& e) {
+      out.error = e.what();
+    }
+    return out;
+  }));
 }
 
 void CompareWorkspace::withStore(const std::function<void(RunStoreHandle&)>& edit) {

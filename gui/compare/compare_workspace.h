@@ -5,8 +5,11 @@
 // all-to-all share of step time). Queries go through core's RunReader, edits through RunStore.
 // "Suggest Placement…" (button and the table's context menu) plans every placement strategy from
 // a run's recorded routing (PlacementSuggestDialog) and can hand the chosen plan to Design.
+#include <QFutureWatcher>
 #include <QWidget>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "design/placement_view.h"
 #include "job_spec.h"
@@ -59,6 +62,7 @@ class CompareWorkspace : public QWidget {
   void handleSelectionChanged();
   void showRunsMenu(const QPoint& pos);
   void redraw();
+  void fillA2aShares();
   void withStore(const std::function<void(class RunStoreHandle&)>& edit);
   store::RunReader* reader();
 
@@ -75,6 +79,12 @@ class CompareWorkspace : public QWidget {
   QTableView* diff_view_;
   QStandardItemModel* summary_model_;
   QTableView* summary_view_;
+  // The summary's all-to-all share reads every step of each run: computed on a worker thread.
+  struct A2aShares {
+    std::vector<std::pair<int64_t, double>> shares;  // (run, share)
+    std::string error;
+  };
+  QFutureWatcher<A2aShares>* a2a_watcher_;
   std::unique_ptr<store::RunReader> reader_;
   QString reader_path_;
   QList<qint64> selected_;

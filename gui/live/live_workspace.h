@@ -98,6 +98,7 @@ class LiveWorkspace : public QWidget {
   double apply_ms_ = 0;
   bool stale_ = false;  // updated while hidden: replot when shown
   QList<QCustomPlot*> replot_queue_;  // replotted one per event-loop turn
+  bool curves_stale_ = false;         // the loss and throughput graphs lag the series
   std::vector<double> heat_cells_;  // [column * experts + e], the fold's columns as drawn
   int heat_columns_ = 0, heat_experts_ = 0;  // of the data drawn (QCPColorMapData starts 10×10)
 };

@@ -25,8 +25,10 @@ using moe::gui::test::Studio;
 using moe::gui::test::waitUntil;
 
 namespace {
-// Records a run of `steps` steps with a loss curve decaying at `rate`.
-int64_t recordRun(const QString& db, const nlohmann::json& spec, int steps, double rate) {
+// Records a run of `steps` steps with a loss curve decaying at `rate`; with `a2a_us`, every step
+// also has all-to-all records of two ranks (dispatch fwd taking a2a_us[r] on rank r, combine bwd half that).
+int64_t recordRun(const QString& db, const nlohmann::json& spec, int steps, double rate,
+                  std::vector<double> a2a_us = {}) {
   store::RunStore st(db.toStdString());
   int64_t id = st.create_run(spec["name"].get<std::string>(), spec.dump());
   std::vector<store::Record> records;
@@ -54,6 +56,17 @@ int64_t recordRun(const QString& db, const nlohmann::json& spec, int steps, doub
     e.counts = {300, 200, 260, 264};
     e.dropped = {4, 0, 0, 0};
     records.push_back(e);
+    if (!a2a_us.empty()) {
+      store::A2aRecord a;
+      a.step = i;
+      a.phase = "dispatch", a.pass = "fwd";
+      a.rank_us = a2a_us;
+      a.rank_bytes.assign(a2a_us.size(), 4096);
+      records.push_back(a);
+      a.phase = "combine", a.pass = "bwd";
+      for (double& us : a.rank_us) us /= 2;
+      records.push_back(a);
+    }
   }
   store::RunEndRecord end;
   end.status = "completed";
@@ -181,4 +194,39 @@ TEST(Compare, ExportsPlotAsPngAndPdfAndTablesAsCsv) {
   const QStringList rows = QString::fromUtf8(cf.readAll()).split('\n', Qt::SkipEmptyParts);
   EXPECT_EQ(rows.count("series,x,y"), 2);
   EXPECT_EQ(rows.size(), 2 + 12 + 12);
+}
+
+// The all-to-all share reads every step of each run, so a worker computes it: the cells show "…"
+// first, then the slowest rank's time per step over the mean step time, on the right rows even
+// when the user sorted the table meanwhile.
+TEST(Compare, SummaryFillsTheAllToAllShareFromAWorker) {
+  Studio s;
+  nlohmann::json a = spec_to_json(JobSpec{});
+  a["name"] = "slow-a2a";
+  nlohmann::json b = a;
+  b["name"] = "no-a2a";
+  // Rank 1 is the slowest: 3000 µs dispatch + 1500 µs combine per step of 100 ms → 4.5 %.
+  const int64_t id_a = recordRun(s.db(), a, 40, 0.05, {1000, 3000});
+  const int64_t id_b = recordRun(s.db(), b, 20, 0.1);
+  CompareWorkspace* compare = s.window->compare();
+  s.window->workspaces()->setCurrentWidget(compare);
+  s.window->poller()->refreshRuns();
+  ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 2; }, 5000));
+  compare->selectRuns({id_a, id_b});
+  QStandardItemModel* summary = compare->summaryModel();
+  ASSERT_EQ(summary->rowCount(), 2);
+  summary->sort(0, Qt::DescendingOrder);  // "#2 no-a2a" first now
+  auto row_of = [&](int64_t id) {
+    for (int r = 0; r < summary->rowCount(); ++r)
+      if (summary->item(r, 0)->text().startsWith(QString("#%1 ").arg(id))) return r;
+    return -1;
+  };
+  ASSERT_TRUE(waitUntil([&] {
+    for (int r = 0; r < summary->rowCount(); ++r)
+      if (summary->item(r, 5)->text() == "…") return false;
+    return true;
+  }, 10000));
+  EXPECT_EQ(summary->item(row_of(id_a), 5)->text(), "4.5 %");
+  EXPECT_NEAR(summary->item(row_of(id_a), 5)->data(Qt::UserRole).toDouble(), 4.5, 1e-9);
+  EXPECT_EQ(summary->item(row_of(id_b), 5)->text(), "–");
 }
