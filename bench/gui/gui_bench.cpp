@@ -12,9 +12,9 @@
 //    user would: time of core's validation + plan, and of the whole edit (forms, grid, estimates).
 #include <QApplication>
 #include <QElapsedTimer>
-#include <QStandardItemModel>
 #include <QEventLoop>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QStandardPaths>
 #include <QTabWidget>
 #include <QTemporaryDir>

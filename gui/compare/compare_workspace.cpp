@@ -2,8 +2,8 @@
 #include "compare/compare_workspace.h"
 
 #include <QComboBox>
-#include <QFutureWatcher>
 #include <QFontMetrics>
+#include <QFutureWatcher>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QInputDialog>
@@ -382,8 +382,8 @@ void CompareWorkspace::redraw() {
   curves_->replot();
 }
 
-// A long run's share reads hundreds of thousands of rows (about a second for ten 100,000-step
-// runs): a worker with its own connection computes it, and the cells fill in when it is done.
+// A long run's share reads hundreds of thousands of rows (0.6–0.9 s for one 100,000-step run of
+// 8 ranks): a worker with its own connection computes it, and the cells fill in when it is done.
 // A newer redraw's future replaces this one, so a late result never lands in newer rows.
 void CompareWorkspace::fillA2aShares() {
   const std::string path = poller_->storePath().toStdString();
