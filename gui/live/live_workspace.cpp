@@ -19,19 +19,17 @@
 
 namespace moe::gui {
 
+double Ema::next(double y, double alpha) {
+  if (alpha <= 0 || !std::isfinite(y)) return y;
+  acc = alpha * acc + (1 - alpha) * y;
+  weight = alpha * weight + (1 - alpha);
+  return acc / weight;
+}
+
 QVector<double> emaSmooth(const QVector<double>& y, double alpha) {
-  if (alpha <= 0) return y;
   QVector<double> out(y.size());
-  double acc = 0, weight = 0;
-  for (int i = 0; i < y.size(); ++i) {
-    if (!std::isfinite(y[i])) {
-      out[i] = y[i];
-      continue;
-    }
-    acc = alpha * acc + (1 - alpha) * y[i];
-    weight = alpha * weight + (1 - alpha);
-    out[i] = acc / weight;
-  }
+  Ema ema;
+  for (int i = 0; i < y.size(); ++i) out[i] = ema.next(y[i], alpha);
   return out;
 }
 
@@ -282,6 +280,7 @@ void LiveWorkspace::handleLiveUpdate(const LiveUpdate& u) {
   timer.start();
   if (u.reset || u.run.id != run_id_) {
     step_x_.clear(), loss_.clear(), aux_.clear(), z_.clear(), tps_.clear();
+    curves_alpha_ = -1;  // redraw the curves from the start
     a2a_total_.clear();
     drops_plot_->clearGraphs();
     heat_columns_ = heat_experts_ = 0;
@@ -488,14 +487,31 @@ void LiveWorkspace::drawA2a(const LiveUpdate& u) {
 }
 
 void LiveWorkspace::redrawCurves() {
-  double alpha = ema_->value() / 100.0;
-  loss_plot_->graph(0)->setData(step_x_, emaSmooth(loss_, alpha), true);
-  loss_plot_->graph(1)->setData(step_x_, loss_, true);
+  const double alpha = ema_->value() / 100.0;
+  if (alpha != curves_alpha_ || curves_drawn_ > step_x_.size()) {  // new smoothing or a new run
+    curves_alpha_ = alpha;
+    curves_drawn_ = 0;
+    for (Ema& e : curve_ema_) e = Ema{};
+    for (int g = 0; g < 4; ++g) loss_plot_->graph(g)->data()->clear();
+    tps_plot_->graph(0)->data()->clear();
+  }
+  // Only the steps not drawn yet: smoothed from where the averages stopped, appended in order.
+  const qsizetype from = curves_drawn_, n = step_x_.size() - from;
+  const QVector<double> x = step_x_.mid(from, n);
+  const QVector<double>* raw[4] = {&loss_, &aux_, &z_, &tps_};
+  QVector<double> smooth[4];
+  for (int c = 0; c < 4; ++c) {
+    smooth[c].resize(n);
+    for (qsizetype i = 0; i < n; ++i) smooth[c][i] = curve_ema_[c].next((*raw[c])[from + i], alpha);
+  }
+  curves_drawn_ = step_x_.size();
+  loss_plot_->graph(0)->addData(x, smooth[0], true);
+  loss_plot_->graph(1)->addData(x, loss_.mid(from, n), true);
   loss_plot_->graph(1)->setVisible(alpha > 0);
-  loss_plot_->graph(2)->setData(step_x_, emaSmooth(aux_, alpha), true);
-  loss_plot_->graph(3)->setData(step_x_, emaSmooth(z_, alpha), true);
+  loss_plot_->graph(2)->addData(x, smooth[1], true);
+  loss_plot_->graph(3)->addData(x, smooth[2], true);
   loss_plot_->rescaleAxes();
-  tps_plot_->graph(0)->setData(step_x_, emaSmooth(tps_, alpha), true);
+  tps_plot_->graph(0)->addData(x, smooth[3], true);
   tps_plot_->rescaleAxes();
   tps_plot_->yAxis->setRangeLower(0);
 }

@@ -19,6 +19,15 @@ class QSpinBox;
 
 namespace moe::gui {
 
+// Exponential moving average with debiasing (as TensorBoard's smoothing), one value at a time:
+// a non-finite value passes through and leaves the average as it was.
+struct Ema {
+  double acc = 0, weight = 0;
+  double next(double y, double alpha);
+};
+// The same over a whole series: alpha 0 returns y.
+QVector<double> emaSmooth(const QVector<double>& y, double alpha);
+
 class LiveWorkspace : public QWidget {
   Q_OBJECT
  public:
@@ -99,11 +108,13 @@ class LiveWorkspace : public QWidget {
   bool stale_ = false;  // updated while hidden: replot when shown
   QList<QCustomPlot*> replot_queue_;  // replotted one per event-loop turn
   bool curves_stale_ = false;         // the loss and throughput graphs lag the series
+  // The graphs hold the first curves_drawn_ points of the series, smoothed with curves_alpha_;
+  // new steps are smoothed from curve_ema_ on (a 100,000-step run's tick then costs its new steps).
+  qsizetype curves_drawn_ = 0;
+  double curves_alpha_ = -1;
+  Ema curve_ema_[4];  // loss, aux, z, tokens/s
   std::vector<double> heat_cells_;  // [column * experts + e], the fold's columns as drawn
   int heat_columns_ = 0, heat_experts_ = 0;  // of the data drawn (QCPColorMapData starts 10×10)
 };
-
-// Exponential moving average with debiasing (as TensorBoard's smoothing): alpha 0 returns y.
-QVector<double> emaSmooth(const QVector<double>& y, double alpha);
 
 }  // namespace moe::gui
