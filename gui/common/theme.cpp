@@ -69,6 +69,6 @@ void stylePlot(QCustomPlot* plot) {
   plot->setNoAntialiasingOnDrag(true);
 }
 
-void drawWideCurvesBySegments(QCustomPlot* plot) { plot->setPlottingHint(QCP::phFastPolylines, true); }
+void drawWideCurvesBySegments(QCustomPlot* plot, bool on) { plot->setPlottingHint(QCP::phFastPolylines, on); }
 
 }  // namespace moe::gui

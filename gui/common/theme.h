@@ -25,6 +25,6 @@ void stylePlot(QCustomPlot* plot);
 // For plots of 2 px curves with thousands of points: drawn segment by segment. Qt's rasterizer
 // fills one stroked path in time growing with its edges squared (10 runs × 600 points: ~120 ms;
 // 20,000 steps: ~20 ms); segments take a few ms. Thin cosmetic lines are faster as one polyline.
-void drawWideCurvesBySegments(QCustomPlot* plot);
+void drawWideCurvesBySegments(QCustomPlot* plot, bool on = true);
 
 }  // namespace moe::gui
