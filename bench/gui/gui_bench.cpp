@@ -13,6 +13,7 @@
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QEventLoop>
+#include <QSlider>
 #include <QSpinBox>
 #include <QStandardItemModel>
 #include <QStandardPaths>
@@ -119,6 +120,15 @@ int bench_open(const QString& db, double seconds, const QString& screenshot) {
   window.compare()->selectRuns(QList<qint64>(ids.begin(), ids.end()));
   const std::vector<double> select_ms{select_timer.nsecsElapsed() / 1e6};
   const auto compare = probe_for(int(seconds * 500));
+  std::vector<double> smoothing_ms;  // each step of the smoothing slider, as a drag makes them
+  if (auto* smoothing = window.compare()->findChild<QSlider*>()) {
+    for (int v = 50; v < 70; ++v) {
+      QElapsedTimer t;
+      t.start();
+      smoothing->setValue(v);
+      smoothing_ms.push_back(t.nsecsElapsed() / 1e6);
+    }
+  }
   if (!screenshot.isEmpty() && !window.grab().save(screenshot))
     std::fprintf(stderr, "gui_bench: %s: cannot be written\n", qPrintable(screenshot));
   std::printf("gui_bench --open: %s, newest run %lld: %lld steps, %lld layers x %lld experts; Live showed %lld steps;"
@@ -133,6 +143,7 @@ int bench_open(const QString& db, double seconds, const QString& screenshot) {
   row("Compare: GUI event-loop latency", compare, "ms", "p99 < 16");
   row("Compare: selecting the runs (GUI thread)", select_ms, "ms", "");
   row("Compare: summary complete (worker thread)", shares_ms, "ms", "");
+  row("Compare: one step of the smoothing slider", smoothing_ms, "ms", "");
   return 0;
 }
 }  // namespace

@@ -201,8 +201,9 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   connect(filter_, &QLineEdit::textChanged, proxy_, &QSortFilterProxyModel::setFilterFixedString);
   connect(runs_view_->selectionModel(), &QItemSelectionModel::selectionChanged, this,
           &CompareWorkspace::handleSelectionChanged);
-  connect(metric_, &QComboBox::currentTextChanged, this, &CompareWorkspace::redraw);
-  connect(ema_, &QSlider::valueChanged, this, &CompareWorkspace::redraw);
+  // A metric reads its series again; the smoothing only redraws what was read.
+  connect(metric_, &QComboBox::currentTextChanged, this, &CompareWorkspace::reloadCurves);
+  connect(ema_, &QSlider::valueChanged, this, &CompareWorkspace::drawCurves);
   connect(runs_view_, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
     Q_EMIT openRunRequested(runs_model_->run(proxy_->mapToSource(i).row()).id);
   });
@@ -300,37 +301,17 @@ void CompareWorkspace::handleSelectionChanged() {
 }
 
 void CompareWorkspace::redraw() {
-  curves_->clearGraphs();
   diff_model_->clear();
   summary_model_->clear();
+  raw_curves_.clear();
   if (selected_.isEmpty()) {
-    curves_->replot();
+    drawCurves();
     return;
   }
   try {
     store::RunReader* r = reader();
     std::vector<int64_t> ids(selected_.begin(), selected_.end());
-    const std::string metric = metric_->currentText().toStdString();
-    auto series = r->aligned_series(ids, store::metric_from_name(metric), 0, -1, 600);
-    double alpha = ema_->value() / 100.0;
-    for (size_t k = 0; k < series.runs.size(); ++k) {
-      QVector<double> x, y;
-      for (size_t b = 0; b < series.bucket_first_step.size(); ++b) {
-        double v = series.last[k][b];
-        if (!std::isfinite(v)) continue;
-        x << series.bucket_first_step[b];
-        y << v;
-      }
-      QCPGraph* g = curves_->addGraph();
-      int row = runs_model_->rowOfRun(series.runs[k]);
-      QString name = row >= 0 ? QString::fromStdString(runs_model_->run(row).name) : QString();
-      g->setName(QString("#%1 %2").arg(series.runs[k]).arg(name));
-      g->setPen(QPen(categoryColor(int(k), palette()), 2));
-      g->setData(x, emaSmooth(y, alpha), true);
-    }
-    curves_->yAxis->setLabel(metric == "loss" || metric == "aux_loss" || metric == "z_loss" ? metric_->currentText() + " (nats)"
-                             : metric == "step_ms" ? "step time (ms)" : metric == "tokens_per_s" ? "tokens / s" : "learning rate");
-    curves_->rescaleAxes();
+    loadCurves();
 
     // Config diff: only the keys whose values differ between the selected runs.
     QStringList header{"key"};
@@ -379,6 +360,52 @@ void CompareWorkspace::redraw() {
   } catch (const std::exception& e) {
     summary_model_->appendRow(new QStandardItem(QString("cannot read the run store: %1").arg(e.what())));
   }
+  drawCurves();
+}
+
+void CompareWorkspace::loadCurves() {
+  raw_curves_.clear();
+  if (selected_.isEmpty()) return;
+  const std::vector<int64_t> ids(selected_.begin(), selected_.end());
+  const auto series = reader()->aligned_series(ids, store::metric_from_name(metric_->currentText().toStdString()), 0, -1, 600);
+  for (size_t k = 0; k < series.runs.size(); ++k) {
+    RawCurve c;
+    c.run = series.runs[k];
+    const int row = runs_model_->rowOfRun(c.run);
+    c.name = QString("#%1 %2").arg(c.run).arg(row >= 0 ? QString::fromStdString(runs_model_->run(row).name) : QString());
+    for (size_t b = 0; b < series.bucket_first_step.size(); ++b) {
+      const double v = series.last[k][b];
+      if (!std::isfinite(v)) continue;
+      c.x << series.bucket_first_step[b];
+      c.y << v;
+    }
+    raw_curves_.push_back(std::move(c));
+  }
+}
+
+void CompareWorkspace::reloadCurves() {
+  try {
+    loadCurves();
+  } catch (const std::exception& e) {
+    raw_curves_.clear();
+    summary_model_->appendRow(new QStandardItem(QString("cannot read the run store: %1").arg(e.what())));
+  }
+  drawCurves();
+}
+
+void CompareWorkspace::drawCurves() {
+  curves_->clearGraphs();
+  const double alpha = ema_->value() / 100.0;
+  for (size_t k = 0; k < raw_curves_.size(); ++k) {
+    QCPGraph* g = curves_->addGraph();
+    g->setName(raw_curves_[k].name);
+    g->setPen(QPen(categoryColor(int(k), palette()), 2));
+    g->setData(raw_curves_[k].x, emaSmooth(raw_curves_[k].y, alpha), true);
+  }
+  const QString metric = metric_->currentText();
+  curves_->yAxis->setLabel(metric == "loss" || metric == "aux_loss" || metric == "z_loss" ? metric + " (nats)"
+                           : metric == "step_ms" ? "step time (ms)" : metric == "tokens_per_s" ? "tokens / s" : "learning rate");
+  curves_->rescaleAxes();
   curves_->replot();
 }
 

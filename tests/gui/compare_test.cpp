@@ -5,6 +5,7 @@
 #include <QFileInfo>
 #include <QImage>
 #include <QLineEdit>
+#include <QSlider>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QSortFilterProxyModel>
@@ -14,6 +15,7 @@
 #include "common/plot_tools.h"
 #include "common/qcp.h"
 #include "compare/compare_workspace.h"
+#include "live/live_workspace.h"
 #include "gui_test_util.h"
 #include "job_spec.h"
 #include "run_reader.h"
@@ -111,6 +113,23 @@ TEST(Compare, TwoRunsShowBothCurvesAndExactlyTheDifferingKeys) {
       EXPECT_EQ(diff->item(r, 1)->text(), "2");
       EXPECT_EQ(diff->item(r, 2)->text(), "1");
     }
+
+  // The smoothing slider redraws from the series as read: at 0 the recorded losses themselves,
+  // back at 0.6 their smoothing.
+  auto* smoothing = compare->findChild<QSlider*>();
+  ASSERT_NE(smoothing, nullptr);
+  QVector<double> raw;
+  for (int i = 0; i < 30; ++i) raw << 5.0 * std::exp(-0.05 * i) + 1.0;
+  auto curve = [&] {
+    QVector<double> v;
+    for (auto it = plot->graph(0)->data()->constBegin(); it != plot->graph(0)->data()->constEnd(); ++it) v << it->value;
+    return v;
+  };
+  smoothing->setValue(0);
+  EXPECT_EQ(curve(), raw);
+  smoothing->setValue(60);
+  EXPECT_EQ(curve(), emaSmooth(raw, 0.6));
+  ASSERT_EQ(plot->graphCount(), 2);
 
   // Summary: one row per run, final loss as recorded.
   QStandardItemModel* summary = compare->summaryModel();
