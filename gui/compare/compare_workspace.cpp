@@ -370,9 +370,8 @@ void CompareWorkspace::loadCurves() {
   const auto series = reader()->aligned_series(ids, store::metric_from_name(metric_->currentText().toStdString()), 0, -1, 600);
   for (size_t k = 0; k < series.runs.size(); ++k) {
     RawCurve c;
-    c.run = series.runs[k];
-    const int row = runs_model_->rowOfRun(c.run);
-    c.name = QString("#%1 %2").arg(c.run).arg(row >= 0 ? QString::fromStdString(runs_model_->run(row).name) : QString());
+    const int row = runs_model_->rowOfRun(series.runs[k]);
+    c.name = QString("#%1 %2").arg(series.runs[k]).arg(row >= 0 ? QString::fromStdString(runs_model_->run(row).name) : QString());
     for (size_t b = 0; b < series.bucket_first_step.size(); ++b) {
       const double v = series.last[k][b];
       if (!std::isfinite(v)) continue;

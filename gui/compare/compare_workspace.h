@@ -91,8 +91,7 @@ class CompareWorkspace : public QWidget {
   // The selected runs' series as read (before smoothing): the smoothing slider redraws from them
   // without reading the store (10 runs × 100,000 steps: ~50 ms a read).
   struct RawCurve {
-    qint64 run = 0;
-    QString name;
+    QString name;  // "#id name"
     QVector<double> x, y;
   };
   std::vector<RawCurve> raw_curves_;
