@@ -1,9 +1,12 @@
 // gui_bench [--seconds S] [--layers L] [--experts E] [--ranks R] [--rate STEPS_PER_S] [--screenshot PNG]
-// gui_bench --open DB [--seconds S] [--screenshot PNG]: the studio on an existing (large) run store
+// gui_bench --open DB [--seconds S] [--screenshot PNG] [--live-writer 1]: the studio on an existing (large) run store
 //    instead — Live follows its newest run for S/2 seconds, then Compare shows up to 10 of its runs
 //    for S/2 seconds, with the same event-loop probe (issue 16: p99 < 16 ms on a 100,000-step
 //    store); also each plot's replot, Live's apply, and Compare's selection on the GUI thread and
 //    until its worker filled the summary. The screenshot is of Compare.
+//    With --live-writer 1 a writer thread records a new 64 × 256 run into DB at 10 steps/s while
+//    Compare shows the others (a training run beside a comparison: every poll lists the runs
+//    anew); with --live-writer 2 Compare shows that run too. The run is deleted afterwards.
 // 1. Live: a writer thread ingests a synthetic stream (core/store/synthetic_stream.h) into a fresh
 //    run store at the given rate while the studio's Live workspace follows the run. A 5 ms timer on
 //    the GUI thread measures event-loop latency (how late it fires); each update's apply time and
@@ -80,7 +83,34 @@ std::vector<double> probe_for(int ms) {
   return probe.lateness_ms;
 }
 
-int bench_open(const QString& db, double seconds, const QString& screenshot) {
+// Records a synthetic 64 × 256, 8-rank run into `db` at 10 steps/s until `stop`; returns its id
+// through `run_id` (deleted by the caller).
+void write_live_run(const QString& db, std::atomic<bool>& stop, std::atomic<int64_t>& run_id) {
+  store::SyntheticShape shape;
+  shape.layers = 64;
+  shape.experts = 256;
+  shape.ranks = 8;
+  shape.tokens = 8192;
+  shape.top_k = 8;
+  shape.name = "gui_bench live writer";
+  int64_t id = 0;
+  {
+    store::RunStore st(db.toStdString());
+    id = st.create_run(shape.name);
+  }
+  run_id = id;
+  store::Ingestor ing(db.toStdString(), id);
+  ing.feed(store::synthetic_run_start(shape));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t s = 1; !stop; ++s) {
+    std::this_thread::sleep_until(t0 + std::chrono::milliseconds(100 * s));
+    ing.feed(store::synthetic_step(shape, s));
+  }
+  ing.feed(store::synthetic_run_end(shape));
+  ing.finish();
+}
+
+int bench_open(const QString& db, double seconds, const QString& screenshot, int live_writer) {
   std::vector<qint64> ids;
   for (const auto& r : store::RunReader(db.toStdString()).list_runs())
     if (ids.size() < 10) ids.push_back(r.id);  // newest first
@@ -116,10 +146,33 @@ int bench_open(const QString& db, double seconds, const QString& screenshot) {
       if (!summary->item(r, 5) || summary->item(r, 5)->text() == "…") return;
     if (shares_ms.empty() && summary->rowCount() > 0) shares_ms.push_back(select_timer.nsecsElapsed() / 1e6);
   });
+  std::vector<double> curves_ms;  // until the worker's curves are drawn
+  QObject::connect(window.compare(), &CompareWorkspace::curvesDrawn, [&] {
+    if (curves_ms.empty()) curves_ms.push_back(select_timer.nsecsElapsed() / 1e6);
+  });
+  std::atomic<bool> stop_writer{false};
+  std::atomic<int64_t> writer_run{0};
+  std::thread writer;
+  QList<qint64> compared(ids.begin(), ids.end());
+  if (live_writer) {
+    writer = std::thread([&] { write_live_run(db, stop_writer, writer_run); });
+    if (live_writer == 2) {  // the training run is compared too: its curve grows at every poll
+      QElapsedTimer wait;
+      wait.start();
+      while (window.compare()->runsProxy()->rowCount() <= int(ids.size()) && wait.elapsed() < 10000)
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+      compared.prepend(writer_run);
+    }
+  }
   select_timer.start();
-  window.compare()->selectRuns(QList<qint64>(ids.begin(), ids.end()));
+  window.compare()->selectRuns(compared);
   const std::vector<double> select_ms{select_timer.nsecsElapsed() / 1e6};
   const auto compare = probe_for(int(seconds * 500));
+  if (writer.joinable()) {
+    stop_writer = true;
+    writer.join();
+    store::RunStore(db.toStdString()).delete_run(writer_run);
+  }
   std::vector<double> smoothing_ms;  // each step of the smoothing slider, as a drag makes them
   if (auto* smoothing = window.compare()->findChild<QSlider*>()) {
     for (int v = 50; v < 70; ++v) {
@@ -132,9 +185,11 @@ int bench_open(const QString& db, double seconds, const QString& screenshot) {
   if (!screenshot.isEmpty() && !window.grab().save(screenshot))
     std::fprintf(stderr, "gui_bench: %s: cannot be written\n", qPrintable(screenshot));
   std::printf("gui_bench --open: %s, newest run %lld: %lld steps, %lld layers x %lld experts; Live showed %lld steps;"
-              " Compare: %zu run(s)\n",
+              " Compare: %d run(s)%s\n",
               qPrintable(db), (long long)newest.id, (long long)newest.n_steps, (long long)newest.n_layers,
-              (long long)newest.n_experts, (long long)shown, ids.size());
+              (long long)newest.n_experts, (long long)shown, int(compared.size()),
+              live_writer == 1 ? ", beside a run recorded at 10 steps/s"
+              : live_writer == 2 ? ", one of them recorded at 10 steps/s meanwhile" : "");
   std::printf("| %-38s | %6s | %8s | %8s | %8s | %-4s | %-10s |\n", "measure", "n", "p50", "p99", "max", "unit", "target");
   row("Live: GUI event-loop latency (5 ms probe)", live, "ms", "p99 < 16");
   row("Live: replot, one plot", live_replots, "ms", "");
@@ -142,7 +197,9 @@ int bench_open(const QString& db, double seconds, const QString& screenshot) {
   row("Live: applying an update (GUI thread)", live_applies, "ms", "");
   row("Compare: GUI event-loop latency", compare, "ms", "p99 < 16");
   row("Compare: selecting the runs (GUI thread)", select_ms, "ms", "");
+  row("Compare: curves drawn (read on a worker)", curves_ms, "ms", "");
   row("Compare: summary complete (worker thread)", shares_ms, "ms", "");
+  row("Compare: redraws while shown", {double(window.compare()->redrawCount())}, "", "");
   row("Compare: one step of the smoothing slider", smoothing_ms, "ms", "");
   return 0;
 }
@@ -162,6 +219,7 @@ int main(int argc, char** argv) {
   shape.top_k = 8;
   shape.name = "bench-64x256";
   QString screenshot, open_db;
+  int live_writer = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--open") {
@@ -173,7 +231,8 @@ int main(int argc, char** argv) {
       continue;
     }
     double v = std::atof(argv[i + 1]);
-    if (k == "--seconds") seconds = v;
+    if (k == "--live-writer") live_writer = int(v);
+    else if (k == "--seconds") seconds = v;
     else if (k == "--rate") rate = v;
     else if (k == "--layers") shape.layers = int64_t(v);
     else if (k == "--experts") shape.experts = int64_t(v);
@@ -183,7 +242,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!open_db.isEmpty()) return bench_open(open_db, seconds, screenshot);
+  if (!open_db.isEmpty()) return bench_open(open_db, seconds, screenshot, live_writer);
   shape.steps = int64_t(seconds * rate);
   shape.run_end = true;
 

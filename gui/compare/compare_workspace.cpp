@@ -170,20 +170,29 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   a2a_watcher_ = new QFutureWatcher<A2aShares>(this);
   connect(a2a_watcher_, &QFutureWatcher<A2aShares>::finished, this, [this] {
     const A2aShares result = a2a_watcher_->result();
-    for (int row = 0; row < summary_model_->rowCount(); ++row) {  // the user may have sorted the rows
-      QStandardItem* cell = summary_model_->item(row, 5);
-      const qint64 run = summary_model_->item(row, 0)->data(kRunIdRole).toLongLong();
-      for (const auto& [id, share] : result.shares) {
-        if (id != run || !cell) continue;
-        cell->setText(std::isfinite(share) ? QString::number(share * 100, 'f', 1) + " %" : QString("–"));
-        cell->setData(std::isfinite(share) ? share * 100 : -1.0, Qt::UserRole);
-        cell->setToolTip({});
-      }
-      if (!result.error.empty() && cell) {
-        cell->setText("–");
-        cell->setToolTip(QString::fromStdString(result.error));
-      }
+    if (!result.error.empty()) {
+      for (int row = 0; row < summary_model_->rowCount(); ++row)
+        if (QStandardItem* cell = summary_model_->item(row, 5); cell && cell->text() == "…") {
+          cell->setText("–");
+          cell->setToolTip(QString::fromStdString(result.error));
+        }
+      return;
     }
+    for (size_t k = 0; k < result.runs.size(); ++k) {
+      a2a_share_cache_[result.runs[k].first] = {result.runs[k].second, result.shares[k]};
+      showA2aShare(result.runs[k].first, result.shares[k]);
+    }
+  });
+  curves_watcher_ = new QFutureWatcher<CurvesRead>(this);
+  connect(curves_watcher_, &QFutureWatcher<CurvesRead>::finished, this, [this] {
+    CurvesRead result = curves_watcher_->result();
+    if (result.generation != curves_generation_) return;  // a newer selection's read is on its way
+    raw_curves_ = std::move(result.curves);
+    if (!result.error.empty())
+      summary_model_->appendRow(new QStandardItem(QString("cannot read the run store: %1").arg(QString::fromStdString(result.error))));
+    curves_drawn_generation_ = result.generation;
+    drawCurves();
+    Q_EMIT curvesDrawn();
   });
   wrapHeaders(summary_view_);
   diff_model_ = new QStandardItemModel(this);
@@ -202,7 +211,7 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   connect(runs_view_->selectionModel(), &QItemSelectionModel::selectionChanged, this,
           &CompareWorkspace::handleSelectionChanged);
   // A metric reads its series again; the smoothing only redraws what was read.
-  connect(metric_, &QComboBox::currentTextChanged, this, &CompareWorkspace::reloadCurves);
+  connect(metric_, &QComboBox::currentTextChanged, this, &CompareWorkspace::loadCurves);
   connect(ema_, &QSlider::valueChanged, this, &CompareWorkspace::drawCurves);
   connect(runs_view_, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
     Q_EMIT openRunRequested(runs_model_->run(proxy_->mapToSource(i).row()).id);
@@ -253,18 +262,46 @@ CompareWorkspace::~CompareWorkspace() = default;
 store::RunReader* CompareWorkspace::reader() {
   if (!reader_ || reader_path_ != poller_->storePath()) {
     reader_.reset();
+    a2a_share_cache_.clear();
     reader_path_ = poller_->storePath();
     reader_ = std::make_unique<store::RunReader>(reader_path_.toStdString());
   }
   return reader_.get();
 }
 
+// Every poll that sees any run move lists them all; while a run trains beside a comparison that is
+// twice a second. Only a change to a selected run (or its removal) redraws, and only when shown.
 void CompareWorkspace::handleRunsListed(const std::vector<store::RunInfo>& runs) {
+  const bool changed = selectionChangedIn(runs);
   restoring_selection_ = true;
   runs_model_->setRuns(runs);
   QList<qint64> keep = selected_;
   selectRuns(keep);
   restoring_selection_ = false;
+  if (!changed) return;
+  if (isVisible())
+    redraw();
+  else
+    stale_ = true;
+}
+
+bool CompareWorkspace::selectionChangedIn(const std::vector<store::RunInfo>& runs) const {
+  for (qint64 id : selected_) {
+    const int row = runs_model_->rowOfRun(id);
+    const auto now = std::find_if(runs.begin(), runs.end(), [id](const store::RunInfo& r) { return r.id == id; });
+    if (row < 0 || now == runs.end()) return true;
+    const store::RunInfo& before = runs_model_->run(row);
+    if (now->last_step != before.last_step || now->status != before.status || now->name != before.name ||
+        now->n_steps != before.n_steps)
+      return true;
+  }
+  return false;
+}
+
+void CompareWorkspace::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  if (!stale_) return;
+  stale_ = false;
   redraw();
 }
 
@@ -301,17 +338,15 @@ void CompareWorkspace::handleSelectionChanged() {
 }
 
 void CompareWorkspace::redraw() {
+  ++redraws_;
+  stale_ = false;
   diff_model_->clear();
   summary_model_->clear();
-  raw_curves_.clear();
-  if (selected_.isEmpty()) {
-    drawCurves();
-    return;
-  }
+  loadCurves();
+  if (selected_.isEmpty()) return;
   try {
     store::RunReader* r = reader();
     std::vector<int64_t> ids(selected_.begin(), selected_.end());
-    loadCurves();
 
     // Config diff: only the keys whose values differ between the selected runs.
     QStringList header{"key"};
@@ -336,6 +371,7 @@ void CompareWorkspace::redraw() {
                           "max / mean expert load at the last step, mean over layers (1 = balanced)",
                           "all-to-all time (slowest rank) as a share of the mean step time"};
     for (int c = 0; c < 6; ++c) summary_model_->setHeaderData(c, Qt::Horizontal, tips[c], Qt::ToolTipRole);
+    std::vector<std::pair<int64_t, int64_t>> unread_shares;  // (run, last step)
     for (qint64 id : selected_) {
       store::RunInfo info = r->run(id);
       auto cell = [](double v, int digits, const QString& suffix = {}) {
@@ -353,43 +389,59 @@ void CompareWorkspace::redraw() {
                                  cell(info.last_loss, 4), cell(info.last_tokens_per_s, 0),
                                  cell(info.routed_total > 0 ? info.drop_rate * 100 : NAN, 2, " %"),
                                  cell(info.last_imbalance, 3), share});
+      const auto cached = a2a_share_cache_.find(id);
+      if (cached != a2a_share_cache_.end() && cached->second.first == info.last_step)
+        showA2aShare(id, cached->second.second);
+      else
+        unread_shares.emplace_back(id, info.last_step);
     }
-    fillA2aShares();
+    if (!unread_shares.empty()) fillA2aShares(unread_shares);
     fitColumns(summary_view_);
     diff_view_->resizeColumnsToContents();
   } catch (const std::exception& e) {
     summary_model_->appendRow(new QStandardItem(QString("cannot read the run store: %1").arg(e.what())));
   }
-  drawCurves();
 }
 
+// The previous curves stay on screen until the new ones are read (no flash of an empty plot).
 void CompareWorkspace::loadCurves() {
-  raw_curves_.clear();
-  if (selected_.isEmpty()) return;
-  const std::vector<int64_t> ids(selected_.begin(), selected_.end());
-  const auto series = reader()->aligned_series(ids, store::metric_from_name(metric_->currentText().toStdString()), 0, -1, 600);
-  for (size_t k = 0; k < series.runs.size(); ++k) {
-    RawCurve c;
-    const int row = runs_model_->rowOfRun(series.runs[k]);
-    c.name = QString("#%1 %2").arg(series.runs[k]).arg(row >= 0 ? QString::fromStdString(runs_model_->run(row).name) : QString());
-    for (size_t b = 0; b < series.bucket_first_step.size(); ++b) {
-      const double v = series.last[k][b];
-      if (!std::isfinite(v)) continue;
-      c.x << series.bucket_first_step[b];
-      c.y << v;
-    }
-    raw_curves_.push_back(std::move(c));
-  }
-}
-
-void CompareWorkspace::reloadCurves() {
-  try {
-    loadCurves();
-  } catch (const std::exception& e) {
+  const uint64_t generation = ++curves_generation_;
+  if (selected_.isEmpty()) {
     raw_curves_.clear();
-    summary_model_->appendRow(new QStandardItem(QString("cannot read the run store: %1").arg(e.what())));
+    curves_drawn_generation_ = generation;
+    drawCurves();
+    Q_EMIT curvesDrawn();
+    return;
   }
-  drawCurves();
+  const std::vector<int64_t> ids(selected_.begin(), selected_.end());
+  std::map<int64_t, QString> names;
+  for (qint64 id : selected_) {
+    const int row = runs_model_->rowOfRun(id);
+    names[id] = QString("#%1 %2").arg(id).arg(row >= 0 ? QString::fromStdString(runs_model_->run(row).name) : QString());
+  }
+  const std::string path = poller_->storePath().toStdString();
+  const std::string metric = metric_->currentText().toStdString();
+  curves_watcher_->setFuture(QtConcurrent::run([generation, ids, names, path, metric] {
+    CurvesRead out;
+    out.generation = generation;
+    try {
+      const auto series = store::RunReader(path).aligned_series(ids, store::metric_from_name(metric), 0, -1, 600);
+      for (size_t k = 0; k < series.runs.size(); ++k) {
+        RawCurve c;
+        c.name = names.at(series.runs[k]);
+        for (size_t b = 0; b < series.bucket_first_step.size(); ++b) {
+          const double v = series.last[k][b];
+          if (!std::isfinite(v)) continue;
+          c.x << series.bucket_first_step[b];
+          c.y << v;
+        }
+        out.curves.push_back(std::move(c));
+      }
+    } catch (const std::exception& e) {
+      out.error = e.what();
+    }
+    return out;
+  }));
 }
 
 void CompareWorkspace::drawCurves() {
@@ -410,20 +462,32 @@ void CompareWorkspace::drawCurves() {
 
 // A long run's share reads hundreds of thousands of rows (0.6–0.9 s for one 100,000-step run of
 // 8 ranks): a worker with its own connection computes it, and the cells fill in when it is done.
-// A newer redraw's future replaces this one, so a late result never lands in newer rows.
-void CompareWorkspace::fillA2aShares() {
+// A newer redraw's future replaces this one; results are matched by run id, so they land on the
+// right rows even after the user sorted them.
+void CompareWorkspace::fillA2aShares(const std::vector<std::pair<int64_t, int64_t>>& runs) {
   const std::string path = poller_->storePath().toStdString();
-  const std::vector<int64_t> runs(selected_.begin(), selected_.end());
   a2a_watcher_->setFuture(QtConcurrent::run([path, runs] {
     A2aShares out;
+    out.runs = runs;
     try {
       store::RunReader r(path);
-      for (int64_t id : runs) out.shares.emplace_back(id, store::a2a_share_of_step(r, id));
+      for (const auto& run : runs) out.shares.push_back(store::a2a_share_of_step(r, run.first));
     } catch (const std::exception& e) {
       out.error = e.what();
     }
     return out;
   }));
+}
+
+void CompareWorkspace::showA2aShare(int64_t run, double share) {
+  for (int row = 0; row < summary_model_->rowCount(); ++row) {
+    QStandardItem* id_cell = summary_model_->item(row, 0);
+    QStandardItem* cell = summary_model_->item(row, 5);
+    if (!id_cell || !cell || id_cell->data(kRunIdRole).toLongLong() != run) continue;
+    cell->setText(std::isfinite(share) ? QString::number(share * 100, 'f', 1) + " %" : QString("–"));
+    cell->setData(std::isfinite(share) ? share * 100 : -1.0, Qt::UserRole);
+    cell->setToolTip({});
+  }
 }
 
 void CompareWorkspace::withStore(const std::function<void(RunStoreHandle&)>& edit) {
@@ -463,6 +527,7 @@ void CompareWorkspace::deleteSelected(bool confirmed) {
   withStore([&](RunStoreHandle& h) {
     for (qint64 id : doomed) h.store.delete_run(id);
   });
+  redraw();  // nothing selected now: the next run list sees no selected run change
 }
 
 void CompareWorkspace::exportCurrent() {

@@ -3,10 +3,13 @@
 // the selected runs' curves overlaid, aligned by step and smoothed; a config diff table with only
 // the keys that differ; a summary table (final loss, tokens/s, drop rate, max/mean expert load,
 // all-to-all share of step time). Queries go through core's RunReader, edits through RunStore.
+// The curves and the all-to-all shares are read on worker threads (10 runs × 100,000 steps take
+// ~50 ms and ~0.2 s); a poll that finds a selected run unchanged redraws nothing.
 // "Suggest Placement…" (button and the table's context menu) plans every placement strategy from
 // a run's recorded routing (PlacementSuggestDialog) and can hand the chosen plan to Design.
 #include <QFutureWatcher>
 #include <QWidget>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,21 +54,31 @@ class CompareWorkspace : public QWidget {
   QStandardItemModel* diffModel() const { return diff_model_; }
   QStandardItemModel* summaryModel() const { return summary_model_; }
   QLineEdit* filter() const { return filter_; }
+  // True from a selection (or metric) change until its curves are drawn.
+  bool curvesLoading() const { return curves_drawn_generation_ != curves_generation_; }
+  // How many times the selection's curves, diff and summary were rebuilt (for tests).
+  int redrawCount() const { return redraws_; }
 
  Q_SIGNALS:
   void openRunRequested(qint64 run_id);
   // A placement suggestion's "Use in Design": the run's spec with the chosen map, and its load.
   void placementChosen(const moe::JobSpec& spec, const moe::gui::PlacementLoad& load);
+  // The curves of the latest selection or metric are drawn.
+  void curvesDrawn();
+
+ protected:
+  void showEvent(QShowEvent* event) override;
 
  private:
   void handleRunsListed(const std::vector<store::RunInfo>& runs);
   void handleSelectionChanged();
   void showRunsMenu(const QPoint& pos);
+  bool selectionChangedIn(const std::vector<store::RunInfo>& runs) const;
   void redraw();         // curves, config diff and summary of the selected runs
-  void loadCurves();     // reads the selected runs' series of the chosen metric (throws)
-  void reloadCurves();   // loadCurves, then drawCurves
+  void loadCurves();     // reads the selected runs' series of the chosen metric on a worker, then draws
   void drawCurves();     // smooths and plots what loadCurves read
-  void fillA2aShares();
+  void fillA2aShares(const std::vector<std::pair<int64_t, int64_t>>& runs);  // (run, last step)
+  void showA2aShare(int64_t run, double share);
   void withStore(const std::function<void(class RunStoreHandle&)>& edit);
   store::RunReader* reader();
 
@@ -84,10 +97,13 @@ class CompareWorkspace : public QWidget {
   QTableView* summary_view_;
   // The summary's all-to-all share reads every step of each run: computed on a worker thread.
   struct A2aShares {
-    std::vector<std::pair<int64_t, double>> shares;  // (run, share)
+    std::vector<std::pair<int64_t, int64_t>> runs;  // (run, its last step when read)
+    std::vector<double> shares;                      // one per run
     std::string error;
   };
   QFutureWatcher<A2aShares>* a2a_watcher_;
+  // A finished run's share never changes: kept per run with the last step it was read at.
+  std::map<int64_t, std::pair<int64_t, double>> a2a_share_cache_;
   // The selected runs' series as read (before smoothing): the smoothing slider redraws from them
   // without reading the store (10 runs × 100,000 steps: ~50 ms a read).
   struct RawCurve {
@@ -95,6 +111,15 @@ class CompareWorkspace : public QWidget {
     QVector<double> x, y;
   };
   std::vector<RawCurve> raw_curves_;
+  struct CurvesRead {
+    uint64_t generation = 0;
+    std::vector<RawCurve> curves;
+    std::string error;
+  };
+  QFutureWatcher<CurvesRead>* curves_watcher_;
+  uint64_t curves_generation_ = 0, curves_drawn_generation_ = 0;
+  bool stale_ = false;  // a selected run changed while Compare was hidden: redraw when shown
+  int redraws_ = 0;
   std::unique_ptr<store::RunReader> reader_;
   QString reader_path_;
   QList<qint64> selected_;

@@ -213,15 +213,21 @@ void LiveWorkspace::followNewRunAfter(qint64 run_id) {
   poller_->followNewRunAfter(run_id);
 }
 
+// The list comes with every poll that sees a run move; the combo is refilled only when its items
+// change (refilling closes its open popup under the user's cursor).
 void LiveWorkspace::handleRunsListed(const std::vector<store::RunInfo>& runs) {
-  filling_combo_ = true;
-  run_combo_->clear();
+  QStringList items;
   for (const auto& r : runs)
-    run_combo_->addItem(QString("#%1 %2 (%3)").arg(r.id).arg(QString::fromStdString(r.name), QString::fromStdString(r.status)),
-                        QVariant::fromValue<qint64>(r.id));
-  int i = run_combo_->findData(run_id_);
-  run_combo_->setCurrentIndex(i);
-  filling_combo_ = false;
+    items << QString("#%1 %2 (%3)").arg(r.id).arg(QString::fromStdString(r.name), QString::fromStdString(r.status));
+  bool same = items.size() == run_combo_->count();
+  for (int i = 0; same && i < items.size(); ++i) same = run_combo_->itemText(i) == items[i];
+  if (!same) {
+    filling_combo_ = true;
+    run_combo_->clear();
+    for (size_t k = 0; k < runs.size(); ++k) run_combo_->addItem(items[int(k)], QVariant::fromValue<qint64>(runs[k].id));
+    run_combo_->setCurrentIndex(run_combo_->findData(run_id_));
+    filling_combo_ = false;
+  }
   // Nothing followed yet: show the newest run, so opening the studio shows the last run at once.
   if (run_id_ < 0 && !runs.empty() && info_->text().startsWith("No run")) {
     run_id_ = runs.front().id;

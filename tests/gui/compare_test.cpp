@@ -15,6 +15,7 @@
 #include "common/plot_tools.h"
 #include "common/qcp.h"
 #include "compare/compare_workspace.h"
+#include "compare/runs_model.h"
 #include "live/live_workspace.h"
 #include "gui_test_util.h"
 #include "job_spec.h"
@@ -96,6 +97,7 @@ TEST(Compare, TwoRunsShowBothCurvesAndExactlyTheDifferingKeys) {
   ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 2; }, 5000));
   compare->selectRuns({id_a, id_b});
   EXPECT_EQ(compare->selectedRuns(), (QList<qint64>{id_a, id_b}));
+  ASSERT_TRUE(waitUntil([&] { return !compare->curvesLoading(); }, 5000));  // read on a worker
 
   QCustomPlot* plot = compare->curvesPlot();
   ASSERT_EQ(plot->graphCount(), 2);
@@ -170,6 +172,7 @@ TEST(Compare, ExportsPlotAsPngAndPdfAndTablesAsCsv) {
   s.window->poller()->refreshRuns();
   ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 2; }, 5000));
   compare->selectRuns({id_a, id_b});
+  ASSERT_TRUE(waitUntil([&] { return !compare->curvesLoading(); }, 5000));
   ASSERT_EQ(compare->curvesPlot()->graphCount(), 2);
 
   QTemporaryDir out;
@@ -248,4 +251,75 @@ TEST(Compare, SummaryFillsTheAllToAllShareFromAWorker) {
   EXPECT_EQ(summary->item(row_of(id_a), 5)->text(), "4.5 %");
   EXPECT_NEAR(summary->item(row_of(id_a), 5)->data(Qt::UserRole).toDouble(), 4.5, 1e-9);
   EXPECT_EQ(summary->item(row_of(id_b), 5)->text(), "–");
+}
+
+// While a run trains, every poll lists the runs anew. The selected runs did not change, so Compare
+// redraws nothing (10 runs × 100,000 steps cost 50 ms of GUI time a redraw, twice a second); a
+// selected run that grows is redrawn with its new steps.
+TEST(Compare, OnlyAChangeToASelectedRunRedrawsIt) {
+  Studio s;
+  nlohmann::json a = spec_to_json(JobSpec{});
+  a["name"] = "finished-a";
+  nlohmann::json b = a;
+  b["name"] = "finished-b";
+  const int64_t id_a = recordRun(s.db(), a, 30, 0.05);
+  const int64_t id_b = recordRun(s.db(), b, 20, 0.1);
+  CompareWorkspace* compare = s.window->compare();
+  s.window->workspaces()->setCurrentWidget(compare);
+  s.window->poller()->refreshRuns();
+  ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 2; }, 5000));
+  compare->selectRuns({id_a, id_b});
+  ASSERT_TRUE(waitUntil([&] { return !compare->curvesLoading(); }, 5000));
+  const int redraws = compare->redrawCount();
+
+  // A third run trains beside them, step by step, as the ingestor writes it.
+  store::RunStore st(s.db().toStdString());
+  nlohmann::json c = a;
+  c["name"] = "training";
+  const int64_t id_c = st.create_run("training", c.dump());
+  store::RunWriteState state;
+  auto steps_shown = [&] {
+    for (int r = 0; r < compare->runsProxy()->rowCount(); ++r)
+      if (compare->runsProxy()->index(r, RunsModel::Id).data(Qt::UserRole).toLongLong() == id_c)
+        return compare->runsProxy()->index(r, RunsModel::Steps).data(Qt::UserRole).toLongLong();
+    return qint64(-1);
+  };
+  auto record_steps = [&](int first, int last) {
+    std::vector<store::Record> records;
+    if (first == 0) {
+      store::RunStartRecord start;
+      start.spec = c.dump();
+      start.world_size = 1;
+      start.backend = "cpu";
+      start.started_at = "2026-12-07T10:00:00Z";
+      start.hosts = "[\"localhost\"]";
+      records.push_back(start);
+    }
+    for (int i = first; i < last; ++i) {
+      store::StepRecord step;
+      step.step = i;
+      step.loss = 4.0 - 0.01 * i;
+      step.tokens = 1024;
+      step.step_ms = 100;
+      records.push_back(step);
+    }
+    st.write_batch(id_c, records, state);
+    ASSERT_TRUE(waitUntil([&] { return steps_shown() == last; }, 5000)) << steps_shown();
+  };
+  for (int k = 0; k < 4; ++k) record_steps(5 * k, 5 * k + 5);
+  EXPECT_EQ(compare->redrawCount(), redraws) << "a run outside the selection changed";
+
+  // Selected, the training run's curve grows with it.
+  compare->selectRuns({id_a, id_b, id_c});
+  ASSERT_TRUE(waitUntil([&] { return !compare->curvesLoading(); }, 5000));
+  auto points_of_c = [&] {
+    for (int g = 0; g < compare->curvesPlot()->graphCount(); ++g)
+      if (compare->curvesPlot()->graph(g)->name().startsWith(QString("#%1 ").arg(id_c)))
+        return compare->curvesPlot()->graph(g)->data()->size();
+    return -1;
+  };
+  EXPECT_EQ(points_of_c(), 20);
+  record_steps(20, 25);
+  EXPECT_TRUE(waitUntil([&] { return points_of_c() == 25; }, 5000)) << points_of_c();
+  EXPECT_EQ(compare->summaryModel()->rowCount(), 3);
 }

@@ -377,6 +377,7 @@ TEST(PlacementGui, SuggestDialogListsEveryStrategyAndUsesOneInDesign) {
   s.window->poller()->refreshRuns();
   ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 1; }, 5000));
   compare->selectRuns({run});
+  ASSERT_TRUE(waitUntil([&] { return !compare->curvesLoading(); }, 5000));
   auto* suggest = compare->findChild<QPushButton*>("suggestPlacement");
   ASSERT_NE(suggest, nullptr);
   EXPECT_TRUE(suggest->isEnabled());  // one run selected
