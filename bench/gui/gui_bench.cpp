@@ -22,12 +22,14 @@
 #include <QStandardPaths>
 #include <QTabWidget>
 #include <QTemporaryDir>
+#include <QThread>
 #include <QTimer>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <map>
 #include <cstdio>
+#include <map>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -46,6 +48,49 @@ using namespace moe;
 using namespace moe::gui;
 
 namespace {
+// Times every event the GUI thread dispatches (outermost only), so a long event-loop turn can be
+// named: the slowest are printed with their receiver and event type.
+class TimedApplication : public QApplication {
+ public:
+  using QApplication::QApplication;
+  struct Slow {
+    double ms;
+    QString receiver;
+    int type;
+  };
+  std::vector<Slow> slowest;  // the 5 slowest since the last take()
+  bool notify(QObject* receiver, QEvent* event) override {
+    if (depth_ > 0 || QThread::currentThread() != thread()) return QApplication::notify(receiver, event);
+    ++depth_;
+    QElapsedTimer t;
+    t.start();
+    const int type = event->type();  // the event may be gone after dispatch
+    const bool done = QApplication::notify(receiver, event);
+    --depth_;
+    const double ms = t.nsecsElapsed() / 1e6;
+    if (slowest.size() < 5 || ms > slowest.back().ms) {
+      QString name = receiver->metaObject()->className();
+      if (!receiver->objectName().isEmpty()) name += " " + receiver->objectName();
+      slowest.push_back({ms, name, type});
+      std::sort(slowest.begin(), slowest.end(), [](const Slow& a, const Slow& b) { return a.ms > b.ms; });
+      if (slowest.size() > 5) slowest.pop_back();
+    }
+    return done;
+  }
+  std::vector<Slow> take() { return std::exchange(slowest, {}); }
+
+ private:
+  int depth_ = 0;
+};
+
+void print_slowest(const char* phase, const std::vector<TimedApplication::Slow>& slow) {
+  std::printf("%s, slowest event dispatches:", phase);
+  for (const auto& s : slow) std::printf(" %.1f ms %s (event %d);", s.ms, qPrintable(s.receiver), s.type);
+  std::printf("\n");
+}
+
+TimedApplication* timed_app() { return static_cast<TimedApplication*>(QCoreApplication::instance()); }
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -132,7 +177,9 @@ int bench_open(const QString& db, double seconds, const QString& screenshot, int
   QObject::connect(window.live(), &LiveWorkspace::updated, [&] { apply_ms.push_back(window.live()->lastApplyMs()); });
   window.workspaces()->setCurrentWidget(window.live());
   window.live()->followRun(ids.front());
+  timed_app()->take();
   const auto live = probe_for(int(seconds * 500));
+  const auto live_slowest = timed_app()->take();
   const int64_t shown = window.live()->stepsShown();
   const auto live_replots = replot_ms;
   const auto live_by_plot = replot_by_plot;
@@ -168,6 +215,7 @@ int bench_open(const QString& db, double seconds, const QString& screenshot, int
   window.compare()->selectRuns(compared);
   const std::vector<double> select_ms{select_timer.nsecsElapsed() / 1e6};
   const auto compare = probe_for(int(seconds * 500));
+  const auto compare_slowest = timed_app()->take();
   if (writer.joinable()) {
     stop_writer = true;
     writer.join();
@@ -201,6 +249,8 @@ int bench_open(const QString& db, double seconds, const QString& screenshot, int
   row("Compare: summary complete (worker thread)", shares_ms, "ms", "");
   row("Compare: redraws while shown", {double(window.compare()->redrawCount())}, "", "");
   row("Compare: one step of the smoothing slider", smoothing_ms, "ms", "");
+  print_slowest("Live", live_slowest);
+  print_slowest("Compare (after the selection)", compare_slowest);
   return 0;
 }
 }  // namespace
@@ -209,7 +259,7 @@ int main(int argc, char** argv) {
   if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
   qputenv("MOE_STUDIO_NO_PROMPTS", "1");
   QStandardPaths::setTestModeEnabled(true);
-  QApplication app(argc, argv);
+  TimedApplication app(argc, argv);
   double seconds = 30, rate = 10;
   store::SyntheticShape shape;
   shape.layers = 64;
