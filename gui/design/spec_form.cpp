@@ -19,6 +19,7 @@
 #include "common/theme.h"
 #include "hardware_profile.h"
 #include "spec_choices.h"
+#include "spec_relevance.h"
 
 namespace moe::gui {
 
@@ -90,7 +91,7 @@ void SpecForm::build(QWidget* parent_widget, const nlohmann::json& node, const Q
     cell_layout->addWidget(editor);
     cell_layout->addWidget(message);
     form->addRow(key, cell);
-    rows_.insert(it->is_array() ? prefix + "." + key : path, Row{editor, message});
+    rows_.insert(it->is_array() ? prefix + "." + key : path, Row{editor, message, form->labelForField(cell)});
   }
   for (const auto& [path, child] : groups) {
     auto* box = new QGroupBox(path.section('.', -1));
@@ -127,6 +128,8 @@ QWidget* SpecForm::makeEditor(const QString& path, const nlohmann::json& value) 
     auto* spin = new QSpinBox;
     spin->setRange(0, std::numeric_limits<int>::max());
     spin->setAccelerated(true);
+    if (const std::string_view zero = zero_meaning(path.toStdString()); !zero.empty())
+      spin->setSpecialValueText(QStringLiteral("0 (%1)").arg(QString::fromUtf8(zero.data(), zero.size())));
     spin->setValue(static_cast<int>(value.get<int64_t>()));
     connect(spin, &QSpinBox::valueChanged, this, [this, path](int v) {
       if (!updating_) model_->setValue(path, v);
@@ -323,9 +326,25 @@ void SpecForm::handleSpecReplaced() {
     if (it.value().editor != nodes_) refreshValue(it.key());
   updating_ = false;
   refreshNodes();
+  refreshRelevance();
+}
+
+// A field with no effect in this spec stays editable in the JSON but is greyed out here, its
+// tooltip saying which field decides.
+void SpecForm::refreshRelevance() {
+  for (auto it = rows_.begin(); it != rows_.end(); ++it) {
+    const Row& row = it.value();
+    const QString why = QString::fromStdString(unused_field_reason(model_->spec(), it.key().toStdString()));
+    row.editor->setEnabled(why.isEmpty());
+    if (row.label) row.label->setEnabled(why.isEmpty());
+    const QString tip = choiceTooltip(it.key());
+    row.editor->setToolTip(why.isEmpty() ? tip : tip + QStringLiteral("\n\nNo effect in this design: ") + why);
+    if (row.label) row.label->setToolTip(why.isEmpty() ? QString() : QStringLiteral("No effect in this design: ") + why);
+  }
 }
 
 void SpecForm::handleSpecChanged() {
+  refreshRelevance();
   // A diagnostic belongs to the deepest field whose path prefixes it ("cluster.nodes[1].slots"
   // goes to the nodes table).
   QHash<QString, QStringList> errors, warnings;

@@ -1,7 +1,9 @@
 #pragma once
 // SpecForm: the form for one section of the spec ("model", "routing", …). Fields are generated
 // from the spec's own JSON (every key of the defaults), so a new spec field shows up without GUI
-// work. Each field shows core's diagnostic for its JSON path right under it.
+// work. Each field shows core's diagnostic for its JSON path right under it; a field with no effect
+// in the current spec (core's unused_field_reason: model.mla.* beside gqa attention, …) is greyed
+// out with the reason in its tooltip, and a 0 that means "auto" or "never" says so.
 #include <QHash>
 #include <QWidget>
 
@@ -27,6 +29,7 @@ class SpecForm : public QWidget {
   struct Row {
     QWidget* editor = nullptr;
     QLabel* message = nullptr;
+    QWidget* label = nullptr;  // the field's name in the form
   };
   void build(QWidget* parent_widget, const nlohmann::json& node, const QString& prefix);
   QWidget* makeEditor(const QString& path, const nlohmann::json& value);
@@ -40,6 +43,7 @@ class SpecForm : public QWidget {
   void handleNodesEdited();
   void refreshValue(const QString& path);
   void refreshNodes();
+  void refreshRelevance();
 
   SpecModel* model_;
   QString section_;

@@ -3,6 +3,7 @@
 // Hugging Face config.json imports into the design.
 #include <QAction>
 #include <QCheckBox>
+#include <QComboBox>
 #include <QFile>
 #include <QFileInfo>
 #include <QMenu>
@@ -369,4 +370,37 @@ TEST(Design, MarksWhetherThisMachineCanRunTheLayout) {
   if (QThread::idealThreadCount() < 32) {
     EXPECT_TRUE(label->text().contains("oversubscribed")) << label->text().toStdString();
   }
+}
+
+// A field with no effect in the design (core's unused_field_reason) is greyed out, its tooltip
+// naming the field that decides, and comes back when that field changes; a 0 that means "auto"
+// says so in its spin box.
+TEST(Design, FieldsWithoutEffectAreGreyedOutWithTheirReason) {
+  Studio s;
+  SpecModel* model = s.window->specModel();
+  s.window->loadPreset("mixtral-8x7b");  // gqa attention, no dense layers, tp 1
+  DesignWorkspace* design = s.window->design();
+  QWidget* kv_lora = design->editorFor("model.mla.kv_lora_rank");
+  auto* head_dim = qobject_cast<QSpinBox*>(design->editorFor("model.head_dim"));
+  auto* attention = qobject_cast<QComboBox*>(design->editorFor("model.attention"));
+  ASSERT_NE(kv_lora, nullptr);
+  ASSERT_NE(head_dim, nullptr);
+  ASSERT_NE(attention, nullptr);
+  EXPECT_FALSE(kv_lora->isEnabled());
+  EXPECT_TRUE(kv_lora->toolTip().contains("only with model.attention mla (it is gqa)")) << kv_lora->toolTip().toStdString();
+  EXPECT_TRUE(head_dim->isEnabled());
+  ASSERT_EQ(model->spec().model.head_dim, 0);
+  EXPECT_EQ(head_dim->text(), "0 (auto: d_model / n_heads)");
+  EXPECT_FALSE(design->editorFor("model.d_ff")->isEnabled());      // every layer is MoE
+  EXPECT_FALSE(design->editorFor("parallel.etp")->isEnabled());    // tp 1
+  EXPECT_TRUE(design->editorFor("model.moe.d_expert")->isEnabled());
+
+  attention->setCurrentText("mla");  // as a user picking it
+  EXPECT_EQ(model->spec().model.attention, "mla");
+  EXPECT_TRUE(kv_lora->isEnabled());
+  EXPECT_FALSE(kv_lora->toolTip().contains("No effect"));
+  EXPECT_FALSE(head_dim->isEnabled());
+
+  s.window->loadPreset("tiny-cpu");  // a replaced spec is judged anew
+  EXPECT_EQ(kv_lora->isEnabled(), model->spec().model.attention == "mla");
 }
