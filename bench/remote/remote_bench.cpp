@@ -37,9 +37,10 @@ int main(int argc, char** argv) {
     o.process_config = false;
     o.use_agent = false;
     std::vector<HostEntry> hosts(2);
+    std::ifstream ports(fixture / "ports");  // picked free by `sshd-fixture start`
     for (int i = 0; i < 2; ++i) {
       hosts[i].host = "127.0.0.1";
-      hosts[i].port = 2222 + i;
+      ports >> hosts[i].port;
       hosts[i].key = (fixture / "client_key").string();
       fs::remove_all(fixture / (i == 0 ? "node-a" : "node-b") / "home" / ".cache" / "moe-studio");
     }

@@ -168,7 +168,7 @@ TEST(HostsPanel, UnknownHostKeyIsAskedWithItsFingerprint) {
   ASSERT_EQ(asked.size(), 1u);
   EXPECT_EQ(asked[0].fingerprint, fixture_fingerprint(0));
   EXPECT_EQ(asked[0].key_type, "ssh-ed25519");
-  EXPECT_EQ(asked[0].address, "127.0.0.1:2222");
+  EXPECT_EQ(asked[0].address, rt::node_address(0));
   EXPECT_TRUE(text.contains("unknown host key")) << text.toStdString();
   EXPECT_TRUE(text.contains(QString::fromStdString(asked[0].fingerprint))) << text.toStdString();
 
@@ -183,7 +183,7 @@ TEST(HostsPanel, UnknownHostKeyIsAskedWithItsFingerprint) {
   answer = remote::HostKeyDecision::accept_and_remember;
   EXPECT_TRUE(p.test(1, &text)) << text.toStdString();
   EXPECT_TRUE(text.contains("remembered")) << text.toStdString();
-  EXPECT_NE(rt::read_file(p.known_hosts()).find("[127.0.0.1]:2223"), std::string::npos);
+  EXPECT_NE(rt::read_file(p.known_hosts()).find("[127.0.0.1]:" + std::to_string(rt::node_port(1))), std::string::npos);
   EXPECT_TRUE(p.test(1, &text)) << text.toStdString();
   EXPECT_TRUE(text.contains("(known)")) << text.toStdString();
   EXPECT_EQ(asked.size(), 3u);

@@ -71,8 +71,8 @@ void tinyEp4(SpecModel* m, int steps) {
 void designOnFixtureNodes(MainWindow* w, int steps, const QString& tmp, int master_port) {
   tinyEp4(w->specModel(), steps);
   nlohmann::json j = w->specModel()->json();
-  j["cluster"]["nodes"] = nlohmann::json::array({{{"host", "127.0.0.1"}, {"port", 2222}, {"slots", 2}},
-                                                 {{"host", "127.0.0.1"}, {"port", 2223}, {"slots", 2}}});
+  j["cluster"]["nodes"] = nlohmann::json::array({{{"host", "127.0.0.1"}, {"port", rt::node_port(0)}, {"slots", 2}},
+                                                 {{"host", "127.0.0.1"}, {"port", rt::node_port(1)}, {"slots", 2}}});
   j["parallel"]["gpus_per_node"] = 2;
   w->specModel()->setSpecJson(j);
   for (const auto& d : w->specModel()->diagnostics()) ADD_FAILURE() << d.text();
@@ -150,8 +150,8 @@ TEST(RemoteRunGui, TinyCpuOnTwoFixtureNodesCompletesIntoTheStore) {
   tinyEp4(s.window->specModel(), 30);
   // The design describes its cluster: the two fixture nodes × 2 slots.
   nlohmann::json j = s.window->specModel()->json();
-  j["cluster"]["nodes"] = nlohmann::json::array({{{"host", "127.0.0.1"}, {"port", 2222}, {"slots", 2}},
-                                                 {{"host", "127.0.0.1"}, {"port", 2223}, {"slots", 2}}});
+  j["cluster"]["nodes"] = nlohmann::json::array({{{"host", "127.0.0.1"}, {"port", rt::node_port(0)}, {"slots", 2}},
+                                                 {{"host", "127.0.0.1"}, {"port", rt::node_port(1)}, {"slots", 2}}});
   j["parallel"]["gpus_per_node"] = 2;
   s.window->specModel()->setSpecJson(j);
   for (const auto& d : s.window->specModel()->diagnostics()) ADD_FAILURE() << d.text();
@@ -187,8 +187,8 @@ TEST(RemoteRunGui, TinyCpuOnTwoFixtureNodesCompletesIntoTheStore) {
   EXPECT_EQ(runs[0].world_size, 4);
   EXPECT_EQ(reader.steps_after(runs[0].id, -1).size(), 30u);
   // Node events and node lines name their host.
-  EXPECT_NE(console.find("127.0.0.1:2222"), std::string::npos) << console;
-  EXPECT_NE(console.find("127.0.0.1:2223"), std::string::npos) << console;
+  EXPECT_NE(console.find(rt::node_address(0)), std::string::npos) << console;
+  EXPECT_NE(console.find(rt::node_address(1)), std::string::npos) << console;
   EXPECT_NE(console.find("completed on 2 node(s): 30 steps"), std::string::npos) << console;
   // docs/screenshots/remote-run.png: MOE_SCREENSHOT_DIR=docs/screenshots ctest -R RemoteRunGui.Tiny
   if (const QString dir = qEnvironmentVariable("MOE_SCREENSHOT_DIR"); !dir.isEmpty()) {
@@ -428,7 +428,7 @@ TEST(RemoteRunGui, ARankKilledOnANodeFailsTheRunNamingTheNodeAndTheRank) {
   EXPECT_EQ(s.window->runWorkspace()->statusText(), "failed (exit code 1)") << console;
   const store::RunInfo info = store::RunReader(s.db().toStdString()).run(id);
   EXPECT_EQ(info.status, "failed");
-  EXPECT_NE(info.end_reason.find("127.0.0.1:2223"), std::string::npos) << info.end_reason;
+  EXPECT_NE(info.end_reason.find(rt::node_address(1)), std::string::npos) << info.end_reason;
   EXPECT_NE(info.end_reason.find("rank 3 was killed by signal 9"), std::string::npos) << info.end_reason;
   EXPECT_NE(console.find("run " + std::to_string(id) + " failed on 2 node(s)"), std::string::npos) << console;
   for (int n = 0; n < 2; ++n) {

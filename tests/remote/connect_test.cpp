@@ -54,12 +54,12 @@ TEST(Connect, UnknownHostKeyRefusedUnlessAccepted) {
   EXPECT_NE(connect_error(node(0), o).find("unknown host key"), std::string::npos);
   EXPECT_EQ(seen.fingerprint, fp);
   EXPECT_EQ(seen.key_type, "ssh-ed25519");
-  EXPECT_EQ(seen.address, "127.0.0.1:2222");
+  EXPECT_EQ(seen.address, node_address(0));
 
   o.unknown_host = UnknownHostPolicy::accept_new;
   EXPECT_EQ(connect_error(node(0), o), "");
   const std::string kh = read_file(o.known_hosts_file);
-  EXPECT_NE(kh.find("[127.0.0.1]:2222"), std::string::npos) << kh;
+  EXPECT_NE(kh.find("[127.0.0.1]:" + std::to_string(node_port(0))), std::string::npos) << kh;
   // Now known: even the strict policy connects.
   o.unknown_host = UnknownHostPolicy::reject;
   EXPECT_EQ(connect_error(node(0), o), "");
@@ -71,7 +71,7 @@ TEST(Connect, ChangedHostKeyAlwaysRefusedWithBothFingerprints) {
   ConnectOptions o = trusted_options(tmp);
   // known_hosts claims node-a's address has node-b's key: exactly what a MITM looks like.
   std::string line = known_hosts_line(1);
-  line.replace(0, line.find(' '), "[127.0.0.1]:2222");
+  line.replace(0, line.find(' '), "[127.0.0.1]:" + std::to_string(node_port(0)));
   write_file(o.known_hosts_file, line);
   const std::string expected = keygen_fingerprint(fixture_dir() / "node-b" / "host_key.pub");
   const std::string offered = keygen_fingerprint(fixture_dir() / "node-a" / "host_key.pub");
@@ -116,13 +116,13 @@ TEST(Connect, HonoursSshConfigAliases) {
   fs::path tmp = temp_dir("config");
   ConnectOptions o = trusted_options(tmp);
   o.process_config = true;
-  o.ssh_config_file = (fixture_dir() / "ssh_config").string();  // Host node-b → 127.0.0.1:2223 + key
+  o.ssh_config_file = (fixture_dir() / "ssh_config").string();  // Host node-b → node-b's port + key
   HostEntry h;
   h.host = "node-b";
   auto s = SshSession::connect(h, o);
   EXPECT_EQ(s->home(), node_home(1).string());
   // The hostfile's explicit port wins over the config's.
-  h.port = 2222;
+  h.port = node_port(0);
   auto s2 = SshSession::connect(h, o);
   EXPECT_EQ(s2->home(), node_home(0).string());
   // A port with no server: a connect error naming the host and address.
@@ -147,7 +147,7 @@ TEST(Connect, PathsWithQuotesDollarPercentAndNonAsciiAreUsedLiterally) {
   fs::copy_file(fixture_dir() / "client_key", key);
   fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
   const fs::path config = dir / "ssh config";
-  write_file(config, "Host literal-alias\n  HostName 127.0.0.1\n  Port 2223\n");
+  write_file(config, "Host literal-alias\n  HostName 127.0.0.1\n  Port " + std::to_string(node_port(1)) + "\n");
   o.process_config = true;
   o.ssh_config_file = config.string();
 
@@ -164,7 +164,7 @@ TEST(Connect, PathsWithQuotesDollarPercentAndNonAsciiAreUsedLiterally) {
   o.known_hosts_file = fresh.string();
   o.unknown_host = UnknownHostPolicy::accept_new;
   ASSERT_NO_THROW(SshSession::connect(h, o)) << connect_error(h, o);
-  EXPECT_NE(read_file(fresh).find("[127.0.0.1]:2223"), std::string::npos) << "known_hosts written elsewhere";
+  EXPECT_NE(read_file(fresh).find("[127.0.0.1]:" + std::to_string(node_port(1))), std::string::npos) << "known_hosts written elsewhere";
   o.unknown_host = UnknownHostPolicy::reject;
   EXPECT_EQ(connect_error(h, o), "") << "the key just accepted is not found again";
   fs::remove_all(tmp);

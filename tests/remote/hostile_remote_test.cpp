@@ -83,7 +83,7 @@ TEST_F(HostileRemote, NamesTagsSpecAndPathsReachTheStoreAndTheNodesAsData) {
   spec["name"] = spec_name;
   write_file(spec_, spec.dump(2));
   const std::string hostfile = (dir_ / "hosts $(id) 'h'").string();
-  write_file(hostfile, "# two nodes\n127.0.0.1 slots=1 port=2222 key=" + key_ + "  # node-a\n127.0.0.1 slots=1 port=2223 key=" +
+  write_file(hostfile, "# two nodes\n127.0.0.1 slots=1 port=" + std::to_string(node_port(0)) + " key=" + key_ + "  # node-a\n127.0.0.1 slots=1 port=" + std::to_string(node_port(1)) + " key=" +
                            key_ + "\n");
   std::vector<std::string> extra = {"--name", name};
   for (const auto& t : tags) extra.insert(extra.end(), {"--tag", t});
@@ -132,17 +132,17 @@ TEST_F(HostileRemote, AHostfileWithHostileHostOrUserIsRefusedBeforeAnythingStart
   write_file(spec_, spec.dump(2));
   const size_t jobs_before = job_dirs(0) + job_dirs(1);
   const std::string hostfile = (tmp_ / "hosts 'h' $x ü").string();  // no newline: the message is compared
-  const std::string good = "127.0.0.1 slots=1 port=2222 key=" + key_ + "\n";
+  const std::string good = "127.0.0.1 slots=1 port=" + std::to_string(node_port(0)) + " key=" + key_ + "\n";
   struct Case {
     std::string line2, field;
   };
   for (const Case& c : std::vector<Case>{
-           {"$(touch${IFS}" + marker() + ") slots=1 port=2223", "host '$(touch${IFS}" + marker() + ")'"},
+           {"$(touch${IFS}" + marker() + ") slots=1 port=" + std::to_string(node_port(1)), "host '$(touch${IFS}" + marker() + ")'"},
            {"127.0.0.1;touch${IFS}" + marker() + " slots=1", "host '127.0.0.1;touch${IFS}" + marker() + "'"},
            {"`touch${IFS}" + marker() + "` slots=1", "host '`touch${IFS}" + marker() + "`'"},
-           {"127.0.0.1 slots=1 port=2223 user=$(touch${IFS}" + marker() + ")", "user '$(touch${IFS}" + marker() + ")'"},
-           {"127.0.0.1 slots=1 port=2223 user=a'b\"c", "user 'a'b\"c'"},
-           {"127.0.0.1 slots=1 port=2223 addr=127.0.0.1;touch${IFS}" + marker(), "addr '127.0.0.1;touch${IFS}" + marker() + "'"},
+           {"127.0.0.1 slots=1 port=" + std::to_string(node_port(1)) + " user=$(touch${IFS}" + marker() + ")", "user '$(touch${IFS}" + marker() + ")'"},
+           {"127.0.0.1 slots=1 port=" + std::to_string(node_port(1)) + " user=a'b\"c", "user 'a'b\"c'"},
+           {"127.0.0.1 slots=1 port=" + std::to_string(node_port(1)) + " addr=127.0.0.1;touch${IFS}" + marker(), "addr '127.0.0.1;touch${IFS}" + marker() + "'"},
            {"ünïcødé slots=1", "host 'ünïcødé'"},
        }) {
     write_file(hostfile, good + c.line2 + "\n");

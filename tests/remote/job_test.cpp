@@ -135,8 +135,8 @@ TEST(Job, TwoNodesRunToCompletion) {
   EXPECT_EQ(c.offsets.back(), file.size());
   EXPECT_EQ(job.metrics_offset(), file.size());
   // Other nodes' stderr, prefixed with the node.
-  EXPECT_NE(std::find(c.logs.begin(), c.logs.end(), "[127.0.0.1:2223] node 1 step 20"), c.logs.end());
-  EXPECT_NE(std::find(c.logs.begin(), c.logs.end(), "[127.0.0.1:2222] node 0 step 1"), c.logs.end());
+  EXPECT_NE(std::find(c.logs.begin(), c.logs.end(), "[127.0.0.1:" + std::to_string(node_port(1)) + "] node 1 step 20"), c.logs.end());
+  EXPECT_NE(std::find(c.logs.begin(), c.logs.end(), "[127.0.0.1:" + std::to_string(node_port(0)) + "] node 0 step 1"), c.logs.end());
   EXPECT_EQ(read_file(local_job_dir(1, id) / "exit_code"), "0\n");
   fs::remove_all(tmp);
 }
@@ -216,7 +216,7 @@ TEST(Job, KilledRankFailsTheJobWithReason) {
   const double took = seconds_since(t0);
   EXPECT_LT(seconds_since(t0), 15.0);
   EXPECT_EQ(job.state(), JobState::failed);
-  EXPECT_NE(job.reason().find("node 1 (127.0.0.1:2223)"), std::string::npos) << job.reason();
+  EXPECT_NE(job.reason().find("node 1 (127.0.0.1:" + std::to_string(node_port(1)) + ")"), std::string::npos) << job.reason();
   EXPECT_NE(job.reason().find("exited with status 137 (signal 9)"), std::string::npos) << job.reason();
   std::printf("[ failure ] killed rank → job failed in %.2f s: %s\n", took, job.reason().c_str());
   for (int n : {0, 1}) EXPECT_EQ(leftovers(n, id, mark, o), "") << "node " << n;
@@ -239,7 +239,7 @@ TEST(Job, KilledSshdFailsTheJobWithReason) {
     const double took = seconds_since(t0);
     EXPECT_TRUE(finished) << "not failed within 15 s\n" << c.dump();
     EXPECT_EQ(job.state(), JobState::failed);
-    EXPECT_NE(job.reason().find("node 1 (127.0.0.1:2223)"), std::string::npos) << job.reason();
+    EXPECT_NE(job.reason().find("node 1 (127.0.0.1:" + std::to_string(node_port(1)) + ")"), std::string::npos) << job.reason();
     EXPECT_NE(job.reason().find("connection lost"), std::string::npos) << job.reason();
     // Unreachable node: the reason says its processes may remain.
     EXPECT_NE(job.reason().find("processes may remain"), std::string::npos) << job.reason();
@@ -270,7 +270,7 @@ TEST(Job, SilentNodeFailsOnKeepalive) {
     fixture("resume-node", 1);
     EXPECT_TRUE(finished) << c.dump();
     EXPECT_EQ(job.state(), JobState::failed);
-    EXPECT_NE(job.reason().find("node 1 (127.0.0.1:2223)"), std::string::npos) << job.reason();
+    EXPECT_NE(job.reason().find("node 1 (127.0.0.1:" + std::to_string(node_port(1)) + ")"), std::string::npos) << job.reason();
     EXPECT_NE(job.reason().find("keepalive"), std::string::npos) << job.reason();
     std::printf("[ failure ] silent node → job failed in %.2f s: %s\n", took, job.reason().c_str());
   }

@@ -22,6 +22,16 @@ inline fs::path fixture_dir() { return MOE_SSHD_DIR; }
 inline const char* node_name(int i) { return i == 0 ? "node-a" : "node-b"; }
 inline fs::path node_home(int i) { return fixture_dir() / node_name(i) / "home"; }
 
+// Node i's port: `sshd-fixture start` picks two free ones and writes them to DIR/ports.
+inline int node_port(int i) {
+  std::ifstream in(fixture_dir() / "ports");
+  int a = 0, b = 0;
+  in >> a >> b;
+  return i == 0 ? a : b;
+}
+// "127.0.0.1:PORT", as connect errors, consoles and known_hosts name node i.
+inline std::string node_address(int i) { return "127.0.0.1:" + std::to_string(node_port(i)); }
+
 inline std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;
@@ -52,19 +62,19 @@ inline fs::path temp_dir(const std::string& tag) {
 inline HostEntry node(int i, const std::string& key = "") {
   HostEntry h;
   h.host = "127.0.0.1";
-  h.port = i == 0 ? 2222 : 2223;
+  h.port = node_port(i);
   h.key = key.empty() ? (fixture_dir() / "client_key").string() : key;
   h.slots = 2;
   return h;
 }
 
-// "[127.0.0.1]:2222 ssh-ed25519 AAAA…" for node i (its real host key).
+// "[127.0.0.1]:PORT ssh-ed25519 AAAA…" for node i (its real host key).
 inline std::string known_hosts_line(int i) {
   std::string pub = read_file(fixture_dir() / node_name(i) / "host_key.pub");
   std::istringstream in(pub);
   std::string type, blob;
   in >> type >> blob;
-  return "[127.0.0.1]:" + std::to_string(i == 0 ? 2222 : 2223) + " " + type + " " + blob + "\n";
+  return "[127.0.0.1]:" + std::to_string(node_port(i)) + " " + type + " " + blob + "\n";
 }
 
 // Options with a private known_hosts that already trusts both nodes, no ssh config, no agent.

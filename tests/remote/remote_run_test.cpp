@@ -87,7 +87,7 @@ class RemoteRun : public ::testing::Test {
     db_ = (tmp_ / "runs.sqlite").string();
     hosts_ = (tmp_ / "hosts").string();
     const std::string key = (fixture_dir() / "client_key").string();
-    write_file(hosts_, "127.0.0.1 slots=2 port=2222 key=" + key + "\n127.0.0.1 slots=2 port=2223 key=" + key + "\n");
+    write_file(hosts_, "127.0.0.1 slots=2 port=" + std::to_string(node_port(0)) + " key=" + key + "\n127.0.0.1 slots=2 port=" + std::to_string(node_port(1)) + " key=" + key + "\n");
     known_hosts_ = trusted_options(tmp_).known_hosts_file;
   }
   void TearDown() override {
@@ -283,7 +283,7 @@ TEST_F(RemoteRun, TwoNodesTwoRanksTrainLikeLocalAndSecondLaunchSkipsUpload) {
   const std::string log_b = read_file(node_job_dir(1, job) / "log");
   EXPECT_NE(log_b.find("[rank 2]"), std::string::npos) << log_b;
   EXPECT_NE(log_b.find("[rank 3]"), std::string::npos) << log_b;
-  EXPECT_NE(out.find("[127.0.0.1:2223] [rank 3]"), std::string::npos) << "node-b's stderr reaches the console";
+  EXPECT_NE(out.find("[127.0.0.1:" + std::to_string(node_port(1)) + "] [rank 3]"), std::string::npos) << "node-b's stderr reaches the console";
   std::printf("[remote run] 2 nodes x 2 ranks, %d steps: %.1f s end to end\n", steps, seconds_since(t0));
 
   // The same job launched locally (one node, 4 ranks) gives the same losses.
@@ -313,8 +313,8 @@ TEST_F(RemoteRun, TwoNodesTwoRanksTrainLikeLocalAndSecondLaunchSkipsUpload) {
   ASSERT_EQ(wait_exit(p2, 240s), 0) << read_file(p2.out);
   const std::string out2 = read_file(p2.out);
   EXPECT_EQ(out2.find("bundle uploaded"), std::string::npos) << out2;
-  EXPECT_NE(out2.find("127.0.0.1:2222: bundle present, upload skipped"), std::string::npos) << out2;
-  EXPECT_NE(out2.find("127.0.0.1:2223: bundle present, upload skipped"), std::string::npos) << out2;
+  EXPECT_NE(out2.find("127.0.0.1:" + std::to_string(node_port(0)) + ": bundle present, upload skipped"), std::string::npos) << out2;
+  EXPECT_NE(out2.find("127.0.0.1:" + std::to_string(node_port(1)) + ": bundle present, upload skipped"), std::string::npos) << out2;
 }
 
 // Every dimension at once over SSH (issue 15): dp 2 × tp 2 × pp 2 × ep 2 = 16 ranks, 8 on each of
@@ -323,7 +323,7 @@ TEST_F(RemoteRun, TwoNodesTwoRanksTrainLikeLocalAndSecondLaunchSkipsUpload) {
 // locally, and the step records carry both stages' figures.
 TEST_F(RemoteRun, FourDimensionalLayoutOverTwoNodesTrainsLikeLocal) {
   const std::string key = (fixture_dir() / "client_key").string();
-  write_file(hosts_, "127.0.0.1 slots=8 port=2222 key=" + key + "\n127.0.0.1 slots=8 port=2223 key=" + key + "\n");
+  write_file(hosts_, "127.0.0.1 slots=8 port=" + std::to_string(node_port(0)) + " key=" + key + "\n127.0.0.1 slots=8 port=" + std::to_string(node_port(1)) + " key=" + key + "\n");
   const int steps = 3;
   std::vector<std::string> sets = tiny_sets(steps);
   for (const char* s : {"--set", "parallel.ep=2", "--set", "parallel.dp=2", "--set", "parallel.tp=2", "--set",
@@ -402,7 +402,7 @@ TEST_F(RemoteRun, KillingOneNodesSshdFailsTheRunWithin15s) {
   EXPECT_LT(s, 15.0);
   const store::RunInfo ri = info(run);
   EXPECT_EQ(ri.status, "failed");
-  EXPECT_NE(ri.end_reason.find("127.0.0.1:2223"), std::string::npos) << ri.end_reason;
+  EXPECT_NE(ri.end_reason.find(node_address(1)), std::string::npos) << ri.end_reason;
   std::printf("[remote run] node-b's sshd killed: run failed after %.1f s: %s\n", s, ri.end_reason.c_str());
   // Node a's share was cancelled: nothing of it is left.
   EXPECT_TRUE(job_gone(0, run)) << "process group " << job_group(0, run) << " on node-a";
@@ -424,7 +424,7 @@ TEST_F(RemoteRun, KillingARemoteRankFailsTheRunWithin15s) {
   const store::RunInfo ri = info(run);
   EXPECT_EQ(ri.status, "failed");
   // Whichever node noticed first, the reason names node-b and what happened to its rank.
-  EXPECT_NE(ri.end_reason.find("[127.0.0.1:2223] launcher: rank 3 was killed by signal 9"), std::string::npos)
+  EXPECT_NE(ri.end_reason.find("[127.0.0.1:" + std::to_string(node_port(1)) + "] launcher: rank 3 was killed by signal 9"), std::string::npos)
       << ri.end_reason;
   std::printf("[remote run] rank 3 killed: run failed after %.1f s: %s\n", s, ri.end_reason.c_str());
   for (int n = 0; n < 2; ++n) EXPECT_TRUE(job_gone(n, run)) << "process group " << job_group(n, run) << " on node " << n;

@@ -73,7 +73,7 @@ class SlurmRun : public ::testing::Test {
     fs::permissions(bundle_ / "moe-runtime", fs::perms::owner_all);
     fs::copy_file(MOE_SLURM_DRIVER, bundle_ / "resources" / "slurm" / "moe-slurm-job");
     login_ = (tmp_ / "login.txt").string();
-    write_file(login_, "127.0.0.1 slots=1 port=2222 key=" + (fixture_dir() / "client_key").string() + "  # the login node\n");
+    write_file(login_, "127.0.0.1 slots=1 port=" + std::to_string(node_port(0)) + " key=" + (fixture_dir() / "client_key").string() + "  # the login node\n");
   }
   void TearDown() override { fs::remove_all(tmp_); }
   std::vector<std::string> moe_run(const std::string& loginfile, const std::vector<std::string>& extra) const {
@@ -159,7 +159,7 @@ TEST_F(SlurmRun, AttachFollowsTheJobAfterTheClientIsKilled) {
 // A hostfile whose one host is marked role=slurm-login: plain --hosts submits through Slurm.
 TEST_F(SlurmRun, HostfileMarkingALoginNodeSubmitsThroughIt) {
   const std::string marked = (tmp_ / "marked.txt").string();
-  write_file(marked, "127.0.0.1 slots=1 port=2222 role=slurm-login key=" + (fixture_dir() / "client_key").string() + "\n");
+  write_file(marked, "127.0.0.1 slots=1 port=" + std::to_string(node_port(0)) + " role=slurm-login key=" + (fixture_dir() / "client_key").string() + "\n");
   std::vector<std::string> args = moe_run(login_, {});
   auto at = std::find(args.begin(), args.end(), "--slurm");
   *at = "--hosts";
@@ -170,7 +170,7 @@ TEST_F(SlurmRun, HostfileMarkingALoginNodeSubmitsThroughIt) {
   EXPECT_NE(r.err.find("slurm: submitted batch job"), std::string::npos) << r.err;
   EXPECT_EQ(store::RunReader(db_).run(std::stoll(r.out)).n_steps, 3);
   // With a second host the login node is refused, naming its line.
-  write_file(marked, read_file(marked) + "127.0.0.1 slots=1 port=2223\n");
+  write_file(marked, read_file(marked) + "127.0.0.1 slots=1 port=" + std::to_string(node_port(1)) + "\n");
   const Result two = run_moe(args, tmp_);
   EXPECT_EQ(two.code, 1);
   EXPECT_NE(two.err.find("marked.txt:1: a Slurm login node (role=slurm-login) must be the hostfile's only host"),
@@ -181,7 +181,7 @@ TEST_F(SlurmRun, HostfileMarkingALoginNodeSubmitsThroughIt) {
 TEST_F(SlurmRun, BadInputIsRefusedBeforeAnythingIsRecorded) {
   // Two hosts: --slurm names one login node.
   const std::string two = (tmp_ / "two.txt").string();
-  write_file(two, read_file(login_) + "127.0.0.1 slots=1 port=2223 key=" + (fixture_dir() / "client_key").string() + "\n");
+  write_file(two, read_file(login_) + "127.0.0.1 slots=1 port=" + std::to_string(node_port(1)) + " key=" + (fixture_dir() / "client_key").string() + "\n");
   Result r = run_moe(moe_run(two, {}), tmp_);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("--slurm takes one host, the login node (2 listed)"), std::string::npos) << r.err;
