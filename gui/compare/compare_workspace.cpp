@@ -273,6 +273,10 @@ store::RunReader* CompareWorkspace::reader() {
 // twice a second. Only a change to a selected run (or its removal) redraws, and only when shown.
 void CompareWorkspace::handleRunsListed(const std::vector<store::RunInfo>& runs) {
   const bool changed = selectionChangedIn(runs);
+  for (auto it = a2a_share_cache_.begin(); it != a2a_share_cache_.end();)  // a deleted run's id may return
+    it = std::any_of(runs.begin(), runs.end(), [&](const store::RunInfo& r) { return r.id == it->first; })
+             ? std::next(it)
+             : a2a_share_cache_.erase(it);
   restoring_selection_ = true;
   runs_model_->setRuns(runs);
   QList<qint64> keep = selected_;
