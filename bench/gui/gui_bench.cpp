@@ -1,4 +1,5 @@
-// gui_bench [--seconds S] [--layers L] [--experts E] [--ranks R] [--rate STEPS_PER_S] [--screenshot PNG]
+// gui_bench [--seconds S] [--layers L] [--experts E] [--ranks R] [--rate STEPS_PER_S] [--runs N] [--screenshot PNG]
+//    (--runs N: N short finished runs recorded before the live one, a store used for months)
 // gui_bench --open DB [--seconds S] [--screenshot PNG] [--live-writer 1]: the studio on an existing (large) run store
 //    instead — Live follows its newest run for S/2 seconds, then Compare shows up to 10 of its runs
 //    for S/2 seconds, with the same event-loop probe (issue 16: p99 < 16 ms on a 100,000-step
@@ -270,6 +271,7 @@ int main(int argc, char** argv) {
   shape.name = "bench-64x256";
   QString screenshot, open_db;
   int live_writer = 0;
+  int64_t past_runs = 0;  // finished runs recorded before the live one (a store used for months)
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--open") {
@@ -282,6 +284,7 @@ int main(int argc, char** argv) {
     }
     double v = std::atof(argv[i + 1]);
     if (k == "--live-writer") live_writer = int(v);
+    else if (k == "--runs") past_runs = int64_t(v);
     else if (k == "--seconds") seconds = v;
     else if (k == "--rate") rate = v;
     else if (k == "--layers") shape.layers = int64_t(v);
@@ -299,6 +302,21 @@ int main(int argc, char** argv) {
   QTemporaryDir dir;
   const QString db = dir.filePath("bench.sqlite");
   int64_t run_id = 0;
+  if (past_runs > 0) {
+    store::SyntheticShape past{.steps = 5, .layers = 2, .experts = 8, .ranks = 2};
+    past.run_end = true;
+    for (int64_t r = 0; r < past_runs; ++r) {
+      past.name = "past run " + std::to_string(r);
+      int64_t id = 0;
+      {
+        store::RunStore st(db.toStdString());
+        id = st.create_run(past.name);
+      }
+      store::Ingestor ing(db.toStdString(), id);
+      ing.feed(store::synthetic_stream(past));
+      ing.finish();
+    }
+  }
   {
     store::RunStore st(db.toStdString());
     run_id = st.create_run(shape.name);
@@ -309,6 +327,7 @@ int main(int argc, char** argv) {
   window.workspaces()->setCurrentWidget(window.live());
   window.live()->followRun(run_id);
 
+  timed_app()->take();
   LatencyProbe probe;
 
   std::vector<double> apply_ms, replot_ms, read_ms;
@@ -349,6 +368,7 @@ int main(int argc, char** argv) {
   loop.exec();
   writer.join();
   probe.timer.stop();
+  const auto live_slowest = timed_app()->take();
   const std::vector<double>& lateness_ms = probe.lateness_ms;
   const int64_t shown = window.live()->stepsShown();
   if (!screenshot.isEmpty()) {
@@ -374,9 +394,10 @@ int main(int argc, char** argv) {
   }
   const bool valid = !window.specModel()->hasErrors();
 
-  std::printf("gui_bench: %lld layers × %lld experts, %lld ranks, %.0f steps/s for %.0f s; Live showed %lld of %lld steps\n",
+  std::printf("gui_bench: %lld layers × %lld experts, %lld ranks, %.0f steps/s for %.0f s; Live showed %lld of %lld steps;"
+              " %lld finished runs beside it\n",
               (long long)shape.layers, (long long)shape.experts, (long long)shape.ranks, rate, seconds,
-              (long long)shown, (long long)shape.steps);
+              (long long)shown, (long long)shape.steps, (long long)past_runs);
   std::printf("| %-38s | %6s | %8s | %8s | %8s | %-4s | %-10s |\n", "measure", "n", "p50", "p99", "max", "unit", "target");
   std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(40, '-').c_str(), std::string(8, '-').c_str(),
               std::string(10, '-').c_str(), std::string(10, '-').c_str(), std::string(10, '-').c_str(),
@@ -390,5 +411,6 @@ int main(int argc, char** argv) {
   row("design: whole edit, widgets updated", edit_ms, "ms", "");
   row("design: edit + repaint + replots", edit_paint_ms, "ms", "");
   std::printf("DeepSeek-V3 design valid: %s\n", valid ? "yes" : "no");
+  print_slowest("Live", live_slowest);
   return shown == shape.steps ? 0 : 1;
 }

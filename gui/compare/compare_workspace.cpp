@@ -125,7 +125,9 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   runs_view_->setSortingEnabled(true);
   runs_view_->sortByColumn(RunsModel::Id, Qt::DescendingOrder);
   runs_view_->setSelectionMode(QAbstractItemView::ExtendedSelection);
-  runs_view_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  // Columns fit their contents when the rows are replaced, not at every update of a training run's
+  // row (ResizeToContents re-measured up to 1,000 rows per column each time: 50 ms with 2,000 runs).
+  runs_view_->horizontalHeader()->setResizeContentsPrecision(200);
   runs_view_->horizontalHeader()->setSectionResizeMode(RunsModel::Notes, QHeaderView::Stretch);
   runs_view_->setContextMenuPolicy(Qt::CustomContextMenu);
   connect(runs_view_, &QWidget::customContextMenuRequested, this, &CompareWorkspace::showRunsMenu);
@@ -278,9 +280,12 @@ void CompareWorkspace::handleRunsListed(const std::vector<store::RunInfo>& runs)
              ? std::next(it)
              : a2a_share_cache_.erase(it);
   restoring_selection_ = true;
-  runs_model_->setRuns(runs);
-  QList<qint64> keep = selected_;
-  selectRuns(keep);
+  if (runs_model_->setRuns(runs)) {  // rows replaced: select the same runs again
+    QList<qint64> keep = selected_;
+    selectRuns(keep);
+    for (int c = 0; c < RunsModel::ColumnCount; ++c)
+      if (c != RunsModel::Notes) runs_view_->resizeColumnToContents(c);
+  }
   restoring_selection_ = false;
   if (!changed) return;
   if (isVisible())

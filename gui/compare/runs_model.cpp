@@ -11,10 +11,34 @@
 
 namespace moe::gui {
 
-void RunsModel::setRuns(const std::vector<store::RunInfo>& runs) {
-  beginResetModel();
-  runs_ = runs;
-  endResetModel();
+namespace {
+// What the table shows of a run (data() below); NaN-safe for the loss and throughput.
+bool sameFigures(const store::RunInfo& a, const store::RunInfo& b) {
+  auto same = [](double x, double y) { return x == y || (std::isnan(x) && std::isnan(y)); };
+  return a.name == b.name && a.status == b.status && a.tags == b.tags && a.notes == b.notes &&
+         a.n_steps == b.n_steps && same(a.last_loss, b.last_loss) && same(a.last_tokens_per_s, b.last_tokens_per_s) &&
+         same(a.drop_rate, b.drop_rate) && a.routed_total == b.routed_total && a.created_at == b.created_at;
+}
+}  // namespace
+
+// A poll lists every run twice a second while one trains: the same runs in the same order update
+// their rows in place (one row changes), so views keep their selection and the header does not
+// re-measure thousands of rows; anything else replaces the rows.
+bool RunsModel::setRuns(const std::vector<store::RunInfo>& runs) {
+  bool same_rows = runs.size() == runs_.size();
+  for (size_t i = 0; same_rows && i < runs.size(); ++i) same_rows = runs[i].id == runs_[i].id;
+  if (!same_rows) {
+    beginResetModel();
+    runs_ = runs;
+    endResetModel();
+    return true;
+  }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const bool changed = !sameFigures(runs[i], runs_[i]);
+    runs_[i] = runs[i];
+    if (changed) Q_EMIT dataChanged(index(int(i), 0), index(int(i), ColumnCount - 1));
+  }
+  return false;
 }
 
 int RunsModel::rowOfRun(qint64 id) const {

@@ -14,7 +14,9 @@ class RunsModel : public QAbstractTableModel {
   enum Column { Id, Name, Status, Tags, Notes, Steps, FinalLoss, TokensPerS, DropRate, Created, ColumnCount };
   using QAbstractTableModel::QAbstractTableModel;
 
-  void setRuns(const std::vector<store::RunInfo>& runs);
+  // True when the rows were replaced (runs added, removed or reordered); false when the same runs
+  // were updated in place (selections stay).
+  bool setRuns(const std::vector<store::RunInfo>& runs);
   const store::RunInfo& run(int row) const { return runs_[row]; }
   int rowOfRun(qint64 id) const;
 

@@ -216,15 +216,19 @@ void LiveWorkspace::followNewRunAfter(qint64 run_id) {
 // The list comes with every poll that sees a run move; the combo is refilled only when its items
 // change (refilling closes its open popup under the user's cursor).
 void LiveWorkspace::handleRunsListed(const std::vector<store::RunInfo>& runs) {
-  QStringList items;
-  for (const auto& r : runs)
-    items << QString("#%1 %2 (%3)").arg(r.id).arg(QString::fromStdString(r.name), QString::fromStdString(r.status));
-  bool same = items.size() == run_combo_->count();
-  for (int i = 0; same && i < items.size(); ++i) same = run_combo_->itemText(i) == items[i];
+  bool same = runs.size() == combo_runs_.size();
+  for (size_t i = 0; same && i < runs.size(); ++i)
+    same = std::get<0>(combo_runs_[i]) == runs[i].id && std::get<1>(combo_runs_[i]) == runs[i].name &&
+           std::get<2>(combo_runs_[i]) == runs[i].status;
   if (!same) {
     filling_combo_ = true;
     run_combo_->clear();
-    for (size_t k = 0; k < runs.size(); ++k) run_combo_->addItem(items[int(k)], QVariant::fromValue<qint64>(runs[k].id));
+    combo_runs_.clear();
+    for (const auto& r : runs) {
+      run_combo_->addItem(QString("#%1 %2 (%3)").arg(r.id).arg(QString::fromStdString(r.name), QString::fromStdString(r.status)),
+                          QVariant::fromValue<qint64>(r.id));
+      combo_runs_.emplace_back(r.id, r.name, r.status);
+    }
     run_combo_->setCurrentIndex(run_combo_->findData(run_id_));
     filling_combo_ = false;
   }

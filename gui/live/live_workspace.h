@@ -5,6 +5,9 @@
 // smoothing, tokens/s, and for a pipeline-parallel run the latest step's 1F1B timeline. It draws the LiveUpdates of the StorePoller and nothing else.
 #include <QWidget>
 #include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "live/pipeline_timeline.h"
 #include "live/store_poller.h"
@@ -101,6 +104,7 @@ class LiveWorkspace : public QWidget {
   qint64 run_id_ = -1;
   QString status_;
   bool filling_combo_ = false;
+  std::vector<std::tuple<int64_t, std::string, std::string>> combo_runs_;  // (id, name, status) listed
   // Raw series of the followed run (the EMA is recomputed from these).
   QVector<double> step_x_, loss_, aux_, z_, tps_;
   std::vector<std::pair<int64_t, std::vector<double>>> a2a_total_;
