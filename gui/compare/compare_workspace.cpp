@@ -129,6 +129,18 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   // row (ResizeToContents re-measured up to 1,000 rows per column each time: 50 ms with 2,000 runs).
   runs_view_->horizontalHeader()->setResizeContentsPrecision(200);
   runs_view_->horizontalHeader()->setSectionResizeMode(RunsModel::Notes, QHeaderView::Stretch);
+  // A row updated in place (a training run's steps, loss, throughput) widens a column it outgrew.
+  connect(runs_model_, &QAbstractItemModel::dataChanged, this, [this](const QModelIndex& from, const QModelIndex& to) {
+    const QFontMetrics fm(runs_view_->font());
+    QHeaderView* header = runs_view_->horizontalHeader();
+    for (int c = 0; c < RunsModel::ColumnCount; ++c) {
+      if (c == RunsModel::Notes) continue;
+      for (int r = from.row(); r <= to.row(); ++r) {
+        const int wanted = fm.horizontalAdvance(runs_model_->index(r, c).data().toString()) + 2 * fm.averageCharWidth() + 4;
+        if (header->sectionSize(c) < wanted) header->resizeSection(c, wanted);
+      }
+    }
+  });
   runs_view_->setContextMenuPolicy(Qt::CustomContextMenu);
   connect(runs_view_, &QWidget::customContextMenuRequested, this, &CompareWorkspace::showRunsMenu);
   tl->addWidget(runs_view_);

@@ -2,6 +2,7 @@
 // both curves, the diff table lists exactly the keys that differ, tags/notes/delete act on the store;
 // a plot exports as PNG and PDF, a table and a plot's series as CSV.
 #include <QFile>
+#include <QFontMetrics>
 #include <QFileInfo>
 #include <QImage>
 #include <QItemSelectionModel>
@@ -331,4 +332,15 @@ TEST(Compare, OnlyAChangeToASelectedRunRedrawsIt) {
   record_steps(20, 25);
   EXPECT_TRUE(waitUntil([&] { return points_of_c() == 25; }, 5000)) << points_of_c();
   EXPECT_EQ(compare->summaryModel()->rowCount(), 3);
+
+  // A row updated in place widens the column it outgrew (tokens/s with many digits).
+  store::StepRecord fast;
+  fast.step = 25;
+  fast.loss = 3.0;
+  fast.tokens = 1024;
+  fast.tokens_per_s = 123456789012.0;
+  st.write_batch(id_c, std::vector<store::Record>{fast}, state);
+  const int wide = QFontMetrics(compare->runsView()->font()).horizontalAdvance("123456789012");
+  EXPECT_TRUE(waitUntil([&] { return compare->runsView()->columnWidth(RunsModel::TokensPerS) >= wide; }, 5000))
+      << compare->runsView()->columnWidth(RunsModel::TokensPerS) << " < " << wide;
 }
