@@ -181,21 +181,19 @@ CompareWorkspace::CompareWorkspace(StorePoller* poller, QWidget* parent) : QWidg
   summary_model_ = new QStandardItemModel(this);
   summary_view_ = makeTable(summary_model_, "summaryTable");
   summary_view_->setSortingEnabled(true);
-  a2a_watcher_ = new QFutureWatcher<A2aShares>(this);
-  connect(a2a_watcher_, &QFutureWatcher<A2aShares>::finished, this, [this] {
-    const A2aShares result = a2a_watcher_->result();
-    if (!result.error.empty()) {
-      for (int row = 0; row < summary_model_->rowCount(); ++row)
-        if (QStandardItem* cell = summary_model_->item(row, 5); cell && cell->text() == "…") {
-          cell->setText("–");
-          cell->setToolTip(QString::fromStdString(result.error));
-        }
+  a2a_watcher_ = new QFutureWatcher<A2aShare>(this);
+  connect(a2a_watcher_, &QFutureWatcher<A2aShare>::resultReadyAt, this, [this](int index) {
+    const A2aShare result = a2a_watcher_->resultAt(index);
+    if (result.run >= 0) {
+      a2a_share_cache_[result.run] = {result.last_step, result.share};
+      showA2aShare(result.run, result.share);
       return;
     }
-    for (size_t k = 0; k < result.runs.size(); ++k) {
-      a2a_share_cache_[result.runs[k].first] = {result.runs[k].second, result.shares[k]};
-      showA2aShare(result.runs[k].first, result.shares[k]);
-    }
+    for (int row = 0; row < summary_model_->rowCount(); ++row)
+      if (QStandardItem* cell = summary_model_->item(row, 5); cell && cell->text() == "…") {
+        cell->setText("–");
+        cell->setToolTip(QString::fromStdString(result.error));
+      }
   });
   curves_watcher_ = new QFutureWatcher<CurvesRead>(this);
   connect(curves_watcher_, &QFutureWatcher<CurvesRead>::finished, this, [this] {
@@ -482,21 +480,22 @@ void CompareWorkspace::drawCurves() {
 }
 
 // A long run's share reads hundreds of thousands of rows (0.6–0.9 s for one 100,000-step run of
-// 8 ranks): a worker with its own connection computes it, and the cells fill in when it is done.
-// A newer redraw's future replaces this one; results are matched by run id, so they land on the
-// right rows even after the user sorted them.
+// 8 ranks): a worker with its own connection computes them run by run, and each cell fills in as
+// its run is done. A newer redraw cancels and replaces this worker; results are matched by run id,
+// so they land on the right rows even after the user sorted them.
 void CompareWorkspace::fillA2aShares(const std::vector<std::pair<int64_t, int64_t>>& runs) {
   const std::string path = poller_->storePath().toStdString();
-  a2a_watcher_->setFuture(QtConcurrent::run([path, runs] {
-    A2aShares out;
-    out.runs = runs;
+  a2a_watcher_->cancel();  // the previous selection's worker stops after its current run
+  a2a_watcher_->setFuture(QtConcurrent::run([path, runs](QPromise<A2aShare>& promise) {
     try {
       store::RunReader r(path);
-      for (const auto& run : runs) out.shares.push_back(store::a2a_share_of_step(r, run.first));
+      for (const auto& [run, last_step] : runs) {
+        if (promise.isCanceled()) return;  // a newer selection replaced this one
+        promise.addResult(A2aShare{run, last_step, store::a2a_share_of_step(r, run), {}});
+      }
     } catch (const std::exception& e) {
-      out.error = e.what();
+      promise.addResult(A2aShare{-1, -1, 0, e.what()});
     }
-    return out;
   }));
 }
 

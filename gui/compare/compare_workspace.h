@@ -96,12 +96,14 @@ class CompareWorkspace : public QWidget {
   QStandardItemModel* summary_model_;
   QTableView* summary_view_;
   // The summary's all-to-all share reads every step of each run: computed on a worker thread.
-  struct A2aShares {
-    std::vector<std::pair<int64_t, int64_t>> runs;  // (run, its last step when read)
-    std::vector<double> shares;                      // one per run
+  // One result per run as soon as it is computed (a long run takes ~0.8 s): the cells fill in one
+  // by one. A result with run -1 carries an error for the cells still waiting.
+  struct A2aShare {
+    int64_t run = -1, last_step = -1;  // the run and its last step when read
+    double share = 0;
     std::string error;
   };
-  QFutureWatcher<A2aShares>* a2a_watcher_;
+  QFutureWatcher<A2aShare>* a2a_watcher_;
   // A finished run's share never changes: kept per run with the last step it was read at.
   std::map<int64_t, std::pair<int64_t, double>> a2a_share_cache_;
   // The selected runs' series as read (before smoothing): the smoothing slider redraws from them
