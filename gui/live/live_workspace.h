@@ -69,6 +69,7 @@ class LiveWorkspace : public QWidget {
   void handleLiveUpdate(const LiveUpdate& u);
   void handleRunsListed(const std::vector<store::RunInfo>& runs);
   void handleRunPicked(int index);
+  int comboIndexOf(qint64 run_id) const;  // the run's item in run_combo_, or -1
   void handleLayerChanged(int layer);
   void redrawCurves();
   void drawA2a(const LiveUpdate& u);
@@ -104,7 +105,8 @@ class LiveWorkspace : public QWidget {
   qint64 run_id_ = -1;
   QString status_;
   bool filling_combo_ = false;
-  std::vector<std::tuple<int64_t, std::string, std::string>> combo_runs_;  // (id, name, status) listed
+  // (id, name, status) of each item of run_combo_, in its order: the item's run.
+  std::vector<std::tuple<int64_t, std::string, std::string>> combo_runs_;
   // Raw series of the followed run (the EMA is recomputed from these).
   QVector<double> step_x_, loss_, aux_, z_, tps_;
   std::vector<std::pair<int64_t, std::vector<double>>> a2a_total_;
