@@ -129,16 +129,22 @@ std::vector<double> probe_for(int ms) {
   return probe.lateness_ms;
 }
 
-// Records a synthetic 64 × 256, 8-rank run into `db` at 10 steps/s until `stop`; returns its id
-// through `run_id` (deleted by the caller).
-void write_live_run(const QString& db, std::atomic<bool>& stop, std::atomic<int64_t>& run_id) {
+// The bench's stream: 64 layers × 256 experts with 8 ranks' a2a (issue 16's DeepSeek-scale run).
+store::SyntheticShape deepseek_scale_shape(const std::string& name) {
   store::SyntheticShape shape;
   shape.layers = 64;
   shape.experts = 256;
   shape.ranks = 8;
   shape.tokens = 8192;
   shape.top_k = 8;
-  shape.name = "gui_bench live writer";
+  shape.name = name;
+  return shape;
+}
+
+// Records a synthetic 64 × 256, 8-rank run into `db` at 10 steps/s until `stop`; returns its id
+// through `run_id` (deleted by the caller).
+void write_live_run(const QString& db, std::atomic<bool>& stop, std::atomic<int64_t>& run_id) {
+  const store::SyntheticShape shape = deepseek_scale_shape("gui_bench live writer");
   int64_t id = 0;
   {
     store::RunStore st(db.toStdString());
@@ -262,13 +268,7 @@ int main(int argc, char** argv) {
   QStandardPaths::setTestModeEnabled(true);
   TimedApplication app(argc, argv);
   double seconds = 30, rate = 10;
-  store::SyntheticShape shape;
-  shape.layers = 64;
-  shape.experts = 256;
-  shape.ranks = 8;
-  shape.tokens = 8192;
-  shape.top_k = 8;
-  shape.name = "bench-64x256";
+  store::SyntheticShape shape = deepseek_scale_shape("bench-64x256");
   QString screenshot, open_db;
   int live_writer = 0;
   int64_t past_runs = 0;  // finished runs recorded before the live one (a store used for months)

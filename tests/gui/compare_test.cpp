@@ -82,6 +82,19 @@ int64_t recordRun(const QString& db, const nlohmann::json& spec, int steps, doub
   st.write_batch(id, records, state);
   return id;
 }
+
+// Brings Compare forward, waits until a poll lists `listed` runs, selects `ids` and waits for their
+// curves (read on a worker).
+::testing::AssertionResult showCompare(Studio& s, const QList<qint64>& ids, int listed) {
+  CompareWorkspace* compare = s.window->compare();
+  s.window->workspaces()->setCurrentWidget(compare);
+  s.window->poller()->refreshRuns();
+  if (!waitUntil([&] { return compare->runsProxy()->rowCount() == listed; }, 5000))
+    return ::testing::AssertionFailure() << "the runs table lists " << compare->runsProxy()->rowCount() << " runs, not " << listed;
+  compare->selectRuns(ids);
+  if (!waitUntil([&] { return !compare->curvesLoading(); }, 5000)) return ::testing::AssertionFailure() << "no curves drawn";
+  return ::testing::AssertionSuccess();
+}
 }  // namespace
 
 TEST(Compare, TwoRunsShowBothCurvesAndExactlyTheDifferingKeys) {
@@ -171,11 +184,7 @@ TEST(Compare, ExportsPlotAsPngAndPdfAndTablesAsCsv) {
   const int64_t id_a = recordRun(s.db(), a, 12, 0.05);
   const int64_t id_b = recordRun(s.db(), b, 12, 0.1);
   CompareWorkspace* compare = s.window->compare();
-  s.window->workspaces()->setCurrentWidget(compare);
-  s.window->poller()->refreshRuns();
-  ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 2; }, 5000));
-  compare->selectRuns({id_a, id_b});
-  ASSERT_TRUE(waitUntil([&] { return !compare->curvesLoading(); }, 5000));
+  ASSERT_TRUE(showCompare(s, {id_a, id_b}, 2));
   ASSERT_EQ(compare->curvesPlot()->graphCount(), 2);
 
   QTemporaryDir out;
@@ -268,11 +277,7 @@ TEST(Compare, OnlyAChangeToASelectedRunRedrawsIt) {
   const int64_t id_a = recordRun(s.db(), a, 30, 0.05);
   const int64_t id_b = recordRun(s.db(), b, 20, 0.1);
   CompareWorkspace* compare = s.window->compare();
-  s.window->workspaces()->setCurrentWidget(compare);
-  s.window->poller()->refreshRuns();
-  ASSERT_TRUE(waitUntil([&] { return compare->runsProxy()->rowCount() == 2; }, 5000));
-  compare->selectRuns({id_a, id_b});
-  ASSERT_TRUE(waitUntil([&] { return !compare->curvesLoading(); }, 5000));
+  ASSERT_TRUE(showCompare(s, {id_a, id_b}, 2));
   const int redraws = compare->redrawCount();
 
   // A third run trains beside them, step by step, as the ingestor writes it.
