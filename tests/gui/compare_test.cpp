@@ -38,12 +38,7 @@ int64_t recordRun(const QString& db, const nlohmann::json& spec, int steps, doub
   store::RunStore st(db.toStdString());
   int64_t id = st.create_run(spec["name"].get<std::string>(), spec.dump());
   std::vector<store::Record> records;
-  store::RunStartRecord start;
-  start.spec = spec.dump();
-  start.world_size = 1;
-  start.backend = "cpu";
-  start.started_at = "2026-11-29T10:00:00Z";
-  start.hosts = "[\"localhost\"]";
+  const auto start = test::runStart(spec.dump());
   records.push_back(start);
   for (int i = 0; i < steps; ++i) {
     store::StepRecord s;
@@ -295,12 +290,7 @@ TEST(Compare, OnlyAChangeToASelectedRunRedrawsIt) {
   auto record_steps = [&](int first, int last) {
     std::vector<store::Record> records;
     if (first == 0) {
-      store::RunStartRecord start;
-      start.spec = c.dump();
-      start.world_size = 1;
-      start.backend = "cpu";
-      start.started_at = "2026-12-07T10:00:00Z";
-      start.hosts = "[\"localhost\"]";
+      const auto start = test::runStart(c.dump());
       records.push_back(start);
     }
     for (int i = first; i < last; ++i) {

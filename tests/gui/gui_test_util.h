@@ -6,8 +6,10 @@
 #include <QTemporaryDir>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "main_window.h"
+#include "metrics_records.h"
 
 namespace moe::gui::test {
 
@@ -20,6 +22,17 @@ inline bool waitUntil(const std::function<bool()>& pred, int timeout_ms) {
     QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
   }
   return true;
+}
+
+// The run_start record of a run the tests record by hand (on this machine, cpu backend).
+inline metrics::RunStartRecord runStart(const std::string& spec_json, int64_t world_size = 1) {
+  metrics::RunStartRecord start;
+  start.spec = spec_json;
+  start.world_size = world_size;
+  start.backend = "cpu";
+  start.started_at = "2026-12-07T10:00:00Z";
+  start.hosts = "[\"localhost\"]";
+  return start;
 }
 
 struct Studio {

@@ -71,12 +71,7 @@ int64_t recordRun(const QString& db, const std::string& name, int steps) {
   store::RunStore st(db.toStdString());
   const int64_t id = st.create_run(name, "{\"schema\":1,\"name\":\"x\"}");
   std::vector<store::Record> records;
-  store::RunStartRecord start;
-  start.spec = "{\"schema\":1,\"name\":\"x\"}";
-  start.world_size = 1;
-  start.backend = "cpu";
-  start.started_at = "2026-12-01T10:00:00Z";
-  start.hosts = "[\"localhost\"]";
+  const auto start = test::runStart("{\"schema\":1,\"name\":\"x\"}");
   records.push_back(start);
   for (int i = 1; i <= steps; ++i) {
     store::StepRecord s;

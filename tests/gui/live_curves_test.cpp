@@ -23,12 +23,7 @@ double lossAt(int step) { return step == 7 ? NAN : 4.0 / (1 + 0.1 * step) + 0.3 
 void writeSteps(store::RunStore& st, int64_t run, store::RunWriteState& state, int from, int to) {
   std::vector<store::Record> records;
   if (from == 0) {
-    store::RunStartRecord start;
-    start.spec = spec_to_json(JobSpec{}).dump();
-    start.world_size = 1;
-    start.backend = "cpu";
-    start.started_at = "2026-12-07T10:00:00Z";
-    start.hosts = "[\"localhost\"]";
+    const auto start = test::runStart(spec_to_json(JobSpec{}).dump());
     records.push_back(start);
   }
   for (int i = from; i < to; ++i) {

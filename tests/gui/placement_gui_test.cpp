@@ -310,12 +310,7 @@ int64_t ingestRoutedRun(const QString& db, const JobSpec& spec, int64_t steps) {
     id = st.create_run(spec.name, spec_text);
   }
   std::string stream;
-  metrics::RunStartRecord start;
-  start.spec = spec_text;
-  start.world_size = 4;
-  start.backend = "cpu";
-  start.started_at = "2026-12-06T10:00:00Z";
-  start.hosts = "[\"localhost\"]";
+  const auto start = test::runStart(spec_text, 4);
   metrics::append_line(stream, start);
   for (int64_t layer = 0; layer < 2; ++layer) {
     metrics::PlacementRecord p;
